@@ -1,0 +1,124 @@
+//! Command-line interface. Every global flag also reads a `LEAKWATCH_*` environment variable and
+//! works before or after the subcommand.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{units, Config, PssConfig, TargetConfig};
+
+/// leakwatch: watches a process's memory, its cgroup and its limits from outside, for Prometheus.
+#[derive(Debug, Parser)]
+#[command(name = "leakwatch", version, about, long_about = None)]
+pub struct Cli {
+    /// Settings shared by all commands.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do; without one, leakwatch serves metrics for the configured target.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start CMD as a child, watch it, forward SIGTERM/SIGINT to it and exit with its exit code.
+    Run {
+        /// The command and its arguments (put them after `--`).
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+        command: Vec<OsString>,
+    },
+}
+
+/// Flags that override the config file.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// YAML config file (optional: the defaults watch leakwatch itself and the host).
+    #[arg(long, global = true, env = "LEAKWATCH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to serve /metrics on [default: 0.0.0.0:10171].
+    #[arg(long, global = true, env = "LEAKWATCH_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Sampling interval, e.g. 5s or 500ms [default: 5s].
+    #[arg(long, global = true, env = "LEAKWATCH_INTERVAL", value_parser = units::parse_duration)]
+    pub interval: Option<Duration>,
+    /// procfs mount point [default: /proc].
+    #[arg(long, global = true, env = "LEAKWATCH_PROCFS_ROOT", value_name = "DIR")]
+    pub procfs_root: Option<PathBuf>,
+    /// sysfs mount point; cgroups are read under DIR/fs/cgroup [default: /sys].
+    #[arg(long, global = true, env = "LEAKWATCH_SYSFS_ROOT", value_name = "DIR")]
+    pub sysfs_root: Option<PathBuf>,
+    /// Watch this pid.
+    #[arg(long, global = true, env = "LEAKWATCH_PID")]
+    pub pid: Option<i32>,
+    /// Watch the pid written in this file (re-read every interval).
+    #[arg(long, global = true, env = "LEAKWATCH_PIDFILE", value_name = "FILE")]
+    pub pidfile: Option<PathBuf>,
+    /// Watch every process with this name (comm, at most 15 bytes).
+    #[arg(long, global = true, env = "LEAKWATCH_PROCESS_NAME", value_name = "NAME")]
+    pub process_name: Option<String>,
+    /// Watch every process whose command line matches this regex.
+    #[arg(long, global = true, env = "LEAKWATCH_CMDLINE_REGEX", value_name = "REGEX")]
+    pub cmdline_regex: Option<String>,
+    /// The `target` label value.
+    #[arg(long, global = true, env = "LEAKWATCH_TARGET_NAME", value_name = "NAME")]
+    pub target_name: Option<String>,
+    /// Sample at most this many matching processes [default: 64].
+    #[arg(long, global = true, env = "LEAKWATCH_MAX_PROCESSES", value_name = "N")]
+    pub max_processes: Option<usize>,
+    /// Skip PSS (smaps_rollup) above this RSS, e.g. 8GiB [default: 8GiB].
+    #[arg(long, global = true, env = "LEAKWATCH_PSS_MAX_RSS", value_parser = units::parse_bytes, value_name = "BYTES")]
+    pub pss_max_rss: Option<u64>,
+    /// Back off PSS reads slower than this [default: 100ms].
+    #[arg(long, global = true, env = "LEAKWATCH_PSS_TIME_BUDGET", value_parser = units::parse_duration, value_name = "DURATION")]
+    pub pss_time_budget: Option<Duration>,
+    /// Log filter, e.g. info or leakwatch=debug [default: info].
+    #[arg(long, global = true, env = "LEAKWATCH_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+}
+
+impl GlobalArgs {
+    /// The flags as a config overlay.
+    pub fn overlay(&self) -> Config {
+        Config {
+            listen: self.listen.clone(),
+            interval: self.interval,
+            procfs_root: self.procfs_root.clone(),
+            sysfs_root: self.sysfs_root.clone(),
+            target: TargetConfig {
+                name: self.target_name.clone(),
+                pid: self.pid,
+                pidfile: self.pidfile.clone(),
+                process_name: self.process_name.clone(),
+                cmdline_regex: self.cmdline_regex.clone(),
+                max_processes: self.max_processes,
+            },
+            pss: PssConfig { max_rss: self.pss_max_rss, time_budget: self.pss_time_budget },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn global_flags_work_before_and_after_run() {
+        let before = Cli::try_parse_from(["leakwatch", "--listen", "127.0.0.1:1", "run", "--", "sleep", "1"]).unwrap();
+        assert_eq!(before.global.listen.as_deref(), Some("127.0.0.1:1"));
+        let after = Cli::try_parse_from(["leakwatch", "run", "--listen", "127.0.0.1:2", "--", "sleep", "-x"]).unwrap();
+        assert_eq!(after.global.listen.as_deref(), Some("127.0.0.1:2"));
+        let Some(Command::Run { command }) = after.command else { panic!("run expected") };
+        assert_eq!(command, vec![OsString::from("sleep"), OsString::from("-x")]);
+    }
+
+    #[test]
+    fn bad_values_are_rejected_with_the_flag_name() {
+        let err = Cli::try_parse_from(["leakwatch", "--interval", "soon"]).unwrap_err().to_string();
+        assert!(err.contains("--interval"), "{err}");
+        let err = Cli::try_parse_from(["leakwatch", "--pid", "12abc"]).unwrap_err().to_string();
+        assert!(err.contains("--pid"), "{err}");
+    }
+}

@@ -1,0 +1,205 @@
+//! Configuration: an optional YAML file, overridden by flags and `LEAKWATCH_*` environment
+//! variables (clap reads both), checked by [`validate`] into a [`ValidConfig`].
+//!
+//! Precedence: flag > environment variable > config file > built-in default.
+
+pub mod units;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use validate::{validate, Selector, ValidConfig};
+
+/// Default listen address. 10171: the exporter range 9100–9999 of Prometheus's
+/// default-port-allocations page is exhausted; new exporters take ports above 10000.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:10171";
+/// Default sampling interval.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+/// Default cap on the processes of one target group.
+pub const DEFAULT_MAX_PROCESSES: usize = 64;
+/// Default RSS above which PSS is not read (`smaps_rollup` cost grows with the mapping count).
+pub const DEFAULT_PSS_MAX_RSS: u64 = 8 << 30;
+/// Default time budget for one pass's `smaps_rollup` reads.
+pub const DEFAULT_PSS_TIME_BUDGET: Duration = Duration::from_millis(100);
+/// The largest config file accepted.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// The config file, as written. Every key is optional.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `host:port` to serve on. Default `0.0.0.0:10171`.
+    pub listen: Option<String>,
+    /// Sampling interval, e.g. `5s`. Default 5 s; 100 ms to 1 h.
+    #[serde(deserialize_with = "units::de_duration")]
+    pub interval: Option<Duration>,
+    /// procfs mount point. Default `/proc`.
+    pub procfs_root: Option<PathBuf>,
+    /// sysfs mount point (the cgroup filesystem is `<sysfs_root>/fs/cgroup`). Default `/sys`.
+    pub sysfs_root: Option<PathBuf>,
+    /// What to watch.
+    pub target: TargetConfig,
+    /// Proportional set size reads.
+    pub pss: PssConfig,
+}
+
+/// `target:` — at most one selector; none means leakwatch watches itself.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TargetConfig {
+    /// The `target` label value. Default: the process name, the wrapped command's name,
+    /// `leakwatch` for itself, else `target`.
+    pub name: Option<String>,
+    /// A fixed pid.
+    pub pid: Option<i32>,
+    /// A file holding the pid, re-read every interval.
+    pub pidfile: Option<PathBuf>,
+    /// Match `comm` exactly (at most 15 bytes, as the kernel truncates it).
+    pub process_name: Option<String>,
+    /// Match the command line (arguments joined by spaces); at most 1024 characters.
+    pub cmdline_regex: Option<String>,
+    /// At most this many matching processes are sampled (lowest pids first). Default 64.
+    pub max_processes: Option<usize>,
+}
+
+/// `pss:` — limits on reading `/proc/PID/smaps_rollup`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PssConfig {
+    /// Skip PSS for a process whose RSS is above this. Default `8GiB`.
+    #[serde(deserialize_with = "units::de_bytes")]
+    pub max_rss: Option<u64>,
+    /// After a pass whose reads took longer than this, skip PSS for 1, 2, 4 … 64 passes.
+    /// Default `100ms`.
+    #[serde(deserialize_with = "units::de_duration")]
+    pub time_budget: Option<Duration>,
+}
+
+/// A config problem, reported with exit code 64.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is over [`MAX_CONFIG_BYTES`].
+    #[error("{path}: larger than {MAX_CONFIG_BYTES} bytes")]
+    TooLarge {
+        /// The config file.
+        path: PathBuf,
+    },
+    /// YAML syntax, an unknown key or a wrong type; the message names the line and column.
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The config file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// One or more values are out of range or contradict each other.
+    #[error("invalid configuration:\n  {}", .0.join("\n  "))]
+    Invalid(Vec<String>),
+}
+
+impl Config {
+    /// This config with every value that `over` sets taken from `over` (flags and environment
+    /// variables over the file).
+    pub fn overlaid_with(self, over: Config) -> Config {
+        Config {
+            listen: over.listen.or(self.listen),
+            interval: over.interval.or(self.interval),
+            procfs_root: over.procfs_root.or(self.procfs_root),
+            sysfs_root: over.sysfs_root.or(self.sysfs_root),
+            target: TargetConfig {
+                name: over.target.name.or(self.target.name),
+                pid: over.target.pid.or(self.target.pid),
+                pidfile: over.target.pidfile.or(self.target.pidfile),
+                process_name: over.target.process_name.or(self.target.process_name),
+                cmdline_regex: over.target.cmdline_regex.or(self.target.cmdline_regex),
+                max_processes: over.target.max_processes.or(self.target.max_processes),
+            },
+            pss: PssConfig {
+                max_rss: over.pss.max_rss.or(self.pss.max_rss),
+                time_budget: over.pss.time_budget.or(self.pss.time_budget),
+            },
+        }
+    }
+
+    /// Reads and parses a config file. An empty file is the default config.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        use std::io::Read;
+        let read_err = |source| ConfigError::Read { path: path.to_path_buf(), source };
+        let file = std::fs::File::open(path).map_err(read_err)?;
+        let mut bytes = Vec::new();
+        file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes).map_err(read_err)?;
+        if bytes.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(ConfigError::TooLarge { path: path.to_path_buf() });
+        }
+        Self::from_yaml(&bytes).map_err(|message| ConfigError::Syntax { path: path.to_path_buf(), message })
+    }
+
+    /// Parses YAML text; the error names the line and column (and the key, when unknown).
+    pub fn from_yaml(bytes: &[u8]) -> Result<Config, String> {
+        let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        yaml_serde::from_str(text).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_file_parses() {
+        let c = Config::from_yaml(
+            b"listen: 127.0.0.1:9999\ninterval: 2s\ntarget:\n  process_name: nginx\n  max_processes: 8\npss:\n  max_rss: 2GiB\n  time_budget: 50ms\n",
+        )
+        .unwrap();
+        assert_eq!(c.interval, Some(Duration::from_secs(2)));
+        assert_eq!(c.target.process_name.as_deref(), Some("nginx"));
+        assert_eq!(c.pss.max_rss, Some(2 << 30));
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_line() {
+        let err = Config::from_yaml(b"interval: 5s\ntarget:\n  pidd: 3\n").unwrap_err();
+        assert!(err.contains("pidd") && err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn syntax_and_type_errors_name_the_line() {
+        let err = Config::from_yaml(b"interval: [\n").unwrap_err();
+        assert!(err.contains("line"), "{err}");
+        let err = Config::from_yaml(b"target:\n  pid: abc\n").unwrap_err();
+        assert!(err.contains("line 2"), "{err}");
+        let err = Config::from_yaml(b"interval: 5\n").unwrap_err();
+        assert!(err.contains("duration"), "{err}");
+    }
+
+    #[test]
+    fn flags_override_the_file_key_by_key() {
+        let file = Config::from_yaml(b"interval: 2s\ntarget:\n  pid: 5\n  name: app\n").unwrap();
+        let flags = Config { target: TargetConfig { pid: Some(9), ..Default::default() }, ..Default::default() };
+        let merged = file.overlaid_with(flags);
+        assert_eq!(merged.target.pid, Some(9));
+        assert_eq!(merged.target.name.as_deref(), Some("app"));
+        assert_eq!(merged.interval, Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn empty_and_non_utf8_files() {
+        assert_eq!(Config::from_yaml(b"\n").unwrap(), Config::default());
+        assert!(Config::from_yaml(b"\xff\xfe").is_err());
+    }
+}

@@ -1,0 +1,89 @@
+//! The HTTP server (hyper 1.x). Endpoints:
+//!
+//! | path       | what |
+//! |------------|------|
+//! | `/metrics` | Prometheus text format, rendered from the latest snapshot (cached per snapshot) |
+//! | `/healthz` | 200 while the process runs |
+//! | `/readyz`  | 200 after the first sample, 503 before |
+//! | `/`        | a short index |
+//!
+//! Connections are capped (a permit each), headers must arrive within a timeout (slowloris), and
+//! accept errors back off instead of ending the server.
+
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::StaticInfo;
+use crate::snapshot::Snapshot;
+pub use routes::AppState;
+
+/// Most concurrent connections; beyond it new connections are closed at once.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Time a client has to send its request headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long open connections may take to finish on shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Binds the listener (separately, so a bind error is reported before anything starts).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Serves until `token` is cancelled, then drains open connections for up to [`SHUTDOWN_GRACE`].
+pub async fn serve(
+    listener: TcpListener,
+    snapshot: watch::Receiver<Arc<Snapshot>>,
+    info: StaticInfo,
+    token: CancellationToken,
+) {
+    let state = Arc::new(AppState::new(snapshot, info));
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let graceful = GracefulShutdown::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = token.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // EMFILE and friends: wait instead of spinning or exiting.
+                tracing::warn!("accept failed: {e}; retrying in 1s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::debug!("connection cap {MAX_CONNECTIONS} reached; closing a new connection");
+            continue;
+        };
+        let state = state.clone();
+        let service = hyper::service::service_fn(move |req| routes::handle(state.clone(), req));
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .max_buf_size(64 * 1024)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("connection ended with an error: {e}");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("open HTTP connections did not finish within {SHUTDOWN_GRACE:?}");
+    }
+}

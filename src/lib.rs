@@ -1,0 +1,21 @@
+//! leakwatch: a sidecar that watches a process's memory, its cgroup and its limits from outside
+//! and serves them to Prometheus.
+//!
+//! ```text
+//!  /proc, /sys/fs/cgroup
+//!        │  (sample: one pass per interval, reads through Roots; parse: pure parsers)
+//!        ▼
+//!  Snapshot (immutable, Arc) ── watch channel ──► http: /metrics renders it (no /proc reads)
+//! ```
+//!
+//! `main` parses the CLI and config, then hands over to [`lifecycle::run`].
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod lifecycle;
+pub mod metrics;
+pub mod parse;
+pub mod roots;
+pub mod sample;
+pub mod snapshot;

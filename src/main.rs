@@ -1,0 +1,69 @@
+//! The `leakwatch` binary: CLI → config → logging → runtime → [`leakwatch::lifecycle::run`].
+//! Exit codes: 64 for usage and config errors, 1 for runtime failures, the wrapped command's
+//! code in `run` mode.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use leakwatch::cli::{Cli, Command};
+use leakwatch::config::{self, Config};
+use leakwatch::metrics::StaticInfo;
+
+const EX_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EX_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(cli.global.log.as_deref());
+    let wrapped = cli.command.as_ref().map(|Command::Run { command }| command.clone());
+    let file = match &cli.global.config {
+        Some(path) => match Config::from_file(path) {
+            Ok(c) => c,
+            Err(e) => return usage_error(&e),
+        },
+        None => Config::default(),
+    };
+    let valid = match config::validate(&file.overlaid_with(cli.global.overlay()), wrapped.is_some()) {
+        Ok(v) => v,
+        Err(e) => return usage_error(&e),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().max_blocking_threads(4).build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("leakwatch: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let info = StaticInfo::from_env(|k| std::env::var(k).ok());
+    match runtime.block_on(leakwatch::lifecycle::run(valid, wrapped, info)) {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("leakwatch: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage_error(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("leakwatch: {e}");
+    ExitCode::from(EX_USAGE)
+}
+
+fn init_logging(filter: Option<&str>) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter.unwrap_or("info")).unwrap_or_else(|e| {
+        eprintln!("leakwatch: bad log filter ({e}); using info");
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

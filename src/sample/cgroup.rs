@@ -1,0 +1,213 @@
+//! The target's memory cgroup, v1 or v2, found from a sidecar as well as from the same container.
+
+use std::path::{Component, Path, PathBuf};
+
+use super::read::{ok_or_record, read_parsed, record, ReadError};
+use crate::parse::cgroup::{self, FlatKeyed, Membership};
+use crate::parse::pressure;
+use crate::roots::Roots;
+use crate::snapshot::{CgroupSample, CgroupVersion, CgroupVia, ErrorCounts, ErrorSource};
+
+/// A located cgroup directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// Hierarchy version.
+    pub version: CgroupVersion,
+    /// How it was found.
+    pub via: CgroupVia,
+    /// The path `/proc/PID/cgroup` gives.
+    pub path: String,
+    /// The directory holding the `memory.*` files.
+    pub dir: PathBuf,
+}
+
+/// Samples the memory cgroup of `pid`. `None` (with a counted error) when it cannot be located.
+pub fn sample(roots: &Roots, pid: i32, errors: &mut ErrorCounts) -> Option<CgroupSample> {
+    let cgroup_file = roots.pid(pid).join("cgroup");
+    let members = ok_or_record(errors, ErrorSource::Cgroup, read_parsed(&cgroup_file, cgroup::memberships))?;
+    let Some(location) = locate(roots, pid, &members) else {
+        let err = ReadError::Io {
+            path: format!("memory cgroup of pid {pid} (from {})", cgroup_file.display()),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no readable memory controller directory"),
+        };
+        record(errors, ErrorSource::Cgroup, &err);
+        return None;
+    };
+    Some(match location.version {
+        CgroupVersion::V2 => read_v2(location, errors),
+        CgroupVersion::V1 => read_v1(location, errors),
+    })
+}
+
+/// Finds the memory controller directory of a process.
+///
+/// The v1 `memory` hierarchy wins when the process has one (hybrid hosts). The path from
+/// `/proc/PID/cgroup` is tried under leakwatch's own cgroup mount first; when it escapes the
+/// reader's cgroup namespace (`/..`) or is not there, the target's own view through
+/// `/proc/PID/root/sys/fs/cgroup` is tried, at the same path and then at its namespace root
+/// (a container's processes sit at the root of their cgroup namespace).
+pub fn locate(roots: &Roots, pid: i32, members: &[Membership]) -> Option<Location> {
+    let (version, path) = members
+        .iter()
+        .find(|m| m.hierarchy != 0 && m.controllers.iter().any(|c| c == "memory"))
+        .map(|m| (CgroupVersion::V1, m.path.as_str()))
+        .or_else(|| members.iter().find(|m| m.hierarchy == 0).map(|m| (CgroupVersion::V2, m.path.as_str())))?;
+    let relative = relative_inside(path);
+    let mut candidates = Vec::with_capacity(3);
+    if let Some(rel) = &relative {
+        candidates.push((CgroupVia::Direct, mount(&roots.cgroup_fs(), version).join(rel)));
+        candidates.push((CgroupVia::ProcRoot, mount(&roots.cgroup_fs_of(pid), version).join(rel)));
+    }
+    candidates.push((CgroupVia::ProcRoot, mount(&roots.cgroup_fs_of(pid), version)));
+    candidates.into_iter().find(|(_, dir)| dir.join(usage_file(version)).is_file()).map(|(via, dir)| Location {
+        version,
+        via,
+        path: path.to_owned(),
+        dir,
+    })
+}
+
+/// The path without its leading `/`, or `None` if it climbs out of the namespace (`..`).
+fn relative_inside(path: &str) -> Option<PathBuf> {
+    let p = Path::new(path.trim_start_matches('/'));
+    p.components().all(|c| matches!(c, Component::Normal(_))).then(|| p.to_path_buf())
+}
+
+fn mount(cgroup_fs: &Path, version: CgroupVersion) -> PathBuf {
+    match version {
+        CgroupVersion::V1 => cgroup_fs.join("memory"),
+        CgroupVersion::V2 => cgroup_fs.to_path_buf(),
+    }
+}
+
+fn usage_file(version: CgroupVersion) -> &'static str {
+    match version {
+        CgroupVersion::V1 => "memory.usage_in_bytes",
+        CgroupVersion::V2 => "memory.current",
+    }
+}
+
+fn empty_sample(location: Location) -> CgroupSample {
+    CgroupSample {
+        version: location.version,
+        via: location.via,
+        path: location.path,
+        usage: None,
+        limit: None,
+        working_set: None,
+        rss: None,
+        cache: None,
+        shmem: None,
+        inactive_file: None,
+        swap: None,
+        oom_kills: None,
+        limit_hits: None,
+        pressure: None,
+    }
+}
+
+/// The kubelet's working set: usage minus inactive page cache, floored at zero.
+fn working_set(usage: Option<u64>, inactive_file: Option<u64>) -> Option<u64> {
+    Some(usage?.saturating_sub(inactive_file.unwrap_or(0)))
+}
+
+fn read_v2(location: Location, errors: &mut ErrorCounts) -> CgroupSample {
+    let dir = location.dir.clone();
+    let mut s = empty_sample(location);
+    s.usage =
+        ok_or_record(errors, ErrorSource::CgroupMemory, read_parsed(&dir.join("memory.current"), cgroup::single_value));
+    s.limit = ok_or_record(errors, ErrorSource::CgroupMemory, read_parsed(&dir.join("memory.max"), cgroup::limit))
+        .and_then(cgroup::Limit::bytes);
+    if let Some(stat) = stat_file(&dir, errors) {
+        s.rss = stat.get("anon");
+        s.cache = stat.get("file");
+        s.shmem = stat.get("shmem");
+        s.inactive_file = stat.get("inactive_file");
+    }
+    s.working_set = working_set(s.usage, s.inactive_file);
+    s.swap = optional(&dir.join("memory.swap.current"), cgroup::single_value, ErrorSource::CgroupMemory, errors);
+    if let Some(events) = ok_or_record(
+        errors,
+        ErrorSource::CgroupMemoryEvents,
+        read_parsed(&dir.join("memory.events"), cgroup::flat_keyed),
+    ) {
+        s.oom_kills = events.get("oom_kill");
+        s.limit_hits = events.get("max");
+    }
+    s.pressure = optional(&dir.join("memory.pressure"), pressure::pressure, ErrorSource::CgroupPressure, errors);
+    s
+}
+
+fn read_v1(location: Location, errors: &mut ErrorCounts) -> CgroupSample {
+    let dir = location.dir.clone();
+    let mut s = empty_sample(location);
+    s.usage = ok_or_record(
+        errors,
+        ErrorSource::CgroupMemory,
+        read_parsed(&dir.join("memory.usage_in_bytes"), cgroup::single_value),
+    );
+    s.limit =
+        ok_or_record(errors, ErrorSource::CgroupMemory, read_parsed(&dir.join("memory.limit_in_bytes"), cgroup::limit))
+            .and_then(cgroup::Limit::bytes);
+    if let Some(stat) = stat_file(&dir, errors) {
+        s.rss = stat.get("total_rss");
+        s.cache = stat.get("total_cache");
+        s.shmem = stat.get("total_shmem");
+        s.inactive_file = stat.get("total_inactive_file");
+        s.swap = stat.get("total_swap");
+    }
+    s.working_set = working_set(s.usage, s.inactive_file);
+    s.oom_kills = ok_or_record(
+        errors,
+        ErrorSource::CgroupMemoryEvents,
+        read_parsed(&dir.join("memory.oom_control"), cgroup::flat_keyed),
+    )
+    .and_then(|c| c.get("oom_kill"));
+    s.limit_hits = ok_or_record(
+        errors,
+        ErrorSource::CgroupMemoryEvents,
+        read_parsed(&dir.join("memory.failcnt"), cgroup::single_value),
+    );
+    s
+}
+
+fn stat_file(dir: &Path, errors: &mut ErrorCounts) -> Option<FlatKeyed> {
+    ok_or_record(errors, ErrorSource::CgroupMemoryStat, read_parsed(&dir.join("memory.stat"), cgroup::flat_keyed))
+}
+
+/// A file the kernel may legitimately lack (no swap accounting, no PSI): absence is not an error.
+fn optional<T>(
+    path: &Path,
+    parse: impl FnOnce(&[u8]) -> Result<T, crate::parse::ParseError>,
+    source: ErrorSource,
+    errors: &mut ErrorCounts,
+) -> Option<T> {
+    match read_parsed(path, parse) {
+        Ok(v) => Some(v),
+        Err(e) if e.reason() == crate::snapshot::ErrorReason::NotFound => None,
+        Err(e) => {
+            record(errors, source, &e);
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_escaping_the_namespace_are_not_joined() {
+        assert_eq!(relative_inside("/a/b"), Some(PathBuf::from("a/b")));
+        assert_eq!(relative_inside("/"), Some(PathBuf::new()));
+        assert_eq!(relative_inside("/../../x"), None);
+        assert_eq!(relative_inside("/a/../b"), None);
+    }
+
+    #[test]
+    fn working_set_is_floored_at_zero() {
+        assert_eq!(working_set(Some(100), Some(30)), Some(70));
+        assert_eq!(working_set(Some(10), Some(30)), Some(0));
+        assert_eq!(working_set(None, Some(30)), None);
+    }
+}

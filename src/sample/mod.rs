@@ -1,0 +1,205 @@
+//! The sampling loop: every interval, one pass over `/proc` and the cgroup filesystem produces
+//! one immutable [`Snapshot`], published on a watch channel. Nothing else reads these files.
+
+pub mod cgroup;
+pub mod host;
+pub mod process;
+pub mod read;
+pub mod target;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::roots::Roots;
+use crate::snapshot::{
+    Basis, ErrorCounts, ProcessIdentity, ProcessMemory, PssCost, Snapshot, TargetSample, Utilization,
+};
+use process::{PssGate, SystemFacts};
+use target::TargetSpec;
+
+/// What the sampler needs to know; built from the validated config.
+#[derive(Debug, Clone)]
+pub struct SamplerSettings {
+    /// Where `/proc` and `/sys` are.
+    pub roots: Roots,
+    /// How to find the target.
+    pub spec: TargetSpec,
+    /// The `target` label value.
+    pub target_name: String,
+    /// At most this many processes of a group are sampled.
+    pub max_processes: usize,
+    /// Skip PSS for processes above this RSS, bytes.
+    pub pss_max_rss: u64,
+    /// Back off PSS reads slower than this.
+    pub pss_time_budget: Duration,
+}
+
+/// Owns everything that persists between passes: counters, the PSS back-off and the identity
+/// of the target (to tell a restart or a reused pid from a continuation).
+#[derive(Debug)]
+pub struct Sampler {
+    settings: SamplerSettings,
+    own_pid: i32,
+    facts: SystemFacts,
+    gate: PssGate,
+    pss: PssCost,
+    errors: ErrorCounts,
+    /// For fixed-pid targets: the pid and start time first seen, so a reused pid is not taken
+    /// for the target.
+    pinned: Option<(i32, u64)>,
+    last_group: Vec<(i32, u64)>,
+    changes: u64,
+    seq: u64,
+}
+
+impl Sampler {
+    /// A sampler for the given settings; reads boot time once.
+    pub fn new(settings: SamplerSettings) -> Self {
+        let facts = SystemFacts::read(&settings.roots);
+        let gate = PssGate::new(settings.pss_max_rss, settings.pss_time_budget);
+        Self {
+            settings,
+            own_pid: std::process::id() as i32,
+            facts,
+            gate,
+            pss: PssCost::default(),
+            errors: ErrorCounts::default(),
+            pinned: None,
+            last_group: Vec::new(),
+            changes: 0,
+            seq: 0,
+        }
+    }
+
+    /// One full pass.
+    pub fn sample(&mut self) -> Snapshot {
+        let started = Instant::now();
+        let taken_at = SystemTime::now();
+        let roots = self.settings.roots.clone();
+        let host = host::sample(&roots, &mut self.errors);
+
+        let mut pids = target::candidates(&self.settings.spec, &roots, self.own_pid, &mut self.errors);
+        let matched = pids.len();
+        pids.truncate(self.settings.max_processes);
+        let mut group =
+            process::sample_group(&roots, &pids, &self.facts, Some(&mut self.gate), &mut self.pss, &mut self.errors);
+        self.drop_reused_pid(&mut group);
+        self.count_change(&group);
+
+        let own_process = match self.settings.spec {
+            TargetSpec::Own => group.first().map(|(_, m)| *m),
+            _ => process::sample_group(
+                &roots,
+                &[self.own_pid],
+                &self.facts,
+                None,
+                &mut PssCost::default(),
+                &mut self.errors,
+            )
+            .first()
+            .map(|(_, m)| *m),
+        };
+
+        let memory = group.iter().map(|(_, m)| *m).reduce(|mut acc, m| {
+            acc.accumulate(&m);
+            acc
+        });
+        let cgroup = group.first().and_then(|(id, _)| cgroup::sample(&roots, id.pid, &mut self.errors));
+        let utilization = utilization(cgroup.as_ref().and_then(|c| c.limit.zip(c.working_set)), memory.as_ref(), &host);
+
+        self.seq += 1;
+        Snapshot {
+            seq: self.seq,
+            taken_at,
+            duration: started.elapsed(),
+            host,
+            target: TargetSample {
+                name: self.settings.target_name.clone(),
+                processes: group.into_iter().map(|(id, _)| id).collect(),
+                matched,
+                memory,
+                cgroup,
+                utilization,
+                pss: self.pss,
+                changes: self.changes,
+            },
+            own_process,
+            errors: self.errors.clone(),
+        }
+    }
+
+    /// A fixed pid (`--pid`, the wrapped child, the pid in a pidfile) is the target only while its
+    /// start time is the one first seen: a new process that reuses the pid is someone else.
+    fn drop_reused_pid(&mut self, group: &mut Vec<(ProcessIdentity, ProcessMemory)>) {
+        if !matches!(self.settings.spec, TargetSpec::Pid(_) | TargetSpec::Child(_) | TargetSpec::Pidfile(_)) {
+            return;
+        }
+        let Some((id, _)) = group.first() else { return };
+        match self.pinned {
+            Some((pid, start)) if pid == id.pid && start != id.start_ticks => {
+                tracing::warn!(pid, "pid was reused by another process; the target is gone");
+                group.clear();
+            }
+            Some((pid, _)) if pid == id.pid => {}
+            _ => self.pinned = Some((id.pid, id.start_ticks)),
+        }
+    }
+
+    fn count_change(&mut self, group: &[(ProcessIdentity, ProcessMemory)]) {
+        if group.is_empty() {
+            return;
+        }
+        let current: Vec<(i32, u64)> = group.iter().map(|(id, _)| (id.pid, id.start_ticks)).collect();
+        if current != self.last_group {
+            if !self.last_group.is_empty() {
+                self.changes += 1;
+                tracing::info!(processes = current.len(), "target changed (restart or new processes)");
+            }
+            self.last_group = current;
+        }
+    }
+}
+
+/// The basis the OOM killer acts on: cgroup working set against its limit when a limit is set,
+/// otherwise the group's RSS against host memory.
+fn utilization(
+    cgroup_limit_and_ws: Option<(u64, u64)>,
+    memory: Option<&ProcessMemory>,
+    host: &crate::snapshot::HostSample,
+) -> Option<Utilization> {
+    if let Some((limit, used)) = cgroup_limit_and_ws.filter(|(limit, _)| *limit > 0) {
+        return Some(Utilization { basis: Basis::CgroupWorkingSet, used, limit });
+    }
+    let total = host.memory.map(|m| m.total).filter(|t| *t > 0)?;
+    Some(Utilization { basis: Basis::HostRss, used: memory?.rss?, limit: total })
+}
+
+/// Runs passes on `interval` until cancelled, publishing each snapshot. File reads happen on the
+/// blocking pool so a stalled `/proc` read never blocks HTTP.
+pub async fn run(mut sampler: Sampler, interval: Duration, tx: watch::Sender<Arc<Snapshot>>, token: CancellationToken) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        let pass = tokio::task::spawn_blocking(move || {
+            let snapshot = sampler.sample();
+            (sampler, snapshot)
+        });
+        match pass.await {
+            Ok((s, snapshot)) => {
+                sampler = s;
+                tx.send_replace(Arc::new(snapshot));
+            }
+            Err(e) => {
+                tracing::error!("sampling pass failed: {e}; sampling stops");
+                break;
+            }
+        }
+    }
+}

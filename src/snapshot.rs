@@ -1,0 +1,390 @@
+//! The immutable result of one sampling pass, published to every reader (metrics, HTTP, alerts).
+//!
+//! Plain data only: no locks, no I/O. A field is `None` when the kernel did not provide it or it
+//! could not be read; the reason is then counted in [`ErrorCounts`].
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use crate::parse::pressure::Pressure;
+
+/// One sampling pass.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// 1 for the first sample; 0 only for the placeholder published before it.
+    pub seq: u64,
+    /// When the pass started.
+    pub taken_at: SystemTime,
+    /// How long the pass took.
+    pub duration: Duration,
+    /// Host-wide memory.
+    pub host: HostSample,
+    /// The watched process group.
+    pub target: TargetSample,
+    /// leakwatch's own process, for the standard `process_*` metrics.
+    pub own_process: Option<ProcessMemory>,
+    /// Errors since start, by file kind and reason.
+    pub errors: ErrorCounts,
+}
+
+impl Snapshot {
+    /// The placeholder before the first sample: nothing measured, not ready.
+    pub fn empty(target_name: &str) -> Self {
+        Self {
+            seq: 0,
+            taken_at: SystemTime::UNIX_EPOCH,
+            duration: Duration::ZERO,
+            host: HostSample::default(),
+            target: TargetSample { name: target_name.to_owned(), ..TargetSample::default() },
+            own_process: None,
+            errors: ErrorCounts::default(),
+        }
+    }
+}
+
+/// `/proc/meminfo` and `/proc/pressure/memory`.
+#[derive(Debug, Clone, Default)]
+pub struct HostSample {
+    /// Memory figures in bytes.
+    pub memory: Option<HostMemory>,
+    /// Memory pressure, where the kernel has PSI.
+    pub pressure: Option<Pressure>,
+}
+
+/// Host memory in bytes, as `/proc/meminfo` reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostMemory {
+    /// `MemTotal`.
+    pub total: u64,
+    /// `MemAvailable` (absent before Linux 3.14).
+    pub available: Option<u64>,
+    /// `MemFree`.
+    pub free: Option<u64>,
+    /// `Buffers`.
+    pub buffers: Option<u64>,
+    /// `Cached`.
+    pub cached: Option<u64>,
+    /// `SwapTotal`.
+    pub swap_total: Option<u64>,
+    /// `SwapFree`.
+    pub swap_free: Option<u64>,
+}
+
+/// The watched process group in one pass.
+#[derive(Debug, Clone, Default)]
+pub struct TargetSample {
+    /// The `target` label value.
+    pub name: String,
+    /// The processes sampled (at most `target.max_processes`), ordered by pid.
+    pub processes: Vec<ProcessIdentity>,
+    /// How many processes matched before the cap.
+    pub matched: usize,
+    /// Group memory: the sum over `processes`.
+    pub memory: Option<ProcessMemory>,
+    /// The group leader's memory cgroup.
+    pub cgroup: Option<CgroupSample>,
+    /// The ratio alerting uses, with its basis.
+    pub utilization: Option<Utilization>,
+    /// What reading PSS cost and how often it was skipped.
+    pub pss: PssCost,
+    /// How many times the group's set of processes changed since start (restarts, pid reuse).
+    pub changes: u64,
+}
+
+/// A process, identified across pid reuse by its start time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessIdentity {
+    /// Process id.
+    pub pid: i32,
+    /// Start time in clock ticks after boot (`/proc/PID/stat` field 22).
+    pub start_ticks: u64,
+    /// Command name (`comm`), at most 15 bytes.
+    pub comm: String,
+}
+
+/// Memory and resource figures of one process, or the sum over a group.
+///
+/// For a group, a field is present only if it was read for every process: a partial sum would
+/// understate usage and look like a drop.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProcessMemory {
+    /// Resident set size (`VmRSS`), bytes.
+    pub rss: Option<u64>,
+    /// Resident anonymous memory (`RssAnon`), bytes.
+    pub rss_anon: Option<u64>,
+    /// Resident file mappings (`RssFile`), bytes.
+    pub rss_file: Option<u64>,
+    /// Resident shared memory (`RssShmem`), bytes.
+    pub rss_shmem: Option<u64>,
+    /// Proportional set size from `smaps_rollup`, bytes.
+    pub pss: Option<u64>,
+    /// Swapped-out anonymous memory (`VmSwap`), bytes.
+    pub swap: Option<u64>,
+    /// Peak resident set size (`VmHWM`), bytes.
+    pub rss_peak: Option<u64>,
+    /// Virtual memory size (`VmSize`), bytes.
+    pub virtual_size: Option<u64>,
+    /// Threads.
+    pub threads: Option<u64>,
+    /// Open file descriptors.
+    pub open_fds: Option<u64>,
+    /// Soft limit on open file descriptors (`RLIMIT_NOFILE`); `None` also when unlimited.
+    pub max_fds: Option<u64>,
+    /// User plus system CPU time, seconds.
+    pub cpu_seconds: Option<f64>,
+    /// Start time, seconds since the Unix epoch (the oldest process for a group).
+    pub start_time_seconds: Option<f64>,
+}
+
+impl ProcessMemory {
+    /// Adds another process's figures into this group sum.
+    pub fn accumulate(&mut self, other: &ProcessMemory) {
+        fn sum<T: std::ops::Add<Output = T>>(a: Option<T>, b: Option<T>) -> Option<T> {
+            Some(a? + b?)
+        }
+        self.rss = sum(self.rss, other.rss);
+        self.rss_anon = sum(self.rss_anon, other.rss_anon);
+        self.rss_file = sum(self.rss_file, other.rss_file);
+        self.rss_shmem = sum(self.rss_shmem, other.rss_shmem);
+        self.pss = sum(self.pss, other.pss);
+        self.swap = sum(self.swap, other.swap);
+        self.rss_peak = sum(self.rss_peak, other.rss_peak);
+        self.virtual_size = sum(self.virtual_size, other.virtual_size);
+        self.threads = sum(self.threads, other.threads);
+        self.open_fds = sum(self.open_fds, other.open_fds);
+        self.max_fds = sum(self.max_fds, other.max_fds);
+        self.cpu_seconds = sum(self.cpu_seconds, other.cpu_seconds);
+        self.start_time_seconds = match (self.start_time_seconds, other.start_time_seconds) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            _ => None,
+        };
+    }
+}
+
+/// Cgroup version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupVersion {
+    /// Legacy hierarchies (the `memory` controller mounted on its own).
+    V1,
+    /// The unified hierarchy.
+    V2,
+}
+
+impl CgroupVersion {
+    /// Label value: `v1` or `v2`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V1 => "v1",
+            Self::V2 => "v2",
+        }
+    }
+}
+
+/// How the target's cgroup directory was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupVia {
+    /// The path in `/proc/PID/cgroup` under leakwatch's own cgroup mount (or `--sysfs-root`).
+    Direct,
+    /// Through the target's own view, `/proc/PID/root/sys/fs/cgroup`: needed from a sidecar in
+    /// another cgroup namespace, where `/proc/PID/cgroup` reads like `0::/../..`.
+    ProcRoot,
+}
+
+impl CgroupVia {
+    /// Label value: `direct` or `proc_root`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::ProcRoot => "proc_root",
+        }
+    }
+}
+
+/// The memory controller of the target's cgroup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CgroupSample {
+    /// Hierarchy version.
+    pub version: CgroupVersion,
+    /// How the directory was found.
+    pub via: CgroupVia,
+    /// The cgroup path as `/proc/PID/cgroup` names it (for the `_info` metric only).
+    pub path: String,
+    /// `memory.current` / `memory.usage_in_bytes`.
+    pub usage: Option<u64>,
+    /// `memory.max` / `memory.limit_in_bytes`; `None` when unlimited.
+    pub limit: Option<u64>,
+    /// usage − inactive_file, floored at 0 (the kubelet's working set).
+    pub working_set: Option<u64>,
+    /// Anonymous memory: v2 `anon`, v1 `total_rss`.
+    pub rss: Option<u64>,
+    /// Page cache: v2 `file`, v1 `total_cache`.
+    pub cache: Option<u64>,
+    /// Shared memory: v2 `shmem`, v1 `total_shmem`.
+    pub shmem: Option<u64>,
+    /// Inactive page cache: v2 `inactive_file`, v1 `total_inactive_file`.
+    pub inactive_file: Option<u64>,
+    /// Swap in use: v2 `memory.swap.current`, v1 `total_swap`.
+    pub swap: Option<u64>,
+    /// OOM kills: v2 `memory.events` `oom_kill`, v1 `memory.oom_control` `oom_kill` (Linux ≥ 4.13).
+    pub oom_kills: Option<u64>,
+    /// Times usage hit the limit: v2 `memory.events` `max`, v1 `memory.failcnt`.
+    pub limit_hits: Option<u64>,
+    /// v2 `memory.pressure`.
+    pub pressure: Option<Pressure>,
+}
+
+/// What the utilization ratio is measured against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    /// cgroup working set / cgroup limit: what the OOM killer acts on.
+    CgroupWorkingSet,
+    /// Group RSS / host `MemTotal`, when no cgroup limit is set.
+    HostRss,
+}
+
+impl Basis {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CgroupWorkingSet => "cgroup_working_set",
+            Self::HostRss => "host_rss",
+        }
+    }
+}
+
+/// The memory utilization of the target.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Utilization {
+    /// Which figures are compared.
+    pub basis: Basis,
+    /// The used bytes on that basis.
+    pub used: u64,
+    /// The limit on that basis.
+    pub limit: u64,
+}
+
+impl Utilization {
+    /// used / limit.
+    pub fn ratio(&self) -> f64 {
+        self.used as f64 / self.limit as f64
+    }
+}
+
+/// Cost of reading `smaps_rollup` (it can stall a huge target), cumulative since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PssCost {
+    /// Time spent reading `smaps_rollup` in the last pass, if it was read.
+    pub last_read: Option<Duration>,
+    /// Total time spent reading it since start.
+    pub read_seconds_total: f64,
+    /// Reads skipped because the process's RSS was above `pss.max_rss`.
+    pub skipped_rss: u64,
+    /// Reads skipped while backing off after a read exceeded `pss.time_budget`.
+    pub skipped_budget: u64,
+}
+
+/// Which kind of file an error came from (a bounded label set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ErrorSource {
+    /// `/proc/meminfo`.
+    Meminfo,
+    /// `/proc/pressure/memory`.
+    Pressure,
+    /// The configured pidfile.
+    Pidfile,
+    /// Listing `/proc` to match process names or command lines.
+    ProcScan,
+    /// `/proc/PID/stat`.
+    Stat,
+    /// `/proc/PID/status`.
+    Status,
+    /// `/proc/PID/smaps_rollup`.
+    SmapsRollup,
+    /// `/proc/PID/limits`.
+    Limits,
+    /// `/proc/PID/fd`.
+    Fd,
+    /// `/proc/PID/cgroup` and finding the cgroup directory.
+    Cgroup,
+    /// The cgroup's memory usage and limit files.
+    CgroupMemory,
+    /// The cgroup's `memory.stat`.
+    CgroupMemoryStat,
+    /// The cgroup's `memory.events` / `memory.oom_control` / `memory.failcnt`.
+    CgroupMemoryEvents,
+    /// The cgroup's `memory.pressure`.
+    CgroupPressure,
+}
+
+impl ErrorSource {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Meminfo => "meminfo",
+            Self::Pressure => "pressure",
+            Self::Pidfile => "pidfile",
+            Self::ProcScan => "proc_scan",
+            Self::Stat => "stat",
+            Self::Status => "status",
+            Self::SmapsRollup => "smaps_rollup",
+            Self::Limits => "limits",
+            Self::Fd => "fd",
+            Self::Cgroup => "cgroup",
+            Self::CgroupMemory => "cgroup_memory",
+            Self::CgroupMemoryStat => "cgroup_memory_stat",
+            Self::CgroupMemoryEvents => "cgroup_memory_events",
+            Self::CgroupPressure => "cgroup_pressure",
+        }
+    }
+}
+
+/// Why a read failed (a bounded label set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ErrorReason {
+    /// The file is missing: usually the process exited mid-sample.
+    NotFound,
+    /// Not readable by leakwatch's user (another UID without `CAP_SYS_PTRACE`).
+    PermissionDenied,
+    /// The content did not parse.
+    Malformed,
+    /// The file is larger than leakwatch will read.
+    TooLarge,
+    /// Any other I/O error.
+    Io,
+}
+
+impl ErrorReason {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::PermissionDenied => "permission_denied",
+            Self::Malformed => "malformed",
+            Self::TooLarge => "too_large",
+            Self::Io => "io",
+        }
+    }
+}
+
+/// Sample errors since start. Bounded: one entry per (source, reason) pair at most.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorCounts(BTreeMap<(ErrorSource, ErrorReason), u64>);
+
+impl ErrorCounts {
+    /// Counts one error; returns true when it is the first of its kind (worth a log line).
+    pub fn record(&mut self, source: ErrorSource, reason: ErrorReason) -> bool {
+        let n = self.0.entry((source, reason)).or_insert(0);
+        *n += 1;
+        *n == 1
+    }
+
+    /// The count for one pair.
+    pub fn get(&self, source: ErrorSource, reason: ErrorReason) -> u64 {
+        self.0.get(&(source, reason)).copied().unwrap_or(0)
+    }
+
+    /// All non-zero counts.
+    pub fn iter(&self) -> impl Iterator<Item = (ErrorSource, ErrorReason, u64)> + '_ {
+        self.0.iter().map(|(&(s, r), &n)| (s, r, n))
+    }
+}

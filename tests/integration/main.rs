@@ -1,0 +1,6 @@
+//! Integration tests: the real `leakwatch` binary against real processes, real `/proc` and real
+//! cgroups (these machines run the tests as root), plus fixture trees for what this machine
+//! cannot produce. One binary, one module per feature.
+
+mod process;
+mod support;

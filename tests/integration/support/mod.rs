@@ -1,0 +1,280 @@
+//! Test helpers: start leakwatch, scrape it, parse the exposition, spawn target processes.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A running leakwatch on a loopback port; killed (SIGTERM, then SIGKILL) on drop.
+pub struct Leakwatch {
+    pub child: Child,
+    pub addr: SocketAddr,
+    /// stderr lines after the listening line, as they arrive.
+    pub log: mpsc::Receiver<String>,
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_leakwatch")
+}
+
+impl Leakwatch {
+    /// Starts `leakwatch ARGS` with `--listen 127.0.0.1:0 --interval 200ms` prepended.
+    pub fn start(args: &[&str]) -> Leakwatch {
+        Self::start_cmd(Command::new(binary()), args)
+    }
+
+    /// Starts leakwatch from a prepared command (e.g. with a different user or env).
+    pub fn start_cmd(mut cmd: Command, args: &[&str]) -> Leakwatch {
+        cmd.args(["--listen", "127.0.0.1:0", "--interval", "200ms"])
+            .args(args)
+            .env_remove("LEAKWATCH_CONFIG")
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn leakwatch");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[leakwatch] {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let addr = loop {
+            let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| {
+                let status = child.try_wait();
+                panic!("leakwatch did not report its address (exit status: {status:?})")
+            });
+            if let Some(rest) = line.split("local=").nth(1) {
+                let addr = rest.split_whitespace().next().expect("address after local=");
+                break addr.parse().expect("socket address");
+            }
+        };
+        Leakwatch { child, addr, log: rx }
+    }
+
+    /// GETs a path; returns (status code, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.addr, path)
+    }
+
+    /// Scrapes /metrics and parses it.
+    pub fn scrape(&self) -> Metrics {
+        let (status, body) = self.get("/metrics");
+        assert_eq!(status, 200, "/metrics answered {status}: {body}");
+        Metrics::parse(&body)
+    }
+
+    /// Scrapes until `pred` holds, up to `timeout`; returns the scrape that satisfied it.
+    pub fn wait_for(&self, timeout: Duration, what: &str, pred: impl Fn(&Metrics) -> bool) -> Metrics {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let m = self.scrape();
+            if pred(&m) {
+                return m;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out after {timeout:?} waiting for {what}; last scrape:\n{}", m.text);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        signal(self.child.id() as i32, "TERM");
+        let status = wait_timeout(&mut self.child, Duration::from_secs(15)).expect("leakwatch exits after SIGTERM");
+        status
+    }
+}
+
+impl Drop for Leakwatch {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            signal(self.child.id() as i32, "TERM");
+            if wait_timeout(&mut self.child, Duration::from_secs(10)).is_none() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+    }
+}
+
+/// Sends a signal by name with kill(1).
+pub fn signal(pid: i32, name: &str) {
+    let _ = Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status();
+}
+
+/// Waits for a child to exit, up to `timeout`.
+pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A minimal HTTP/1.0 GET (no client dependency needed for loopback tests).
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").expect("send request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status code");
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// A parsed exposition: (name, labels, value) per sample.
+pub struct Metrics {
+    pub text: String,
+    pub samples: Vec<(String, Vec<(String, String)>, f64)>,
+}
+
+impl Metrics {
+    pub fn parse(text: &str) -> Metrics {
+        let mut samples = Vec::new();
+        for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+            let (series, value) = line.rsplit_once(' ').expect("sample line has a value");
+            let value: f64 = value.parse().expect("numeric value");
+            let (name, labels) = match series.split_once('{') {
+                Some((n, rest)) => (n, parse_labels(rest.trim_end_matches('}'))),
+                None => (series, Vec::new()),
+            };
+            samples.push((name.to_owned(), labels, value));
+        }
+        Metrics { text: text.to_owned(), samples }
+    }
+
+    /// The value of the first sample of `name` whose labels include all of `labels`.
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.all(name, labels).first().map(|(_, v)| *v)
+    }
+
+    /// Every sample of `name` whose labels include all of `labels`.
+    pub fn all(&self, name: &str, labels: &[(&str, &str)]) -> Vec<(Vec<(String, String)>, f64)> {
+        self.samples
+            .iter()
+            .filter(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v)))
+            .map(|(_, l, v)| (l.clone(), *v))
+            .collect()
+    }
+
+    /// The label value `key` of the samples of `name`.
+    pub fn label_values(&self, name: &str, key: &str) -> Vec<String> {
+        self.all(name, &[])
+            .into_iter()
+            .filter_map(|(l, _)| l.into_iter().find(|(k, _)| k == key).map(|(_, v)| v))
+            .collect()
+    }
+}
+
+fn parse_labels(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some((key, after)) = rest.split_once("=\"") {
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let mut end = after.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, n)) = chars.next() {
+                        value.push(if n == 'n' { '\n' } else { n });
+                    }
+                }
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        out.push((key.trim_start_matches(',').trim().to_owned(), value));
+        rest = &after[end..];
+    }
+    out
+}
+
+/// A process that allocates and touches `mib` MiB, prints `ready`, then sleeps until killed.
+/// Killed on drop.
+pub struct MemHog {
+    pub child: Child,
+}
+
+impl MemHog {
+    pub fn start(mib: u64) -> MemHog {
+        Self::start_with(Command::new("python3"), mib)
+    }
+
+    /// Starts from a prepared command whose program is (or execs) python3.
+    pub fn start_with(mut cmd: Command, mib: u64) -> MemHog {
+        let script =
+            format!("import sys,time\nb=bytearray(b'\\x01')*({mib}<<20)\nprint('ready',flush=True)\ntime.sleep(600)\n");
+        cmd.args(["-c", &script]).stdout(Stdio::piped()).stdin(Stdio::null());
+        let mut child = cmd.spawn().expect("spawn python3 (the tests need python3)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("read ready");
+        assert_eq!(line.trim(), "ready", "memhog did not start");
+        MemHog { child }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+}
+
+impl Drop for MemHog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `VmRSS` of a process in bytes, read directly.
+pub fn vmrss(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS line");
+    kb * 1024
+}
+
+/// A unique temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("leakwatch-test-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
