@@ -1,1 +1,324 @@
-fn main() {}
+//! What one sampling pass and one `/metrics` render cost, measured against the floor: reading
+//! the very same kernel files into memory with no parsing at all.
+//!
+//! ```text
+//! cargo bench --bench sample_cost
+//! ```
+//!
+//! Everything runs in one process on this machine's real `/proc` and cgroup filesystem, with the
+//! three operations interleaved in every iteration (so drift in the machine's load hits them
+//! alike):
+//!
+//! - **raw reads**: `std::fs::read` of `/proc/meminfo`, `/proc/pressure/memory`,
+//!   `/proc/PID/{stat,status,limits,smaps_rollup,cgroup}`, a listing of `/proc/PID/fd` and the
+//!   memory-controller files of the target's cgroup: exactly the files one pass opens;
+//! - **`Sampler::sample()`**: one full pass, the same reads plus parsing and the snapshot;
+//! - **`metrics::render()`**: the `/metrics` text for that pass's snapshot (no file reads).
+//!
+//! Two targets: the bench process itself (the default `leakwatch` with no config), and, when
+//! `python3` is available, a child holding 100 MiB (a `--pid` target: its files, plus the bench
+//! process's own `stat/status/limits/fd` for the `process_*` metrics).
+//!
+//! Iterations default to 3000 after 300 warm-up passes; `LEAKWATCH_BENCH_ITERS` overrides the
+//! count. Without cargo bench's `--bench` argument (that is, under `cargo test --all-targets`) it
+//! runs a few iterations as a smoke test.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use leakwatch::config::{DEFAULT_MAX_PROCESSES, DEFAULT_PSS_MAX_RSS, DEFAULT_PSS_TIME_BUDGET};
+use leakwatch::metrics::{render, StaticInfo};
+use leakwatch::roots::Roots;
+use leakwatch::sample::target::TargetSpec;
+use leakwatch::sample::{Sampler, SamplerSettings};
+use leakwatch::snapshot::{CgroupVersion, Snapshot};
+
+const DEFAULT_ITERATIONS: usize = 3000;
+const WARM_UP: usize = 300;
+const SMOKE_ITERATIONS: usize = 5;
+
+fn main() {
+    let benching = std::env::args().any(|a| a == "--bench");
+    let iterations = if benching {
+        std::env::var("LEAKWATCH_BENCH_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_ITERATIONS).max(10)
+    } else {
+        SMOKE_ITERATIONS
+    };
+    let warm_up = if benching { WARM_UP } else { 1 };
+    let roots = Roots::default();
+    let info = StaticInfo::from_env(|k| std::env::var(k).ok());
+    let own_pid = std::process::id() as i32;
+
+    println!(
+        "sample_cost: {iterations} iterations after {warm_up} warm-up{}; times are per operation",
+        if benching { "" } else { " (smoke run: pass --bench, i.e. `cargo bench --bench sample_cost`, to measure)" }
+    );
+    let mut rows = Vec::new();
+    rows.extend(run_case("own process", TargetSpec::Own, own_pid, &roots, &info, iterations, warm_up));
+    match Hog::start(100) {
+        Ok(hog) => rows.extend(run_case(
+            "python child, 100 MiB",
+            TargetSpec::Pid(hog.pid()),
+            hog.pid(),
+            &roots,
+            &info,
+            iterations,
+            warm_up,
+        )),
+        Err(e) => println!("\n(python child case skipped: cannot start python3: {e})"),
+    }
+    print_table(&rows);
+}
+
+/// One target: interleaved raw reads, sampling passes and renders.
+fn run_case(
+    label: &str,
+    spec: TargetSpec,
+    target_pid: i32,
+    roots: &Roots,
+    info: &StaticInfo,
+    iterations: usize,
+    warm_up: usize,
+) -> Vec<Row> {
+    let own_pid = std::process::id() as i32;
+    let mut sampler = Sampler::new(SamplerSettings {
+        roots: roots.clone(),
+        spec: spec.clone(),
+        target_name: "bench".into(),
+        max_processes: DEFAULT_MAX_PROCESSES,
+        pss_max_rss: DEFAULT_PSS_MAX_RSS,
+        pss_time_budget: DEFAULT_PSS_TIME_BUDGET,
+    });
+    let files = files_of_a_pass(roots, target_pid, (target_pid != own_pid).then_some(own_pid));
+
+    let mut raw = Vec::with_capacity(iterations);
+    let mut sample = Vec::with_capacity(iterations);
+    let mut rendering = Vec::with_capacity(iterations);
+    let mut last: Option<Snapshot> = None;
+    let mut body_len = 0;
+    for i in 0..warm_up + iterations {
+        let t = Instant::now();
+        let bytes = files.read_all();
+        let raw_took = t.elapsed();
+        std::hint::black_box(bytes);
+
+        let t = Instant::now();
+        let snapshot = sampler.sample();
+        let sample_took = t.elapsed();
+
+        let t = Instant::now();
+        let body = render(&snapshot, info);
+        let render_took = t.elapsed();
+        body_len = std::hint::black_box(body).len();
+
+        if i >= warm_up {
+            raw.push(raw_took);
+            sample.push(sample_took);
+            rendering.push(render_took);
+        }
+        last = Some(snapshot);
+    }
+
+    let snapshot = last.expect("at least one pass ran");
+    describe(label, &snapshot, &files, body_len);
+    assert!(snapshot.host.memory.is_some(), "{label}: /proc/meminfo was not sampled");
+    assert!(snapshot.target.memory.is_some(), "{label}: the target was not sampled");
+    assert!(body_len > 0, "{label}: empty /metrics body");
+    if snapshot.target.pss.skipped_budget > 0 || snapshot.target.pss.skipped_rss > 0 {
+        println!("  note: PSS reads were skipped in some passes, so sample() did less work than the raw reads");
+    }
+
+    let raw = Stats::of(raw);
+    vec![
+        Row { case: label.to_owned(), op: "raw reads (no parsing)", stats: raw, ratio_to: None },
+        Row { case: label.to_owned(), op: "Sampler::sample()", stats: Stats::of(sample), ratio_to: Some(raw) },
+        Row { case: label.to_owned(), op: "metrics::render()", stats: Stats::of(rendering), ratio_to: Some(raw) },
+    ]
+}
+
+fn describe(label: &str, s: &Snapshot, files: &PassFiles, body_len: usize) {
+    let mib = |b: Option<u64>| b.map(|b| format!("{:.1} MiB", b as f64 / 1048576.0)).unwrap_or_else(|| "?".into());
+    let t = &s.target;
+    let pids: Vec<String> = t.processes.iter().map(|p| format!("{} ({})", p.pid, p.comm)).collect();
+    let (rss, pss) = (mib(t.memory.and_then(|m| m.rss)), mib(t.memory.and_then(|m| m.pss)));
+    println!("\n{label}: pid {}; RSS {rss}, PSS {pss}", pids.join(", "));
+    match &t.cgroup {
+        Some(c) => {
+            let (version, via, usage) = (c.version.as_str(), c.via.as_str(), mib(c.usage));
+            println!("  cgroup {version} {} (found {via}), usage {usage}", c.path);
+        }
+        None => println!("  no memory cgroup found: no cgroup files in either column"),
+    }
+    println!(
+        "  one pass opens {} files and lists {} fd director{}; /metrics body: {} bytes, {} samples",
+        files.files.len(),
+        files.fd_dirs.len(),
+        if files.fd_dirs.len() == 1 { "y" } else { "ies" },
+        body_len,
+        render_samples(s)
+    );
+}
+
+fn render_samples(s: &Snapshot) -> usize {
+    render(s, &StaticInfo::default()).lines().filter(|l| !l.starts_with('#')).count()
+}
+
+/// The files one sampling pass opens, in the order it opens them.
+struct PassFiles {
+    files: Vec<PathBuf>,
+    fd_dirs: Vec<PathBuf>,
+}
+
+impl PassFiles {
+    /// Reads every file into a `Vec` and lists every fd directory; returns the bytes read.
+    /// Errors are ignored: a failed open costs a syscall in the sampler too.
+    fn read_all(&self) -> usize {
+        let mut n = 0;
+        for f in &self.files {
+            n += std::fs::read(f).map(|b| b.len()).unwrap_or(0);
+        }
+        for d in &self.fd_dirs {
+            n += std::fs::read_dir(d).map(|it| it.count()).unwrap_or(0);
+        }
+        n
+    }
+}
+
+/// Mirrors `Sampler::sample`: host files; the target's stat, status, limits, fd, smaps_rollup;
+/// for a target other than the bench process, the bench process's stat, status, limits and fd
+/// (no PSS); the target's `/proc/PID/cgroup` and its memory-controller files.
+fn files_of_a_pass(roots: &Roots, target: i32, own: Option<i32>) -> PassFiles {
+    let mut files = vec![roots.proc_file("meminfo"), roots.proc_file("pressure/memory")];
+    let mut fd_dirs = Vec::new();
+    let dir = roots.pid(target);
+    files.extend(["stat", "status", "limits"].map(|f| dir.join(f)));
+    fd_dirs.push(dir.join("fd"));
+    files.push(dir.join("smaps_rollup"));
+    if let Some(own) = own {
+        let own = roots.pid(own);
+        files.extend(["stat", "status", "limits"].map(|f| own.join(f)));
+        fd_dirs.push(own.join("fd"));
+    }
+    let cgroup_file = dir.join("cgroup");
+    files.push(cgroup_file.clone());
+    let members = std::fs::read(&cgroup_file)
+        .ok()
+        .and_then(|b| leakwatch::parse::cgroup::memberships(&b).ok())
+        .unwrap_or_default();
+    if let Some(loc) = leakwatch::sample::cgroup::locate(roots, target, &members) {
+        let names: &[&str] = match loc.version {
+            CgroupVersion::V2 => &[
+                "memory.current",
+                "memory.max",
+                "memory.stat",
+                "memory.swap.current",
+                "memory.events",
+                "memory.pressure",
+            ],
+            CgroupVersion::V1 => &[
+                "memory.usage_in_bytes",
+                "memory.limit_in_bytes",
+                "memory.stat",
+                "memory.oom_control",
+                "memory.failcnt",
+            ],
+        };
+        files.extend(names.iter().map(|n| loc.dir.join(n)));
+    }
+    PassFiles { files, fd_dirs }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Stats {
+    median: Duration,
+    p90: Duration,
+}
+
+impl Stats {
+    fn of(mut v: Vec<Duration>) -> Stats {
+        v.sort_unstable();
+        let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
+        Stats { median: at(0.5), p90: at(0.9) }
+    }
+}
+
+struct Row {
+    case: String,
+    op: &'static str,
+    stats: Stats,
+    ratio_to: Option<Stats>,
+}
+
+fn print_table(rows: &[Row]) {
+    println!();
+    println!(
+        "{:<24} {:<24} {:>10} {:>10} {:>14} {:>11}",
+        "target", "operation", "median", "p90", "x raw median", "x raw p90"
+    );
+    println!("{}", "-".repeat(98));
+    for r in rows {
+        let (m, p) = match r.ratio_to {
+            Some(raw) => (ratio(r.stats.median, raw.median), ratio(r.stats.p90, raw.p90)),
+            None => ("1.00".into(), "1.00".into()),
+        };
+        println!(
+            "{:<24} {:<24} {:>10} {:>10} {:>14} {:>11}",
+            r.case,
+            r.op,
+            human(r.stats.median),
+            human(r.stats.p90),
+            m,
+            p
+        );
+    }
+}
+
+fn ratio(a: Duration, b: Duration) -> String {
+    if b.is_zero() {
+        return "-".into();
+    }
+    format!("{:.2}", a.as_secs_f64() / b.as_secs_f64())
+}
+
+fn human(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us < 1000.0 {
+        format!("{us:.1} µs")
+    } else {
+        format!("{:.2} ms", us / 1000.0)
+    }
+}
+
+/// A python3 child holding `mib` MiB of touched memory; killed on drop.
+struct Hog(Child);
+
+impl Hog {
+    fn start(mib: u64) -> std::io::Result<Hog> {
+        let script =
+            format!("import time\nb=bytearray(b'\\x01')*({mib}<<20)\nprint('ready',flush=True)\ntime.sleep(3600)\n");
+        let mut child =
+            Command::new("python3").args(["-c", &script]).stdin(Stdio::null()).stdout(Stdio::piped()).spawn()?;
+        let mut line = String::new();
+        if let Some(out) = child.stdout.as_mut() {
+            BufReader::new(out).read_line(&mut line)?;
+        }
+        let hog = Hog(child);
+        if line.trim() != "ready" {
+            return Err(std::io::Error::other("python3 did not report ready"));
+        }
+        Ok(hog)
+    }
+
+    fn pid(&self) -> i32 {
+        self.0.id() as i32
+    }
+}
+
+impl Drop for Hog {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -44,6 +44,10 @@ pub struct Sampler {
     settings: SamplerSettings,
     own_pid: i32,
     facts: SystemFacts,
+    /// leakwatch's own process lives in the `/proc` of its own pid namespace, not necessarily
+    /// under the configured procfs root (a host's `/proc`, a fixture tree).
+    own_roots: Roots,
+    own_facts: SystemFacts,
     gate: PssGate,
     pss: PssCost,
     errors: ErrorCounts,
@@ -59,11 +63,15 @@ impl Sampler {
     /// A sampler for the given settings; reads boot time once.
     pub fn new(settings: SamplerSettings) -> Self {
         let facts = SystemFacts::read(&settings.roots);
+        let own_roots = Roots::default();
+        let own_facts = SystemFacts::read(&own_roots);
         let gate = PssGate::new(settings.pss_max_rss, settings.pss_time_budget);
         Self {
             settings,
             own_pid: std::process::id() as i32,
             facts,
+            own_roots,
+            own_facts,
             gate,
             pss: PssCost::default(),
             errors: ErrorCounts::default(),
@@ -92,9 +100,9 @@ impl Sampler {
         let own_process = match self.settings.spec {
             TargetSpec::Own => group.first().map(|(_, m)| *m),
             _ => process::sample_group(
-                &roots,
+                &self.own_roots,
                 &[self.own_pid],
-                &self.facts,
+                &self.own_facts,
                 None,
                 &mut PssCost::default(),
                 &mut self.errors,

@@ -2,5 +2,8 @@
 //! cgroups (these machines run the tests as root), plus fixture trees for what this machine
 //! cannot produce. One binary, one module per feature.
 
+mod cgroup;
+mod fixtures;
 mod process;
+mod promtool;
 mod support;

@@ -89,8 +89,7 @@ impl Leakwatch {
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         signal(self.child.id() as i32, "TERM");
-        let status = wait_timeout(&mut self.child, Duration::from_secs(15)).expect("leakwatch exits after SIGTERM");
-        status
+        wait_timeout(&mut self.child, Duration::from_secs(15)).expect("leakwatch exits after SIGTERM")
     }
 }
 
@@ -138,10 +137,13 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, body)
 }
 
+/// One parsed sample: (name, labels, value).
+pub type Sample = (String, Vec<(String, String)>, f64);
+
 /// A parsed exposition: (name, labels, value) per sample.
 pub struct Metrics {
     pub text: String,
-    pub samples: Vec<(String, Vec<(String, String)>, f64)>,
+    pub samples: Vec<Sample>,
 }
 
 impl Metrics {
@@ -278,3 +280,4 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+pub mod cgroup;

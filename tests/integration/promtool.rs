@@ -1,0 +1,207 @@
+//! The exposition is checked by Prometheus's own linter, `promtool check metrics`: once on a live
+//! leakwatch watching a real process (host, process, cgroup and own-process families all present)
+//! and once on a snapshot with every field set (families this machine cannot produce, such as
+//! cgroup v2 pressure or a cgroup limit). The README's metric table is checked against the same
+//! full render, so a new family cannot go undocumented.
+//!
+//! promtool is found through `LEAKWATCH_PROMTOOL`, then `PATH`, then `.cache/tools/bin/` (where
+//! `tests/run.sh` puts it). A missing promtool fails the tests: it never skips them.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+use leakwatch::metrics::{render, StaticInfo};
+use leakwatch::parse::pressure::{Pressure, PressureLine};
+use leakwatch::snapshot::{
+    Basis, CgroupSample, CgroupVersion, CgroupVia, ErrorCounts, ErrorReason, ErrorSource, HostMemory, HostSample,
+    ProcessIdentity, ProcessMemory, PssCost, Snapshot, TargetSample, Utilization,
+};
+
+use crate::support::{Leakwatch, MemHog};
+
+/// The promtool binary, or a failure that says how to get one.
+fn promtool() -> PathBuf {
+    if let Some(path) = std::env::var_os("LEAKWATCH_PROMTOOL").filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        assert!(path.is_file(), "LEAKWATCH_PROMTOOL={} is not a file", path.display());
+        return path;
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).map(|d| d.join("promtool")).find(|p| p.is_file()))
+        .unwrap_or_default();
+    if let Some(path) = on_path {
+        return path;
+    }
+    let cached = Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/tools/bin/promtool");
+    assert!(
+        cached.is_file(),
+        "promtool not found (not in LEAKWATCH_PROMTOOL, PATH or {}): run `bash tests/run.sh`, which \
+         installs it from Debian's prometheus package",
+        cached.display()
+    );
+    cached
+}
+
+/// Runs `promtool check metrics` on an exposition and fails with promtool's report unless it
+/// exits 0 and reports nothing.
+fn assert_promtool_clean(body: &str) {
+    let promtool = promtool();
+    let mut child = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", promtool.display()));
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let input = body.to_owned();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().expect("promtool runs");
+    writer.join().expect("writer thread").expect("write the exposition to promtool");
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool check metrics: {} with report:\n{report}\n--- exposition ---\n{body}",
+        out.status
+    );
+}
+
+/// The `# TYPE` names of an exposition.
+fn families(body: &str) -> Vec<String> {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_live_scrape_of_a_real_target_passes_promtool() {
+    let hog = MemHog::start(64);
+    let pid = hog.pid().to_string();
+    let lw = Leakwatch::start(&["--pid", &pid, "--target-name", "hog"]);
+    let m = lw.wait_for(Duration::from_secs(15), "host, process, cgroup and own-process metrics", |m| {
+        m.get("leakwatch_host_memory_total_bytes", &[]).is_some()
+            && m.get("leakwatch_process_resident_memory_bytes", &[("target", "hog")]).is_some()
+            && m.get("leakwatch_cgroup_info", &[("target", "hog")]).is_some()
+            && m.get("leakwatch_cgroup_memory_usage_bytes", &[("target", "hog")]).is_some()
+            && m.get("process_resident_memory_bytes", &[]).is_some()
+    });
+    assert_promtool_clean(&m.text);
+}
+
+#[test]
+fn every_family_of_a_fully_populated_snapshot_passes_promtool() {
+    let body = render(&full_snapshot(), &full_info());
+    let names = families(&body);
+    assert!(names.len() >= 60, "expected every family in the full render, got {}: {names:?}", names.len());
+    assert_promtool_clean(&body);
+}
+
+#[test]
+fn the_readme_metric_table_lists_exactly_the_rendered_families() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README.md");
+    let rendered = families(&render(&full_snapshot(), &full_info()));
+    let undocumented: Vec<&String> = rendered.iter().filter(|n| !readme.contains(&format!("`{n}`"))).collect();
+    assert!(undocumented.is_empty(), "README.md does not document: {undocumented:?}");
+    // Table rows name the metric in their first cell: `| `name` | ...`.
+    let documented: Vec<&str> = readme
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .filter(|n| n.starts_with("leakwatch_") || n.starts_with("process_"))
+        .collect();
+    let stale: Vec<&&str> = documented.iter().filter(|n| !rendered.iter().any(|r| r == *n)).collect();
+    assert!(stale.is_empty(), "README.md documents metrics that are not rendered: {stale:?}");
+}
+
+fn full_info() -> StaticInfo {
+    let env = |k: &str| {
+        Some(match k {
+            "POD_NAMESPACE" => "shop".to_owned(),
+            "POD_NAME" => "checkout-7d9f".to_owned(),
+            "CONTAINER_NAME" => "app".to_owned(),
+            "NODE_NAME" => "node-1".to_owned(),
+            _ => return None,
+        })
+    };
+    StaticInfo::from_env(env)
+}
+
+/// A snapshot with every optional field set, as a cgroup v2 host with PSI would give it.
+fn full_snapshot() -> Snapshot {
+    let line = |avg10, total_us| PressureLine { avg10, avg60: 0.5, avg300: 0.25, total_us };
+    let pressure = Pressure { some: Some(line(1.5, 123_456)), full: Some(line(0.5, 42_000)) };
+    let memory = ProcessMemory {
+        rss: Some(200 << 20),
+        rss_anon: Some(190 << 20),
+        rss_file: Some(10 << 20),
+        rss_shmem: Some(0),
+        pss: Some(195 << 20),
+        swap: Some(0),
+        rss_peak: Some(210 << 20),
+        virtual_size: Some(400 << 20),
+        threads: Some(4),
+        open_fds: Some(12),
+        max_fds: Some(1024),
+        cpu_seconds: Some(3.5),
+        start_time_seconds: Some(1.7e9),
+    };
+    let mut errors = ErrorCounts::default();
+    errors.record(ErrorSource::SmapsRollup, ErrorReason::PermissionDenied);
+    errors.record(ErrorSource::Stat, ErrorReason::NotFound);
+    Snapshot {
+        seq: 42,
+        taken_at: SystemTime::now(),
+        duration: Duration::from_micros(900),
+        host: HostSample {
+            memory: Some(HostMemory {
+                total: 16 << 30,
+                available: Some(8 << 30),
+                free: Some(4 << 30),
+                buffers: Some(1 << 20),
+                cached: Some(2 << 30),
+                swap_total: Some(1 << 30),
+                swap_free: Some(1 << 30),
+            }),
+            pressure: Some(pressure),
+        },
+        target: TargetSample {
+            name: "app".into(),
+            processes: vec![
+                ProcessIdentity { pid: 7, start_ticks: 100, comm: "app".into() },
+                ProcessIdentity { pid: 9, start_ticks: 120, comm: "app-worker".into() },
+            ],
+            matched: 2,
+            memory: Some(memory),
+            cgroup: Some(CgroupSample {
+                version: CgroupVersion::V2,
+                via: CgroupVia::ProcRoot,
+                path: "/../../kubepods/pod1/ctr".into(),
+                usage: Some(300 << 20),
+                limit: Some(512 << 20),
+                working_set: Some(250 << 20),
+                rss: Some(200 << 20),
+                cache: Some(100 << 20),
+                shmem: Some(0),
+                inactive_file: Some(50 << 20),
+                swap: Some(0),
+                oom_kills: Some(1),
+                limit_hits: Some(3),
+                pressure: Some(pressure),
+            }),
+            utilization: Some(Utilization { basis: Basis::CgroupWorkingSet, used: 250 << 20, limit: 512 << 20 }),
+            pss: PssCost {
+                last_read: Some(Duration::from_micros(300)),
+                read_seconds_total: 0.25,
+                skipped_rss: 1,
+                skipped_budget: 2,
+            },
+            changes: 1,
+        },
+        own_process: Some(ProcessMemory { pss: None, ..memory }),
+        errors,
+    }
+}

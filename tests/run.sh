@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# The test command of leakwatch: `bash tests/run.sh` from the repository root (or anywhere).
+#
+# Meant for a fresh Debian bookworm machine, as root, with network to package registries only.
+# It installs what it needs itself:
+#   - promtool, from Debian's `prometheus` package, fetched with `apt-get download` and unpacked
+#     with `dpkg -x` into .cache/tools/ (never `apt-get install prometheus`: its maintainer
+#     scripts would start a Prometheus server). Set LEAKWATCH_PROMTOOL to use another promtool.
+#   - python3 (the integration tests' memory hog), from Debian, if it is missing.
+# Then it runs, failing on the first error:
+#   cargo fmt --all -- --check
+#   cargo clippy --all-targets -- -D warnings
+#   cargo test --all-targets
+# The integration tests create cgroups and namespaces: they need root.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+tools="$repo/.cache/tools"
+started=$SECONDS
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf '\ntests/run.sh: %s\n' "$*" >&2; exit 1; }
+
+# --- tools -------------------------------------------------------------------------------------
+
+step "checking the toolchain"
+command -v cargo >/dev/null || die "cargo not found: install Rust (rustup) first"
+cargo fmt --version >/dev/null 2>&1 || die "rustfmt missing: rustup component add rustfmt"
+cargo clippy --version >/dev/null 2>&1 || die "clippy missing: rustup component add clippy"
+echo "$(cargo --version); $(cargo clippy --version); $(cargo fmt --version)"
+if [ "$(id -u)" != 0 ]; then
+  echo "warning: not root: the cgroup and namespace integration tests will fail" >&2
+fi
+
+apt_updated=0
+apt_update_once() {
+  if [ "$apt_updated" = 0 ]; then
+    echo "running apt-get update"
+    apt-get update -qq
+    apt_updated=1
+  fi
+}
+
+if ! command -v python3 >/dev/null; then
+  step "installing python3 (the integration tests' memory hog)"
+  apt_update_once
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-minimal >/dev/null
+fi
+echo "$(python3 --version)"
+
+install_promtool() {
+  local work deb
+  rm -rf "$tools"/.download.*
+  work="$(mktemp -d "$tools/.download.XXXXXX")"
+  # -o APT::Sandbox::User=root: _apt cannot write into a directory under root's checkout.
+  if ! (cd "$work" && apt-get download -q -o APT::Sandbox::User=root prometheus); then
+    echo "apt-get download failed; updating the package lists and retrying"
+    apt_update_once
+    (cd "$work" && apt-get download -q -o APT::Sandbox::User=root prometheus)
+  fi
+  deb="$(ls "$work"/prometheus_*.deb)"
+  dpkg -x "$deb" "$work/root"
+  mkdir -p "$tools/bin"
+  install -m 0755 "$work/root/usr/bin/promtool" "$tools/bin/promtool"
+  basename "$deb" > "$tools/bin/promtool.source"
+  rm -rf "$work"
+}
+
+step "promtool"
+if [ -n "${LEAKWATCH_PROMTOOL:-}" ]; then
+  [ -x "$LEAKWATCH_PROMTOOL" ] || die "LEAKWATCH_PROMTOOL=$LEAKWATCH_PROMTOOL is not an executable"
+else
+  mkdir -p "$tools"
+  if ! [ -x "$tools/bin/promtool" ] || ! "$tools/bin/promtool" --version >/dev/null 2>&1; then
+    command -v apt-get >/dev/null || die "promtool is not in $tools/bin and apt-get is missing: set LEAKWATCH_PROMTOOL"
+    echo "fetching Debian's prometheus package for promtool (into .cache/tools/)"
+    install_promtool
+  fi
+  LEAKWATCH_PROMTOOL="$tools/bin/promtool"
+fi
+export LEAKWATCH_PROMTOOL
+echo "LEAKWATCH_PROMTOOL=$LEAKWATCH_PROMTOOL"
+version="$("$LEAKWATCH_PROMTOOL" --version 2>&1 </dev/null)" || die "$LEAKWATCH_PROMTOOL --version failed: $version"
+echo "${version%%$'\n'*}"
+
+# --- checks ------------------------------------------------------------------------------------
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings
+
+step "cargo test --all-targets"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --all-targets 2>&1 | tee "$log" || status=$?
+
+# One closing line over every test binary (cargo prints one `test result:` per binary).
+awk '/^test result:/ {
+       for (i = 1; i <= NF; i++) {
+         if ($i ~ /^passed;?$/)  p += $(i - 1)
+         if ($i ~ /^failed;?$/)  f += $(i - 1)
+         if ($i ~ /^ignored;?$/) s += $(i - 1)
+       }
+     }
+     END { printf "\ntests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+[ "$status" = 0 ] || die "cargo test failed (exit $status); see the failures above"
+echo "tests/run.sh: all checks passed in $((SECONDS - started))s"
