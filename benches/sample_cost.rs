@@ -90,6 +90,7 @@ fn run_case(
         max_processes: DEFAULT_MAX_PROCESSES,
         pss_max_rss: DEFAULT_PSS_MAX_RSS,
         pss_time_budget: DEFAULT_PSS_TIME_BUDGET,
+        logs: Default::default(),
     });
     let files = files_of_a_pass(roots, target_pid, (target_pid != own_pid).then_some(own_pid));
 

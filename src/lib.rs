@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod lifecycle;
+pub mod logs;
 pub mod metrics;
 pub mod parse;
 pub mod roots;

@@ -15,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Selector, ValidConfig};
+use crate::http::AppState;
+use crate::logs::LogSources;
 use crate::metrics::StaticInfo;
 use crate::sample::target::TargetSpec;
 use crate::sample::{self, Sampler, SamplerSettings};
@@ -74,6 +76,7 @@ pub async fn run(config: ValidConfig, wrapped: Option<Vec<OsString>>, info: Stat
         config.target_name.clone().unwrap_or_else(|| default_target_name(&config.selector, wrapped.as_deref()));
     tracing::info!(%local, target = %target_name, watching = %spec.describe(), interval = ?config.interval, "leakwatch listening");
 
+    let logs = Arc::new(LogSources::default());
     let sampler = Sampler::new(SamplerSettings {
         roots: config.roots.clone(),
         spec,
@@ -81,12 +84,13 @@ pub async fn run(config: ValidConfig, wrapped: Option<Vec<OsString>>, info: Stat
         max_processes: config.max_processes,
         pss_max_rss: config.pss_max_rss,
         pss_time_budget: config.pss_time_budget,
+        logs: logs.clone(),
     });
     let (tx, rx) = watch::channel(Arc::new(Snapshot::empty(&target_name)));
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
     tracker.spawn(sample::run(sampler, config.interval, tx, token.child_token()));
-    tracker.spawn(crate::http::serve(listener, rx, info, token.child_token()));
+    tracker.spawn(crate::http::serve(listener, AppState::new(rx, info, logs), token.child_token()));
     tracker.close();
 
     let code = match child.as_mut() {

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
+use crate::logs::LogSourceStats;
 use crate::parse::pressure::Pressure;
 
 /// One sampling pass.
@@ -25,6 +26,8 @@ pub struct Snapshot {
     pub own_process: Option<ProcessMemory>,
     /// Errors since start, by file kind and reason.
     pub errors: ErrorCounts,
+    /// Every log source's figures, in configuration order.
+    pub logs: Vec<LogSourceStats>,
 }
 
 impl Snapshot {
@@ -38,6 +41,7 @@ impl Snapshot {
             target: TargetSample { name: target_name.to_owned(), ..TargetSample::default() },
             own_process: None,
             errors: ErrorCounts::default(),
+            logs: Vec::new(),
         }
     }
 }

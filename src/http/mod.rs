@@ -20,11 +20,9 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::StaticInfo;
-use crate::snapshot::Snapshot;
 pub use routes::AppState;
 
 /// Most concurrent connections; beyond it new connections are closed at once.
@@ -40,13 +38,8 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Serves until `token` is cancelled, then drains open connections for up to [`SHUTDOWN_GRACE`].
-pub async fn serve(
-    listener: TcpListener,
-    snapshot: watch::Receiver<Arc<Snapshot>>,
-    info: StaticInfo,
-    token: CancellationToken,
-) {
-    let state = Arc::new(AppState::new(snapshot, info));
+pub async fn serve(listener: TcpListener, state: AppState, token: CancellationToken) {
+    let state = Arc::new(state);
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let graceful = GracefulShutdown::new();
     loop {

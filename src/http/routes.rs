@@ -10,24 +10,31 @@ use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::watch;
 
+use crate::logs::LogSources;
 use crate::metrics::{self, StaticInfo};
 use crate::snapshot::Snapshot;
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// What request handlers read: the latest snapshot and fixed info. The rendered `/metrics` body
-/// is cached per snapshot, so a scrape storm costs one render per sampling interval.
+/// What request handlers read: the latest snapshot, fixed info and the log sources. The rendered
+/// `/metrics` body is cached per snapshot, so a scrape storm costs one render per sampling interval.
 pub struct AppState {
     snapshot: watch::Receiver<Arc<Snapshot>>,
     info: StaticInfo,
+    logs: Arc<LogSources>,
     rendered: Mutex<Option<(u64, Bytes)>>,
 }
 
 impl AppState {
-    /// State over a snapshot channel.
-    pub fn new(snapshot: watch::Receiver<Arc<Snapshot>>, info: StaticInfo) -> Self {
-        Self { snapshot, info, rendered: Mutex::new(None) }
+    /// State over a snapshot channel and the log source registry.
+    pub fn new(snapshot: watch::Receiver<Arc<Snapshot>>, info: StaticInfo, logs: Arc<LogSources>) -> Self {
+        Self { snapshot, info, logs, rendered: Mutex::new(None) }
+    }
+
+    /// The log source registry.
+    pub fn logs(&self) -> &Arc<LogSources> {
+        &self.logs
     }
 
     fn metrics_body(&self) -> Bytes {

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::logs::LogSources;
 use crate::roots::Roots;
 use crate::snapshot::{
     Basis, ErrorCounts, ProcessIdentity, ProcessMemory, PssCost, Snapshot, TargetSample, Utilization,
@@ -35,6 +36,8 @@ pub struct SamplerSettings {
     pub pss_max_rss: u64,
     /// Back off PSS reads slower than this.
     pub pss_time_budget: Duration,
+    /// The log sources whose figures go into every snapshot.
+    pub logs: Arc<LogSources>,
 }
 
 /// Owns everything that persists between passes: counters, the PSS back-off and the identity
@@ -136,6 +139,7 @@ impl Sampler {
             },
             own_process,
             errors: self.errors.clone(),
+            logs: self.settings.logs.stats(),
         }
     }
 

@@ -153,6 +153,7 @@ fn full_snapshot() -> Snapshot {
     errors.record(ErrorSource::SmapsRollup, ErrorReason::PermissionDenied);
     errors.record(ErrorSource::Stat, ErrorReason::NotFound);
     Snapshot {
+        logs: Vec::new(),
         seq: 42,
         taken_at: SystemTime::now(),
         duration: Duration::from_micros(900),

@@ -1,0 +1,152 @@
+//! Bounded log buffers: per named source, one reader feeding one [`ring::LogRing`] that any number
+//! of page readers and live subscribers share.
+//!
+//! [`LogSources`] is the registry built at start: the HTTP routes look sources up in it and the
+//! sampler copies every source's [`LogSourceStats`] into each snapshot (so `/metrics` renders
+//! log figures from the snapshot like everything else).
+
+pub mod ring;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use ring::{LogRing, RingLimits, RingStats};
+
+/// Where a source's lines come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    /// A file path or glob, followed across rotation.
+    File {
+        /// The configured path or glob.
+        pattern: String,
+    },
+    /// The wrapped command's standard output (`leakwatch run`).
+    Stdout,
+    /// The wrapped command's standard error (`leakwatch run`).
+    Stderr,
+}
+
+impl SourceKind {
+    /// A short label value: `file`, `stdout` or `stderr`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            SourceKind::File { .. } => "file",
+            SourceKind::Stdout => "stdout",
+            SourceKind::Stderr => "stderr",
+        }
+    }
+}
+
+/// Counters a source's reader keeps beside its ring.
+#[derive(Debug, Default)]
+pub struct SourceCounters {
+    /// Bytes read from the source (before cutting overlong lines).
+    pub bytes_read: AtomicU64,
+    /// Files rotated away (renamed, deleted or replaced) and switched from.
+    pub rotations: AtomicU64,
+    /// Times the followed file shrank under the reader (copytruncate, truncate in place).
+    pub truncations: AtomicU64,
+    /// Lines known to be lost without entering the ring (e.g. in a truncation window).
+    pub lost_lines: AtomicU64,
+    /// Bytes known to be lost without entering the ring.
+    pub lost_bytes: AtomicU64,
+    /// Read errors (permission, I/O) while following the source.
+    pub read_errors: AtomicU64,
+}
+
+impl SourceCounters {
+    /// Adds `n` to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// One named source: its kind, its ring and its reader's counters.
+#[derive(Debug)]
+pub struct LogSource {
+    /// The source name (the `source` label, and the path segment in `/logs/{source}`).
+    pub name: String,
+    /// Where the lines come from.
+    pub kind: SourceKind,
+    /// The lines.
+    pub ring: Arc<LogRing>,
+    /// The reader's counters.
+    pub counters: SourceCounters,
+}
+
+impl LogSource {
+    /// A source with an empty ring.
+    pub fn new(name: impl Into<String>, kind: SourceKind, limits: RingLimits) -> Self {
+        Self { name: name.into(), kind, ring: Arc::new(LogRing::new(limits)), counters: SourceCounters::default() }
+    }
+
+    /// A copy of the source's figures now.
+    pub fn stats(&self) -> LogSourceStats {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        LogSourceStats {
+            name: self.name.clone(),
+            kind: self.kind.label(),
+            limits: self.ring.limits(),
+            ring: self.ring.stats(),
+            bytes_read: load(&self.counters.bytes_read),
+            rotations: load(&self.counters.rotations),
+            truncations: load(&self.counters.truncations),
+            lost_lines: load(&self.counters.lost_lines),
+            lost_bytes: load(&self.counters.lost_bytes),
+            read_errors: load(&self.counters.read_errors),
+        }
+    }
+}
+
+/// A source's figures at one moment (plain data, for snapshots and `GET /logs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSourceStats {
+    /// The source name.
+    pub name: String,
+    /// `file`, `stdout` or `stderr`.
+    pub kind: &'static str,
+    /// The ring's caps.
+    pub limits: RingLimits,
+    /// The ring's figures.
+    pub ring: RingStats,
+    /// See [`SourceCounters::bytes_read`].
+    pub bytes_read: u64,
+    /// See [`SourceCounters::rotations`].
+    pub rotations: u64,
+    /// See [`SourceCounters::truncations`].
+    pub truncations: u64,
+    /// See [`SourceCounters::lost_lines`].
+    pub lost_lines: u64,
+    /// See [`SourceCounters::lost_bytes`].
+    pub lost_bytes: u64,
+    /// See [`SourceCounters::read_errors`].
+    pub read_errors: u64,
+}
+
+/// Every configured source, in configuration order; fixed after start.
+#[derive(Debug, Default)]
+pub struct LogSources {
+    sources: Vec<Arc<LogSource>>,
+}
+
+impl LogSources {
+    /// A registry of the given sources (names are unique: config validation checks).
+    pub fn new(sources: Vec<Arc<LogSource>>) -> Self {
+        Self { sources }
+    }
+
+    /// The source called `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<LogSource>> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+
+    /// All sources, in configuration order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<LogSource>> {
+        self.sources.iter()
+    }
+
+    /// Every source's figures now.
+    pub fn stats(&self) -> Vec<LogSourceStats> {
+        self.sources.iter().map(|s| s.stats()).collect()
+    }
+}

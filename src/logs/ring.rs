@@ -1,0 +1,649 @@
+//! A bounded ring of log lines, capped in lines AND bytes.
+//!
+//! Line texts are stored back to back in one byte ring (no allocation per line); each line has a
+//! small fixed-size entry ([`LINE_OVERHEAD_BYTES`]) with its sequence number (implicit), its
+//! timestamp, its position and a "cut" flag. Memory held by a ring is at most
+//! `max_bytes + max_lines × LINE_OVERHEAD_BYTES`, whatever is written to it.
+//!
+//! Readers never hold lines: a page ([`LogRing::read`]) copies what it needs into one buffer, and a
+//! [`Subscription`] is just a cursor (the next sequence number) plus a wake-up channel. A
+//! subscriber that falls behind finds its cursor older than the oldest line held: it is told how
+//! many lines it missed and continues from the oldest, so a slow reader costs the writer nothing.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
+
+/// Appended to a line that was cut at `max_line_bytes`.
+pub const CUT_MARKER: &str = "…[cut]";
+/// Fixed bookkeeping per stored line, on top of its text.
+pub const LINE_OVERHEAD_BYTES: usize = std::mem::size_of::<Entry>();
+/// The smallest `max_line_bytes` a ring accepts (room for some text and the marker).
+pub const MIN_LINE_BYTES: usize = 64;
+
+/// The caps of one ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingLimits {
+    /// Most lines held.
+    pub max_lines: usize,
+    /// Most text bytes held.
+    pub max_bytes: usize,
+    /// Longer lines are cut to this many bytes, [`CUT_MARKER`] included.
+    pub max_line_bytes: usize,
+    /// Most concurrent subscribers.
+    pub max_subscribers: usize,
+}
+
+impl RingLimits {
+    /// The limits made consistent: at least one line, `MIN_LINE_BYTES ≤ max_line_bytes ≤ max_bytes`.
+    fn normalized(self) -> Self {
+        let max_bytes = self.max_bytes.max(MIN_LINE_BYTES);
+        Self {
+            max_lines: self.max_lines.max(1),
+            max_bytes,
+            max_line_bytes: self.max_line_bytes.clamp(MIN_LINE_BYTES, max_bytes).min(u32::MAX as usize),
+            max_subscribers: self.max_subscribers,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// Microseconds since the Unix epoch.
+    ts_us: u64,
+    /// Absolute offset of the text in the stream of all bytes ever stored.
+    start: u64,
+    len: u32,
+    cut: bool,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    text: VecDeque<u8>,
+    /// Absolute offset of `text[0]`.
+    text_base: u64,
+    entries: VecDeque<Entry>,
+    /// Sequence number of `entries[0]`; equals `next_seq` when empty.
+    first_seq: u64,
+    next_seq: u64,
+    lines_total: u64,
+    bytes_total: u64,
+    evicted_total: u64,
+    cut_total: u64,
+}
+
+/// Running figures of a ring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RingStats {
+    /// Lines held now.
+    pub lines: usize,
+    /// Text bytes held now.
+    pub bytes: usize,
+    /// Sequence number of the oldest line held (equals `next_seq` when empty).
+    pub first_seq: u64,
+    /// Sequence number the next line will get (the first line gets 1).
+    pub next_seq: u64,
+    /// Lines stored since start.
+    pub lines_total: u64,
+    /// Text bytes stored since start (after cutting).
+    pub bytes_total: u64,
+    /// Lines pushed out by newer ones (line or byte cap).
+    pub evicted_total: u64,
+    /// Lines cut at `max_line_bytes`.
+    pub cut_total: u64,
+    /// Lines subscribers missed because they fell behind the ring.
+    pub lagged_total: u64,
+    /// Subscribers now.
+    pub subscribers: usize,
+}
+
+/// One line of a [`Page`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineRef<'a> {
+    /// Sequence number, 1 for the source's first line, never reused.
+    pub seq: u64,
+    /// When the line was stored, in microseconds since the Unix epoch.
+    pub ts_us: u64,
+    /// The text as read (not necessarily UTF-8), without its newline; ends with [`CUT_MARKER`] when cut.
+    pub text: &'a [u8],
+    /// Whether the line was cut at `max_line_bytes`.
+    pub cut: bool,
+}
+
+/// Where a read starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    /// Lines with `seq > n`, oldest first (resume after the last line seen; 0 = from the oldest).
+    After(u64),
+    /// The newest lines with `seq < n` (`u64::MAX` = the newest), returned oldest first.
+    Before(u64),
+}
+
+/// What a read may return at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// Most lines.
+    pub lines: usize,
+    /// Most text bytes (whole lines only).
+    pub bytes: usize,
+}
+
+/// Lines copied out of a ring, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Page {
+    lines: Vec<(u64, u64, Range<usize>, bool)>,
+    text: Vec<u8>,
+    /// For `After(n)`: lines between `n` and the oldest line held that were already evicted.
+    pub missed: u64,
+    /// Whether the byte limit (not the line limit or the ring's end) ended the page.
+    pub truncated: bool,
+    /// Whether more matching lines lie beyond this page in the read direction.
+    pub more: bool,
+    /// The ring's oldest sequence number at the time of the read.
+    pub first_seq: u64,
+    /// The ring's next sequence number at the time of the read.
+    pub next_seq: u64,
+}
+
+impl Page {
+    /// The lines, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = LineRef<'_>> + '_ {
+        self.lines.iter().map(|(seq, ts_us, range, cut)| LineRef {
+            seq: *seq,
+            ts_us: *ts_us,
+            text: &self.text[range.clone()],
+            cut: *cut,
+        })
+    }
+
+    /// Number of lines.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Whether the page holds no line.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// Total text bytes.
+    pub fn text_bytes(&self) -> usize {
+        self.text.len()
+    }
+}
+
+/// The subscriber cap was reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many subscribers (at most {0})")]
+pub struct TooManySubscribers(pub usize);
+
+/// A bounded, sequence-numbered ring of lines shared by one writer and any number of readers.
+#[derive(Debug)]
+pub struct LogRing {
+    limits: RingLimits,
+    inner: Mutex<Inner>,
+    /// The next sequence number, sent after every write batch: subscribers wait on it.
+    latest: watch::Sender<u64>,
+    subscribers: AtomicUsize,
+    lagged_total: AtomicU64,
+}
+
+impl LogRing {
+    /// An empty ring; limits are normalized (see [`RingLimits`]).
+    pub fn new(limits: RingLimits) -> Self {
+        let inner = Inner { first_seq: 1, next_seq: 1, ..Inner::default() };
+        Self {
+            limits: limits.normalized(),
+            inner: Mutex::new(inner),
+            latest: watch::channel(1).0,
+            subscribers: AtomicUsize::new(0),
+            lagged_total: AtomicU64::new(0),
+        }
+    }
+
+    /// The ring's limits.
+    pub fn limits(&self) -> RingLimits {
+        self.limits
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Stores one line (without its newline) now; returns its sequence number.
+    pub fn push(&self, text: &[u8], cut: bool) -> u64 {
+        let mut writer = self.writer();
+        writer.push(text, cut)
+    }
+
+    /// A writer that stores several lines under one lock and wakes subscribers once, when dropped.
+    pub fn writer(&self) -> RingWriter<'_> {
+        RingWriter { ring: self, inner: self.lock(), ts_us: now_us(), pushed: false }
+    }
+
+    /// Running figures.
+    pub fn stats(&self) -> RingStats {
+        let inner = self.lock();
+        RingStats {
+            lines: inner.entries.len(),
+            bytes: inner.text.len(),
+            first_seq: inner.first_seq,
+            next_seq: inner.next_seq,
+            lines_total: inner.lines_total,
+            bytes_total: inner.bytes_total,
+            evicted_total: inner.evicted_total,
+            cut_total: inner.cut_total,
+            lagged_total: self.lagged_total.load(Ordering::Relaxed),
+            subscribers: self.subscribers.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Copies lines out, starting at `cursor`, keeping only lines `filter` accepts.
+    pub fn read(&self, cursor: Cursor, limits: ReadLimits, filter: Option<&dyn Fn(&[u8]) -> bool>) -> Page {
+        let inner = self.lock();
+        let mut page = Page { first_seq: inner.first_seq, next_seq: inner.next_seq, ..Page::default() };
+        let held = inner.first_seq..inner.next_seq;
+        let (indexes, forward): (Box<dyn Iterator<Item = usize>>, bool) = match cursor {
+            Cursor::After(n) => {
+                let from = n.saturating_add(1);
+                page.missed = held.start.saturating_sub(from);
+                let start = from.clamp(held.start, held.end) - held.start;
+                (Box::new(start as usize..inner.entries.len()), true)
+            }
+            Cursor::Before(n) => {
+                let end = n.clamp(held.start, held.end) - held.start;
+                (Box::new((0..end as usize).rev()), false)
+            }
+        };
+        let mut scratch = Vec::new();
+        let mut picked: Vec<(usize, usize)> = Vec::new(); // (entry index, text length)
+        let mut bytes = 0usize;
+        for i in indexes {
+            let entry = inner.entries[i];
+            let text = inner.text_of(&entry, &mut scratch);
+            if filter.is_some_and(|accept| !accept(text)) {
+                continue;
+            }
+            if picked.len() == limits.lines {
+                page.more = true;
+                break;
+            }
+            if bytes + text.len() > limits.bytes {
+                page.truncated = true;
+                page.more = true;
+                break;
+            }
+            bytes += text.len();
+            picked.push((i, text.len()));
+        }
+        if !forward {
+            picked.reverse();
+        }
+        page.text.reserve_exact(bytes);
+        page.lines.reserve_exact(picked.len());
+        for (i, _) in picked {
+            let entry = inner.entries[i];
+            let start = page.text.len();
+            page.text.extend_from_slice(inner.text_of(&entry, &mut scratch));
+            let seq = inner.first_seq + i as u64;
+            page.lines.push((seq, entry.ts_us, start..page.text.len(), entry.cut));
+        }
+        page
+    }
+
+    /// A live cursor starting after `after_seq` (0: from the oldest line held; use
+    /// `stats().next_seq - 1` for live lines only). Fails beyond `max_subscribers`.
+    pub fn subscribe(self: &Arc<Self>, after_seq: u64) -> Result<Subscription, TooManySubscribers> {
+        let cap = self.limits.max_subscribers;
+        self.subscribers
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < cap).then_some(n + 1))
+            .map_err(|_| TooManySubscribers(cap))?;
+        Ok(Subscription { ring: self.clone(), after_seq, changed: self.latest.subscribe() })
+    }
+}
+
+impl Inner {
+    /// The text of an entry: a slice of the ring, or of `scratch` when it wraps around the end.
+    fn text_of<'a>(&'a self, entry: &Entry, scratch: &'a mut Vec<u8>) -> &'a [u8] {
+        let start = (entry.start - self.text_base) as usize;
+        let end = start + entry.len as usize;
+        let (a, b) = self.text.as_slices();
+        if end <= a.len() {
+            &a[start..end]
+        } else if start >= a.len() {
+            &b[start - a.len()..end - a.len()]
+        } else {
+            scratch.clear();
+            scratch.extend_from_slice(&a[start..]);
+            scratch.extend_from_slice(&b[..end - a.len()]);
+            scratch
+        }
+    }
+
+    fn evict_oldest(&mut self) {
+        if let Some(entry) = self.entries.pop_front() {
+            let drop_to = (entry.start - self.text_base) as usize + entry.len as usize;
+            self.text.drain(..drop_to);
+            self.text_base += drop_to as u64;
+            self.first_seq += 1;
+            self.evicted_total += 1;
+        }
+    }
+}
+
+/// Stores lines under one lock (see [`LogRing::writer`]); subscribers wake when it is dropped.
+pub struct RingWriter<'a> {
+    ring: &'a LogRing,
+    inner: MutexGuard<'a, Inner>,
+    ts_us: u64,
+    pushed: bool,
+}
+
+impl RingWriter<'_> {
+    /// Stores one line (without its newline); `cut` says the caller already dropped bytes of it.
+    /// A line over `max_line_bytes` is cut here. Returns its sequence number.
+    pub fn push(&mut self, text: &[u8], cut: bool) -> u64 {
+        let limits = self.ring.limits;
+        let (keep, cut) = if cut || text.len() > limits.max_line_bytes {
+            (char_boundary_prefix(text, limits.max_line_bytes - CUT_MARKER.len()), true)
+        } else {
+            (text, false)
+        };
+        let len = keep.len() + if cut { CUT_MARKER.len() } else { 0 };
+        let inner = &mut *self.inner;
+        while inner.entries.len() >= limits.max_lines || inner.text.len() + len > limits.max_bytes {
+            inner.evict_oldest();
+        }
+        reserve_capped(&mut inner.text, len, limits.max_bytes);
+        reserve_capped(&mut inner.entries, 1, limits.max_lines);
+        let start = inner.text_base + inner.text.len() as u64;
+        inner.text.extend(keep);
+        if cut {
+            inner.text.extend(CUT_MARKER.as_bytes());
+            inner.cut_total += 1;
+        }
+        inner.entries.push_back(Entry { ts_us: self.ts_us, start, len: len as u32, cut });
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        inner.lines_total += 1;
+        inner.bytes_total += len as u64;
+        self.pushed = true;
+        seq
+    }
+}
+
+impl Drop for RingWriter<'_> {
+    fn drop(&mut self) {
+        if self.pushed {
+            self.ring.latest.send_replace(self.inner.next_seq);
+        }
+    }
+}
+
+/// A live reader of a ring: a cursor and a wake-up. Dropping it frees its subscriber slot.
+#[derive(Debug)]
+pub struct Subscription {
+    ring: Arc<LogRing>,
+    after_seq: u64,
+    changed: watch::Receiver<u64>,
+}
+
+impl Subscription {
+    /// The next lines after the cursor (at most `limits`), waiting until there is at least one.
+    /// `Page::missed` counts lines that were evicted before this subscriber got to them; they
+    /// are added to the ring's lag counter. Returns `None` when the ring is gone.
+    pub async fn next_page(&mut self, limits: ReadLimits) -> Option<Page> {
+        loop {
+            let next_seq = *self.changed.borrow_and_update();
+            if next_seq > self.after_seq + 1 {
+                let page = self.ring.read(Cursor::After(self.after_seq), limits, None);
+                if page.missed > 0 {
+                    self.ring.lagged_total.fetch_add(page.missed, Ordering::Relaxed);
+                }
+                self.after_seq = match page.iter().last() {
+                    Some(line) => line.seq,
+                    None => self.after_seq.max(page.first_seq.saturating_sub(1)),
+                };
+                if !page.is_empty() || page.missed > 0 {
+                    return Some(page);
+                }
+            }
+            self.changed.changed().await.ok()?;
+        }
+    }
+
+    /// The sequence number of the last line delivered (or skipped).
+    pub fn last_seq(&self) -> u64 {
+        self.after_seq
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.ring.subscribers.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Grows `buf` by at least `extra`, doubling but never past `cap` (so a full ring holds no slack).
+fn reserve_capped<T>(buf: &mut VecDeque<T>, extra: usize, cap: usize) {
+    let needed = buf.len() + extra;
+    if needed > buf.capacity() {
+        let target = (buf.capacity() * 2).clamp(needed, cap.max(needed));
+        buf.reserve_exact(target - buf.len());
+    }
+}
+
+/// The longest prefix of at most `max` bytes that does not split a UTF-8 sequence (when the text
+/// is UTF-8 there; other bytes are cut where they fall).
+fn char_boundary_prefix(text: &[u8], max: usize) -> &[u8] {
+    if text.len() <= max {
+        return text;
+    }
+    let is_continuation = |b: u8| (b & 0xC0) == 0x80;
+    let mut end = max;
+    while end > 0 && max - end < 3 && is_continuation(text[end]) {
+        end -= 1;
+    }
+    // `text[max]` continues a character that starts at `end`: drop that partial character.
+    if is_continuation(text[max]) && text[end] >= 0xC0 {
+        &text[..end]
+    } else {
+        &text[..max]
+    }
+}
+
+fn now_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring(max_lines: usize, max_bytes: usize) -> Arc<LogRing> {
+        Arc::new(LogRing::new(RingLimits { max_lines, max_bytes, max_line_bytes: 100, max_subscribers: 2 }))
+    }
+
+    fn texts(page: &Page) -> Vec<String> {
+        page.iter().map(|l| String::from_utf8_lossy(l.text).into_owned()).collect()
+    }
+
+    const ALL: ReadLimits = ReadLimits { lines: usize::MAX, bytes: usize::MAX };
+
+    #[test]
+    fn lines_get_increasing_sequence_numbers_from_one() {
+        let r = ring(10, 1000);
+        assert_eq!(r.push(b"a", false), 1);
+        assert_eq!(r.push(b"b", false), 2);
+        let page = r.read(Cursor::After(0), ALL, None);
+        assert_eq!(page.iter().map(|l| l.seq).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(texts(&page), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn the_line_cap_evicts_the_oldest() {
+        let r = ring(3, 1000);
+        for i in 0..5 {
+            r.push(format!("line {i}").as_bytes(), false);
+        }
+        let s = r.stats();
+        assert_eq!((s.lines, s.first_seq, s.next_seq, s.evicted_total), (3, 3, 6, 2));
+        assert_eq!(texts(&r.read(Cursor::After(0), ALL, None)), vec!["line 2", "line 3", "line 4"]);
+    }
+
+    #[test]
+    fn the_byte_cap_evicts_the_oldest_and_is_never_exceeded() {
+        let r = ring(1000, 64);
+        for i in 0..100u32 {
+            r.push(format!("{i:>10}").as_bytes(), false);
+            let s = r.stats();
+            assert!(s.bytes <= 64, "{} bytes held", s.bytes);
+        }
+        let page = r.read(Cursor::After(0), ALL, None);
+        assert_eq!(page.len(), 6, "6 lines of 10 bytes fit in 64");
+        assert_eq!(page.iter().last().map(|l| l.seq), Some(100));
+        // The text ring wrapped many times; lines spanning the wrap read back whole.
+        assert!(texts(&page).iter().all(|t| t.len() == 10 && t.trim().parse::<u32>().is_ok()));
+    }
+
+    #[test]
+    fn capacity_never_grows_past_the_caps() {
+        let r = ring(50, 1000);
+        for _ in 0..10_000 {
+            r.push(&[b'x'; 33], false);
+        }
+        let inner = r.lock();
+        assert!(inner.text.capacity() <= 1000, "text capacity {}", inner.text.capacity());
+        assert!(inner.entries.capacity() <= 50, "entry capacity {}", inner.entries.capacity());
+    }
+
+    #[test]
+    fn overlong_lines_are_cut_with_a_marker() {
+        let r = ring(10, 1000);
+        r.push(&[b'y'; 500], false);
+        let page = r.read(Cursor::After(0), ALL, None);
+        let line = page.iter().next().unwrap();
+        assert!(line.cut);
+        assert_eq!(line.text.len(), 100);
+        assert!(line.text.ends_with(CUT_MARKER.as_bytes()));
+        assert_eq!(r.stats().cut_total, 1);
+        // A caller that already cut says so, and the marker is added even if it fits.
+        r.push(b"short but cut", true);
+        let page = r.read(Cursor::After(1), ALL, None);
+        assert_eq!(texts(&page), vec![format!("short but cut{CUT_MARKER}")]);
+    }
+
+    #[test]
+    fn cutting_does_not_split_a_utf8_character() {
+        let r = ring(10, 1000);
+        let text = "é".repeat(100); // 200 bytes, 2 per character
+        r.push(text.as_bytes(), false);
+        let page = r.read(Cursor::After(0), ALL, None);
+        let line = page.iter().next().unwrap();
+        assert!(std::str::from_utf8(line.text).is_ok(), "{:?}", line.text);
+        // Invalid UTF-8 is stored as is.
+        r.push(&[0xff, 0xfe, b'\n', 0], false);
+        assert_eq!(r.read(Cursor::After(1), ALL, None).iter().next().unwrap().text, &[0xff, 0xfe, b'\n', 0]);
+    }
+
+    #[test]
+    fn before_returns_the_newest_lines_oldest_first_and_pages_backwards() {
+        let r = ring(100, 10_000);
+        for i in 1..=10 {
+            r.push(format!("{i}").as_bytes(), false);
+        }
+        let limits = ReadLimits { lines: 4, bytes: usize::MAX };
+        let page = r.read(Cursor::Before(u64::MAX), limits, None);
+        assert_eq!(texts(&page), vec!["7", "8", "9", "10"]);
+        assert!(page.more);
+        let page = r.read(Cursor::Before(7), limits, None);
+        assert_eq!(texts(&page), vec!["3", "4", "5", "6"]);
+        let page = r.read(Cursor::Before(3), limits, None);
+        assert_eq!(texts(&page), vec!["1", "2"]);
+        assert!(!page.more);
+    }
+
+    #[test]
+    fn byte_limits_cut_at_whole_lines_and_say_so() {
+        let r = ring(100, 10_000);
+        for line in ["aaaa", "bbbb", "cccc"] {
+            r.push(line.as_bytes(), false);
+        }
+        let page = r.read(Cursor::Before(u64::MAX), ReadLimits { lines: 10, bytes: 9 }, None);
+        assert_eq!(texts(&page), vec!["bbbb", "cccc"]);
+        assert!(page.truncated);
+        let page = r.read(Cursor::After(0), ReadLimits { lines: 10, bytes: 12 }, None);
+        assert_eq!(texts(&page), vec!["aaaa", "bbbb", "cccc"]);
+        assert!(!page.truncated && !page.more);
+    }
+
+    #[test]
+    fn filters_skip_lines_without_counting_them() {
+        let r = ring(100, 10_000);
+        for i in 0..20 {
+            r.push(format!("{} {i}", if i % 3 == 0 { "ERROR" } else { "info" }).as_bytes(), false);
+        }
+        let errors = |t: &[u8]| t.starts_with(b"ERROR");
+        let page = r.read(Cursor::Before(u64::MAX), ReadLimits { lines: 2, bytes: usize::MAX }, Some(&errors));
+        assert_eq!(texts(&page), vec!["ERROR 15", "ERROR 18"]);
+    }
+
+    #[test]
+    fn after_an_evicted_cursor_reports_what_was_missed() {
+        let r = ring(5, 10_000);
+        for i in 1..=12 {
+            r.push(format!("{i}").as_bytes(), false);
+        }
+        let page = r.read(Cursor::After(3), ALL, None);
+        assert_eq!(page.missed, 4, "lines 4..=7 were evicted");
+        assert_eq!(texts(&page), vec!["8", "9", "10", "11", "12"]);
+        let page = r.read(Cursor::After(12), ALL, None);
+        assert!(page.is_empty() && page.missed == 0);
+        let page = r.read(Cursor::After(999), ALL, None);
+        assert!(page.is_empty() && page.missed == 0, "a future cursor is just empty");
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_gets_every_line_once_and_a_lagging_one_is_told_what_it_missed() {
+        let r = ring(4, 10_000);
+        let mut fast = r.subscribe(0).unwrap();
+        let mut slow = r.subscribe(0).unwrap();
+        assert!(r.subscribe(0).is_err(), "cap of 2 subscribers");
+        let one = ReadLimits { lines: 1, bytes: usize::MAX };
+        let mut seen = Vec::new();
+        for i in 1..=10u64 {
+            r.push(format!("{i}").as_bytes(), false);
+            let page = fast.next_page(one).await.unwrap();
+            seen.extend(page.iter().map(|l| l.seq));
+        }
+        assert_eq!(seen, (1..=10).collect::<Vec<_>>());
+        let page = slow.next_page(ALL).await.unwrap();
+        assert_eq!(page.missed, 6);
+        assert_eq!(texts(&page), vec!["7", "8", "9", "10"]);
+        assert_eq!(r.stats().lagged_total, 6);
+        drop(fast);
+        assert_eq!(r.stats().subscribers, 1);
+        assert!(r.subscribe(0).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_waits_for_new_lines() {
+        let r = ring(10, 10_000);
+        r.push(b"old", false);
+        let mut sub = r.subscribe(r.stats().next_seq - 1).unwrap();
+        let writer = {
+            let r = r.clone();
+            tokio::spawn(async move {
+                tokio::task::yield_now().await;
+                r.push(b"new", false);
+            })
+        };
+        let page = sub.next_page(ALL).await.unwrap();
+        assert_eq!(texts(&page), vec!["new"]);
+        writer.await.unwrap();
+    }
+}
