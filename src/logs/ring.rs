@@ -176,6 +176,9 @@ impl Page {
     }
 }
 
+/// A predicate over a line's text: `true` keeps the line.
+pub type LineFilter = dyn Fn(&[u8]) -> bool;
+
 /// The subscriber cap was reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("too many subscribers (at most {0})")]
@@ -243,7 +246,7 @@ impl LogRing {
     }
 
     /// Copies lines out, starting at `cursor`, keeping only lines `filter` accepts.
-    pub fn read(&self, cursor: Cursor, limits: ReadLimits, filter: Option<&dyn Fn(&[u8]) -> bool>) -> Page {
+    pub fn read(&self, cursor: Cursor, limits: ReadLimits, filter: Option<&LineFilter>) -> Page {
         let inner = self.lock();
         let mut page = Page { first_seq: inner.first_seq, next_seq: inner.next_seq, ..Page::default() };
         let held = inner.first_seq..inner.next_seq;
