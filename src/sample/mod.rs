@@ -215,3 +215,60 @@ pub async fn run(mut sampler: Sampler, interval: Duration, tx: watch::Sender<Arc
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A copy of a fixture tree in a temp dir, removed on drop.
+    struct FixtureCopy(std::path::PathBuf);
+
+    impl Drop for FixtureCopy {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn copy_fixture(name: &str) -> FixtureCopy {
+        let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+        let to = std::env::temp_dir().join(format!("leakwatch-unit-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&to);
+        let status = std::process::Command::new("cp").arg("-a").arg(&from).arg(&to).status().unwrap();
+        assert!(status.success());
+        FixtureCopy(to)
+    }
+
+    fn sampler(root: &std::path::Path) -> Sampler {
+        Sampler::new(SamplerSettings {
+            roots: Roots::new(root.join("proc"), root.join("sys")),
+            spec: TargetSpec::Pid(4242),
+            target_name: "app".into(),
+            max_processes: 8,
+            pss_max_rss: u64::MAX,
+            pss_time_budget: Duration::from_secs(1),
+            logs: Default::default(),
+        })
+    }
+
+    #[test]
+    fn a_reused_pid_is_not_taken_for_the_target() {
+        let tree = copy_fixture("cgroup-v2-limited");
+        let mut sampler = sampler(&tree.0);
+        let first = sampler.sample();
+        assert_eq!(first.target.processes.iter().map(|p| p.pid).collect::<Vec<_>>(), vec![4242]);
+        assert!(first.target.memory.is_some());
+
+        // Another process now holds pid 4242: same pid, a later start time (field 22).
+        let stat_path = tree.0.join("proc/4242/stat");
+        let stat = std::fs::read_to_string(&stat_path).unwrap();
+        let (head, tail) = stat.rsplit_once(") ").unwrap();
+        let mut fields: Vec<&str> = tail.split(' ').collect();
+        assert_eq!(fields[19], "461031", "field 22 is the start time");
+        fields[19] = "999999";
+        std::fs::write(&stat_path, format!("{head}) {}", fields.join(" "))).unwrap();
+
+        let second = sampler.sample();
+        assert!(second.target.processes.is_empty(), "the new process is someone else: {:?}", second.target.processes);
+        assert!(second.target.memory.is_none(), "no figures of the impostor are reported as the target's");
+    }
+}

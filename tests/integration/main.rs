@@ -3,7 +3,11 @@
 //! cannot produce. One binary, one module per feature.
 
 mod cgroup;
+mod config;
 mod fixtures;
+mod follow;
+mod groups;
 mod process;
 mod promtool;
+mod run_mode;
 mod support;

@@ -223,10 +223,15 @@ impl MemHog {
     }
 
     /// Starts from a prepared command whose program is (or execs) python3.
-    pub fn start_with(mut cmd: Command, mib: u64) -> MemHog {
+    pub fn start_with(cmd: Command, mib: u64) -> MemHog {
+        Self::start_with_arg(cmd, mib, "hog")
+    }
+
+    /// Like `start_with`, with `arg` as the script's argument (visible in the command line).
+    pub fn start_with_arg(mut cmd: Command, mib: u64, arg: &str) -> MemHog {
         let script =
             format!("import sys,time\nb=bytearray(b'\\x01')*({mib}<<20)\nprint('ready',flush=True)\ntime.sleep(600)\n");
-        cmd.args(["-c", &script]).stdout(Stdio::piped()).stdin(Stdio::null());
+        cmd.args(["-c", &script, arg]).stdout(Stdio::piped()).stdin(Stdio::null());
         let mut child = cmd.spawn().expect("spawn python3 (the tests need python3)");
         let mut line = String::new();
         BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("read ready");

@@ -1,0 +1,88 @@
+//! Configuration with the real binary: flag > environment > file > default, and config errors
+//! exit with 64 naming the problem.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::{binary, wait_timeout, Leakwatch, TempDir};
+
+fn target_label(lw: &Leakwatch) -> String {
+    let m =
+        lw.wait_for(Duration::from_secs(10), "a first sample", |m| m.get("leakwatch_target_processes", &[]).is_some());
+    let names = m.label_values("leakwatch_target_processes", "target");
+    assert_eq!(names.len(), 1, "{names:?}");
+    names[0].clone()
+}
+
+fn start(config: Option<&std::path::Path>, env: Option<&str>, flag: Option<&str>) -> Leakwatch {
+    let mut cmd = Command::new(binary());
+    if let Some(name) = env {
+        cmd.env("LEAKWATCH_TARGET_NAME", name);
+    } else {
+        cmd.env_remove("LEAKWATCH_TARGET_NAME");
+    }
+    let mut args = Vec::new();
+    if let Some(path) = config {
+        args.extend(["--config", path.to_str().expect("UTF-8 path")]);
+    }
+    if let Some(name) = flag {
+        args.extend(["--target-name", name]);
+    }
+    Leakwatch::start_cmd(cmd, &args)
+}
+
+#[test]
+fn flags_beat_environment_beats_file_beats_default() {
+    let dir = TempDir::new("config");
+    let file = dir.path().join("leakwatch.yaml");
+    std::fs::write(&file, "interval: 300ms\ntarget:\n  name: from-file\n").unwrap();
+
+    assert_eq!(target_label(&start(None, None, None)), "leakwatch");
+    assert_eq!(target_label(&start(Some(&file), None, None)), "from-file");
+    assert_eq!(target_label(&start(Some(&file), Some("from-env"), None)), "from-env");
+    assert_eq!(target_label(&start(Some(&file), Some("from-env"), Some("from-flag"))), "from-flag");
+}
+
+#[test]
+fn with_no_configuration_leakwatch_watches_itself() {
+    let lw = start(None, None, None);
+    let m = lw.wait_for(Duration::from_secs(10), "own process info", |m| {
+        !m.label_values("leakwatch_target_process_info", "pid").is_empty()
+    });
+    assert_eq!(m.label_values("leakwatch_target_process_info", "pid"), vec![lw.child.id().to_string()]);
+    assert!(m.get("leakwatch_host_memory_total_bytes", &[]).unwrap_or(0.0) > 0.0, "host memory is reported");
+}
+
+fn exit_of(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(binary())
+        .args(args)
+        .env_remove("LEAKWATCH_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn leakwatch");
+    if wait_timeout(&mut child, Duration::from_secs(20)).is_none() {
+        let _ = child.kill();
+        panic!("leakwatch {args:?} did not exit on a config error");
+    }
+    let out = child.wait_with_output().expect("output");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn config_errors_exit_64_and_name_the_problem() {
+    let dir = TempDir::new("config-bad");
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(&file, "interval: 5s\ntarget:\n  pidd: 3\n").unwrap();
+    let (code, stderr) = exit_of(&["--listen", "127.0.0.1:0", "--config", file.to_str().unwrap()]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(stderr.contains("pidd") && stderr.contains("line 3"), "names the key and its line: {stderr}");
+
+    let (code, stderr) = exit_of(&["--listen", "127.0.0.1:0", "--interval", "0s"]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(stderr.contains("interval"), "{stderr}");
+
+    let (code, stderr) = exit_of(&["--listen", "127.0.0.1:0", "--config", "/nonexistent/leakwatch.yaml"]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(stderr.contains("/nonexistent/leakwatch.yaml"), "{stderr}");
+}
