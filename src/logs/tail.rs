@@ -260,7 +260,11 @@ impl Tailer {
             return;
         };
         if !meta.is_file() {
-            return self.problem(format!("{}: not a regular file ({}); refusing to read it", path.display(), kind(&meta)));
+            return self.problem(format!(
+                "{}: not a regular file ({}); refusing to read it",
+                path.display(),
+                kind(&meta)
+            ));
         }
         let id = FileId::of(&meta);
         if self.current.as_ref().is_some_and(|c| c.id == id) {
