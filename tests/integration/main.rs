@@ -4,6 +4,7 @@
 
 mod cgroup;
 mod fixtures;
+mod log_tail;
 mod process;
 mod promtool;
 mod support;

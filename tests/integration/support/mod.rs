@@ -281,3 +281,4 @@ impl Drop for TempDir {
     }
 }
 pub mod cgroup;
+pub mod logwriter;
