@@ -4,6 +4,8 @@
 
 mod cgroup;
 mod fixtures;
+mod log_capture;
+mod log_flood;
 mod log_tail;
 mod process;
 mod promtool;
