@@ -76,7 +76,9 @@ fn main() {
             held.map_or("-".to_owned(), |h: usize| format!("{:.2}", h as f64 / 1048576.0)),
         );
     }
-    println!("(vs scan = scan time / this time: 1.00x is as fast as the scan; held = heap the buffer holds at the end)");
+    println!(
+        "(vs scan = scan time / this time: 1.00x is as fast as the scan; held = heap the buffer holds at the end)"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
