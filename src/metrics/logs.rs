@@ -4,6 +4,9 @@
 use super::family::Family;
 use crate::logs::LogSourceStats;
 
+/// A family's name, help and the figure it shows of a source.
+type Row = (&'static str, &'static str, fn(&LogSourceStats) -> u64);
+
 /// Adds the `leakwatch_log_*` families.
 pub fn logs(out: &mut Vec<Family>, sources: &[LogSourceStats]) {
     let mut info = Family::gauge(
@@ -14,7 +17,7 @@ pub fn logs(out: &mut Vec<Family>, sources: &[LogSourceStats]) {
         info.add(&[("source", &s.name), ("kind", s.kind), ("path", s.pattern.as_deref().unwrap_or(""))], 1.0);
     }
     out.push(info);
-    let counters: [(&str, &str, fn(&LogSourceStats) -> u64); 7] = [
+    let counters: [Row; 7] = [
         ("leakwatch_log_lines_total", "Lines stored in the source's buffer since start.", |s| s.ring.lines_total),
         ("leakwatch_log_bytes_total", "Bytes read from the source (before overlong lines are cut).", |s| s.bytes_read),
         ("leakwatch_log_lines_cut_total", "Lines longer than max_line_bytes, stored cut with a marker.", |s| {
@@ -61,7 +64,7 @@ pub fn logs(out: &mut Vec<Family>, sources: &[LogSourceStats]) {
         }
     }
     out.push(dropped);
-    let gauges: [(&str, &str, fn(&LogSourceStats) -> u64); 5] = [
+    let gauges: [Row; 5] = [
         ("leakwatch_log_buffer_lines", "Lines held in the source's buffer.", |s| s.ring.lines as u64),
         ("leakwatch_log_buffer_bytes", "Text bytes held in the source's buffer.", |s| s.ring.bytes as u64),
         ("leakwatch_log_buffer_max_lines", "The buffer's line cap (max_lines).", |s| s.limits.max_lines as u64),

@@ -42,7 +42,7 @@ impl Wrapped {
         loop {
             let line = self.stderr.recv_timeout(Duration::from_secs(20)).expect("leakwatch reports its address");
             if let Some(rest) = line.split("local=").nth(1) {
-                return rest.split_whitespace().next().unwrap().parse().unwrap();
+                return rest.split_whitespace().next().expect("address").parse().expect("socket address");
             }
         }
     }

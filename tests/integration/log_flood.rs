@@ -25,7 +25,7 @@ fn flood_line(seq: u64) -> Vec<u8> {
 
 /// Appends `total` bytes of fixed-length lines in 1 MiB writes; returns the line count.
 fn write_flood(path: &std::path::Path, total: u64) -> u64 {
-    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).expect("open the flood file");
     let per_chunk = (1 << 20) / LINE;
     let mut seq = 0u64;
     let mut chunk = Vec::with_capacity(per_chunk * LINE);
@@ -35,7 +35,7 @@ fn write_flood(path: &std::path::Path, total: u64) -> u64 {
             chunk.extend_from_slice(&flood_line(seq));
             seq += 1;
         }
-        f.write_all(&chunk).unwrap();
+        f.write_all(&chunk).expect("append to the flood file");
     }
     seq
 }

@@ -39,7 +39,7 @@ fn exactly_once_across_rotations(kind: Rotation) {
     let dir = TempDir::new(&format!("tail-{}", kind.name()));
     let path = dir.path().join("app.log");
     let source = file_source("app", &path, big_limits());
-    let tail = TailThread::start(source.clone()).unwrap();
+    let tail = TailThread::start(source.clone()).expect("start the tailer");
     let counted = |s: &LogSource| {
         let st = s.stats();
         if kind == Rotation::CopyTruncate {
@@ -77,7 +77,11 @@ fn exactly_once_across_rotations(kind: Rotation) {
         );
     }
     for l in page.iter().take(2000) {
-        assert_eq!(l.text, line(seq_of(l.text)).strip_suffix('\n').unwrap().as_bytes(), "lines are stored intact");
+        assert_eq!(
+            l.text,
+            line(seq_of(l.text)).strip_suffix('\n').expect("newline").as_bytes(),
+            "lines are stored intact"
+        );
     }
     assert_eq!(stats.bytes_read, written.bytes, "every byte read exactly once");
 }
