@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{units, Config, PssConfig, TargetConfig};
+use crate::config::{units, Config, LogSourceConfig, LogsConfig, PssConfig, TargetConfig};
 
 /// leakwatch: watches a process's memory, its cgroup and its limits from outside, for Prometheus.
 #[derive(Debug, Parser)]
@@ -74,6 +74,10 @@ pub struct GlobalArgs {
     /// Back off PSS reads slower than this [default: 100ms].
     #[arg(long, global = true, env = "LEAKWATCH_PSS_TIME_BUDGET", value_parser = units::parse_duration, value_name = "DURATION")]
     pub pss_time_budget: Option<Duration>,
+    /// Follow a log file (or the newest file of a glob) as source NAME, with the `logs:` caps;
+    /// repeatable. The environment variable takes a comma-separated list.
+    #[arg(long, global = true, env = "LEAKWATCH_TAIL", value_delimiter = ',', value_parser = parse_tail, value_name = "NAME=PATH")]
+    pub tail: Vec<(String, String)>,
     /// Log filter, e.g. info or leakwatch=debug [default: info].
     #[arg(long, global = true, env = "LEAKWATCH_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -96,7 +100,27 @@ impl GlobalArgs {
                 max_processes: self.max_processes,
             },
             pss: PssConfig { max_rss: self.pss_max_rss, time_budget: self.pss_time_budget },
+            logs: LogsConfig {
+                sources: self
+                    .tail
+                    .iter()
+                    .map(|(name, path)| LogSourceConfig {
+                        name: name.clone(),
+                        path: path.clone(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            },
         }
+    }
+}
+
+/// Parses `NAME=PATH` (the name and path are checked with the config).
+fn parse_tail(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => Ok((name.to_owned(), path.to_owned())),
+        _ => Err(format!("{text:?} is not NAME=PATH, e.g. app=/var/log/app.log")),
     }
 }
 
@@ -112,6 +136,15 @@ mod tests {
         assert_eq!(after.global.listen.as_deref(), Some("127.0.0.1:2"));
         let Some(Command::Run { command }) = after.command else { panic!("run expected") };
         assert_eq!(command, vec![OsString::from("sleep"), OsString::from("-x")]);
+    }
+
+    #[test]
+    fn tail_flags_add_file_sources() {
+        let cli = Cli::try_parse_from(["leakwatch", "--tail", "app=/a.log", "--tail", "b=/b/*.log,c=/c"]).unwrap();
+        let names: Vec<String> = cli.global.overlay().logs.sources.into_iter().map(|s| s.name).collect();
+        assert_eq!(names, ["app", "b", "c"]);
+        let err = Cli::try_parse_from(["leakwatch", "--tail", "/only/a/path"]).unwrap_err().to_string();
+        assert!(err.contains("--tail") && err.contains("NAME=PATH"), "{err}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::ExitStatus;
+use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +16,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Selector, ValidConfig};
 use crate::http::AppState;
-use crate::logs::LogSources;
+use crate::logs::capture::Capture;
+use crate::logs::tail::TailThread;
+use crate::logs::{LogSource, LogSources, SourceKind};
 use crate::metrics::StaticInfo;
 use crate::sample::target::TargetSpec;
 use crate::sample::{self, Sampler, SamplerSettings};
@@ -60,8 +62,14 @@ pub async fn run(config: ValidConfig, wrapped: Option<Vec<OsString>>, info: Stat
     let mut sigterm = signal(SignalKind::terminate()).map_err(RunError::Signals)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(RunError::Signals)?;
 
+    let sources: Vec<Arc<LogSource>> =
+        config.logs.iter().map(|s| Arc::new(LogSource::new(s.name.clone(), s.kind.clone(), s.limits))).collect();
+    let mut captures = Vec::new();
     let mut child = match &wrapped {
-        Some(command) => Some(spawn(command)?),
+        Some(command) => {
+            let (stdout, stderr) = capture_streams(&sources, &mut captures);
+            Some(spawn(command, stdout, stderr)?)
+        }
         None => None,
     };
     let spec = match (&config.selector, &child) {
@@ -76,7 +84,16 @@ pub async fn run(config: ValidConfig, wrapped: Option<Vec<OsString>>, info: Stat
         config.target_name.clone().unwrap_or_else(|| default_target_name(&config.selector, wrapped.as_deref()));
     tracing::info!(%local, target = %target_name, watching = %spec.describe(), interval = ?config.interval, "leakwatch listening");
 
-    let logs = Arc::new(LogSources::default());
+    let tails: Vec<TailThread> = sources
+        .iter()
+        .filter(|s| matches!(s.kind, SourceKind::File { .. }))
+        .filter_map(|s| {
+            TailThread::start(s.clone())
+                .inspect_err(|e| tracing::error!(source = %s.name, "cannot start following the source: {e}"))
+                .ok()
+        })
+        .collect();
+    let logs = Arc::new(LogSources::new(sources));
     let sampler = Sampler::new(SamplerSettings {
         roots: config.roots.clone(),
         spec,
@@ -91,6 +108,12 @@ pub async fn run(config: ValidConfig, wrapped: Option<Vec<OsString>>, info: Stat
     let tracker = TaskTracker::new();
     tracker.spawn(sample::run(sampler, config.interval, tx, token.child_token()));
     tracker.spawn(crate::http::serve(listener, AppState::new(rx, info, logs), token.child_token()));
+    let stop_tails = token.child_token();
+    tracker.spawn(async move {
+        stop_tails.cancelled().await;
+        // Joining threads blocks: do it off the runtime thread.
+        let _ = tokio::task::spawn_blocking(move || tails.into_iter().for_each(TailThread::stop)).await;
+    });
     tracker.close();
 
     let code = match child.as_mut() {
@@ -109,6 +132,13 @@ pub async fn run(config: ValidConfig, wrapped: Option<Vec<OsString>>, info: Stat
             0
         }
     };
+    // Everything the wrapped command wrote is forwarded and stored before leakwatch exits.
+    if !captures.is_empty() {
+        let drained = tokio::task::spawn_blocking(move || captures.into_iter().for_each(Capture::wait));
+        if tokio::time::timeout(GRACE_PERIOD, drained).await.is_err() {
+            tracing::warn!("the wrapped command's output is still open (a background process?); not waiting longer");
+        }
+    }
     token.cancel();
     if tokio::time::timeout(GRACE_PERIOD, tracker.wait()).await.is_err() {
         tracing::warn!("tasks did not stop within {GRACE_PERIOD:?}; exiting anyway");
@@ -116,13 +146,33 @@ pub async fn run(config: ValidConfig, wrapped: Option<Vec<OsString>>, info: Stat
     Ok(code)
 }
 
-fn spawn(command: &[OsString]) -> Result<tokio::process::Child, RunError> {
+/// Pipes for the wrapped command's stdout and stderr, read by capture threads into the `stdout`
+/// and `stderr` sources (inherited streams when a source is missing or a pipe cannot be made).
+fn capture_streams(sources: &[Arc<LogSource>], captures: &mut Vec<Capture>) -> (Stdio, Stdio) {
+    let mut pipe = |kind: SourceKind, forward: Box<dyn std::io::Write + Send>| {
+        let source = sources.iter().find(|s| s.kind == kind)?;
+        Capture::start(source.clone(), forward)
+            .inspect_err(|e| tracing::error!(source = %source.name, "cannot capture the stream: {e}"))
+            .ok()
+            .map(|(stdio, capture)| {
+                captures.push(capture);
+                stdio
+            })
+    };
+    let stdout = pipe(SourceKind::Stdout, Box::new(std::io::stdout())).unwrap_or_else(Stdio::inherit);
+    let stderr = pipe(SourceKind::Stderr, Box::new(std::io::stderr())).unwrap_or_else(Stdio::inherit);
+    (stdout, stderr)
+}
+
+fn spawn(command: &[OsString], stdout: Stdio, stderr: Stdio) -> Result<tokio::process::Child, RunError> {
     let (program, args) = command.split_first().ok_or_else(|| RunError::Spawn {
         command: OsString::new(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"),
     })?;
     let child = tokio::process::Command::new(program)
         .args(args)
+        .stdout(stdout)
+        .stderr(stderr)
         .spawn()
         .map_err(|source| RunError::Spawn { command: program.clone(), source })?;
     tracing::info!(pid = child.id(), command = ?program, "started wrapped command");

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use validate::{validate, Selector, ValidConfig};
+pub use validate::{validate, LogSourceSpec, Selector, ValidConfig};
 
 /// Default listen address. 10171: the exporter range 9100–9999 of Prometheus's
 /// default-port-allocations page is exhausted; new exporters take ports above 10000.
@@ -24,6 +24,14 @@ pub const DEFAULT_MAX_PROCESSES: usize = 64;
 pub const DEFAULT_PSS_MAX_RSS: u64 = 8 << 30;
 /// Default time budget for one pass's `smaps_rollup` reads.
 pub const DEFAULT_PSS_TIME_BUDGET: Duration = Duration::from_millis(100);
+/// Default cap on the lines held per log source.
+pub const DEFAULT_LOG_MAX_LINES: usize = 10_000;
+/// Default cap on the text bytes held per log source.
+pub const DEFAULT_LOG_MAX_BYTES: u64 = 8 << 20;
+/// Default length at which a log line is cut.
+pub const DEFAULT_LOG_MAX_LINE_BYTES: u64 = 64 << 10;
+/// Default cap on live subscribers per log source.
+pub const DEFAULT_LOG_MAX_SUBSCRIBERS: usize = 64;
 /// The largest config file accepted.
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
@@ -44,6 +52,8 @@ pub struct Config {
     pub target: TargetConfig,
     /// Proportional set size reads.
     pub pss: PssConfig,
+    /// Log sources and their buffers.
+    pub logs: LogsConfig,
 }
 
 /// `target:` — at most one selector; none means leakwatch watches itself.
@@ -76,6 +86,46 @@ pub struct PssConfig {
     /// Default `100ms`.
     #[serde(deserialize_with = "units::de_duration")]
     pub time_budget: Option<Duration>,
+}
+
+/// `logs:` — per-source buffer defaults and the sources. In `leakwatch run` mode the sources
+/// `stdout` and `stderr` (the wrapped command's streams) are added with the defaults.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsConfig {
+    /// Most lines held per source. Default 10000; 1..=10000000.
+    pub max_lines: Option<usize>,
+    /// Most text bytes held per source, e.g. `8MiB`. Default 8 MiB; 4KiB..=1GiB.
+    #[serde(deserialize_with = "units::de_bytes")]
+    pub max_bytes: Option<u64>,
+    /// Longer lines are cut (with a marker), e.g. `64KiB`. Default 64 KiB; 64..=max_bytes.
+    #[serde(deserialize_with = "units::de_bytes")]
+    pub max_line_bytes: Option<u64>,
+    /// Most live subscribers per source. Default 64; 1..=10000.
+    pub max_subscribers: Option<usize>,
+    /// The file sources.
+    pub sources: Vec<LogSourceConfig>,
+}
+
+/// One entry of `logs.sources`: a file followed across rotation. The four caps override the
+/// `logs:` defaults for this source.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSourceConfig {
+    /// `[A-Za-z0-9_.-]{1,64}`, unique; the `source` label and the URL segment.
+    pub name: String,
+    /// An absolute path or glob (a glob follows its newest matching file).
+    pub path: String,
+    /// See [`LogsConfig::max_lines`].
+    pub max_lines: Option<usize>,
+    /// See [`LogsConfig::max_bytes`].
+    #[serde(deserialize_with = "units::de_bytes")]
+    pub max_bytes: Option<u64>,
+    /// See [`LogsConfig::max_line_bytes`].
+    #[serde(deserialize_with = "units::de_bytes")]
+    pub max_line_bytes: Option<u64>,
+    /// See [`LogsConfig::max_subscribers`].
+    pub max_subscribers: Option<usize>,
 }
 
 /// A config problem, reported with exit code 64.
@@ -111,7 +161,7 @@ pub enum ConfigError {
 
 impl Config {
     /// This config with every value that `over` sets taken from `over` (flags and environment
-    /// variables over the file).
+    /// variables over the file); log sources of both are kept, the file's first.
     pub fn overlaid_with(self, over: Config) -> Config {
         Config {
             listen: over.listen.or(self.listen),
@@ -129,6 +179,13 @@ impl Config {
             pss: PssConfig {
                 max_rss: over.pss.max_rss.or(self.pss.max_rss),
                 time_budget: over.pss.time_budget.or(self.pss.time_budget),
+            },
+            logs: LogsConfig {
+                max_lines: over.logs.max_lines.or(self.logs.max_lines),
+                max_bytes: over.logs.max_bytes.or(self.logs.max_bytes),
+                max_line_bytes: over.logs.max_line_bytes.or(self.logs.max_line_bytes),
+                max_subscribers: over.logs.max_subscribers.or(self.logs.max_subscribers),
+                sources: self.logs.sources.into_iter().chain(over.logs.sources).collect(),
             },
         }
     }
@@ -195,6 +252,31 @@ mod tests {
         assert_eq!(merged.target.pid, Some(9));
         assert_eq!(merged.target.name.as_deref(), Some("app"));
         assert_eq!(merged.interval, Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn the_logs_section_parses_with_units_and_overrides() {
+        let c = Config::from_yaml(
+            b"logs:\n  max_lines: 500\n  max_bytes: 8MiB\n  sources:\n    - name: app\n      path: /var/log/app.log\n      max_line_bytes: 16KiB\n",
+        )
+        .unwrap();
+        assert_eq!(c.logs.max_lines, Some(500));
+        assert_eq!(c.logs.max_bytes, Some(8 << 20));
+        assert_eq!(c.logs.sources[0].name, "app");
+        assert_eq!(c.logs.sources[0].max_line_bytes, Some(16 << 10));
+        let err = Config::from_yaml(b"logs:\n  sources:\n    - name: a\n      pth: /x\n").unwrap_err();
+        assert!(err.contains("pth") && err.contains("line 4"), "{err}");
+        let flags = Config {
+            logs: LogsConfig {
+                sources: vec![LogSourceConfig { name: "b".into(), path: "/b".into(), ..Default::default() }],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let merged = c.overlaid_with(flags);
+        let names: Vec<&str> = merged.logs.sources.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["app", "b"]);
+        assert_eq!(merged.logs.max_lines, Some(500));
     }
 
     #[test]

@@ -7,12 +7,30 @@ use std::time::Duration;
 use regex::{Regex, RegexBuilder};
 
 use super::*;
+use crate::logs::ring::{RingLimits, MIN_LINE_BYTES};
+use crate::logs::SourceKind;
 use crate::roots::{Roots, DEFAULT_PROCFS, DEFAULT_SYSFS};
 
 /// Longest accepted `target.cmdline_regex`.
 pub const MAX_REGEX_LEN: usize = 1024;
 /// Compiled-size cap for user regexes, so a pattern cannot exhaust memory.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Most log sources (each adds a ring, a thread and a dozen series).
+pub const MAX_LOG_SOURCES: usize = 64;
+/// Source names that `leakwatch run` uses for the wrapped command's streams.
+pub const RESERVED_SOURCE_NAMES: [&str; 2] = ["stdout", "stderr"];
+
+/// A log source that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSourceSpec {
+    /// The source name.
+    pub name: String,
+    /// A file (path or glob) or one of the wrapped command's streams.
+    pub kind: SourceKind,
+    /// The ring's caps.
+    pub limits: RingLimits,
+}
 
 /// How the target is chosen, after validation.
 #[derive(Debug, Clone)]
@@ -50,6 +68,8 @@ pub struct ValidConfig {
     pub pss_max_rss: u64,
     /// PSS time budget.
     pub pss_time_budget: Duration,
+    /// Log sources in order: the configured files, then `stdout` and `stderr` in `run` mode.
+    pub logs: Vec<LogSourceSpec>,
 }
 
 /// Checks every value; `wrapped` is true in `leakwatch run` mode, where the wrapped command is
@@ -81,6 +101,7 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
         problems
             .push(format!("pss.time_budget: must be 1ms..=10s, got {}", humantime::format_duration(pss_time_budget)));
     }
+    let logs = log_sources(&config.logs, wrapped, &mut problems);
     if problems.is_empty() {
         Ok(ValidConfig {
             listen,
@@ -94,10 +115,106 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
             max_processes,
             pss_max_rss: config.pss.max_rss.unwrap_or(DEFAULT_PSS_MAX_RSS),
             pss_time_budget,
+            logs,
         })
     } else {
         Err(ConfigError::Invalid(problems))
     }
+}
+
+fn log_sources(logs: &LogsConfig, wrapped: bool, problems: &mut Vec<String>) -> Vec<LogSourceSpec> {
+    let defaults = LogCaps {
+        max_lines: logs.max_lines,
+        max_bytes: logs.max_bytes,
+        max_line_bytes: logs.max_line_bytes,
+        max_subscribers: logs.max_subscribers,
+    };
+    let default_limits = ring_limits("logs", &defaults, None, problems);
+    if logs.sources.len() > MAX_LOG_SOURCES {
+        problems.push(format!("logs.sources: at most {MAX_LOG_SOURCES} sources, got {}", logs.sources.len()));
+    }
+    let mut out: Vec<LogSourceSpec> = Vec::new();
+    for (i, s) in logs.sources.iter().enumerate() {
+        let key = format!("logs.sources[{i}]");
+        if !valid_source_name(&s.name) {
+            problems.push(format!("{key}.name: must match [A-Za-z0-9_.-]{{1,64}}, got {:?}", s.name));
+        } else if RESERVED_SOURCE_NAMES.contains(&s.name.as_str()) {
+            problems.push(format!("{key}.name: {:?} is reserved for the wrapped command's stream", s.name));
+        } else if out.iter().any(|o| o.name == s.name) {
+            problems.push(format!("{key}.name: {:?} is used by another source", s.name));
+        }
+        if s.path.is_empty() || !s.path.starts_with('/') {
+            problems.push(format!("{key}.path: must be an absolute path or glob, got {:?}", s.path));
+        } else if let Err(e) = glob::Pattern::new(&s.path) {
+            problems.push(format!("{key}.path: not a valid glob: {e}"));
+        }
+        let caps = LogCaps {
+            max_lines: s.max_lines,
+            max_bytes: s.max_bytes,
+            max_line_bytes: s.max_line_bytes,
+            max_subscribers: s.max_subscribers,
+        };
+        let limits = ring_limits(&key, &caps, Some(&defaults), problems);
+        out.push(LogSourceSpec { name: s.name.clone(), kind: SourceKind::File { pattern: s.path.clone() }, limits });
+    }
+    if wrapped {
+        for (name, kind) in [("stdout", SourceKind::Stdout), ("stderr", SourceKind::Stderr)] {
+            out.push(LogSourceSpec { name: name.to_owned(), kind, limits: default_limits });
+        }
+    }
+    out
+}
+
+/// The four caps of a source (or the defaults), as written.
+struct LogCaps {
+    max_lines: Option<usize>,
+    max_bytes: Option<u64>,
+    max_line_bytes: Option<u64>,
+    max_subscribers: Option<usize>,
+}
+
+/// The caps of a source: its own values, else the `logs:` defaults, else the built-in ones.
+fn ring_limits(key: &str, own: &LogCaps, defaults: Option<&LogCaps>, problems: &mut Vec<String>) -> RingLimits {
+    let max_lines = own.max_lines.or(defaults.and_then(|d| d.max_lines)).unwrap_or(DEFAULT_LOG_MAX_LINES);
+    let max_bytes = own.max_bytes.or(defaults.and_then(|d| d.max_bytes)).unwrap_or(DEFAULT_LOG_MAX_BYTES);
+    // Unset, the line cap follows a small buffer down rather than failing validation.
+    let max_line_bytes = own
+        .max_line_bytes
+        .or(defaults.and_then(|d| d.max_line_bytes))
+        .unwrap_or(DEFAULT_LOG_MAX_LINE_BYTES.min(max_bytes));
+    let max_subscribers =
+        own.max_subscribers.or(defaults.and_then(|d| d.max_subscribers)).unwrap_or(DEFAULT_LOG_MAX_SUBSCRIBERS);
+    // Only values written under this key are reported here (defaults are checked once, under `logs`).
+    if own.max_lines.is_some() && !(1..=10_000_000).contains(&max_lines) {
+        problems.push(format!("{key}.max_lines: must be 1..=10000000, got {max_lines}"));
+    }
+    if own.max_bytes.is_some() && !(4 << 10..=1 << 30).contains(&max_bytes) {
+        problems.push(format!("{key}.max_bytes: must be 4KiB..=1GiB (4096..=1073741824), got {max_bytes}"));
+    }
+    if (own.max_line_bytes.is_some() || own.max_bytes.is_some())
+        && !(MIN_LINE_BYTES as u64..=max_bytes).contains(&max_line_bytes)
+    {
+        problems.push(format!(
+            "{key}.max_line_bytes: must be {MIN_LINE_BYTES}..=max_bytes ({max_bytes}), got {max_line_bytes}"
+        ));
+    }
+    if own.max_subscribers.is_some() && !(1..=10_000).contains(&max_subscribers) {
+        problems.push(format!("{key}.max_subscribers: must be 1..=10000, got {max_subscribers}"));
+    }
+    RingLimits {
+        max_lines,
+        max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX),
+        max_line_bytes: usize::try_from(max_line_bytes).unwrap_or(usize::MAX),
+        max_subscribers,
+    }
+}
+
+/// `[A-Za-z0-9_.-]{1,64}`, and not `.` or `..` (the name is a URL path segment).
+pub fn valid_source_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        && name != "."
+        && name != ".."
 }
 
 fn selector(t: &TargetConfig, wrapped: bool, problems: &mut Vec<String>) -> Selector {
@@ -176,6 +293,41 @@ mod tests {
         for key in ["interval:", "listen:", "target.max_processes:", "pss.time_budget:"] {
             assert!(e.contains(key), "{key} missing in {e}");
         }
+    }
+
+    #[test]
+    fn log_sources_get_defaults_overrides_and_run_mode_streams() {
+        let yaml = "logs:\n  max_lines: 100\n  sources:\n    - name: app\n      path: /var/log/app.log\n    - name: web.1\n      path: /var/log/web/*.log\n      max_bytes: 1MiB\n";
+        let v = validate(&Config::from_yaml(yaml.as_bytes()).unwrap(), true).unwrap();
+        let names: Vec<&str> = v.logs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["app", "web.1", "stdout", "stderr"]);
+        assert_eq!(v.logs[0].limits.max_lines, 100);
+        assert_eq!(v.logs[0].limits.max_bytes, DEFAULT_LOG_MAX_BYTES as usize);
+        assert_eq!(v.logs[1].limits.max_bytes, 1 << 20);
+        assert_eq!(v.logs[1].kind, SourceKind::File { pattern: "/var/log/web/*.log".into() });
+        assert_eq!(v.logs[2].kind, SourceKind::Stdout);
+        assert!(validate(&Config::default(), false).unwrap().logs.is_empty());
+    }
+
+    #[test]
+    fn bad_log_sources_are_named_by_key() {
+        let yaml = "logs:\n  max_bytes: 1KiB\n  sources:\n    - name: app\n      path: relative.log\n    - name: app\n      path: /a\n    - name: 'no/slash'\n      path: /b\n    - name: stdout\n      path: /c\n    - name: big\n      path: /d\n      max_lines: 0\n      max_subscribers: 0\n      max_bytes: 2GiB\n    - name: cut\n      path: /e\n      max_bytes: 8KiB\n      max_line_bytes: 16KiB\n    - name: bad-glob\n      path: '/f/[x'\n";
+        let e = problems(yaml, false);
+        for needle in [
+            "logs.max_bytes: must be 4KiB..=1GiB",
+            "logs.sources[0].path: must be an absolute path",
+            "logs.sources[1].name: \"app\" is used by another source",
+            "logs.sources[2].name: must match",
+            "logs.sources[3].name: \"stdout\" is reserved",
+            "logs.sources[4].max_lines: must be 1..=10000000, got 0",
+            "logs.sources[4].max_subscribers",
+            "logs.sources[4].max_bytes",
+            "logs.sources[5].max_line_bytes: must be 64..=max_bytes (8192), got 16384",
+            "logs.sources[6].path: not a valid glob",
+        ] {
+            assert!(e.contains(needle), "{needle:?} missing in {e}");
+        }
+        assert!(!valid_source_name("..") && !valid_source_name(&"a".repeat(65)) && valid_source_name("a-b_c.d"));
     }
 
     #[test]

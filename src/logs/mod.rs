@@ -5,7 +5,11 @@
 //! sampler copies every source's [`LogSourceStats`] into each snapshot (so `/metrics` renders
 //! log figures from the snapshot like everything else).
 
+pub mod capture;
+pub mod identity;
+pub mod lines;
 pub mod ring;
+pub mod tail;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -86,6 +90,10 @@ impl LogSource {
         LogSourceStats {
             name: self.name.clone(),
             kind: self.kind.label(),
+            pattern: match &self.kind {
+                SourceKind::File { pattern } => Some(pattern.clone()),
+                SourceKind::Stdout | SourceKind::Stderr => None,
+            },
             limits: self.ring.limits(),
             ring: self.ring.stats(),
             bytes_read: load(&self.counters.bytes_read),
@@ -105,6 +113,8 @@ pub struct LogSourceStats {
     pub name: String,
     /// `file`, `stdout` or `stderr`.
     pub kind: &'static str,
+    /// The configured path or glob of a file source.
+    pub pattern: Option<String>,
     /// The ring's caps.
     pub limits: RingLimits,
     /// The ring's figures.

@@ -2,6 +2,7 @@
 //! reads memory only; it never touches `/proc`.
 
 mod family;
+mod logs;
 
 use prometheus::proto::MetricFamily;
 use prometheus::{Encoder, TextEncoder};
@@ -53,6 +54,7 @@ fn families(s: &Snapshot, info: &StaticInfo) -> Vec<MetricFamily> {
     host(&mut out, s);
     target(&mut out, s);
     cgroup(&mut out, s);
+    logs::logs(&mut out, &s.logs);
     if let Some(own) = &s.own_process {
         own_process(&mut out, own);
     }

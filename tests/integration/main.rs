@@ -5,8 +5,14 @@
 mod cgroup;
 mod config;
 mod fixtures;
+mod cgroup;
+mod config;
+mod fixtures;
 mod follow;
 mod groups;
+mod log_capture;
+mod log_flood;
+mod log_tail;
 mod process;
 mod promtool;
 mod run_mode;

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
+use leakwatch::logs::ring::RingLimits;
+use leakwatch::logs::{LogSource, LogSourceStats, SourceKind};
 use leakwatch::metrics::{render, StaticInfo};
 use leakwatch::parse::pressure::{Pressure, PressureLine};
 use leakwatch::snapshot::{
@@ -117,6 +119,19 @@ fn the_readme_metric_table_lists_exactly_the_rendered_families() {
     assert!(stale.is_empty(), "README.md documents metrics that are not rendered: {stale:?}");
 }
 
+/// A file source with some history and a `run`-mode stream.
+fn log_sources() -> Vec<LogSourceStats> {
+    let limits = RingLimits { max_lines: 3, max_bytes: 4096, max_line_bytes: 64, max_subscribers: 2 };
+    let file = LogSource::new("app", SourceKind::File { pattern: "/var/log/app/*.log".into() }, limits);
+    for line in ["one", "two", "three", "four"] {
+        file.ring.push(line.as_bytes(), false);
+    }
+    file.ring.push(&[b'x'; 100], false);
+    file.counters.rotations.store(2, std::sync::atomic::Ordering::Relaxed);
+    let stdout = LogSource::new("stdout", SourceKind::Stdout, limits);
+    vec![file.stats(), stdout.stats()]
+}
+
 fn full_info() -> StaticInfo {
     let env = |k: &str| {
         Some(match k {
@@ -153,7 +168,7 @@ fn full_snapshot() -> Snapshot {
     errors.record(ErrorSource::SmapsRollup, ErrorReason::PermissionDenied);
     errors.record(ErrorSource::Stat, ErrorReason::NotFound);
     Snapshot {
-        logs: Vec::new(),
+        logs: log_sources(),
         seq: 42,
         taken_at: SystemTime::now(),
         duration: Duration::from_micros(900),

@@ -286,3 +286,4 @@ impl Drop for TempDir {
     }
 }
 pub mod cgroup;
+pub mod logwriter;

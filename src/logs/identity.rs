@@ -1,0 +1,98 @@
+//! Which file is which: device + inode, plus a fingerprint of the first bytes.
+//!
+//! Device + inode tell a renamed or recreated file from the one being read. The inode of a file
+//! that leakwatch still holds open cannot be reused, but a path can be truncated and rewritten in
+//! place (copytruncate) keeping its inode: the fingerprint (the first [`FINGERPRINT_BYTES`], or
+//! fewer for a smaller file) catches a rewrite that has already grown past the read offset.
+
+use std::fs::{File, Metadata};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
+
+/// How many leading bytes form a file's fingerprint.
+pub const FINGERPRINT_BYTES: usize = 256;
+
+/// Device and inode of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+}
+
+impl FileId {
+    /// The identity in `meta`.
+    pub fn of(meta: &Metadata) -> Self {
+        Self { dev: meta.dev(), ino: meta.ino() }
+    }
+}
+
+/// The first bytes of a file, as far as they were seen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fingerprint(Vec<u8>);
+
+impl Fingerprint {
+    /// Reads up to [`FINGERPRINT_BYTES`] from the start of `file` (fewer if it is smaller).
+    pub fn read(file: &File) -> io::Result<Self> {
+        let mut buf = vec![0; FINGERPRINT_BYTES];
+        let mut filled = 0;
+        while filled < buf.len() {
+            match file.read_at(&mut buf[filled..], filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(filled);
+        Ok(Self(buf))
+    }
+
+    /// The bytes seen.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Whether this fingerprint is complete (the file had at least [`FINGERPRINT_BYTES`]).
+    pub fn is_complete(&self) -> bool {
+        self.0.len() == FINGERPRINT_BYTES
+    }
+
+    /// Whether `now` (read later from the same or another file) starts like this one: the bytes
+    /// both have seen agree and `now` is not shorter. An empty fingerprint matches anything.
+    pub fn continues_in(&self, now: &Fingerprint) -> bool {
+        now.0.len() >= self.0.len() && now.0.starts_with(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn fingerprints_grow_and_detect_rewrites() {
+        let dir = std::env::temp_dir().join(format!("leakwatch-identity-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        let mut w = File::create(&path).unwrap();
+        w.write_all(b"first line\n").unwrap();
+        let r = File::open(&path).unwrap();
+        let small = Fingerprint::read(&r).unwrap();
+        assert_eq!(small.bytes(), b"first line\n");
+        assert!(!small.is_complete());
+        w.write_all(&[b'x'; 400]).unwrap();
+        let full = Fingerprint::read(&r).unwrap();
+        assert!(full.is_complete());
+        assert!(small.continues_in(&full), "appending keeps the fingerprint");
+        w.set_len(0).unwrap();
+        let emptied = Fingerprint::read(&r).unwrap();
+        assert!(!small.continues_in(&emptied), "a truncated file is shorter");
+        std::fs::write(&path, b"other line\n").unwrap();
+        assert!(!small.continues_in(&Fingerprint::read(&r).unwrap()), "rewritten in place");
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(FileId::of(&meta), FileId::of(&r.metadata().unwrap()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,457 @@
+//! Follows one file source across rotation into its ring.
+//!
+//! **One OS thread per file source.** Reads are blocking syscalls and the runtime is
+//! current-thread: a dedicated thread keeps a slow disk or a 1 GiB burst from stalling `/metrics`,
+//! and unlike `spawn_blocking` it never occupies the small blocking pool the sampler needs. The
+//! thread sleeps on a channel that a `notify` watcher wakes (on the configured path's directory
+//! and on the real directory of the file being read, which differ for the Kubernetes
+//! `/var/log/containers` symlinks); every [`POLL_INTERVAL`] it wakes anyway, because inotify can
+//! miss or drop events.
+//!
+//! Each wake-up is one [`Tailer::step`]:
+//! 1. **Truncation** of the open file: `fstat` size below the read offset, or its first bytes no
+//!    longer match the fingerprint (truncated and already rewritten past the offset). The bytes
+//!    between the offset and the end of the copy are recovered from the rotated copy when one is
+//!    found beside it (same fingerprint, not the same inode: logrotate's `copytruncate` copy);
+//!    then reading restarts at 0 and `truncations` is counted.
+//! 2. **Read to EOF** from the offset, splitting lines ([`LineSplitter`]) into the ring.
+//! 3. **Identity**: `stat` the path (through symlinks; a glob resolves to its newest regular
+//!    file). A different device+inode is a rotation (rename-and-create, delete-and-recreate,
+//!    symlink switch): the old file is read to its end, its unfinished line flushed, and the new
+//!    file is read from 0. While the path is missing the old file stays open and is read; a
+//!    deleted file is closed once idle for [`PARTIAL_LINE_TIMEOUT`].
+//! 4. An unfinished last line is flushed after [`PARTIAL_LINE_TIMEOUT`] without new bytes.
+//!
+//! The first open reads only the last `max_bytes` of the file (the first partial line dropped),
+//! so a restarted sidecar shows recent lines at once.
+//!
+//! What cannot be counted: bytes appended to a copytruncated file after the last read and before
+//! the truncation, when no rotated copy holds them, are gone before anyone can see them (no
+//! reader can know their size), so `lost_bytes` counts only bytes a read or `fstat` saw and the
+//! ring did not get.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+
+use super::identity::{FileId, Fingerprint};
+use super::lines::LineSplitter;
+use super::{LogSource, SourceCounters, SourceKind};
+
+/// How often a file is checked when no event arrives.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// An unfinished last line is stored after this long without new bytes.
+pub const PARTIAL_LINE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Bytes read per `read` call.
+const READ_CHUNK: usize = 64 * 1024;
+/// Most directory entries examined when looking for a copytruncate copy.
+const MAX_COPY_CANDIDATES: usize = 256;
+
+/// The file being read.
+#[derive(Debug)]
+struct Current {
+    file: File,
+    path: PathBuf,
+    id: FileId,
+    offset: u64,
+    fingerprint: Fingerprint,
+}
+
+/// The rotation-safe follower of one file source. [`TailThread::start`] runs it; tests may call
+/// [`Tailer::step`] directly.
+pub struct Tailer {
+    source: Arc<LogSource>,
+    pattern: String,
+    splitter: LineSplitter,
+    buf: Vec<u8>,
+    current: Option<Current>,
+    /// Identity of the last file followed, to count a new file as a rotation.
+    previous: Option<FileId>,
+    at_start: bool,
+    last_data: Instant,
+    /// The last problem logged, so a lasting one is logged once (and counted every time).
+    problem: Option<String>,
+    watch: Option<DirWatch>,
+}
+
+impl Tailer {
+    /// A follower of `source`, which must be a file source.
+    pub fn new(source: Arc<LogSource>) -> io::Result<Self> {
+        let SourceKind::File { pattern } = &source.kind else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a file source", source.name)));
+        };
+        let pattern = pattern.clone();
+        let max_line_bytes = source.ring.limits().max_line_bytes;
+        Ok(Self {
+            source,
+            pattern,
+            splitter: LineSplitter::new(max_line_bytes),
+            buf: vec![0; READ_CHUNK],
+            current: None,
+            previous: None,
+            at_start: true,
+            last_data: Instant::now(),
+            problem: None,
+            watch: None,
+        })
+    }
+
+    /// One pass: truncation check, read to EOF, rotation check, partial-line timeout.
+    pub fn step(&mut self) {
+        self.check_truncation();
+        self.drain();
+        self.check_path();
+        self.at_start = false;
+        if self.splitter.has_partial() && self.last_data.elapsed() >= PARTIAL_LINE_TIMEOUT {
+            self.flush_partial();
+        }
+        if let Some(w) = &mut self.watch {
+            let current = self.current.as_ref().map(|c| c.path.as_path());
+            w.update(&self.pattern, current);
+        }
+    }
+
+    /// Reads what is left and stores the unfinished line (shutdown).
+    pub fn finish(&mut self) {
+        self.drain();
+        self.flush_partial();
+    }
+
+    fn counters(&self) -> &SourceCounters {
+        &self.source.counters
+    }
+
+    /// Logs a problem once while it lasts, and counts it every time.
+    fn problem(&mut self, message: String) {
+        SourceCounters::add(&self.source.counters.read_errors, 1);
+        if self.problem.as_ref() != Some(&message) {
+            tracing::warn!(source = %self.source.name, "{message}");
+            self.problem = Some(message);
+        }
+    }
+
+    fn ingest(&mut self, chunk: &[u8]) {
+        let mut writer = self.source.ring.writer();
+        self.splitter.feed(chunk, |line, cut| {
+            writer.push(line, cut);
+        });
+    }
+
+    fn flush_partial(&mut self) {
+        let mut writer = self.source.ring.writer();
+        self.splitter.flush(|line, cut| {
+            writer.push(line, cut);
+        });
+    }
+
+    /// Reads the open file from its offset to EOF.
+    fn drain(&mut self) {
+        let Some(mut cur) = self.current.take() else { return };
+        let mut buf = std::mem::take(&mut self.buf);
+        loop {
+            match cur.file.read_at(&mut buf, cur.offset) {
+                Ok(0) => break,
+                Ok(n) => {
+                    cur.offset += n as u64;
+                    SourceCounters::add(&self.counters().bytes_read, n as u64);
+                    self.ingest(&buf[..n]);
+                    self.last_data = Instant::now();
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    self.problem(format!("{}: read failed: {e}", cur.path.display()));
+                    break;
+                }
+            }
+        }
+        if !cur.fingerprint.is_complete() {
+            if let Ok(fp) = Fingerprint::read(&cur.file) {
+                if cur.fingerprint.continues_in(&fp) {
+                    cur.fingerprint = fp;
+                }
+            }
+        }
+        self.buf = buf;
+        self.current = Some(cur);
+    }
+
+    /// Detects a shrink or an in-place rewrite of the open file and restarts it at 0.
+    fn check_truncation(&mut self) {
+        let Some(cur) = &self.current else { return };
+        let size = match cur.file.metadata() {
+            Ok(m) => m.len(),
+            Err(e) => return self.problem(format!("{}: fstat failed: {e}", cur.path.display())),
+        };
+        let rewritten = !cur.fingerprint.bytes().is_empty()
+            && Fingerprint::read(&cur.file).is_ok_and(|now| !cur.fingerprint.continues_in(&now));
+        if size >= cur.offset && !rewritten {
+            return;
+        }
+        let (path, offset) = (cur.path.clone(), cur.offset);
+        let recovered = self.recover_from_copy();
+        self.flush_partial();
+        SourceCounters::add(&self.counters().truncations, 1);
+        tracing::info!(source = %self.source.name, path = %path.display(), offset, size, recovered,
+            "file truncated (copytruncate?): reading from its start");
+        if let Some(cur) = &mut self.current {
+            cur.offset = 0;
+            cur.fingerprint = Fingerprint::read(&cur.file).unwrap_or_default();
+        }
+    }
+
+    /// After a truncation, reads the bytes past the offset from the rotated copy beside the file
+    /// (a regular file with another inode that starts with the same fingerprint and is at least
+    /// as long as the offset; the newest if several). Returns the bytes recovered.
+    fn recover_from_copy(&mut self) -> u64 {
+        let Some(cur) = &self.current else { return 0 };
+        if cur.fingerprint.bytes().is_empty() || cur.offset == 0 {
+            return 0;
+        }
+        let Some(dir) = cur.path.parent() else { return 0 };
+        let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+        let mut best: Option<(SystemTime, File, u64)> = None;
+        for entry in entries.flatten().take(MAX_COPY_CANDIDATES) {
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() || FileId::of(&meta) == cur.id || meta.len() <= cur.offset {
+                continue;
+            }
+            let Ok(file) = File::open(entry.path()) else { continue };
+            let matches = Fingerprint::read(&file).is_ok_and(|fp| cur.fingerprint.continues_in(&fp));
+            let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            if matches && best.as_ref().is_none_or(|(t, _, _)| mtime > *t) {
+                best = Some((mtime, file, meta.len()));
+            }
+        }
+        let Some((_, file, len)) = best else { return 0 };
+        let mut offset = cur.offset;
+        let mut buf = std::mem::take(&mut self.buf);
+        while offset < len {
+            let want = buf.len().min((len - offset) as usize);
+            match file.read_at(&mut buf[..want], offset) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    offset += n as u64;
+                    SourceCounters::add(&self.counters().bytes_read, n as u64);
+                    self.ingest(&buf[..n]);
+                }
+            }
+        }
+        self.buf = buf;
+        offset - self.current.as_ref().map_or(offset, |c| c.offset)
+    }
+
+    /// Follows the path to a new file when it names another one (rotation), opens it at start.
+    fn check_path(&mut self) {
+        let target = match resolve(&self.pattern) {
+            Ok(t) => t,
+            Err(e) => return self.problem(format!("{}: {e}", self.pattern)),
+        };
+        let Some((path, meta)) = target else {
+            self.close_if_deleted();
+            return;
+        };
+        if !meta.is_file() {
+            return self.problem(format!(
+                "{}: not a regular file ({}); refusing to read it",
+                path.display(),
+                kind(&meta)
+            ));
+        }
+        let id = FileId::of(&meta);
+        if self.current.as_ref().is_some_and(|c| c.id == id) {
+            return;
+        }
+        let from_tail = self.at_start && self.current.is_none();
+        let next = match open(&path, from_tail.then_some(self.source.ring.limits().max_bytes as u64)) {
+            Ok(next) => next,
+            Err(e) => return self.problem(format!("{}: cannot open: {e}", path.display())),
+        };
+        // Finish the old file first: every byte written to it before the switch is read.
+        self.drain();
+        self.flush_partial();
+        if let Some(old) = self.current.take() {
+            self.previous = Some(old.id);
+        }
+        if self.previous.is_some_and(|p| p != next.0.id) {
+            SourceCounters::add(&self.counters().rotations, 1);
+        }
+        if self.problem.take().is_some() || self.previous.is_none() {
+            tracing::info!(source = %self.source.name, path = %path.display(), offset = next.0.offset, "following");
+        }
+        if next.1 {
+            self.splitter.skip_first_line();
+        }
+        self.previous = Some(next.0.id);
+        self.current = Some(next.0);
+        self.drain();
+    }
+
+    /// Closes a deleted, fully read file once it has been idle (so its disk space is freed).
+    fn close_if_deleted(&mut self) {
+        let Some(cur) = &self.current else { return };
+        let deleted = cur.file.metadata().is_ok_and(|m| m.nlink() == 0);
+        if deleted && self.last_data.elapsed() >= PARTIAL_LINE_TIMEOUT {
+            self.flush_partial();
+            self.current = None;
+        }
+    }
+}
+
+/// Opens a regular file for reading (`O_NONBLOCK`, so a FIFO cannot block the open; `fstat`
+/// then refuses anything but a regular file). With `tail`, the offset is set to the last `tail`
+/// bytes; the flag says the first line read is partial and must be dropped.
+fn open(path: &Path, tail: Option<u64>) -> io::Result<(Current, bool)> {
+    let file = OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32).open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::other(format!("not a regular file ({})", kind(&meta))));
+    }
+    let fingerprint = Fingerprint::read(&file)?;
+    let offset = tail.map_or(0, |max| meta.len().saturating_sub(max));
+    let mut mid_line = false;
+    if offset > 0 {
+        let mut before = [0u8; 1];
+        mid_line = file.read_at(&mut before, offset - 1)? == 1 && before[0] != b'\n';
+    }
+    let current = Current { id: FileId::of(&meta), file, path: path.to_path_buf(), offset, fingerprint };
+    Ok((current, mid_line))
+}
+
+/// What the pattern names now: the path itself, or a glob's newest regular file (by mtime).
+fn resolve(pattern: &str) -> io::Result<Option<(PathBuf, std::fs::Metadata)>> {
+    if !is_glob(pattern) {
+        return match std::fs::metadata(pattern) {
+            Ok(meta) => Ok(Some((PathBuf::from(pattern), meta))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        };
+    }
+    let paths = glob::glob(pattern).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    let newest = paths
+        .flatten()
+        .filter_map(|p| std::fs::metadata(&p).ok().filter(|m| m.is_file()).map(|m| (p, m)))
+        .max_by_key(|(_, m)| m.modified().unwrap_or(SystemTime::UNIX_EPOCH));
+    Ok(newest)
+}
+
+/// Whether a configured path is a glob pattern.
+pub fn is_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '['])
+}
+
+fn kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// The directories a tailer watches: the pattern's directory and the real directory of the file
+/// being read (they differ when the path is a symlink into another directory).
+struct DirWatch {
+    watcher: RecommendedWatcher,
+    watched: Vec<PathBuf>,
+    /// The file the watch list was computed for (recomputed only when it changes).
+    for_file: Option<PathBuf>,
+    /// Set once the pattern's directory is watched (it may not exist at start).
+    ready: bool,
+}
+
+impl DirWatch {
+    fn update(&mut self, pattern: &str, current: Option<&Path>) {
+        if self.ready && self.for_file.as_deref() == current {
+            return;
+        }
+        let mut wanted: Vec<PathBuf> = Vec::new();
+        let static_dir = Path::new(pattern).parent().filter(|d| !is_glob(&d.to_string_lossy()));
+        wanted.extend(static_dir.map(Path::to_path_buf));
+        if let Some(file) = current {
+            wanted.extend(file.parent().map(Path::to_path_buf));
+            if let Some(real) = std::fs::canonicalize(file).ok().and_then(|r| r.parent().map(Path::to_path_buf)) {
+                wanted.push(real);
+            }
+        }
+        wanted.sort();
+        wanted.dedup();
+        for old in self.watched.iter().filter(|d| !wanted.contains(d)) {
+            let _ = self.watcher.unwatch(old);
+        }
+        let mut watched = Vec::new();
+        for dir in wanted {
+            if self.watched.contains(&dir) || self.watcher.watch(&dir, RecursiveMode::NonRecursive).is_ok() {
+                watched.push(dir);
+            }
+        }
+        self.ready = static_dir.is_none_or(|d| watched.iter().any(|w| w == d));
+        self.watched = watched;
+        self.for_file = current.map(Path::to_path_buf);
+    }
+}
+
+/// A tailer running on its own thread.
+pub struct TailThread {
+    stop: Arc<AtomicBool>,
+    wake: SyncSender<()>,
+    join: JoinHandle<()>,
+}
+
+impl TailThread {
+    /// Starts following `source` (a file source) on a new thread named after it.
+    pub fn start(source: Arc<LogSource>) -> io::Result<Self> {
+        let mut tailer = Tailer::new(source.clone())?;
+        // Capacity 1: a pending wake-up covers any number of events (each step reads everything).
+        let (wake, woken) = sync_channel::<()>(1);
+        let events = wake.clone();
+        match notify::recommended_watcher(move |_event: notify::Result<notify::Event>| {
+            let _ = events.try_send(());
+        }) {
+            Ok(watcher) => {
+                tailer.watch = Some(DirWatch { watcher, watched: Vec::new(), for_file: None, ready: false });
+            }
+            Err(e) => tracing::warn!(source = %source.name, "no file events ({e}); polling every {POLL_INTERVAL:?}"),
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let join = std::thread::Builder::new()
+            .name(format!("tail-{}", source.name))
+            .spawn(move || run(tailer, &woken, &stopping))?;
+        Ok(Self { stop, wake, join })
+    }
+
+    /// Stops the thread after a last read, and waits for it.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.wake.try_send(());
+        if self.join.join().is_err() {
+            tracing::error!("a log tailer thread panicked");
+        }
+    }
+}
+
+fn run(mut tailer: Tailer, woken: &Receiver<()>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Acquire) {
+        tailer.step();
+        if let Err(RecvTimeoutError::Disconnected) = woken.recv_timeout(POLL_INTERVAL) {
+            break;
+        }
+    }
+    tailer.finish();
+}

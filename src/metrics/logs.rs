@@ -1,0 +1,115 @@
+//! Per-source log figures, rendered from `snapshot.logs` (copied from the rings and the readers'
+//! counters at each sampling pass).
+
+use super::family::Family;
+use crate::logs::LogSourceStats;
+
+/// A family's name, help and the figure it shows of a source.
+type Row = (&'static str, &'static str, fn(&LogSourceStats) -> u64);
+
+/// Adds the `leakwatch_log_*` families.
+pub fn logs(out: &mut Vec<Family>, sources: &[LogSourceStats]) {
+    let mut info = Family::gauge(
+        "leakwatch_log_source_info",
+        "One series per log source: its kind (file, stdout, stderr) and, for a file, its configured path or glob; always 1.",
+    );
+    for s in sources {
+        info.add(&[("source", &s.name), ("kind", s.kind), ("path", s.pattern.as_deref().unwrap_or(""))], 1.0);
+    }
+    out.push(info);
+    let counters: [Row; 7] = [
+        ("leakwatch_log_lines_total", "Lines stored in the source's buffer since start.", |s| s.ring.lines_total),
+        ("leakwatch_log_bytes_total", "Bytes read from the source (before overlong lines are cut).", |s| s.bytes_read),
+        ("leakwatch_log_lines_cut_total", "Lines longer than max_line_bytes, stored cut with a marker.", |s| {
+            s.ring.cut_total
+        }),
+        (
+            "leakwatch_log_rotations_total",
+            "Times the followed path moved to a new file (rename, delete and recreate, symlink switch).",
+            |s| s.rotations,
+        ),
+        (
+            "leakwatch_log_truncations_total",
+            "Times the followed file shrank or was rewritten in place (copytruncate).",
+            |s| s.truncations,
+        ),
+        (
+            "leakwatch_log_read_errors_total",
+            "Failed attempts to open, stat or read the source (permission, not a regular file, I/O); retried.",
+            |s| s.read_errors,
+        ),
+        (
+            "leakwatch_log_lost_bytes_total",
+            "Bytes known to have been written to the source but never read (e.g. in a truncation window).",
+            |s| s.lost_bytes,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let mut f = Family::counter(name, help);
+        for s in sources {
+            f.add(&[("source", &s.name)], value(s) as f64);
+        }
+        out.push(f);
+    }
+    let mut dropped = Family::counter(
+        "leakwatch_log_lines_dropped_total",
+        "Lines lost by reason: evicted (pushed out of the buffer by newer lines), subscriber_lag (evicted \
+         before a live subscriber read them, per subscriber), truncation (known lost in a truncation window).",
+    );
+    for s in sources {
+        for (reason, n) in
+            [("evicted", s.ring.evicted_total), ("subscriber_lag", s.ring.lagged_total), ("truncation", s.lost_lines)]
+        {
+            dropped.add(&[("source", &s.name), ("reason", reason)], n as f64);
+        }
+    }
+    out.push(dropped);
+    let gauges: [Row; 5] = [
+        ("leakwatch_log_buffer_lines", "Lines held in the source's buffer.", |s| s.ring.lines as u64),
+        ("leakwatch_log_buffer_bytes", "Text bytes held in the source's buffer.", |s| s.ring.bytes as u64),
+        ("leakwatch_log_buffer_max_lines", "The buffer's line cap (max_lines).", |s| s.limits.max_lines as u64),
+        ("leakwatch_log_buffer_max_bytes", "The buffer's text byte cap (max_bytes).", |s| s.limits.max_bytes as u64),
+        ("leakwatch_log_subscribers", "Live subscribers of the source.", |s| s.ring.subscribers as u64),
+    ];
+    for (name, help, value) in gauges {
+        let mut f = Family::gauge(name, help);
+        for s in sources {
+            f.add(&[("source", &s.name)], value(s) as f64);
+        }
+        out.push(f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logs::ring::RingLimits;
+    use crate::logs::{LogSource, SourceKind};
+
+    #[test]
+    fn every_source_gets_every_family() {
+        let limits = RingLimits { max_lines: 2, max_bytes: 4096, max_line_bytes: 64, max_subscribers: 1 };
+        let app = LogSource::new("app", SourceKind::File { pattern: "/var/log/a.log".into() }, limits);
+        for line in ["a", "b", "c"] {
+            app.ring.push(line.as_bytes(), false);
+        }
+        let out_src = LogSource::new("stdout", SourceKind::Stdout, limits);
+        let mut out = Vec::new();
+        logs(&mut out, &[app.stats(), out_src.stats()]);
+        let text = {
+            let families: Vec<_> = out.into_iter().map(Family::finish).collect();
+            let mut buf = Vec::new();
+            prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &families, &mut buf).unwrap();
+            String::from_utf8(buf).unwrap()
+        };
+        assert!(
+            text.contains(r#"leakwatch_log_source_info{source="app",kind="file",path="/var/log/a.log"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"leakwatch_log_source_info{source="stdout",kind="stdout",path=""} 1"#), "{text}");
+        assert!(text.contains(r#"leakwatch_log_lines_total{source="app"} 3"#), "{text}");
+        assert!(text.contains(r#"leakwatch_log_lines_dropped_total{source="app",reason="evicted"} 1"#), "{text}");
+        assert!(text.contains(r#"leakwatch_log_buffer_lines{source="app"} 2"#), "{text}");
+        assert!(text.contains(r#"leakwatch_log_buffer_max_bytes{source="stdout"} 4096"#), "{text}");
+    }
+}

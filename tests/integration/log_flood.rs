@@ -1,0 +1,117 @@
+//! A 1 GiB flood into a followed file: leakwatch's memory stays under its buffer caps + 16 MiB
+//! at every 100 ms sample, and the buffer ends up holding exactly the newest lines that fit.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use leakwatch::logs::ring::{Cursor, ReadLimits, RingLimits};
+use leakwatch::logs::tail::Tailer;
+use leakwatch::logs::{LogSource, SourceKind};
+
+use crate::support::{vmrss, Leakwatch, TempDir};
+
+/// Every line is this long with its newline, so "the newest lines that fit" is exact.
+const LINE: usize = 100;
+const BUFFER_BYTES: usize = 8 << 20;
+
+fn flood_line(seq: u64) -> Vec<u8> {
+    let mut l = format!("flood seq={seq:012} ").into_bytes();
+    l.resize(LINE - 1, b'.');
+    l.push(b'\n');
+    l
+}
+
+/// Appends `total` bytes of fixed-length lines in 1 MiB writes; returns the line count.
+fn write_flood(path: &std::path::Path, total: u64) -> u64 {
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).expect("open the flood file");
+    let per_chunk = (1 << 20) / LINE;
+    let mut seq = 0u64;
+    let mut chunk = Vec::with_capacity(per_chunk * LINE);
+    while seq * (LINE as u64) < total {
+        chunk.clear();
+        for _ in 0..per_chunk {
+            chunk.extend_from_slice(&flood_line(seq));
+            seq += 1;
+        }
+        f.write_all(&chunk).expect("append to the flood file");
+    }
+    seq
+}
+
+#[test]
+fn log_flood_1_gib_keeps_rss_under_the_caps_plus_16_mib() {
+    let dir = TempDir::new("flood");
+    let path = dir.path().join("flood.log");
+    std::fs::write(&path, b"").unwrap();
+    let config = dir.path().join("leakwatch.yaml");
+    let yaml = format!(
+        "logs:\n  max_lines: 1000000\n  max_bytes: {BUFFER_BYTES}\n  sources:\n    - name: flood\n      path: {}\n",
+        path.display()
+    );
+    std::fs::write(&config, yaml).unwrap();
+    let lw = Leakwatch::start(&["--config", config.to_str().unwrap()]);
+    lw.wait_for(Duration::from_secs(10), "the flood source", |m| {
+        m.get("leakwatch_log_buffer_max_bytes", &[("source", "flood")]) == Some(BUFFER_BYTES as f64)
+    });
+    let pid = lw.child.id() as i32;
+    let limit = (BUFFER_BYTES + (16 << 20)) as u64;
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut samples = Vec::new();
+            while !done.load(Ordering::Acquire) {
+                samples.push(vmrss(pid));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            samples
+        })
+    };
+    let lines = write_flood(&path, 1 << 30);
+    let m = lw.wait_for(Duration::from_secs(50), "every flood line read", |m| {
+        m.get("leakwatch_log_lines_total", &[("source", "flood")]) == Some(lines as f64)
+    });
+    done.store(true, Ordering::Release);
+    let samples = sampler.join().unwrap();
+    let peak = samples.iter().copied().max().unwrap_or(0);
+    eprintln!(
+        "1 GiB flood: {} RSS samples, peak {:.1} MiB, limit {:.1} MiB, ratio to the buffer cap {:.2}",
+        samples.len(),
+        peak as f64 / 1048576.0,
+        limit as f64 / 1048576.0,
+        peak as f64 / BUFFER_BYTES as f64
+    );
+    assert!(samples.len() >= 5, "RSS was sampled during the flood");
+    for (i, rss) in samples.iter().enumerate() {
+        assert!(*rss <= limit, "sample {i}: RSS {rss} above {limit}");
+    }
+    let fit = (BUFFER_BYTES / (LINE - 1)) as f64;
+    assert_eq!(m.get("leakwatch_log_buffer_lines", &[("source", "flood")]), Some(fit));
+    assert_eq!(m.get("leakwatch_log_buffer_bytes", &[("source", "flood")]), Some(fit * (LINE - 1) as f64));
+    assert_eq!(
+        m.get("leakwatch_log_lines_dropped_total", &[("source", "flood"), ("reason", "evicted")]),
+        Some(lines as f64 - fit)
+    );
+}
+
+#[test]
+fn log_flood_the_buffer_holds_exactly_the_newest_lines_that_fit() {
+    let dir = TempDir::new("flood-lib");
+    let path = dir.path().join("flood.log");
+    std::fs::write(&path, b"").unwrap();
+    let limits = RingLimits { max_lines: 1_000_000, max_bytes: 1 << 20, max_line_bytes: 4096, max_subscribers: 1 };
+    let source = Arc::new(LogSource::new("flood", SourceKind::File { pattern: path.display().to_string() }, limits));
+    let mut tailer = Tailer::new(source.clone()).unwrap();
+    tailer.step();
+    let lines = write_flood(&path, 64 << 20);
+    tailer.step();
+    let page = source.ring.read(Cursor::After(0), ReadLimits { lines: usize::MAX, bytes: usize::MAX }, None);
+    let fit = (1 << 20) / (LINE - 1);
+    assert_eq!(page.len(), fit);
+    for (i, l) in page.iter().enumerate() {
+        let seq = lines - fit as u64 + i as u64;
+        assert_eq!(l.text, &flood_line(seq)[..LINE - 1], "line {i}");
+    }
+}

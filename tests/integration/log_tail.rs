@@ -1,0 +1,318 @@
+//! Following files across rotation: the library tailer (content checked line by line) and the
+//! real binary (checked through `/metrics`).
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use leakwatch::logs::ring::{Cursor, ReadLimits, RingLimits};
+use leakwatch::logs::tail::{TailThread, Tailer};
+use leakwatch::logs::{LogSource, SourceKind};
+
+use crate::support::logwriter::{self, line, seq_of, Rotation};
+use crate::support::{http_get, vmrss, Leakwatch, Metrics, TempDir};
+
+const ROTATIONS: u64 = 100;
+const LINES_PER_FILE: u64 = 1000;
+const ALL: ReadLimits = ReadLimits { lines: usize::MAX, bytes: usize::MAX };
+
+fn file_source(name: &str, path: &Path, limits: RingLimits) -> Arc<LogSource> {
+    Arc::new(LogSource::new(name, SourceKind::File { pattern: path.to_string_lossy().into_owned() }, limits))
+}
+
+fn big_limits() -> RingLimits {
+    RingLimits { max_lines: 1_000_000, max_bytes: 256 << 20, max_line_bytes: 64 << 10, max_subscribers: 4 }
+}
+
+fn wait_until(timeout: Duration, what: &str, pred: impl Fn() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !pred() {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Every line written arrives exactly once and in order, across 100 rotations of `kind`.
+fn exactly_once_across_rotations(kind: Rotation) {
+    let dir = TempDir::new(&format!("tail-{}", kind.name()));
+    let path = dir.path().join("app.log");
+    let source = file_source("app", &path, big_limits());
+    let tail = TailThread::start(source.clone()).expect("start the tailer");
+    let counted = |s: &LogSource| {
+        let st = s.stats();
+        if kind == Rotation::CopyTruncate {
+            st.truncations
+        } else {
+            st.rotations
+        }
+    };
+    let written = logwriter::write_and_rotate(kind, dir.path(), &path, ROTATIONS, LINES_PER_FILE, |r, bytes| {
+        // Rotation r may happen once the follower saw rotation r-1 and read from the current file
+        // (a file deleted or truncated before anyone opened it is lost to every reader).
+        counted(&source) >= r - 1 && source.stats().bytes_read > bytes
+    });
+    eprintln!(
+        "{kind:?}: {} lines in {:.2}s of writing = {:.0} lines/s",
+        written.lines,
+        written.seconds,
+        written.lines as f64 / written.seconds
+    );
+    wait_until(Duration::from_secs(30), "every line in the ring", || source.stats().ring.lines_total >= written.lines);
+    tail.stop();
+    let stats = source.stats();
+    assert_eq!(counted(&source), ROTATIONS, "{kind:?}: {stats:?}");
+    assert_eq!(stats.lost_lines, 0);
+    let page = source.ring.read(Cursor::After(0), ALL, None);
+    let seqs: Vec<u64> = page.iter().map(|l| seq_of(l.text)).collect();
+    let expected: Vec<u64> = (0..written.lines).collect();
+    if seqs != expected {
+        let dup = seqs.windows(2).find(|w| w[1] <= w[0]);
+        let gap = seqs.windows(2).find(|w| w[1] > w[0] + 1);
+        panic!(
+            "{kind:?}: {} lines stored for {} written; first disorder {dup:?}, first gap {gap:?}",
+            seqs.len(),
+            written.lines
+        );
+    }
+    for l in page.iter().take(2000) {
+        assert_eq!(
+            l.text,
+            line(seq_of(l.text)).strip_suffix('\n').expect("newline").as_bytes(),
+            "lines are stored intact"
+        );
+    }
+    assert_eq!(stats.bytes_read, written.bytes, "every byte read exactly once");
+}
+
+#[test]
+fn log_tail_rename_and_create_100_rotations_exactly_once() {
+    exactly_once_across_rotations(Rotation::RenameCreate);
+}
+
+#[test]
+fn log_tail_delete_and_recreate_100_rotations_exactly_once() {
+    exactly_once_across_rotations(Rotation::DeleteRecreate);
+}
+
+#[test]
+fn log_tail_symlink_switch_100_rotations_exactly_once() {
+    exactly_once_across_rotations(Rotation::Symlink);
+}
+
+#[test]
+fn log_tail_copytruncate_100_truncations_recovered_from_the_copy() {
+    exactly_once_across_rotations(Rotation::CopyTruncate);
+}
+
+/// The real binary, four sources rotated four ways at once, verified through `/metrics`.
+#[test]
+fn log_tail_binary_counts_every_line_and_rotation_of_each_kind() {
+    let dir = TempDir::new("tail-binary");
+    let mut yaml = String::from("logs:\n  max_lines: 1000000\n  max_bytes: 64MiB\n  sources:\n");
+    for kind in logwriter::ALL {
+        let sub = dir.path().join(kind.name());
+        std::fs::create_dir_all(&sub).unwrap();
+        yaml += &format!("    - name: {}\n      path: {}\n", kind.name(), sub.join("app.log").display());
+    }
+    let config = dir.path().join("leakwatch.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let lw = Leakwatch::start(&["--config", config.to_str().unwrap()]);
+    let addr = lw.addr;
+    let results: Vec<(Rotation, u64, u64)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = logwriter::ALL
+            .into_iter()
+            .map(|kind| {
+                let sub = dir.path().join(kind.name());
+                scope.spawn(move || {
+                    let metric = if kind == Rotation::CopyTruncate {
+                        "leakwatch_log_truncations_total"
+                    } else {
+                        "leakwatch_log_rotations_total"
+                    };
+                    let written = logwriter::write_and_rotate(
+                        kind,
+                        &sub,
+                        &sub.join("app.log"),
+                        ROTATIONS,
+                        LINES_PER_FILE,
+                        |r, bytes| {
+                            let m = Metrics::parse(&http_get(addr, "/metrics").1);
+                            let source = [("source", kind.name())];
+                            m.get(metric, &source).unwrap_or(0.0) >= (r - 1) as f64
+                                && m.get("leakwatch_log_bytes_total", &source).unwrap_or(0.0) > bytes as f64
+                        },
+                    );
+                    (kind, written.lines, written.bytes)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("writer thread")).collect()
+    });
+    let m = lw.wait_for(Duration::from_secs(30), "every line of every source", |m| {
+        results.iter().all(|(kind, lines, _)| {
+            m.get("leakwatch_log_lines_total", &[("source", kind.name())]) == Some(*lines as f64)
+        })
+    });
+    for (kind, lines, bytes) in &results {
+        let source = [("source", kind.name())];
+        let get = |name: &str| m.get(name, &source).unwrap_or(-1.0);
+        let (rotations, truncations) = if *kind == Rotation::CopyTruncate { (0.0, 100.0) } else { (100.0, 0.0) };
+        assert_eq!(get("leakwatch_log_rotations_total"), rotations, "{kind:?}");
+        assert_eq!(get("leakwatch_log_truncations_total"), truncations, "{kind:?}");
+        assert_eq!(get("leakwatch_log_bytes_total"), *bytes as f64, "{kind:?}: every byte read once");
+        assert_eq!(get("leakwatch_log_buffer_lines"), *lines as f64, "{kind:?}");
+        assert_eq!(
+            m.get("leakwatch_log_lines_dropped_total", &[("source", kind.name()), ("reason", "truncation")]),
+            Some(0.0),
+            "{kind:?}"
+        );
+        assert_eq!(get("leakwatch_log_read_errors_total"), 0.0, "{kind:?}");
+    }
+}
+
+#[test]
+fn log_tail_fills_from_the_end_of_the_file_at_start() {
+    let dir = TempDir::new("tail-start");
+    let path = dir.path().join("app.log");
+    let mut f = std::fs::File::create(&path).unwrap();
+    for seq in 0..10_000 {
+        f.write_all(line(seq).as_bytes()).unwrap();
+    }
+    let limits = RingLimits { max_lines: 100_000, max_bytes: 4096, max_line_bytes: 1024, max_subscribers: 1 };
+    let source = file_source("app", &path, limits);
+    let mut tailer = Tailer::new(source.clone()).unwrap();
+    tailer.step();
+    let page = source.ring.read(Cursor::After(0), ALL, None);
+    let seqs: Vec<u64> = page.iter().map(|l| seq_of(l.text)).collect();
+    assert_eq!(seqs.last(), Some(&9999), "the newest line is there");
+    assert!(seqs.len() > 20 && seqs.windows(2).all(|w| w[1] == w[0] + 1), "a contiguous tail: {seqs:?}");
+    for l in page.iter() {
+        assert_eq!(
+            l.text,
+            line(seq_of(l.text)).strip_suffix('\n').unwrap().as_bytes(),
+            "the first partial line was dropped"
+        );
+    }
+    assert!(source.stats().bytes_read <= 4096, "only the tail was read");
+    // And it follows from there.
+    f.write_all(line(10_000).as_bytes()).unwrap();
+    tailer.step();
+    let last = source.ring.read(Cursor::Before(u64::MAX), ReadLimits { lines: 1, bytes: 1 << 20 }, None);
+    assert_eq!(last.iter().map(|l| seq_of(l.text)).collect::<Vec<_>>(), vec![10_000]);
+}
+
+#[test]
+fn log_tail_crlf_invalid_utf8_and_a_partial_line_flushed_on_timeout() {
+    let dir = TempDir::new("tail-bytes");
+    let path = dir.path().join("app.log");
+    std::fs::write(&path, b"").unwrap();
+    let source = file_source("app", &path, big_limits());
+    let mut tailer = Tailer::new(source.clone()).unwrap();
+    tailer.step();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    f.write_all(b"windows\r\n\xff\xfe bad \xc3\n\x00\x00nul\n\nunfinished").unwrap();
+    tailer.step();
+    let texts = |s: &LogSource| -> Vec<Vec<u8>> {
+        s.ring.read(Cursor::After(0), ALL, None).iter().map(|l| l.text.to_vec()).collect()
+    };
+    assert_eq!(
+        texts(&source),
+        vec![b"windows".to_vec(), b"\xff\xfe bad \xc3".to_vec(), b"\x00\x00nul".to_vec(), vec![]]
+    );
+    std::thread::sleep(leakwatch::logs::tail::PARTIAL_LINE_TIMEOUT + Duration::from_millis(100));
+    tailer.step();
+    assert_eq!(texts(&source).last().unwrap(), b"unfinished", "flushed after the timeout");
+}
+
+#[test]
+fn log_tail_a_10_byte_file_is_tailed_at_once() {
+    let dir = TempDir::new("tail-tiny");
+    let path = dir.path().join("tiny.log");
+    std::fs::write(&path, b"123456789\n").unwrap();
+    let arg = format!("tiny={}", path.display());
+    let lw = Leakwatch::start(&["--tail", &arg]);
+    let m = lw.wait_for(Duration::from_secs(10), "the one line", |m| {
+        m.get("leakwatch_log_lines_total", &[("source", "tiny")]) == Some(1.0)
+    });
+    assert_eq!(m.get("leakwatch_log_bytes_total", &[("source", "tiny")]), Some(10.0));
+    assert_eq!(m.label_values("leakwatch_log_source_info", "path"), vec![path.display().to_string()]);
+}
+
+#[test]
+fn log_tail_a_100_mib_line_stays_under_the_cap_and_later_lines_are_intact() {
+    let dir = TempDir::new("tail-long");
+    let path = dir.path().join("long.log");
+    std::fs::write(&path, b"before\n").unwrap();
+    let arg = format!("long={}", path.display());
+    let lw = Leakwatch::start(&["--tail", &arg]);
+    lw.wait_for(Duration::from_secs(10), "the first line", |m| {
+        m.get("leakwatch_log_lines_total", &[("source", "long")]) == Some(1.0)
+    });
+    let pid = lw.child.id() as i32;
+    let base = vmrss(pid);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    let chunk = vec![b'x'; 1 << 20];
+    let mut peak = base;
+    for _ in 0..100 {
+        f.write_all(&chunk).unwrap();
+        peak = peak.max(vmrss(pid));
+    }
+    f.write_all(b"\nafter\n").unwrap();
+    let m = lw.wait_for(Duration::from_secs(30), "the cut line and the next", |m| {
+        m.get("leakwatch_log_lines_total", &[("source", "long")]) == Some(3.0)
+    });
+    peak = peak.max(vmrss(pid));
+    assert_eq!(m.get("leakwatch_log_lines_cut_total", &[("source", "long")]), Some(1.0));
+    assert_eq!(m.get("leakwatch_log_bytes_total", &[("source", "long")]), Some((7 + (100 << 20) + 7) as f64));
+    // Buffers: 8 MiB text cap by default, and one line is at most max_line_bytes (64 KiB).
+    assert!(peak < base + (16 << 20), "RSS grew from {base} to {peak} for a 100 MiB line");
+    eprintln!("100 MiB line: RSS {base} -> peak {peak}");
+}
+
+#[test]
+fn log_tail_a_fifo_is_refused_and_counted() {
+    let dir = TempDir::new("tail-fifo");
+    let path = dir.path().join("pipe.log");
+    let status = std::process::Command::new("mkfifo").arg(&path).status().unwrap();
+    assert!(status.success());
+    let arg = format!("pipe={}", path.display());
+    let lw = Leakwatch::start(&["--tail", &arg]);
+    lw.wait_for(Duration::from_secs(10), "read errors for the FIFO", |m| {
+        m.get("leakwatch_log_read_errors_total", &[("source", "pipe")]).is_some_and(|n| n >= 1.0)
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let line = lw
+            .log
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("a log line naming the FIFO");
+        if line.contains("FIFO") && line.contains("pipe.log") {
+            break;
+        }
+    }
+    assert_eq!(lw.scrape().get("leakwatch_log_lines_total", &[("source", "pipe")]), Some(0.0));
+}
+
+#[test]
+fn log_tail_permission_errors_are_counted_and_retried() {
+    use std::os::unix::process::CommandExt;
+    let dir = TempDir::new("tail-perm");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.path().join("secret.log");
+    std::fs::write(&path, b"hidden\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let arg = format!("secret={}", path.display());
+    let mut cmd = std::process::Command::new(crate::support::binary());
+    cmd.uid(65534).gid(65534);
+    let lw = Leakwatch::start_cmd(cmd, &["--tail", &arg]);
+    let before = lw.wait_for(Duration::from_secs(10), "permission errors", |m| {
+        m.get("leakwatch_log_read_errors_total", &[("source", "secret")]).is_some_and(|n| n >= 2.0)
+    });
+    assert_eq!(before.get("leakwatch_log_lines_total", &[("source", "secret")]), Some(0.0));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    lw.wait_for(Duration::from_secs(10), "the line once readable", |m| {
+        m.get("leakwatch_log_lines_total", &[("source", "secret")]) == Some(1.0)
+    });
+}
