@@ -5,9 +5,6 @@
 mod cgroup;
 mod config;
 mod fixtures;
-mod cgroup;
-mod config;
-mod fixtures;
 mod follow;
 mod groups;
 mod log_capture;
