@@ -17,8 +17,9 @@
 //! 2. **Read to EOF** from the offset, splitting lines ([`LineSplitter`]) into the ring.
 //! 3. **Identity**: `stat` the path (through symlinks; a glob resolves to its newest regular
 //!    file). A different device+inode is a rotation (rename-and-create, delete-and-recreate,
-//!    symlink switch): the old file is read to its end, its unfinished line flushed, and the new
-//!    file is read from 0. While the path is missing the old file stays open and is read; a
+//!    symlink switch): the old file is read to its end and the new file is read from 0. The old
+//!    file stays open, with its own unfinished line, and is read until idle for
+//!    [`ROTATED_GRACE`] (late writes before the application reopens its log). While the path is missing the old file stays open and is read; a
 //!    deleted file is closed once idle for [`PARTIAL_LINE_TIMEOUT`].
 //! 4. An unfinished last line is flushed after [`PARTIAL_LINE_TIMEOUT`] without new bytes.
 //!
@@ -52,6 +53,9 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 pub const PARTIAL_LINE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 64 * 1024;
+/// How long a rotated-away file is still read after it last grew: a writer that has not reopened
+/// its log yet (logrotate `create` before the app's reopen) keeps appending to the old file.
+pub const ROTATED_GRACE: Duration = Duration::from_secs(5);
 /// Most directory entries examined when looking for a copytruncate copy.
 const MAX_COPY_CANDIDATES: usize = 256;
 
@@ -65,6 +69,15 @@ struct Current {
     fingerprint: Fingerprint,
 }
 
+/// A file rotated away, still read until it has been idle for [`ROTATED_GRACE`].
+#[derive(Debug)]
+struct Rotated {
+    file: Current,
+    /// Its own unfinished line: the new file's lines must not join it.
+    splitter: LineSplitter,
+    last_growth: Instant,
+}
+
 /// The rotation-safe follower of one file source. [`TailThread::start`] runs it; tests may call
 /// [`Tailer::step`] directly.
 pub struct Tailer {
@@ -73,6 +86,8 @@ pub struct Tailer {
     splitter: LineSplitter,
     buf: Vec<u8>,
     current: Option<Current>,
+    /// The previous file, kept open for late writes after a rotation.
+    rotated: Option<Rotated>,
     /// Identity of the last file followed, to count a new file as a rotation.
     previous: Option<FileId>,
     at_start: bool,
@@ -96,6 +111,7 @@ impl Tailer {
             splitter: LineSplitter::new(max_line_bytes),
             buf: vec![0; READ_CHUNK],
             current: None,
+            rotated: None,
             previous: None,
             at_start: true,
             last_data: Instant::now(),
@@ -106,6 +122,7 @@ impl Tailer {
 
     /// One pass: truncation check, read to EOF, rotation check, partial-line timeout.
     pub fn step(&mut self) {
+        self.drain_rotated();
         self.check_truncation();
         self.drain();
         self.check_path();
@@ -121,8 +138,38 @@ impl Tailer {
 
     /// Reads what is left and stores the unfinished line (shutdown).
     pub fn finish(&mut self) {
+        self.drain_rotated();
+        self.retire_rotated();
         self.drain();
         self.flush_partial();
+    }
+
+    /// Reads late writes to the rotated-away file; lets it go once idle for [`ROTATED_GRACE`].
+    fn drain_rotated(&mut self) {
+        let Some(mut rotated) = self.rotated.take() else { return };
+        let mut buf = std::mem::take(&mut self.buf);
+        let read = read_to_eof(&mut rotated.file, &mut buf, &self.source, &mut rotated.splitter);
+        self.buf = buf;
+        match read {
+            Ok(0) => {}
+            Ok(_) => rotated.last_growth = Instant::now(),
+            Err(e) => self.problem(format!("{}: read failed: {e}", rotated.file.path.display())),
+        }
+        let idle = rotated.last_growth.elapsed() >= ROTATED_GRACE;
+        self.rotated = Some(rotated);
+        if idle {
+            self.retire_rotated();
+        }
+    }
+
+    /// Stores the rotated file's unfinished line and closes it.
+    fn retire_rotated(&mut self) {
+        if let Some(mut rotated) = self.rotated.take() {
+            let mut writer = self.source.ring.writer();
+            rotated.splitter.flush(|line, cut| {
+                writer.push(line, cut);
+            });
+        }
     }
 
     fn counters(&self) -> &SourceCounters {
@@ -156,22 +203,10 @@ impl Tailer {
     fn drain(&mut self) {
         let Some(mut cur) = self.current.take() else { return };
         let mut buf = std::mem::take(&mut self.buf);
-        loop {
-            match cur.file.read_at(&mut buf, cur.offset) {
-                Ok(0) => break,
-                Ok(n) => {
-                    cur.offset += n as u64;
-                    SourceCounters::add(&self.counters().bytes_read, n as u64);
-                    self.ingest(&buf[..n]);
-                    self.last_data = Instant::now();
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    self.problem(format!("{}: read failed: {e}", cur.path.display()));
-                    break;
-                }
-            }
+        match read_to_eof(&mut cur, &mut buf, &self.source, &mut self.splitter) {
+            Ok(0) => {}
+            Ok(_) => self.last_data = Instant::now(),
+            Err(e) => self.problem(format!("{}: read failed: {e}", cur.path.display())),
         }
         if !cur.fingerprint.is_complete() {
             if let Ok(fp) = Fingerprint::read(&cur.file) {
@@ -275,11 +310,16 @@ impl Tailer {
             Ok(next) => next,
             Err(e) => return self.problem(format!("{}: cannot open: {e}", path.display())),
         };
-        // Finish the old file first: every byte written to it before the switch is read.
+        // Finish the old file first: every byte written to it before the switch is read; keep it
+        // open (with its unfinished line) for writes that still land in it after the switch.
         self.drain();
-        self.flush_partial();
         if let Some(old) = self.current.take() {
             self.previous = Some(old.id);
+            self.drain_rotated();
+            self.retire_rotated();
+            let splitter =
+                std::mem::replace(&mut self.splitter, LineSplitter::new(self.source.ring.limits().max_line_bytes));
+            self.rotated = Some(Rotated { file: old, splitter, last_growth: Instant::now() });
         }
         if self.previous.is_some_and(|p| p != next.0.id) {
             SourceCounters::add(&self.counters().rotations, 1);
@@ -302,6 +342,28 @@ impl Tailer {
         if deleted && self.last_data.elapsed() >= PARTIAL_LINE_TIMEOUT {
             self.flush_partial();
             self.current = None;
+        }
+    }
+}
+
+/// Reads `cur` from its offset to EOF into the ring through `splitter`; returns the bytes read.
+fn read_to_eof(cur: &mut Current, buf: &mut [u8], source: &LogSource, splitter: &mut LineSplitter) -> io::Result<u64> {
+    let mut total = 0u64;
+    loop {
+        match cur.file.read_at(buf, cur.offset) {
+            Ok(0) => return Ok(total),
+            Ok(n) => {
+                cur.offset += n as u64;
+                total += n as u64;
+                SourceCounters::add(&source.counters.bytes_read, n as u64);
+                let mut writer = source.ring.writer();
+                splitter.feed(&buf[..n], |line, cut| {
+                    writer.push(line, cut);
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(total),
+            Err(e) => return Err(e),
         }
     }
 }

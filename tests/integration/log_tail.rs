@@ -227,6 +227,33 @@ fn log_tail_crlf_invalid_utf8_and_a_partial_line_flushed_on_timeout() {
 }
 
 #[test]
+fn log_tail_late_writes_to_a_renamed_file_still_arrive() {
+    let dir = TempDir::new("tail-late");
+    let path = dir.path().join("app.log");
+    // The app's own handle: it keeps writing to it until it reopens its log.
+    let mut app = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
+    let source = file_source("app", &path, big_limits());
+    let mut tailer = Tailer::new(source.clone()).unwrap();
+    tailer.step();
+    app.write_all(b"before rotation\nhalf a ").unwrap();
+    tailer.step();
+    std::fs::rename(&path, dir.path().join("app.log.1")).unwrap();
+    std::fs::write(&path, b"new file\n").unwrap();
+    tailer.step();
+    assert_eq!(source.stats().rotations, 1);
+    // Written after leakwatch switched files: the old file is still being read.
+    app.write_all(b"line, late\nlate too\n").unwrap();
+    tailer.step();
+    let texts: Vec<String> = source
+        .ring
+        .read(Cursor::After(0), ALL, None)
+        .iter()
+        .map(|l| String::from_utf8_lossy(l.text).into_owned())
+        .collect();
+    assert_eq!(texts, vec!["before rotation", "new file", "half a line, late", "late too"]);
+}
+
+#[test]
 fn log_tail_a_10_byte_file_is_tailed_at_once() {
     let dir = TempDir::new("tail-tiny");
     let path = dir.path().join("tiny.log");
