@@ -1,10 +1,10 @@
 //! Configuration with the real binary: flag > environment > file > default, and config errors
 //! exit with 64 naming the problem.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{binary, wait_timeout, Leakwatch, TempDir};
+use crate::support::{binary, run_to_exit, Leakwatch, TempDir};
 
 fn target_label(lw: &Leakwatch) -> String {
     let m =
@@ -54,18 +54,7 @@ fn with_no_configuration_leakwatch_watches_itself() {
 }
 
 fn exit_of(args: &[&str]) -> (Option<i32>, String) {
-    let mut child = Command::new(binary())
-        .args(args)
-        .env_remove("LEAKWATCH_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn leakwatch");
-    if wait_timeout(&mut child, Duration::from_secs(20)).is_none() {
-        let _ = child.kill();
-        panic!("leakwatch {args:?} did not exit on a config error");
-    }
-    let out = child.wait_with_output().expect("output");
+    let out = run_to_exit(args);
     (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 

@@ -1,38 +1,22 @@
 //! `leakwatch run -- CMD`: the wrapped command is the target, signals are forwarded and its exit
 //! code is leakwatch's.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{binary, signal, wait_timeout, Leakwatch};
-
-fn run_to_end(args: &[&str]) -> std::process::Output {
-    let mut child = Command::new(binary())
-        .args(args)
-        .env_remove("LEAKWATCH_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn leakwatch");
-    if wait_timeout(&mut child, Duration::from_secs(20)).is_none() {
-        let _ = child.kill();
-        panic!("leakwatch {args:?} did not exit");
-    }
-    child.wait_with_output().expect("output")
-}
+use crate::support::{run_to_exit, signal, wait_timeout, Leakwatch};
 
 #[test]
 fn the_wrapped_commands_exit_code_is_returned() {
-    let out = run_to_end(&["--listen", "127.0.0.1:0", "run", "--", "sh", "-c", "exit 7"]);
+    let out = run_to_exit(&["--listen", "127.0.0.1:0", "run", "--", "sh", "-c", "exit 7"]);
     assert_eq!(out.status.code(), Some(7), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     // Global flags after the subcommand work too.
-    let out = run_to_end(&["run", "--listen", "127.0.0.1:0", "--interval", "200ms", "--", "sh", "-c", "exit 3"]);
+    let out = run_to_exit(&["run", "--listen", "127.0.0.1:0", "--interval", "200ms", "--", "sh", "-c", "exit 3"]);
     assert_eq!(out.status.code(), Some(3), "stderr: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
 fn a_command_that_cannot_start_is_a_clear_error() {
-    let out = run_to_end(&["--listen", "127.0.0.1:0", "run", "--", "/nonexistent/leakwatch-no-such-command"]);
+    let out = run_to_exit(&["--listen", "127.0.0.1:0", "run", "--", "/nonexistent/leakwatch-no-such-command"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
     assert!(stderr.contains("leakwatch-no-such-command"), "the error names the command: {stderr}");

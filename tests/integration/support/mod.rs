@@ -124,6 +124,22 @@ pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process
     }
 }
 
+/// Runs leakwatch with `args` (no config from the environment) until it exits, up to 20 s.
+pub fn run_to_exit(args: &[&str]) -> std::process::Output {
+    let mut child = Command::new(binary())
+        .args(args)
+        .env_remove("LEAKWATCH_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn leakwatch");
+    if wait_timeout(&mut child, Duration::from_secs(20)).is_none() {
+        let _ = child.kill();
+        panic!("leakwatch {args:?} did not exit");
+    }
+    child.wait_with_output().expect("output")
+}
+
 /// A minimal HTTP/1.0 GET (no client dependency needed for loopback tests).
 pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
