@@ -30,6 +30,49 @@ pub enum Command {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
         command: Vec<OsString>,
     },
+    /// Print a log source's recent lines from a running leakwatch; with --follow, keep printing
+    /// live lines (like `tail -f`), reconnecting and resuming after a drop.
+    Logs(LogsCommand),
+}
+
+/// `leakwatch logs SOURCE`.
+#[derive(Debug, Args)]
+pub struct LogsCommand {
+    /// The log source (see `GET /logs` for the names).
+    pub source: String,
+    /// Keep printing new lines as they arrive.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Print this many recent lines first (0..=100000).
+    #[arg(short = 'n', long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub lines: u32,
+    /// The running leakwatch, `http://HOST:PORT[/PREFIX]`.
+    #[arg(long, env = "LEAKWATCH_SERVER", default_value = "http://127.0.0.1:10171", value_name = "URL")]
+    pub server: String,
+    /// Only lines containing this text.
+    #[arg(long, value_name = "TEXT")]
+    pub contains: Option<String>,
+    /// Only lines matching this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub regex: Option<String>,
+    /// Print control characters as they are (by default they are escaped, e.g. `\x1b`).
+    #[arg(long)]
+    pub raw: bool,
+}
+
+impl LogsCommand {
+    /// The command's settings.
+    pub fn args(&self) -> crate::logs_command::LogsArgs {
+        crate::logs_command::LogsArgs {
+            source: self.source.clone(),
+            follow: self.follow,
+            lines: self.lines as usize,
+            server: self.server.clone(),
+            contains: self.contains.clone(),
+            regex: self.regex.clone(),
+            raw: self.raw,
+        }
+    }
 }
 
 /// Flags that override the config file.
@@ -145,6 +188,20 @@ mod tests {
         assert_eq!(names, ["app", "b", "c"]);
         let err = Cli::try_parse_from(["leakwatch", "--tail", "/only/a/path"]).unwrap_err().to_string();
         assert!(err.contains("--tail") && err.contains("NAME=PATH"), "{err}");
+    }
+
+    #[test]
+    fn the_logs_command_takes_a_source_and_options() {
+        let cli = Cli::try_parse_from(["leakwatch", "logs", "app", "-f", "-n", "5", "--server", "http://h:1"]).unwrap();
+        let Some(Command::Logs(logs)) = cli.command else { panic!("logs expected") };
+        let args = logs.args();
+        assert_eq!(
+            (args.source.as_str(), args.follow, args.lines, args.server.as_str()),
+            ("app", true, 5, "http://h:1")
+        );
+        let err = Cli::try_parse_from(["leakwatch", "logs", "app", "--lines", "100001"]).unwrap_err().to_string();
+        assert!(err.contains("--lines"), "{err}");
+        assert!(Cli::try_parse_from(["leakwatch", "logs"]).is_err(), "the source is required");
     }
 
     #[test]

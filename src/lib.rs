@@ -15,6 +15,7 @@ pub mod config;
 pub mod http;
 pub mod lifecycle;
 pub mod logs;
+pub mod logs_command;
 pub mod metrics;
 pub mod parse;
 pub mod roots;

@@ -107,7 +107,11 @@ pub async fn run(config: ValidConfig, wrapped: Option<Vec<OsString>>, info: Stat
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
     tracker.spawn(sample::run(sampler, config.interval, tx, token.child_token()));
-    tracker.spawn(crate::http::serve(listener, AppState::new(rx, info, logs), token.child_token()));
+    tracker.spawn(crate::http::serve(
+        listener,
+        AppState::new(rx, info, logs, token.child_token()),
+        token.child_token(),
+    ));
     let stop_tails = token.child_token();
     tracker.spawn(async move {
         stop_tails.cancelled().await;

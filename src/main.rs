@@ -21,7 +21,11 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.global.log.as_deref());
-    let wrapped = cli.command.as_ref().map(|Command::Run { command }| command.clone());
+    let wrapped = match &cli.command {
+        Some(Command::Logs(logs)) => return logs_command(logs.args()),
+        Some(Command::Run { command }) => Some(command.clone()),
+        None => None,
+    };
     let file = match &cli.global.config {
         Some(path) => match Config::from_file(path) {
             Ok(c) => c,
@@ -33,13 +37,7 @@ fn main() -> ExitCode {
         Ok(v) => v,
         Err(e) => return usage_error(&e),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().max_blocking_threads(4).build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("leakwatch: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let Some(runtime) = runtime() else { return ExitCode::FAILURE };
     let info = StaticInfo::from_env(|k| std::env::var(k).ok());
     match runtime.block_on(leakwatch::lifecycle::run(valid, wrapped, info)) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
@@ -48,6 +46,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `leakwatch logs`: 0 when done, 1 when the server refused or could not be reached.
+fn logs_command(args: leakwatch::logs_command::LogsArgs) -> ExitCode {
+    let Some(runtime) = runtime() else { return ExitCode::FAILURE };
+    match runtime.block_on(leakwatch::logs_command::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ leakwatch::logs_command::LogsError::BadServer(_)) => usage_error(&e),
+        Err(e) => {
+            eprintln!("leakwatch logs: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(4)
+        .build()
+        .inspect_err(|e| eprintln!("leakwatch: cannot start the runtime: {e}"))
+        .ok()
 }
 
 fn usage_error(e: &dyn std::fmt::Display) -> ExitCode {

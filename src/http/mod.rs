@@ -5,12 +5,18 @@
 //! | `/metrics` | Prometheus text format, rendered from the latest snapshot (cached per snapshot) |
 //! | `/healthz` | 200 while the process runs |
 //! | `/readyz`  | 200 after the first sample, 503 before |
+//! | `/logs`    | the log sources and their figures (JSON) |
+//! | `/logs/{source}` | a page of lines: newest first by default, cursors, filters, byte cap (JSON or text) |
+//! | `/logs/{source}/stream` | Server-Sent Events: a backlog or a resume point, then live lines |
 //! | `/`        | a short index |
 //!
 //! Connections are capped (a permit each), headers must arrive within a timeout (slowloris), and
 //! accept errors back off instead of ending the server.
 
+mod body;
+mod logs;
 mod routes;
+pub mod sse;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

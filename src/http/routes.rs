@@ -4,18 +4,27 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
+use super::body::Body;
+use super::logs;
 use crate::logs::LogSources;
 use crate::metrics::{self, StaticInfo};
 use crate::snapshot::Snapshot;
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+const INDEX: &str = "leakwatch\n\n\
+/metrics                 Prometheus metrics\n\
+/healthz                 liveness\n\
+/readyz                  readiness (after the first sample)\n\
+/logs                    log sources and their figures (JSON)\n\
+/logs/SOURCE             recent lines: lines, max_bytes, before_seq, after_seq, contains, regex, format\n\
+/logs/SOURCE/stream      live lines as Server-Sent Events: backlog, after_seq or Last-Event-ID, contains, regex, format\n";
 
 /// What request handlers read: the latest snapshot, fixed info and the log sources. The rendered
 /// `/metrics` body is cached per snapshot, so a scrape storm costs one render per sampling interval.
@@ -24,12 +33,19 @@ pub struct AppState {
     info: StaticInfo,
     logs: Arc<LogSources>,
     rendered: Mutex<Option<(u64, Bytes)>>,
+    shutdown: CancellationToken,
 }
 
 impl AppState {
-    /// State over a snapshot channel and the log source registry.
-    pub fn new(snapshot: watch::Receiver<Arc<Snapshot>>, info: StaticInfo, logs: Arc<LogSources>) -> Self {
-        Self { snapshot, info, logs, rendered: Mutex::new(None) }
+    /// State over a snapshot channel and the log source registry; live streams end when
+    /// `shutdown` is cancelled.
+    pub fn new(
+        snapshot: watch::Receiver<Arc<Snapshot>>,
+        info: StaticInfo,
+        logs: Arc<LogSources>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self { snapshot, info, logs, rendered: Mutex::new(None), shutdown }
     }
 
     /// The log source registry.
@@ -52,15 +68,17 @@ impl AppState {
 }
 
 /// Routes one request.
-pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let get = matches!(*req.method(), Method::GET | Method::HEAD);
-    let response = match req.uri().path() {
-        _ if !get => {
-            let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are supported\n");
-            r.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-            r
-        }
-        "/metrics" => with_type(Response::new(Full::new(state.metrics_body())), PROMETHEUS_TEXT),
+pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let head = *req.method() == Method::HEAD;
+    if !head && *req.method() != Method::GET {
+        let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are supported\n");
+        r.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return Ok(r);
+    }
+    let path = req.uri().path();
+    let query = req.uri().query().unwrap_or("");
+    let response = match path {
+        "/metrics" => with_type(Response::new(Body::full(state.metrics_body())), PROMETHEUS_TEXT),
         "/healthz" => plain(StatusCode::OK, "ok\n"),
         "/readyz" => {
             if state.snapshot.borrow().seq > 0 {
@@ -69,22 +87,44 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp
                 plain(StatusCode::SERVICE_UNAVAILABLE, "not ready: no sample taken yet\n")
             }
         }
-        "/" => plain(
-            StatusCode::OK,
-            "leakwatch\n\n/metrics  Prometheus metrics\n/healthz  liveness\n/readyz   readiness (after the first sample)\n",
-        ),
-        _ => plain(StatusCode::NOT_FOUND, "not found; see / for the endpoints\n"),
+        "/" => plain(StatusCode::OK, INDEX),
+        "/logs" => logs::list(&state.logs),
+        _ => match path.strip_prefix("/logs/") {
+            Some(rest) => log_route(&state, &req, rest, query, head).await,
+            None => plain(StatusCode::NOT_FOUND, "not found; see / for the endpoints\n"),
+        },
     };
     Ok(response)
 }
 
-fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut r = with_type(Response::new(Full::new(Bytes::from_static(body.as_bytes()))), TEXT);
+/// `/logs/{source}` and `/logs/{source}/stream`.
+async fn log_route(state: &AppState, req: &Request<Incoming>, rest: &str, query: &str, head: bool) -> Response<Body> {
+    let (name, stream) = match rest.strip_suffix("/stream") {
+        Some(name) => (name, true),
+        None => (rest, false),
+    };
+    let Some(source) = state.logs.get(name) else {
+        let known: Vec<&str> = state.logs.iter().map(|s| s.name.as_str()).collect();
+        let message = format!("no log source {name:?}; sources: {}", known.join(", "));
+        return logs::error(StatusCode::NOT_FOUND, &message, None);
+    };
+    let header = |name| req.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let accept = header(ACCEPT);
+    if stream {
+        let last_event_id = req.headers().get("last-event-id").map(HeaderValue::as_bytes);
+        logs::stream(source, query, last_event_id, accept, head, state.shutdown.clone())
+    } else {
+        logs::page(source.clone(), query, accept).await
+    }
+}
+
+fn plain(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut r = with_type(Response::new(Body::full(Bytes::from_static(body.as_bytes()))), TEXT);
     *r.status_mut() = status;
     r
 }
 
-fn with_type(mut r: Response<Full<Bytes>>, content_type: &'static str) -> Response<Full<Bytes>> {
+fn with_type(mut r: Response<Body>, content_type: &'static str) -> Response<Body> {
     r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }

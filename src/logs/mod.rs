@@ -8,6 +8,7 @@
 pub mod capture;
 pub mod identity;
 pub mod lines;
+pub mod query;
 pub mod ring;
 pub mod tail;
 

@@ -177,7 +177,7 @@ impl Page {
 }
 
 /// A predicate over a line's text: `true` keeps the line.
-pub type LineFilter = dyn Fn(&[u8]) -> bool;
+pub type LineFilter<'a> = dyn Fn(&[u8]) -> bool + 'a;
 
 /// The subscriber cap was reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -246,7 +246,7 @@ impl LogRing {
     }
 
     /// Copies lines out, starting at `cursor`, keeping only lines `filter` accepts.
-    pub fn read(&self, cursor: Cursor, limits: ReadLimits, filter: Option<&LineFilter>) -> Page {
+    pub fn read(&self, cursor: Cursor, limits: ReadLimits, filter: Option<&LineFilter<'_>>) -> Page {
         let inner = self.lock();
         let mut page = Page { first_seq: inner.first_seq, next_seq: inner.next_seq, ..Page::default() };
         let held = inner.first_seq..inner.next_seq;
