@@ -37,6 +37,7 @@ pub fn list(sources: &LogSources) -> Response<Body> {
 pub async fn page(source: Arc<LogSource>, query: &str, accept: Option<&str>) -> Response<Body> {
     let query = match query::page_query(query, accept) {
         Ok(q) => q,
+        Err(e) if e.param == "Accept" => return error(StatusCode::NOT_ACCEPTABLE, &e.to_string(), Some(&e.param)),
         Err(e) => return bad_request(&e),
     };
     if let Err(e) = query::check_cursor(query.cursor, source.ring.stats().next_seq) {

@@ -57,16 +57,19 @@ pub struct Decoder {
 
 impl Decoder {
     /// Feeds bytes; calls `emit` for every complete event.
-    pub fn feed(&mut self, bytes: &[u8], mut emit: impl FnMut(Event)) {
-        for &b in bytes {
-            if b != b'\n' {
-                if self.line.len() < MAX_EVENT_BYTES {
-                    self.line.push(b);
-                } else {
-                    self.oversized = true;
-                }
-                continue;
+    pub fn feed(&mut self, mut bytes: &[u8], mut emit: impl FnMut(Event)) {
+        while !bytes.is_empty() {
+            let (piece, complete) = match memchr::memchr(b'\n', bytes) {
+                Some(i) => (&bytes[..i], Some(i + 1)),
+                None => (bytes, None),
+            };
+            let room = MAX_EVENT_BYTES.saturating_sub(self.line.len());
+            if piece.len() > room {
+                self.oversized = true;
             }
+            self.line.extend_from_slice(&piece[..piece.len().min(room)]);
+            let Some(next) = complete else { return };
+            bytes = &bytes[next..];
             if self.line.last() == Some(&b'\r') {
                 self.line.pop();
             }

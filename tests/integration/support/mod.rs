@@ -302,4 +302,5 @@ impl Drop for TempDir {
     }
 }
 pub mod cgroup;
+pub mod http;
 pub mod logwriter;
