@@ -13,22 +13,22 @@ use crate::support::{Leakwatch, TempDir};
 
 fn start(dir: &TempDir, max_lines: usize) -> (Leakwatch, std::path::PathBuf) {
     let path = dir.path().join("app.log");
-    std::fs::write(&path, b"").unwrap();
+    std::fs::write(&path, b"").expect("create the log file");
     let config = dir.path().join("leakwatch.yaml");
     let yaml =
         format!("logs:\n  max_lines: {max_lines}\n  sources:\n    - name: app\n      path: {}\n", path.display());
-    std::fs::write(&config, yaml).unwrap();
-    let lw = Leakwatch::start(&["--config", config.to_str().unwrap()]);
+    std::fs::write(&config, yaml).expect("write the config");
+    let lw = Leakwatch::start(&["--config", config.to_str().expect("utf-8 path")]);
     (lw, path)
 }
 
 fn append(path: &Path, from: u64, to: u64) {
-    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).expect("open the log file");
     let mut text = String::new();
     for i in from..=to {
         text.push_str(&format!("line {i}{}\n", if i % 10 == 0 { " ERROR" } else { "" }));
     }
-    f.write_all(text.as_bytes()).unwrap();
+    f.write_all(text.as_bytes()).expect("append to the log file");
 }
 
 fn wait_lines(lw: &Leakwatch, n: u64) {
@@ -44,11 +44,16 @@ fn wait_lines(lw: &Leakwatch, n: u64) {
 }
 
 fn texts(v: &serde_json::Value) -> Vec<String> {
-    v["lines"].as_array().unwrap().iter().map(|l| l["text"].as_str().unwrap().to_owned()).collect()
+    v["lines"]
+        .as_array()
+        .expect("lines array")
+        .iter()
+        .map(|l| l["text"].as_str().expect("text").to_owned())
+        .collect()
 }
 
 fn seqs(v: &serde_json::Value) -> Vec<u64> {
-    v["lines"].as_array().unwrap().iter().map(|l| l["seq"].as_u64().unwrap()).collect()
+    v["lines"].as_array().expect("lines array").iter().map(|l| l["seq"].as_u64().expect("seq")).collect()
 }
 
 fn page(lw: &Leakwatch, query: &str) -> serde_json::Value {

@@ -33,21 +33,21 @@ fn seq_of(data: &[u8]) -> u64 {
 
 fn start(dir: &TempDir, max_lines: usize, max_subscribers: usize) -> (Leakwatch, std::path::PathBuf) {
     let path = dir.path().join("app.log");
-    std::fs::write(&path, b"").unwrap();
+    std::fs::write(&path, b"").expect("create the log file");
     let config = dir.path().join("leakwatch.yaml");
     let yaml = format!(
         "logs:\n  max_lines: {max_lines}\n  max_subscribers: {max_subscribers}\n  sources:\n    - name: app\n      path: {}\n",
         path.display()
     );
-    std::fs::write(&config, yaml).unwrap();
-    (Leakwatch::start(&["--config", config.to_str().unwrap()]), path)
+    std::fs::write(&config, yaml).expect("write the config");
+    (Leakwatch::start(&["--config", config.to_str().expect("utf-8 path")]), path)
 }
 
 /// Appends lines `from..=to` in one write.
 fn append(path: &Path, from: u64, to: u64) {
-    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).expect("open the log file");
     let text: String = (from..=to).map(line).collect();
-    f.write_all(text.as_bytes()).unwrap();
+    f.write_all(text.as_bytes()).expect("append to the log file");
 }
 
 /// What one subscriber saw: every line's seq in order, and each `missed` event's count with the
@@ -70,8 +70,8 @@ fn read_until(client: &mut SseClient, last: u64, seen: &mut Seen) {
                 seen.seqs.push(s);
             }
             "missed" => {
-                let v: serde_json::Value = serde_json::from_slice(&event.data).unwrap();
-                seen.missed.push((seen.seqs.last().copied().unwrap_or(0), v["missed"].as_u64().unwrap()));
+                let v: serde_json::Value = serde_json::from_slice(&event.data).expect("missed event is JSON");
+                seen.missed.push((seen.seqs.last().copied().unwrap_or(0), v["missed"].as_u64().expect("missed count")));
             }
             other => panic!("unexpected event {other:?}"),
         }
