@@ -9,11 +9,18 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
+use tokio::sync::OwnedSemaphorePermit;
 
 /// A response body.
 pub enum Body {
-    /// A complete body (taken on the first poll).
-    Full(Option<Bytes>),
+    /// A complete body (taken on the first poll), with the memory reservation it holds until the
+    /// body is dropped (written out, or the connection closed).
+    Full {
+        /// The bytes, until polled.
+        bytes: Option<Bytes>,
+        /// Released when the body is dropped.
+        _reservation: Option<OwnedSemaphorePermit>,
+    },
     /// Frames until the stream ends.
     Stream(FrameStream),
 }
@@ -21,12 +28,17 @@ pub enum Body {
 impl Body {
     /// A complete body.
     pub fn full(bytes: impl Into<Bytes>) -> Self {
-        Body::Full(Some(bytes.into()))
+        Body::Full { bytes: Some(bytes.into()), _reservation: None }
+    }
+
+    /// A complete body that keeps `reservation` until it is dropped.
+    pub fn full_with(bytes: impl Into<Bytes>, reservation: OwnedSemaphorePermit) -> Self {
+        Body::Full { bytes: Some(bytes.into()), _reservation: Some(reservation) }
     }
 
     /// An empty body.
     pub fn empty() -> Self {
-        Body::Full(None)
+        Body::Full { bytes: None, _reservation: None }
     }
 }
 
@@ -66,19 +78,19 @@ impl hyper::body::Body for Body {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match self.get_mut() {
-            Body::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Body::Full { bytes, .. } => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Body::Stream(stream) => stream.poll_next(cx).map(|frame| frame.map(|b| Ok(Frame::data(b)))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self, Body::Full(None))
+        matches!(self, Body::Full { bytes: None, .. })
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            Body::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
-            Body::Full(None) => SizeHint::with_exact(0),
+            Body::Full { bytes: Some(b), .. } => SizeHint::with_exact(b.len() as u64),
+            Body::Full { bytes: None, .. } => SizeHint::with_exact(0),
             Body::Stream(_) => SizeHint::default(),
         }
     }

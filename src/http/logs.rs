@@ -1,6 +1,7 @@
 //! The log endpoints: `GET /logs` (the sources and their figures), `GET /logs/{source}` (a page
 //! of lines) and `GET /logs/{source}/stream` (Server-Sent Events: a backlog, then live lines).
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -8,6 +9,7 @@ use bytes::Bytes;
 use hyper::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::body::{Body, FrameStream};
@@ -20,6 +22,9 @@ const JSON: &str = "application/json";
 const TEXT: &str = "text/plain; charset=utf-8";
 /// Most lines and text bytes one stream frame carries (bounds what a stalled client holds).
 const FRAME_LIMITS: ReadLimits = ReadLimits { lines: 512, bytes: 64 << 10 };
+/// Most memory that pages being built or sent may hold in all (the lines copied out of rings and
+/// the bodies not yet written to their clients); beyond it a page request gets 503.
+pub const PAGE_MEMORY_BUDGET: usize = 128 << 20;
 /// A comment is sent on a stream idle this long, so dead clients and idle-timeout proxies notice.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
 
@@ -33,8 +38,9 @@ pub fn list(sources: &LogSources) -> Response<Body> {
     json(StatusCode::OK, &list)
 }
 
-/// `GET /logs/{source}`: a page of lines (newest by default), read and encoded off the runtime thread.
-pub async fn page(source: Arc<LogSource>, query: &str, accept: Option<&str>) -> Response<Body> {
+/// `GET /logs/{source}`: a page of lines (newest by default), read and encoded off the runtime
+/// thread, within the memory `budget` (see [`PAGE_MEMORY_BUDGET`]).
+pub async fn page(source: Arc<LogSource>, query: &str, accept: Option<&str>, budget: Arc<Semaphore>) -> Response<Body> {
     let query = match query::page_query(query, accept) {
         Ok(q) => q,
         Err(e) if e.param == "Accept" => return error(StatusCode::NOT_ACCEPTABLE, &e.to_string(), Some(&e.param)),
@@ -43,7 +49,7 @@ pub async fn page(source: Arc<LogSource>, query: &str, accept: Option<&str>) -> 
     if let Err(e) = query::check_cursor(query.cursor, source.ring.stats().next_seq) {
         return bad_request(&e);
     }
-    match tokio::task::spawn_blocking(move || encode_page(&source, &query)).await {
+    match tokio::task::spawn_blocking(move || encode_page(&source, &query, &budget)).await {
         Ok(response) => response,
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("reading the page failed: {e}"), None),
     }
@@ -149,108 +155,125 @@ async fn next_frame(mut state: StreamState) -> Option<(Bytes, StreamState)> {
     }
 }
 
-/// Reads the page and encodes it, keeping to `max_bytes` of encoded lines.
-fn encode_page(source: &LogSource, query: &PageQuery) -> Response<Body> {
+/// Reads the page and encodes it, keeping to `max_bytes` of encoded lines. The memory it takes
+/// (the lines copied out, then the body until it is sent) is reserved from `budget` first.
+fn encode_page(source: &LogSource, query: &PageQuery, budget: &Arc<Semaphore>) -> Response<Body> {
+    // The copy of the lines is at most what the ring holds now (a ring that grows meanwhile
+    // gives a page cut a little short, which says so).
+    let text_bytes = query.limits.bytes.min(source.ring.stats().bytes.max(1));
+    let Some(text_permit) = reserve(budget, text_bytes) else { return busy() };
     let accept = |text: &[u8]| query.filter.accepts(text);
     let filter: Option<&crate::logs::ring::LineFilter<'_>> = if query.filter.is_empty() { None } else { Some(&accept) };
-    let page = source.ring.read(query.cursor, query.limits, filter);
+    let limits = ReadLimits { bytes: text_bytes, ..query.limits };
+    let page = source.ring.read(query.cursor, limits, filter);
     let newest_first = matches!(query.cursor, Cursor::Before(_));
-    match query.format {
+    let (kept, body_size) = match query.format {
+        Format::Json => fitting(&page, query.limits.bytes, newest_first, 1, json_size),
+        Format::Text => fitting(&page, query.limits.bytes, newest_first, 0, |l| l.text.len() + 1),
+    };
+    let body_size = body_size + ENVELOPE_BYTES;
+    let Some(body_permit) = reserve(budget, body_size) else { return busy() };
+    let cut_here = kept.len() < page.len();
+    let meta = PageMeta::new(&page, &kept, cut_here);
+    let lines = || page.iter().skip(kept.start).take(kept.len());
+    let mut body = Vec::with_capacity(body_size);
+    let content_type = match query.format {
         Format::Json => {
-            let encoded = Encoded::new(&page, query.limits.bytes, newest_first, b",", |out, line| {
-                // Writing into a Vec cannot fail; the line struct always serializes.
-                let _ = serde_json::to_writer(out, &LineJson::from(line));
-            });
-            let kept = encoded.kept(&page);
-            let mut body = Vec::with_capacity(encoded.len() + 512);
             body.extend_from_slice(b"{\"source\":");
+            // Writing into a Vec cannot fail, and these shapes always serialize.
             let _ = serde_json::to_writer(&mut body, &source.name);
             body.extend_from_slice(b",\"lines\":[");
-            encoded.write(&mut body);
+            for (i, line) in lines().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                let _ = serde_json::to_writer(&mut body, &LineJson::from(line));
+            }
             body.extend_from_slice(b"],");
-            let meta = PageMeta::new(&page, &kept, encoded.dropped > 0);
             let meta = serde_json::to_vec(&meta).unwrap_or_default();
             body.extend_from_slice(meta.strip_prefix(b"{").unwrap_or(&meta));
-            with_type(Response::new(Body::full(body)), JSON)
+            JSON
         }
         Format::Text => {
-            let encoded = Encoded::new(&page, query.limits.bytes, newest_first, b"", |out, line| {
-                out.extend_from_slice(line.text);
-                out.push(b'\n');
-            });
-            let kept = encoded.kept(&page);
-            let mut body = Vec::with_capacity(encoded.len());
-            encoded.write(&mut body);
-            let meta = PageMeta::new(&page, &kept, encoded.dropped > 0);
-            let mut response = with_type(Response::new(Body::full(body)), TEXT);
-            meta.to_headers(response.headers_mut());
-            response
+            for line in lines() {
+                body.extend_from_slice(line.text);
+                body.push(b'\n');
+            }
+            TEXT
         }
+    };
+    drop(page);
+    drop(text_permit);
+    let mut response = with_type(Response::new(Body::full_with(body, body_permit)), content_type);
+    if query.format == Format::Text {
+        meta.to_headers(response.headers_mut());
+    }
+    response
+}
+
+/// Room for the JSON around the lines (source name, figures).
+const ENVELOPE_BYTES: usize = 512;
+
+/// Takes `bytes` (rounded up to KiB) from the page budget, or `None` when it is spent.
+fn reserve(budget: &Arc<Semaphore>, bytes: usize) -> Option<OwnedSemaphorePermit> {
+    let kib = u32::try_from(bytes.div_ceil(1024)).ok()?;
+    budget.clone().try_acquire_many_owned(kib).ok()
+}
+
+fn busy() -> Response<Body> {
+    let message = format!(
+        "busy: pages being built or sent hold the whole {} MiB page budget; retry shortly",
+        PAGE_MEMORY_BUDGET >> 20
+    );
+    let mut r = error(StatusCode::SERVICE_UNAVAILABLE, &message, None);
+    r.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}
+
+/// The size of a line's JSON object.
+fn json_size(line: LineRef<'_>) -> usize {
+    let mut count = ByteCount(0);
+    let _ = serde_json::to_writer(&mut count, &LineJson::from(line));
+    count.0
+}
+
+/// An `io::Write` that only counts.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
-/// Lines encoded one by one, then cut at whole lines to a byte budget: the newest lines are kept
-/// when paging back (the default), the oldest when paging forward.
-struct Encoded {
-    separator: &'static [u8],
-    buf: Vec<u8>,
-    ends: Vec<usize>,
-    keep: std::ops::Range<usize>,
-    dropped: usize,
-}
-
-impl Encoded {
-    fn new(
-        page: &Page,
-        budget: usize,
-        newest_first: bool,
-        separator: &'static [u8],
-        encode: impl Fn(&mut Vec<u8>, LineRef<'_>),
-    ) -> Self {
-        let mut buf = Vec::with_capacity(page.text_bytes() + page.len() * 8);
-        let mut ends = Vec::with_capacity(page.len());
-        for line in page.iter() {
-            encode(&mut buf, line);
-            ends.push(buf.len());
+/// The page's lines that fit `budget` bytes once encoded (`size` each, `separator` bytes
+/// between two): the newest when paging back, the oldest when paging forward. Returns their
+/// index range and encoded size. Sizes are counted, not buffered.
+fn fitting(
+    page: &Page,
+    budget: usize,
+    newest_first: bool,
+    separator: usize,
+    size: impl Fn(LineRef<'_>) -> usize,
+) -> (Range<usize>, usize) {
+    let lines: Box<dyn Iterator<Item = LineRef<'_>>> =
+        if newest_first { Box::new(page.iter().rev()) } else { Box::new(page.iter()) };
+    let (mut total, mut kept) = (0usize, 0usize);
+    for line in lines {
+        let add = size(line) + if kept > 0 { separator } else { 0 };
+        if total + add > budget {
+            break;
         }
-        let size = |r: &std::ops::Range<usize>| {
-            if r.is_empty() {
-                return 0;
-            }
-            let start = if r.start == 0 { 0 } else { ends[r.start - 1] };
-            ends[r.end - 1] - start + (r.len() - 1) * separator.len()
-        };
-        let n = ends.len();
-        let mut keep = 0..n;
-        while size(&keep) > budget {
-            if newest_first {
-                keep.start += 1;
-            } else {
-                keep.end -= 1;
-            }
-        }
-        let dropped = n - keep.len();
-        Self { separator, buf, ends, keep, dropped }
+        total += add;
+        kept += 1;
     }
-
-    fn len(&self) -> usize {
-        self.buf.len()
-    }
-
-    /// The page's lines that were kept.
-    fn kept<'a>(&self, page: &'a Page) -> Vec<LineRef<'a>> {
-        page.iter().skip(self.keep.start).take(self.keep.len()).collect()
-    }
-
-    fn write(&self, out: &mut Vec<u8>) {
-        for i in self.keep.clone() {
-            let start = if i == 0 { 0 } else { self.ends[i - 1] };
-            if i > self.keep.start {
-                out.extend_from_slice(self.separator);
-            }
-            out.extend_from_slice(&self.buf[start..self.ends[i]]);
-        }
-    }
+    let n = page.len();
+    (if newest_first { n - kept..n } else { 0..kept }, total)
 }
 
 /// The figures of a page, after its lines in JSON or as headers in text.
@@ -275,11 +298,12 @@ struct PageMeta {
 }
 
 impl PageMeta {
-    fn new(page: &Page, kept: &[LineRef<'_>], cut_here: bool) -> Self {
+    fn new(page: &Page, kept: &Range<usize>, cut_here: bool) -> Self {
+        let seq = |i: usize| page.iter().nth(i).map(|l| l.seq);
         Self {
             count: kept.len(),
-            oldest_seq: kept.first().map(|l| l.seq),
-            newest_seq: kept.last().map(|l| l.seq),
+            oldest_seq: if kept.is_empty() { None } else { seq(kept.start) },
+            newest_seq: if kept.is_empty() { None } else { seq(kept.end - 1) },
             truncated: page.truncated || cut_here,
             more: page.more || cut_here,
             missed: page.missed,
@@ -430,6 +454,10 @@ mod tests {
         s
     }
 
+    fn budget() -> Arc<Semaphore> {
+        Arc::new(Semaphore::new(PAGE_MEMORY_BUDGET >> 10))
+    }
+
     async fn body(r: Response<Body>) -> (StatusCode, serde_json::Value) {
         let status = r.status();
         let bytes = r.into_body().collect().await.unwrap().to_bytes();
@@ -439,17 +467,17 @@ mod tests {
     #[tokio::test]
     async fn the_byte_cap_counts_encoded_lines_and_keeps_the_newest() {
         let s = source(&["aaaa", "bbbb", "cccc"]);
-        let (_, v) = body(page(s.clone(), "", None).await).await;
+        let (_, v) = body(page(s.clone(), "", None, budget()).await).await;
         let one = serde_json::to_string(&v["lines"][0]).unwrap().len();
         // Room for two encoded lines and their comma, not three.
-        let (_, v) = body(page(s.clone(), &format!("max_bytes={}", 2 * one + 1), None).await).await;
+        let (_, v) = body(page(s.clone(), &format!("max_bytes={}", 2 * one + 1), None, budget()).await).await;
         let texts: Vec<&str> = v["lines"].as_array().unwrap().iter().map(|l| l["text"].as_str().unwrap()).collect();
         assert_eq!(texts, ["bbbb", "cccc"]);
         assert_eq!(
             (v["truncated"].as_bool(), v["more"].as_bool(), v["oldest_seq"].as_u64()),
             (Some(true), Some(true), Some(2))
         );
-        let (_, v) = body(page(s, &format!("after_seq=0&max_bytes={}", 2 * one + 1), None).await).await;
+        let (_, v) = body(page(s, &format!("after_seq=0&max_bytes={}", 2 * one + 1), None, budget()).await).await;
         assert_eq!(v["newest_seq"].as_u64(), Some(2), "paging forward keeps the oldest");
     }
 
@@ -457,17 +485,31 @@ mod tests {
     async fn json_escapes_control_bytes_and_shows_invalid_utf8_lossily() {
         let s = source(&[]);
         s.ring.push(b"\x1b[31mred\x00\xff\"}", false);
-        let (_, v) = body(page(s, "", None).await).await;
+        let (_, v) = body(page(s, "", None, budget()).await).await;
         assert_eq!(v["lines"][0]["text"].as_str(), Some("\u{1b}[31mred\u{0}\u{fffd}\"}"));
         assert!(v["lines"][0]["ts"].as_str().unwrap().ends_with('Z'));
     }
 
     #[tokio::test]
+    async fn pages_take_their_memory_from_the_budget_and_a_spent_budget_is_a_503() {
+        let s = source(&["aaaa", "bbbb"]);
+        let budget = Arc::new(Semaphore::new(4));
+        let held = page(s.clone(), "", None, budget.clone()).await;
+        assert_eq!(held.status(), StatusCode::OK);
+        assert!(budget.available_permits() < 4, "the unsent body keeps its reservation");
+        let (status, v) = body(page(s.clone(), "", None, Arc::new(Semaphore::new(0))).await).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(v["error"].as_str().unwrap().starts_with("busy"), "{v}");
+        drop(held);
+        assert_eq!(budget.available_permits(), 4, "released with the body");
+    }
+
+    #[tokio::test]
     async fn a_bad_parameter_is_a_400_naming_it() {
-        let (status, v) = body(page(source(&["a"]), "lines=0", None).await).await;
+        let (status, v) = body(page(source(&["a"]), "lines=0", None, budget()).await).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(v["param"], "lines");
-        let (status, v) = body(page(source(&["a"]), "after_seq=5", None).await).await;
+        let (status, v) = body(page(source(&["a"]), "after_seq=5", None, budget()).await).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(v["error"].as_str().unwrap().contains("beyond the newest line (1)"), "{v}");
     }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::body::Body;
@@ -34,6 +34,8 @@ pub struct AppState {
     logs: Arc<LogSources>,
     rendered: Mutex<Option<(u64, Bytes)>>,
     shutdown: CancellationToken,
+    /// KiB of memory pages may take (see [`logs::PAGE_MEMORY_BUDGET`]).
+    page_budget: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -45,7 +47,8 @@ impl AppState {
         logs: Arc<LogSources>,
         shutdown: CancellationToken,
     ) -> Self {
-        Self { snapshot, info, logs, rendered: Mutex::new(None), shutdown }
+        let page_budget = Arc::new(Semaphore::new(logs::PAGE_MEMORY_BUDGET >> 10));
+        Self { snapshot, info, logs, rendered: Mutex::new(None), shutdown, page_budget }
     }
 
     /// The log source registry.
@@ -114,7 +117,7 @@ async fn log_route(state: &AppState, req: &Request<Incoming>, rest: &str, query:
         let last_event_id = req.headers().get("last-event-id").map(HeaderValue::as_bytes);
         logs::stream(source, query, last_event_id, accept, head, state.shutdown.clone())
     } else {
-        logs::page(source.clone(), query, accept).await
+        logs::page(source.clone(), query, accept, state.page_budget.clone()).await
     }
 }
 

@@ -4,6 +4,8 @@
 //! Data never breaks framing: a line's text is written as one `data:` field per `\r`-separated
 //! piece (lines never hold `\n`: they were split on it), and JSON data is escaped by serde.
 
+use std::io::Write;
+
 /// Sent first: the client's reconnection delay, in milliseconds.
 pub const RETRY: &[u8] = b"retry: 1000\n\n";
 /// A comment frame that keeps idle connections (and proxies) alive.
@@ -20,9 +22,8 @@ pub fn event(out: &mut Vec<u8>, name: &str, id: Option<u64>, data: &[u8]) {
         out.push(b'\n');
     }
     if let Some(id) = id {
-        out.extend_from_slice(b"id: ");
-        out.extend_from_slice(id.to_string().as_bytes());
-        out.push(b'\n');
+        // Writing into a Vec cannot fail.
+        let _ = writeln!(out, "id: {id}");
     }
     for piece in data.split(|&b| b == b'\r' || b == b'\n') {
         out.extend_from_slice(b"data: ");

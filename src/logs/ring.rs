@@ -151,7 +151,7 @@ pub struct Page {
 
 impl Page {
     /// The lines, oldest first.
-    pub fn iter(&self) -> impl Iterator<Item = LineRef<'_>> + '_ {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = LineRef<'_>> + '_ {
         self.lines.iter().map(|(seq, ts_us, range, cut)| LineRef {
             seq: *seq,
             ts_us: *ts_us,

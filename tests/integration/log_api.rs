@@ -44,12 +44,7 @@ fn wait_lines(lw: &Leakwatch, n: u64) {
 }
 
 fn texts(v: &serde_json::Value) -> Vec<String> {
-    v["lines"]
-        .as_array()
-        .expect("lines array")
-        .iter()
-        .map(|l| l["text"].as_str().expect("text").to_owned())
-        .collect()
+    v["lines"].as_array().expect("lines array").iter().map(|l| l["text"].as_str().expect("text").to_owned()).collect()
 }
 
 fn seqs(v: &serde_json::Value) -> Vec<u64> {

@@ -9,6 +9,7 @@ mod follow;
 mod groups;
 mod log_api;
 mod log_capture;
+mod log_cli;
 mod log_flood;
 mod log_stream;
 mod log_tail;
