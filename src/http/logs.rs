@@ -129,11 +129,14 @@ fn frames(state: StreamState) -> FrameStream {
 /// Waits for lines (or the keep-alive interval) and encodes them as one frame; `None` ends the
 /// stream (shutdown, or the ring is gone).
 async fn next_frame(mut state: StreamState) -> Option<(Bytes, StreamState)> {
+    // One deadline for the whole wait: lines that the filter drops do not postpone it.
+    let keepalive = tokio::time::sleep(KEEPALIVE_INTERVAL);
+    tokio::pin!(keepalive);
     loop {
         let page = tokio::select! {
             _ = state.shutdown.cancelled() => return None,
             page = state.subscription.next_page(FRAME_LIMITS) => page?,
-            _ = tokio::time::sleep(KEEPALIVE_INTERVAL) => return Some((Bytes::from_static(sse::KEEPALIVE), state)),
+            _ = &mut keepalive => return Some((Bytes::from_static(sse::KEEPALIVE), state)),
         };
         let mut out = Vec::with_capacity(page.text_bytes() + page.len() * 16 + 64);
         if page.missed > 0 {
