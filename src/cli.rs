@@ -112,6 +112,8 @@ impl GlobalArgs {
                     .collect(),
                 ..Default::default()
             },
+            connections: Default::default(),
+            tasks: Default::default(),
         }
     }
 }

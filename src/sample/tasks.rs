@@ -1,0 +1,203 @@
+//! Child processes of the target group and context switches of its threads.
+//!
+//! Descendants are found by one scan of `/proc/*/stat` (parent pids), which works on every
+//! kernel (`/proc/PID/task/TID/children` needs `CONFIG_PROC_CHILDREN`). Each descendant's age is
+//! taken from its start time; a bounded first-seen map keyed by (pid, start time) holds that
+//! origin and is pruned every pass.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, SystemTime};
+
+use super::process::SystemFacts;
+use super::read::{read_capped, read_parsed, record, ReadError};
+use crate::parse::kv;
+use crate::parse::stat::{brief, ProcState};
+use crate::parse::ParseError;
+use crate::roots::Roots;
+use crate::snapshot::{ErrorCounts, ErrorReason, ErrorSource, TaskSample};
+
+/// The task sampler's settings, from `tasks:`.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskSettings {
+    /// Age past which a descendant is stale.
+    pub stale_after: Duration,
+    /// Cap on the first-seen map.
+    pub max_tracked: usize,
+}
+
+impl Default for TaskSettings {
+    fn default() -> Self {
+        Self { stale_after: crate::config::DEFAULT_STALE_AFTER, max_tracked: crate::config::DEFAULT_TASK_MAX_TRACKED }
+    }
+}
+
+/// State kept between passes: the first-seen map.
+#[derive(Debug)]
+pub struct TaskSampler {
+    settings: TaskSettings,
+    /// (pid, start ticks) → (when it started, or was first seen; pass in which it was last seen).
+    first_seen: HashMap<(i32, u64), (SystemTime, u64)>,
+    pass: u64,
+}
+
+/// One process of the scan.
+struct Proc {
+    pid: i32,
+    ppid: i32,
+    state: u8,
+    start_ticks: u64,
+}
+
+impl TaskSampler {
+    /// A sampler with an empty first-seen map.
+    pub fn new(settings: TaskSettings) -> Self {
+        Self { settings, first_seen: HashMap::new(), pass: 0 }
+    }
+
+    /// One pass over the descendants of `group` and its threads' context switches.
+    pub fn sample(
+        &mut self,
+        roots: &Roots,
+        group: &[i32],
+        facts: &SystemFacts,
+        errors: &mut ErrorCounts,
+    ) -> TaskSample {
+        self.pass += 1;
+        let now = SystemTime::now();
+        let mut out = TaskSample {
+            stale_after: self.settings.stale_after,
+            tracked_max: self.settings.max_tracked,
+            ..TaskSample::default()
+        };
+        let procs = scan(roots, errors);
+        let mut children_of: HashMap<i32, Vec<usize>> = HashMap::new();
+        for (i, p) in procs.iter().enumerate() {
+            children_of.entry(p.ppid).or_default().push(i);
+        }
+        let mut queue: Vec<(i32, bool)> = group.iter().map(|&pid| (pid, true)).collect();
+        let mut seen: HashSet<i32> = group.iter().copied().collect();
+        let mut states: BTreeMap<ProcState, u64> = BTreeMap::new();
+        while let Some((parent, in_group)) = queue.pop() {
+            for &i in children_of.get(&parent).map(Vec::as_slice).unwrap_or_default() {
+                let p = &procs[i];
+                if !seen.insert(p.pid) {
+                    continue;
+                }
+                queue.push((p.pid, false));
+                if in_group {
+                    out.children += 1;
+                }
+                *states.entry(ProcState::from_letter(p.state)).or_insert(0) += 1;
+                let started = facts.boot_time.map(|boot| {
+                    SystemTime::UNIX_EPOCH
+                        + Duration::from_secs_f64(boot + p.start_ticks as f64 / facts.ticks_per_second)
+                });
+                let key = (p.pid, p.start_ticks);
+                let room = self.first_seen.len() < self.settings.max_tracked;
+                let origin = match self.first_seen.get_mut(&key) {
+                    Some((origin, pass)) => {
+                        *pass = self.pass;
+                        Some(*origin)
+                    }
+                    None if room => {
+                        let origin = started.unwrap_or(now);
+                        self.first_seen.insert(key, (origin, self.pass));
+                        Some(origin)
+                    }
+                    None => {
+                        out.untracked += 1;
+                        started
+                    }
+                };
+                let age = origin.and_then(|o| now.duration_since(o).ok()).unwrap_or_default();
+                if origin.is_some() && age >= self.settings.stale_after {
+                    out.stale += 1;
+                }
+            }
+        }
+        out.descendants = states;
+        let pass = self.pass;
+        self.first_seen.retain(|_, (_, seen)| *seen == pass);
+        out.tracked = self.first_seen.len();
+        let switches = group
+            .iter()
+            .map(|&pid| thread_switches(roots, pid, errors))
+            .try_fold((0u64, 0u64), |acc, s| s.map(|(v, i)| (acc.0 + v, acc.1 + i)));
+        if let Some((v, i)) = switches {
+            out.voluntary_switches = Some(v);
+            out.involuntary_switches = Some(i);
+        }
+        out
+    }
+}
+
+/// Every process's parent, state and start time. Processes that exit mid-scan are skipped.
+fn scan(roots: &Roots, errors: &mut ErrorCounts) -> Vec<Proc> {
+    let entries = match std::fs::read_dir(roots.procfs()) {
+        Ok(e) => e,
+        Err(source) => {
+            record(
+                errors,
+                ErrorSource::ProcScan,
+                &ReadError::Io { path: roots.procfs().display().to_string(), source },
+            );
+            return Vec::new();
+        }
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter_map(|pid| {
+            let stat = read_capped(&roots.pid(pid).join("stat")).ok()?;
+            let b = brief(&stat).ok()?;
+            Some(Proc { pid, ppid: b.ppid, state: b.state, start_ticks: b.start_ticks })
+        })
+        .collect()
+}
+
+/// Voluntary and involuntary switches summed over the threads of `pid` (`/proc/PID/status`
+/// reports the main thread's only). `None` if the task list cannot be read.
+fn thread_switches(roots: &Roots, pid: i32, errors: &mut ErrorCounts) -> Option<(u64, u64)> {
+    let dir = roots.pid(pid).join("task");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(source) => {
+            record(errors, ErrorSource::TaskStatus, &ReadError::Io { path: dir.display().to_string(), source });
+            return None;
+        }
+    };
+    let mut sum = (0u64, 0u64);
+    for entry in entries.filter_map(Result::ok) {
+        match read_parsed(&entry.path().join("status"), switches) {
+            Ok((v, i)) => {
+                sum.0 += v;
+                sum.1 += i;
+            }
+            // A thread that exited since the listing: not an error.
+            Err(e) if e.reason() == ErrorReason::NotFound => {}
+            Err(e) => {
+                record(errors, ErrorSource::TaskStatus, &e);
+                return None;
+            }
+        }
+    }
+    Some(sum)
+}
+
+/// `voluntary_ctxt_switches` and `nonvoluntary_ctxt_switches` of a status file.
+pub fn switches(bytes: &[u8]) -> Result<(u64, u64), ParseError> {
+    let s = kv::colon_keyed(bytes)?;
+    let get = |k: &str| s.count(k)?.ok_or_else(|| ParseError::Invalid(format!("no {k}: line")));
+    Ok((get("voluntary_ctxt_switches")?, get("nonvoluntary_ctxt_switches")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switches_need_both_lines() {
+        assert_eq!(switches(b"Name:\tx\nvoluntary_ctxt_switches:\t5\nnonvoluntary_ctxt_switches:\t2\n"), Ok((5, 2)));
+        assert!(switches(b"Name:\tx\nvoluntary_ctxt_switches:\t5\n").is_err());
+    }
+}
