@@ -4,6 +4,7 @@
 
 mod cgroup;
 mod config;
+mod conns;
 mod fixtures;
 mod follow;
 mod groups;

@@ -303,3 +303,4 @@ impl Drop for TempDir {
 }
 pub mod cgroup;
 pub mod logwriter;
+pub mod procs;
