@@ -6,7 +6,7 @@
 //! origin and is pruned every pass.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant};
 
 use super::process::SystemFacts;
 use super::read::{read_capped, read_parsed, record, ReadError};
@@ -36,8 +36,33 @@ impl Default for TaskSettings {
 pub struct TaskSampler {
     settings: TaskSettings,
     /// (pid, start ticks) → (when it started, or was first seen; pass in which it was last seen).
-    first_seen: HashMap<(i32, u64), (SystemTime, u64)>,
+    first_seen: HashMap<(i32, u64), (Origin, u64)>,
     pass: u64,
+}
+
+/// Where a descendant's age is counted from.
+#[derive(Debug, Clone, Copy)]
+enum Origin {
+    /// Its start time, seconds after boot (the clock `/proc/uptime` and `stat` field 22 share).
+    Started(f64),
+    /// When leakwatch first saw it (no `/proc/uptime` to compare the start time with).
+    Seen(Instant),
+}
+
+impl Origin {
+    fn age(self, uptime: Option<f64>, now: Instant) -> Duration {
+        match (self, uptime) {
+            (Origin::Started(at), Some(up)) => Duration::try_from_secs_f64(up - at).unwrap_or_default(),
+            (Origin::Started(_), None) => Duration::ZERO,
+            (Origin::Seen(at), _) => now.duration_since(at),
+        }
+    }
+}
+
+/// Seconds since boot, from the first field of `/proc/uptime`.
+fn uptime(roots: &Roots) -> Option<f64> {
+    let bytes = read_capped(&roots.proc_file("uptime")).ok()?;
+    std::str::from_utf8(&bytes).ok()?.split_ascii_whitespace().next()?.parse().ok()
 }
 
 /// One process of the scan.
@@ -63,7 +88,8 @@ impl TaskSampler {
         errors: &mut ErrorCounts,
     ) -> TaskSample {
         self.pass += 1;
-        let now = SystemTime::now();
+        let now = Instant::now();
+        let uptime = uptime(roots);
         let mut out = TaskSample {
             stale_after: self.settings.stale_after,
             tracked_max: self.settings.max_tracked,
@@ -88,10 +114,7 @@ impl TaskSampler {
                     out.children += 1;
                 }
                 *states.entry(ProcState::from_letter(p.state)).or_insert(0) += 1;
-                let started = facts.boot_time.map(|boot| {
-                    SystemTime::UNIX_EPOCH
-                        + Duration::from_secs_f64(boot + p.start_ticks as f64 / facts.ticks_per_second)
-                });
+                let started = uptime.map(|_| Origin::Started(p.start_ticks as f64 / facts.ticks_per_second));
                 let key = (p.pid, p.start_ticks);
                 let room = self.first_seen.len() < self.settings.max_tracked;
                 let origin = match self.first_seen.get_mut(&key) {
@@ -100,7 +123,7 @@ impl TaskSampler {
                         Some(*origin)
                     }
                     None if room => {
-                        let origin = started.unwrap_or(now);
+                        let origin = started.unwrap_or(Origin::Seen(now));
                         self.first_seen.insert(key, (origin, self.pass));
                         Some(origin)
                     }
@@ -109,7 +132,7 @@ impl TaskSampler {
                         started
                     }
                 };
-                let age = origin.and_then(|o| now.duration_since(o).ok()).unwrap_or_default();
+                let age = origin.map(|o| o.age(uptime, now)).unwrap_or_default();
                 if origin.is_some() && age >= self.settings.stale_after {
                     out.stale += 1;
                 }

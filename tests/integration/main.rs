@@ -15,3 +15,4 @@ mod process;
 mod promtool;
 mod run_mode;
 mod support;
+mod tasks;
