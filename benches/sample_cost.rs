@@ -91,6 +91,8 @@ fn run_case(
         pss_max_rss: DEFAULT_PSS_MAX_RSS,
         pss_time_budget: DEFAULT_PSS_TIME_BUDGET,
         logs: Default::default(),
+        conns: Default::default(),
+        tasks: Default::default(),
     });
     let files = files_of_a_pass(roots, target_pid, (target_pid != own_pid).then_some(own_pid));
 

@@ -9,8 +9,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::sockets::{Protocol, SockState, SocketEntry};
 
-/// `SOCK_DIAG_BY_FAMILY`, the request type of every dump.
+/// `SOCK_DIAG_BY_FAMILY`, the request type of a dump of one family.
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// `TCPDIAG_GETSOCK`: the original inet_diag request, which the kernel answers for both
+/// families at once (`inet_diag_dump_compat` sets `AF_UNSPEC`), in one walk of the hash table.
+const TCPDIAG_GETSOCK: u16 = 18;
 const NLM_F_REQUEST: u16 = 0x1;
 /// `NLM_F_ROOT | NLM_F_MATCH`.
 const NLM_F_DUMP: u16 = 0x300;
@@ -66,9 +69,23 @@ pub fn request(protocol: Protocol, seq: u32) -> Vec<u8> {
             b
         }
     };
+    message(SOCK_DIAG_BY_FAMILY, seq, &body)
+}
+
+/// The dump request for TCP over IPv4 and IPv6 together (`TCPDIAG_GETSOCK` with the original
+/// `inet_diag_req`: family, src_len, dst_len, ext, inet_diag_sockid, states, dbs).
+pub fn tcp_both_request(seq: u32) -> Vec<u8> {
+    let mut body = vec![AF_INET, 0, 0, 0];
+    body.extend([0u8; 48]);
+    body.extend(ALL_STATES.to_ne_bytes());
+    body.extend(0u32.to_ne_bytes());
+    message(TCPDIAG_GETSOCK, seq, &body)
+}
+
+fn message(kind: u16, seq: u32, body: &[u8]) -> Vec<u8> {
     let mut msg = Vec::with_capacity(NLMSG_HDRLEN + body.len());
     msg.extend(((NLMSG_HDRLEN + body.len()) as u32).to_ne_bytes());
-    msg.extend(SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    msg.extend(kind.to_ne_bytes());
     msg.extend((NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
     msg.extend(seq.to_ne_bytes());
     msg.extend(0u32.to_ne_bytes());
@@ -78,7 +95,8 @@ pub fn request(protocol: Protocol, seq: u32) -> Vec<u8> {
 
 /// Parses one datagram of a dump reply for `protocol`, appending its sockets to `out`. Returns
 /// `Ok(true)` once the kernel's `NLMSG_DONE` is seen. Messages of another sequence number (a stale
-/// reply) are skipped.
+/// reply) are skipped. An inet socket's table follows its address family (a
+/// [`tcp_both_request`] reply, parsed as `Tcp`, yields `Tcp` and `Tcp6` entries).
 pub fn parse_reply(buf: &[u8], protocol: Protocol, seq: u32, out: &mut Vec<SocketEntry>) -> Result<bool, DumpError> {
     let mut off = 0;
     while off < buf.len() {
@@ -102,7 +120,7 @@ pub fn parse_reply(buf: &[u8], protocol: Protocol, seq: u32, out: &mut Vec<Socke
                     payload.get(..4).map(|b| u32_at(b, 0) as i32).ok_or_else(|| malformed("short error", off))?;
                 return Err(DumpError::Kernel(-errno));
             }
-            SOCK_DIAG_BY_FAMILY => out.push(match protocol {
+            SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => out.push(match protocol {
                 Protocol::Unix => unix_msg(payload)?,
                 inet => inet_msg(inet, payload)?,
             }),
@@ -126,6 +144,12 @@ fn inet_msg(protocol: Protocol, p: &[u8]) -> Result<SocketEntry, DumpError> {
     if p.len() < INET_DIAG_MSG_LEN {
         return Err(DumpError::Malformed(format!("inet_diag_msg of {} bytes", p.len())));
     }
+    let protocol = match (p[0], protocol.is_tcp()) {
+        (AF_INET, true) => Protocol::Tcp,
+        (AF_INET6, true) => Protocol::Tcp6,
+        (AF_INET, false) => Protocol::Udp,
+        _ => Protocol::Udp6,
+    };
     let state = SockState::from_kernel(p[1]);
     let local_port = u16::from_be_bytes([p[4], p[5]]);
     let remote_port = u16::from_be_bytes([p[6], p[7]]);
@@ -210,6 +234,9 @@ mod tests {
         let unix = request(Protocol::Unix, 1);
         assert_eq!(unix.len(), 16 + 24);
         assert_eq!(unix[16], AF_UNIX);
+        let both = tcp_both_request(3);
+        assert_eq!(both.len(), 16 + 60);
+        assert_eq!(u16::from_ne_bytes([both[4], both[5]]), TCPDIAG_GETSOCK);
     }
 
     #[test]
@@ -229,6 +256,13 @@ mod tests {
         let mut done = header(20, NLMSG_DONE, 7);
         done.extend(0u32.to_ne_bytes());
         assert_eq!(parse_reply(&done, Protocol::Tcp, 7, &mut out), Ok(true));
+        // A TCPDIAG_GETSOCK reply carries both families; each entry goes to its own table.
+        let mut v6 = inet_reply(1, 8080, 5000, [0; 4], 0, 0, 333);
+        v6[4] = TCPDIAG_GETSOCK as u8;
+        v6[16] = AF_INET6;
+        out.clear();
+        assert_eq!(parse_reply(&v6, Protocol::Tcp, 7, &mut out), Ok(false));
+        assert_eq!((out[0].protocol, out[0].inode), (Protocol::Tcp6, 333));
     }
 
     #[test]

@@ -90,8 +90,8 @@ pub struct ConnSampler {
     diag: SockDiag,
     /// `(st_dev, st_ino)` of leakwatch's own `/proc/self/ns/net`.
     own_netns: Option<(u64, u64)>,
-    /// Tables the kernel refused to dump (no diag module): read from `/proc/net` from then on.
-    no_diag: Vec<Protocol>,
+    /// Dumps the kernel refused (no diag module): not tried again.
+    no_diag: Vec<Dump>,
     /// Socket inode → (first seen, pass in which it was last held).
     first_seen: HashMap<u64, (Instant, u64)>,
     pass: u64,
@@ -109,6 +109,7 @@ fn state_index(s: SockState) -> usize {
 }
 
 const STATES: usize = SockState::Unknown as usize + 1;
+const PROTOCOLS: usize = Protocol::ALL.len();
 const ALL_STATES: [SockState; STATES] = [
     SockState::Established,
     SockState::SynSent,
@@ -164,17 +165,23 @@ impl ConnSampler {
             ..SocketSample::default()
         };
         let mut peers: Vec<(StateCounts, u64)> = vec![([0; STATES], 0); self.settings.peers.len()];
+        let mut held = [[0u64; STATES]; PROTOCOLS];
+        let mut netns = [[0u64; STATES]; PROTOCOLS];
         for protocol in Protocol::ALL {
-            let Some(method) = self.table(roots, leader, protocol, shared_netns, errors) else { continue };
-            out.methods.insert(protocol, method);
-            let mut held: StateCounts = [0; STATES];
-            let mut netns: StateCounts = [0; STATES];
+            if out.methods.contains_key(&protocol) {
+                continue;
+            }
+            let Some((method, covered)) = self.table(roots, leader, protocol, shared_netns, errors) else { continue };
+            for p in covered {
+                out.methods.insert(*p, method);
+            }
             for e in &self.entries {
-                netns[state_index(e.state)] += 1;
+                let (pi, si) = (e.protocol as usize, state_index(e.state));
+                netns[pi][si] += 1;
                 if e.inode == 0 || inodes.binary_search(&e.inode).is_err() {
                     continue;
                 }
-                held[state_index(e.state)] += 1;
+                held[pi][si] += 1;
                 let room = self.first_seen.len() < self.settings.max_tracked;
                 let stale = match self.first_seen.get_mut(&e.inode) {
                     Some((first, pass)) => {
@@ -191,12 +198,12 @@ impl ConnSampler {
                     }
                 } && e.state != SockState::Listen;
                 out.stale += u64::from(stale);
-                if !protocol.is_tcp() {
+                if !e.protocol.is_tcp() {
                     continue;
                 }
                 if e.state == SockState::Listen {
                     out.listeners.push(Listener {
-                        protocol,
+                        protocol: e.protocol,
                         port: e.local_port,
                         queued: u64::from(e.rx_queue),
                         backlog: e.backlog.map(u64::from),
@@ -205,13 +212,15 @@ impl ConnSampler {
                 }
                 for (spec, (counts, stale_n)) in self.settings.peers.iter().zip(peers.iter_mut()) {
                     if spec.matches(e.remote) {
-                        counts[state_index(e.state)] += 1;
+                        counts[si] += 1;
                         *stale_n += u64::from(stale);
                     }
                 }
             }
-            to_map(&held, |s| (protocol, s), &mut out.held);
-            to_map(&netns, |s| (protocol, s), &mut out.netns);
+        }
+        for protocol in Protocol::ALL {
+            to_map(&held[protocol as usize], |s| (protocol, s), &mut out.held);
+            to_map(&netns[protocol as usize], |s| (protocol, s), &mut out.netns);
         }
         let pass = self.pass;
         self.first_seen.retain(|_, (_, seen)| *seen == pass);
@@ -244,7 +253,9 @@ impl ConnSampler {
         out
     }
 
-    /// Reads one table into `self.entries`; `None` when it could not be read either way.
+    /// Reads one table into `self.entries`; returns how, and which tables the entries cover (one
+    /// `sock_diag` dump of TCP covers `tcp` and `tcp6`: one walk of the kernel's hash table instead
+    /// of two). `None` when the table could not be read either way.
     fn table(
         &mut self,
         roots: &Roots,
@@ -252,30 +263,18 @@ impl ConnSampler {
         protocol: Protocol,
         shared_netns: bool,
         errors: &mut ErrorCounts,
-    ) -> Option<SocketMethod> {
-        if shared_netns && !self.no_diag.contains(&protocol) {
+    ) -> Option<(SocketMethod, &'static [Protocol])> {
+        const TCP_BOTH: &[Protocol] = &[Protocol::Tcp, Protocol::Tcp6];
+        if shared_netns && protocol == Protocol::Tcp && !self.no_diag.contains(&Dump::TcpBoth) {
+            match self.diag.dump_tcp_both(&mut self.entries) {
+                Ok(()) => return Some((SocketMethod::SockDiag, TCP_BOTH)),
+                Err(e) => self.diag_failed(Dump::TcpBoth, &e, errors),
+            }
+        }
+        if shared_netns && !self.no_diag.contains(&Dump::Table(protocol)) {
             match self.diag.dump(protocol, &mut self.entries) {
-                Ok(()) => return Some(SocketMethod::SockDiag),
-                Err(e) => {
-                    if let DiagError::Dump(DumpError::Kernel(errno)) = &e {
-                        tracing::info!(
-                            protocol = protocol.as_str(),
-                            errno,
-                            "sock_diag cannot dump this table; reading /proc/net from now on"
-                        );
-                        self.no_diag.push(protocol);
-                    }
-                    let reason = match &e {
-                        DiagError::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied => {
-                            ErrorReason::PermissionDenied
-                        }
-                        DiagError::Dump(DumpError::Malformed(_)) => ErrorReason::Malformed,
-                        _ => ErrorReason::Io,
-                    };
-                    if errors.record(ErrorSource::SockDiag, reason) {
-                        tracing::warn!(protocol = protocol.as_str(), "sock_diag dump failed: {e}; reading /proc/net");
-                    }
-                }
+                Ok(()) => return Some((SocketMethod::SockDiag, one(protocol))),
+                Err(e) => self.diag_failed(Dump::Table(protocol), &e, errors),
             }
         }
         let path = roots.pid(leader).join("net").join(protocol.as_str());
@@ -285,7 +284,7 @@ impl ConnSampler {
                     // The good rows are kept; the file is counted once per pass.
                     record(errors, ErrorSource::ProcNet, &err);
                 }
-                Some(SocketMethod::ProcNet)
+                Some((SocketMethod::ProcNet, one(protocol)))
             }
             Err(err) => {
                 record(errors, ErrorSource::ProcNet, &err);
@@ -293,6 +292,42 @@ impl ConnSampler {
             }
         }
     }
+
+    /// A refused dump (no diag module, no compat interface) is not tried again; any failure is
+    /// counted, and the caller falls back.
+    fn diag_failed(&mut self, dump: Dump, e: &DiagError, errors: &mut ErrorCounts) {
+        if let DiagError::Dump(DumpError::Kernel(errno)) = e {
+            tracing::info!(?dump, errno, "the kernel refuses this sock_diag dump; not trying it again");
+            self.no_diag.push(dump);
+            if dump == Dump::TcpBoth {
+                // Expected on kernels without the compat interface: the per-family dumps follow.
+                return;
+            }
+        }
+        let reason = match e {
+            DiagError::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied => ErrorReason::PermissionDenied,
+            DiagError::Dump(DumpError::Malformed(_)) => ErrorReason::Malformed,
+            _ => ErrorReason::Io,
+        };
+        if errors.record(ErrorSource::SockDiag, reason) {
+            tracing::warn!(?dump, "sock_diag dump failed: {e}; falling back");
+        }
+    }
+}
+
+/// The one-table slice for `protocol`.
+fn one(protocol: Protocol) -> &'static [Protocol] {
+    let i = protocol as usize;
+    &Protocol::ALL[i..=i]
+}
+
+/// A kind of `sock_diag` dump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dump {
+    /// One table by family (`SOCK_DIAG_BY_FAMILY`).
+    Table(Protocol),
+    /// TCP of both families in one walk (`TCPDIAG_GETSOCK`).
+    TcpBoth,
 }
 
 /// Streams a `/proc/net` table into `out`. Malformed rows are skipped; the first one is returned

@@ -15,8 +15,8 @@ pub struct FdScan {
     pub by_kind: [u64; 5],
     /// Inodes of the socket descriptors (unsorted; a socket open twice appears twice).
     pub socket_inodes: Vec<u64>,
-    /// Links that vanished between listing the directory and reading them (the descriptor was
-    /// closed, or the process exited mid-scan).
+    /// Links that vanished between listing the directory and reading them: descriptors the
+    /// process closed meanwhile (normal churn, not an error).
     pub vanished: u64,
 }
 
@@ -33,8 +33,9 @@ fn kind_index(kind: FdKind) -> usize {
 
 /// Lists `dir` (a `/proc/PID/fd`) and reads each link with `readlinkat` on the directory's own
 /// descriptor (no path building per entry). A failure to open or list the directory is an error
-/// (the process is gone, or belongs to another user); a link that vanishes mid-scan is counted in
-/// [`FdScan::vanished`] and skipped.
+/// (the process is gone, or belongs to another user). A link that vanishes mid-scan was closed and
+/// is skipped; if the whole directory is gone by then, the process exited mid-scan and the
+/// partial counts are dropped as `NotFound`.
 pub fn scan(dir: &Path) -> Result<FdScan, ReadError> {
     let io_err = |e: rustix::io::Errno| ReadError::Io { path: dir.display().to_string(), source: e.into() };
     let fd =
@@ -60,6 +61,9 @@ pub fn scan(dir: &Path) -> Result<FdScan, ReadError> {
             Err(rustix::io::Errno::NOENT) | Err(rustix::io::Errno::SRCH) => out.vanished += 1,
             Err(e) => return Err(io_err(e)),
         }
+    }
+    if out.vanished > 0 {
+        rustix::fs::stat(dir).map_err(io_err)?;
     }
     Ok(out)
 }

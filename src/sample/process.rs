@@ -145,13 +145,7 @@ fn sample_one(
     }
     m.max_fds = ok_or_record(errors, ErrorSource::Limits, read_parsed(&dir.join("limits"), fd_soft_limit)).flatten();
     let fds = ok_or_record(errors, ErrorSource::Fd, fds::scan(&dir.join("fd")));
-    if let Some(scan) = &fds {
-        m.open_fds = Some(scan.total());
-        if scan.vanished > 0 {
-            // Descriptors closed while they were read, or the process exited mid-scan.
-            errors.record(ErrorSource::Fd, crate::snapshot::ErrorReason::NotFound);
-        }
-    }
+    m.open_fds = fds.as_ref().map(FdScan::total);
     if let (true, Some(gate)) = (*pss_allowed, gate) {
         match m.rss {
             Some(rss) if rss > gate.max_rss => cost.skipped_rss += 1,

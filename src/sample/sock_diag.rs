@@ -8,7 +8,7 @@ use rustix::fd::OwnedFd;
 use rustix::net::netlink::{self, SocketAddrNetlink};
 use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 
-use crate::parse::sock_diag::{parse_reply, request, DumpError};
+use crate::parse::sock_diag::{parse_reply, request, tcp_both_request, DumpError};
 use crate::parse::sockets::{Protocol, SocketEntry};
 
 /// A dump that waits longer than this for the kernel is abandoned (the table is then read from
@@ -41,8 +41,17 @@ pub struct SockDiag {
 impl SockDiag {
     /// Dumps one table into `out` (cleared first).
     pub fn dump(&mut self, protocol: Protocol, out: &mut Vec<SocketEntry>) -> Result<(), DiagError> {
+        self.run(protocol, false, out)
+    }
+
+    /// Dumps TCP of both families into `out` (cleared first) in one walk of the kernel's table.
+    pub fn dump_tcp_both(&mut self, out: &mut Vec<SocketEntry>) -> Result<(), DiagError> {
+        self.run(Protocol::Tcp, true, out)
+    }
+
+    fn run(&mut self, protocol: Protocol, tcp_both: bool, out: &mut Vec<SocketEntry>) -> Result<(), DiagError> {
         out.clear();
-        let result = self.try_dump(protocol, out);
+        let result = self.try_dump(protocol, tcp_both, out);
         if result.is_err() {
             // Unread replies of a failed dump must not be taken for the next one's.
             self.socket = None;
@@ -51,7 +60,7 @@ impl SockDiag {
         result
     }
 
-    fn try_dump(&mut self, protocol: Protocol, out: &mut Vec<SocketEntry>) -> Result<(), DiagError> {
+    fn try_dump(&mut self, protocol: Protocol, tcp_both: bool, out: &mut Vec<SocketEntry>) -> Result<(), DiagError> {
         if self.socket.is_none() {
             let fd = rustix::net::socket_with(
                 AddressFamily::NETLINK,
@@ -66,7 +75,7 @@ impl SockDiag {
         }
         let Some(fd) = self.socket.as_ref() else { return Ok(()) };
         self.seq = self.seq.wrapping_add(1);
-        let req = request(protocol, self.seq);
+        let req = if tcp_both { tcp_both_request(self.seq) } else { request(protocol, self.seq) };
         rustix::net::sendto(fd, &req, SendFlags::empty(), &SocketAddrNetlink::new(0, 0))
             .map_err(std::io::Error::from)?;
         self.buf.resize(RECV_BUFFER, 0);
@@ -104,5 +113,10 @@ mod tests {
         assert_eq!((me.state, me.local_port), (SockState::Listen, port));
         assert!(me.backlog.is_some_and(|b| b > 0));
         diag.dump(Protocol::Unix, &mut out).unwrap();
+        let v6 = std::net::TcpListener::bind("[::1]:0").unwrap();
+        let v6_inode = rustix::fs::fstat(&v6).unwrap().st_ino;
+        diag.dump_tcp_both(&mut out).unwrap();
+        assert!(out.iter().any(|e| e.inode == inode && e.protocol == Protocol::Tcp), "IPv4 in the combined dump");
+        assert!(out.iter().any(|e| e.inode == v6_inode && e.protocol == Protocol::Tcp6), "IPv6 in the combined dump");
     }
 }

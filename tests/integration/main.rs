@@ -5,6 +5,7 @@
 mod cgroup;
 mod config;
 mod conns;
+mod conns_fixtures;
 mod fixtures;
 mod follow;
 mod groups;
