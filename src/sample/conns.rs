@@ -92,9 +92,8 @@ pub struct ConnSampler {
     own_netns: Option<(u64, u64)>,
     /// Dumps the kernel refused (no diag module): not tried again.
     no_diag: Vec<Dump>,
-    /// Socket inode → (first seen, pass in which it was last held).
-    first_seen: HashMap<u64, (Instant, u64)>,
-    pass: u64,
+    /// Socket inode → when it was first seen held.
+    first_seen: HashMap<u64, Instant>,
     entries: Vec<SocketEntry>,
     line: Vec<u8>,
 }
@@ -145,7 +144,6 @@ impl ConnSampler {
             own_netns: netns_id(&own_roots.proc_file("self/ns/net")),
             no_diag: Vec::new(),
             first_seen: HashMap::new(),
-            pass: 0,
             entries: Vec::new(),
             line: Vec::new(),
         }
@@ -155,7 +153,8 @@ impl ConnSampler {
     /// group's socket inodes, sorted and deduplicated).
     pub fn sample(&mut self, roots: &Roots, leader: i32, inodes: &[u64], errors: &mut ErrorCounts) -> SocketSample {
         let started = Instant::now();
-        self.pass += 1;
+        // Sockets the group no longer holds leave the map before new ones ask for room.
+        self.first_seen.retain(|inode, _| inodes.binary_search(inode).is_ok());
         let shared_netns = self.settings.method == MethodChoice::Auto
             && self.own_netns.is_some()
             && netns_id(&roots.pid(leader).join("ns/net")) == self.own_netns;
@@ -183,13 +182,10 @@ impl ConnSampler {
                 }
                 held[pi][si] += 1;
                 let room = self.first_seen.len() < self.settings.max_tracked;
-                let stale = match self.first_seen.get_mut(&e.inode) {
-                    Some((first, pass)) => {
-                        *pass = self.pass;
-                        started.duration_since(*first) >= self.settings.stale_after
-                    }
+                let stale = match self.first_seen.get(&e.inode) {
+                    Some(first) => started.duration_since(*first) >= self.settings.stale_after,
                     None if room => {
-                        self.first_seen.insert(e.inode, (started, self.pass));
+                        self.first_seen.insert(e.inode, started);
                         self.settings.stale_after.is_zero()
                     }
                     None => {
@@ -222,8 +218,6 @@ impl ConnSampler {
             to_map(&held[protocol as usize], |s| (protocol, s), &mut out.held);
             to_map(&netns[protocol as usize], |s| (protocol, s), &mut out.netns);
         }
-        let pass = self.pass;
-        self.first_seen.retain(|_, (_, seen)| *seen == pass);
         out.tracked = self.first_seen.len();
         out.accept_queue_utilization = out
             .listeners
@@ -386,6 +380,56 @@ mod tests {
         assert!(!spec.matches(None));
         let any = PeerSpec { remote_address: None, ..spec };
         assert!(any.matches(Some(("::1".parse().unwrap(), 5432))));
+    }
+
+    /// A procfs root with `PID/net/*` tables: `tcp` holds `rows` (inode, state, remote port).
+    fn tree(tag: &str, rows: &[(u64, u8, u16)]) -> std::path::PathBuf {
+        let root = std::env::temp_dir().join(format!("leakwatch-conns-{tag}-{}", std::process::id()));
+        let net = root.join("7/net");
+        std::fs::create_dir_all(&net).unwrap();
+        let mut tcp = String::from(
+            "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n",
+        );
+        for (i, (inode, st, port)) in rows.iter().enumerate() {
+            tcp.push_str(&format!(
+                "{i:4}: 0100007F:1F90 0100007F:{port:04X} {st:02X} 00000000:00000000 00:00000000 00000000 0 0 {inode} 1 0 20 4 30 10 -1\n"
+            ));
+        }
+        std::fs::write(net.join("tcp"), tcp).unwrap();
+        for t in ["tcp6", "udp", "udp6"] {
+            std::fs::write(net.join(t), "  sl  local_address rem_address   st\n").unwrap();
+        }
+        std::fs::write(net.join("unix"), "Num       RefCount Protocol Flags    Type St Inode Path\n").unwrap();
+        root
+    }
+
+    #[test]
+    fn held_sockets_age_into_stale_and_the_map_is_pruned_and_capped() {
+        let root = tree("ages", &[(11, 1, 5432), (12, 8, 5432), (13, 10, 0), (14, 1, 80)]);
+        let roots = Roots::new(&root, "/nonexistent");
+        let peer = PeerSpec { name: "pg".into(), remote_port: 5432, remote_address: None, limit: 4 };
+        let settings = ConnSettings {
+            method: MethodChoice::Auto,
+            peers: vec![peer],
+            stale_after: Duration::from_millis(200),
+            max_tracked: 3,
+        };
+        let mut sampler = ConnSampler::new(settings, &Roots::default());
+        let mut errors = ErrorCounts::default();
+        let first = sampler.sample(&roots, 7, &[11, 12, 13, 14], &mut errors);
+        assert_eq!(first.methods.get(&Protocol::Tcp), Some(&SocketMethod::ProcNet), "a fixture root is not our netns");
+        assert_eq!((first.stale, first.tracked, first.untracked), (0, 3, 1), "the cap leaves the 4th socket untracked");
+        assert_eq!(first.peers[0].connections, 2);
+        assert_eq!(first.peers[0].utilization, 0.5);
+        std::thread::sleep(Duration::from_millis(250));
+        let second = sampler.sample(&roots, 7, &[11, 12, 13, 14], &mut errors);
+        assert_eq!(second.stale, 2, "11 and 12 are older than 200 ms; 13 listens; 14 is untracked");
+        assert_eq!(second.peers[0].stale, 2);
+        let third = sampler.sample(&roots, 7, &[11, 14], &mut errors);
+        assert_eq!(third.tracked, 2, "12 and 13 were closed and pruned; 14 found room");
+        assert_eq!((third.stale, third.untracked), (1, 0), "14 is new");
+        assert_eq!(errors.iter().count(), 0, "{errors:?}");
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

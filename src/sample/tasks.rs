@@ -5,7 +5,7 @@
 //! taken from its start time; a bounded first-seen map keyed by (pid, start time) holds that
 //! origin and is pruned every pass.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::process::SystemFacts;
@@ -35,9 +35,8 @@ impl Default for TaskSettings {
 #[derive(Debug)]
 pub struct TaskSampler {
     settings: TaskSettings,
-    /// (pid, start ticks) → (when it started, or was first seen; pass in which it was last seen).
-    first_seen: HashMap<(i32, u64), (Origin, u64)>,
-    pass: u64,
+    /// (pid, start ticks) → when it started (or, without `/proc/uptime`, was first seen).
+    first_seen: HashMap<(i32, u64), Origin>,
 }
 
 /// Where a descendant's age is counted from.
@@ -76,7 +75,7 @@ struct Proc {
 impl TaskSampler {
     /// A sampler with an empty first-seen map.
     pub fn new(settings: TaskSettings) -> Self {
-        Self { settings, first_seen: HashMap::new(), pass: 0 }
+        Self { settings, first_seen: HashMap::new() }
     }
 
     /// One pass over the descendants of `group` and its threads' context switches.
@@ -87,7 +86,6 @@ impl TaskSampler {
         facts: &SystemFacts,
         errors: &mut ErrorCounts,
     ) -> TaskSample {
-        self.pass += 1;
         let now = Instant::now();
         let uptime = uptime(roots);
         let mut out = TaskSample {
@@ -102,45 +100,40 @@ impl TaskSampler {
         }
         let mut queue: Vec<(i32, bool)> = group.iter().map(|&pid| (pid, true)).collect();
         let mut seen: HashSet<i32> = group.iter().copied().collect();
-        let mut states: BTreeMap<ProcState, u64> = BTreeMap::new();
+        let mut descendants: Vec<&Proc> = Vec::new();
         while let Some((parent, in_group)) = queue.pop() {
             for &i in children_of.get(&parent).map(Vec::as_slice).unwrap_or_default() {
                 let p = &procs[i];
-                if !seen.insert(p.pid) {
-                    continue;
-                }
-                queue.push((p.pid, false));
-                if in_group {
-                    out.children += 1;
-                }
-                *states.entry(ProcState::from_letter(p.state)).or_insert(0) += 1;
-                let started = uptime.map(|_| Origin::Started(p.start_ticks as f64 / facts.ticks_per_second));
-                let key = (p.pid, p.start_ticks);
-                let room = self.first_seen.len() < self.settings.max_tracked;
-                let origin = match self.first_seen.get_mut(&key) {
-                    Some((origin, pass)) => {
-                        *pass = self.pass;
-                        Some(*origin)
-                    }
-                    None if room => {
-                        let origin = started.unwrap_or(Origin::Seen(now));
-                        self.first_seen.insert(key, (origin, self.pass));
-                        Some(origin)
-                    }
-                    None => {
-                        out.untracked += 1;
-                        started
-                    }
-                };
-                let age = origin.map(|o| o.age(uptime, now)).unwrap_or_default();
-                if origin.is_some() && age >= self.settings.stale_after {
-                    out.stale += 1;
+                if seen.insert(p.pid) {
+                    queue.push((p.pid, false));
+                    out.children += u64::from(in_group);
+                    descendants.push(p);
                 }
             }
         }
-        out.descendants = states;
-        let pass = self.pass;
-        self.first_seen.retain(|_, (_, seen)| *seen == pass);
+        // Processes that are gone leave the map before new ones ask for room.
+        let current: HashSet<(i32, u64)> = descendants.iter().map(|p| (p.pid, p.start_ticks)).collect();
+        self.first_seen.retain(|key, _| current.contains(key));
+        for p in descendants {
+            *out.descendants.entry(ProcState::from_letter(p.state)).or_insert(0) += 1;
+            let started = uptime.map(|_| Origin::Started(p.start_ticks as f64 / facts.ticks_per_second));
+            let room = self.first_seen.len() < self.settings.max_tracked;
+            let origin = match self.first_seen.get(&(p.pid, p.start_ticks)) {
+                Some(origin) => Some(*origin),
+                None if room => {
+                    let origin = started.unwrap_or(Origin::Seen(now));
+                    self.first_seen.insert((p.pid, p.start_ticks), origin);
+                    Some(origin)
+                }
+                None => {
+                    out.untracked += 1;
+                    started
+                }
+            };
+            if origin.is_some_and(|o| o.age(uptime, now) >= self.settings.stale_after) {
+                out.stale += 1;
+            }
+        }
         out.tracked = self.first_seen.len();
         let switches = group
             .iter()
@@ -217,6 +210,48 @@ pub fn switches(bytes: &[u8]) -> Result<(u64, u64), ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn stat_line(pid: i32, state: char, ppid: i32, start: u64) -> String {
+        format!("{pid} (w) {state} {ppid} 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 {start} 1 1\n")
+    }
+
+    #[test]
+    fn descendants_by_state_age_from_start_time_and_the_capped_map() {
+        let root = std::env::temp_dir().join(format!("leakwatch-tasks-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        // 7 is the group; 8 (a zombie) and 11 are its children, 9 a grandchild; 10 is unrelated.
+        for (pid, state, ppid, start) in
+            [(7, 'S', 1, 100), (8, 'Z', 7, 200), (9, 'S', 8, 50_000), (10, 'R', 1, 300), (11, 'R', 7, 400)]
+        {
+            std::fs::create_dir_all(root.join(pid.to_string())).unwrap();
+            std::fs::write(root.join(format!("{pid}/stat")), stat_line(pid, state, ppid, start)).unwrap();
+        }
+        std::fs::create_dir_all(root.join("7/task/7")).unwrap();
+        std::fs::write(
+            root.join("7/task/7/status"),
+            "Name:\tw\nvoluntary_ctxt_switches:\t5\nnonvoluntary_ctxt_switches:\t1\n",
+        )
+        .unwrap();
+        // Uptime 505 s: with 100 ticks a second, 8 started at 2 s, 11 at 4 s, 9 at 500 s.
+        std::fs::write(root.join("uptime"), "505.00 1000.00\n").unwrap();
+        let roots = Roots::new(&root, "/nonexistent");
+        let facts = SystemFacts { ticks_per_second: 100.0, boot_time: None };
+        let mut sampler = TaskSampler::new(TaskSettings { stale_after: Duration::from_secs(60), max_tracked: 2 });
+        let mut errors = ErrorCounts::default();
+        let t = sampler.sample(&roots, &[7], &facts, &mut errors);
+        assert_eq!(t.children, 2);
+        assert_eq!(t.descendants.get(&ProcState::Zombie), Some(&1));
+        assert_eq!(t.descendants.values().sum::<u64>(), 3, "{:?}", t.descendants);
+        assert_eq!(t.stale, 2, "8 and 11 are 500 s old, 9 only 5 s");
+        assert_eq!((t.tracked, t.untracked), (2, 1), "the cap of 2 leaves one out");
+        assert_eq!((t.voluntary_switches, t.involuntary_switches), (Some(5), Some(1)));
+        std::fs::remove_dir_all(root.join("8")).unwrap();
+        std::fs::remove_dir_all(root.join("9")).unwrap();
+        let t = sampler.sample(&roots, &[7], &facts, &mut errors);
+        assert_eq!((t.children, t.tracked, t.untracked, t.stale), (1, 1, 0, 1), "8 and 9 are gone and pruned");
+        assert_eq!(errors.iter().count(), 0, "{errors:?}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn switches_need_both_lines() {
