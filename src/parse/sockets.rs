@@ -71,6 +71,22 @@ pub enum SockState {
 }
 
 impl SockState {
+    /// Every state, in declaration (and label) order.
+    pub const ALL: [SockState; 12] = [
+        SockState::Established,
+        SockState::SynSent,
+        SockState::SynRecv,
+        SockState::FinWait1,
+        SockState::FinWait2,
+        SockState::TimeWait,
+        SockState::Close,
+        SockState::CloseWait,
+        SockState::LastAck,
+        SockState::Listen,
+        SockState::Closing,
+        SockState::Unknown,
+    ];
+
     /// From the kernel's state number (`st` in `/proc/net/tcp`, `idiag_state` in `sock_diag`).
     pub fn from_kernel(n: u8) -> Self {
         match n {
@@ -259,6 +275,16 @@ mod tests {
             "   0: 0100007F:0CEA 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 99999999999999999999999",
         ] {
             assert!(inet_line(Protocol::Tcp, bad).is_err(), "{bad:?} should not parse");
+        }
+    }
+
+    #[test]
+    fn every_state_sits_at_its_own_index() {
+        for (i, s) in SockState::ALL.iter().enumerate() {
+            assert_eq!(*s as usize, i, "{s:?}");
+        }
+        for (i, p) in Protocol::ALL.iter().enumerate() {
+            assert_eq!(*p as usize, i, "{p:?}");
         }
     }
 

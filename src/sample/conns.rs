@@ -107,22 +107,8 @@ fn state_index(s: SockState) -> usize {
     s as usize
 }
 
-const STATES: usize = SockState::Unknown as usize + 1;
+const STATES: usize = SockState::ALL.len();
 const PROTOCOLS: usize = Protocol::ALL.len();
-const ALL_STATES: [SockState; STATES] = [
-    SockState::Established,
-    SockState::SynSent,
-    SockState::SynRecv,
-    SockState::FinWait1,
-    SockState::FinWait2,
-    SockState::TimeWait,
-    SockState::Close,
-    SockState::CloseWait,
-    SockState::LastAck,
-    SockState::Listen,
-    SockState::Closing,
-    SockState::Unknown,
-];
 
 /// Counts by state, as an array while counting.
 type StateCounts = [u64; STATES];
@@ -130,7 +116,7 @@ type StateCounts = [u64; STATES];
 fn to_map<K: Ord>(counts: &StateCounts, key: impl Fn(SockState) -> K, out: &mut BTreeMap<K, u64>) {
     for (i, &n) in counts.iter().enumerate() {
         if n > 0 {
-            out.insert(key(ALL_STATES[i]), n);
+            out.insert(key(SockState::ALL[i]), n);
         }
     }
 }
@@ -147,6 +133,11 @@ impl ConnSampler {
             entries: Vec::new(),
             line: Vec::new(),
         }
+    }
+
+    /// Drops every first-seen time (the target is gone: its sockets with it).
+    pub fn forget(&mut self) {
+        self.first_seen.clear();
     }
 
     /// One pass: the tables of `leader`'s network namespace, matched against `inodes` (the

@@ -146,7 +146,11 @@ impl Sampler {
                 let tasks = self.tasks.sample(&roots, &pids, &self.facts, &mut self.errors);
                 (Some(sockets), Some(fd_sample(&group)), Some(tasks))
             }
-            None => (None, None, None),
+            None => {
+                self.conns.forget();
+                self.tasks.forget();
+                (None, None, None)
+            }
         };
         let utilization = utilization(cgroup.as_ref().and_then(|c| c.limit.zip(c.working_set)), memory.as_ref(), &host);
 

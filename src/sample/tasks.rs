@@ -78,6 +78,11 @@ impl TaskSampler {
         Self { settings, first_seen: HashMap::new() }
     }
 
+    /// Drops every first-seen time (the target is gone: its children are no longer tracked).
+    pub fn forget(&mut self) {
+        self.first_seen.clear();
+    }
+
     /// One pass over the descendants of `group` and its threads' context switches.
     pub fn sample(
         &mut self,
