@@ -51,9 +51,10 @@ for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
     v = socket.socket(fam, socket.SOCK_DGRAM); v.connect(u.getsockname()); keep.append(v)
 keep.extend(socket.socketpair())
 keep.extend(socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM))
-path = os.path.join(tempfile.mkdtemp(), "s")
+tmp = tempfile.mkdtemp()
+path = os.path.join(tmp, "s")
 ul = socket.socket(socket.AF_UNIX); ul.bind(path); ul.listen(4); keep.append(ul)
-os.unlink(path)
+os.unlink(path); os.rmdir(tmp)
 print("ready", flush=True)
 time.sleep(600)
 "#;
