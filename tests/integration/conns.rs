@@ -87,14 +87,18 @@ fn three_hundred_connections_are_counted_exactly_then_close_wait_after_the_serve
     let config = write_config(
         &dir,
         &format!(
-            "connections:\n  peers:\n    - name: pool\n      remote_port: {p4}\n      limit: 400\n    - name: pool6\n      remote_port: {p6}\n      remote_address: '::1'\n      limit: 40\n    - name: other\n      remote_port: 1\n      limit: 5\n"
+            "connections:\n  stale_after: 2s\n  peers:\n    - name: pool\n      remote_port: {p4}\n      limit: 400\n    - name: pool6\n      remote_port: {p6}\n      remote_address: '::1'\n      limit: 40\n    - name: other\n      remote_port: 1\n      limit: 5\n"
         ),
     );
     let pid = client.pid().to_string();
+    let started = std::time::Instant::now();
     let lw = Leakwatch::start(&["--config", config.to_str().unwrap(), "--pid", &pid, "--target-name", "client"]);
     let m = lw.wait_for(Duration::from_secs(20), "300 + 40 established", |m| {
         peer(m, "pool", "established") == Some(300.0) && peer(m, "pool6", "established") == Some(40.0)
     });
+    if started.elapsed() < Duration::from_secs(2) {
+        assert_eq!(m.get("leakwatch_conn_stale_sockets", &[]), Some(0.0), "seen for less than stale_after");
+    }
     let sockets = |m: &Metrics, protocol: &str, state: &str| {
         m.get("leakwatch_conn_sockets", &[("target", "client"), ("protocol", protocol), ("state", state)])
     };
@@ -123,6 +127,14 @@ fn three_hundred_connections_are_counted_exactly_then_close_wait_after_the_serve
     assert_eq!(sockets(&m, "tcp", "close_wait"), Some(300.0));
     assert_eq!(sockets(&m, "tcp6", "close_wait"), Some(40.0));
     assert_eq!(m.get("leakwatch_peer_utilization_ratio", &[("peer", "pool")]), Some(0.75), "close_wait holds a slot");
+    // Held for more than connections.stale_after: every connection is stale, per peer group too.
+    let m = lw.wait_for(Duration::from_secs(20), "stale connections", |m| {
+        m.get("leakwatch_conn_stale_sockets", &[("target", "client")]) == Some(340.0)
+    });
+    assert_eq!(m.get("leakwatch_peer_stale_connections", &[("peer", "pool")]), Some(300.0));
+    assert_eq!(m.get("leakwatch_peer_stale_connections", &[("peer", "pool6")]), Some(40.0));
+    assert_eq!(m.get("leakwatch_conn_tracked_sockets", &[]), Some(340.0));
+    assert_eq!(m.get("leakwatch_conn_untracked_sockets", &[]), Some(0.0));
     assert!(
         m.all("leakwatch_sample_errors_total", &[]).is_empty(),
         "no errors: {:?}",
