@@ -4,6 +4,8 @@
 
 mod cgroup;
 mod config;
+mod conns;
+mod conns_fixtures;
 mod fixtures;
 mod follow;
 mod groups;
@@ -17,3 +19,4 @@ mod process;
 mod promtool;
 mod run_mode;
 mod support;
+mod tasks;
