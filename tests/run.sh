@@ -86,6 +86,9 @@ echo "${version%%$'\n'*}"
 
 # --- checks ------------------------------------------------------------------------------------
 
+step "bash -n benches/peers.sh (syntax only: the peer benchmark is run by hand, see the README)"
+bash -n benches/peers.sh
+
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
