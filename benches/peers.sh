@@ -68,12 +68,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 track() { pids+=("$1"); }
-stop() { # stop one tracked pid now
-  local pid=$1 i
+stop() { # stop one tracked pid now and forget it (its number may be reused once it is reaped)
+  local pid=$1 i rest=()
   kill -TERM "$pid" 2>/dev/null || true
   for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+  for i in "${pids[@]}"; do [ "$i" = "$pid" ] || rest+=("$i"); done
+  pids=("${rest[@]}")
 }
 
 # --- tools -----------------------------------------------------------------------------------------
@@ -146,11 +148,11 @@ work="$(mktemp -d /tmp/leakwatch-peers.XXXXXX)"
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 taken=" "
-pick_port() {
-  local p=$1
+pick_port() { # pick_port VAR FIRST: the first free port from FIRST on, not picked before, into VAR
+  local p=$2
   while ! port_free "$p" || [[ "$taken" == *" $p "* ]]; do p=$((p + 1)); done
   taken+="$p "
-  echo "$p"
+  printf -v "$1" '%s' "$p"
 }
 clk_tck="$(getconf CLK_TCK)"
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; } # utime + stime
@@ -174,8 +176,9 @@ us_per_scrape() { calc "${scrape_ticks[$1]} * 1e6 / $clk_tck / ${scrape_n[$1]}";
 
 step "starting the target and the exporters on 127.0.0.1"
 python3 - > "$work/target.out" <<EOF &
-import ctypes, sys, time
-ctypes.CDLL(None).prctl(15, b"$TARGET_COMM", 0, 0, 0)  # PR_SET_NAME: comm = $TARGET_COMM
+import time
+with open("/proc/self/comm", "w") as f:  # the process name that the exporters match
+    f.write("$TARGET_COMM")
 held = bytearray(b"\x01") * ($TARGET_MIB << 20)
 print("ready", flush=True)
 time.sleep(3600)
@@ -196,10 +199,10 @@ EOF
 
 names=(leakwatch node_exporter process-exporter process-exporter-nosmaps)
 declare -A port pid_of url
-port[leakwatch]="$(pick_port 20171)"
-port[node_exporter]="$(pick_port 20100)"
-port[process-exporter]="$(pick_port 20256)"
-port[process-exporter-nosmaps]="$(pick_port 20257)"
+pick_port 'port[leakwatch]' 20171
+pick_port 'port[node_exporter]' 20100
+pick_port 'port[process-exporter]' 20256
+pick_port 'port[process-exporter-nosmaps]' 20257
 for n in "${names[@]}"; do url[$n]="http://127.0.0.1:${port[$n]}/metrics"; done
 
 "$lw" --listen "127.0.0.1:${port[leakwatch]}" --process-name "$TARGET_COMM" --log warn \
@@ -334,7 +337,7 @@ logs:
     - name: flood
       path: $flood
 EOF
-flood_port="$(pick_port 20172)"
+pick_port flood_port 20172
 "$lw" --config "$work/flood.yaml" --listen "127.0.0.1:$flood_port" --interval 500ms --log warn \
   > "$work/leakwatch-flood.log" 2>&1 &
 flood_pid=$!; track "$flood_pid"
