@@ -45,6 +45,7 @@ else
   INGEST_MIB=512 FANOUT_MIB=64
 fi
 TARGET_COMM=lwbench-target
+LW_INTERVAL_SECS=5 # leakwatch's default interval, given explicitly
 TARGET_MIB=100
 FLOOD_BUFFER_BYTES=$((8 << 20))
 
@@ -205,7 +206,7 @@ pick_port 'port[process-exporter]' 20256
 pick_port 'port[process-exporter-nosmaps]' 20257
 for n in "${names[@]}"; do url[$n]="http://127.0.0.1:${port[$n]}/metrics"; done
 
-"$lw" --listen "127.0.0.1:${port[leakwatch]}" --process-name "$TARGET_COMM" --log warn \
+"$lw" --listen "127.0.0.1:${port[leakwatch]}" --process-name "$TARGET_COMM" --interval "${LW_INTERVAL_SECS}s" --log warn \
   > "$work/leakwatch.log" 2>&1 &
 pid_of[leakwatch]=$!; track $!
 "$ne" --web.listen-address="127.0.0.1:${port[node_exporter]}" \
@@ -441,6 +442,9 @@ show_row "RSS after $SCRAPES scrapes" f_rss_after as_mib "≤ 0.5 × each peer" 
 show_row "CPU per scrape (≥ $SCRAPES sequential)" f_cpu as_us "≤ 0.2 × process-exporter" "$(met_all f_cpu 0.2 process-exporter process-exporter-nosmaps)"
 show_row "idle CPU per minute" f_idle_cpu as_ms "–" "–"
 show_row "CPU per scrape at a 15 s scrape interval (scrape + 15 s idle)" f_cpu15 as_ms "–" "–"
+pass_us="$(calc "${idle_ns[leakwatch]} / 1e3 / ($IDLE_SECS / $LW_INTERVAL_SECS)")"
+row "CPU per sampling pass (idle CPU ÷ passes, ${LW_INTERVAL_SECS} s interval)" "$(as_us "$pass_us")" – – – \
+  "$(ratio "$pass_us" "$(f_cpu process-exporter)") × process-exporter's scrape" "–" "–"
 show_row "response bytes" f_bytes as_int "–" "–"
 IFS=$'\t' read -r a b c d <<< "$(for n in "${names[@]}"; do printf '%s\t' "${gz_bytes[$n]}"; done)"
 row "response bytes, gzip asked" "$a" "$b" "$c" "$d" "–" "–" "–"
