@@ -2,7 +2,7 @@
 # leakwatch side by side with node_exporter and process-exporter, and leakwatch's own benches,
 # in one run, printed as one table:
 #
-#   bash benches/peers.sh            # the measurement (about 6 minutes on 2 cores)
+#   bash benches/peers.sh            # the measurement (about 4 minutes on 2 cores)
 #   bash benches/peers.sh --quick    # short durations, to check the script works (figures not comparable)
 #
 # Meant for a Debian bookworm machine, as root (like tests/run.sh), with network to package
@@ -14,13 +14,13 @@
 #   - curl and python3, from Debian, only if missing (clients).
 # Then, all on 127.0.0.1 and all watching one target, a python3 child holding 100 MiB whose
 # process name (comm) is set to `lwbench-target`:
-#   leakwatch          release build, --process-name lwbench-target, default 5 s interval
+#   leakwatch          release build, --process-name lwbench-target --interval 5s (the default)
 #   node_exporter      --collector.disable-defaults --collector.meminfo --collector.pressure (host only)
 #   process-exporter   config matching comm lwbench-target, -gather-smaps=true (PSS, as leakwatch)
 #   process-exporter   the same with -gather-smaps=false
-# it measures idle RSS after 60 s, CPU per scrape over 2000 sequential keep-alive scrapes
-# (utime+stime from /proc/PID/stat), RSS after them, response bytes and series, wrk latency
-# p50/p99 at 1 and 16 connections (10 s each); then runs `cargo bench` for sample_cost,
+# it measures idle RSS and CPU after 60 s, CPU per scrape over at least 2000 sequential keep-alive
+# scrapes (utime+stime from /proc/PID/stat), RSS after 2000, response bytes and series, wrk latency
+# p50/p99 at 1 and 16 connections (3 rounds of 5 s, median); then runs `cargo bench` for sample_cost,
 # log_ingest and log_fanout and a 1 GiB log flood through a tailing leakwatch (RSS every 100 ms).
 # It stops only the processes it started (their pids are tracked) and removes its temp dir.
 set -euo pipefail
