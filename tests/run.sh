@@ -8,6 +8,7 @@
 #     scripts would start a Prometheus server). Set LEAKWATCH_PROMTOOL to use another promtool.
 #   - python3 (the integration tests' memory hog), from Debian, if it is missing.
 # Then it runs, failing on the first error:
+#   bash -n benches/peers.sh   (syntax only; the peer benchmark is run by hand)
 #   cargo fmt --all -- --check
 #   cargo clippy --all-targets -- -D warnings
 #   cargo test --all-targets
@@ -85,6 +86,9 @@ version="$("$LEAKWATCH_PROMTOOL" --version 2>&1 </dev/null)" || die "$LEAKWATCH_
 echo "${version%%$'\n'*}"
 
 # --- checks ------------------------------------------------------------------------------------
+
+step "bash -n benches/peers.sh (syntax only: the peer benchmark is run by hand, see the README)"
+bash -n benches/peers.sh
 
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
