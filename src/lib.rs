@@ -10,6 +10,7 @@
 //!
 //! `main` parses the CLI and config, then hands over to [`lifecycle::run`].
 
+pub mod alert;
 pub mod cli;
 pub mod config;
 pub mod http;

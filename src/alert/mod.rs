@@ -1,0 +1,3 @@
+//! Alerts (placeholder while building).
+pub mod history;
+pub mod leak;
