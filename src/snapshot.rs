@@ -93,6 +93,19 @@ pub struct TargetSample {
     pub pss: PssCost,
     /// How many times the group's set of processes changed since start (restarts, pid reuse).
     pub changes: u64,
+    /// The group leader's `pids` cgroup controller, when it has one.
+    pub pids: Option<PidsSample>,
+}
+
+/// The `pids` controller of the target's cgroup: tasks (processes and threads) against `pids.max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PidsSample {
+    /// Hierarchy version (v1: the `pids` hierarchy; v2: the unified one).
+    pub version: CgroupVersion,
+    /// `pids.current`.
+    pub current: Option<u64>,
+    /// `pids.max`; `None` when it is `max` (no limit) or unreadable.
+    pub max: Option<u64>,
 }
 
 /// A process, identified across pid reuse by its start time.
@@ -318,6 +331,8 @@ pub enum ErrorSource {
     CgroupMemoryEvents,
     /// The cgroup's `memory.pressure`.
     CgroupPressure,
+    /// The cgroup's `pids.current` and `pids.max`.
+    CgroupPids,
 }
 
 impl ErrorSource {
@@ -338,6 +353,7 @@ impl ErrorSource {
             Self::CgroupMemoryStat => "cgroup_memory_stat",
             Self::CgroupMemoryEvents => "cgroup_memory_events",
             Self::CgroupPressure => "cgroup_pressure",
+            Self::CgroupPids => "cgroup_pids",
         }
     }
 }

@@ -1,9 +1,10 @@
-//! Pure parsers for the kernel files that `procfs` does not cover: cgroup v1/v2 memory
+//! Pure parsers for the kernel files that `procfs` does not cover: cgroup v1/v2 memory and pids
 //! controller files and pressure-stall information. They take bytes, never paths, so they run
 //! on fixtures and under a fuzzer alike.
 
 pub mod cgroup;
 pub mod kv;
+pub mod pids;
 pub mod pressure;
 
 /// A kernel file did not have the shape its parser expects.

@@ -3,6 +3,7 @@
 
 pub mod cgroup;
 pub mod host;
+pub mod pids;
 pub mod process;
 pub mod read;
 pub mod target;
@@ -119,6 +120,7 @@ impl Sampler {
             acc
         });
         let cgroup = group.first().and_then(|(id, _)| cgroup::sample(&roots, id.pid, &mut self.errors));
+        let pids = group.first().and_then(|(id, _)| pids::sample(&roots, id.pid, &mut self.errors));
         let utilization = utilization(cgroup.as_ref().and_then(|c| c.limit.zip(c.working_set)), memory.as_ref(), &host);
 
         self.seq += 1;
@@ -136,6 +138,7 @@ impl Sampler {
                 utilization,
                 pss: self.pss,
                 changes: self.changes,
+                pids,
             },
             own_process,
             errors: self.errors.clone(),
