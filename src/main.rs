@@ -5,7 +5,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use leakwatch::cli::{Cli, Command};
+use leakwatch::alert::promgen;
+use leakwatch::alert::rules::AlertRules;
+use leakwatch::cli::{Cli, Command, Generate, GenerateArgs};
 use leakwatch::config::{self, Config};
 use leakwatch::metrics::StaticInfo;
 
@@ -21,7 +23,11 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.global.log.as_deref());
-    let wrapped = cli.command.as_ref().map(|Command::Run { command }| command.clone());
+    let (wrapped, generate) = match cli.command {
+        Some(Command::Run { command }) => (Some(command), None),
+        Some(Command::Generate { what }) => (None, Some(what)),
+        None => (None, None),
+    };
     let file = match &cli.global.config {
         Some(path) => match Config::from_file(path) {
             Ok(c) => c,
@@ -33,6 +39,9 @@ fn main() -> ExitCode {
         Ok(v) => v,
         Err(e) => return usage_error(&e),
     };
+    if let Some(what) = generate {
+        return generate_files(&valid.alerts, what);
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().max_blocking_threads(4).build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -45,6 +54,36 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
             eprintln!("leakwatch: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `leakwatch generate ...`: writes a file generated from the alert rules.
+fn generate_files(rules: &AlertRules, what: Generate) -> ExitCode {
+    let opts = |out: &GenerateArgs| promgen::Options {
+        selector: out.selector.clone(),
+        runbook_base: out.runbook_base.clone(),
+    };
+    let (text, out) = match &what {
+        Generate::PrometheusRules { out } => (promgen::rules_yaml(rules, &opts(out)), out),
+        Generate::PrometheusRuleCrd { out, name } => (promgen::prometheus_rule_yaml(rules, &opts(out), name), out),
+    };
+    let text = match text {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("leakwatch: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let written = match &out.output {
+        Some(path) => std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display())),
+        None => std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes()).map_err(|e| e.to_string()),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("leakwatch: cannot write the rules: {e}");
             ExitCode::FAILURE
         }
     }

@@ -16,7 +16,7 @@
 pub mod engine;
 pub mod history;
 pub mod leak;
-// pub mod promgen;
+pub mod promgen;
 pub mod rules;
 
 use std::sync::Arc;

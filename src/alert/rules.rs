@@ -312,7 +312,7 @@ impl Resource {
             format!("The {what} of {{{{ $labels.target }}}} will reach {limit} within {horizon}."),
             format!(
                 "The {what} of {{{{ $labels.target }}}} ({{{{ printf \"%.2f\" $value }}}} of {limit}, above {min_ratio}) \
-                 keeps growing: at the rate of the last {window} it reaches {limit} within {horizon}."
+                 grew steadily over the last {window}; at that rate {limit} is reached within {horizon}."
             ),
         )
     }

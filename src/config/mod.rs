@@ -3,6 +3,7 @@
 //!
 //! Precedence: flag > environment variable > config file > built-in default.
 
+pub mod alerts;
 pub mod units;
 mod validate;
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use alerts::AlertsConfig;
 pub use validate::{validate, LogSourceSpec, Selector, ValidConfig};
 
 /// Default listen address. 10171: the exporter range 9100–9999 of Prometheus's
@@ -54,6 +56,8 @@ pub struct Config {
     pub pss: PssConfig,
     /// Log sources and their buffers.
     pub logs: LogsConfig,
+    /// Alert rules (the built-in ones when absent).
+    pub alerts: AlertsConfig,
 }
 
 /// `target:` — at most one selector; none means leakwatch watches itself.
@@ -161,7 +165,8 @@ pub enum ConfigError {
 
 impl Config {
     /// This config with every value that `over` sets taken from `over` (flags and environment
-    /// variables over the file); log sources of both are kept, the file's first.
+    /// variables over the file); log sources of both are kept, the file's first; alert rules
+    /// come from the file.
     pub fn overlaid_with(self, over: Config) -> Config {
         Config {
             listen: over.listen.or(self.listen),
@@ -187,6 +192,8 @@ impl Config {
                 max_subscribers: over.logs.max_subscribers.or(self.logs.max_subscribers),
                 sources: self.logs.sources.into_iter().chain(over.logs.sources).collect(),
             },
+            // No flag sets alert rules: they come from the file only.
+            alerts: self.alerts,
         }
     }
 

@@ -70,6 +70,8 @@ pub struct ValidConfig {
     pub pss_time_budget: Duration,
     /// Log sources in order: the configured files, then `stdout` and `stderr` in `run` mode.
     pub logs: Vec<LogSourceSpec>,
+    /// Alert rules.
+    pub alerts: crate::alert::rules::AlertRules,
 }
 
 /// Checks every value; `wrapped` is true in `leakwatch run` mode, where the wrapped command is
@@ -102,6 +104,7 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
             .push(format!("pss.time_budget: must be 1ms..=10s, got {}", humantime::format_duration(pss_time_budget)));
     }
     let logs = log_sources(&config.logs, wrapped, &mut problems);
+    let alerts = super::alerts::validate(&config.alerts, &mut problems);
     if problems.is_empty() {
         Ok(ValidConfig {
             listen,
@@ -116,6 +119,7 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
             pss_max_rss: config.pss.max_rss.unwrap_or(DEFAULT_PSS_MAX_RSS),
             pss_time_budget,
             logs,
+            alerts,
         })
     } else {
         Err(ConfigError::Invalid(problems))
