@@ -5,11 +5,14 @@
 //! | `/metrics` | Prometheus text format, rendered from the latest snapshot (cached per snapshot) |
 //! | `/healthz` | 200 while the process runs |
 //! | `/readyz`  | 200 after the first sample, 503 before |
+//! | `/alerts`  | pending, firing and recently resolved alerts, and the leak detector (JSON) |
+//! | `/alerts/history` | the bounded alert transition history, newest first (JSON) |
 //! | `/`        | a short index |
 //!
 //! Connections are capped (a permit each), headers must arrive within a timeout (slowloris), and
 //! accept errors back off instead of ending the server.
 
+mod alerts;
 mod routes;
 
 use std::net::SocketAddr;

@@ -10,6 +10,7 @@ use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::watch;
 
+use crate::alert::AlertState;
 use crate::logs::LogSources;
 use crate::metrics::{self, StaticInfo};
 use crate::snapshot::Snapshot;
@@ -23,13 +24,20 @@ pub struct AppState {
     snapshot: watch::Receiver<Arc<Snapshot>>,
     info: StaticInfo,
     logs: Arc<LogSources>,
-    rendered: Mutex<Option<(u64, Bytes)>>,
+    alerts: watch::Receiver<Arc<AlertState>>,
+    rendered: Mutex<Option<((u64, u64), Bytes)>>,
 }
 
 impl AppState {
     /// State over a snapshot channel and the log source registry.
     pub fn new(snapshot: watch::Receiver<Arc<Snapshot>>, info: StaticInfo, logs: Arc<LogSources>) -> Self {
-        Self { snapshot, info, logs, rendered: Mutex::new(None) }
+        let alerts = watch::channel(Arc::new(AlertState::default())).1;
+        Self { snapshot, info, logs, alerts, rendered: Mutex::new(None) }
+    }
+
+    /// The same state, reading alerts from the engine's channel.
+    pub fn with_alerts(self, alerts: watch::Receiver<Arc<AlertState>>) -> Self {
+        Self { alerts, ..self }
     }
 
     /// The log source registry.
@@ -39,12 +47,15 @@ impl AppState {
 
     fn metrics_body(&self) -> Bytes {
         let snapshot = self.snapshot.borrow().clone();
+        let alerts = self.alerts.borrow().clone();
+        // The alert state of a snapshot is published just after it: both seqs key the cache.
+        let key = (snapshot.seq, alerts.seq);
         let mut cache = self.rendered.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match &*cache {
-            Some((seq, body)) if *seq == snapshot.seq && snapshot.seq != 0 => body.clone(),
+            Some((k, body)) if *k == key && snapshot.seq != 0 => body.clone(),
             _ => {
-                let body = Bytes::from(metrics::render(&snapshot, &self.info));
-                *cache = Some((snapshot.seq, body.clone()));
+                let body = Bytes::from(metrics::render_with_alerts(&snapshot, Some(&alerts), &self.info));
+                *cache = Some((key, body.clone()));
                 body
             }
         }
@@ -62,6 +73,8 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp
         }
         "/metrics" => with_type(Response::new(Full::new(state.metrics_body())), PROMETHEUS_TEXT),
         "/healthz" => plain(StatusCode::OK, "ok\n"),
+        "/alerts" => super::alerts::current(&state.alerts.borrow()),
+        "/alerts/history" => super::alerts::history(&state.alerts.borrow()),
         "/readyz" => {
             if state.snapshot.borrow().seq > 0 {
                 plain(StatusCode::OK, "ready\n")
@@ -71,7 +84,7 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp
         }
         "/" => plain(
             StatusCode::OK,
-            "leakwatch\n\n/metrics  Prometheus metrics\n/healthz  liveness\n/readyz   readiness (after the first sample)\n",
+            "leakwatch\n\n/metrics  Prometheus metrics\n/healthz  liveness\n/readyz   readiness (after the first sample)\n/alerts   alert state (JSON)\n/alerts/history  alert transitions (JSON)\n",
         ),
         _ => plain(StatusCode::NOT_FOUND, "not found; see / for the endpoints\n"),
     };
