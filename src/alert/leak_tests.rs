@@ -44,13 +44,18 @@ impl Noise {
     }
 }
 
+/// A series' value at t (seconds from its start), given the noise generator.
+type ValueFn = Box<dyn Fn(f64, &mut Noise) -> f64>;
+/// A leak's true mean level at t.
+type LevelFn = Box<dyn Fn(f64) -> f64>;
+
 /// A generated series: its value at time t (seconds from its start) and, for a leak, the true
 /// growth rate (bytes/s) and the true mean level, from which the true time to the limit follows.
 struct Series {
     name: &'static str,
-    value: Box<dyn Fn(f64, &mut Noise) -> f64>,
+    value: ValueFn,
     /// (rate, mean level at t) for a leak.
-    truth: Option<(f64, Box<dyn Fn(f64) -> f64>)>,
+    truth: Option<(f64, LevelFn)>,
 }
 
 fn gb(x: f64) -> f64 {
@@ -226,7 +231,7 @@ const SEEDS: u64 = 3;
 #[test]
 fn comparison_with_least_squares() {
     println!(
-        "\n{:<28} | {:>22} | {:>22}\n{:<28} | {:>22} | {:>22}",
+        "\n{:<36} | {:>22} | {:>22}\n{:<36} | {:>22} | {:>22}",
         "series (4 h, 5 s samples, 3 seeds)",
         "Theil-Sen + checks",
         "least squares",
@@ -277,7 +282,7 @@ fn comparison_with_least_squares() {
                 format!("{false_alerts} (longest {longest} min)")
             });
         }
-        println!("{:<28} | {:>22} | {:>22}", s.name, cells[0], cells[1]);
+        println!("{:<36} | {:>22} | {:>22}", s.name, cells[0], cells[1]);
     }
     println!("false alerting evaluations in total: Theil-Sen {}, least squares {}", totals[0], totals[1]);
 }

@@ -278,7 +278,7 @@ impl Resource {
             }
             _ => labels,
         };
-        (limit > 0).then(|| Usage { labels, used: used as f64, limit: limit as f64, series })
+        (limit > 0).then_some(Usage { labels, used: used as f64, limit: limit as f64, series })
     }
 
     /// The PromQL of (used, limit).

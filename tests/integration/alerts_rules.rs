@@ -97,6 +97,21 @@ fn promtool_unit_tests_prove_each_alert_fires_and_resolves() {
 }
 
 #[test]
+fn every_alert_has_a_runbook_entry_where_its_runbook_url_points() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let rules = std::fs::read_to_string(repo().join("alerts/leakwatch-rules.yaml")).unwrap();
+    let runbook = readme.split("\n## Runbook\n").nth(1).expect("a Runbook section in README.md");
+    let mut alerts: Vec<&str> = rules.lines().filter_map(|l| l.trim().strip_prefix("- alert: ")).collect();
+    alerts.dedup();
+    assert!(alerts.len() >= 9, "{alerts:?}");
+    for alert in alerts {
+        assert!(runbook.contains(&format!("\n### {alert}\n")), "README runbook has no `### {alert}`");
+        let url = format!("runbook_url: README.md#{}\n", alert.to_ascii_lowercase());
+        assert!(rules.contains(&url), "{alert}: no {url:?}");
+    }
+}
+
+#[test]
 fn generate_uses_the_rules_of_the_config_file_and_rejects_bad_ones() {
     let dir = TempDir::new("rules-config");
     let config = dir.path().join("leakwatch.yaml");
