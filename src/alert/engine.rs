@@ -197,9 +197,13 @@ struct TrendTrack {
     trend: Trend,
 }
 
+/// The OOM counter last read, and the current episode: kills since its first kill, and when the
+/// last one happened (the alert holds while that is within the window).
+#[derive(Default)]
 struct OomTrack {
     last: Option<(String, u64)>,
-    kills: BoundedLog<u64>,
+    episode_kills: u64,
+    last_kill_at: Option<f64>,
 }
 
 /// What a rule says about one instance at this evaluation.
@@ -225,19 +229,15 @@ pub struct Engine {
     history_changed: bool,
 }
 
-/// Most OOM kill increases remembered inside the OOM window (they are summed; older ones expire).
-const MAX_OOM_EVENTS: usize = 64;
-
 impl Engine {
     /// An engine over validated rules, with no history.
     pub fn new(rules: AlertRules) -> Self {
         let h = rules.history;
-        let oom_window = rules.oom_kill.map_or(Duration::ZERO, |r| r.window);
         Self {
             rules,
             instances: BTreeMap::new(),
             trends: BTreeMap::new(),
-            oom: OomTrack { last: None, kills: BoundedLog::new(MAX_OOM_EVENTS, oom_window) },
+            oom: OomTrack::default(),
             history: BoundedLog::new(h.max_transitions, h.retention),
             published_history: Arc::from(Vec::new()),
             history_changed: false,
@@ -341,9 +341,7 @@ impl Engine {
     }
 
     fn oom_kills(&mut self, s: &Snapshot, now: f64) {
-        if self.rules.oom_kill.is_none() {
-            return;
-        }
+        let Some(rule) = self.rules.oom_kill else { return };
         let Some(cgroup) = &s.target.cgroup else { return };
         let Some(kills) = cgroup.oom_kills else { return };
         let series = format!("{}/{}", s.target.name, cgroup.path);
@@ -360,11 +358,13 @@ impl Engine {
             _ => 0,
         };
         self.oom.last = Some((series, kills));
+        let window = rule.window.as_secs_f64();
+        let within = |t: Option<f64>| t.is_some_and(|t| now - t <= window);
         if delta > 0 {
-            self.oom.kills.push(now, delta);
+            self.oom.episode_kills = if within(self.oom.last_kill_at) { self.oom.episode_kills + delta } else { delta };
+            self.oom.last_kill_at = Some(now);
         }
-        self.oom.kills.trim(now);
-        let in_window: u64 = self.oom.kills.newest_first().iter().sum();
+        let in_window = if within(self.oom.last_kill_at) { self.oom.episode_kills } else { 0 };
         self.step(
             Verdict {
                 key: Key {
