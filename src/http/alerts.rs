@@ -2,11 +2,14 @@
 //! resource) and `GET /alerts/history` (the bounded transition history, newest first), as JSON
 //! from the alert engine's latest published state.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
+use tokio::sync::watch;
 
 use crate::alert::engine::{AlertView, State, Transition, TrendView};
 use crate::alert::AlertState;
@@ -27,13 +30,16 @@ struct History<'a> {
 }
 
 /// `GET /alerts`.
-pub fn current(state: &AlertState) -> Response<Full<Bytes>> {
+pub fn current(rx: &watch::Receiver<Arc<AlertState>>) -> Response<Full<Bytes>> {
+    // Clone the Arc so the engine is never blocked while the JSON is written.
+    let state = rx.borrow().clone();
     let alerts = state.alerts.iter().filter(|a| a.state != State::Inactive).collect();
     json(&Current { seq: state.seq, evaluated_at: state.evaluated_at, alerts, trends: &state.trends })
 }
 
 /// `GET /alerts/history`.
-pub fn history(state: &AlertState) -> Response<Full<Bytes>> {
+pub fn history(rx: &watch::Receiver<Arc<AlertState>>) -> Response<Full<Bytes>> {
+    let state = rx.borrow().clone();
     json(&History { max_transitions: state.history_max, transitions: &state.history })
 }
 

@@ -73,8 +73,8 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp
         }
         "/metrics" => with_type(Response::new(Full::new(state.metrics_body())), PROMETHEUS_TEXT),
         "/healthz" => plain(StatusCode::OK, "ok\n"),
-        "/alerts" => super::alerts::current(&state.alerts.borrow()),
-        "/alerts/history" => super::alerts::history(&state.alerts.borrow()),
+        "/alerts" => super::alerts::current(&state.alerts),
+        "/alerts/history" => super::alerts::history(&state.alerts),
         "/readyz" => {
             if state.snapshot.borrow().seq > 0 {
                 plain(StatusCode::OK, "ready\n")
