@@ -110,6 +110,10 @@ pub async fn run(config: ValidConfig, wrapped: Option<Vec<OsString>>, info: Stat
     let tracker = TaskTracker::new();
     tracker.spawn(sample::run(sampler, config.interval, tx, token.child_token()));
     tracker.spawn(alert::run(Engine::new(config.alerts.clone()), rx.clone(), alert_tx, token.child_token()));
+    if let Some(target) = config.alertmanager.clone() {
+        tracing::info!(alertmanager = %target.authority, path = %target.path, "pushing alerts to Alertmanager");
+        tracker.spawn(alert::push::run(target, alert_rx.clone(), token.child_token()));
+    }
     let state = AppState::new(rx, info, logs).with_alerts(alert_rx);
     tracker.spawn(crate::http::serve(listener, state, token.child_token()));
     let stop_tails = token.child_token();

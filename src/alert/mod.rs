@@ -8,6 +8,7 @@
 //!                               │ history.rs bounded sample and transition rings
 //!                               ▼
 //!                           engine.rs  inactive → pending → firing → resolved, `for`, hysteresis
+//!  watch<Arc<AlertState>> ──► push.rs (optional) ──► Alertmanager POST /api/v2/alerts
 //!  rules::defaults() ──► promgen.rs ──► alerts/leakwatch-rules.yaml, alerts/leakwatch-prometheusrule.yaml
 //! ```
 //!
@@ -17,6 +18,7 @@ pub mod engine;
 pub mod history;
 pub mod leak;
 pub mod promgen;
+pub mod push;
 pub mod rules;
 
 use std::sync::Arc;

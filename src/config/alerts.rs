@@ -18,6 +18,7 @@
 //!     critical: { horizon: 15m, min_ratio: 0.8 }
 //!   oom_kill: { enabled: true, window: 15m }
 //!   history: { max_transitions: 1000, retention: 24h, resolved_retention: 15m }
+//!   alertmanager: { url: http://alertmanager:9093, timeout: 5s, resend_interval: 1m }   # optional
 //! ```
 
 use std::time::Duration;
@@ -26,6 +27,7 @@ use serde::Deserialize;
 
 use super::units;
 use crate::alert::history::WindowLimits;
+use crate::alert::push;
 use crate::alert::rules::{
     self, AlertRules, HistoryLimits, OomRule, PredictionLevel, PredictionRules, Ratio, Resource, Severity,
     ThresholdRule,
@@ -50,6 +52,51 @@ pub struct AlertsConfig {
     pub oom_kill: OomKillConfig,
     /// The transition history.
     pub history: HistoryConfig,
+    /// Optional push to an Alertmanager.
+    pub alertmanager: AlertmanagerConfig,
+}
+
+/// `alerts.alertmanager`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertmanagerConfig {
+    /// `http://host[:port][/prefix]`; alerts are pushed to `<url>/api/v2/alerts`. Unset: no push.
+    pub url: Option<String>,
+    /// Limit on one push. Default `5s`; 100ms..=1m.
+    #[serde(deserialize_with = "units::de_duration")]
+    pub timeout: Option<Duration>,
+    /// Firing alerts are sent again after this long. Default `1m`; 1s..=1h.
+    #[serde(deserialize_with = "units::de_duration")]
+    pub resend_interval: Option<Duration>,
+}
+
+/// Default push timeout.
+pub const DEFAULT_PUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default resend interval of firing alerts (Prometheus's `--rules.alert.resend-delay`).
+pub const DEFAULT_RESEND_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Validates `alerts.alertmanager`: `None` when no URL is set.
+pub fn validate_alertmanager(c: &AlertmanagerConfig, problems: &mut Vec<String>) -> Option<push::Target> {
+    let key = "alerts.alertmanager";
+    let timeout = c.timeout.unwrap_or(DEFAULT_PUSH_TIMEOUT);
+    if !(Duration::from_millis(100)..=MINUTE).contains(&timeout) {
+        problems.push(format!("{key}.timeout: must be 100ms..=1m, got {}", humantime::format_duration(timeout)));
+    }
+    let resend_interval = c.resend_interval.unwrap_or(DEFAULT_RESEND_INTERVAL);
+    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&resend_interval) {
+        problems.push(format!(
+            "{key}.resend_interval: must be 1s..=1h, got {}",
+            humantime::format_duration(resend_interval)
+        ));
+    }
+    let url = c.url.as_deref()?;
+    match push::Target::parse_url(url) {
+        Ok((authority, path)) => Some(push::Target { authority, path, timeout, resend_interval }),
+        Err(e) => {
+            problems.push(format!("{key}.url: {e}"));
+            None
+        }
+    }
 }
 
 /// One entry of `alerts.rules`.
@@ -405,6 +452,23 @@ mod tests {
         assert!(e.contains("level") && e.contains("line 4"), "{e}");
         let e = Config::from_yaml(b"alerts:\n  predictions: {}\n").unwrap_err();
         assert!(e.contains("predictions"), "{e}");
+    }
+
+    #[test]
+    fn the_alertmanager_url_is_checked() {
+        let c = Config::from_yaml(b"alerts:\n  alertmanager:\n    url: https://am:9093\n    resend_interval: 0s\n")
+            .unwrap();
+        let mut p = Vec::new();
+        assert_eq!(validate_alertmanager(&c.alerts.alertmanager, &mut p), None);
+        let e = p.join("\n");
+        assert!(e.contains("alerts.alertmanager.url") && e.contains("https is not supported"), "{e}");
+        assert!(e.contains("alerts.alertmanager.resend_interval: must be 1s..=1h"), "{e}");
+        let c = Config::from_yaml(b"alerts:\n  alertmanager:\n    url: http://am:9093/am\n").unwrap();
+        let mut p = Vec::new();
+        let t = validate_alertmanager(&c.alerts.alertmanager, &mut p).unwrap();
+        assert!(p.is_empty());
+        assert_eq!((t.authority.as_str(), t.path.as_str()), ("am:9093", "/am/api/v2/alerts"));
+        assert_eq!(validate_alertmanager(&AlertmanagerConfig::default(), &mut p), None);
     }
 
     #[test]

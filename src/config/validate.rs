@@ -72,6 +72,8 @@ pub struct ValidConfig {
     pub logs: Vec<LogSourceSpec>,
     /// Alert rules.
     pub alerts: crate::alert::rules::AlertRules,
+    /// Where to push alerts, if anywhere.
+    pub alertmanager: Option<crate::alert::push::Target>,
 }
 
 /// Checks every value; `wrapped` is true in `leakwatch run` mode, where the wrapped command is
@@ -105,6 +107,7 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
     }
     let logs = log_sources(&config.logs, wrapped, &mut problems);
     let alerts = super::alerts::validate(&config.alerts, &mut problems);
+    let alertmanager = super::alerts::validate_alertmanager(&config.alerts.alertmanager, &mut problems);
     if problems.is_empty() {
         Ok(ValidConfig {
             listen,
@@ -120,6 +123,7 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
             pss_time_budget,
             logs,
             alerts,
+            alertmanager,
         })
     } else {
         Err(ConfigError::Invalid(problems))

@@ -186,3 +186,106 @@ fn a_growing_child_in_a_memory_cgroup_raises_info_then_warning_then_critical_and
     assert_eq!(m.get("leakwatch_alert_history_transitions", &[]), Some(all.len() as f64));
     assert_eq!(m.get("leakwatch_alert_history_max_transitions", &[]), Some(1000.0));
 }
+
+/// A fake Alertmanager on loopback: answers 200 to every request and hands over
+/// (path, content type, body) of each.
+fn fake_alertmanager() -> (std::net::SocketAddr, std::sync::mpsc::Receiver<(String, String, String)>) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the fake Alertmanager");
+    let addr = listener.local_addr().expect("local address");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut reader = BufReader::new(stream.try_clone().expect("clone the stream"));
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let (mut length, mut content_type) = (0usize, String::new());
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header.trim().is_empty() {
+                    break;
+                }
+                let (name, value) = header.split_once(':').unwrap_or((&header, ""));
+                match name.to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.trim().parse().unwrap_or(0),
+                    "content-type" => content_type = value.trim().to_owned(),
+                    _ => {}
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let path = request_line.split_whitespace().nth(1).unwrap_or("").to_owned();
+            if tx.send((path, content_type, String::from_utf8_lossy(&body).into_owned())).is_err() {
+                return;
+            }
+        }
+    });
+    (addr, rx)
+}
+
+/// Waits for a push that holds `alert` and satisfies `pred`; returns (path, content type, that alert).
+fn wait_push(
+    rx: &std::sync::mpsc::Receiver<(String, String, String)>,
+    alert: &str,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> (String, String, Value) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let (path, content_type, body) =
+            rx.recv_timeout(left).unwrap_or_else(|_| panic!("no push to the fake Alertmanager with {what}"));
+        let batch: Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("pushed body is not JSON ({e}): {body}"));
+        if let Some(a) = batch.as_array().and_then(|a| a.iter().find(|a| a["labels"]["alertname"] == alert && pred(a)))
+        {
+            return (path, content_type, a.clone());
+        }
+    }
+}
+
+fn rfc3339(v: &Value) -> f64 {
+    let text = v.as_str().expect("an RFC 3339 string");
+    humantime::parse_rfc3339(text).expect("RFC 3339").duration_since(UNIX_EPOCH).expect("after 1970").as_secs_f64()
+}
+
+#[test]
+fn alerts_are_pushed_to_an_alertmanager_resent_while_firing_and_sent_resolved() {
+    let (am, pushes) = fake_alertmanager();
+    let hog = crate::support::MemHog::start(16);
+    let dir = TempDir::new("alerts-push");
+    let config = dir.path().join("leakwatch.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "alerts:\n  rules:\n    - ratio: memory_utilization\n      levels: {{critical: 0.000001}}\n      for: 0s\n      hysteresis: 0\n  alertmanager:\n    url: http://{am}\n    resend_interval: 1s\n"
+        ),
+    )
+    .expect("write config");
+    let pid = hog.pid().to_string();
+    let lw = Leakwatch::start(&["--pid", &pid, "--target-name", "hog", "--config", config.to_str().unwrap()]);
+
+    let firing = |a: &Value| rfc3339(&a["endsAt"]) > now() + 2.0;
+    let (path, content_type, first) = wait_push(&pushes, ALERT, "the alert firing", firing);
+    assert_eq!(path, "/api/v2/alerts");
+    assert_eq!(content_type, "application/json");
+    assert_eq!(first["labels"]["severity"], "critical");
+    assert_eq!(first["labels"]["target"], "hog");
+    assert_eq!(first["annotations"]["summary"], "hog uses more than 0 % of its memory limit.");
+    let started = rfc3339(&first["startsAt"]);
+    let first_at = std::time::Instant::now();
+    // Sent again while it fires (resend_interval 1 s, not on every 200 ms sample), with the same start.
+    let (_, _, again) = wait_push(&pushes, ALERT, "a resend", firing);
+    assert!(first_at.elapsed() >= Duration::from_millis(700), "resent after {:?}", first_at.elapsed());
+    assert_eq!(rfc3339(&again["startsAt"]), started);
+
+    drop(hog);
+    let (_, _, resolved) = wait_push(&pushes, ALERT, "the alert resolved", |a| rfc3339(&a["endsAt"]) <= now() + 0.5);
+    assert!(rfc3339(&resolved["endsAt"]) >= started, "{resolved}");
+    drop(lw);
+}
