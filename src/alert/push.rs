@@ -102,6 +102,9 @@ pub enum PushError {
         #[source]
         source: hyper::Error,
     },
+    /// The batch could not be written as JSON.
+    #[error("cannot encode the alerts: {0}")]
+    Encode(#[source] serde_json::Error),
     /// The push took longer than the timeout.
     #[error("{0}: no answer within the timeout")]
     Timeout(String),
@@ -167,7 +170,7 @@ fn rfc3339(unix: f64) -> String {
 
 /// Posts one batch.
 pub async fn post(target: &Target, alerts: &[PostableAlert]) -> Result<(), PushError> {
-    let body = serde_json::to_vec(alerts).unwrap_or_else(|_| b"[]".to_vec());
+    let body = serde_json::to_vec(alerts).map_err(PushError::Encode)?;
     let authority = target.authority.clone();
     let exchange = async {
         let io = |source| PushError::Io { authority: authority.clone(), source };
