@@ -33,6 +33,13 @@ pub enum Command {
     /// Print a log source's recent lines from a running leakwatch; with --follow, keep printing
     /// live lines (like `tail -f`), reconnecting and resuming after a drop.
     Logs(LogsCommand),
+    /// Write files generated from the alert rules (the built-in ones, or the `alerts:` section
+    /// of `--config`).
+    Generate {
+        /// What to write.
+        #[command(subcommand)]
+        what: Generate,
+    },
 }
 
 /// `leakwatch logs SOURCE`.
@@ -73,6 +80,40 @@ impl LogsCommand {
             raw: self.raw,
         }
     }
+}
+
+/// `leakwatch generate ...`
+#[derive(Debug, Subcommand)]
+pub enum Generate {
+    /// A Prometheus rule file (`rule_files:`), checked by `promtool check rules`.
+    PrometheusRules {
+        /// Output options.
+        #[command(flatten)]
+        out: GenerateArgs,
+    },
+    /// A prometheus-operator PrometheusRule manifest with the same rules.
+    PrometheusRuleCrd {
+        /// Output options.
+        #[command(flatten)]
+        out: GenerateArgs,
+        /// `metadata.name` of the manifest.
+        #[arg(long, default_value = crate::alert::promgen::DEFAULT_CRD_NAME)]
+        name: String,
+    },
+}
+
+/// Options shared by the `generate` commands.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Write to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Label matchers added to every metric in the PromQL, e.g. 'job="leakwatch"'.
+    #[arg(long, default_value = "", value_name = "MATCHERS")]
+    pub selector: String,
+    /// Runbook URL before the `#anchor` of each alert.
+    #[arg(long, default_value = crate::alert::promgen::DEFAULT_RUNBOOK_BASE, value_name = "URL")]
+    pub runbook_base: String,
 }
 
 /// Flags that override the config file.
@@ -157,6 +198,7 @@ impl GlobalArgs {
             },
             connections: Default::default(),
             tasks: Default::default(),
+            alerts: Default::default(),
         }
     }
 }
@@ -181,6 +223,17 @@ mod tests {
         assert_eq!(after.global.listen.as_deref(), Some("127.0.0.1:2"));
         let Some(Command::Run { command }) = after.command else { panic!("run expected") };
         assert_eq!(command, vec![OsString::from("sleep"), OsString::from("-x")]);
+    }
+
+    #[test]
+    fn generate_takes_a_kind_and_output_options() {
+        let cli = Cli::try_parse_from(["leakwatch", "generate", "prometheus-rule-crd", "-o", "x.yaml", "--name", "lw"])
+            .unwrap();
+        let Some(Command::Generate { what: Generate::PrometheusRuleCrd { out, name } }) = cli.command else {
+            panic!("generate expected")
+        };
+        assert_eq!((out.output, name.as_str(), out.selector.as_str()), (Some(PathBuf::from("x.yaml")), "lw", ""));
+        assert!(Cli::try_parse_from(["leakwatch", "generate", "dashboards"]).is_err());
     }
 
     #[test]

@@ -6,10 +6,13 @@
 //!        │  (sample: one pass per interval, reads through Roots; parse: pure parsers)
 //!        ▼
 //!  Snapshot (immutable, Arc) ── watch channel ──► http: /metrics renders it (no /proc reads)
+//!        │
+//!        └──► alert: rules, leak detector, state machine ── watch channel ──► /alerts, /metrics
 //! ```
 //!
 //! `main` parses the CLI and config, then hands over to [`lifecycle::run`].
 
+pub mod alert;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -1,4 +1,4 @@
-//! Process lifecycle: binds, starts the sampler and the server, handles SIGTERM/SIGINT (forwarded
+//! Process lifecycle: binds, starts the sampler, the alert engine and the server, handles SIGTERM/SIGINT (forwarded
 //! to the wrapped command in `run` mode) and shuts down within a grace period. The only module
 //! that spawns long-lived tasks.
 
@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::alert::{self, AlertState, Engine};
 use crate::config::{Selector, ValidConfig};
 use crate::http::AppState;
 use crate::logs::capture::Capture;
@@ -106,14 +107,17 @@ pub async fn run(config: ValidConfig, wrapped: Option<Vec<OsString>>, info: Stat
         tasks: config.tasks,
     });
     let (tx, rx) = watch::channel(Arc::new(Snapshot::empty(&target_name)));
+    let (alert_tx, alert_rx) = watch::channel(Arc::new(AlertState::default()));
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
     tracker.spawn(sample::run(sampler, config.interval, tx, token.child_token()));
-    tracker.spawn(crate::http::serve(
-        listener,
-        AppState::new(rx, info, logs, token.child_token()),
-        token.child_token(),
-    ));
+    tracker.spawn(alert::run(Engine::new(config.alerts.clone()), rx.clone(), alert_tx, token.child_token()));
+    if let Some(target) = config.alertmanager.clone() {
+        tracing::info!(alertmanager = %target.authority, path = %target.path, "pushing alerts to Alertmanager");
+        tracker.spawn(alert::push::run(target, alert_rx.clone(), token.child_token()));
+    }
+    let state = AppState::new(rx, info, logs, token.child_token()).with_alerts(alert_rx);
+    tracker.spawn(crate::http::serve(listener, state, token.child_token()));
     let stop_tails = token.child_token();
     tracker.spawn(async move {
         stop_tails.cancelled().await;

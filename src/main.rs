@@ -5,7 +5,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use leakwatch::cli::{Cli, Command};
+use leakwatch::alert::promgen;
+use leakwatch::alert::rules::AlertRules;
+use leakwatch::cli::{Cli, Command, Generate, GenerateArgs};
 use leakwatch::config::{self, Config};
 use leakwatch::metrics::StaticInfo;
 
@@ -21,10 +23,11 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.global.log.as_deref());
-    let wrapped = match &cli.command {
+    let (wrapped, generate) = match cli.command {
         Some(Command::Logs(logs)) => return logs_command(logs.args()),
-        Some(Command::Run { command }) => Some(command.clone()),
-        None => None,
+        Some(Command::Run { command }) => (Some(command), None),
+        Some(Command::Generate { what }) => (None, Some(what)),
+        None => (None, None),
     };
     let file = match &cli.global.config {
         Some(path) => match Config::from_file(path) {
@@ -37,6 +40,9 @@ fn main() -> ExitCode {
         Ok(v) => v,
         Err(e) => return usage_error(&e),
     };
+    if let Some(what) = generate {
+        return generate_files(&valid.alerts, what);
+    }
     let Some(runtime) = runtime() else { return ExitCode::FAILURE };
     let info = StaticInfo::from_env(|k| std::env::var(k).ok());
     match runtime.block_on(leakwatch::lifecycle::run(valid, wrapped, info)) {
@@ -56,6 +62,36 @@ fn logs_command(args: leakwatch::logs_command::LogsArgs) -> ExitCode {
         Err(e @ leakwatch::logs_command::LogsError::BadServer(_)) => usage_error(&e),
         Err(e) => {
             eprintln!("leakwatch logs: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `leakwatch generate ...`: writes a file generated from the alert rules.
+fn generate_files(rules: &AlertRules, what: Generate) -> ExitCode {
+    let opts = |out: &GenerateArgs| promgen::Options {
+        selector: out.selector.clone(),
+        runbook_base: out.runbook_base.clone(),
+    };
+    let (text, out) = match &what {
+        Generate::PrometheusRules { out } => (promgen::rules_yaml(rules, &opts(out)), out),
+        Generate::PrometheusRuleCrd { out, name } => (promgen::prometheus_rule_yaml(rules, &opts(out), name), out),
+    };
+    let text = match text {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("leakwatch: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let written = match &out.output {
+        Some(path) => std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display())),
+        None => std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes()).map_err(|e| e.to_string()),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("leakwatch: cannot write the rules: {e}");
             ExitCode::FAILURE
         }
     }

@@ -103,6 +103,8 @@ pub struct TargetSample {
     pub fds: Option<FdSample>,
     /// Child processes, their states and ages, and context switches of the group's threads.
     pub tasks: Option<TaskSample>,
+    /// The group leader's `pids` cgroup controller, when it has one.
+    pub pids: Option<PidsSample>,
 }
 
 /// How a socket table was read.
@@ -217,6 +219,17 @@ pub struct TaskSample {
     pub voluntary_switches: Option<u64>,
     /// Involuntary (preempted) context switches summed over every thread of the group.
     pub involuntary_switches: Option<u64>,
+}
+
+/// The `pids` controller of the target's cgroup: tasks (processes and threads) against `pids.max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PidsSample {
+    /// Hierarchy version (v1: the `pids` hierarchy; v2: the unified one).
+    pub version: CgroupVersion,
+    /// `pids.current`.
+    pub current: Option<u64>,
+    /// `pids.max`; `None` when it is `max` (no limit) or unreadable.
+    pub max: Option<u64>,
 }
 
 /// A process, identified across pid reuse by its start time.
@@ -448,6 +461,8 @@ pub enum ErrorSource {
     SockDiag,
     /// `/proc/PID/task/TID/status` (context switches per thread).
     TaskStatus,
+    /// The cgroup's `pids.current` and `pids.max`.
+    CgroupPids,
 }
 
 impl ErrorSource {
@@ -471,6 +486,7 @@ impl ErrorSource {
             Self::ProcNet => "proc_net",
             Self::SockDiag => "sock_diag",
             Self::TaskStatus => "task_status",
+            Self::CgroupPids => "cgroup_pids",
         }
     }
 }

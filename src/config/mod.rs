@@ -3,6 +3,7 @@
 //!
 //! Precedence: flag > environment variable > config file > built-in default.
 
+pub mod alerts;
 pub mod units;
 mod validate;
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use alerts::AlertsConfig;
 pub use validate::{validate, LogSourceSpec, Selector, ValidConfig};
 
 /// Default listen address. 10171: the exporter range 9100–9999 of Prometheus's
@@ -66,6 +68,8 @@ pub struct Config {
     pub connections: ConnectionsConfig,
     /// Child processes: their ages.
     pub tasks: TasksConfig,
+    /// Alert rules (the built-in ones when absent).
+    pub alerts: AlertsConfig,
 }
 
 /// `connections:` — the target's sockets.
@@ -215,7 +219,8 @@ pub enum ConfigError {
 
 impl Config {
     /// This config with every value that `over` sets taken from `over` (flags and environment
-    /// variables over the file); log sources of both are kept, the file's first.
+    /// variables over the file); log sources of both are kept, the file's first; alert rules
+    /// come from the file.
     pub fn overlaid_with(self, over: Config) -> Config {
         Config {
             listen: over.listen.or(self.listen),
@@ -251,6 +256,8 @@ impl Config {
                 stale_after: over.tasks.stale_after.or(self.tasks.stale_after),
                 max_tracked: over.tasks.max_tracked.or(self.tasks.max_tracked),
             },
+            // No flag sets alert rules: they come from the file only.
+            alerts: self.alerts,
         }
     }
 

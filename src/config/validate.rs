@@ -76,6 +76,10 @@ pub struct ValidConfig {
     pub conns: ConnSettings,
     /// Child-process sampling.
     pub tasks: TaskSettings,
+    /// Alert rules.
+    pub alerts: crate::alert::rules::AlertRules,
+    /// Where to push alerts, if anywhere.
+    pub alertmanager: Option<crate::alert::push::Target>,
 }
 
 /// Checks every value; `wrapped` is true in `leakwatch run` mode, where the wrapped command is
@@ -118,6 +122,8 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
             &mut problems,
         ),
     };
+    let alerts = super::alerts::validate(&config.alerts, &mut problems);
+    let alertmanager = super::alerts::validate_alertmanager(&config.alerts.alertmanager, &mut problems);
     if problems.is_empty() {
         Ok(ValidConfig {
             listen,
@@ -134,6 +140,8 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
             logs,
             conns,
             tasks,
+            alerts,
+            alertmanager,
         })
     } else {
         Err(ConfigError::Invalid(problems))

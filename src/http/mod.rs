@@ -8,11 +8,14 @@
 //! | `/logs`    | the log sources and their figures (JSON) |
 //! | `/logs/{source}` | a page of lines: newest first by default, cursors, filters, byte cap (JSON or text) |
 //! | `/logs/{source}/stream` | Server-Sent Events: a backlog or a resume point, then live lines |
+//! | `/alerts`  | pending, firing and recently resolved alerts, and the leak detector (JSON) |
+//! | `/alerts/history` | the bounded alert transition history, newest first (JSON) |
 //! | `/`        | a short index |
 //!
 //! Connections are capped (a permit each), headers must arrive within a timeout (slowloris), and
 //! accept errors back off instead of ending the server.
 
+mod alerts;
 mod body;
 mod logs;
 mod routes;

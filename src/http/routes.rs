@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::body::Body;
 use super::logs;
+use crate::alert::AlertState;
 use crate::logs::LogSources;
 use crate::metrics::{self, StaticInfo};
 use crate::snapshot::Snapshot;
@@ -22,6 +23,8 @@ const INDEX: &str = "leakwatch\n\n\
 /metrics                 Prometheus metrics\n\
 /healthz                 liveness\n\
 /readyz                  readiness (after the first sample)\n\
+/alerts                  pending, firing and recently resolved alerts, and the leak detector (JSON)\n\
+/alerts/history          alert transitions, newest first (JSON)\n\
 /logs                    log sources and their figures (JSON)\n\
 /logs/SOURCE             recent lines: lines, max_bytes, before_seq, after_seq, contains, regex, format\n\
 /logs/SOURCE/stream      live lines as Server-Sent Events: backlog, after_seq or Last-Event-ID, contains, regex, format\n";
@@ -32,7 +35,8 @@ pub struct AppState {
     snapshot: watch::Receiver<Arc<Snapshot>>,
     info: StaticInfo,
     logs: Arc<LogSources>,
-    rendered: Mutex<Option<(u64, Bytes)>>,
+    alerts: watch::Receiver<Arc<AlertState>>,
+    rendered: Mutex<Option<((u64, u64), Bytes)>>,
     shutdown: CancellationToken,
     /// KiB of memory pages may take (see [`logs::PAGE_MEMORY_BUDGET`]).
     page_budget: Arc<Semaphore>,
@@ -47,8 +51,14 @@ impl AppState {
         logs: Arc<LogSources>,
         shutdown: CancellationToken,
     ) -> Self {
+        let alerts = watch::channel(Arc::new(AlertState::default())).1;
         let page_budget = Arc::new(Semaphore::new(logs::PAGE_MEMORY_BUDGET >> 10));
-        Self { snapshot, info, logs, rendered: Mutex::new(None), shutdown, page_budget }
+        Self { snapshot, info, logs, alerts, rendered: Mutex::new(None), shutdown, page_budget }
+    }
+
+    /// The same state, reading alerts from the engine's channel.
+    pub fn with_alerts(self, alerts: watch::Receiver<Arc<AlertState>>) -> Self {
+        Self { alerts, ..self }
     }
 
     /// The log source registry.
@@ -58,12 +68,15 @@ impl AppState {
 
     fn metrics_body(&self) -> Bytes {
         let snapshot = self.snapshot.borrow().clone();
+        let alerts = self.alerts.borrow().clone();
+        // The alert state of a snapshot is published just after it: both seqs key the cache.
+        let key = (snapshot.seq, alerts.seq);
         let mut cache = self.rendered.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match &*cache {
-            Some((seq, body)) if *seq == snapshot.seq && snapshot.seq != 0 => body.clone(),
+            Some((k, body)) if *k == key && snapshot.seq != 0 => body.clone(),
             _ => {
-                let body = Bytes::from(metrics::render(&snapshot, &self.info));
-                *cache = Some((snapshot.seq, body.clone()));
+                let body = Bytes::from(metrics::render_with_alerts(&snapshot, Some(&alerts), &self.info));
+                *cache = Some((key, body.clone()));
                 body
             }
         }
@@ -83,6 +96,8 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp
     let response = match path {
         "/metrics" => with_type(Response::new(Body::full(state.metrics_body())), PROMETHEUS_TEXT),
         "/healthz" => plain(StatusCode::OK, "ok\n"),
+        "/alerts" => super::alerts::current(&state.alerts),
+        "/alerts/history" => super::alerts::history(&state.alerts),
         "/readyz" => {
             if state.snapshot.borrow().seq > 0 {
                 plain(StatusCode::OK, "ready\n")

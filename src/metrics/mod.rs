@@ -1,6 +1,7 @@
 //! `/metrics`: renders the latest [`Snapshot`] into the Prometheus text format. The scrape path
 //! reads memory only; it never touches `/proc`.
 
+mod alerts;
 mod conns;
 mod family;
 mod logs;
@@ -9,6 +10,7 @@ mod tasks;
 use prometheus::proto::MetricFamily;
 use prometheus::{Encoder, TextEncoder};
 
+use crate::alert::AlertState;
 use crate::parse::pressure::Pressure;
 use crate::snapshot::{ProcessMemory, Snapshot};
 use family::Family;
@@ -39,9 +41,14 @@ impl StaticInfo {
     }
 }
 
-/// Renders the exposition text for one snapshot.
+/// Renders the exposition text for one snapshot, without alert state.
 pub fn render(snapshot: &Snapshot, info: &StaticInfo) -> String {
-    let families = families(snapshot, info);
+    render_with_alerts(snapshot, None, info)
+}
+
+/// Renders the exposition text for one snapshot and the alert state evaluated from it.
+pub fn render_with_alerts(snapshot: &Snapshot, alert_state: Option<&AlertState>, info: &StaticInfo) -> String {
+    let families = families(snapshot, alert_state, info);
     let mut out = Vec::with_capacity(16 * 1024);
     if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
         // Only possible with a malformed family, which would be a bug in this module.
@@ -50,12 +57,13 @@ pub fn render(snapshot: &Snapshot, info: &StaticInfo) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn families(s: &Snapshot, info: &StaticInfo) -> Vec<MetricFamily> {
+fn families(s: &Snapshot, alert_state: Option<&AlertState>, info: &StaticInfo) -> Vec<MetricFamily> {
     let mut out: Vec<Family> = Vec::with_capacity(64);
     meta(&mut out, s, info);
     host(&mut out, s);
     target(&mut out, s);
     cgroup(&mut out, s);
+    pids(&mut out, s);
     if s.seq > 0 {
         let t = &s.target;
         if let Some(sockets) = &t.sockets {
@@ -69,6 +77,9 @@ fn families(s: &Snapshot, info: &StaticInfo) -> Vec<MetricFamily> {
         }
     }
     logs::logs(&mut out, &s.logs);
+    if let Some(state) = alert_state {
+        alerts::alerts(&mut out, state);
+    }
     if let Some(own) = &s.own_process {
         own_process(&mut out, own);
     }
@@ -294,6 +305,20 @@ fn cgroup(out: &mut Vec<Family>, s: &Snapshot) {
     if let Some(p) = &c.pressure {
         pressure(out, "leakwatch_cgroup_memory_pressure", "cgroup", p, &target);
     }
+}
+
+fn pids(out: &mut Vec<Family>, s: &Snapshot) {
+    let Some(p) = &s.target.pids else { return };
+    let target = [("target", s.target.name.as_str())];
+    let mut f = Family::gauge(
+        "leakwatch_cgroup_pids",
+        "Tasks (processes and threads) in the target's cgroup (pids.current of the pids controller).",
+    );
+    f.add_opt(&target, p.current);
+    out.push(f);
+    let mut f = Family::gauge("leakwatch_cgroup_pids_max", "pids.max of the target's cgroup; absent when unlimited.");
+    f.add_opt(&target, p.max);
+    out.push(f);
 }
 
 /// leakwatch's own figures under the standard client-library names, taken from the snapshot.

@@ -1,4 +1,4 @@
-//! Pure parsers for the kernel files that `procfs` does not cover: cgroup v1/v2 memory
+//! Pure parsers for the kernel files that `procfs` does not cover: cgroup v1/v2 memory and pids
 //! controller files, pressure-stall information, socket tables and `sock_diag` replies, fd link
 //! targets and the few `stat` fields of a process scan. They take bytes, never paths, so they
 //! run on fixtures and under a fuzzer alike.
@@ -6,6 +6,7 @@
 pub mod cgroup;
 pub mod fdlink;
 pub mod kv;
+pub mod pids;
 pub mod pressure;
 pub mod sock_diag;
 pub mod sockets;

@@ -68,7 +68,7 @@ pub fn locate(roots: &Roots, pid: i32, members: &[Membership]) -> Option<Locatio
 }
 
 /// The path without its leading `/`, or `None` if it climbs out of the namespace (`..`).
-fn relative_inside(path: &str) -> Option<PathBuf> {
+pub(super) fn relative_inside(path: &str) -> Option<PathBuf> {
     let p = Path::new(path.trim_start_matches('/'));
     p.components().all(|c| matches!(c, Component::Normal(_))).then(|| p.to_path_buf())
 }

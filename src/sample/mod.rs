@@ -5,6 +5,7 @@ pub mod cgroup;
 pub mod conns;
 pub mod fds;
 pub mod host;
+pub mod pids;
 pub mod process;
 pub mod read;
 pub mod sock_diag;
@@ -135,6 +136,7 @@ impl Sampler {
             acc
         });
         let cgroup = group.first().and_then(|p| cgroup::sample(&roots, p.id.pid, &mut self.errors));
+        let pids = group.first().and_then(|p| pids::sample(&roots, p.id.pid, &mut self.errors));
         let (sockets, fds, tasks) = match group.first() {
             Some(leader) => {
                 let mut inodes: Vec<u64> =
@@ -172,6 +174,7 @@ impl Sampler {
                 sockets,
                 fds,
                 tasks,
+                pids,
             },
             own_process,
             errors: self.errors.clone(),

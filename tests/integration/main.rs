@@ -2,6 +2,8 @@
 //! cgroups (these machines run the tests as root), plus fixture trees for what this machine
 //! cannot produce. One binary, one module per feature.
 
+mod alerts;
+mod alerts_rules;
 mod cgroup;
 mod config;
 mod conns;

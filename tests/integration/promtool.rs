@@ -12,20 +12,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
+use leakwatch::alert::{rules, AlertState, Engine};
 use leakwatch::logs::ring::RingLimits;
 use leakwatch::logs::{LogSource, LogSourceStats, SourceKind};
-use leakwatch::metrics::{render, StaticInfo};
+use leakwatch::metrics::{render_with_alerts, StaticInfo};
 use leakwatch::parse::pressure::{Pressure, PressureLine};
 use leakwatch::snapshot::{
     Basis, CgroupSample, CgroupVersion, CgroupVia, ErrorCounts, ErrorReason, ErrorSource, FdKind, FdSample, HostMemory,
-    HostSample, Listener, PeerSample, ProcState, ProcessIdentity, ProcessMemory, Protocol, PssCost, Snapshot,
-    SockState, SocketMethod, SocketSample, TargetSample, TaskSample, Utilization,
+    HostSample, Listener, PeerSample, PidsSample, ProcState, ProcessIdentity, ProcessMemory, Protocol, PssCost,
+    Snapshot, SockState, SocketMethod, SocketSample, TargetSample, TaskSample, Utilization,
 };
 
 use crate::support::{Leakwatch, MemHog};
 
 /// The promtool binary, or a failure that says how to get one.
-fn promtool() -> PathBuf {
+pub fn promtool() -> PathBuf {
     if let Some(path) = std::env::var_os("LEAKWATCH_PROMTOOL").filter(|p| !p.is_empty()) {
         let path = PathBuf::from(path);
         assert!(path.is_file(), "LEAKWATCH_PROMTOOL={} is not a file", path.display());
@@ -97,7 +98,7 @@ fn a_live_scrape_of_a_real_target_passes_promtool() {
 
 #[test]
 fn every_family_of_a_fully_populated_snapshot_passes_promtool() {
-    let body = render(&full_snapshot(), &full_info());
+    let body = full_render();
     let names = families(&body);
     assert!(names.len() >= 60, "expected every family in the full render, got {}: {names:?}", names.len());
     assert_promtool_clean(&body);
@@ -106,7 +107,7 @@ fn every_family_of_a_fully_populated_snapshot_passes_promtool() {
 #[test]
 fn the_readme_metric_table_lists_exactly_the_rendered_families() {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README.md");
-    let rendered = families(&render(&full_snapshot(), &full_info()));
+    let rendered = families(&full_render());
     let undocumented: Vec<&String> = rendered.iter().filter(|n| !readme.contains(&format!("`{n}`"))).collect();
     assert!(undocumented.is_empty(), "README.md does not document: {undocumented:?}");
     // Table rows name the metric in their first cell: `| `name` | ...`.
@@ -153,6 +154,35 @@ fn sockets() -> SocketSample {
         untracked: 0,
         duration: Duration::from_micros(250),
     }
+}
+
+/// The full snapshot with the alert state of an engine that watched its memory, fds and tasks
+/// grow for 75 minutes (so that every alert and trend family is present).
+fn full_render() -> String {
+    render_with_alerts(&full_snapshot(), Some(&full_alert_state()), &full_info())
+}
+
+fn full_alert_state() -> AlertState {
+    let mut engine = Engine::new(rules::defaults());
+    let mut state = AlertState::default();
+    let start = full_snapshot();
+    for i in 0..300u64 {
+        let mut s = start.clone();
+        s.seq = i + 1;
+        s.taken_at = start.taken_at + Duration::from_secs(15 * i);
+        let grow = |base: u64, per_step: u64| base + per_step * i;
+        if let Some(u) = s.target.utilization.as_mut() {
+            u.used = grow(250 << 20, 1 << 20);
+        }
+        if let Some(m) = s.target.memory.as_mut() {
+            m.open_fds = Some(grow(12, 2));
+        }
+        s.target.pids = Some(PidsSample { version: CgroupVersion::V2, current: Some(grow(10, 1)), max: Some(1000) });
+        state = engine.evaluate(&s);
+    }
+    assert!(state.trends.iter().all(|t| t.trend.growing), "every resource grows: {:?}", state.trends);
+    assert!(!state.history.is_empty(), "some alert changed state");
+    state
 }
 
 /// A file source with some history and a `run`-mode stream.
@@ -268,6 +298,7 @@ fn full_snapshot() -> Snapshot {
                 voluntary_switches: Some(1520),
                 involuntary_switches: Some(37),
             }),
+            pids: Some(PidsSample { version: CgroupVersion::V2, current: Some(40), max: Some(1000) }),
         },
         own_process: Some(ProcessMemory { pss: None, ..memory }),
         errors,

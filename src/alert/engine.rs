@@ -1,0 +1,548 @@
+//! The alert engine: evaluates every rule on every snapshot and moves each alert instance
+//! (alert × severity × labels) through inactive → pending → firing → resolved.
+//!
+//! - A condition that starts to hold makes the instance **pending**; after it held for the
+//!   rule's `for` the instance **fires** (at once when `for` is 0). A pending instance whose
+//!   condition stops holding goes back to inactive; a firing one becomes **resolved** and stays
+//!   listed for `resolved_retention`, unless it becomes pending again.
+//! - **Hysteresis**: an instance that is pending or firing stays so while its value is above
+//!   `level − hysteresis`; it needs the full level to start. The generated PromQL says the same
+//!   through the `ALERTS` series of the previous evaluation.
+//! - A reading that disappears (the target exited) counts as the condition not holding.
+//!
+//! Time is the snapshot's `taken_at`, so the engine is a pure function of its inputs and tests
+//! drive it with synthetic snapshots. Every transition goes into a bounded history.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use super::history::{BoundedLog, SampleRing};
+use super::leak::{self, Trend};
+use super::rules::{self, AlertRules, Labels, Resource, Severity, OOM_ALERT};
+use crate::snapshot::Snapshot;
+
+/// Where an alert instance is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// The condition does not hold.
+    Inactive,
+    /// The condition holds, for less than the rule's `for`.
+    Pending,
+    /// The condition has held for the rule's `for`.
+    Firing,
+    /// It was firing and the condition no longer holds.
+    Resolved,
+}
+
+impl State {
+    /// Label and JSON value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inactive => "inactive",
+            Self::Pending => "pending",
+            Self::Firing => "firing",
+            Self::Resolved => "resolved",
+        }
+    }
+
+    fn is_active(self) -> bool {
+        matches!(self, Self::Pending | Self::Firing)
+    }
+}
+
+/// One alert instance as published.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertView {
+    /// Alert name.
+    pub alert: String,
+    /// Severity.
+    pub severity: Severity,
+    /// State after the last evaluation.
+    pub state: State,
+    /// Identifying labels (`target`, `basis`, `source`).
+    pub labels: BTreeMap<&'static str, String>,
+    /// The value the condition was judged on (a ratio; for the OOM rule, kills in the window).
+    pub value: f64,
+    /// The level it is compared with (the ratio floor for prediction rules).
+    pub level: f64,
+    /// For prediction alerts: the detector's seconds until the limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds_to_limit: Option<f64>,
+    /// When the current pending/firing episode started (Unix seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_since: Option<f64>,
+    /// When it fired (Unix seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fired_at: Option<f64>,
+    /// When it resolved (Unix seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<f64>,
+    /// The summary, rendered from the same template as the Prometheus rule.
+    pub summary: String,
+    /// The description, likewise.
+    pub description: String,
+}
+
+/// One state change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transition {
+    /// When (Unix seconds).
+    pub at: f64,
+    /// Alert name.
+    pub alert: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Identifying labels.
+    pub labels: BTreeMap<&'static str, String>,
+    /// The state before.
+    pub from: State,
+    /// The state after.
+    pub to: State,
+    /// The value at the change.
+    pub value: f64,
+}
+
+/// What the leak detector says about one resource.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrendView {
+    /// `memory`, `fds` or `pids`.
+    pub resource: &'static str,
+    /// Identifying labels.
+    pub labels: BTreeMap<&'static str, String>,
+    /// The current usage.
+    pub used: f64,
+    /// The current limit.
+    pub limit: f64,
+    /// Samples in the history.
+    pub samples: usize,
+    /// The history's cap.
+    pub max_samples: usize,
+    /// The detector's judgement.
+    #[serde(flatten)]
+    pub trend: TrendJson,
+}
+
+/// [`Trend`] in JSON form.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TrendJson {
+    /// Share of the retention covered.
+    pub window_fill: f64,
+    /// Whether it is full enough to judge.
+    pub ready: bool,
+    /// Growth per second (bytes/s for memory).
+    pub slope_per_second: Option<f64>,
+    /// Whether it grows steadily.
+    pub growing: bool,
+    /// Seconds until the limit at that growth.
+    pub seconds_to_limit: Option<f64>,
+}
+
+impl From<Trend> for TrendJson {
+    fn from(t: Trend) -> Self {
+        Self {
+            window_fill: t.fill,
+            ready: t.ready,
+            slope_per_second: t.slope,
+            growing: t.growing,
+            seconds_to_limit: t.seconds_to_limit,
+        }
+    }
+}
+
+/// Everything the engine publishes after an evaluation (immutable; shared through a watch channel).
+#[derive(Debug, Clone, Default)]
+pub struct AlertState {
+    /// The snapshot evaluated (0: none yet).
+    pub seq: u64,
+    /// Its time, Unix seconds.
+    pub evaluated_at: f64,
+    /// Every instance evaluated this time, inactive ones included (the metrics show them as 0).
+    pub alerts: Vec<AlertView>,
+    /// The leak detector, per followed resource with a current reading.
+    pub trends: Vec<TrendView>,
+    /// The transition history, newest first (shared until it changes).
+    pub history: Arc<[Transition]>,
+    /// The history's cap.
+    pub history_max: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    alert: String,
+    severity: Severity,
+    labels: Labels,
+}
+
+#[derive(Debug, Clone)]
+struct Instance {
+    state: State,
+    value: f64,
+    level: f64,
+    seconds_to_limit: Option<f64>,
+    active_since: Option<f64>,
+    fired_at: Option<f64>,
+    resolved_at: Option<f64>,
+    texts: Arc<(String, String)>,
+    seen: bool,
+}
+
+struct TrendTrack {
+    ring: SampleRing,
+    series: String,
+    usage: Option<rules::Usage>,
+    trend: Trend,
+}
+
+/// The OOM counter last read, and the current episode: kills since its first kill, and when the
+/// last one happened (the alert holds while that is within the window).
+#[derive(Default)]
+struct OomTrack {
+    last: Option<(String, u64)>,
+    episode_kills: u64,
+    last_kill_at: Option<f64>,
+}
+
+/// What a rule says about one instance at this evaluation.
+struct Verdict<'a> {
+    key: Key,
+    value: f64,
+    level: f64,
+    seconds_to_limit: Option<f64>,
+    for_: Duration,
+    texts: &'a dyn Fn() -> (String, String),
+    /// The condition, given whether the instance was active (pending or firing) before.
+    holds: &'a dyn Fn(bool) -> bool,
+}
+
+/// The one owner of alert state.
+pub struct Engine {
+    rules: AlertRules,
+    instances: BTreeMap<Key, Instance>,
+    trends: BTreeMap<Resource, TrendTrack>,
+    oom: OomTrack,
+    history: BoundedLog<Transition>,
+    published_history: Arc<[Transition]>,
+    history_changed: bool,
+}
+
+impl Engine {
+    /// An engine over validated rules, with no history.
+    pub fn new(rules: AlertRules) -> Self {
+        let h = rules.history;
+        Self {
+            rules,
+            instances: BTreeMap::new(),
+            trends: BTreeMap::new(),
+            oom: OomTrack::default(),
+            history: BoundedLog::new(h.max_transitions, h.retention),
+            published_history: Arc::from(Vec::new()),
+            history_changed: false,
+        }
+    }
+
+    /// The rules in use.
+    pub fn rules(&self) -> &AlertRules {
+        &self.rules
+    }
+
+    /// Evaluates every rule on one snapshot and returns the new state.
+    pub fn evaluate(&mut self, s: &Snapshot) -> AlertState {
+        let now = s.taken_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        for inst in self.instances.values_mut() {
+            inst.seen = false;
+        }
+        self.thresholds(s, now);
+        self.predictions(s, now);
+        self.oom_kills(s, now);
+        self.unseen(now);
+        self.history.trim(now);
+        if self.history_changed {
+            self.published_history = Arc::from(self.history.newest_first());
+            self.history_changed = false;
+        }
+        self.publish(s.seq, now)
+    }
+
+    fn thresholds(&mut self, s: &Snapshot, now: f64) {
+        let rules = std::mem::take(&mut self.rules.thresholds);
+        for rule in &rules {
+            for reading in rule.ratio.readings(s) {
+                for &(severity, level) in &rule.levels {
+                    let clear = rules::clear_level(level, rule.hysteresis);
+                    let value = reading.value;
+                    self.step(
+                        Verdict {
+                            key: Key { alert: rule.name.clone(), severity, labels: reading.labels.clone() },
+                            value,
+                            level,
+                            seconds_to_limit: None,
+                            for_: rule.for_,
+                            texts: &|| rule.ratio.texts(level),
+                            holds: &|active| value > level || (active && value > clear),
+                        },
+                        now,
+                    );
+                }
+            }
+        }
+        self.rules.thresholds = rules;
+    }
+
+    fn predictions(&mut self, s: &Snapshot, now: f64) {
+        let p = self.rules.prediction.clone();
+        for &resource in &p.resources {
+            let track = self.trends.entry(resource).or_insert_with(|| TrendTrack {
+                ring: SampleRing::new(p.window),
+                series: String::new(),
+                usage: None,
+                trend: Trend::default(),
+            });
+            let Some(usage) = resource.usage(s) else {
+                track.usage = None;
+                continue;
+            };
+            if usage.series != track.series {
+                track.ring.clear();
+                track.series = usage.series.clone();
+            }
+            track.ring.push(now, usage.used);
+            track.ring.trim(now);
+            track.trend = leak::judge(&track.ring.points(), now, usage.limit, &p.window);
+            track.usage = Some(usage.clone());
+            let trend = track.trend;
+            let ratio = usage.used / usage.limit;
+            for level in &p.levels {
+                let lookahead = (level.horizon + p.for_).as_secs_f64();
+                let clear = rules::clear_level(level.min_ratio, p.hysteresis);
+                let min = level.min_ratio;
+                let predicted = trend.growing && trend.seconds_to_limit.is_some_and(|t| t < lookahead);
+                self.step(
+                    Verdict {
+                        key: Key {
+                            alert: resource.alert().to_owned(),
+                            severity: level.severity,
+                            labels: usage.labels.clone(),
+                        },
+                        value: ratio,
+                        level: min,
+                        seconds_to_limit: trend.seconds_to_limit,
+                        for_: p.for_,
+                        texts: &|| resource.texts(level.horizon, min, p.window.retention),
+                        holds: &|active| predicted && (ratio > min || (active && ratio > clear)),
+                    },
+                    now,
+                );
+            }
+        }
+    }
+
+    fn oom_kills(&mut self, s: &Snapshot, now: f64) {
+        let Some(rule) = self.rules.oom_kill else { return };
+        let Some(cgroup) = &s.target.cgroup else { return };
+        let Some(kills) = cgroup.oom_kills else { return };
+        let series = format!("{}/{}", s.target.name, cgroup.path);
+        let delta = match &self.oom.last {
+            Some((last_series, last)) if *last_series == series => {
+                // A counter that went down was reset: everything since counts (as `increase` does).
+                if kills >= *last {
+                    kills - last
+                } else {
+                    kills
+                }
+            }
+            // The first reading of a cgroup is the baseline: kills before leakwatch watched it are not news.
+            _ => 0,
+        };
+        self.oom.last = Some((series, kills));
+        let window = rule.window.as_secs_f64();
+        let within = |t: Option<f64>| t.is_some_and(|t| now - t <= window);
+        if delta > 0 {
+            self.oom.episode_kills = if within(self.oom.last_kill_at) { self.oom.episode_kills + delta } else { delta };
+            self.oom.last_kill_at = Some(now);
+        }
+        let in_window = if within(self.oom.last_kill_at) { self.oom.episode_kills } else { 0 };
+        self.step(
+            Verdict {
+                key: Key {
+                    alert: OOM_ALERT.to_owned(),
+                    severity: Severity::Critical,
+                    labels: vec![("target", s.target.name.clone())],
+                },
+                value: in_window as f64,
+                level: 0.0,
+                seconds_to_limit: None,
+                for_: Duration::ZERO,
+                texts: &rules::oom_texts,
+                holds: &|_| in_window > 0,
+            },
+            now,
+        );
+    }
+
+    /// Instances without a reading this time: their condition does not hold.
+    fn unseen(&mut self, now: f64) {
+        let retention = self.rules.history.resolved_retention.as_secs_f64();
+        let keys: Vec<Key> = self.instances.iter().filter(|(_, i)| !i.seen).map(|(k, _)| k.clone()).collect();
+        for key in keys {
+            let Some(inst) = self.instances.get(&key) else { continue };
+            let (value, level, texts) = (inst.value, inst.level, inst.texts.clone());
+            let state = inst.state;
+            if state.is_active() {
+                self.step(
+                    Verdict {
+                        key: key.clone(),
+                        value,
+                        level,
+                        seconds_to_limit: None,
+                        for_: Duration::ZERO,
+                        texts: &|| (*texts).clone(),
+                        holds: &|_| false,
+                    },
+                    now,
+                );
+                if let Some(i) = self.instances.get_mut(&key) {
+                    i.seen = false;
+                }
+            }
+            let drop = match self.instances.get(&key) {
+                Some(i) => match i.state {
+                    State::Inactive => true,
+                    State::Resolved => i.resolved_at.is_some_and(|t| now - t >= retention),
+                    _ => false,
+                },
+                None => false,
+            };
+            if drop {
+                self.instances.remove(&key);
+            }
+        }
+        // Resolved instances that are still measured also leave the list after the retention.
+        for inst in self.instances.values_mut() {
+            if inst.state == State::Resolved && inst.resolved_at.is_some_and(|t| now - t >= retention) {
+                inst.state = State::Inactive;
+                inst.resolved_at = None;
+            }
+        }
+    }
+
+    fn step(&mut self, v: Verdict<'_>, now: f64) {
+        let inst = self.instances.entry(v.key.clone()).or_insert_with(|| Instance {
+            state: State::Inactive,
+            value: v.value,
+            level: v.level,
+            seconds_to_limit: None,
+            active_since: None,
+            fired_at: None,
+            resolved_at: None,
+            texts: Arc::new((v.texts)()),
+            seen: true,
+        });
+        inst.seen = true;
+        inst.value = v.value;
+        inst.level = v.level;
+        inst.seconds_to_limit = v.seconds_to_limit;
+        let before = inst.state;
+        let holds = (v.holds)(before.is_active());
+        let for_ = v.for_.as_secs_f64();
+        let after = match (before, holds) {
+            (State::Inactive | State::Resolved, true) => {
+                inst.active_since = Some(now);
+                inst.resolved_at = None;
+                if for_ <= 0.0 {
+                    State::Firing
+                } else {
+                    State::Pending
+                }
+            }
+            (State::Pending, true) if inst.active_since.is_some_and(|t| now - t >= for_) => State::Firing,
+            (State::Pending, false) => {
+                inst.active_since = None;
+                State::Inactive
+            }
+            (State::Firing, false) => {
+                inst.resolved_at = Some(now);
+                State::Resolved
+            }
+            (state, _) => state,
+        };
+        if after == State::Firing && before != State::Firing {
+            inst.fired_at = Some(now);
+        }
+        if after == before {
+            return;
+        }
+        inst.state = after;
+        let transition = Transition {
+            at: now,
+            alert: v.key.alert.clone(),
+            severity: v.key.severity,
+            labels: v.key.labels.iter().cloned().collect(),
+            from: before,
+            to: after,
+            value: v.value,
+        };
+        tracing::info!(
+            alert = %transition.alert,
+            severity = transition.severity.as_str(),
+            from = before.as_str(),
+            to = after.as_str(),
+            value = v.value,
+            "alert state changed"
+        );
+        self.history.push(now, transition);
+        self.history_changed = true;
+    }
+
+    fn publish(&self, seq: u64, now: f64) -> AlertState {
+        let alerts = self
+            .instances
+            .iter()
+            .map(|(k, i)| AlertView {
+                alert: k.alert.clone(),
+                severity: k.severity,
+                state: i.state,
+                labels: k.labels.iter().cloned().collect(),
+                value: i.value,
+                level: i.level,
+                seconds_to_limit: i.seconds_to_limit,
+                active_since: i.active_since.filter(|_| i.state.is_active()),
+                fired_at: i.fired_at.filter(|_| matches!(i.state, State::Firing | State::Resolved)),
+                resolved_at: i.resolved_at,
+                summary: rules::render_template(&i.texts.0, &k.labels, i.value),
+                description: rules::render_template(&i.texts.1, &k.labels, i.value),
+            })
+            .collect();
+        let trends = self
+            .trends
+            .iter()
+            .filter_map(|(resource, t)| {
+                let usage = t.usage.as_ref()?;
+                Some(TrendView {
+                    resource: resource.as_str(),
+                    labels: usage.labels.iter().cloned().collect(),
+                    used: usage.used,
+                    limit: usage.limit,
+                    samples: t.ring.len(),
+                    max_samples: t.ring.limits().max_samples,
+                    trend: t.trend.into(),
+                })
+            })
+            .collect();
+        AlertState {
+            seq,
+            evaluated_at: now,
+            alerts,
+            trends,
+            history: self.published_history.clone(),
+            history_max: self.history.max(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

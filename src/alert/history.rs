@@ -1,0 +1,201 @@
+//! Bounded rings: the sample history a trend is estimated over (retention AND max count) and the
+//! alert transition history (max count AND retention). Both evict their oldest entries first and
+//! report their size and cap for the metrics.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// Caps of a sample history.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowLimits {
+    /// Samples older than this (relative to the newest) are dropped.
+    pub retention: Duration,
+    /// At most this many samples are kept; samples closer together than
+    /// `retention / max_samples` are skipped, so the cap spans the whole retention.
+    pub max_samples: usize,
+    /// The share of `retention` the history must cover before a trend is judged (0..=1).
+    pub min_fill: f64,
+}
+
+impl WindowLimits {
+    /// The smallest spacing between two stored samples, seconds.
+    pub fn min_spacing(&self) -> f64 {
+        self.retention.as_secs_f64() / self.max_samples.max(1) as f64
+    }
+}
+
+/// A time series of `(unix seconds, value)` points, bounded by age and count.
+#[derive(Debug, Clone)]
+pub struct SampleRing {
+    points: VecDeque<(f64, f64)>,
+    limits: WindowLimits,
+}
+
+impl SampleRing {
+    /// An empty ring with the given caps.
+    pub fn new(limits: WindowLimits) -> Self {
+        Self { points: VecDeque::with_capacity(limits.max_samples.min(4096)), limits }
+    }
+
+    /// Adds a point unless it is closer than the minimum spacing to the newest one (or older
+    /// than it: time went backwards, and the ring starts over), then trims by count and age.
+    /// Returns whether the point was stored.
+    pub fn push(&mut self, t: f64, value: f64) -> bool {
+        if !t.is_finite() || !value.is_finite() {
+            return false;
+        }
+        if let Some(&(last, _)) = self.points.back() {
+            if t < last {
+                self.points.clear();
+            } else if t - last < self.limits.min_spacing() {
+                return false;
+            }
+        }
+        self.points.push_back((t, value));
+        self.trim(t);
+        true
+    }
+
+    /// Drops points beyond the count cap and points older than the retention before `now`.
+    pub fn trim(&mut self, now: f64) {
+        while self.points.len() > self.limits.max_samples {
+            self.points.pop_front();
+        }
+        let oldest = now - self.limits.retention.as_secs_f64();
+        while self.points.front().is_some_and(|&(t, _)| t < oldest) {
+            self.points.pop_front();
+        }
+    }
+
+    /// Forgets every point (the series changed meaning: a new process, another basis).
+    pub fn clear(&mut self) {
+        self.points.clear();
+    }
+
+    /// The points, oldest first.
+    pub fn points(&self) -> Vec<(f64, f64)> {
+        self.points.iter().copied().collect()
+    }
+
+    /// Points held.
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    /// Whether no point is held.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// The caps.
+    pub fn limits(&self) -> &WindowLimits {
+        &self.limits
+    }
+}
+
+/// A ring of records with a timestamp, bounded by count and age (the alert transition history).
+#[derive(Debug, Clone)]
+pub struct BoundedLog<T> {
+    items: VecDeque<(f64, T)>,
+    max: usize,
+    retention: Duration,
+}
+
+impl<T: Clone> BoundedLog<T> {
+    /// An empty log keeping at most `max` records, none older than `retention`.
+    pub fn new(max: usize, retention: Duration) -> Self {
+        Self { items: VecDeque::with_capacity(max.min(1024)), max, retention }
+    }
+
+    /// Appends a record made at `at` and trims.
+    pub fn push(&mut self, at: f64, item: T) {
+        self.items.push_back((at, item));
+        self.trim(at);
+    }
+
+    /// Drops records beyond the cap and records older than the retention before `now`;
+    /// returns how many were dropped.
+    pub fn trim(&mut self, now: f64) -> usize {
+        let before = self.items.len();
+        while self.items.len() > self.max {
+            self.items.pop_front();
+        }
+        let oldest = now - self.retention.as_secs_f64();
+        while self.items.front().is_some_and(|(t, _)| *t < oldest) {
+            self.items.pop_front();
+        }
+        before - self.items.len()
+    }
+
+    /// The records, newest first.
+    pub fn newest_first(&self) -> Vec<T> {
+        self.items.iter().rev().map(|(_, item)| item.clone()).collect()
+    }
+
+    /// Records held.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether no record is held.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The count cap.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(retention_s: u64, max: usize) -> WindowLimits {
+        WindowLimits { retention: Duration::from_secs(retention_s), max_samples: max, min_fill: 0.5 }
+    }
+
+    #[test]
+    fn the_sample_cap_holds_whatever_the_rate() {
+        // 100 samples per spacing for 10 retentions: the count cap and the spacing both bite.
+        let mut ring = SampleRing::new(limits(600, 60));
+        let mut stored = 0;
+        for i in 0..60_000 {
+            if ring.push(i as f64 * 0.1, i as f64) {
+                stored += 1;
+            }
+            assert!(ring.len() <= 60, "cap exceeded at {i}: {}", ring.len());
+        }
+        assert!(stored > 60, "old points were evicted, not refused: {stored}");
+        assert_eq!(ring.len(), 60);
+        let pts = ring.points();
+        assert!(pts.last().unwrap().0 - pts[0].0 <= 600.0);
+    }
+
+    #[test]
+    fn samples_older_than_the_retention_are_dropped_and_time_going_back_restarts() {
+        let mut ring = SampleRing::new(limits(100, 1000));
+        for t in 0..100 {
+            ring.push(t as f64, 1.0);
+        }
+        assert_eq!(ring.len(), 100);
+        ring.push(150.0, 1.0);
+        assert_eq!(ring.points()[0].0, 50.0, "points before now - retention are gone");
+        ring.push(10.0, 1.0);
+        assert_eq!(ring.points(), vec![(10.0, 1.0)]);
+        assert!(!ring.push(f64::NAN, 1.0));
+    }
+
+    #[test]
+    fn the_transition_log_cap_and_retention_hold() {
+        let mut log = BoundedLog::new(5, Duration::from_secs(100));
+        for i in 0..50 {
+            log.push(i as f64, i);
+            assert!(log.len() <= 5);
+        }
+        assert_eq!(log.newest_first(), vec![49, 48, 47, 46, 45]);
+        assert_eq!(log.trim(200.0), 5);
+        assert!(log.is_empty());
+    }
+}

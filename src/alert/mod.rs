@@ -1,0 +1,56 @@
+//! In-process alerting (singular `alert`, not to be confused with the generated files in the
+//! top-level `alerts/` directory).
+//!
+//! ```text
+//!  watch<Arc<Snapshot>> ──► run(): Engine::evaluate(&snapshot) ──► watch<Arc<AlertState>>
+//!                               │ rules.rs   threshold / prediction / OOM kill rules (data + defaults)
+//!                               │ leak.rs    Theil–Sen trend, time to the limit
+//!                               │ history.rs bounded sample and transition rings
+//!                               ▼
+//!                           engine.rs  inactive → pending → firing → resolved, `for`, hysteresis
+//!  watch<Arc<AlertState>> ──► push.rs (optional) ──► Alertmanager POST /api/v2/alerts
+//!  rules::defaults() ──► promgen.rs ──► alerts/leakwatch-rules.yaml, alerts/leakwatch-prometheusrule.yaml
+//! ```
+//!
+//! The engine evaluates each snapshot once, on the sampler's cadence, and never reads files.
+
+pub mod engine;
+pub mod history;
+pub mod leak;
+pub mod promgen;
+pub mod push;
+pub mod rules;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+pub use engine::{AlertState, Engine};
+
+use crate::snapshot::Snapshot;
+
+/// Evaluates every new snapshot and publishes the resulting state, until cancelled or until the
+/// sampler's channel closes.
+pub async fn run(
+    mut engine: Engine,
+    mut snapshots: watch::Receiver<Arc<Snapshot>>,
+    tx: watch::Sender<Arc<AlertState>>,
+    token: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => break,
+            changed = snapshots.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+        }
+        let snapshot = snapshots.borrow_and_update().clone();
+        if snapshot.seq == 0 {
+            continue;
+        }
+        tx.send_replace(Arc::new(engine.evaluate(&snapshot)));
+    }
+}

@@ -1,0 +1,280 @@
+//! Prometheus rule generation from the same [`AlertRules`] the engine evaluates: a rule file
+//! (`promtool check rules`-clean) and a prometheus-operator `PrometheusRule` manifest with the
+//! same groups. Each level of a rule becomes one alerting rule with a `severity` label, the same
+//! `for`, and PromQL that computes the same condition from the exported metrics:
+//!
+//! - threshold: `RATIO > level`, or, while the alert is already pending or firing (its `ALERTS`
+//!   series from the previous evaluation), `RATIO > level − hysteresis`;
+//! - prediction (node-mixin `NodeFilesystemSpaceFillingUp` shape): the ratio above its floor
+//!   AND `predict_linear(USED[window], horizon + for) > LIMIT`;
+//! - OOM kill: `increase(leakwatch_cgroup_memory_oom_kills_total[window]) > 0`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::rules::{self, prom_duration, AlertRules, Severity, OOM_ALERT};
+
+/// Where `runbook_url` points by default: the runbook section of the README (the anchor is
+/// appended). Override it with `--runbook-base` for a published copy.
+pub const DEFAULT_RUNBOOK_BASE: &str = "README.md";
+/// The PrometheusRule's default name.
+pub const DEFAULT_CRD_NAME: &str = "leakwatch";
+
+/// Generation settings (selectors live here, in one place, like a mixin's `_config`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Label matchers added to every metric selector, e.g. `job="leakwatch"`; empty for none.
+    pub selector: String,
+    /// The runbook URL before `#anchor`.
+    pub runbook_base: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { selector: String::new(), runbook_base: DEFAULT_RUNBOOK_BASE.to_owned() }
+    }
+}
+
+/// A rule file.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RuleFile {
+    /// Rule groups.
+    pub groups: Vec<Group>,
+}
+
+/// One rule group.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Group {
+    /// Group name.
+    pub name: String,
+    /// Alerting rules.
+    pub rules: Vec<AlertingRule>,
+}
+
+/// One alerting rule.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AlertingRule {
+    /// Alert name.
+    pub alert: String,
+    /// PromQL condition.
+    pub expr: String,
+    /// How long it must hold; absent for "at once".
+    #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
+    pub for_: Option<String>,
+    /// `severity`.
+    pub labels: BTreeMap<String, String>,
+    /// `summary`, `description`, `runbook_url`.
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Manifest<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: Metadata<'a>,
+    spec: &'a RuleFile,
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    name: &'a str,
+    labels: BTreeMap<&'static str, &'static str>,
+}
+
+/// A YAML or serialization failure (not expected for these plain structures).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the rules as YAML: {0}")]
+pub struct GenerateError(String);
+
+/// The rule groups for `rules`.
+pub fn rule_file(rules: &AlertRules, opts: &Options) -> RuleFile {
+    let sel = if opts.selector.is_empty() { String::new() } else { format!("{{{}}}", opts.selector) };
+    let mut groups = Vec::new();
+    let thresholds: Vec<AlertingRule> = rules
+        .thresholds
+        .iter()
+        .flat_map(|rule| {
+            let ratio = paren(&rule.ratio.promql(&sel));
+            rule.levels.iter().map(move |&(severity, level)| {
+                let start = format!("{ratio} > {level}");
+                let expr = with_hysteresis(
+                    &start,
+                    &ratio,
+                    rules::clear_level(level, rule.hysteresis),
+                    level,
+                    &rule.name,
+                    severity,
+                );
+                let (summary, description) = rule.ratio.texts(level);
+                alerting(&rule.name, expr, Some(rule.for_), severity, summary, description, opts)
+            })
+        })
+        .collect();
+    if !thresholds.is_empty() {
+        groups.push(Group { name: "leakwatch-utilization".to_owned(), rules: thresholds });
+    }
+    let p = &rules.prediction;
+    let window = prom_duration(p.window.retention);
+    let predictions: Vec<AlertingRule> = p
+        .resources
+        .iter()
+        .flat_map(|&resource| {
+            let ratio = paren(&resource.ratio_promql(&sel));
+            let (used, limit) = resource.promql(&sel);
+            let window = window.clone();
+            p.levels.iter().map(move |level| {
+                let floor = with_hysteresis(
+                    &format!("{ratio} > {}", level.min_ratio),
+                    &ratio,
+                    rules::clear_level(level.min_ratio, p.hysteresis),
+                    level.min_ratio,
+                    resource.alert(),
+                    level.severity,
+                );
+                let lookahead = (level.horizon + p.for_).as_secs();
+                let expr =
+                    format!("(\n  {}\n)\nand\npredict_linear({used}[{window}], {lookahead}) > {limit}", indent(&floor));
+                let (summary, description) = resource.texts(level.horizon, level.min_ratio, p.window.retention);
+                alerting(resource.alert(), expr, Some(p.for_), level.severity, summary, description, opts)
+            })
+        })
+        .collect();
+    if !predictions.is_empty() {
+        groups.push(Group { name: "leakwatch-prediction".to_owned(), rules: predictions });
+    }
+    if let Some(oom) = rules.oom_kill {
+        let expr = format!("increase(leakwatch_cgroup_memory_oom_kills_total{sel}[{}]) > 0", prom_duration(oom.window));
+        let (summary, description) = rules::oom_texts();
+        groups.push(Group {
+            name: "leakwatch-oom".to_owned(),
+            rules: vec![alerting(OOM_ALERT, expr, None, Severity::Critical, summary, description, opts)],
+        });
+    }
+    RuleFile { groups }
+}
+
+/// The rule file as YAML, with a header saying where it comes from.
+pub fn rules_yaml(rules: &AlertRules, opts: &Options) -> Result<String, GenerateError> {
+    let body = yaml_serde::to_string(&rule_file(rules, opts)).map_err(|e| GenerateError(e.to_string()))?;
+    Ok(format!("{}{body}", header("prometheus-rules")))
+}
+
+/// The PrometheusRule manifest as YAML.
+pub fn prometheus_rule_yaml(rules: &AlertRules, opts: &Options, name: &str) -> Result<String, GenerateError> {
+    let file = rule_file(rules, opts);
+    let manifest = Manifest {
+        api_version: "monitoring.coreos.com/v1",
+        kind: "PrometheusRule",
+        metadata: Metadata {
+            name,
+            labels: BTreeMap::from([
+                ("app.kubernetes.io/name", "leakwatch"),
+                ("app.kubernetes.io/component", "alerting"),
+            ]),
+        },
+        spec: &file,
+    };
+    let body = yaml_serde::to_string(&manifest).map_err(|e| GenerateError(e.to_string()))?;
+    Ok(format!("{}{body}", header("prometheus-rule-crd")))
+}
+
+fn header(command: &str) -> String {
+    format!(
+        "# Generated by `leakwatch generate {command}` from leakwatch's alert rules; do not edit.\n\
+         # Regenerate (and re-bless the test) with: LEAKWATCH_BLESS=1 cargo test --test integration alerts_rules\n"
+    )
+}
+
+/// `start`, or while the alert is already pending or firing, `ratio > clear`.
+fn with_hysteresis(start: &str, ratio: &str, clear: f64, level: f64, alert: &str, severity: Severity) -> String {
+    if clear >= level {
+        return start.to_owned();
+    }
+    format!(
+        "{start}\nor\n(\n  {ratio} > {clear}\n  and ignoring(alertname, alertstate, severity)\n  ALERTS{{alertname=\"{alert}\", severity=\"{}\"}}\n)",
+        severity.as_str()
+    )
+}
+
+fn alerting(
+    alert: &str,
+    expr: String,
+    for_: Option<std::time::Duration>,
+    severity: Severity,
+    summary: String,
+    description: String,
+    opts: &Options,
+) -> AlertingRule {
+    AlertingRule {
+        alert: alert.to_owned(),
+        expr,
+        for_: for_.filter(|d| !d.is_zero()).map(prom_duration),
+        labels: BTreeMap::from([("severity".to_owned(), severity.as_str().to_owned())]),
+        annotations: BTreeMap::from([
+            ("summary".to_owned(), summary),
+            ("description".to_owned(), description),
+            ("runbook_url".to_owned(), format!("{}#{}", opts.runbook_base, rules::runbook_anchor(alert))),
+        ]),
+    }
+}
+
+/// Parenthesizes an expression with operators.
+fn paren(expr: &str) -> String {
+    if expr.contains(' ') {
+        format!("({expr})")
+    } else {
+        expr.to_owned()
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.replace('\n', "\n  ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_level_is_one_rule_with_the_same_values_as_the_engine() {
+        let rules = rules::defaults();
+        let file = rule_file(&rules, &Options::default());
+        let utilization = &file.groups[0].rules;
+        let levels: usize = rules.thresholds.iter().map(|r| r.levels.len()).sum();
+        assert_eq!(utilization.len(), levels);
+        let warning = utilization
+            .iter()
+            .find(|r| r.alert == "LeakwatchMemoryUtilizationHigh" && r.labels["severity"] == "warning")
+            .unwrap();
+        assert!(warning.expr.starts_with("leakwatch_memory_utilization_ratio > 0.8\nor\n"), "{}", warning.expr);
+        assert!(warning.expr.contains("> 0.75\n"), "{}", warning.expr);
+        assert_eq!(warning.for_.as_deref(), Some("15m"));
+        assert_eq!(warning.annotations["runbook_url"], "README.md#leakwatchmemoryutilizationhigh");
+        let prediction = &file.groups[1].rules[0];
+        assert_eq!(prediction.for_.as_deref(), Some("1h"));
+        assert!(prediction
+            .expr
+            .contains("predict_linear(leakwatch_memory_used_bytes[1h], 7200) > leakwatch_memory_limit_bytes"));
+        let oom = &file.groups[2].rules[0];
+        assert_eq!(oom.for_, None);
+        assert_eq!(oom.expr, "increase(leakwatch_cgroup_memory_oom_kills_total[15m]) > 0");
+    }
+
+    #[test]
+    fn the_selector_goes_on_every_metric() {
+        let opts = Options { selector: "job=\"lw\"".into(), ..Options::default() };
+        let metric = regex::Regex::new(r"leakwatch_[a-z_]+(\{[^}]*\})?").unwrap();
+        let mut seen = 0;
+        for group in rule_file(&rules::defaults(), &opts).groups {
+            for rule in group.rules {
+                for m in metric.captures_iter(&rule.expr) {
+                    assert_eq!(m.get(1).map(|g| g.as_str()), Some("{job=\"lw\"}"), "{}", rule.expr);
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen > 20);
+    }
+}

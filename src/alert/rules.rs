@@ -1,0 +1,580 @@
+//! Alert rules as data, with the built-in defaults. The same values drive the in-process engine
+//! and the generated Prometheus rules ([`super::promgen`]): each measured ratio knows how to read
+//! itself from a [`Snapshot`] *and* how to compute itself in PromQL from the exported metrics.
+//!
+//! Three kinds of rule:
+//! - **threshold** rules over a [`Ratio`] (levels per severity, `for`, hysteresis);
+//! - **prediction** rules over a [`Resource`] with a limit (the leak detector's time to the limit
+//!   under a horizon, AND the ratio above a floor: the node-mixin `NodeFilesystemSpaceFillingUp` shape);
+//! - the **OOM kill** rule (the kernel's counter went up).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::history::WindowLimits;
+use crate::snapshot::Snapshot;
+
+/// Alert severity, in rising order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing.
+    Info,
+    /// Needs attention soon.
+    Warning,
+    /// Needs attention now.
+    Critical,
+}
+
+impl Severity {
+    /// Every severity, lowest first.
+    pub const ALL: [Severity; 3] = [Severity::Info, Severity::Warning, Severity::Critical];
+
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+/// Label pairs of one alert instance (bounded: `target`, `basis`, `source`).
+pub type Labels = Vec<(&'static str, String)>;
+
+/// A measured ratio (0..=1, higher is worse) that threshold rules can watch. A new ratio
+/// (e.g. a peer group's connection utilization) is one variant here: its snapshot reading, its
+/// PromQL and its texts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ratio {
+    /// The target's memory on the OOM killer's basis (`leakwatch_memory_utilization_ratio`).
+    MemoryUtilization,
+    /// The target's open file descriptors against its soft limit.
+    FdUtilization,
+    /// Tasks in the target's cgroup against `pids.max` (only when a limit is set).
+    PidsUtilization,
+    /// Each log source's buffer: bytes held against `max_bytes`.
+    LogBufferFill,
+    /// The host's memory in use: 1 − MemAvailable / MemTotal.
+    HostMemoryUtilization,
+}
+
+/// One measured value of a ratio, with the labels that identify it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    /// Identifying labels.
+    pub labels: Labels,
+    /// The ratio.
+    pub value: f64,
+}
+
+impl Ratio {
+    /// Every ratio.
+    pub const ALL: [Ratio; 5] = [
+        Ratio::MemoryUtilization,
+        Ratio::FdUtilization,
+        Ratio::PidsUtilization,
+        Ratio::LogBufferFill,
+        Ratio::HostMemoryUtilization,
+    ];
+
+    /// The config name (`ratio:` in a rule).
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::MemoryUtilization => "memory_utilization",
+            Self::FdUtilization => "fd_utilization",
+            Self::PidsUtilization => "pids_utilization",
+            Self::LogBufferFill => "log_buffer_fill",
+            Self::HostMemoryUtilization => "host_memory_utilization",
+        }
+    }
+
+    /// The alert name a rule over this ratio gets unless it names one.
+    pub fn default_alert(self) -> &'static str {
+        match self {
+            Self::MemoryUtilization => "LeakwatchMemoryUtilizationHigh",
+            Self::FdUtilization => "LeakwatchFdUtilizationHigh",
+            Self::PidsUtilization => "LeakwatchPidsUtilizationHigh",
+            Self::LogBufferFill => "LeakwatchLogBufferFull",
+            Self::HostMemoryUtilization => "LeakwatchHostMemoryUtilizationHigh",
+        }
+    }
+
+    /// The current values in a snapshot (none when the figures are absent).
+    pub fn readings(self, s: &Snapshot) -> Vec<Reading> {
+        let target = || ("target", s.target.name.clone());
+        match self {
+            Self::MemoryUtilization => s
+                .target
+                .utilization
+                .iter()
+                .filter(|u| u.limit > 0)
+                .map(|u| Reading { labels: vec![target(), ("basis", u.basis.as_str().to_owned())], value: u.ratio() })
+                .collect(),
+            Self::FdUtilization => s
+                .target
+                .memory
+                .and_then(|m| ratio(m.open_fds?, m.max_fds?))
+                .map(|value| Reading { labels: vec![target()], value })
+                .into_iter()
+                .collect(),
+            Self::PidsUtilization => s
+                .target
+                .pids
+                .and_then(|p| ratio(p.current?, p.max?))
+                .map(|value| Reading { labels: vec![target()], value })
+                .into_iter()
+                .collect(),
+            Self::LogBufferFill => s
+                .logs
+                .iter()
+                .filter_map(|l| {
+                    let value = ratio(l.ring.bytes as u64, l.limits.max_bytes as u64)?;
+                    Some(Reading { labels: vec![("source", l.name.clone())], value })
+                })
+                .collect(),
+            Self::HostMemoryUtilization => s
+                .host
+                .memory
+                .and_then(|m| Some(1.0 - ratio(m.available?, m.total)?))
+                .map(|value| Reading { labels: Vec::new(), value })
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    /// The PromQL that computes the same ratio from the exported metrics.
+    pub fn promql(self, sel: &str) -> String {
+        match self {
+            Self::MemoryUtilization => format!("leakwatch_memory_utilization_ratio{sel}"),
+            Self::FdUtilization => format!("leakwatch_process_open_fds{sel} / leakwatch_process_max_fds{sel}"),
+            Self::PidsUtilization => format!("leakwatch_cgroup_pids{sel} / leakwatch_cgroup_pids_max{sel}"),
+            Self::LogBufferFill => format!("leakwatch_log_buffer_bytes{sel} / leakwatch_log_buffer_max_bytes{sel}"),
+            Self::HostMemoryUtilization => {
+                format!("1 - leakwatch_host_memory_available_bytes{sel} / leakwatch_host_memory_total_bytes{sel}")
+            }
+        }
+    }
+
+    /// Summary and description templates for a level (Prometheus template syntax; the engine
+    /// renders the same text, see [`render_template`]).
+    pub fn texts(self, level: f64) -> (String, String) {
+        let pct = percent(level);
+        match self {
+            Self::MemoryUtilization => (
+                format!("{{{{ $labels.target }}}} uses more than {pct} of its memory limit."),
+                format!(
+                    "The memory of {{{{ $labels.target }}}} ({{{{ $labels.basis }}}}) is at {{{{ printf \"%.2f\" $value }}}} \
+                     of its limit (alert level {level}); the OOM killer acts at 1.00."
+                ),
+            ),
+            Self::FdUtilization => (
+                format!("{{{{ $labels.target }}}} uses more than {pct} of its file descriptor limit."),
+                format!(
+                    "{{{{ $labels.target }}}} has {{{{ printf \"%.2f\" $value }}}} of its soft RLIMIT_NOFILE open \
+                     (alert level {level}); at 1.00 opening files and sockets fails with EMFILE."
+                ),
+            ),
+            Self::PidsUtilization => (
+                format!("The cgroup of {{{{ $labels.target }}}} holds more than {pct} of its pids.max tasks."),
+                format!(
+                    "Tasks (processes and threads) in the cgroup of {{{{ $labels.target }}}} are at \
+                     {{{{ printf \"%.2f\" $value }}}} of pids.max (alert level {level}); at 1.00 fork and \
+                     thread creation fail with EAGAIN."
+                ),
+            ),
+            Self::LogBufferFill => (
+                format!("Log buffer {{{{ $labels.source }}}} is more than {pct} full."),
+                format!(
+                    "The in-memory buffer of log source {{{{ $labels.source }}}} holds {{{{ printf \"%.2f\" $value }}}} \
+                     of its max_bytes (alert level {level}); beyond it the oldest lines are evicted."
+                ),
+            ),
+            Self::HostMemoryUtilization => (
+                format!("More than {pct} of the host's memory is in use."),
+                format!(
+                    "The host has {{{{ printf \"%.2f\" $value }}}} of MemTotal in use (1 - MemAvailable / MemTotal; \
+                     alert level {level})."
+                ),
+            ),
+        }
+    }
+}
+
+/// A resource with a limit whose growth the leak detector follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resource {
+    /// The target's memory on the utilization basis, against its limit.
+    Memory,
+    /// The target's open file descriptors, against the soft limit.
+    Fds,
+    /// Tasks in the target's cgroup, against `pids.max`.
+    Pids,
+}
+
+/// One observation of a resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Usage {
+    /// Identifying labels.
+    pub labels: Labels,
+    /// What is used.
+    pub used: f64,
+    /// The limit.
+    pub limit: f64,
+    /// A key that changes when the series changes meaning (another basis, a restarted
+    /// target): the history then starts over.
+    pub series: String,
+}
+
+impl Resource {
+    /// Every resource.
+    pub const ALL: [Resource; 3] = [Resource::Memory, Resource::Fds, Resource::Pids];
+
+    /// Label value and config name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Fds => "fds",
+            Self::Pids => "pids",
+        }
+    }
+
+    /// The prediction alert's name.
+    pub fn alert(self) -> &'static str {
+        match self {
+            Self::Memory => "LeakwatchMemoryFillingUp",
+            Self::Fds => "LeakwatchFdsFillingUp",
+            Self::Pids => "LeakwatchPidsFillingUp",
+        }
+    }
+
+    /// The current usage in a snapshot.
+    pub fn usage(self, s: &Snapshot) -> Option<Usage> {
+        let t = &s.target;
+        let labels = vec![("target", t.name.clone())];
+        let (used, limit, series) = match self {
+            Self::Memory => {
+                let u = t.utilization?;
+                (u.used, u.limit, format!("{}/{}", u.basis.as_str(), t.changes))
+            }
+            Self::Fds => {
+                let m = t.memory?;
+                (m.open_fds?, m.max_fds?, t.changes.to_string())
+            }
+            Self::Pids => {
+                let p = t.pids?;
+                (p.current?, p.max?, t.changes.to_string())
+            }
+        };
+        let labels = match self {
+            Self::Memory => {
+                let mut l = labels;
+                l.push(("basis", t.utilization?.basis.as_str().to_owned()));
+                l
+            }
+            _ => labels,
+        };
+        (limit > 0).then_some(Usage { labels, used: used as f64, limit: limit as f64, series })
+    }
+
+    /// The PromQL of (used, limit).
+    pub fn promql(self, sel: &str) -> (String, String) {
+        match self {
+            Self::Memory => (format!("leakwatch_memory_used_bytes{sel}"), format!("leakwatch_memory_limit_bytes{sel}")),
+            Self::Fds => (format!("leakwatch_process_open_fds{sel}"), format!("leakwatch_process_max_fds{sel}")),
+            Self::Pids => (format!("leakwatch_cgroup_pids{sel}"), format!("leakwatch_cgroup_pids_max{sel}")),
+        }
+    }
+
+    /// The ratio used/limit as PromQL (the current-threshold half of the prediction rule).
+    pub fn ratio_promql(self, sel: &str) -> String {
+        match self {
+            Self::Memory => Ratio::MemoryUtilization.promql(sel),
+            Self::Fds => Ratio::FdUtilization.promql(sel),
+            Self::Pids => Ratio::PidsUtilization.promql(sel),
+        }
+    }
+
+    /// Summary and description for a prediction level.
+    pub fn texts(self, horizon: Duration, min_ratio: f64, window: Duration) -> (String, String) {
+        let (what, limit) = match self {
+            Self::Memory => ("memory", "its memory limit"),
+            Self::Fds => ("open file descriptors", "its file descriptor limit"),
+            Self::Pids => ("tasks", "pids.max"),
+        };
+        let horizon = prom_duration(horizon);
+        let window = prom_duration(window);
+        (
+            format!("The {what} of {{{{ $labels.target }}}} will reach {limit} within {horizon}."),
+            format!(
+                "The {what} of {{{{ $labels.target }}}} ({{{{ printf \"%.2f\" $value }}}} of {limit}, above {min_ratio}) \
+                 grew steadily over the last {window}; at that rate {limit} is reached within {horizon}."
+            ),
+        )
+    }
+}
+
+/// A threshold rule over one ratio.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThresholdRule {
+    /// The alert name (one name, one series of severity tiers).
+    pub name: String,
+    /// What is measured.
+    pub ratio: Ratio,
+    /// (severity, level) pairs, levels increasing with severity; active while the ratio is above the level.
+    pub levels: Vec<(Severity, f64)>,
+    /// How long the condition must hold before the alert fires.
+    pub for_: Duration,
+    /// Once active, an alert clears only at or below `level − hysteresis`.
+    pub hysteresis: f64,
+}
+
+/// One severity tier of the prediction rules.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PredictionLevel {
+    /// The severity.
+    pub severity: Severity,
+    /// Fires when the limit is predicted within this time.
+    pub horizon: Duration,
+    /// ... and the ratio is above this floor (the current-threshold half).
+    pub min_ratio: f64,
+}
+
+/// The prediction rules (one alert per resource, with severity tiers).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictionRules {
+    /// The resources followed.
+    pub resources: Vec<Resource>,
+    /// The sample history per resource.
+    pub window: WindowLimits,
+    /// How long the prediction must hold before the alert fires. The condition looks
+    /// `horizon + for` ahead, so that after holding for `for` it fires when the limit is
+    /// `horizon` away (a steady leak is caught `horizon` before the limit, not at it).
+    pub for_: Duration,
+    /// Tiers, increasing severity (shorter horizons).
+    pub levels: Vec<PredictionLevel>,
+    /// The ratio floor clears only at or below `min_ratio − hysteresis`.
+    pub hysteresis: f64,
+}
+
+/// The OOM kill rule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OomRule {
+    /// Fires (critical, at once) when the counter rose within this window, and stays firing
+    /// until the window has passed without a new kill.
+    pub window: Duration,
+}
+
+/// Caps of the alert transition history.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistoryLimits {
+    /// Most transitions kept.
+    pub max_transitions: usize,
+    /// Transitions older than this are dropped.
+    pub retention: Duration,
+    /// A resolved alert stays listed under `GET /alerts` this long.
+    pub resolved_retention: Duration,
+}
+
+/// Every rule, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRules {
+    /// Threshold rules.
+    pub thresholds: Vec<ThresholdRule>,
+    /// Prediction rules.
+    pub prediction: PredictionRules,
+    /// The OOM kill rule, unless disabled.
+    pub oom_kill: Option<OomRule>,
+    /// History caps.
+    pub history: HistoryLimits,
+}
+
+/// The alert name of the OOM kill rule.
+pub const OOM_ALERT: &str = "LeakwatchOomKill";
+/// Default threshold levels.
+pub const DEFAULT_LEVELS: [(Severity, f64); 3] =
+    [(Severity::Info, 0.70), (Severity::Warning, 0.80), (Severity::Critical, 0.90)];
+/// Default `for` of threshold (utilization) rules.
+pub const DEFAULT_THRESHOLD_FOR: Duration = Duration::from_secs(15 * 60);
+/// Default hysteresis margin (in ratio units).
+pub const DEFAULT_HYSTERESIS: f64 = 0.05;
+/// A log ring is meant to fill up and evict: by default its fill is only worth an `info` near full.
+pub const DEFAULT_LOG_BUFFER_LEVELS: [(Severity, f64); 1] = [(Severity::Info, 0.95)];
+/// Default `for` of prediction rules.
+pub const DEFAULT_PREDICTION_FOR: Duration = Duration::from_secs(3600);
+/// Default prediction tiers: warning within 1 h above 60 %, critical within 15 min above 80 %.
+pub const DEFAULT_PREDICTION_LEVELS: [PredictionLevel; 2] = [
+    PredictionLevel { severity: Severity::Warning, horizon: Duration::from_secs(3600), min_ratio: 0.6 },
+    PredictionLevel { severity: Severity::Critical, horizon: Duration::from_secs(15 * 60), min_ratio: 0.8 },
+];
+/// Default leak window: 1 h of history, at most 240 samples (one per 15 s), judged from half full.
+pub const DEFAULT_WINDOW: WindowLimits =
+    WindowLimits { retention: Duration::from_secs(3600), max_samples: 240, min_fill: 0.5 };
+/// Default OOM kill window.
+pub const DEFAULT_OOM_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Default cap on kept transitions.
+pub const DEFAULT_MAX_TRANSITIONS: usize = 1000;
+/// Default transition retention.
+pub const DEFAULT_HISTORY_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// Default time a resolved alert stays listed.
+pub const DEFAULT_RESOLVED_RETENTION: Duration = Duration::from_secs(15 * 60);
+
+/// The default threshold rule for a ratio.
+pub fn default_threshold(ratio: Ratio) -> ThresholdRule {
+    let levels = match ratio {
+        Ratio::LogBufferFill => DEFAULT_LOG_BUFFER_LEVELS.to_vec(),
+        _ => DEFAULT_LEVELS.to_vec(),
+    };
+    ThresholdRule {
+        name: ratio.default_alert().to_owned(),
+        ratio,
+        levels,
+        for_: DEFAULT_THRESHOLD_FOR,
+        hysteresis: DEFAULT_HYSTERESIS,
+    }
+}
+
+/// The built-in rules.
+pub fn defaults() -> AlertRules {
+    AlertRules {
+        thresholds: Ratio::ALL.into_iter().map(default_threshold).collect(),
+        prediction: PredictionRules {
+            resources: Resource::ALL.to_vec(),
+            window: DEFAULT_WINDOW,
+            for_: DEFAULT_PREDICTION_FOR,
+            levels: DEFAULT_PREDICTION_LEVELS.to_vec(),
+            hysteresis: DEFAULT_HYSTERESIS,
+        },
+        oom_kill: Some(OomRule { window: DEFAULT_OOM_WINDOW }),
+        history: HistoryLimits {
+            max_transitions: DEFAULT_MAX_TRANSITIONS,
+            retention: DEFAULT_HISTORY_RETENTION,
+            resolved_retention: DEFAULT_RESOLVED_RETENTION,
+        },
+    }
+}
+
+/// `level − margin`, rounded to 6 decimals so that the engine and the generated PromQL use the
+/// same number (0.8 − 0.05 is 0.75, not 0.7500000000000001).
+pub fn clear_level(level: f64, margin: f64) -> f64 {
+    ((level - margin) * 1e6).round() / 1e6
+}
+
+/// The OOM rule's texts.
+pub fn oom_texts() -> (String, String) {
+    (
+        "A process of {{ $labels.target }}'s cgroup was killed by the OOM killer.".to_owned(),
+        "The kernel's oom_kill counter of the cgroup of {{ $labels.target }} rose by {{ printf \"%.2f\" $value }} \
+         in the alert window: the cgroup reached its memory limit and a process was killed."
+            .to_owned(),
+    )
+}
+
+/// The README anchor of an alert's runbook entry (GitHub's heading anchors: lower case).
+pub fn runbook_anchor(alert: &str) -> String {
+    alert.to_ascii_lowercase()
+}
+
+/// Renders the two template forms the rule texts use, `{{ $labels.NAME }}` and
+/// `{{ printf "%.2f" $value }}`, as Prometheus would. An unknown label renders empty.
+pub fn render_template(template: &str, labels: &Labels, value: f64) -> String {
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let Some(len) = rest[start..].find("}}") else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let inner = rest[start + 2..start + len].trim();
+        if let Some(name) = inner.strip_prefix("$labels.") {
+            if let Some((_, v)) = labels.iter().find(|(k, _)| *k == name) {
+                out.push_str(v);
+            }
+        } else if inner == "printf \"%.2f\" $value" {
+            out.push_str(&format!("{value:.2}"));
+        } else {
+            out.push_str(&rest[start..start + len + 2]);
+        }
+        rest = &rest[start + len + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A duration as Prometheus writes it: `15m`, `1h`, `1h30m`, `90s`, `500ms`.
+pub fn prom_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        return "0s".to_owned();
+    }
+    if ms % 1000 != 0 {
+        return format!("{ms}ms");
+    }
+    let mut s = (ms / 1000) as u64;
+    let mut out = String::new();
+    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if s >= size {
+            out.push_str(&format!("{}{unit}", s / size));
+            s %= size;
+        }
+    }
+    out
+}
+
+fn ratio(used: u64, limit: u64) -> Option<f64> {
+    (limit > 0).then(|| used as f64 / limit as f64)
+}
+
+fn percent(level: f64) -> String {
+    let p = (level * 1e4).round() / 100.0;
+    format!("{p} %")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_render_labels_and_values_as_prometheus_does() {
+        let labels = vec![("target", "app".to_owned()), ("basis", "host_rss".to_owned())];
+        let (summary, description) = Ratio::MemoryUtilization.texts(0.8);
+        assert_eq!(render_template(&summary, &labels, 0.8312), "app uses more than 80 % of its memory limit.");
+        assert!(render_template(&description, &labels, 0.8312).contains("app (host_rss) is at 0.83 of its limit"));
+        assert_eq!(render_template("{{ $labels.nope }}x{{ unknown }}", &labels, 1.0), "x{{ unknown }}");
+        assert_eq!(render_template("open {{ never closed", &labels, 1.0), "open {{ never closed");
+    }
+
+    #[test]
+    fn durations_are_written_the_prometheus_way() {
+        assert_eq!(prom_duration(Duration::from_secs(900)), "15m");
+        assert_eq!(prom_duration(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(prom_duration(Duration::from_secs(86_400 + 1)), "1d1s");
+        assert_eq!(prom_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(prom_duration(Duration::ZERO), "0s");
+    }
+
+    #[test]
+    fn clear_levels_are_exact_decimals() {
+        assert_eq!(clear_level(0.8, 0.05), 0.75);
+        assert_eq!(clear_level(0.7, 0.05), 0.65);
+        assert_eq!(format!("{}", clear_level(0.9, 0.05)), "0.85");
+    }
+
+    #[test]
+    fn defaults_follow_the_conventions() {
+        let d = defaults();
+        let memory = &d.thresholds[0];
+        assert_eq!(memory.levels, DEFAULT_LEVELS.to_vec());
+        assert_eq!(memory.for_, Duration::from_secs(900));
+        assert_eq!(d.prediction.for_, Duration::from_secs(3600));
+        assert_eq!(d.prediction.levels[0].horizon, Duration::from_secs(3600));
+        assert_eq!(d.prediction.levels[1].horizon, Duration::from_secs(900));
+        let names: Vec<&str> = d.thresholds.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names.len(), Ratio::ALL.len());
+    }
+}

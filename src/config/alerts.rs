@@ -1,0 +1,486 @@
+//! `alerts:` — the alert rules as written, and their validation into [`AlertRules`].
+//!
+//! ```yaml
+//! alerts:
+//!   rules:                      # replaces the built-in threshold rules when given
+//!     - ratio: memory_utilization
+//!       levels: { info: 0.7, warning: 0.8, critical: 0.9 }
+//!       for: 15m
+//!       hysteresis: 0.05
+//!   prediction:
+//!     resources: [memory, fds, pids]
+//!     retention: 1h
+//!     max_samples: 240
+//!     min_fill: 0.5
+//!     for: 1h
+//!     hysteresis: 0.05
+//!     warning: { horizon: 1h, min_ratio: 0.6 }
+//!     critical: { horizon: 15m, min_ratio: 0.8 }
+//!   oom_kill: { enabled: true, window: 15m }
+//!   history: { max_transitions: 1000, retention: 24h, resolved_retention: 15m }
+//!   alertmanager: { url: http://alertmanager:9093, timeout: 5s, resend_interval: 1m }   # optional
+//! ```
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::units;
+use crate::alert::history::WindowLimits;
+use crate::alert::push;
+use crate::alert::rules::{
+    self, AlertRules, HistoryLimits, OomRule, PredictionLevel, PredictionRules, Ratio, Resource, Severity,
+    ThresholdRule,
+};
+
+/// Most threshold rules.
+pub const MAX_RULES: usize = 64;
+/// The largest sample history per resource.
+pub const MAX_SAMPLES: usize = 10_000;
+/// The largest transition history.
+pub const MAX_TRANSITIONS: usize = 100_000;
+
+/// `alerts:`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Threshold rules; when given, they replace the built-in ones (one per ratio).
+    pub rules: Option<Vec<RuleConfig>>,
+    /// The prediction (leak) rules.
+    pub prediction: PredictionConfig,
+    /// The OOM kill rule.
+    pub oom_kill: OomKillConfig,
+    /// The transition history.
+    pub history: HistoryConfig,
+    /// Optional push to an Alertmanager.
+    pub alertmanager: AlertmanagerConfig,
+}
+
+/// `alerts.alertmanager`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertmanagerConfig {
+    /// `http://host[:port][/prefix]`; alerts are pushed to `<url>/api/v2/alerts`. Unset: no push.
+    pub url: Option<String>,
+    /// Limit on one push. Default `5s`; 100ms..=1m.
+    #[serde(deserialize_with = "units::de_duration")]
+    pub timeout: Option<Duration>,
+    /// Firing alerts are sent again after this long. Default `1m`; 1s..=1h.
+    #[serde(deserialize_with = "units::de_duration")]
+    pub resend_interval: Option<Duration>,
+}
+
+/// Default push timeout.
+pub const DEFAULT_PUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default resend interval of firing alerts (Prometheus's `--rules.alert.resend-delay`).
+pub const DEFAULT_RESEND_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Validates `alerts.alertmanager`: `None` when no URL is set.
+pub fn validate_alertmanager(c: &AlertmanagerConfig, problems: &mut Vec<String>) -> Option<push::Target> {
+    let key = "alerts.alertmanager";
+    let timeout = c.timeout.unwrap_or(DEFAULT_PUSH_TIMEOUT);
+    if !(Duration::from_millis(100)..=MINUTE).contains(&timeout) {
+        problems.push(format!("{key}.timeout: must be 100ms..=1m, got {}", humantime::format_duration(timeout)));
+    }
+    let resend_interval = c.resend_interval.unwrap_or(DEFAULT_RESEND_INTERVAL);
+    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&resend_interval) {
+        problems.push(format!(
+            "{key}.resend_interval: must be 1s..=1h, got {}",
+            humantime::format_duration(resend_interval)
+        ));
+    }
+    let url = c.url.as_deref()?;
+    match push::Target::parse_url(url) {
+        Ok((authority, path)) => Some(push::Target { authority, path, timeout, resend_interval }),
+        Err(e) => {
+            problems.push(format!("{key}.url: {e}"));
+            None
+        }
+    }
+}
+
+/// One entry of `alerts.rules`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// What is measured: `memory_utilization`, `fd_utilization`, `pids_utilization`,
+    /// `log_buffer_fill`, `host_memory_utilization`.
+    pub ratio: Ratio,
+    /// The alert name; default per ratio, e.g. `LeakwatchMemoryUtilizationHigh`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Levels per severity (any subset, increasing with severity, in (0, 1]).
+    /// Default `{info: 0.7, warning: 0.8, critical: 0.9}` (log buffers: `{info: 0.95}`).
+    #[serde(default)]
+    pub levels: Option<LevelsConfig>,
+    /// How long the ratio must stay above a level before that level fires. Default `15m`.
+    #[serde(default, rename = "for", deserialize_with = "units::de_duration")]
+    pub for_: Option<Duration>,
+    /// An active alert clears only at or below level − hysteresis. Default 0.05; 0..=0.5.
+    #[serde(default)]
+    pub hysteresis: Option<f64>,
+}
+
+/// Levels by severity.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LevelsConfig {
+    /// `info` level.
+    pub info: Option<f64>,
+    /// `warning` level.
+    pub warning: Option<f64>,
+    /// `critical` level.
+    pub critical: Option<f64>,
+}
+
+/// `alerts.prediction`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PredictionConfig {
+    /// Resources followed: `memory`, `fds`, `pids`. Default all three; `[]` turns prediction off.
+    pub resources: Option<Vec<Resource>>,
+    /// History kept per resource. Default `1h`; 1m..=7d.
+    #[serde(deserialize_with = "units::de_duration")]
+    pub retention: Option<Duration>,
+    /// Most samples kept per resource (spaced at least retention / max_samples). Default 240; 16..=10000.
+    pub max_samples: Option<usize>,
+    /// Share of the retention the history must cover before judging. Default 0.5; 0.1..=1.
+    pub min_fill: Option<f64>,
+    /// How long a prediction must hold before it fires. Default `1h`.
+    #[serde(rename = "for", deserialize_with = "units::de_duration")]
+    pub for_: Option<Duration>,
+    /// The ratio floor clears only at or below min_ratio − hysteresis. Default 0.05.
+    pub hysteresis: Option<f64>,
+    /// The warning tier. Default `{horizon: 1h, min_ratio: 0.6}`.
+    pub warning: Option<PredictionLevelConfig>,
+    /// The critical tier. Default `{horizon: 15m, min_ratio: 0.8}`.
+    pub critical: Option<PredictionLevelConfig>,
+}
+
+/// One prediction tier.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PredictionLevelConfig {
+    /// Fire when the limit is predicted within this time.
+    #[serde(deserialize_with = "units::de_duration")]
+    pub horizon: Option<Duration>,
+    /// ... and the ratio is above this (0..1).
+    pub min_ratio: Option<f64>,
+    /// `false` removes the tier.
+    pub enabled: Option<bool>,
+}
+
+/// `alerts.oom_kill`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OomKillConfig {
+    /// Default true.
+    pub enabled: Option<bool>,
+    /// The alert fires on a kill and stays firing this long after the last one. Default `15m`; 1m..=1d.
+    #[serde(deserialize_with = "units::de_duration")]
+    pub window: Option<Duration>,
+}
+
+/// `alerts.history`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    /// Most transitions kept (`GET /alerts/history`). Default 1000; 1..=100000.
+    pub max_transitions: Option<usize>,
+    /// Transitions older than this are dropped. Default `24h`; 1m..=30d.
+    #[serde(deserialize_with = "units::de_duration")]
+    pub retention: Option<Duration>,
+    /// A resolved alert stays listed under `GET /alerts` this long. Default `15m`; 0s..=1d.
+    #[serde(deserialize_with = "units::de_duration")]
+    pub resolved_retention: Option<Duration>,
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// Validates `alerts:`, adding every problem (by key path) to `problems`.
+pub fn validate(c: &AlertsConfig, problems: &mut Vec<String>) -> AlertRules {
+    let d = rules::defaults();
+    let thresholds = match &c.rules {
+        None => d.thresholds,
+        Some(list) => {
+            if list.len() > MAX_RULES {
+                problems.push(format!("alerts.rules: at most {MAX_RULES} rules, got {}", list.len()));
+            }
+            let mut out: Vec<ThresholdRule> = Vec::new();
+            for (i, r) in list.iter().enumerate() {
+                let rule = threshold(&format!("alerts.rules[{i}]"), r, problems);
+                if out.iter().any(|o| o.name == rule.name) {
+                    problems.push(format!("alerts.rules[{i}].name: {:?} is used by another rule", rule.name));
+                }
+                out.push(rule);
+            }
+            out
+        }
+    };
+    AlertRules {
+        thresholds,
+        prediction: prediction(&c.prediction, d.prediction, problems),
+        oom_kill: oom(&c.oom_kill, problems),
+        history: history(&c.history, d.history, problems),
+    }
+}
+
+fn threshold(key: &str, r: &RuleConfig, problems: &mut Vec<String>) -> ThresholdRule {
+    let default = rules::default_threshold(r.ratio);
+    let name = r.name.clone().unwrap_or(default.name);
+    if !valid_alert_name(&name) {
+        problems.push(format!("{key}.name: must match [A-Za-z_][A-Za-z0-9_]{{0,127}}, got {name:?}"));
+    }
+    let levels = match &r.levels {
+        None => default.levels,
+        Some(l) => {
+            let given: Vec<(Severity, f64)> =
+                [(Severity::Info, l.info), (Severity::Warning, l.warning), (Severity::Critical, l.critical)]
+                    .into_iter()
+                    .filter_map(|(s, v)| v.map(|v| (s, v)))
+                    .collect();
+            if given.is_empty() {
+                problems.push(format!("{key}.levels: give at least one of info, warning, critical"));
+            }
+            for &(s, v) in &given {
+                if !(v > 0.0 && v <= 1.0) {
+                    problems
+                        .push(format!("{key}.levels.{}: must be in (0, 1] (a ratio, 0.8 = 80 %), got {v}", s.as_str()));
+                }
+            }
+            for pair in given.windows(2) {
+                let ((s1, v1), (s2, v2)) = (pair[0], pair[1]);
+                if v2 <= v1 {
+                    problems.push(format!(
+                        "{key}.levels: must increase with severity, but {} ({v2}) is not above {} ({v1})",
+                        s2.as_str(),
+                        s1.as_str()
+                    ));
+                }
+            }
+            given
+        }
+    };
+    let for_ = r.for_.unwrap_or(default.for_);
+    if for_ > DAY {
+        problems.push(format!("{key}.for: must be 0s..=1d, got {}", humantime::format_duration(for_)));
+    }
+    let hysteresis = r.hysteresis.unwrap_or(default.hysteresis);
+    check_hysteresis(&format!("{key}.hysteresis"), hysteresis, problems);
+    if let Some(&(s, lowest)) = levels.first() {
+        if hysteresis >= lowest && lowest > 0.0 {
+            problems.push(format!(
+                "{key}.hysteresis: must be below the lowest level ({} = {lowest}), got {hysteresis}",
+                s.as_str()
+            ));
+        }
+    }
+    ThresholdRule { name, ratio: r.ratio, levels, for_, hysteresis }
+}
+
+fn prediction(c: &PredictionConfig, d: PredictionRules, problems: &mut Vec<String>) -> PredictionRules {
+    let key = "alerts.prediction";
+    let resources = c.resources.clone().unwrap_or(d.resources);
+    for (i, r) in resources.iter().enumerate() {
+        if resources[..i].contains(r) {
+            problems.push(format!("{key}.resources[{i}]: {} is listed twice", r.as_str()));
+        }
+    }
+    let retention = c.retention.unwrap_or(d.window.retention);
+    if !(MINUTE..=7 * DAY).contains(&retention) {
+        problems.push(format!("{key}.retention: must be 1m..=7d, got {}", humantime::format_duration(retention)));
+    }
+    let max_samples = c.max_samples.unwrap_or(d.window.max_samples);
+    if !(16..=MAX_SAMPLES).contains(&max_samples) {
+        problems.push(format!("{key}.max_samples: must be 16..={MAX_SAMPLES}, got {max_samples}"));
+    }
+    let min_fill = c.min_fill.unwrap_or(d.window.min_fill);
+    if !(0.1..=1.0).contains(&min_fill) {
+        problems.push(format!("{key}.min_fill: must be 0.1..=1, got {min_fill}"));
+    }
+    let for_ = c.for_.unwrap_or(d.for_);
+    if for_ > DAY {
+        problems.push(format!("{key}.for: must be 0s..=1d, got {}", humantime::format_duration(for_)));
+    }
+    let hysteresis = c.hysteresis.unwrap_or(d.hysteresis);
+    check_hysteresis(&format!("{key}.hysteresis"), hysteresis, problems);
+    let mut levels = Vec::new();
+    for (default, given) in d.levels.iter().zip([&c.warning, &c.critical]) {
+        let sev = default.severity.as_str();
+        let given = given.clone().unwrap_or_default();
+        if given.enabled == Some(false) {
+            continue;
+        }
+        let horizon = given.horizon.unwrap_or(default.horizon);
+        if !(MINUTE..=7 * DAY).contains(&horizon) {
+            problems.push(format!("{key}.{sev}.horizon: must be 1m..=7d, got {}", humantime::format_duration(horizon)));
+        }
+        let min_ratio = given.min_ratio.unwrap_or(default.min_ratio);
+        if !(0.0..1.0).contains(&min_ratio) {
+            problems.push(format!("{key}.{sev}.min_ratio: must be in [0, 1), got {min_ratio}"));
+        }
+        levels.push(PredictionLevel { severity: default.severity, horizon, min_ratio });
+    }
+    if let [warning, critical] = levels.as_slice() {
+        if critical.horizon >= warning.horizon {
+            problems.push(format!(
+                "{key}.critical.horizon: must be shorter than the warning horizon ({}), got {}",
+                humantime::format_duration(warning.horizon),
+                humantime::format_duration(critical.horizon)
+            ));
+        }
+        if critical.min_ratio < warning.min_ratio {
+            problems.push(format!(
+                "{key}.critical.min_ratio: must not be below the warning one ({}), got {}",
+                warning.min_ratio, critical.min_ratio
+            ));
+        }
+    }
+    PredictionRules { resources, window: WindowLimits { retention, max_samples, min_fill }, for_, levels, hysteresis }
+}
+
+fn oom(c: &OomKillConfig, problems: &mut Vec<String>) -> Option<OomRule> {
+    let window = c.window.unwrap_or(rules::DEFAULT_OOM_WINDOW);
+    if !(MINUTE..=DAY).contains(&window) {
+        problems.push(format!("alerts.oom_kill.window: must be 1m..=1d, got {}", humantime::format_duration(window)));
+    }
+    (c.enabled != Some(false)).then_some(OomRule { window })
+}
+
+fn history(c: &HistoryConfig, d: HistoryLimits, problems: &mut Vec<String>) -> HistoryLimits {
+    let max_transitions = c.max_transitions.unwrap_or(d.max_transitions);
+    if !(1..=MAX_TRANSITIONS).contains(&max_transitions) {
+        problems.push(format!("alerts.history.max_transitions: must be 1..={MAX_TRANSITIONS}, got {max_transitions}"));
+    }
+    let retention = c.retention.unwrap_or(d.retention);
+    if !(MINUTE..=30 * DAY).contains(&retention) {
+        problems
+            .push(format!("alerts.history.retention: must be 1m..=30d, got {}", humantime::format_duration(retention)));
+    }
+    let resolved_retention = c.resolved_retention.unwrap_or(d.resolved_retention);
+    if resolved_retention > DAY {
+        problems.push(format!(
+            "alerts.history.resolved_retention: must be 0s..=1d, got {}",
+            humantime::format_duration(resolved_retention)
+        ));
+    }
+    HistoryLimits { max_transitions, retention, resolved_retention }
+}
+
+fn check_hysteresis(key: &str, h: f64, problems: &mut Vec<String>) {
+    if !(0.0..=0.5).contains(&h) {
+        problems.push(format!("{key}: must be 0..=0.5 (in ratio units), got {h}"));
+    }
+}
+
+/// Prometheus alert names: `[A-Za-z_][A-Za-z0-9_]*`, here at most 128 characters.
+fn valid_alert_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 128
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn problems(yaml: &str) -> String {
+        let c = Config::from_yaml(yaml.as_bytes()).unwrap();
+        let mut p = Vec::new();
+        validate(&c.alerts, &mut p);
+        p.join("\n")
+    }
+
+    #[test]
+    fn no_alerts_section_gives_the_defaults() {
+        let mut p = Vec::new();
+        assert_eq!(validate(&AlertsConfig::default(), &mut p), rules::defaults());
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn rules_are_read_with_per_rule_defaults() {
+        let c = Config::from_yaml(
+            b"alerts:\n  rules:\n    - ratio: fd_utilization\n      levels: {warning: 0.85}\n      for: 5m\n    - ratio: memory_utilization\n      name: AppMemory\n",
+        )
+        .unwrap();
+        let mut p = Vec::new();
+        let r = validate(&c.alerts, &mut p);
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(r.thresholds.len(), 2);
+        assert_eq!(r.thresholds[0].name, "LeakwatchFdUtilizationHigh");
+        assert_eq!(r.thresholds[0].levels, vec![(Severity::Warning, 0.85)]);
+        assert_eq!(r.thresholds[0].for_, Duration::from_secs(300));
+        assert_eq!(r.thresholds[1].name, "AppMemory");
+        assert_eq!(r.thresholds[1].levels, rules::DEFAULT_LEVELS.to_vec());
+    }
+
+    #[test]
+    fn every_problem_is_named_by_its_key_path() {
+        let e = problems(
+            "alerts:\n  rules:\n    - ratio: memory_utilization\n      levels: {info: 0.9, warning: 0.8, critical: 1.5}\n      hysteresis: 0.7\n    - ratio: memory_utilization\n      levels: {}\n  prediction:\n    max_samples: 2\n    min_fill: 0\n    retention: 1s\n    resources: [memory, memory]\n    warning: {horizon: 10m}\n    critical: {horizon: 1h, min_ratio: 1.2}\n  oom_kill: {window: 1s}\n  history: {max_transitions: 0, retention: 1s}\n",
+        );
+        for needle in [
+            "alerts.rules[0].levels: must increase with severity, but warning (0.8) is not above info (0.9)",
+            "alerts.rules[0].levels.critical: must be in (0, 1]",
+            "alerts.rules[0].hysteresis: must be 0..=0.5",
+            "alerts.rules[1].levels: give at least one",
+            "alerts.rules[1].name: \"LeakwatchMemoryUtilizationHigh\" is used by another rule",
+            "alerts.prediction.max_samples: must be 16..=10000, got 2",
+            "alerts.prediction.min_fill",
+            "alerts.prediction.retention",
+            "alerts.prediction.resources[1]: memory is listed twice",
+            "alerts.prediction.critical.horizon: must be shorter than the warning horizon",
+            "alerts.prediction.critical.min_ratio: must be in [0, 1)",
+            "alerts.oom_kill.window",
+            "alerts.history.max_transitions",
+            "alerts.history.retention",
+        ] {
+            assert!(e.contains(needle), "{needle:?} missing in:\n{e}");
+        }
+    }
+
+    #[test]
+    fn unknown_ratios_and_keys_are_syntax_errors_with_their_line() {
+        let e = Config::from_yaml(b"alerts:\n  rules:\n    - ratio: disk_utilization\n").unwrap_err();
+        assert!(e.contains("disk_utilization") && e.contains("memory_utilization") && e.contains("line 3"), "{e}");
+        let e = Config::from_yaml(b"alerts:\n  rules:\n    - ratio: fd_utilization\n      level: {info: 0.5}\n")
+            .unwrap_err();
+        assert!(e.contains("level") && e.contains("line 4"), "{e}");
+        let e = Config::from_yaml(b"alerts:\n  predictions: {}\n").unwrap_err();
+        assert!(e.contains("predictions"), "{e}");
+    }
+
+    #[test]
+    fn the_alertmanager_url_is_checked() {
+        let c = Config::from_yaml(b"alerts:\n  alertmanager:\n    url: https://am:9093\n    resend_interval: 0s\n")
+            .unwrap();
+        let mut p = Vec::new();
+        assert_eq!(validate_alertmanager(&c.alerts.alertmanager, &mut p), None);
+        let e = p.join("\n");
+        assert!(e.contains("alerts.alertmanager.url") && e.contains("https is not supported"), "{e}");
+        assert!(e.contains("alerts.alertmanager.resend_interval: must be 1s..=1h"), "{e}");
+        let c = Config::from_yaml(b"alerts:\n  alertmanager:\n    url: http://am:9093/am\n").unwrap();
+        let mut p = Vec::new();
+        let t = validate_alertmanager(&c.alerts.alertmanager, &mut p).unwrap();
+        assert!(p.is_empty());
+        assert_eq!((t.authority.as_str(), t.path.as_str()), ("am:9093", "/am/api/v2/alerts"));
+        assert_eq!(validate_alertmanager(&AlertmanagerConfig::default(), &mut p), None);
+    }
+
+    #[test]
+    fn tiers_and_the_oom_rule_can_be_turned_off() {
+        let c = Config::from_yaml(
+            b"alerts:\n  prediction:\n    critical: {enabled: false}\n  oom_kill: {enabled: false}\n  rules: []\n",
+        )
+        .unwrap();
+        let mut p = Vec::new();
+        let r = validate(&c.alerts, &mut p);
+        assert!(p.is_empty(), "{p:?}");
+        assert!(r.thresholds.is_empty() && r.oom_kill.is_none());
+        assert_eq!(r.prediction.levels.len(), 1);
+    }
+}
