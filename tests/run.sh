@@ -11,6 +11,7 @@
 #   bash -n benches/peers.sh   (syntax only; the peer benchmark is run by hand)
 #   cargo fmt --all -- --check
 #   cargo clippy --all-targets -- -D warnings
+#   cargo build --release --bin leakwatch (LEAKWATCH_RELEASE_BIN, for the memory tests)
 #   cargo test --all-targets
 # The integration tests create cgroups and namespaces: they need root.
 set -euo pipefail
@@ -95,6 +96,10 @@ cargo fmt --all -- --check
 
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
+
+step "cargo build --release --bin leakwatch (the memory tests measure the binary as it ships)"
+cargo build --release --bin leakwatch --quiet
+export LEAKWATCH_RELEASE_BIN="$repo/target/release/leakwatch"
 
 step "cargo test --all-targets"
 log="$(mktemp)"

@@ -11,7 +11,8 @@ use crate::alert::rules::{
 use crate::logs::ring::RingLimits;
 use crate::logs::{LogSource, SourceKind};
 use crate::snapshot::{
-    Basis, CgroupSample, CgroupVersion, CgroupVia, HostMemory, PidsSample, ProcessMemory, Utilization,
+    Basis, CgroupSample, CgroupVersion, CgroupVia, FdSample, HostMemory, PeerSample, PidsSample, ProcessMemory,
+    SocketSample, Utilization,
 };
 
 const T0: u64 = 1_700_000_000;
@@ -40,12 +41,18 @@ fn set(s: &mut Snapshot, ratio: Ratio, value: f64) {
         Ratio::MemoryUtilization => {
             s.target.utilization = Some(Utilization { basis: Basis::CgroupWorkingSet, used, limit: LIMIT })
         }
-        Ratio::FdUtilization => {
-            s.target.memory = Some(ProcessMemory {
-                open_fds: Some((value * 1000.0).round() as u64),
-                max_fds: Some(1000),
-                ..Default::default()
-            })
+        Ratio::FdUtilization => s.target.fds = Some(FdSample { utilization: Some(value), ..Default::default() }),
+        Ratio::PeerUtilization => {
+            let connections = (value * 1000.0).round() as u64;
+            let peer = PeerSample {
+                name: "postgres".into(),
+                limit: 1000,
+                by_state: Default::default(),
+                connections,
+                stale: 0,
+                utilization: connections as f64 / 1000.0,
+            };
+            s.target.sockets = Some(SocketSample { peers: vec![peer], ..Default::default() })
         }
         Ratio::PidsUtilization => {
             s.target.pids = Some(PidsSample {

@@ -41,7 +41,7 @@ impl Severity {
     }
 }
 
-/// Label pairs of one alert instance (bounded: `target`, `basis`, `source`).
+/// Label pairs of one alert instance (bounded: `target`, `basis`, `source`, `peer`).
 pub type Labels = Vec<(&'static str, String)>;
 
 /// A measured ratio (0..=1, higher is worse) that threshold rules can watch. A new ratio
@@ -52,8 +52,11 @@ pub type Labels = Vec<(&'static str, String)>;
 pub enum Ratio {
     /// The target's memory on the OOM killer's basis (`leakwatch_memory_utilization_ratio`).
     MemoryUtilization,
-    /// The target's open file descriptors against its soft limit.
+    /// The worst process's open file descriptors against its soft limit (`leakwatch_fd_utilization_ratio`).
     FdUtilization,
+    /// Each peer group's connections against its limit, e.g. a database pool
+    /// (`leakwatch_peer_utilization_ratio`).
+    PeerUtilization,
     /// Tasks in the target's cgroup against `pids.max` (only when a limit is set).
     PidsUtilization,
     /// Each log source's buffer: bytes held against `max_bytes`.
@@ -73,9 +76,10 @@ pub struct Reading {
 
 impl Ratio {
     /// Every ratio.
-    pub const ALL: [Ratio; 5] = [
+    pub const ALL: [Ratio; 6] = [
         Ratio::MemoryUtilization,
         Ratio::FdUtilization,
+        Ratio::PeerUtilization,
         Ratio::PidsUtilization,
         Ratio::LogBufferFill,
         Ratio::HostMemoryUtilization,
@@ -86,6 +90,7 @@ impl Ratio {
         match self {
             Self::MemoryUtilization => "memory_utilization",
             Self::FdUtilization => "fd_utilization",
+            Self::PeerUtilization => "peer_utilization",
             Self::PidsUtilization => "pids_utilization",
             Self::LogBufferFill => "log_buffer_fill",
             Self::HostMemoryUtilization => "host_memory_utilization",
@@ -97,6 +102,7 @@ impl Ratio {
         match self {
             Self::MemoryUtilization => "LeakwatchMemoryUtilizationHigh",
             Self::FdUtilization => "LeakwatchFdUtilizationHigh",
+            Self::PeerUtilization => "LeakwatchPeerConnectionsHigh",
             Self::PidsUtilization => "LeakwatchPidsUtilizationHigh",
             Self::LogBufferFill => "LeakwatchLogBufferFull",
             Self::HostMemoryUtilization => "LeakwatchHostMemoryUtilizationHigh",
@@ -116,10 +122,18 @@ impl Ratio {
                 .collect(),
             Self::FdUtilization => s
                 .target
-                .memory
-                .and_then(|m| ratio(m.open_fds?, m.max_fds?))
+                .fds
+                .as_ref()
+                .and_then(|f| f.utilization)
                 .map(|value| Reading { labels: vec![target()], value })
                 .into_iter()
+                .collect(),
+            Self::PeerUtilization => s
+                .target
+                .sockets
+                .iter()
+                .flat_map(|sockets| &sockets.peers)
+                .map(|p| Reading { labels: vec![target(), ("peer", p.name.clone())], value: p.utilization })
                 .collect(),
             Self::PidsUtilization => s
                 .target
@@ -150,7 +164,8 @@ impl Ratio {
     pub fn promql(self, sel: &str) -> String {
         match self {
             Self::MemoryUtilization => format!("leakwatch_memory_utilization_ratio{sel}"),
-            Self::FdUtilization => format!("leakwatch_process_open_fds{sel} / leakwatch_process_max_fds{sel}"),
+            Self::FdUtilization => format!("leakwatch_fd_utilization_ratio{sel}"),
+            Self::PeerUtilization => format!("leakwatch_peer_utilization_ratio{sel}"),
             Self::PidsUtilization => format!("leakwatch_cgroup_pids{sel} / leakwatch_cgroup_pids_max{sel}"),
             Self::LogBufferFill => format!("leakwatch_log_buffer_bytes{sel} / leakwatch_log_buffer_max_bytes{sel}"),
             Self::HostMemoryUtilization => {
@@ -176,6 +191,14 @@ impl Ratio {
                 format!(
                     "{{{{ $labels.target }}}} has {{{{ printf \"%.2f\" $value }}}} of its soft RLIMIT_NOFILE open \
                      (alert level {level}); at 1.00 opening files and sockets fails with EMFILE."
+                ),
+            ),
+            Self::PeerUtilization => (
+                format!("{{{{ $labels.target }}}} holds more than {pct} of its {{{{ $labels.peer }}}} connection limit."),
+                format!(
+                    "{{{{ $labels.target }}}} has {{{{ printf \"%.2f\" $value }}}} of the connections its peer group \
+                     {{{{ $labels.peer }}}} allows (alert level {level}); at 1.00 a pool of that size is exhausted and \
+                     callers wait or fail."
                 ),
             ),
             Self::PidsUtilization => (
@@ -294,7 +317,8 @@ impl Resource {
     pub fn ratio_promql(self, sel: &str) -> String {
         match self {
             Self::Memory => Ratio::MemoryUtilization.promql(sel),
-            Self::Fds => Ratio::FdUtilization.promql(sel),
+            // The same used ÷ limit the detector follows (the group's descriptors, summed).
+            Self::Fds => format!("leakwatch_process_open_fds{sel} / leakwatch_process_max_fds{sel}"),
             Self::Pids => Ratio::PidsUtilization.promql(sel),
         }
     }

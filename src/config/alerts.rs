@@ -103,7 +103,7 @@ pub fn validate_alertmanager(c: &AlertmanagerConfig, problems: &mut Vec<String>)
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
-    /// What is measured: `memory_utilization`, `fd_utilization`, `pids_utilization`,
+    /// What is measured: `memory_utilization`, `fd_utilization`, `peer_utilization`, `pids_utilization`,
     /// `log_buffer_fill`, `host_memory_utilization`.
     pub ratio: Ratio,
     /// The alert name; default per ratio, e.g. `LeakwatchMemoryUtilizationHigh`.

@@ -2,6 +2,7 @@
 //! at every 100 ms sample, and the buffer ends up holding exactly the newest lines that fit.
 
 use std::io::Write;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use leakwatch::logs::ring::{Cursor, ReadLimits, RingLimits};
 use leakwatch::logs::tail::Tailer;
 use leakwatch::logs::{LogSource, SourceKind};
 
-use crate::support::{vmrss, Leakwatch, TempDir};
+use crate::support::{release_binary, vmrss, Leakwatch, TempDir};
 
 /// Every line is this long with its newline, so "the newest lines that fit" is exact.
 const LINE: usize = 100;
@@ -51,7 +52,7 @@ fn log_flood_1_gib_keeps_rss_under_the_caps_plus_16_mib() {
         path.display()
     );
     std::fs::write(&config, yaml).unwrap();
-    let lw = Leakwatch::start(&["--config", config.to_str().unwrap()]);
+    let lw = Leakwatch::start_cmd(Command::new(release_binary()), &["--config", config.to_str().unwrap()]);
     lw.wait_for(Duration::from_secs(10), "the flood source", |m| {
         m.get("leakwatch_log_buffer_max_bytes", &[("source", "flood")]) == Some(BUFFER_BYTES as f64)
     });

@@ -21,6 +21,18 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_leakwatch")
 }
 
+/// The release build, for tests that measure leakwatch's memory as it ships (a debug build's
+/// code pages alone are several MiB more). `tests/run.sh` builds it and sets
+/// `LEAKWATCH_RELEASE_BIN`; missing, the test fails (it never falls back to the debug build).
+pub fn release_binary() -> PathBuf {
+    let path =
+        std::env::var_os("LEAKWATCH_RELEASE_BIN").filter(|p| !p.is_empty()).map(PathBuf::from).unwrap_or_else(|| {
+            panic!("LEAKWATCH_RELEASE_BIN is not set: run `bash tests/run.sh`, which builds target/release/leakwatch")
+        });
+    assert!(path.is_file(), "LEAKWATCH_RELEASE_BIN={} is not a file", path.display());
+    path
+}
+
 impl Leakwatch {
     /// Starts `leakwatch ARGS` with `--listen 127.0.0.1:0 --interval 200ms` prepended.
     pub fn start(args: &[&str]) -> Leakwatch {
