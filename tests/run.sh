@@ -7,6 +7,9 @@
 #     with `dpkg -x` into .cache/tools/ (never `apt-get install prometheus`: its maintainer
 #     scripts would start a Prometheus server). Set LEAKWATCH_PROMTOOL to use another promtool.
 #   - python3 (the integration tests' memory hog), from Debian, if it is missing.
+#   - a Python venv in .cache/venv with tests/helm/requirements.txt (helm-python-sdk: the real
+#     Helm engine, no helm binary; kubernetes-validate: offline Kubernetes schemas), for the
+#     chart checks (tests/helm/check_chart.py). Set LEAKWATCH_HELM_PYTHON to use another python.
 # Then it runs, failing on the first error:
 #   cargo fmt --all -- --check
 #   cargo clippy --all-targets -- -D warnings
@@ -83,6 +86,29 @@ export LEAKWATCH_PROMTOOL
 echo "LEAKWATCH_PROMTOOL=$LEAKWATCH_PROMTOOL"
 version="$("$LEAKWATCH_PROMTOOL" --version 2>&1 </dev/null)" || die "$LEAKWATCH_PROMTOOL --version failed: $version"
 echo "${version%%$'\n'*}"
+
+step "Python venv for the Helm chart checks"
+if [ -n "${LEAKWATCH_HELM_PYTHON:-}" ]; then
+  [ -x "$LEAKWATCH_HELM_PYTHON" ] || die "LEAKWATCH_HELM_PYTHON=$LEAKWATCH_HELM_PYTHON is not an executable"
+else
+  venv="$repo/.cache/venv"
+  stamp="$venv/.requirements"
+  if ! [ -x "$venv/bin/python" ] || ! cmp -s "$repo/tests/helm/requirements.txt" "$stamp"; then
+    if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+      echo "installing python3-venv"
+      apt_update_once
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    fi
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$repo/tests/helm/requirements.txt"
+    cp "$repo/tests/helm/requirements.txt" "$stamp"
+  fi
+  LEAKWATCH_HELM_PYTHON="$venv/bin/python"
+fi
+export LEAKWATCH_HELM_PYTHON
+"$LEAKWATCH_HELM_PYTHON" -c 'import helm_python, kubernetes_validate, yaml; print("helm engine", helm_python.helm_sdk_version())' \
+  || die "$LEAKWATCH_HELM_PYTHON cannot import helm_python, kubernetes_validate and yaml"
 
 # --- checks ------------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ mod config;
 mod fixtures;
 mod follow;
 mod groups;
+mod helm;
 mod log_api;
 mod log_capture;
 mod log_cli;
