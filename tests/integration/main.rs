@@ -4,6 +4,7 @@
 
 mod cgroup;
 mod config;
+mod e2e;
 mod fixtures;
 mod follow;
 mod groups;

@@ -304,3 +304,4 @@ impl Drop for TempDir {
 pub mod cgroup;
 pub mod http;
 pub mod logwriter;
+pub mod prometheus;
