@@ -10,9 +10,12 @@
 //! alike):
 //!
 //! - **raw reads**: `std::fs::read` of `/proc/meminfo`, `/proc/pressure/memory`,
-//!   `/proc/PID/{stat,status,limits,smaps_rollup,cgroup}`, a listing of `/proc/PID/fd` and the
-//!   memory-controller files of the target's cgroup: exactly the files one pass opens;
-//! - **`Sampler::sample()`**: one full pass, the same reads plus parsing and the snapshot;
+//!   `/proc/PID/{stat,status,limits,smaps_rollup,cgroup}`, every link of `/proc/PID/fd`, the
+//!   memory-controller files of the target's cgroup, `/proc/uptime`, every `/proc/N/stat` (the
+//!   child-process scan) and every `/proc/PID/task/TID/status`: the files one pass opens;
+//! - **`Sampler::sample()`**: one full pass, the same reads plus parsing and the snapshot, plus
+//!   the `sock_diag` dumps of the socket tables (netlink, not files: `benches/conn_sample.rs`
+//!   measures them against the `/proc/net` files);
 //! - **`metrics::render()`**: the `/metrics` text for that pass's snapshot (no file reads).
 //!
 //! Two targets: the bench process itself (the default `leakwatch` with no config), and, when
@@ -91,6 +94,8 @@ fn run_case(
         pss_max_rss: DEFAULT_PSS_MAX_RSS,
         pss_time_budget: DEFAULT_PSS_TIME_BUDGET,
         logs: Default::default(),
+        conns: Default::default(),
+        tasks: Default::default(),
     });
     let files = files_of_a_pass(roots, target_pid, (target_pid != own_pid).then_some(own_pid));
 
@@ -153,7 +158,7 @@ fn describe(label: &str, s: &Snapshot, files: &PassFiles, body_len: usize) {
         None => println!("  no memory cgroup found: no cgroup files in either column"),
     }
     println!(
-        "  one pass opens {} files and lists {} fd director{}; /metrics body: {} bytes, {} samples",
+        "  one pass opens {} files, scans /proc and the task list, and reads every link of {} fd director{}; /metrics body: {} bytes, {} samples",
         files.files.len(),
         files.fd_dirs.len(),
         if files.fd_dirs.len() == 1 { "y" } else { "ies" },
@@ -170,18 +175,30 @@ fn render_samples(s: &Snapshot) -> usize {
 struct PassFiles {
     files: Vec<PathBuf>,
     fd_dirs: Vec<PathBuf>,
+    /// Directories whose entries' `stat` (the `/proc` scan) or `status` (a task list) are read.
+    scans: Vec<(PathBuf, &'static str)>,
 }
 
 impl PassFiles {
-    /// Reads every file into a `Vec` and lists every fd directory; returns the bytes read.
-    /// Errors are ignored: a failed open costs a syscall in the sampler too.
+    /// Reads every file into a `Vec`, every fd link, and the files of every scanned directory;
+    /// returns the bytes read. Errors are ignored: a failed open costs a syscall in the sampler too.
     fn read_all(&self) -> usize {
         let mut n = 0;
         for f in &self.files {
             n += std::fs::read(f).map(|b| b.len()).unwrap_or(0);
         }
         for d in &self.fd_dirs {
-            n += std::fs::read_dir(d).map(|it| it.count()).unwrap_or(0);
+            for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+                n += std::fs::read_link(e.path()).map(|l| l.as_os_str().len()).unwrap_or(0);
+            }
+        }
+        for (d, file) in &self.scans {
+            for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+                let numeric = e.file_name().to_str().is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()));
+                if numeric {
+                    n += std::fs::read(e.path().join(file)).map(|b| b.len()).unwrap_or(0);
+                }
+            }
         }
         n
     }
@@ -228,7 +245,10 @@ fn files_of_a_pass(roots: &Roots, target: i32, own: Option<i32>) -> PassFiles {
         };
         files.extend(names.iter().map(|n| loc.dir.join(n)));
     }
-    PassFiles { files, fd_dirs }
+    files.push(dir.join("ns/net"));
+    files.push(roots.proc_file("uptime"));
+    let scans = vec![(roots.procfs().to_path_buf(), "stat"), (dir.join("task"), "status")];
+    PassFiles { files, fd_dirs, scans }
 }
 
 #[derive(Debug, Clone, Copy)]

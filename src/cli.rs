@@ -155,6 +155,8 @@ impl GlobalArgs {
                     .collect(),
                 ..Default::default()
             },
+            connections: Default::default(),
+            tasks: Default::default(),
         }
     }
 }

@@ -102,6 +102,8 @@ pub async fn run(config: ValidConfig, wrapped: Option<Vec<OsString>>, info: Stat
         pss_max_rss: config.pss_max_rss,
         pss_time_budget: config.pss_time_budget,
         logs: logs.clone(),
+        conns: config.conns.clone(),
+        tasks: config.tasks,
     });
     let (tx, rx) = watch::channel(Arc::new(Snapshot::empty(&target_name)));
     let token = CancellationToken::new();

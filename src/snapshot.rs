@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use crate::logs::LogSourceStats;
+pub use crate::parse::fdlink::FdKind;
 use crate::parse::pressure::Pressure;
+pub use crate::parse::sockets::{Protocol, SockState};
+pub use crate::parse::stat::ProcState;
 
 /// One sampling pass.
 #[derive(Debug, Clone)]
@@ -93,6 +96,127 @@ pub struct TargetSample {
     pub pss: PssCost,
     /// How many times the group's set of processes changed since start (restarts, pid reuse).
     pub changes: u64,
+    /// Sockets held by the group, its network namespace's tables and the peer groups; `None` when
+    /// no process was sampled.
+    pub sockets: Option<SocketSample>,
+    /// Open descriptors of the group by kind, and how close the worst process is to its limit.
+    pub fds: Option<FdSample>,
+    /// Child processes, their states and ages, and context switches of the group's threads.
+    pub tasks: Option<TaskSample>,
+}
+
+/// How a socket table was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SocketMethod {
+    /// A `NETLINK_SOCK_DIAG` dump (leakwatch shares the target's network namespace).
+    SockDiag,
+    /// `/proc/PID/net/*` of the group leader (another namespace, a fixture tree, `method:
+    /// proc_net`, or a kernel without the diag module for that table).
+    ProcNet,
+}
+
+impl SocketMethod {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SockDiag => "sock_diag",
+            Self::ProcNet => "proc_net",
+        }
+    }
+}
+
+/// Socket counts of one pass.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SocketSample {
+    /// How each table was read this pass (tables that could not be read are absent).
+    pub methods: BTreeMap<Protocol, SocketMethod>,
+    /// Sockets held by the group (matched by inode with its fds), by table and state.
+    pub held: BTreeMap<(Protocol, SockState), u64>,
+    /// Every socket of the namespace's tables, by table and state (includes `time_wait`, which no
+    /// process holds, and other processes' sockets).
+    pub netns: BTreeMap<(Protocol, SockState), u64>,
+    /// The group's listening TCP sockets.
+    pub listeners: Vec<Listener>,
+    /// Fill of the fullest listener's accept queue, queued ÷ backlog (`sock_diag` only: the
+    /// `/proc/net` tables do not show the backlog).
+    pub accept_queue_utilization: Option<f64>,
+    /// The configured peer groups, in configuration order.
+    pub peers: Vec<PeerSample>,
+    /// Held sockets (not listening) first seen longer ago than `stale_after`.
+    pub stale: u64,
+    /// The configured age past which a socket is stale.
+    pub stale_after: Duration,
+    /// Sockets in the first-seen map.
+    pub tracked: usize,
+    /// The first-seen map's cap (`connections.max_tracked`).
+    pub tracked_max: usize,
+    /// Held sockets left out of the first-seen map this pass because it was full (no age known).
+    pub untracked: u64,
+    /// What reading the tables and matching them cost this pass.
+    pub duration: Duration,
+}
+
+/// A listening TCP socket of the group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listener {
+    /// `tcp` or `tcp6`.
+    pub protocol: Protocol,
+    /// The local port.
+    pub port: u16,
+    /// Connections waiting in the accept queue.
+    pub queued: u64,
+    /// The accept-queue limit (`listen()` backlog), when the table shows it.
+    pub backlog: Option<u64>,
+}
+
+/// Connections of the group to one configured peer group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerSample {
+    /// The `peer` label value.
+    pub name: String,
+    /// The configured limit (e.g. the pool size).
+    pub limit: u64,
+    /// Held TCP sockets to the peer, by state.
+    pub by_state: BTreeMap<SockState, u64>,
+    /// Held TCP sockets to the peer in any state.
+    pub connections: u64,
+    /// Of those, first seen longer ago than `stale_after`.
+    pub stale: u64,
+    /// connections ÷ limit: the ratio the alert rules read.
+    pub utilization: f64,
+}
+
+/// Open file descriptors of the group.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FdSample {
+    /// Descriptors by kind, summed over the processes whose `fd` directory could be read.
+    pub by_kind: BTreeMap<FdKind, u64>,
+    /// The worst process's open descriptors ÷ its soft `RLIMIT_NOFILE` (the one that hits
+    /// `EMFILE` first): the ratio the alert rules read. `None` when no limit is known.
+    pub utilization: Option<f64>,
+}
+
+/// Child processes of the group and context switches of its threads.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskSample {
+    /// Processes whose parent is in the group (and that are not in the group themselves).
+    pub children: u64,
+    /// Every descendant of the group (children, their children, ...) by state.
+    pub descendants: BTreeMap<ProcState, u64>,
+    /// Descendants older (by their start time) than `stale_after`: stuck workers.
+    pub stale: u64,
+    /// The configured age past which a descendant is stale.
+    pub stale_after: Duration,
+    /// Descendants in the first-seen map.
+    pub tracked: usize,
+    /// The first-seen map's cap (`tasks.max_tracked`).
+    pub tracked_max: usize,
+    /// Descendants left out of the first-seen map this pass because it was full.
+    pub untracked: u64,
+    /// Voluntary context switches summed over every thread of the group.
+    pub voluntary_switches: Option<u64>,
+    /// Involuntary (preempted) context switches summed over every thread of the group.
+    pub involuntary_switches: Option<u64>,
 }
 
 /// A process, identified across pid reuse by its start time.
@@ -318,6 +442,12 @@ pub enum ErrorSource {
     CgroupMemoryEvents,
     /// The cgroup's `memory.pressure`.
     CgroupPressure,
+    /// `/proc/PID/net/{tcp,tcp6,udp,udp6,unix}` (the fallback socket tables).
+    ProcNet,
+    /// The `NETLINK_SOCK_DIAG` socket dump (the default socket tables).
+    SockDiag,
+    /// `/proc/PID/task/TID/status` (context switches per thread).
+    TaskStatus,
 }
 
 impl ErrorSource {
@@ -338,6 +468,9 @@ impl ErrorSource {
             Self::CgroupMemoryStat => "cgroup_memory_stat",
             Self::CgroupMemoryEvents => "cgroup_memory_events",
             Self::CgroupPressure => "cgroup_pressure",
+            Self::ProcNet => "proc_net",
+            Self::SockDiag => "sock_diag",
+            Self::TaskStatus => "task_status",
         }
     }
 }

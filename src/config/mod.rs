@@ -32,6 +32,14 @@ pub const DEFAULT_LOG_MAX_BYTES: u64 = 8 << 20;
 pub const DEFAULT_LOG_MAX_LINE_BYTES: u64 = 64 << 10;
 /// Default cap on live subscribers per log source.
 pub const DEFAULT_LOG_MAX_SUBSCRIBERS: usize = 64;
+/// Default age past which a socket or a child process counts as stale.
+pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(3600);
+/// Default cap on the sockets in the first-seen map.
+pub const DEFAULT_CONN_MAX_TRACKED: usize = 65_536;
+/// Default cap on the child processes in the first-seen map.
+pub const DEFAULT_TASK_MAX_TRACKED: usize = 4096;
+/// Most peer groups.
+pub const MAX_PEERS: usize = 32;
 /// The largest config file accepted.
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
@@ -54,6 +62,52 @@ pub struct Config {
     pub pss: PssConfig,
     /// Log sources and their buffers.
     pub logs: LogsConfig,
+    /// Sockets: how to read the tables, peer groups, socket ages.
+    pub connections: ConnectionsConfig,
+    /// Child processes: their ages.
+    pub tasks: TasksConfig,
+}
+
+/// `connections:` — the target's sockets.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionsConfig {
+    /// `auto` (sock_diag when leakwatch shares the target's network namespace, else
+    /// `/proc/PID/net`) or `proc_net`. Default `auto`.
+    pub method: Option<String>,
+    /// A held socket (not listening) first seen longer ago than this is stale. Default `1h`;
+    /// 1s..=30d.
+    #[serde(deserialize_with = "units::de_duration")]
+    pub stale_after: Option<Duration>,
+    /// Cap on the sockets whose first-seen time is kept. Default 65536; 1..=1000000.
+    pub max_tracked: Option<usize>,
+    /// Peer groups: connections to a remote port (and optionally address) against a limit.
+    pub peers: Vec<PeerConfig>,
+}
+
+/// One entry of `connections.peers`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PeerConfig {
+    /// `[A-Za-z0-9_.-]{1,64}`, unique; the `peer` label.
+    pub name: String,
+    /// The remote TCP port, 1..=65535.
+    pub remote_port: Option<u32>,
+    /// Only connections to this IP address (optional).
+    pub remote_address: Option<String>,
+    /// The connection limit (e.g. the pool size), 1..=1000000.
+    pub limit: Option<u64>,
+}
+
+/// `tasks:` — the target's child processes.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TasksConfig {
+    /// A descendant that started longer ago than this is stale. Default `1h`; 1s..=30d.
+    #[serde(deserialize_with = "units::de_duration")]
+    pub stale_after: Option<Duration>,
+    /// Cap on the descendants whose first-seen time is kept. Default 4096; 1..=1000000.
+    pub max_tracked: Option<usize>,
 }
 
 /// `target:` — at most one selector; none means leakwatch watches itself.
@@ -187,6 +241,16 @@ impl Config {
                 max_subscribers: over.logs.max_subscribers.or(self.logs.max_subscribers),
                 sources: self.logs.sources.into_iter().chain(over.logs.sources).collect(),
             },
+            connections: ConnectionsConfig {
+                method: over.connections.method.or(self.connections.method),
+                stale_after: over.connections.stale_after.or(self.connections.stale_after),
+                max_tracked: over.connections.max_tracked.or(self.connections.max_tracked),
+                peers: self.connections.peers.into_iter().chain(over.connections.peers).collect(),
+            },
+            tasks: TasksConfig {
+                stale_after: over.tasks.stale_after.or(self.tasks.stale_after),
+                max_tracked: over.tasks.max_tracked.or(self.tasks.max_tracked),
+            },
         }
     }
 
@@ -277,6 +341,19 @@ mod tests {
         let names: Vec<&str> = merged.logs.sources.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["app", "b"]);
         assert_eq!(merged.logs.max_lines, Some(500));
+    }
+
+    #[test]
+    fn the_connections_and_tasks_sections_parse() {
+        let c = Config::from_yaml(
+            b"connections:\n  stale_after: 10m\n  peers:\n    - name: postgres\n      remote_port: 5432\n      limit: 20\ntasks:\n  stale_after: 2s\n",
+        )
+        .unwrap();
+        assert_eq!(c.connections.stale_after, Some(Duration::from_secs(600)));
+        assert_eq!(c.connections.peers[0].remote_port, Some(5432));
+        assert_eq!(c.tasks.stale_after, Some(Duration::from_secs(2)));
+        let err = Config::from_yaml(b"connections:\n  peers:\n    - name: a\n      port: 1\n").unwrap_err();
+        assert!(err.contains("port") && err.contains("line 4"), "{err}");
     }
 
     #[test]

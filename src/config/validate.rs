@@ -10,6 +10,8 @@ use super::*;
 use crate::logs::ring::{RingLimits, MIN_LINE_BYTES};
 use crate::logs::SourceKind;
 use crate::roots::{Roots, DEFAULT_PROCFS, DEFAULT_SYSFS};
+use crate::sample::conns::{ConnSettings, MethodChoice, PeerSpec};
+use crate::sample::tasks::TaskSettings;
 
 /// Longest accepted `target.cmdline_regex`.
 pub const MAX_REGEX_LEN: usize = 1024;
@@ -70,6 +72,10 @@ pub struct ValidConfig {
     pub pss_time_budget: Duration,
     /// Log sources in order: the configured files, then `stdout` and `stderr` in `run` mode.
     pub logs: Vec<LogSourceSpec>,
+    /// Socket sampling.
+    pub conns: ConnSettings,
+    /// Child-process sampling.
+    pub tasks: TaskSettings,
 }
 
 /// Checks every value; `wrapped` is true in `leakwatch run` mode, where the wrapped command is
@@ -102,6 +108,16 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
             .push(format!("pss.time_budget: must be 1ms..=10s, got {}", humantime::format_duration(pss_time_budget)));
     }
     let logs = log_sources(&config.logs, wrapped, &mut problems);
+    let conns = connections(&config.connections, &mut problems);
+    let tasks = TaskSettings {
+        stale_after: stale_after("tasks.stale_after", config.tasks.stale_after, &mut problems),
+        max_tracked: max_tracked(
+            "tasks.max_tracked",
+            config.tasks.max_tracked,
+            DEFAULT_TASK_MAX_TRACKED,
+            &mut problems,
+        ),
+    };
     if problems.is_empty() {
         Ok(ValidConfig {
             listen,
@@ -116,6 +132,8 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
             pss_max_rss: config.pss.max_rss.unwrap_or(DEFAULT_PSS_MAX_RSS),
             pss_time_budget,
             logs,
+            conns,
+            tasks,
         })
     } else {
         Err(ConfigError::Invalid(problems))
@@ -206,6 +224,81 @@ fn ring_limits(key: &str, own: &LogCaps, defaults: Option<&LogCaps>, problems: &
         max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX),
         max_line_bytes: usize::try_from(max_line_bytes).unwrap_or(usize::MAX),
         max_subscribers,
+    }
+}
+
+fn stale_after(key: &str, value: Option<Duration>, problems: &mut Vec<String>) -> Duration {
+    let d = value.unwrap_or(DEFAULT_STALE_AFTER);
+    if !(Duration::from_secs(1)..=Duration::from_secs(30 * 86400)).contains(&d) {
+        problems.push(format!("{key}: must be 1s..=30d, got {}", humantime::format_duration(d)));
+    }
+    d
+}
+
+fn max_tracked(key: &str, value: Option<usize>, default: usize, problems: &mut Vec<String>) -> usize {
+    let n = value.unwrap_or(default);
+    if !(1..=1_000_000).contains(&n) {
+        problems.push(format!("{key}: must be 1..=1000000, got {n}"));
+    }
+    n
+}
+
+fn connections(c: &ConnectionsConfig, problems: &mut Vec<String>) -> ConnSettings {
+    let method = match c.method.as_deref() {
+        None | Some("auto") => MethodChoice::Auto,
+        Some("proc_net") => MethodChoice::ProcNet,
+        Some(other) => {
+            problems.push(format!("connections.method: must be auto or proc_net, got {other:?}"));
+            MethodChoice::Auto
+        }
+    };
+    if c.peers.len() > MAX_PEERS {
+        problems.push(format!("connections.peers: at most {MAX_PEERS} peer groups, got {}", c.peers.len()));
+    }
+    let mut peers: Vec<PeerSpec> = Vec::new();
+    for (i, p) in c.peers.iter().enumerate() {
+        let key = format!("connections.peers[{i}]");
+        if !valid_source_name(&p.name) {
+            problems.push(format!("{key}.name: must match [A-Za-z0-9_.-]{{1,64}}, got {:?}", p.name));
+        } else if peers.iter().any(|o| o.name == p.name) {
+            problems.push(format!("{key}.name: {:?} is used by another peer group", p.name));
+        }
+        let remote_port = match p.remote_port {
+            Some(port @ 1..=65535) => port as u16,
+            Some(port) => {
+                problems.push(format!("{key}.remote_port: must be 1..=65535, got {port}"));
+                0
+            }
+            None => {
+                problems.push(format!("{key}.remote_port: required (the port the connections go to, e.g. 5432)"));
+                0
+            }
+        };
+        let remote_address = p.remote_address.as_ref().and_then(|a| match a.parse::<std::net::IpAddr>() {
+            Ok(ip) => Some(ip.to_canonical()),
+            Err(_) => {
+                problems.push(format!("{key}.remote_address: {a:?} is not an IP address"));
+                None
+            }
+        });
+        let limit = match p.limit {
+            Some(l @ 1..=1_000_000) => l,
+            Some(l) => {
+                problems.push(format!("{key}.limit: must be 1..=1000000, got {l}"));
+                1
+            }
+            None => {
+                problems.push(format!("{key}.limit: required (e.g. the pool size)"));
+                1
+            }
+        };
+        peers.push(PeerSpec { name: p.name.clone(), remote_port, remote_address, limit });
+    }
+    ConnSettings {
+        method,
+        peers,
+        stale_after: stale_after("connections.stale_after", c.stale_after, problems),
+        max_tracked: max_tracked("connections.max_tracked", c.max_tracked, DEFAULT_CONN_MAX_TRACKED, problems),
     }
 }
 
@@ -328,6 +421,33 @@ mod tests {
             assert!(e.contains(needle), "{needle:?} missing in {e}");
         }
         assert!(!valid_source_name("..") && !valid_source_name(&"a".repeat(65)) && valid_source_name("a-b_c.d"));
+    }
+
+    #[test]
+    fn peer_groups_and_ages_are_checked_by_key() {
+        let yaml = "connections:\n  method: magic\n  stale_after: 0s\n  max_tracked: 0\n  peers:\n    - name: pg\n      remote_port: 70000\n      limit: 0\n    - name: pg\n      remote_address: nowhere\n    - name: ''\n      remote_port: 1\n      limit: 1\ntasks:\n  stale_after: 40d\n  max_tracked: 2000000\n";
+        let e = problems(yaml, false);
+        for needle in [
+            "connections.method: must be auto or proc_net",
+            "connections.stale_after: must be 1s..=30d",
+            "connections.max_tracked: must be 1..=1000000, got 0",
+            "connections.peers[0].remote_port: must be 1..=65535, got 70000",
+            "connections.peers[0].limit: must be 1..=1000000, got 0",
+            "connections.peers[1].name: \"pg\" is used by another peer group",
+            "connections.peers[1].remote_port: required",
+            "connections.peers[1].remote_address: \"nowhere\" is not an IP address",
+            "connections.peers[1].limit: required",
+            "connections.peers[2].name: must match",
+            "tasks.stale_after: must be 1s..=30d",
+            "tasks.max_tracked: must be 1..=1000000",
+        ] {
+            assert!(e.contains(needle), "{needle:?} missing in {e}");
+        }
+        let ok = "connections:\n  peers:\n    - name: postgres\n      remote_port: 5432\n      remote_address: '::ffff:10.0.0.5'\n      limit: 20\n";
+        let v = validate(&Config::from_yaml(ok.as_bytes()).unwrap(), false).unwrap();
+        assert_eq!(v.conns.peers[0].remote_address, Some("10.0.0.5".parse().unwrap()));
+        assert_eq!(v.conns.stale_after, DEFAULT_STALE_AFTER);
+        assert_eq!(v.tasks.max_tracked, DEFAULT_TASK_MAX_TRACKED);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! `/metrics`: renders the latest [`Snapshot`] into the Prometheus text format. The scrape path
 //! reads memory only; it never touches `/proc`.
 
+mod conns;
 mod family;
 mod logs;
+mod tasks;
 
 use prometheus::proto::MetricFamily;
 use prometheus::{Encoder, TextEncoder};
@@ -54,6 +56,18 @@ fn families(s: &Snapshot, info: &StaticInfo) -> Vec<MetricFamily> {
     host(&mut out, s);
     target(&mut out, s);
     cgroup(&mut out, s);
+    if s.seq > 0 {
+        let t = &s.target;
+        if let Some(sockets) = &t.sockets {
+            conns::conns(&mut out, &t.name, sockets);
+        }
+        if let Some(fds) = &t.fds {
+            tasks::fds(&mut out, &t.name, fds);
+        }
+        if let Some(task) = &t.tasks {
+            tasks::tasks(&mut out, &t.name, task);
+        }
+    }
     logs::logs(&mut out, &s.logs);
     if let Some(own) = &s.own_process {
         own_process(&mut out, own);

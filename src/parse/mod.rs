@@ -1,10 +1,15 @@
 //! Pure parsers for the kernel files that `procfs` does not cover: cgroup v1/v2 memory
-//! controller files and pressure-stall information. They take bytes, never paths, so they run
-//! on fixtures and under a fuzzer alike.
+//! controller files, pressure-stall information, socket tables and `sock_diag` replies, fd link
+//! targets and the few `stat` fields of a process scan. They take bytes, never paths, so they
+//! run on fixtures and under a fuzzer alike.
 
 pub mod cgroup;
+pub mod fdlink;
 pub mod kv;
 pub mod pressure;
+pub mod sock_diag;
+pub mod sockets;
+pub mod stat;
 
 /// A kernel file did not have the shape its parser expects.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

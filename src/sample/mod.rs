@@ -2,10 +2,14 @@
 //! one immutable [`Snapshot`], published on a watch channel. Nothing else reads these files.
 
 pub mod cgroup;
+pub mod conns;
+pub mod fds;
 pub mod host;
 pub mod process;
 pub mod read;
+pub mod sock_diag;
 pub mod target;
+pub mod tasks;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -16,10 +20,12 @@ use tokio_util::sync::CancellationToken;
 use crate::logs::LogSources;
 use crate::roots::Roots;
 use crate::snapshot::{
-    Basis, ErrorCounts, ProcessIdentity, ProcessMemory, PssCost, Snapshot, TargetSample, Utilization,
+    Basis, ErrorCounts, FdKind, FdSample, ProcessMemory, PssCost, Snapshot, TargetSample, Utilization,
 };
-use process::{PssGate, SystemFacts};
+use conns::{ConnSampler, ConnSettings};
+use process::{PssGate, SampledProcess, SystemFacts};
 use target::TargetSpec;
+use tasks::{TaskSampler, TaskSettings};
 
 /// What the sampler needs to know; built from the validated config.
 #[derive(Debug, Clone)]
@@ -38,6 +44,10 @@ pub struct SamplerSettings {
     pub pss_time_budget: Duration,
     /// The log sources whose figures go into every snapshot.
     pub logs: Arc<LogSources>,
+    /// Socket tables, peer groups and socket ages.
+    pub conns: ConnSettings,
+    /// Child processes and their ages.
+    pub tasks: TaskSettings,
 }
 
 /// Owns everything that persists between passes: counters, the PSS back-off and the identity
@@ -53,6 +63,8 @@ pub struct Sampler {
     own_facts: SystemFacts,
     gate: PssGate,
     pss: PssCost,
+    conns: ConnSampler,
+    tasks: TaskSampler,
     errors: ErrorCounts,
     /// For fixed-pid targets: the pid and start time first seen, so a reused pid is not taken
     /// for the target.
@@ -69,7 +81,11 @@ impl Sampler {
         let own_roots = Roots::default();
         let own_facts = SystemFacts::read(&own_roots);
         let gate = PssGate::new(settings.pss_max_rss, settings.pss_time_budget);
+        let conns = ConnSampler::new(settings.conns.clone(), &own_roots);
+        let tasks = TaskSampler::new(settings.tasks);
         Self {
+            conns,
+            tasks,
             settings,
             own_pid: std::process::id() as i32,
             facts,
@@ -101,7 +117,7 @@ impl Sampler {
         self.count_change(&group);
 
         let own_process = match self.settings.spec {
-            TargetSpec::Own => group.first().map(|(_, m)| *m),
+            TargetSpec::Own => group.first().map(|p| p.memory),
             _ => process::sample_group(
                 &self.own_roots,
                 &[self.own_pid],
@@ -111,14 +127,31 @@ impl Sampler {
                 &mut self.errors,
             )
             .first()
-            .map(|(_, m)| *m),
+            .map(|p| p.memory),
         };
 
-        let memory = group.iter().map(|(_, m)| *m).reduce(|mut acc, m| {
+        let memory = group.iter().map(|p| p.memory).reduce(|mut acc, m| {
             acc.accumulate(&m);
             acc
         });
-        let cgroup = group.first().and_then(|(id, _)| cgroup::sample(&roots, id.pid, &mut self.errors));
+        let cgroup = group.first().and_then(|p| cgroup::sample(&roots, p.id.pid, &mut self.errors));
+        let (sockets, fds, tasks) = match group.first() {
+            Some(leader) => {
+                let mut inodes: Vec<u64> =
+                    group.iter().filter_map(|p| p.fds.as_ref()).flat_map(|f| f.socket_inodes.iter().copied()).collect();
+                inodes.sort_unstable();
+                inodes.dedup();
+                let sockets = self.conns.sample(&roots, leader.id.pid, &inodes, &mut self.errors);
+                let pids: Vec<i32> = group.iter().map(|p| p.id.pid).collect();
+                let tasks = self.tasks.sample(&roots, &pids, &self.facts, &mut self.errors);
+                (Some(sockets), Some(fd_sample(&group)), Some(tasks))
+            }
+            None => {
+                self.conns.forget();
+                self.tasks.forget();
+                (None, None, None)
+            }
+        };
         let utilization = utilization(cgroup.as_ref().and_then(|c| c.limit.zip(c.working_set)), memory.as_ref(), &host);
 
         self.seq += 1;
@@ -129,13 +162,16 @@ impl Sampler {
             host,
             target: TargetSample {
                 name: self.settings.target_name.clone(),
-                processes: group.into_iter().map(|(id, _)| id).collect(),
+                processes: group.into_iter().map(|p| p.id).collect(),
                 matched,
                 memory,
                 cgroup,
                 utilization,
                 pss: self.pss,
                 changes: self.changes,
+                sockets,
+                fds,
+                tasks,
             },
             own_process,
             errors: self.errors.clone(),
@@ -145,11 +181,11 @@ impl Sampler {
 
     /// A fixed pid (`--pid`, the wrapped child, the pid in a pidfile) is the target only while its
     /// start time is the one first seen: a new process that reuses the pid is someone else.
-    fn drop_reused_pid(&mut self, group: &mut Vec<(ProcessIdentity, ProcessMemory)>) {
+    fn drop_reused_pid(&mut self, group: &mut Vec<SampledProcess>) {
         if !matches!(self.settings.spec, TargetSpec::Pid(_) | TargetSpec::Child(_) | TargetSpec::Pidfile(_)) {
             return;
         }
-        let Some((id, _)) = group.first() else { return };
+        let Some(id) = group.first().map(|p| &p.id) else { return };
         match self.pinned {
             Some((pid, start)) if pid == id.pid && start != id.start_ticks => {
                 tracing::warn!(pid, "pid was reused by another process; the target is gone");
@@ -160,11 +196,11 @@ impl Sampler {
         }
     }
 
-    fn count_change(&mut self, group: &[(ProcessIdentity, ProcessMemory)]) {
+    fn count_change(&mut self, group: &[SampledProcess]) {
         if group.is_empty() {
             return;
         }
-        let current: Vec<(i32, u64)> = group.iter().map(|(id, _)| (id.pid, id.start_ticks)).collect();
+        let current: Vec<(i32, u64)> = group.iter().map(|p| (p.id.pid, p.id.start_ticks)).collect();
         if current != self.last_group {
             if !self.last_group.is_empty() {
                 self.changes += 1;
@@ -173,6 +209,22 @@ impl Sampler {
             self.last_group = current;
         }
     }
+}
+
+/// Descriptors by kind over the group, and the worst process's open ÷ soft limit.
+fn fd_sample(group: &[SampledProcess]) -> FdSample {
+    let mut out = FdSample::default();
+    for p in group {
+        let Some(scan) = &p.fds else { continue };
+        for (kind, n) in FdKind::ALL.iter().zip(scan.by_kind) {
+            *out.by_kind.entry(*kind).or_insert(0) += n;
+        }
+        if let Some(limit) = p.memory.max_fds.filter(|l| *l > 0) {
+            let ratio = scan.total() as f64 / limit as f64;
+            out.utilization = Some(out.utilization.map_or(ratio, |r: f64| r.max(ratio)));
+        }
+    }
+    out
 }
 
 /// The basis the OOM killer acts on: cgroup working set against its limit when a limit is set,
@@ -247,6 +299,8 @@ mod tests {
             pss_max_rss: u64::MAX,
             pss_time_budget: Duration::from_secs(1),
             logs: Default::default(),
+            conns: Default::default(),
+            tasks: Default::default(),
         })
     }
 

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 use procfs::process::{LimitValue, Limits, Stat};
 use procfs::FromRead;
 
-use super::read::{ok_or_record, read_capped, read_parsed, ReadError};
+use super::fds::{self, FdScan};
+use super::read::{ok_or_record, read_capped, read_parsed};
 use crate::parse::{kv, ParseError};
 use crate::roots::Roots;
 use crate::snapshot::{ErrorCounts, ErrorSource, ProcessIdentity, ProcessMemory, PssCost};
@@ -84,6 +85,17 @@ impl PssGate {
     }
 }
 
+/// One process of a pass.
+#[derive(Debug, Clone)]
+pub struct SampledProcess {
+    /// Who it is.
+    pub id: ProcessIdentity,
+    /// Its figures.
+    pub memory: ProcessMemory,
+    /// Its descriptors, if the `fd` directory could be read.
+    pub fds: Option<FdScan>,
+}
+
 /// Reads the processes of one group in a pass; PSS only when a gate is given. Returns one entry per process that could be
 /// identified (its `stat` was readable); processes that vanished are skipped and counted.
 pub fn sample_group(
@@ -93,7 +105,7 @@ pub fn sample_group(
     mut gate: Option<&mut PssGate>,
     cost: &mut PssCost,
     errors: &mut ErrorCounts,
-) -> Vec<(ProcessIdentity, ProcessMemory)> {
+) -> Vec<SampledProcess> {
     let mut pss_allowed = gate.as_deref_mut().is_some_and(|g| g.begin_pass(cost));
     let mut out = Vec::with_capacity(pids.len());
     for &pid in pids {
@@ -112,7 +124,7 @@ fn sample_one(
     gate: Option<&mut PssGate>,
     cost: &mut PssCost,
     errors: &mut ErrorCounts,
-) -> Option<(ProcessIdentity, ProcessMemory)> {
+) -> Option<SampledProcess> {
     let dir = roots.pid(pid);
     let stat = ok_or_record(errors, ErrorSource::Stat, read_parsed(&dir.join("stat"), parse_stat))?;
     let identity = ProcessIdentity { pid, start_ticks: stat.starttime, comm: stat.comm.clone() };
@@ -132,7 +144,8 @@ fn sample_one(
         m.threads = status.threads;
     }
     m.max_fds = ok_or_record(errors, ErrorSource::Limits, read_parsed(&dir.join("limits"), fd_soft_limit)).flatten();
-    m.open_fds = ok_or_record(errors, ErrorSource::Fd, count_fds(&dir.join("fd")));
+    let fds = ok_or_record(errors, ErrorSource::Fd, fds::scan(&dir.join("fd")));
+    m.open_fds = fds.as_ref().map(FdScan::total);
     if let (true, Some(gate)) = (*pss_allowed, gate) {
         match m.rss {
             Some(rss) if rss > gate.max_rss => cost.skipped_rss += 1,
@@ -146,7 +159,7 @@ fn sample_one(
             }
         }
     }
-    Some((identity, m))
+    Some(SampledProcess { id: identity, memory: m, fds })
 }
 
 fn parse_stat(bytes: &[u8]) -> Result<Stat, ParseError> {
@@ -205,16 +218,6 @@ fn fd_soft_limit(bytes: &[u8]) -> Result<Option<u64>, ParseError> {
         LimitValue::Value(v) => Some(v),
         LimitValue::Unlimited => None,
     })
-}
-
-fn count_fds(dir: &std::path::Path) -> Result<u64, ReadError> {
-    let io_err = |source| ReadError::Io { path: dir.display().to_string(), source };
-    let mut n = 0u64;
-    for entry in std::fs::read_dir(dir).map_err(io_err)? {
-        entry.map_err(io_err)?;
-        n += 1;
-    }
-    Ok(n)
 }
 
 #[cfg(test)]

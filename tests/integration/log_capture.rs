@@ -14,6 +14,8 @@ use crate::support::{binary, http_get, wait_timeout, Metrics, TempDir};
 struct Wrapped {
     child: Child,
     stderr: mpsc::Receiver<String>,
+    /// stderr lines read before the listening line (the command may write before it).
+    early: Vec<String>,
 }
 
 impl Wrapped {
@@ -35,15 +37,16 @@ impl Wrapped {
                 }
             }
         });
-        Wrapped { child, stderr: rx }
+        Wrapped { child, stderr: rx, early: Vec::new() }
     }
 
-    fn addr(&self) -> SocketAddr {
+    fn addr(&mut self) -> SocketAddr {
         loop {
             let line = self.stderr.recv_timeout(Duration::from_secs(20)).expect("leakwatch reports its address");
             if let Some(rest) = line.split("local=").nth(1) {
                 return rest.split_whitespace().next().expect("address").parse().expect("socket address");
             }
+            self.early.push(line);
         }
     }
 }
@@ -83,7 +86,9 @@ fn log_capture_streams_are_forwarded_unchanged_and_counted() {
     let mut out = Vec::new();
     w.child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
     assert_eq!(out, b"out\ntwo\r\nno newline", "stdout forwarded byte for byte");
-    let rest: Vec<String> = w.stderr.try_iter().collect();
+    // The command starts before leakwatch logs its address, so its line may come first; the rest
+    // is read to the end of the stream (leakwatch has exited).
+    let rest: Vec<String> = w.early.drain(..).chain(w.stderr.iter()).collect();
     assert!(rest.iter().any(|l| l == "err"), "stderr forwarded: {rest:?}");
 }
 

@@ -4,7 +4,12 @@
 
 mod cgroup;
 mod config;
+<<<<<<< HEAD
 mod e2e;
+=======
+mod conns;
+mod conns_fixtures;
+>>>>>>> main
 mod fixtures;
 mod follow;
 mod groups;
@@ -19,3 +24,4 @@ mod process;
 mod promtool;
 mod run_mode;
 mod support;
+mod tasks;

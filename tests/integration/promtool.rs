@@ -17,8 +17,9 @@ use leakwatch::logs::{LogSource, LogSourceStats, SourceKind};
 use leakwatch::metrics::{render, StaticInfo};
 use leakwatch::parse::pressure::{Pressure, PressureLine};
 use leakwatch::snapshot::{
-    Basis, CgroupSample, CgroupVersion, CgroupVia, ErrorCounts, ErrorReason, ErrorSource, HostMemory, HostSample,
-    ProcessIdentity, ProcessMemory, PssCost, Snapshot, TargetSample, Utilization,
+    Basis, CgroupSample, CgroupVersion, CgroupVia, ErrorCounts, ErrorReason, ErrorSource, FdKind, FdSample, HostMemory,
+    HostSample, Listener, PeerSample, ProcState, ProcessIdentity, ProcessMemory, Protocol, PssCost, Snapshot,
+    SockState, SocketMethod, SocketSample, TargetSample, TaskSample, Utilization,
 };
 
 use crate::support::{Leakwatch, MemHog};
@@ -119,6 +120,41 @@ fn the_readme_metric_table_lists_exactly_the_rendered_families() {
     assert!(stale.is_empty(), "README.md documents metrics that are not rendered: {stale:?}");
 }
 
+/// Sockets from both methods, a listener with a backlog and a peer group.
+fn sockets() -> SocketSample {
+    SocketSample {
+        methods: [(Protocol::Tcp, SocketMethod::SockDiag), (Protocol::Unix, SocketMethod::ProcNet)]
+            .into_iter()
+            .collect(),
+        held: [
+            ((Protocol::Tcp, SockState::Established), 18),
+            ((Protocol::Tcp, SockState::CloseWait), 2),
+            ((Protocol::Tcp, SockState::Listen), 1),
+        ]
+        .into_iter()
+        .collect(),
+        netns: [((Protocol::Tcp, SockState::Established), 40), ((Protocol::Tcp, SockState::TimeWait), 7)]
+            .into_iter()
+            .collect(),
+        listeners: vec![Listener { protocol: Protocol::Tcp, port: 8080, queued: 3, backlog: Some(128) }],
+        accept_queue_utilization: Some(3.0 / 128.0),
+        peers: vec![PeerSample {
+            name: "postgres".into(),
+            limit: 20,
+            by_state: [(SockState::Established, 18), (SockState::CloseWait, 1)].into_iter().collect(),
+            connections: 19,
+            stale: 1,
+            utilization: 0.95,
+        }],
+        stale: 1,
+        stale_after: Duration::from_secs(3600),
+        tracked: 21,
+        tracked_max: 65536,
+        untracked: 0,
+        duration: Duration::from_micros(250),
+    }
+}
+
 /// A file source with some history and a `run`-mode stream.
 fn log_sources() -> Vec<LogSourceStats> {
     let limits = RingLimits { max_lines: 3, max_bytes: 4096, max_line_bytes: 64, max_subscribers: 2 };
@@ -216,6 +252,22 @@ fn full_snapshot() -> Snapshot {
                 skipped_budget: 2,
             },
             changes: 1,
+            sockets: Some(sockets()),
+            fds: Some(FdSample {
+                by_kind: FdKind::ALL.iter().zip([30, 5, 2, 4, 1]).map(|(k, n)| (*k, n)).collect(),
+                utilization: Some(0.42),
+            }),
+            tasks: Some(TaskSample {
+                children: 3,
+                descendants: [(ProcState::Sleeping, 3), (ProcState::Zombie, 1)].into_iter().collect(),
+                stale: 2,
+                stale_after: Duration::from_secs(3600),
+                tracked: 4,
+                tracked_max: 4096,
+                untracked: 0,
+                voluntary_switches: Some(1520),
+                involuntary_switches: Some(37),
+            }),
         },
         own_process: Some(ProcessMemory { pss: None, ..memory }),
         errors,

@@ -304,4 +304,5 @@ impl Drop for TempDir {
 pub mod cgroup;
 pub mod http;
 pub mod logwriter;
+pub mod procs;
 pub mod prometheus;
