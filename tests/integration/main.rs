@@ -4,12 +4,10 @@
 
 mod cgroup;
 mod config;
-<<<<<<< HEAD
-mod e2e;
-=======
+mod dashboards;
 mod conns;
 mod conns_fixtures;
->>>>>>> main
+mod e2e;
 mod fixtures;
 mod follow;
 mod groups;
