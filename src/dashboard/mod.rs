@@ -122,7 +122,12 @@ fn connections_row() -> Row {
                 TimeSeries,
                 "CLOSE_WAIT",
                 "short",
-                &format!("sum by (pod, target) (leakwatch_conn_sockets{})", t(r#"state="close_wait""#)),
+                // Zero, not "no data", while the target holds no such socket.
+                &format!(
+                    "sum by (pod, target) (leakwatch_conn_sockets{}) or sum by (pod, target) (leakwatch_conn_sockets{}) * 0",
+                    t(r#"state="close_wait""#),
+                    t("")
+                ),
                 "{{pod}} {{target}}",
             )
             .describe("The peer closed, the application never did: steady growth is a connection leak.")
@@ -254,7 +259,7 @@ fn leakwatch_row() -> Row {
                 TimeSeries,
                 "Sample errors",
                 "short",
-                &format!("sum by (source, reason) (rate(leakwatch_sample_errors_total{}[$__rate_interval]))", p("")),
+                &format!("sum by (source, reason) (rate(leakwatch_sample_errors_total{}[$__rate_interval])) or on() vector(0)", p("")),
                 "{{source}} {{reason}}",
             )
             .describe("Reads that failed, by source and reason (e.g. a target that exited mid-sample).")
@@ -351,7 +356,7 @@ pub fn fleet() -> Dashboard {
                     Panel::new(BarGauge, "Highest peer-group utilization", "percentunit", &format!("topk(20, leakwatch_peer_utilization_ratio{ns})"), "{{namespace}}/{{pod}} {{peer}}")
                         .steps(level_steps(LEVELS))
                         .width(8),
-                    Panel::new(BarGauge, "Most CLOSE_WAIT sockets", "short", &format!("topk(20, sum by (namespace, pod, target) (leakwatch_conn_sockets{{namespace=~\"$namespace\", state=\"close_wait\"}}))"), "{{namespace}}/{{pod}} {{target}}")
+                    Panel::new(BarGauge, "Most CLOSE_WAIT sockets", "short", &format!("topk(20, sum by (namespace, pod, target) (leakwatch_conn_sockets{{namespace=~\"$namespace\", state=\"close_wait\"}})) or on() vector(0)"), "{{namespace}}/{{pod}} {{target}}")
                         .width(8),
                 ],
             },

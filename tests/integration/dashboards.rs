@@ -46,7 +46,11 @@ fn every_metric_a_panel_queries_is_exported() {
     for (file, d) in leakwatch::dashboard::all() {
         for expr in d.exprs() {
             for m in name.find_iter(expr) {
-                assert!(exported.iter().any(|f| f == m.as_str()), "{file}: `{}` in `{expr}` is not exported", m.as_str());
+                assert!(
+                    exported.iter().any(|f| f == m.as_str()),
+                    "{file}: `{}` in `{expr}` is not exported",
+                    m.as_str()
+                );
                 checked += 1;
             }
         }

@@ -4,9 +4,9 @@
 
 mod cgroup;
 mod config;
-mod dashboards;
 mod conns;
 mod conns_fixtures;
+mod dashboards;
 mod e2e;
 mod fixtures;
 mod follow;
