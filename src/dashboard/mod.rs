@@ -356,7 +356,7 @@ pub fn fleet() -> Dashboard {
                     Panel::new(BarGauge, "Highest peer-group utilization", "percentunit", &format!("topk(20, leakwatch_peer_utilization_ratio{ns})"), "{{namespace}}/{{pod}} {{peer}}")
                         .steps(level_steps(LEVELS))
                         .width(8),
-                    Panel::new(BarGauge, "Most CLOSE_WAIT sockets", "short", &format!("topk(20, sum by (namespace, pod, target) (leakwatch_conn_sockets{{namespace=~\"$namespace\", state=\"close_wait\"}})) or on() vector(0)"), "{{namespace}}/{{pod}} {{target}}")
+                    Panel::new(BarGauge, "Most CLOSE_WAIT sockets", "short", &format!("topk(20, sum by (namespace, pod, target) (leakwatch_conn_sockets{})) or on() vector(0)", r#"{namespace=~"$namespace", state="close_wait"}"#), "{{namespace}}/{{pod}} {{target}}")
                         .width(8),
                 ],
             },
