@@ -15,6 +15,7 @@
 pub mod alert;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod http;
 pub mod lifecycle;
 pub mod logs;

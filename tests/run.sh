@@ -3,10 +3,15 @@
 #
 # Meant for a fresh Debian bookworm machine, as root, with network to package registries only.
 # It installs what it needs itself:
-#   - promtool, from Debian's `prometheus` package, fetched with `apt-get download` and unpacked
-#     with `dpkg -x` into .cache/tools/ (never `apt-get install prometheus`: its maintainer
-#     scripts would start a Prometheus server). Set LEAKWATCH_PROMTOOL to use another promtool.
+#   - promtool and prometheus, from Debian's `prometheus` package, fetched with `apt-get download`
+#     and unpacked with `dpkg -x` into .cache/tools/ (never `apt-get install prometheus`: its
+#     maintainer scripts would start a Prometheus server listening on every interface; the
+#     end-to-end test starts its own on 127.0.0.1). Set LEAKWATCH_PROMTOOL and
+#     LEAKWATCH_PROMETHEUS to use others.
 #   - python3 (the integration tests' memory hog), from Debian, if it is missing.
+#   - a Python venv in .cache/venv with tests/helm/requirements.txt (helm-python-sdk: the real
+#     Helm engine, no helm binary; kubernetes-validate: offline Kubernetes schemas), for the
+#     chart checks (tests/helm/check_chart.py). Set LEAKWATCH_HELM_PYTHON to use another python.
 # Then it runs, failing on the first error:
 #   bash -n benches/peers.sh   (syntax only; the peer benchmark is run by hand)
 #   cargo fmt --all -- --check
@@ -65,26 +70,53 @@ install_promtool() {
   dpkg -x "$deb" "$work/root"
   mkdir -p "$tools/bin"
   install -m 0755 "$work/root/usr/bin/promtool" "$tools/bin/promtool"
+  install -m 0755 "$work/root/usr/bin/prometheus" "$tools/bin/prometheus"
   basename "$deb" > "$tools/bin/promtool.source"
   rm -rf "$work"
 }
 
-step "promtool"
-if [ -n "${LEAKWATCH_PROMTOOL:-}" ]; then
-  [ -x "$LEAKWATCH_PROMTOOL" ] || die "LEAKWATCH_PROMTOOL=$LEAKWATCH_PROMTOOL is not an executable"
-else
+step "promtool and prometheus"
+if [ -z "${LEAKWATCH_PROMTOOL:-}" ] || [ -z "${LEAKWATCH_PROMETHEUS:-}" ]; then
   mkdir -p "$tools"
-  if ! [ -x "$tools/bin/promtool" ] || ! "$tools/bin/promtool" --version >/dev/null 2>&1; then
-    command -v apt-get >/dev/null || die "promtool is not in $tools/bin and apt-get is missing: set LEAKWATCH_PROMTOOL"
-    echo "fetching Debian's prometheus package for promtool (into .cache/tools/)"
+  if ! [ -x "$tools/bin/promtool" ] || ! "$tools/bin/promtool" --version >/dev/null 2>&1 \
+    || ! [ -x "$tools/bin/prometheus" ] || ! "$tools/bin/prometheus" --version >/dev/null 2>&1; then
+    command -v apt-get >/dev/null \
+      || die "promtool/prometheus are not in $tools/bin and apt-get is missing: set LEAKWATCH_PROMTOOL and LEAKWATCH_PROMETHEUS"
+    echo "fetching Debian's prometheus package for promtool and prometheus (into .cache/tools/)"
     install_promtool
   fi
-  LEAKWATCH_PROMTOOL="$tools/bin/promtool"
 fi
-export LEAKWATCH_PROMTOOL
-echo "LEAKWATCH_PROMTOOL=$LEAKWATCH_PROMTOOL"
-version="$("$LEAKWATCH_PROMTOOL" --version 2>&1 </dev/null)" || die "$LEAKWATCH_PROMTOOL --version failed: $version"
-echo "${version%%$'\n'*}"
+LEAKWATCH_PROMTOOL="${LEAKWATCH_PROMTOOL:-$tools/bin/promtool}"
+LEAKWATCH_PROMETHEUS="${LEAKWATCH_PROMETHEUS:-$tools/bin/prometheus}"
+for tool in "$LEAKWATCH_PROMTOOL" "$LEAKWATCH_PROMETHEUS"; do
+  [ -x "$tool" ] || die "$tool is not an executable"
+  version="$("$tool" --version 2>&1 </dev/null)" || die "$tool --version failed: $version"
+  echo "$tool: ${version%%$'\n'*}"
+done
+export LEAKWATCH_PROMTOOL LEAKWATCH_PROMETHEUS
+
+step "Python venv for the Helm chart checks"
+if [ -n "${LEAKWATCH_HELM_PYTHON:-}" ]; then
+  [ -x "$LEAKWATCH_HELM_PYTHON" ] || die "LEAKWATCH_HELM_PYTHON=$LEAKWATCH_HELM_PYTHON is not an executable"
+else
+  venv="$repo/.cache/venv"
+  stamp="$venv/.requirements"
+  if ! [ -x "$venv/bin/python" ] || ! cmp -s "$repo/tests/helm/requirements.txt" "$stamp"; then
+    if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+      echo "installing python3-venv"
+      apt_update_once
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    fi
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$repo/tests/helm/requirements.txt"
+    cp "$repo/tests/helm/requirements.txt" "$stamp"
+  fi
+  LEAKWATCH_HELM_PYTHON="$venv/bin/python"
+fi
+export LEAKWATCH_HELM_PYTHON
+"$LEAKWATCH_HELM_PYTHON" -c 'import helm_python, kubernetes_validate, yaml; print("helm engine", helm_python.helm_sdk_version())' \
+  || die "$LEAKWATCH_HELM_PYTHON cannot import helm_python, kubernetes_validate and yaml"
 
 # --- checks ------------------------------------------------------------------------------------
 

@@ -73,7 +73,7 @@ fn assert_promtool_clean(body: &str) {
 }
 
 /// The `# TYPE` names of an exposition.
-fn families(body: &str) -> Vec<String> {
+pub fn families(body: &str) -> Vec<String> {
     body.lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
         .filter_map(|l| l.split(' ').next())
@@ -198,7 +198,7 @@ fn log_sources() -> Vec<LogSourceStats> {
     vec![file.stats(), stdout.stats()]
 }
 
-fn full_info() -> StaticInfo {
+pub fn full_info() -> StaticInfo {
     let env = |k: &str| {
         Some(match k {
             "POD_NAMESPACE" => "shop".to_owned(),
@@ -212,7 +212,7 @@ fn full_info() -> StaticInfo {
 }
 
 /// A snapshot with every optional field set, as a cgroup v2 host with PSI would give it.
-fn full_snapshot() -> Snapshot {
+pub fn full_snapshot() -> Snapshot {
     let line = |avg10, total_us| PressureLine { avg10, avg60: 0.5, avg300: 0.25, total_us };
     let pressure = Pressure { some: Some(line(1.5, 123_456)), full: Some(line(0.5, 42_000)) };
     let memory = ProcessMemory {

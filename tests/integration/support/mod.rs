@@ -317,3 +317,4 @@ pub mod cgroup;
 pub mod http;
 pub mod logwriter;
 pub mod procs;
+pub mod prometheus;

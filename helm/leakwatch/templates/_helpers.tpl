@@ -1,0 +1,139 @@
+{{/*
+The chart name, truncated to 63 characters (a DNS label).
+*/}}
+{{- define "leakwatch.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The full name: release name + chart name, unless the release name already holds the chart name.
+*/}}
+{{- define "leakwatch.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Labels on every resource.
+*/}}
+{{- define "leakwatch.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "leakwatch.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+Labels that select the demo's pods.
+*/}}
+{{- define "leakwatch.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "leakwatch.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+The pods the Service and PodMonitor select: the configured selector, else the demo's pods.
+*/}}
+{{- define "leakwatch.podSelector" -}}
+{{- if .selector }}
+{{- toYaml .selector }}
+{{- else }}
+{{- include "leakwatch.selectorLabels" .root }}
+{{- end }}
+{{- end }}
+
+{{/*
+The image reference, `repository:tag`. Takes the leakwatch values (`.Values` here,
+`.Values.leakwatch` in a parent chart): (dict "values" .Values "ctx" .)
+*/}}
+{{- define "leakwatch.image" -}}
+{{- printf "%s:%s" .values.image.repository (required "leakwatch image.tag is required" .values.image.tag) }}
+{{- end }}
+
+{{/*
+The name of the ConfigMap holding leakwatch's config file.
+*/}}
+{{- define "leakwatch.configName" -}}
+{{- printf "%s-leakwatch-config" .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+leakwatch's config file, from `config` in the values.
+*/}}
+{{- define "leakwatch.configFile" -}}
+{{- toYaml .Values.config }}
+{{- end }}
+
+{{/*
+The leakwatch sidecar container, for another chart's pod spec:
+
+    containers:
+      - name: app
+        ...
+      {{- include "leakwatch.sidecar" (dict "values" .Values.leakwatch "ctx" .) | nindent 6 }}
+    volumes:
+      {{- include "leakwatch.volumes" (dict "values" .Values.leakwatch "ctx" .) | nindent 6 }}
+
+Set `shareProcessNamespace: true` on the pod so leakwatch sees the application's processes.
+`values` are this chart's values (under the parent's `leakwatch:` key when it is a dependency);
+`configMap` (optional) names an existing ConfigMap with a `config.yaml` key, else the one this
+chart creates is used.
+*/}}
+{{- define "leakwatch.sidecar" -}}
+- name: leakwatch
+  image: {{ include "leakwatch.image" . | quote }}
+  imagePullPolicy: {{ .values.image.pullPolicy }}
+  args:
+    - --config=/etc/leakwatch/config.yaml
+    - --listen=0.0.0.0:{{ .values.port }}
+    {{- range .values.extraArgs }}
+    - {{ . | quote }}
+    {{- end }}
+  env:
+    - name: POD_NAME
+      valueFrom: {fieldRef: {fieldPath: metadata.name}}
+    - name: POD_NAMESPACE
+      valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+    - name: NODE_NAME
+      valueFrom: {fieldRef: {fieldPath: spec.nodeName}}
+    - name: CONTAINER_NAME
+      value: leakwatch
+  ports:
+    - name: leakwatch
+      containerPort: {{ .values.port }}
+      protocol: TCP
+  readinessProbe:
+    httpGet: {path: /readyz, port: leakwatch}
+    periodSeconds: 5
+  livenessProbe:
+    httpGet: {path: /healthz, port: leakwatch}
+    periodSeconds: 20
+  resources:
+    {{- toYaml .values.resources | nindent 4 }}
+  securityContext:
+    {{- toYaml .values.securityContext | nindent 4 }}
+  volumeMounts:
+    - name: leakwatch-config
+      mountPath: /etc/leakwatch
+      readOnly: true
+    {{- with .values.extraVolumeMounts }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+{{- end }}
+
+{{/*
+The volumes the sidecar needs: (dict "values" .Values "ctx" . ["configMap" NAME]).
+*/}}
+{{- define "leakwatch.volumes" -}}
+- name: leakwatch-config
+  configMap:
+    name: {{ .configMap | default (include "leakwatch.configName" .ctx) }}
+{{- end }}

@@ -1,0 +1,412 @@
+//! The Grafana dashboards in `dashboards/`, generated from code: an overview (one row per
+//! capability), a per-target drill-down and a fleet view for hundreds of pods. Threshold steps
+//! come from the alert rule levels, so dashboards and alerts agree. `leakwatch generate
+//! dashboards` writes them; a test fails when the committed files drift from this output.
+
+pub mod grafana;
+
+use grafana::{Dashboard, Kind, Panel, Row, Steps, Variable};
+
+/// The default alert levels of a utilization ratio: info, warning, critical.
+const LEVELS: [f64; 3] = [0.70, 0.80, 0.90];
+
+/// Steps at the rule levels: blue (info), orange (warning), red (critical).
+fn level_steps(levels: [f64; 3]) -> Steps {
+    vec![(levels[0], "blue"), (levels[1], "orange"), (levels[2], "red")]
+}
+
+/// Every dashboard with its file name.
+pub fn all() -> Vec<(&'static str, Dashboard)> {
+    vec![
+        ("leakwatch-overview.json", overview()),
+        ("leakwatch-target.json", target()),
+        ("leakwatch-fleet.json", fleet()),
+    ]
+}
+
+/// A dashboard as its file holds it: pretty JSON and a final newline.
+pub fn file_text(d: &Dashboard) -> String {
+    let mut text = serde_json::to_string_pretty(&d.to_json()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// `{namespace=~"$namespace", pod=~"$pod", target=~"$target"}` plus `extra` matchers.
+fn t(extra: &str) -> String {
+    let base = r#"namespace=~"$namespace", pod=~"$pod", target=~"$target""#;
+    if extra.is_empty() {
+        format!("{{{base}}}")
+    } else {
+        format!("{{{base}, {extra}}}")
+    }
+}
+
+/// The pod selector (for series without a `target` label: logs, host, leakwatch itself).
+fn p(extra: &str) -> String {
+    let base = r#"namespace=~"$namespace", pod=~"$pod""#;
+    if extra.is_empty() {
+        format!("{{{base}}}")
+    } else {
+        format!("{{{base}, {extra}}}")
+    }
+}
+
+fn pod_variables() -> Vec<Variable> {
+    vec![
+        Variable {
+            name: "namespace",
+            label: "Namespace",
+            query: "label_values(leakwatch_build_info, namespace)".into(),
+        },
+        Variable {
+            name: "pod",
+            label: "Pod",
+            query: r#"label_values(leakwatch_build_info{namespace=~"$namespace"}, pod)"#.into(),
+        },
+        Variable {
+            name: "target",
+            label: "Target",
+            query: r#"label_values(leakwatch_target_processes{namespace=~"$namespace", pod=~"$pod"}, target)"#.into(),
+        },
+    ]
+}
+
+use Kind::{BarGauge, Stat, Table, TimeSeries};
+
+fn memory_row() -> Row {
+    Row {
+        title: "Memory".into(),
+        panels: vec![
+            Panel::new(
+                TimeSeries,
+                "Memory utilization",
+                "percentunit",
+                &format!("leakwatch_memory_utilization_ratio{}", t("")),
+                "{{pod}} {{target}} ({{basis}})",
+            )
+            .describe("Cgroup working set ÷ its limit (what the OOM killer uses), or RSS ÷ host memory without a limit; bands at the alert levels.")
+            .steps(level_steps(LEVELS)),
+            Panel::new(TimeSeries, "Used and limit", "bytes", &format!("leakwatch_memory_used_bytes{}", t("")), "used {{pod}} {{target}}")
+                .query(&format!("leakwatch_memory_limit_bytes{}", t("")), "limit {{pod}} {{target}}")
+                .describe("The basis of the utilization ratio: working set (or RSS) and the limit it is measured against."),
+            Panel::new(TimeSeries, "Process memory", "bytes", &format!("sum by (target) (leakwatch_process_resident_memory_bytes{})", t("")), "RSS {{target}}")
+                .query(&format!("sum by (target) (leakwatch_process_pss_bytes{})", t("")), "PSS {{target}}")
+                .query(&format!("sum by (target) (leakwatch_process_resident_memory_anon_bytes{})", t("")), "anon {{target}}")
+                .query(&format!("sum by (target) (leakwatch_process_swap_bytes{})", t("")), "swap {{target}}")
+                .describe("The target process group: resident, proportional (shared pages split), anonymous (heap: where leaks live) and swapped.")
+                .width(8),
+            Panel::new(Stat, "OOM kills (24 h)", "short", &format!("sum(increase(leakwatch_cgroup_memory_oom_kills_total{}[24h]))", t("")), "OOM kills")
+                .describe("OOM kills in the target's cgroup, from the kernel's counter.")
+                .steps(vec![(1.0, "red")])
+                .width(4),
+            Panel::new(TimeSeries, "Memory pressure", "percentunit", &format!("leakwatch_cgroup_memory_pressure_ratio{}", t(r#"window="10s""#)), "{{kind}} {{pod}} {{target}}")
+                .describe("Share of time tasks in the cgroup stalled on memory (PSI, cgroup v2)."),
+        ],
+    }
+}
+
+fn connections_row() -> Row {
+    Row {
+        title: "Connections".into(),
+        panels: vec![
+            Panel::new(
+                TimeSeries,
+                "Sockets by state",
+                "short",
+                &format!("sum by (state) (leakwatch_conn_sockets{})", t("")),
+                "{{state}}",
+            )
+            .describe("Sockets held by the target, by TCP state (UDP and unix use the same names).")
+            .width(8),
+            Panel::new(
+                TimeSeries,
+                "CLOSE_WAIT",
+                "short",
+                // Zero, not "no data", while the target holds no such socket.
+                &format!(
+                    "sum by (pod, target) (leakwatch_conn_sockets{}) or sum by (pod, target) (leakwatch_conn_sockets{}) * 0",
+                    t(r#"state="close_wait""#),
+                    t("")
+                ),
+                "{{pod}} {{target}}",
+            )
+            .describe("The peer closed, the application never did: steady growth is a connection leak.")
+            .width(8),
+            Panel::new(
+                TimeSeries,
+                "Peer-group utilization",
+                "percentunit",
+                &format!("leakwatch_peer_utilization_ratio{}", t("")),
+                "{{peer}} {{pod}}",
+            )
+            .describe("Connections to each configured peer group ÷ its limit (e.g. a database pool).")
+            .steps(level_steps(LEVELS))
+            .width(8),
+            Panel::new(
+                TimeSeries,
+                "Accept queue",
+                "short",
+                &format!("sum by (pod, target) (leakwatch_conn_accept_queue_length{})", t("")),
+                "queued {{pod}} {{target}}",
+            )
+            .query(
+                &format!("sum by (pod, target) (leakwatch_conn_accept_queue_max_length{})", t("")),
+                "backlog {{pod}} {{target}}",
+            )
+            .describe("Connections completed by the kernel but not yet accepted by the application."),
+            Panel::new(
+                TimeSeries,
+                "Stale connections",
+                "short",
+                &format!("leakwatch_conn_stale_sockets{}", t("")),
+                "{{pod}} {{target}}",
+            )
+            .describe("Held sockets first seen longer ago than connections.stale_after."),
+        ],
+    }
+}
+
+fn tasks_row() -> Row {
+    Row {
+        title: "Descriptors, threads and child processes".into(),
+        panels: vec![
+            Panel::new(
+                TimeSeries,
+                "Descriptor utilization",
+                "percentunit",
+                &format!("leakwatch_fd_utilization_ratio{}", t("")),
+                "{{pod}} {{target}}",
+            )
+            .describe("The worst process's open descriptors ÷ its soft RLIMIT_NOFILE.")
+            .steps(level_steps(LEVELS))
+            .width(8),
+            Panel::new(
+                TimeSeries,
+                "Descriptors by kind",
+                "short",
+                &format!("sum by (kind) (leakwatch_fd_open{})", t("")),
+                "{{kind}}",
+            )
+            .width(8),
+            Panel::new(
+                TimeSeries,
+                "Threads",
+                "short",
+                &format!("leakwatch_process_threads{}", t("")),
+                "{{pod}} {{target}}",
+            )
+            .width(8),
+            Panel::new(
+                TimeSeries,
+                "Descendants by state",
+                "short",
+                &format!("sum by (state) (leakwatch_task_descendants{})", t("")),
+                "{{state}}",
+            )
+            .describe("Child processes and their children; zombies were never reaped."),
+            Panel::new(
+                TimeSeries,
+                "Stale descendants",
+                "short",
+                &format!("leakwatch_task_stale_descendants{}", t("")),
+                "{{pod}} {{target}}",
+            )
+            .describe("Descendants older than tasks.stale_after: stuck or leaked workers."),
+        ],
+    }
+}
+
+fn logs_row() -> Row {
+    Row {
+        title: "Logs".into(),
+        panels: vec![
+            Panel::new(TimeSeries, "Lines ingested", "short", &format!("sum by (source) (rate(leakwatch_log_lines_total{}[$__rate_interval]))", p("")), "{{source}}")
+                .describe("Lines per second stored in each source's buffer.")
+                .width(8),
+            Panel::new(TimeSeries, "Lines dropped", "short", &format!("sum by (source, reason) (rate(leakwatch_log_lines_dropped_total{}[$__rate_interval]))", p("")), "{{source}} {{reason}}")
+                .describe("evicted: pushed out by newer lines (normal when full); subscriber_lag: a slow live reader missed them; truncation: lost in a copytruncate window.")
+                .width(8),
+            Panel::new(TimeSeries, "Buffer fill", "percentunit", &format!("leakwatch_log_buffer_bytes{} / leakwatch_log_buffer_max_bytes{}", p(""), p("")), "{{pod}} {{source}}")
+                .describe("Text bytes held ÷ the buffer's byte cap.")
+                .steps(level_steps(LEVELS))
+                .width(8),
+        ],
+    }
+}
+
+fn leakwatch_row() -> Row {
+    Row {
+        title: "leakwatch itself".into(),
+        panels: vec![
+            Panel::new(
+                TimeSeries,
+                "leakwatch memory",
+                "bytes",
+                &format!("process_resident_memory_bytes{}", p(r#"job=~".+""#)),
+                "{{pod}}",
+            )
+            .describe("leakwatch's own RSS: its buffers' caps plus a few MiB.")
+            .width(8),
+            Panel::new(
+                TimeSeries,
+                "Sample duration",
+                "s",
+                &format!("leakwatch_sample_duration_seconds{}", p("")),
+                "{{pod}}",
+            )
+            .width(8),
+            Panel::new(
+                TimeSeries,
+                "Sample errors",
+                "short",
+                &format!("sum by (source, reason) (rate(leakwatch_sample_errors_total{}[$__rate_interval])) or on() vector(0)", p("")),
+                "{{source}} {{reason}}",
+            )
+            .describe("Reads that failed, by source and reason (e.g. a target that exited mid-sample).")
+            .width(8),
+        ],
+    }
+}
+
+/// One row per capability, for the pods and targets picked.
+pub fn overview() -> Dashboard {
+    Dashboard {
+        uid: "leakwatch-overview",
+        title: "leakwatch / Overview",
+        description:
+            "Memory against the cgroup limit, connections, descriptors and tasks, log buffers and leakwatch itself.",
+        variables: pod_variables(),
+        rows: vec![memory_row(), connections_row(), tasks_row(), logs_row(), leakwatch_row()],
+    }
+}
+
+/// Everything about one target, in detail.
+pub fn target() -> Dashboard {
+    let detail = Row {
+        title: "Memory in detail".into(),
+        panels: vec![
+            Panel::new(TimeSeries, "Cgroup memory", "bytes", &format!("leakwatch_cgroup_memory_usage_bytes{}", t("")), "usage {{pod}}")
+                .query(&format!("leakwatch_cgroup_memory_working_set_bytes{}", t("")), "working set {{pod}}")
+                .query(&format!("leakwatch_cgroup_memory_cache_bytes{}", t("")), "page cache {{pod}}")
+                .query(&format!("leakwatch_cgroup_memory_inactive_file_bytes{}", t("")), "inactive file {{pod}}")
+                .query(&format!("leakwatch_cgroup_memory_limit_bytes{}", t("")), "limit {{pod}}")
+                .describe("The target's cgroup: usage includes reclaimable cache; the working set (usage − inactive file) is what counts."),
+            Panel::new(TimeSeries, "Peak RSS and virtual size", "bytes", &format!("leakwatch_process_resident_memory_max_bytes{}", t("")), "peak RSS {{pod}}")
+                .query(&format!("leakwatch_process_virtual_memory_bytes{}", t("")), "virtual {{pod}}"),
+            Panel::new(TimeSeries, "CPU", "percentunit", &format!("rate(leakwatch_process_cpu_seconds_total{}[$__rate_interval])", t("")), "{{pod}}")
+                .width(8),
+            Panel::new(TimeSeries, "Context switches", "ops", &format!("sum by (kind) (rate(leakwatch_task_context_switches_total{}[$__rate_interval]))", t("")), "{{kind}}")
+                .width(8),
+            Panel::new(TimeSeries, "PSS read cost", "s", &format!("rate(leakwatch_pss_read_seconds_total{}[$__rate_interval])", t("")), "{{pod}}")
+                .describe("Seconds per second spent reading smaps_rollup (its time budget backs off when it is slow).")
+                .width(8),
+            Panel::new(TimeSeries, "Processes in the group", "short", &format!("leakwatch_target_processes{}", t("")), "sampled {{pod}}")
+                .query(&format!("leakwatch_target_processes_matched{}", t("")), "matched {{pod}}")
+                .query(&format!("increase(leakwatch_target_changes_total{}[$__rate_interval])", t("")), "changes {{pod}}"),
+            Panel::new(TimeSeries, "Peer connections by state", "short", &format!("sum by (peer, state) (leakwatch_peer_connections{})", t("")), "{{peer}} {{state}}"),
+        ],
+    };
+    Dashboard {
+        uid: "leakwatch-target",
+        title: "leakwatch / Target",
+        description: "One target in detail: cgroup and process memory, CPU, connections and tasks.",
+        variables: pod_variables(),
+        rows: vec![memory_row(), detail, connections_row(), tasks_row(), logs_row()],
+    }
+}
+
+/// Hundreds of pods at once: who hits a limit next, OOM kills, the worst offenders.
+pub fn fleet() -> Dashboard {
+    let ns = r#"{namespace=~"$namespace"}"#;
+    Dashboard {
+        uid: "leakwatch-fleet",
+        title: "leakwatch / Fleet",
+        description: "Across namespaces: the pods closest to their memory limit, top connection and descriptor use, OOM kills.",
+        variables: vec![Variable {
+            name: "namespace",
+            label: "Namespace",
+            query: "label_values(leakwatch_build_info, namespace)".into(),
+        }],
+        rows: vec![
+            Row {
+                title: "Fleet".into(),
+                panels: vec![
+                    Panel::new(Stat, "Pods watched", "short", &format!("count(leakwatch_build_info{ns})"), "pods").width(6),
+                    Panel::new(Stat, "OOM kills (24 h)", "short", &format!("sum(increase(leakwatch_cgroup_memory_oom_kills_total{ns}[24h]))"), "OOM kills")
+                        .steps(vec![(1.0, "red")])
+                        .width(6),
+                    Panel::new(Stat, "Targets above the warning level", "short", &format!("count(leakwatch_memory_utilization_ratio{ns} > {}) or vector(0)", LEVELS[1]), "targets")
+                        .steps(vec![(1.0, "orange")])
+                        .width(6),
+                    Panel::new(Stat, "Targets gone", "short", &format!("count(leakwatch_target_processes{ns} == 0) or vector(0)"), "targets")
+                        .describe("Sidecars whose target is not running.")
+                        .steps(vec![(1.0, "orange")])
+                        .width(6),
+                ],
+            },
+            Row {
+                title: "Closest to their limits".into(),
+                panels: vec![
+                    Panel::new(BarGauge, "Highest memory utilization", "percentunit", &format!("topk(20, leakwatch_memory_utilization_ratio{ns})"), "{{namespace}}/{{pod}} {{target}}")
+                        .steps(level_steps(LEVELS)),
+                    Panel::new(Table, "OOM kills by pod (24 h)", "short", &format!("topk(20, sum by (namespace, pod, target) (increase(leakwatch_cgroup_memory_oom_kills_total{ns}[24h])) > 0) or on() vector(0)"), "{{namespace}}/{{pod}}"),
+                    Panel::new(BarGauge, "Highest descriptor utilization", "percentunit", &format!("topk(20, leakwatch_fd_utilization_ratio{ns})"), "{{namespace}}/{{pod}} {{target}}")
+                        .steps(level_steps(LEVELS))
+                        .width(8),
+                    Panel::new(BarGauge, "Highest peer-group utilization", "percentunit", &format!("topk(20, leakwatch_peer_utilization_ratio{ns})"), "{{namespace}}/{{pod}} {{peer}}")
+                        .steps(level_steps(LEVELS))
+                        .width(8),
+                    Panel::new(BarGauge, "Most CLOSE_WAIT sockets", "short", &format!("topk(20, sum by (namespace, pod, target) (leakwatch_conn_sockets{})) or on() vector(0)", r#"{namespace=~"$namespace", state="close_wait"}"#), "{{namespace}}/{{pod}} {{target}}")
+                        .width(8),
+                ],
+            },
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_dashboard_has_a_stable_uid_variables_units_and_unique_panel_ids() {
+        for (file, d) in all() {
+            let v = d.to_json();
+            assert_eq!(v["uid"], d.uid, "{file}");
+            assert!(file.starts_with(d.uid), "{file} is named after its uid {}", d.uid);
+            assert_eq!(v["templating"]["list"][0]["name"], "datasource");
+            let panels = v["panels"].as_array().unwrap();
+            let mut ids: Vec<u64> = panels.iter().map(|p| p["id"].as_u64().unwrap()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            assert_eq!(ids.len(), panels.len(), "{file}: panel ids are unique");
+            for p in panels.iter().filter(|p| p["type"] != "row") {
+                assert!(
+                    p["fieldConfig"]["defaults"]["unit"].as_str().is_some_and(|u| !u.is_empty()),
+                    "{file}: {}",
+                    p["title"]
+                );
+                assert_eq!(p["datasource"]["uid"], "${datasource}");
+                let grid = &p["gridPos"];
+                assert!(
+                    grid["x"].as_u64().unwrap() + grid["w"].as_u64().unwrap() <= 24,
+                    "{file}: {} fits the grid",
+                    p["title"]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn utilization_panels_carry_the_rule_levels() {
+        let v = overview().to_json();
+        let panel = v["panels"].as_array().unwrap().iter().find(|p| p["title"] == "Memory utilization").unwrap();
+        let steps: Vec<f64> = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["value"].as_f64())
+            .collect();
+        assert_eq!(steps, LEVELS);
+    }
+}

@@ -1,0 +1,136 @@
+//! End to end with a real Prometheus scraping a real leakwatch that watches a real process: the
+//! target is up, and every PromQL expression of every generated dashboard returns data.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use crate::support::cgroup::MemoryCgroup;
+use crate::support::prometheus::{scrape_config, Prometheus};
+use crate::support::{Leakwatch, MemHog, TempDir};
+
+#[test]
+fn e2e_prometheus_scrapes_leakwatch_watching_a_real_process() {
+    let hog = MemHog::start(64);
+    let pid = hog.pid().to_string();
+    let lw = Leakwatch::start(&["--pid", &pid, "--target-name", "hog"]);
+    let prom = Prometheus::start(&scrape_config(lw.addr, &[]), &[]);
+    prom.wait_for(Duration::from_secs(30), "the leakwatch target up", |p| {
+        p.query(r#"up{job="leakwatch"}"#).first().filter(|s| s["value"][1] == "1").cloned()
+    });
+    let rss = prom.wait_for(Duration::from_secs(30), "the target's RSS in Prometheus", |p| {
+        p.query(r#"leakwatch_process_resident_memory_bytes{target="hog"}"#).first().cloned()
+    });
+    let bytes: f64 = rss["value"][1].as_str().and_then(|v| v.parse().ok()).expect("a numeric sample");
+    assert!(bytes > 64.0 * 1048576.0, "the 64 MiB hog shows {bytes} bytes RSS in Prometheus");
+    let targets = prom.api("/api/v1/targets");
+    let active = &targets["activeTargets"][0];
+    assert_eq!(active["health"], "up", "{active}");
+    assert_eq!(active["lastError"], "", "scrapes parse without error: {active}");
+}
+
+/// An application with something for every panel: memory in a limited cgroup, a pool of
+/// connections to a local "database", a child process, and a log file it writes to.
+struct App {
+    child: Child,
+    port: u16,
+}
+
+impl App {
+    fn start(cgroup: &MemoryCgroup, log: &std::path::Path) -> App {
+        let script = format!(
+            r#"
+import socket, subprocess, sys, time
+held = bytearray(b"x") * (48 << 20)
+db = socket.socket(); db.bind(("127.0.0.1", 0)); db.listen(16)
+pool = [socket.create_connection(db.getsockname()) for _ in range(4)]
+accepted = [db.accept()[0] for _ in range(3)]
+accepted.pop().close()  # the pool's side of this one stays in CLOSE_WAIT
+worker = subprocess.Popen(["sleep", "600"])
+print(db.getsockname()[1], flush=True)
+with open("{log}", "a", buffering=1) as f:
+    i = 0
+    while True:
+        i += 1
+        f.write(f"request {{i}} ok\n")
+        time.sleep(0.05)
+"#,
+            log = log.display()
+        );
+        let mut child = cgroup
+            .command("python3")
+            .args(["-c", &script, "leakwatch-e2e-app"])
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start the e2e app");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("the app's port");
+        App { port: line.trim().parse().expect("a port number"), child }
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        // The worker is in the cgroup too; the cgroup guard kills what is left.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Expressions that need what this machine cannot give, each with the reason and a check that the
+/// reason holds here.
+fn unavailable_here(expr: &str, cgroup: &MemoryCgroup) -> Option<&'static str> {
+    let v1 = cgroup.version() == crate::support::cgroup::Version::V1;
+    (expr.contains("leakwatch_cgroup_memory_pressure_ratio") && v1)
+        .then_some("cgroup memory pressure (PSI) exists on cgroup v2 only; this machine's memory controller is v1")
+}
+
+#[test]
+fn e2e_every_dashboard_query_returns_data() {
+    let dir = TempDir::new("e2e-dash");
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, b"").expect("create the log");
+    let cgroup = MemoryCgroup::create("e2e-dash", Some(256 << 20));
+    let app = App::start(&cgroup, &log);
+    let config = dir.path().join("leakwatch.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "target:\n  name: app\n  cmdline_regex: leakwatch-e2e-app\nconnections:\n  stale_after: 1s\n  peers:\n    - name: db\n      \
+             remote_port: {}\n      limit: 10\ntasks:\n  stale_after: 1s\nlogs:\n  sources:\n    - name: app\n      path: {}\n",
+            app.port,
+            log.display()
+        ),
+    )
+    .expect("write the config");
+    let lw = Leakwatch::start(&["--config", config.to_str().expect("utf-8 path")]);
+    let prom = Prometheus::start(&scrape_config(lw.addr, &[]), &[]);
+    prom.wait_for(Duration::from_secs(60), "a minute's worth of samples for the rate() panels", |p| {
+        p.query(r#"count_over_time(up{job="leakwatch"}[1m]) >= 8"#).first().cloned()
+    });
+    let mut checked = 0;
+    let mut empty = Vec::new();
+    for (file, d) in leakwatch::dashboard::all() {
+        for expr in d.exprs() {
+            // Grafana's variables with "All" selected, and its rate interval.
+            let query = expr
+                .replace("$namespace", ".*")
+                .replace("$pod", ".*")
+                .replace("$target", ".*")
+                .replace("$__rate_interval", "30s");
+            checked += 1;
+            if let Some(reason) = unavailable_here(expr, &cgroup) {
+                eprintln!("{file}: not checked here ({reason}): {expr}");
+                continue;
+            }
+            let result = prom.query(&query);
+            if result.is_empty() {
+                empty.push(format!("{file}: {expr}"));
+            }
+        }
+    }
+    assert!(empty.is_empty(), "{} of {checked} panel queries returned no data:\n{}", empty.len(), empty.join("\n"));
+    eprintln!("{checked} dashboard queries returned data from a real Prometheus");
+    drop(app);
+}
