@@ -100,6 +100,12 @@ pub enum Generate {
         #[arg(long, default_value = crate::alert::promgen::DEFAULT_CRD_NAME)]
         name: String,
     },
+    /// The Grafana dashboards (overview, target, fleet), with the rule levels as thresholds.
+    Dashboards {
+        /// Write the JSON files into DIR.
+        #[arg(long, default_value = "dashboards", value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 /// Options shared by the `generate` commands.

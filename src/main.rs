@@ -74,6 +74,7 @@ fn generate_files(rules: &AlertRules, what: Generate) -> ExitCode {
         runbook_base: out.runbook_base.clone(),
     };
     let (text, out) = match &what {
+        Generate::Dashboards { dir } => return generate_dashboards(dir),
         Generate::PrometheusRules { out } => (promgen::rules_yaml(rules, &opts(out)), out),
         Generate::PrometheusRuleCrd { out, name } => (promgen::prometheus_rule_yaml(rules, &opts(out), name), out),
     };
@@ -95,6 +96,18 @@ fn generate_files(rules: &AlertRules, what: Generate) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `leakwatch generate dashboards`: one JSON file per dashboard in `dir`.
+fn generate_dashboards(dir: &std::path::Path) -> ExitCode {
+    for (file, dashboard) in leakwatch::dashboard::all() {
+        let path = dir.join(file);
+        if let Err(e) = std::fs::write(&path, leakwatch::dashboard::file_text(&dashboard)) {
+            eprintln!("leakwatch: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn runtime() -> Option<tokio::runtime::Runtime> {

@@ -1,18 +1,44 @@
 //! The Grafana dashboards in `dashboards/`, generated from code: an overview (one row per
 //! capability), a per-target drill-down and a fleet view for hundreds of pods. Threshold steps
-//! come from the alert rule levels, so dashboards and alerts agree. `leakwatch generate
-//! dashboards` writes them; a test fails when the committed files drift from this output.
+//! are the built-in alert rules' levels ([`crate::alert::rules::defaults`]), so dashboards and
+//! alerts agree. `leakwatch generate dashboards` writes them; a test fails when the committed
+//! files drift from this output.
 
 pub mod grafana;
 
 use grafana::{Dashboard, Kind, Panel, Row, Steps, Variable};
 
-/// The default alert levels of a utilization ratio: info, warning, critical.
-const LEVELS: [f64; 3] = [0.70, 0.80, 0.90];
+use crate::alert::rules::{self, Ratio, Severity};
 
-/// Steps at the rule levels: blue (info), orange (warning), red (critical).
-fn level_steps(levels: [f64; 3]) -> Steps {
-    vec![(levels[0], "blue"), (levels[1], "orange"), (levels[2], "red")]
+/// Steps at the built-in rule's levels for `ratio`: blue (info), orange (warning), red (critical).
+fn level_steps(ratio: Ratio) -> Steps {
+    let defaults = rules::defaults();
+    let rule = defaults.thresholds.iter().find(|r| r.ratio == ratio);
+    rule.map(|r| {
+        r.levels
+            .iter()
+            .map(|(severity, level)| {
+                let color = match severity {
+                    Severity::Info => "blue",
+                    Severity::Warning => "orange",
+                    Severity::Critical => "red",
+                };
+                (*level, color)
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// The built-in warning level of `ratio` (for "above the warning level" counts).
+fn warning_level(ratio: Ratio) -> f64 {
+    let defaults = rules::defaults();
+    defaults
+        .thresholds
+        .iter()
+        .find(|r| r.ratio == ratio)
+        .and_then(|r| r.levels.iter().find(|(s, _)| *s == Severity::Warning))
+        .map_or(0.8, |(_, level)| *level)
 }
 
 /// Every dashboard with its file name.
@@ -85,7 +111,7 @@ fn memory_row() -> Row {
                 "{{pod}} {{target}} ({{basis}})",
             )
             .describe("Cgroup working set ÷ its limit (what the OOM killer uses), or RSS ÷ host memory without a limit; bands at the alert levels.")
-            .steps(level_steps(LEVELS)),
+            .steps(level_steps(Ratio::MemoryUtilization)),
             Panel::new(TimeSeries, "Used and limit", "bytes", &format!("leakwatch_memory_used_bytes{}", t("")), "used {{pod}} {{target}}")
                 .query(&format!("leakwatch_memory_limit_bytes{}", t("")), "limit {{pod}} {{target}}")
                 .describe("The basis of the utilization ratio: working set (or RSS) and the limit it is measured against."),
@@ -101,6 +127,41 @@ fn memory_row() -> Row {
                 .width(4),
             Panel::new(TimeSeries, "Memory pressure", "percentunit", &format!("leakwatch_cgroup_memory_pressure_ratio{}", t(r#"window="10s""#)), "{{kind}} {{pod}} {{target}}")
                 .describe("Share of time tasks in the cgroup stalled on memory (PSI, cgroup v2)."),
+        ],
+    }
+}
+
+fn alerts_row() -> Row {
+    Row {
+        title: "Alerts and leak detection".into(),
+        panels: vec![
+            Panel::new(
+                Table,
+                "Alerts (leakwatch's own evaluation)",
+                "short",
+                &format!("sum by (alert, severity, target) (leakwatch_alert_active{})", p("")),
+                "{{alert}} {{severity}} {{target}}",
+            )
+            .describe("1 while an alert fires in leakwatch's engine (the same rules Prometheus evaluates from alerts/)."),
+            Panel::new(
+                TimeSeries,
+                "Memory growth (robust slope)",
+                "Bps",
+                &format!("leakwatch_trend_memory_slope_bytes_per_second{}", t("")),
+                "{{pod}} {{target}}",
+            )
+            .describe("Theil–Sen growth rate of the memory basis over the detector's window: steady growth is a leak; a GC sawtooth or a one-off step is not.")
+            .width(6),
+            Panel::new(
+                TimeSeries,
+                "Predicted time to the limit",
+                "s",
+                &format!("leakwatch_trend_time_to_limit_seconds{}", t("")),
+                "{{resource}} {{pod}} {{target}}",
+            )
+            .describe("At the detected growth rate, seconds until memory, descriptors or tasks reach their limit; absent while nothing grows.")
+            .steps(vec![(0.0, "red"), (900.0, "orange"), (3600.0, "green")])
+            .width(6),
         ],
     }
 }
@@ -140,7 +201,7 @@ fn connections_row() -> Row {
                 "{{peer}} {{pod}}",
             )
             .describe("Connections to each configured peer group ÷ its limit (e.g. a database pool).")
-            .steps(level_steps(LEVELS))
+            .steps(level_steps(Ratio::PeerUtilization))
             .width(8),
             Panel::new(
                 TimeSeries,
@@ -178,7 +239,7 @@ fn tasks_row() -> Row {
                 "{{pod}} {{target}}",
             )
             .describe("The worst process's open descriptors ÷ its soft RLIMIT_NOFILE.")
-            .steps(level_steps(LEVELS))
+            .steps(level_steps(Ratio::FdUtilization))
             .width(8),
             Panel::new(
                 TimeSeries,
@@ -228,7 +289,7 @@ fn logs_row() -> Row {
                 .width(8),
             Panel::new(TimeSeries, "Buffer fill", "percentunit", &format!("leakwatch_log_buffer_bytes{} / leakwatch_log_buffer_max_bytes{}", p(""), p("")), "{{pod}} {{source}}")
                 .describe("Text bytes held ÷ the buffer's byte cap.")
-                .steps(level_steps(LEVELS))
+                .steps(level_steps(Ratio::LogBufferFill))
                 .width(8),
         ],
     }
@@ -276,7 +337,7 @@ pub fn overview() -> Dashboard {
         description:
             "Memory against the cgroup limit, connections, descriptors and tasks, log buffers and leakwatch itself.",
         variables: pod_variables(),
-        rows: vec![memory_row(), connections_row(), tasks_row(), logs_row(), leakwatch_row()],
+        rows: vec![memory_row(), alerts_row(), connections_row(), tasks_row(), logs_row(), leakwatch_row()],
     }
 }
 
@@ -311,7 +372,7 @@ pub fn target() -> Dashboard {
         title: "leakwatch / Target",
         description: "One target in detail: cgroup and process memory, CPU, connections and tasks.",
         variables: pod_variables(),
-        rows: vec![memory_row(), detail, connections_row(), tasks_row(), logs_row()],
+        rows: vec![memory_row(), alerts_row(), detail, connections_row(), tasks_row(), logs_row()],
     }
 }
 
@@ -335,7 +396,7 @@ pub fn fleet() -> Dashboard {
                     Panel::new(Stat, "OOM kills (24 h)", "short", &format!("sum(increase(leakwatch_cgroup_memory_oom_kills_total{ns}[24h]))"), "OOM kills")
                         .steps(vec![(1.0, "red")])
                         .width(6),
-                    Panel::new(Stat, "Targets above the warning level", "short", &format!("count(leakwatch_memory_utilization_ratio{ns} > {}) or vector(0)", LEVELS[1]), "targets")
+                    Panel::new(Stat, "Targets above the warning level", "short", &format!("count(leakwatch_memory_utilization_ratio{ns} > {}) or vector(0)", warning_level(Ratio::MemoryUtilization)), "targets")
                         .steps(vec![(1.0, "orange")])
                         .width(6),
                     Panel::new(Stat, "Targets gone", "short", &format!("count(leakwatch_target_processes{ns} == 0) or vector(0)"), "targets")
@@ -345,16 +406,44 @@ pub fn fleet() -> Dashboard {
                 ],
             },
             Row {
+                title: "Leaks".into(),
+                panels: vec![
+                    Panel::new(
+                        Table,
+                        "Next to hit their memory limit (predicted)",
+                        "s",
+                        &format!("bottomk(20, leakwatch_trend_time_to_limit_seconds{})", r#"{namespace=~"$namespace", resource="memory"}"#),
+                        "{{namespace}}/{{pod}} {{target}}",
+                    )
+                    .describe("Targets whose memory grows steadily, sorted by the predicted time until the limit at that rate."),
+                    Panel::new(
+                        BarGauge,
+                        "Fastest memory growth",
+                        "Bps",
+                        &format!("topk(20, leakwatch_trend_memory_slope_bytes_per_second{ns} > 0)"),
+                        "{{namespace}}/{{pod}} {{target}}",
+                    ),
+                    Panel::new(
+                        Table,
+                        "Alerts firing by namespace",
+                        "short",
+                        &format!("sum by (namespace, alert, severity) (leakwatch_alert_active{ns})"),
+                        "{{namespace}} {{alert}} {{severity}}",
+                    )
+                    .width(24),
+                ],
+            },
+            Row {
                 title: "Closest to their limits".into(),
                 panels: vec![
                     Panel::new(BarGauge, "Highest memory utilization", "percentunit", &format!("topk(20, leakwatch_memory_utilization_ratio{ns})"), "{{namespace}}/{{pod}} {{target}}")
-                        .steps(level_steps(LEVELS)),
+                        .steps(level_steps(Ratio::MemoryUtilization)),
                     Panel::new(Table, "OOM kills by pod (24 h)", "short", &format!("topk(20, sum by (namespace, pod, target) (increase(leakwatch_cgroup_memory_oom_kills_total{ns}[24h])) > 0) or on() vector(0)"), "{{namespace}}/{{pod}}"),
                     Panel::new(BarGauge, "Highest descriptor utilization", "percentunit", &format!("topk(20, leakwatch_fd_utilization_ratio{ns})"), "{{namespace}}/{{pod}} {{target}}")
-                        .steps(level_steps(LEVELS))
+                        .steps(level_steps(Ratio::FdUtilization))
                         .width(8),
                     Panel::new(BarGauge, "Highest peer-group utilization", "percentunit", &format!("topk(20, leakwatch_peer_utilization_ratio{ns})"), "{{namespace}}/{{pod}} {{peer}}")
-                        .steps(level_steps(LEVELS))
+                        .steps(level_steps(Ratio::PeerUtilization))
                         .width(8),
                     Panel::new(BarGauge, "Most CLOSE_WAIT sockets", "short", &format!("topk(20, sum by (namespace, pod, target) (leakwatch_conn_sockets{})) or on() vector(0)", r#"{namespace=~"$namespace", state="close_wait"}"#), "{{namespace}}/{{pod}} {{target}}")
                         .width(8),
@@ -407,6 +496,7 @@ mod tests {
             .iter()
             .filter_map(|s| s["value"].as_f64())
             .collect();
-        assert_eq!(steps, LEVELS);
+        let levels: Vec<f64> = rules::DEFAULT_LEVELS.iter().map(|(_, l)| *l).collect();
+        assert_eq!(steps, levels, "the memory rule's levels");
     }
 }

@@ -3,9 +3,7 @@
 
 use std::path::Path;
 
-use leakwatch::metrics::render;
-
-use crate::promtool::{families, full_info, full_snapshot};
+use crate::promtool::{families, full_render};
 
 fn dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards")
@@ -39,7 +37,7 @@ fn the_committed_dashboards_are_what_the_generator_writes() {
 
 #[test]
 fn every_metric_a_panel_queries_is_exported() {
-    let body = render(&full_snapshot(), &full_info());
+    let body = full_render();
     let exported = families(&body);
     let name = regex::Regex::new(r"\b(leakwatch_[a-z0-9_]+|process_[a-z0-9_]+)\b").expect("valid regex");
     let mut checked = 0;

@@ -158,7 +158,7 @@ fn sockets() -> SocketSample {
 
 /// The full snapshot with the alert state of an engine that watched its memory, fds and tasks
 /// grow for 75 minutes (so that every alert and trend family is present).
-fn full_render() -> String {
+pub fn full_render() -> String {
     render_with_alerts(&full_snapshot(), Some(&full_alert_state()), &full_info())
 }
 
