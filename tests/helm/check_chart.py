@@ -18,6 +18,7 @@ from __future__ import annotations
 import filecmp
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import traceback
@@ -110,6 +111,22 @@ def assert_restricted(where: str, spec: dict) -> None:
             assert sc.get("readOnlyRootFilesystem") is True, f"{name}: readOnlyRootFilesystem"
 
 
+def assert_leakwatch_accepts(config: str, where: str) -> None:
+    """The real binary validates the rendered config file (`generate` loads and checks it all)."""
+    binary = os.environ.get("LEAKWATCH_BIN")
+    assert binary, "LEAKWATCH_BIN is not set (tests/integration/helm.rs sets it)"
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+        f.write(config)
+        f.flush()
+        out = subprocess.run(
+            [binary, "generate", "prometheus-rules", "--config", f.name, "--output", os.devnull],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert out.returncode == 0, f"{where}: leakwatch rejects the rendered config ({out.returncode}): {out.stderr}"
+
+
 def scenarios() -> dict[str, dict]:
     return {p.name: (yaml.safe_load(p.read_text()) or {}) for p in sorted((CHART / "ci").glob("*-values.yaml"))}
 
@@ -143,6 +160,9 @@ def scenario_check(file: str, values: dict):
             assert_restricted(name, spec)
             names = [c["name"] for c in spec["containers"]]
             assert "leakwatch" in names, names
+        for d in docs:
+            if d["kind"] == "ConfigMap" and "config.yaml" in d.get("data", {}):
+                assert_leakwatch_accepts(d["data"]["config.yaml"], f"{file} {d['metadata']['name']}")
         kinds = sorted(d["kind"] for d in docs)
         print(f"      {file}: {', '.join(kinds)}")
 
@@ -193,6 +213,9 @@ def _schema():
         ({"config": {"logs": {"sources": [{"name": "a", "path": "relative.log"}]}}}, "/config/logs/sources/0/path"),
         ({"image": {"pullPolicy": "Sometimes"}}, "pullPolicy"),
         ({"demo": {"memoryLimit": "lots"}}, "memoryLimit"),
+        ({"config": {"connections": {"peers": [{"name": "db", "remote_port": 5432}]}}}, "limit"),
+        ({"config": {"connections": {"method": "netlink"}}}, "/config/connections/method"),
+        ({"config": {"alerts": {"rulez": []}}}, "rulez"),
     ]:
         try:
             chart.validate_schema(bad)

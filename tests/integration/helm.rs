@@ -16,7 +16,11 @@ fn the_chart_lints_renders_and_validates_with_the_real_helm_engine() {
         )
     });
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helm/check_chart.py");
-    let out = Command::new(&python).arg(&script).output().expect("run tests/helm/check_chart.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .env("LEAKWATCH_BIN", crate::support::binary())
+        .output()
+        .expect("run tests/helm/check_chart.py");
     let stdout = String::from_utf8_lossy(&out.stdout);
     eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "the chart checks failed:\n{stdout}");
