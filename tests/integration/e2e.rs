@@ -1,5 +1,6 @@
 //! End to end with a real Prometheus scraping a real leakwatch that watches a real process: the
-//! target is up, and every PromQL expression of every generated dashboard returns data.
+//! target is up, the generated alert rules fire in Prometheus when the process crosses 80 % of its
+//! cgroup limit, and every PromQL expression of every generated dashboard returns data.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
@@ -29,8 +30,10 @@ fn e2e_prometheus_scrapes_leakwatch_watching_a_real_process() {
     assert_eq!(active["lastError"], "", "scrapes parse without error: {active}");
 }
 
-/// An application with something for every panel: memory in a limited cgroup, a pool of
-/// connections to a local "database", a child process, and a log file it writes to.
+/// An application with something for every panel: memory in a limited cgroup that grows steadily
+/// (from about 78 % of 256 MiB, by 0.5 MiB/s: across 80 % within seconds, 90 % after about a
+/// minute), a pool of connections to a local "database" with one in CLOSE_WAIT, a child process,
+/// and a log file it writes to.
 struct App {
     child: Child,
     port: u16,
@@ -41,7 +44,7 @@ impl App {
         let script = format!(
             r#"
 import socket, subprocess, sys, time
-held = bytearray(b"x") * (48 << 20)
+held = [bytearray(b"x") * (190 << 20)]
 db = socket.socket(); db.bind(("127.0.0.1", 0)); db.listen(16)
 pool = [socket.create_connection(db.getsockname()) for _ in range(4)]
 accepted = [db.accept()[0] for _ in range(3)]
@@ -52,6 +55,7 @@ with open("{log}", "a", buffering=1) as f:
     i = 0
     while True:
         i += 1
+        held.append(bytearray(b"x") * (25 << 10))
         f.write(f"request {{i}} ok\n")
         time.sleep(0.05)
 "#,
@@ -86,8 +90,18 @@ fn unavailable_here(expr: &str, cgroup: &MemoryCgroup) -> Option<&'static str> {
         .then_some("cgroup memory pressure (PSI) exists on cgroup v2 only; this machine's memory controller is v1")
 }
 
+/// The generated rule file with every `for` shortened to 3 s (the levels, expressions and labels
+/// are what ships).
+fn rules_with_short_for() -> String {
+    let rules = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/alerts/leakwatch-rules.yaml"))
+        .expect("alerts/leakwatch-rules.yaml");
+    let short = regex::Regex::new(r"(?m)^(\s+for:) \S+$").expect("valid regex");
+    assert!(short.is_match(&rules), "the rule file has `for:` durations");
+    short.replace_all(&rules, "$1 3s").into_owned()
+}
+
 #[test]
-fn e2e_every_dashboard_query_returns_data() {
+fn e2e_alerts_fire_in_prometheus_and_every_dashboard_query_returns_data() {
     let dir = TempDir::new("e2e-dash");
     let log = dir.path().join("app.log");
     std::fs::write(&log, b"").expect("create the log");
@@ -98,16 +112,40 @@ fn e2e_every_dashboard_query_returns_data() {
         &config,
         format!(
             "target:\n  name: app\n  cmdline_regex: leakwatch-e2e-app\nconnections:\n  stale_after: 1s\n  peers:\n    - name: db\n      \
-             remote_port: {}\n      limit: 10\ntasks:\n  stale_after: 1s\nlogs:\n  sources:\n    - name: app\n      path: {}\n",
+             remote_port: {}\n      limit: 10\ntasks:\n  stale_after: 1s\nlogs:\n  sources:\n    - name: app\n      path: {}\n\
+             alerts:\n  rules:\n    - ratio: memory_utilization\n      for: 3s\n  prediction:\n    retention: 1m\n    min_fill: 0.1\n",
             app.port,
             log.display()
         ),
     )
     .expect("write the config");
     let lw = Leakwatch::start(&["--config", config.to_str().expect("utf-8 path")]);
-    let prom = Prometheus::start(&scrape_config(lw.addr, &[]), &[]);
-    prom.wait_for(Duration::from_secs(60), "a minute's worth of samples for the rate() panels", |p| {
-        p.query(r#"count_over_time(up{job="leakwatch"}[1m]) >= 8"#).first().cloned()
+    let rules = rules_with_short_for();
+    let prom =
+        Prometheus::start(&scrape_config(lw.addr, &["leakwatch-rules.yaml"]), &[("leakwatch-rules.yaml", &rules)]);
+    let groups = prom.api("/api/v1/rules");
+    let loaded: usize =
+        groups["groups"].as_array().map_or(0, |g| g.iter().map(|g| g["rules"].as_array().map_or(0, Vec::len)).sum());
+    assert!(loaded >= 10, "Prometheus loaded the generated rules: {groups}");
+    // Crossing 80 % of the cgroup limit fires the generated warning alert in Prometheus.
+    let firing =
+        prom.wait_for(Duration::from_secs(90), "LeakwatchMemoryUtilizationHigh (warning) firing in Prometheus", |p| {
+            p.query(r#"ALERTS{alertname="LeakwatchMemoryUtilizationHigh", severity="warning", alertstate="firing"}"#)
+                .first()
+                .cloned()
+        });
+    assert_eq!(firing["metric"]["target"], "app", "{firing}");
+    let ratio = prom.query(r#"leakwatch_memory_utilization_ratio{target="app"}"#);
+    let ratio: f64 = ratio[0]["value"][1].as_str().and_then(|v| v.parse().ok()).expect("the ratio");
+    assert!((0.8..1.0).contains(&ratio), "above the warning level, below the limit: {ratio}");
+    // leakwatch's own engine agrees, and its detector sees the steady growth.
+    prom.wait_for(Duration::from_secs(30), "leakwatch's own warning alert active", |p| {
+        p.query(r#"leakwatch_alert_active{alert="LeakwatchMemoryUtilizationHigh", severity="warning"} == 1"#)
+            .first()
+            .cloned()
+    });
+    prom.wait_for(Duration::from_secs(60), "the leak detector's time to the limit", |p| {
+        p.query(r#"leakwatch_trend_time_to_limit_seconds{resource="memory", target="app"}"#).first().cloned()
     });
     let mut checked = 0;
     let mut empty = Vec::new();
@@ -131,6 +169,6 @@ fn e2e_every_dashboard_query_returns_data() {
         }
     }
     assert!(empty.is_empty(), "{} of {checked} panel queries returned no data:\n{}", empty.len(), empty.join("\n"));
-    eprintln!("{checked} dashboard queries returned data from a real Prometheus");
+    eprintln!("the generated warning alert fired at a ratio of {ratio:.3}; {checked} dashboard queries returned data from a real Prometheus");
     drop(app);
 }
