@@ -61,6 +61,7 @@ fn promtool_check_rules_passes_on_both_generated_files() {
     leakwatch(&["generate", "prometheus-rules", "--selector", "job=\"leakwatch\"", "-o", rules.to_str().unwrap()]);
     check_rules(&rules);
     check_rules(&repo().join("alerts/leakwatch-rules.yaml"));
+    check_rules(&repo().join("alerts/leakwatch-recording-rules.yaml"));
     // The manifest's `spec` is a rule file: cut it out and check it the same way.
     let manifest = leakwatch(&["generate", "prometheus-rule-crd", "--name", "app-leakwatch"]);
     assert!(manifest.contains("kind: PrometheusRule") && manifest.contains("name: app-leakwatch"), "{manifest}");

@@ -121,8 +121,15 @@ fn e2e_alerts_fire_in_prometheus_and_every_dashboard_query_returns_data() {
     .expect("write the config");
     let lw = Leakwatch::start(&["--config", config.to_str().expect("utf-8 path")]);
     let rules = rules_with_short_for();
-    let prom =
-        Prometheus::start(&scrape_config(lw.addr, &["leakwatch-rules.yaml"]), &[("leakwatch-rules.yaml", &rules)]);
+    let recording =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/alerts/leakwatch-recording-rules.yaml"))
+            .expect("alerts/leakwatch-recording-rules.yaml");
+    // The recording rules, evaluated every second here instead of every minute.
+    let recording = recording.replace("interval: 1m", "interval: 1s");
+    let prom = Prometheus::start(
+        &scrape_config(lw.addr, &["leakwatch-rules.yaml", "leakwatch-recording-rules.yaml"]),
+        &[("leakwatch-rules.yaml", &rules), ("leakwatch-recording-rules.yaml", &recording)],
+    );
     let groups = prom.api("/api/v1/rules");
     let loaded: usize =
         groups["groups"].as_array().map_or(0, |g| g.iter().map(|g| g["rules"].as_array().map_or(0, Vec::len)).sum());
@@ -168,7 +175,20 @@ fn e2e_alerts_fire_in_prometheus_and_every_dashboard_query_returns_data() {
             }
         }
     }
-    assert!(empty.is_empty(), "{} of {checked} panel queries returned no data:\n{}", empty.len(), empty.join("\n"));
-    eprintln!("the generated warning alert fired at a ratio of {ratio:.3}; {checked} dashboard queries returned data from a real Prometheus");
+    // Every recording rule records something.
+    let recorded: Vec<String> = regex::Regex::new(r"(?m)^\s+- record: (\S+)$")
+        .expect("valid regex")
+        .captures_iter(&recording)
+        .map(|c| c[1].to_owned())
+        .collect();
+    assert!(recorded.len() >= 5, "{recorded:?}");
+    for name in &recorded {
+        checked += 1;
+        if prom.query(name).is_empty() {
+            empty.push(format!("recording rule {name}"));
+        }
+    }
+    assert!(empty.is_empty(), "{} of {checked} queries returned no data:\n{}", empty.len(), empty.join("\n"));
+    eprintln!("the generated warning alert fired at a ratio of {ratio:.3}; {checked} dashboard and recording-rule queries returned data from a real Prometheus");
     drop(app);
 }

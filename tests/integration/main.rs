@@ -23,5 +23,6 @@ mod log_tail;
 mod process;
 mod promtool;
 mod run_mode;
+mod series;
 mod support;
 mod tasks;

@@ -163,9 +163,14 @@ pub fn full_render() -> String {
 }
 
 fn full_alert_state() -> AlertState {
+    alert_state_for(&full_snapshot())
+}
+
+/// The alert state of an engine with the built-in rules that watched `start`'s target grow for
+/// 75 minutes (memory, fds and tasks rising).
+pub fn alert_state_for(start: &Snapshot) -> AlertState {
     let mut engine = Engine::new(rules::defaults());
     let mut state = AlertState::default();
-    let start = full_snapshot();
     for i in 0..300u64 {
         let mut s = start.clone();
         s.seq = i + 1;
