@@ -36,6 +36,9 @@ use leakwatch::sample::conns::{ConnSampler, ConnSettings, MethodChoice, PeerSpec
 use leakwatch::sample::fds;
 use leakwatch::snapshot::{ErrorCounts, SockState, SocketMethod};
 
+mod common;
+use common::{human, ratio, Run, Stats};
+
 const DEFAULT_ITERATIONS: usize = 200;
 const WARM_UP: usize = 20;
 const SMOKE_ITERATIONS: usize = 3;
@@ -66,13 +69,7 @@ time.sleep(3600)
 "#;
 
 fn main() {
-    let benching = std::env::args().any(|a| a == "--bench");
-    let iterations = if benching {
-        std::env::var("LEAKWATCH_BENCH_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_ITERATIONS).max(5)
-    } else {
-        SMOKE_ITERATIONS
-    };
-    let warm_up = if benching { WARM_UP } else { 1 };
+    let Run { benching, iterations, warm_up } = Run::from_args(DEFAULT_ITERATIONS, 5, WARM_UP, SMOKE_ITERATIONS);
     let sizes: &[usize] = if benching { &[0, 1_000, 10_000] } else { &[0, 100] };
     println!(
         "conn_sample: {iterations} iterations after {warm_up} warm-up per size{}",
@@ -182,11 +179,11 @@ fn report(results: &[Measured]) {
                 op,
                 human(s.median),
                 human(s.p90),
-                ratio(s.median, r.raw.median),
-                ratio(s.p90, r.raw.p90)
+                ratio(s.median, r.raw.median, 3),
+                ratio(s.p90, r.raw.p90, 3)
             );
         }
-        let with_scan = |s: Stats| ratio(s.median + r.fd_scan.median, r.raw.median);
+        let with_scan = |s: Stats| ratio(s.median + r.fd_scan.median, r.raw.median, 3);
         println!(
             "{:>11} ({} bytes of /proc/net text; with the fd scan added: sock_diag {}, /proc/net {} × raw)",
             "",
@@ -212,38 +209,8 @@ fn report(results: &[Measured]) {
         println!(
             "\ndefault path (sock_diag) at {} connections: {} of the raw /proc/net read (target: ≤ 0.20)",
             small.connections,
-            ratio(small.diag.median, small.raw.median)
+            ratio(small.diag.median, small.raw.median, 3)
         );
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Stats {
-    median: Duration,
-    p90: Duration,
-}
-
-impl Stats {
-    fn of(mut v: Vec<Duration>) -> Stats {
-        v.sort_unstable();
-        let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
-        Stats { median: at(0.5), p90: at(0.9) }
-    }
-}
-
-fn ratio(a: Duration, b: Duration) -> String {
-    if b.is_zero() {
-        return "-".into();
-    }
-    format!("{:.3}", a.as_secs_f64() / b.as_secs_f64())
-}
-
-fn human(d: Duration) -> String {
-    let us = d.as_secs_f64() * 1e6;
-    if us < 1000.0 {
-        format!("{us:.1} µs")
-    } else {
-        format!("{:.2} ms", us / 1000.0)
     }
 }
 

@@ -29,7 +29,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use leakwatch::config::{DEFAULT_MAX_PROCESSES, DEFAULT_PSS_MAX_RSS, DEFAULT_PSS_TIME_BUDGET};
 use leakwatch::metrics::{render, StaticInfo};
@@ -38,18 +38,15 @@ use leakwatch::sample::target::TargetSpec;
 use leakwatch::sample::{Sampler, SamplerSettings};
 use leakwatch::snapshot::{CgroupVersion, Snapshot};
 
+mod common;
+use common::{human, ratio, Run, Stats};
+
 const DEFAULT_ITERATIONS: usize = 3000;
 const WARM_UP: usize = 300;
 const SMOKE_ITERATIONS: usize = 5;
 
 fn main() {
-    let benching = std::env::args().any(|a| a == "--bench");
-    let iterations = if benching {
-        std::env::var("LEAKWATCH_BENCH_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_ITERATIONS).max(10)
-    } else {
-        SMOKE_ITERATIONS
-    };
-    let warm_up = if benching { WARM_UP } else { 1 };
+    let Run { benching, iterations, warm_up } = Run::from_args(DEFAULT_ITERATIONS, 10, WARM_UP, SMOKE_ITERATIONS);
     let roots = Roots::default();
     let info = StaticInfo::from_env(|k| std::env::var(k).ok());
     let own_pid = std::process::id() as i32;
@@ -251,20 +248,6 @@ fn files_of_a_pass(roots: &Roots, target: i32, own: Option<i32>) -> PassFiles {
     PassFiles { files, fd_dirs, scans }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Stats {
-    median: Duration,
-    p90: Duration,
-}
-
-impl Stats {
-    fn of(mut v: Vec<Duration>) -> Stats {
-        v.sort_unstable();
-        let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
-        Stats { median: at(0.5), p90: at(0.9) }
-    }
-}
-
 struct Row {
     case: String,
     op: &'static str,
@@ -281,7 +264,7 @@ fn print_table(rows: &[Row]) {
     println!("{}", "-".repeat(98));
     for r in rows {
         let (m, p) = match r.ratio_to {
-            Some(raw) => (ratio(r.stats.median, raw.median), ratio(r.stats.p90, raw.p90)),
+            Some(raw) => (ratio(r.stats.median, raw.median, 2), ratio(r.stats.p90, raw.p90, 2)),
             None => ("1.00".into(), "1.00".into()),
         };
         println!(
@@ -293,22 +276,6 @@ fn print_table(rows: &[Row]) {
             m,
             p
         );
-    }
-}
-
-fn ratio(a: Duration, b: Duration) -> String {
-    if b.is_zero() {
-        return "-".into();
-    }
-    format!("{:.2}", a.as_secs_f64() / b.as_secs_f64())
-}
-
-fn human(d: Duration) -> String {
-    let us = d.as_secs_f64() * 1e6;
-    if us < 1000.0 {
-        format!("{us:.1} µs")
-    } else {
-        format!("{:.2} ms", us / 1000.0)
     }
 }
 

@@ -239,7 +239,12 @@ mod tests {
             panic!("generate expected")
         };
         assert_eq!((out.output, name.as_str(), out.selector.as_str()), (Some(PathBuf::from("x.yaml")), "lw", ""));
-        assert!(Cli::try_parse_from(["leakwatch", "generate", "dashboards"]).is_err());
+        assert!(Cli::try_parse_from(["leakwatch", "generate", "grafana"]).is_err(), "an unknown kind");
+        let cli = Cli::try_parse_from(["leakwatch", "generate", "dashboards", "--dir", "out"]).unwrap();
+        let Some(Command::Generate { what: Generate::Dashboards { dir } }) = cli.command else {
+            panic!("generate dashboards expected")
+        };
+        assert_eq!(dir, PathBuf::from("out"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::family::Family;
+use super::family::{gauge_rows, Family};
 use crate::snapshot::{Protocol, SocketSample};
 
 /// Adds the socket and peer-group families of the target `target`.
@@ -87,11 +87,7 @@ pub fn conns(out: &mut Vec<Family>, target: &str, s: &SocketSample) {
             s.untracked as f64,
         ),
     ];
-    for (name, help, value) in gauges {
-        let mut f = Family::gauge(name, help);
-        f.add(&t, value);
-        out.push(f);
-    }
+    gauge_rows(out, &t, gauges.map(|(name, help, value)| (name, help, Some(value))));
     let mut f = Family::gauge(
         "leakwatch_conn_sample_duration_seconds",
         "Time spent reading the socket tables and matching them in the last pass.",

@@ -3,6 +3,20 @@
 
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 
+/// Pushes one gauge family per `(name, help, value)` row, each with a single series labelled
+/// `labels` (absent when its value is).
+pub fn gauge_rows<'a, V: ToF64>(
+    out: &mut Vec<Family>,
+    labels: &[(&str, &str)],
+    rows: impl IntoIterator<Item = (&'a str, &'a str, Option<V>)>,
+) {
+    for (name, help, value) in rows {
+        let mut f = Family::gauge(name, help);
+        f.add_opt(labels, value);
+        out.push(f);
+    }
+}
+
 /// One metric family under construction.
 pub struct Family {
     inner: MetricFamily,

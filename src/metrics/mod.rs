@@ -13,7 +13,7 @@ use prometheus::{Encoder, TextEncoder};
 use crate::alert::AlertState;
 use crate::parse::pressure::Pressure;
 use crate::snapshot::{ProcessMemory, Snapshot};
-use family::Family;
+use family::{gauge_rows, Family};
 
 /// Facts fixed at start that appear on `_info` metrics.
 #[derive(Debug, Clone, Default)]
@@ -133,11 +133,7 @@ fn host(out: &mut Vec<Family>, s: &Snapshot) {
             ("leakwatch_host_memory_swap_total_bytes", "Host SwapTotal.", m.swap_total),
             ("leakwatch_host_memory_swap_free_bytes", "Host SwapFree.", m.swap_free),
         ];
-        for (name, help, value) in rows {
-            let mut f = Family::gauge(name, help);
-            f.add_opt(&[], value);
-            out.push(f);
-        }
+        gauge_rows(out, &[], rows);
     }
     if let Some(p) = &s.host.pressure {
         pressure(out, "leakwatch_host_memory_pressure", "host", p, &[]);
@@ -331,11 +327,7 @@ fn own_process(out: &mut Vec<Family>, m: &ProcessMemory) {
         ("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", m.start_time_seconds),
         ("process_threads", "Number of OS threads in the process.", m.threads.map(|v| v as f64)),
     ];
-    for (name, help, value) in rows {
-        let mut f = Family::gauge(name, help);
-        f.add_opt(&[], value);
-        out.push(f);
-    }
+    gauge_rows(out, &[], rows);
     let mut f = Family::counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.");
     f.add_opt(&[], m.cpu_seconds);
     out.push(f);

@@ -1,7 +1,7 @@
 //! Descriptor and task families (`leakwatch_fd_*`, `leakwatch_task_*`), rendered from
 //! `snapshot.target.fds` and `snapshot.target.tasks`.
 
-use super::family::Family;
+use super::family::{gauge_rows, Family};
 use crate::snapshot::{FdSample, TaskSample};
 
 /// Adds the descriptor families of the target `target`.
@@ -53,11 +53,7 @@ pub fn tasks(out: &mut Vec<Family>, target: &str, s: &TaskSample) {
             s.untracked as f64,
         ),
     ];
-    for (name, help, value) in gauges {
-        let mut f = Family::gauge(name, help);
-        f.add(&t, value);
-        out.push(f);
-    }
+    gauge_rows(out, &t, gauges.map(|(name, help, value)| (name, help, Some(value))));
     let mut f = Family::counter(
         "leakwatch_task_context_switches_total",
         "Context switches summed over every thread of the target group: voluntary (blocked) and involuntary (preempted).",
