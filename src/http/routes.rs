@@ -61,11 +61,6 @@ impl AppState {
         Self { alerts, ..self }
     }
 
-    /// The log source registry.
-    pub fn logs(&self) -> &Arc<LogSources> {
-        &self.logs
-    }
-
     fn metrics_body(&self) -> Bytes {
         let snapshot = self.snapshot.borrow().clone();
         let alerts = self.alerts.borrow().clone();
