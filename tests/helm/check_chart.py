@@ -138,6 +138,19 @@ def _lint():
     assert not problems, problems
 
 
+@check("every key of values.yaml has a comment above it")
+def _comments():
+    import re
+
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    bare = [
+        f"line {i + 1}: {line.strip()}"
+        for i, line in enumerate(lines)
+        if re.match(r"^\s*[A-Za-z_][A-Za-z0-9_]*:", line) and not lines[i - 1].strip().startswith("#")
+    ]
+    assert not bare, bare
+
+
 @check("image tag default equals the chart's appVersion")
 def _tag():
     chart = helm.Chart.load(str(CHART))
