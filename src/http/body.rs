@@ -40,6 +40,11 @@ impl Body {
     pub fn empty() -> Self {
         Body::Full { bytes: None, _reservation: None }
     }
+
+    /// Whether frames keep coming until the stream ends (a live stream), as opposed to one buffer.
+    pub fn is_stream(&self) -> bool {
+        matches!(self, Body::Stream(_))
+    }
 }
 
 /// The next frame and the rest of the stream, or `None` at its end.

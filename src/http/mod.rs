@@ -12,12 +12,16 @@
 //! | `/alerts/history` | the bounded alert transition history, newest first (JSON) |
 //! | `/`        | a short index |
 //!
-//! Connections are capped (a permit each), headers must arrive within a timeout (slowloris), and
-//! accept errors back off instead of ending the server.
+//! Connections are capped (a permit each), headers must arrive within a timeout, and accept
+//! errors back off instead of ending the server. Connections that are not serving a request (still
+//! sending their first request head, or idle between keep-alive requests) are evictable: when
+//! more than [`MAX_IDLE_CONNECTIONS`] are, or the cap is reached, the oldest is closed to make
+//! room, so slow clients (slowloris) cannot lock out a scrape.
 
 mod alerts;
 mod body;
 mod logs;
+mod pending;
 mod routes;
 pub mod sse;
 
@@ -36,6 +40,8 @@ pub use routes::AppState;
 
 /// Most concurrent connections; beyond it new connections are closed at once.
 pub const MAX_CONNECTIONS: usize = 256;
+/// Most connections not serving a request; beyond it the oldest of them is closed.
+pub const MAX_IDLE_CONNECTIONS: usize = 64;
 /// Time a client has to send its request headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long open connections may take to finish on shutdown.
@@ -50,6 +56,7 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 pub async fn serve(listener: TcpListener, state: AppState, token: CancellationToken) {
     let state = Arc::new(state);
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let pending = Arc::new(pending::Pending::default());
     let graceful = GracefulShutdown::new();
     loop {
         let accepted = tokio::select! {
@@ -65,12 +72,36 @@ pub async fn serve(listener: TcpListener, state: AppState, token: CancellationTo
                 continue;
             }
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::debug!("connection cap {MAX_CONNECTIONS} reached; closing a new connection");
-            continue;
+        // Make room: at the cap, or with too many connections doing nothing, close the oldest idle one.
+        if permits.available_permits() == 0 || pending.len() >= MAX_IDLE_CONNECTIONS {
+            pending.evict_oldest();
+        }
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            // An evicted connection gives its permit back as soon as its task sees the eviction.
+            Err(_) => match tokio::time::timeout(Duration::from_millis(100), permits.clone().acquire_owned()).await {
+                Ok(Ok(p)) => p,
+                _ => {
+                    tracing::debug!("connection cap {MAX_CONNECTIONS} reached, all serving; closing a new connection");
+                    continue;
+                }
+            },
         };
+        let ticket = Arc::new(pending.admit());
+        let close = ticket.close.clone();
         let state = state.clone();
-        let service = hyper::service::service_fn(move |req| routes::handle(state.clone(), req));
+        let service = hyper::service::service_fn(move |req| {
+            let (state, ticket) = (state.clone(), ticket.clone());
+            async move {
+                ticket.busy();
+                let response = routes::handle(state, req).await;
+                // A whole body is written at once; a stream keeps the connection serving.
+                if matches!(&response, Ok(r) if !r.body().is_stream()) {
+                    ticket.idle();
+                }
+                response
+            }
+        });
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
@@ -78,8 +109,13 @@ pub async fn serve(listener: TcpListener, state: AppState, token: CancellationTo
             .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!("connection ended with an error: {e}");
+            tokio::select! {
+                result = conn => {
+                    if let Err(e) = result {
+                        tracing::debug!("connection ended with an error: {e}");
+                    }
+                }
+                _ = close.cancelled() => tracing::debug!("closed an idle connection to make room"),
             }
             drop(permit);
         });

@@ -24,5 +24,6 @@ mod process;
 mod promtool;
 mod run_mode;
 mod series;
+mod slow_clients;
 mod support;
 mod tasks;
