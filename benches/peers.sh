@@ -81,14 +81,8 @@ stop() { # stop one tracked pid now and forget it (its number may be reused once
 
 # --- tools -----------------------------------------------------------------------------------------
 
-apt_updated=0
-apt_update_once() {
-  if [ "$apt_updated" = 0 ]; then
-    echo "running apt-get update"
-    apt-get update -qq
-    apt_updated=1
-  fi
-}
+# shellcheck source=tests/debian.sh
+. "$repo/tests/debian.sh"
 apt_install_client() { # a client program from Debian, if missing
   command -v "$1" >/dev/null && return
   command -v apt-get >/dev/null || die "$1 is missing and apt-get is not available"
@@ -111,14 +105,9 @@ fetch_tools() {
   local packages=(prometheus-node-exporter prometheus-process-exporter wrk libluajit-5.1-2)
   command -v apt-get >/dev/null || die "apt-get is missing: cannot fetch ${packages[*]}"
   mkdir -p "$tools"
-  rm -rf "$tools"/.download.* "$tools/root"
-  dl="$(mktemp -d "$tools/.download.XXXXXX")"
-  # -o APT::Sandbox::User=root: _apt cannot write into a directory under root's checkout.
-  if ! (cd "$dl" && apt-get download -q -o APT::Sandbox::User=root "${packages[@]}"); then
-    echo "apt-get download failed; updating the package lists and retrying"
-    apt_update_once
-    (cd "$dl" && apt-get download -q -o APT::Sandbox::User=root "${packages[@]}")
-  fi
+  rm -rf "$tools/root"
+  dl="$tools/.download"
+  deb_fetch "$dl" "${packages[@]}"
   : > "$tools/SOURCES"
   for deb in "$dl"/*.deb; do
     dpkg -x "$deb" "$tools/root"

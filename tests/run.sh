@@ -40,14 +40,8 @@ if [ "$(id -u)" != 0 ]; then
   echo "warning: not root: the cgroup and namespace integration tests will fail" >&2
 fi
 
-apt_updated=0
-apt_update_once() {
-  if [ "$apt_updated" = 0 ]; then
-    echo "running apt-get update"
-    apt-get update -qq
-    apt_updated=1
-  fi
-}
+# shellcheck source=tests/debian.sh
+. "$repo/tests/debian.sh"
 
 if ! command -v python3 >/dev/null; then
   step "installing python3 (the integration tests' memory hog)"
@@ -57,15 +51,8 @@ fi
 echo "$(python3 --version)"
 
 install_promtool() {
-  local work deb
-  rm -rf "$tools"/.download.*
-  work="$(mktemp -d "$tools/.download.XXXXXX")"
-  # -o APT::Sandbox::User=root: _apt cannot write into a directory under root's checkout.
-  if ! (cd "$work" && apt-get download -q -o APT::Sandbox::User=root prometheus); then
-    echo "apt-get download failed; updating the package lists and retrying"
-    apt_update_once
-    (cd "$work" && apt-get download -q -o APT::Sandbox::User=root prometheus)
-  fi
+  local work="$tools/.download" deb
+  deb_fetch "$work" prometheus
   deb="$(ls "$work"/prometheus_*.deb)"
   dpkg -x "$deb" "$work/root"
   mkdir -p "$tools/bin"
