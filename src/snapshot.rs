@@ -374,6 +374,28 @@ pub struct CgroupSample {
     pub pressure: Option<Pressure>,
 }
 
+impl CgroupSample {
+    /// A sample of the cgroup at `path` with no figure read yet.
+    pub fn empty(version: CgroupVersion, via: CgroupVia, path: String) -> Self {
+        Self {
+            version,
+            via,
+            path,
+            usage: None,
+            limit: None,
+            working_set: None,
+            rss: None,
+            cache: None,
+            shmem: None,
+            inactive_file: None,
+            swap: None,
+            oom_kills: None,
+            limit_hits: None,
+            pressure: None,
+        }
+    }
+}
+
 /// What the utilization ratio is measured against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Basis {

@@ -315,20 +315,8 @@ fn prediction_history_starts_over_when_the_target_restarts_and_its_cap_holds() {
 fn with_oom(seq: u64, t: u64, kills: u64) -> Snapshot {
     let mut s = snapshot(seq, t);
     s.target.cgroup = Some(CgroupSample {
-        version: CgroupVersion::V1,
-        via: CgroupVia::Direct,
-        path: "/app".into(),
-        usage: None,
-        limit: None,
-        working_set: None,
-        rss: None,
-        cache: None,
-        shmem: None,
-        inactive_file: None,
-        swap: None,
         oom_kills: Some(kills),
-        limit_hits: None,
-        pressure: None,
+        ..CgroupSample::empty(CgroupVersion::V1, CgroupVia::Direct, "/app".into())
     });
     s
 }

@@ -88,22 +88,7 @@ fn usage_file(version: CgroupVersion) -> &'static str {
 }
 
 fn empty_sample(location: Location) -> CgroupSample {
-    CgroupSample {
-        version: location.version,
-        via: location.via,
-        path: location.path,
-        usage: None,
-        limit: None,
-        working_set: None,
-        rss: None,
-        cache: None,
-        shmem: None,
-        inactive_file: None,
-        swap: None,
-        oom_kills: None,
-        limit_hits: None,
-        pressure: None,
-    }
+    CgroupSample::empty(location.version, location.via, location.path)
 }
 
 /// The kubelet's working set: usage minus inactive page cache, floored at zero.
