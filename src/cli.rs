@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{units, Config, LogSourceConfig, LogsConfig, PssConfig, TargetConfig};
+use crate::config::{units, AdminConfig, Config, LogSourceConfig, LogsConfig, PssConfig, TargetConfig};
 
 /// leakwatch: watches a process's memory, its cgroup and its limits from outside, for Prometheus.
 #[derive(Debug, Parser)]
@@ -168,6 +168,9 @@ pub struct GlobalArgs {
     /// repeatable. The environment variable takes a comma-separated list.
     #[arg(long, global = true, env = "LEAKWATCH_TAIL", value_delimiter = ',', value_parser = parse_tail, value_name = "NAME=PATH")]
     pub tail: Vec<(String, String)>,
+    /// Enable the admin endpoints, guarded by the bearer token in FILE (read on every request).
+    #[arg(long, global = true, env = "LEAKWATCH_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
     /// Log filter, e.g. info or leakwatch=debug [default: info].
     #[arg(long, global = true, env = "LEAKWATCH_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -205,6 +208,7 @@ impl GlobalArgs {
             connections: Default::default(),
             tasks: Default::default(),
             alerts: Default::default(),
+            admin: AdminConfig { token_file: self.admin_token_file.clone() },
         }
     }
 }

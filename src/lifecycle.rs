@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::alert::{self, AlertState, Engine};
 use crate::config::{Selector, ValidConfig};
+use crate::http::admin::AdminToken;
 use crate::http::AppState;
 use crate::logs::capture::Capture;
 use crate::logs::tail::TailThread;
@@ -116,7 +117,9 @@ pub async fn run(config: ValidConfig, wrapped: Option<Vec<OsString>>, info: Stat
         tracing::info!(alertmanager = %target.authority, path = %target.path, "pushing alerts to Alertmanager");
         tracker.spawn(alert::push::run(target, alert_rx.clone(), token.child_token()));
     }
-    let state = AppState::new(rx, info, logs, token.child_token()).with_alerts(alert_rx);
+    let state = AppState::new(rx, info, logs, token.child_token())
+        .with_alerts(alert_rx)
+        .with_admin(AdminToken::new(config.admin_token_file.clone()));
     tracker.spawn(crate::http::serve(listener, state, token.child_token()));
     let stop_tails = token.child_token();
     tracker.spawn(async move {

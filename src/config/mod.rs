@@ -4,6 +4,7 @@
 //! Precedence: flag > environment variable > config file > built-in default.
 
 pub mod alerts;
+pub mod token;
 pub mod units;
 mod validate;
 
@@ -70,6 +71,17 @@ pub struct Config {
     pub tasks: TasksConfig,
     /// Alert rules (the built-in ones when absent).
     pub alerts: AlertsConfig,
+    /// The admin endpoints (`POST /admin/cleanup`, `POST /-/reload`).
+    pub admin: AdminConfig,
+}
+
+/// `admin:` — the admin endpoints exist only with a token file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// A file holding the bearer token (e.g. a mounted Secret), read on every admin request;
+    /// at least 16 printable bytes. Without it the admin endpoints answer 404.
+    pub token_file: Option<PathBuf>,
 }
 
 /// `connections:` — the target's sockets.
@@ -258,6 +270,7 @@ impl Config {
             },
             // No flag sets alert rules: they come from the file only.
             alerts: self.alerts,
+            admin: AdminConfig { token_file: over.admin.token_file.or(self.admin.token_file) },
         }
     }
 

@@ -80,6 +80,8 @@ pub struct ValidConfig {
     pub alerts: crate::alert::rules::AlertRules,
     /// Where to push alerts, if anywhere.
     pub alertmanager: Option<crate::alert::push::Target>,
+    /// The admin token file; `None` disables the admin endpoints.
+    pub admin_token_file: Option<PathBuf>,
 }
 
 /// Checks every value; `wrapped` is true in `leakwatch run` mode, where the wrapped command is
@@ -124,6 +126,11 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
     };
     let alerts = super::alerts::validate(&config.alerts, &mut problems);
     let alertmanager = super::alerts::validate_alertmanager(&config.alerts.alertmanager, &mut problems);
+    if let Some(file) = &config.admin.token_file {
+        if let Err(e) = super::token::read_token(file) {
+            problems.push(format!("admin.token_file: {e}"));
+        }
+    }
     if problems.is_empty() {
         Ok(ValidConfig {
             listen,
@@ -142,6 +149,7 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
             tasks,
             alerts,
             alertmanager,
+            admin_token_file: config.admin.token_file.clone(),
         })
     } else {
         Err(ConfigError::Invalid(problems))

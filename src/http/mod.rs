@@ -12,12 +12,16 @@
 //! | `/alerts/history` | the bounded alert transition history, newest first (JSON) |
 //! | `/`        | a short index |
 //!
+//! Admin endpoints (`POST`) exist only with an admin token file and need its bearer token
+//! ([`admin`]).
+//!
 //! Connections are capped (a permit each), headers must arrive within a timeout, and accept
 //! errors back off instead of ending the server. Connections that are not serving a request (still
 //! sending their first request head, or idle between keep-alive requests) are evictable: when
 //! more than [`MAX_IDLE_CONNECTIONS`] are, or the cap is reached, the oldest is closed to make
 //! room, so slow clients (slowloris) cannot lock out a scrape.
 
+pub mod admin;
 mod alerts;
 mod body;
 mod logs;

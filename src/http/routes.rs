@@ -10,6 +10,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use super::admin::AdminToken;
 use super::body::Body;
 use super::logs;
 use crate::alert::AlertState;
@@ -40,6 +41,7 @@ pub struct AppState {
     shutdown: CancellationToken,
     /// KiB of memory pages may take (see [`logs::PAGE_MEMORY_BUDGET`]).
     page_budget: Arc<Semaphore>,
+    admin: AdminToken,
 }
 
 impl AppState {
@@ -53,7 +55,13 @@ impl AppState {
     ) -> Self {
         let alerts = watch::channel(Arc::new(AlertState::default())).1;
         let page_budget = Arc::new(Semaphore::new(logs::PAGE_MEMORY_BUDGET >> 10));
-        Self { snapshot, info, logs, alerts, rendered: Mutex::new(None), shutdown, page_budget }
+        let admin = AdminToken::default();
+        Self { snapshot, info, logs, alerts, rendered: Mutex::new(None), shutdown, page_budget, admin }
+    }
+
+    /// The same state, with the admin endpoints guarded by `admin`.
+    pub fn with_admin(self, admin: AdminToken) -> Self {
+        Self { admin, ..self }
     }
 
     /// The same state, reading alerts from the engine's channel.
@@ -81,6 +89,9 @@ impl AppState {
 /// Routes one request.
 pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let head = *req.method() == Method::HEAD;
+    if *req.method() == Method::POST && ADMIN_PATHS.contains(&req.uri().path()) {
+        return Ok(admin_route(&state, &req).await);
+    }
     if !head && *req.method() != Method::GET {
         let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are supported\n");
         r.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
@@ -108,6 +119,19 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp
         },
     };
     Ok(response)
+}
+
+/// The admin endpoints: `POST` only, behind the bearer token.
+const ADMIN_PATHS: &[&str] = &["/admin/cleanup", "/-/reload"];
+
+/// An admin request: 404 without a configured token, 401 without the right one.
+async fn admin_route(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
+    if let Err(refused) = state.admin.authorize(req.headers()) {
+        return refused;
+    }
+    match req.uri().path() {
+        _ => plain(StatusCode::NOT_FOUND, "not found; see / for the endpoints\n"),
+    }
 }
 
 /// `/logs/{source}` and `/logs/{source}/stream`.

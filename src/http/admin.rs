@@ -1,0 +1,105 @@
+//! Admin endpoints' bearer token. The token lives in a file (a mounted Kubernetes Secret) that
+//! is read on every admin request, so a rotated Secret takes effect without a reload. Without a
+//! configured file the admin endpoints do not exist (404); a missing or wrong token is 401,
+//! compared in constant time over SHA-256 digests (neither the token's bytes nor its length
+//! leak through timing).
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use hyper::{Response, StatusCode};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::body::Body;
+use crate::config::token::read_token;
+
+/// Where the admin token is read from; `None` disables the admin endpoints.
+#[derive(Debug, Clone, Default)]
+pub struct AdminToken {
+    file: Option<PathBuf>,
+}
+
+impl AdminToken {
+    /// Admin endpoints guarded by the token in `file`, or disabled with `None`.
+    pub fn new(file: Option<PathBuf>) -> Self {
+        Self { file }
+    }
+
+    /// Ok when the request carries `Authorization: Bearer <token>` with the file's token;
+    /// otherwise the response to send: 404 (no token configured), 401 (missing or wrong token)
+    /// or 503 (the token file cannot be read).
+    pub fn authorize(&self, headers: &HeaderMap) -> Result<(), Response<Body>> {
+        let Some(file) = &self.file else {
+            return Err(text(StatusCode::NOT_FOUND, "not found; admin endpoints are disabled (no admin token file)\n"));
+        };
+        let expected = match read_token(file) {
+            Ok(token) => token,
+            Err(e) => {
+                tracing::error!("admin token: {e}");
+                return Err(text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the admin token file cannot be read; see the log\n",
+                ));
+            }
+        };
+        let given = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+            .map(|t| t.trim_ascii())
+            .unwrap_or_default();
+        if bool::from(Sha256::digest(given).ct_eq(&Sha256::digest(&expected))) {
+            Ok(())
+        } else {
+            let mut r = text(StatusCode::UNAUTHORIZED, "a valid bearer token is required\n");
+            r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"leakwatch\""));
+            Err(r)
+        }
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut r = Response::new(Body::full(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(auth: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(a) = auth {
+            h.insert(AUTHORIZATION, HeaderValue::from_str(a).unwrap());
+        }
+        h
+    }
+
+    fn status(r: Result<(), Response<Body>>) -> StatusCode {
+        r.err().map_or(StatusCode::OK, |r| r.status())
+    }
+
+    #[test]
+    fn no_file_disables_and_the_token_decides() {
+        assert_eq!(status(AdminToken::new(None).authorize(&headers(Some("Bearer x")))), StatusCode::NOT_FOUND);
+        let dir = std::env::temp_dir().join(format!("leakwatch-admin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("token");
+        std::fs::write(&file, "s3cret-token-0123456789\n").unwrap();
+        let admin = AdminToken::new(Some(file.clone()));
+        assert_eq!(status(admin.authorize(&headers(Some("Bearer s3cret-token-0123456789")))), StatusCode::OK);
+        assert_eq!(status(admin.authorize(&headers(Some("Bearer s3cret-token-012345678")))), StatusCode::UNAUTHORIZED);
+        assert_eq!(status(admin.authorize(&headers(Some("Basic s3cret-token-0123456789")))), StatusCode::UNAUTHORIZED);
+        assert_eq!(status(admin.authorize(&headers(None))), StatusCode::UNAUTHORIZED);
+        // A rotated Secret takes effect at the next request.
+        std::fs::write(&file, "another-token-0123456789").unwrap();
+        assert_eq!(status(admin.authorize(&headers(Some("Bearer s3cret-token-0123456789")))), StatusCode::UNAUTHORIZED);
+        assert_eq!(status(admin.authorize(&headers(Some("Bearer another-token-0123456789")))), StatusCode::OK);
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(status(admin.authorize(&headers(Some("Bearer x")))), StatusCode::SERVICE_UNAVAILABLE);
+        std::fs::remove_dir(&dir).unwrap();
+    }
+}
