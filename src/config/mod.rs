@@ -4,6 +4,7 @@
 //! Precedence: flag > environment variable > config file > built-in default.
 
 pub mod alerts;
+pub mod locate;
 pub mod token;
 pub mod units;
 mod validate;

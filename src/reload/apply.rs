@@ -236,6 +236,90 @@ impl Running {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logs::ring::{Cursor, ReadLimits, RingLimits};
+    use crate::logs::SourceKind;
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+
+    fn spec(name: &str, path: &Path, max_lines: usize) -> LogSourceSpec {
+        LogSourceSpec {
+            name: name.into(),
+            kind: SourceKind::File { pattern: path.to_string_lossy().into_owned() },
+            limits: RingLimits { max_lines, max_bytes: 1 << 20, max_line_bytes: 1024, max_subscribers: 4 },
+        }
+    }
+
+    fn append(path: &Path, lines: std::ops::Range<u32>) {
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+        for i in lines {
+            writeln!(f, "line {i}").unwrap();
+        }
+    }
+
+    fn texts(source: &LogSource) -> Vec<String> {
+        let page = source.ring.read(Cursor::After(0), ReadLimits { lines: usize::MAX, bytes: usize::MAX }, None);
+        page.iter().map(|l| String::from_utf8_lossy(l.text).into_owned()).collect()
+    }
+
+    fn wait_for(what: &str, ok: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ok() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn expected(lines: std::ops::Range<u32>) -> Vec<String> {
+        lines.map(|i| format!("line {i}")).collect()
+    }
+
+    #[test]
+    fn sources_keep_their_lines_across_caps_and_path_changes_and_removed_ones_end() {
+        let dir = std::env::temp_dir().join(format!("leakwatch-apply-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b, b2, d) = (dir.join("a.log"), dir.join("b.log"), dir.join("b2.log"), dir.join("d.log"));
+        for p in [&a, &b, &b2, &d] {
+            std::fs::write(p, "").unwrap();
+        }
+        let old = vec![spec("a", &a, 100), spec("b", &b, 100), spec("gone", &d, 100)];
+        let sources = old.iter().map(|s| Arc::new(LogSource::new(s.name.clone(), s.kind.clone(), s.limits))).collect();
+        let logs = Arc::new(LogSources::new(sources));
+        let mut followers = Followers::start(logs.clone());
+        append(&a, 0..10);
+        append(&b, 0..10);
+        let (ring_a, ring_b) = (logs.get("a").unwrap().ring.clone(), logs.get("b").unwrap().ring.clone());
+        wait_for("the first lines", || ring_a.stats().lines == 10 && ring_b.stats().lines == 10);
+        let gone = logs.get("gone").unwrap();
+        let mut gone_sub = gone.ring.subscribe(0).unwrap();
+
+        // a: caps change (more lines allowed); b: moves to b2.log; gone: removed; new: added.
+        let new = vec![spec("b", &b2, 100), spec("a", &a, 200), spec("new", &d, 100)];
+        followers.apply(&old, &new);
+        let names: Vec<String> = logs.list().iter().map(|s| s.name.clone()).collect();
+        assert_eq!(names, ["b", "a", "new"], "the new order");
+        let (now_a, now_b) = (logs.get("a").unwrap(), logs.get("b").unwrap());
+        assert!(Arc::ptr_eq(&now_a.ring, &ring_a) && Arc::ptr_eq(&now_b.ring, &ring_b), "the same rings");
+        assert_eq!(now_a.ring.limits().max_lines, 200);
+        assert_eq!(now_b.kind, new[0].kind);
+        assert_eq!(texts(&now_a), expected(0..10), "every buffered line of a is still there");
+        assert_eq!(texts(&now_b), expected(0..10), "every buffered line of b is still there");
+        append(&a, 10..20);
+        append(&b2, 10..20);
+        append(&b, 100..101);
+        wait_for("lines after the reload", || ring_a.stats().lines == 20 && ring_b.stats().lines == 20);
+        assert_eq!(texts(&now_a), expected(0..20));
+        assert_eq!(texts(&now_b), expected(0..20), "b follows b2.log and no longer b.log");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        assert!(rt.block_on(gone_sub.next_page(ReadLimits { lines: 10, bytes: 1 << 20 })).is_none(), "stream ended");
+
+        // Shrinking below what is held evicts the oldest only.
+        let shrunk = vec![spec("b", &b2, 5), spec("a", &a, 200), spec("new", &d, 100)];
+        followers.apply(&new, &shrunk);
+        assert_eq!(texts(&logs.get("b").unwrap()), expected(15..20));
+        followers.stop_all();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn default_names() {

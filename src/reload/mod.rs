@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, Config, ConfigError, ValidConfig};
+use crate::config::{self, locate, Config, ConfigError, ValidConfig};
 pub use apply::Running;
 pub use status::{ConfigHash, ReloadStatus};
 
@@ -77,7 +77,14 @@ impl ConfigSource {
             (Some(path), Some(bytes)) => Config::from_file_bytes(path, bytes)?,
             _ => Config::default(),
         };
-        config::validate(&file.overlaid_with(self.overlay.clone()), self.wrapped)
+        config::validate(&file.overlaid_with(self.overlay.clone()), self.wrapped).map_err(|e| match (e, bytes) {
+            // Name the line of each value that failed (when the file is block-style YAML).
+            (ConfigError::Invalid(problems), Some(bytes)) => {
+                let text = String::from_utf8_lossy(bytes);
+                ConfigError::Invalid(problems.iter().map(|p| locate::with_line(&text, p)).collect())
+            }
+            (e, _) => e,
+        })
     }
 
     /// One reload attempt (blocking): `None` when `skip` is the content found (a file event
