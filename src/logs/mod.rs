@@ -1,9 +1,10 @@
 //! Bounded log buffers: per named source, one reader feeding one [`ring::LogRing`] that any number
 //! of page readers and live subscribers share.
 //!
-//! [`LogSources`] is the registry built at start: the HTTP routes look sources up in it and the
-//! sampler copies every source's [`LogSourceStats`] into each snapshot (so `/metrics` renders
-//! log figures from the snapshot like everything else).
+//! [`LogSources`] is the registry built at start and replaced as a whole by a reload (a source
+//! that stays keeps its ring): the HTTP routes look sources up in it and the sampler copies every
+//! source's [`LogSourceStats`] into each snapshot (so `/metrics` renders log figures from the
+//! snapshot like everything else).
 
 pub mod capture;
 pub mod identity;
