@@ -250,3 +250,36 @@ fn error_text(source: &ConfigSource, e: &ConfigError) -> String {
         _ => e.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_event_for_content_already_tried_is_skipped_and_problems_name_the_file_and_line() {
+        let dir = std::env::temp_dir().join(format!("leakwatch-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.yaml");
+        std::fs::write(&path, "interval: 2s\n").unwrap();
+        let source = ConfigSource::new(Some(path.clone()), Config::default(), false);
+        let (tried, result) = source.attempt(None).expect("a first attempt");
+        assert_eq!(result.unwrap().config.interval, std::time::Duration::from_secs(2));
+        assert!(source.attempt(Some(&tried)).is_none(), "the same content again");
+        // Flags still win over the file.
+        let flags = Config { interval: Some(std::time::Duration::from_secs(1)), ..Config::default() };
+        let flagged = ConfigSource::new(Some(path.clone()), flags, false);
+        assert_eq!(flagged.load().unwrap().config.interval, std::time::Duration::from_secs(1));
+
+        std::fs::write(&path, "interval: 2s\ntarget:\n  max_processes: 0\n").unwrap();
+        let (bad, result) = source.attempt(Some(&tried)).expect("new content is tried");
+        let e = error_text(&source, &result.unwrap_err());
+        assert!(e.contains("config.yaml: target.max_processes (line 3): must be"), "{e}");
+        assert!(source.attempt(Some(&bad)).is_none(), "the same bad content is not tried twice");
+
+        std::fs::remove_file(&path).unwrap();
+        let (gone, result) = source.attempt(Some(&bad)).expect("a missing file is a failure");
+        assert!(error_text(&source, &result.unwrap_err()).contains("config.yaml"));
+        assert!(source.attempt(Some(&gone)).is_none(), "the same read error is not retried");
+        std::fs::remove_dir(&dir).unwrap();
+    }
+}

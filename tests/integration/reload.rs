@@ -293,3 +293,53 @@ fn post_reload_needs_the_admin_token_and_reports_a_bad_file() {
     );
     assert_eq!(reloads(&lw, "failure"), 2.0);
 }
+
+/// A process's thread names (sorted) without the runtime's blocking pool (at most 4 threads,
+/// started and ended on demand), and its open descriptors.
+fn threads_and_fds(pid: u32) -> (Vec<String>, usize) {
+    let mut threads: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("task dir")
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+        .map(|c| c.trim().to_owned())
+        .filter(|c| c != "tokio-rt-worker")
+        .collect();
+    threads.sort();
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("fd dir").count();
+    (threads, fds)
+}
+
+#[test]
+fn a_hundred_reloads_that_add_and_remove_a_source_leak_no_thread_or_descriptor() {
+    let s = setup("reload-repeat");
+    std::fs::write(&s.extra, "x\n").expect("extra.log");
+    let token_file = s.config.with_file_name("token");
+    std::fs::write(&token_file, "reload-token-0123456789\n").expect("token file");
+    let auth = [("Authorization", "Bearer reload-token-0123456789")];
+    let one = config(0.9, &[("app", &s.app)]);
+    let two = config(0.9, &[("app", &s.app), ("extra", &s.extra)]);
+    std::fs::write(&s.config, &one).expect("write the config");
+    let lw = start(&s.config, &["--admin-token-file", token_file.to_str().expect("utf-8")]);
+    let pid = lw.child.id();
+    // Settle: one reload of each shape, so lazily created threads (the blocking pool) exist.
+    for text in [&two, &one] {
+        std::fs::write(&s.config, text).expect("write");
+        assert_eq!(post(lw.addr, "/-/reload", &auth).status, 200);
+    }
+    // The watcher thread of a stopped tail ends asynchronously: let the last one go.
+    std::thread::sleep(Duration::from_millis(500));
+    let baseline = threads_and_fds(pid);
+    assert!(baseline.0.iter().any(|t| t == "tail-app"), "{baseline:?}");
+    for i in 0..100 {
+        std::fs::write(&s.config, if i % 2 == 0 { &two } else { &one }).expect("write");
+        let r = post(lw.addr, "/-/reload", &auth);
+        assert_eq!(r.status, 200, "reload {i}: {}", r.text());
+    }
+    assert_eq!(source_names(&lw), ["app"], "the last file has one source");
+    // Stopped tail threads and their watchers end shortly after the reload that removed them.
+    let after = wait(Duration::from_secs(5), &format!("threads and descriptors back to {baseline:?}"), || {
+        let now = threads_and_fds(pid);
+        (now == baseline).then_some(now)
+    });
+    eprintln!("threads (without the blocking pool), fds: {after:?} before and after 100 reloads");
+    assert!(reloads(&lw, "success") >= 102.0);
+}
