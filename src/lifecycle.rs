@@ -86,10 +86,10 @@ pub async fn run(
         program: wrapped.as_ref().and_then(|w| w.first().cloned()),
     };
     let logs = Arc::new(LogSources::new(sources));
-    let followers = Followers::start(logs.clone());
     let sampling = run_mode.sampler_config(&config, logs.clone());
     let target_name = sampling.settings.target_name.clone();
     tracing::info!(%local, target = %target_name, watching = %sampling.settings.spec.describe(), interval = ?config.interval, "leakwatch listening");
+    let followers = Followers::start(logs.clone());
 
     let sampler = Sampler::new(sampling.settings.clone());
     let (sampler_tx, sampler_rx) = watch::channel(Arc::new(sampling));
