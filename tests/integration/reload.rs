@@ -343,3 +343,31 @@ fn a_hundred_reloads_that_add_and_remove_a_source_leak_no_thread_or_descriptor()
     eprintln!("threads (without the blocking pool), fds: {after:?} before and after 100 reloads");
     assert!(reloads(&lw, "success") >= 102.0);
 }
+
+#[test]
+fn target_and_buffer_caps_change_in_place() {
+    let s = setup("reload-target");
+    std::fs::write(&s.config, config(0.9, &[("app", &s.app)])).expect("write the config");
+    let lw = start(&s.config, &[]);
+    append(&s.app, 0, 30);
+    wait(Duration::from_secs(10), "30 lines", || (seqs(&lw, "app").len() == 30).then_some(()));
+    let mut stream = SseClient::connect(lw.addr, "/logs/app/stream?backlog=0", &[]);
+    assert!(lw.scrape().get("leakwatch_target_processes", &[("target", "leakwatch")]).is_some());
+
+    // A new target name, and a line cap below what the buffer holds.
+    let text = config(0.9, &[("app", &s.app)])
+        .replace("logs:\n", "logs:\n  max_lines: 10\n")
+        .replace("alerts:", "target:\n  name: renamed\nalerts:");
+    replace(&s.config, &text);
+    lw.wait_for(WITHIN, "the new target label", |m| {
+        m.get("leakwatch_target_processes", &[("target", "renamed")]).is_some()
+    });
+    let v = get(lw.addr, "/logs", &[]).json();
+    let app = &v["sources"][0];
+    assert_eq!((app["max_lines"].as_u64(), app["lines"].as_u64()), (Some(10), Some(10)), "{app}");
+    assert_eq!(seqs(&lw, "app"), (21..=30).collect::<Vec<_>>(), "only the oldest lines went");
+    assert_eq!(app["subscribers"].as_u64(), Some(1), "the subscriber stays");
+    append(&s.app, 30, 31);
+    let next = stream.next_event(Duration::from_secs(5)).expect("the subscriber gets the next line");
+    assert_eq!(crate::support::http::seq(&next), 31);
+}
