@@ -110,12 +110,12 @@ pub fn line_of(text: &str, path: &str) -> Option<usize> {
     found
 }
 
-/// `problem` (`key.path: message`) with the key's line in `text`, when it can be found:
-/// `key.path (line 7): message`.
+/// `problem` (`key.path: message`) with the key's line in `text` appended, when it can be
+/// found: `key.path: message (line 7)`.
 pub fn with_line(text: &str, problem: &str) -> String {
-    let Some((path, message)) = problem.split_once(": ") else { return problem.to_owned() };
+    let Some((path, _)) = problem.split_once(": ") else { return problem.to_owned() };
     match line_of(text, path) {
-        Some(line) => format!("{path} (line {line}): {message}"),
+        Some(line) => format!("{problem} (line {line})"),
         None => problem.to_owned(),
     }
 }
@@ -164,7 +164,7 @@ alerts:
         assert_eq!(line_of(YAML, "target, logs"), None);
         assert_eq!(
             with_line(YAML, "target.max_processes: must be 1..=10000, got 0"),
-            "target.max_processes (line 4): must be 1..=10000, got 0"
+            "target.max_processes: must be 1..=10000, got 0 (line 4)"
         );
         assert_eq!(with_line(YAML, "no key here"), "no key here");
     }

@@ -273,7 +273,7 @@ mod tests {
         std::fs::write(&path, "interval: 2s\ntarget:\n  max_processes: 0\n").unwrap();
         let (bad, result) = source.attempt(Some(&tried)).expect("new content is tried");
         let e = error_text(&source, &result.unwrap_err());
-        assert!(e.contains("config.yaml: target.max_processes (line 3): must be"), "{e}");
+        assert!(e.contains("config.yaml: target.max_processes: must be 1..=10000, got 0 (line 3)"), "{e}");
         assert!(source.attempt(Some(&bad)).is_none(), "the same bad content is not tried twice");
 
         std::fs::remove_file(&path).unwrap();

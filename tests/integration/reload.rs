@@ -170,7 +170,7 @@ fn invalid_files_keep_the_running_config_and_flip_the_reload_metric() {
         (
             "an out-of-range value",
             format!("target:\n  max_processes: 0\n{}", config(0.5, &[("app", &s.app)])),
-            "target.max_processes (line 2): must be 1..=10000, got 0",
+            "target.max_processes: must be 1..=10000, got 0 (line 2)",
         ),
     ];
     for (i, (what, text, needle)) in bad.iter().enumerate() {
