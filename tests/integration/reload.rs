@@ -371,3 +371,23 @@ fn target_and_buffer_caps_change_in_place() {
     let next = stream.next_event(Duration::from_secs(5)).expect("the subscriber gets the next line");
     assert_eq!(crate::support::http::seq(&next), 31);
 }
+
+#[test]
+fn in_run_mode_sighup_reloads_and_is_not_forwarded() {
+    let s = setup("reload-run");
+    std::fs::write(&s.config, "logs:\n  max_lines: 100\n").expect("write the config");
+    let lw = Leakwatch::start(&["--config", s.config.to_str().expect("utf-8"), "run", "--", "sleep", "600"]);
+    let m =
+        lw.wait_for(Duration::from_secs(10), "the child", |m| m.get("leakwatch_target_processes", &[]) == Some(1.0));
+    let child: i32 = m.label_values("leakwatch_target_process_info", "pid")[0].parse().expect("pid");
+    // The wrapped command's streams take the new caps in place.
+    std::fs::write(&s.config, "logs:\n  max_lines: 50\n").expect("write the config");
+    signal(lw.child.id() as i32, "HUP");
+    lw.wait_for(WITHIN, "the reload", |m| {
+        m.get("leakwatch_log_buffer_max_lines", &[("source", "stdout")]) == Some(50.0)
+            && m.get("leakwatch_config_reloads_total", &[("result", "success")]) >= Some(1.0)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(Path::new(&format!("/proc/{child}")).exists(), "the wrapped command did not get SIGHUP");
+    assert_eq!(lw.scrape().get("leakwatch_target_processes", &[]), Some(1.0));
+}
