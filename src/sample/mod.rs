@@ -389,4 +389,26 @@ mod tests {
         assert!(second.target.processes.is_empty(), "the new process is someone else: {:?}", second.target.processes);
         assert!(second.target.memory.is_none(), "no figures of the impostor are reported as the target's");
     }
+
+    #[tokio::test]
+    async fn a_new_config_takes_effect_in_a_pass_that_starts_at_once() {
+        let tree = copy_fixture("cgroup-v2-limited");
+        let first = sampler(&tree.0);
+        let settings = first.settings.clone();
+        let (config_tx, config_rx) =
+            watch::channel(Arc::new(SamplerConfig { settings: settings.clone(), interval: Duration::from_secs(3600) }));
+        let (tx, mut rx) = watch::channel(Arc::new(Snapshot::empty("app")));
+        let token = CancellationToken::new();
+        let task = tokio::spawn(run(first, config_rx, tx, token.clone()));
+        rx.changed().await.unwrap();
+        assert_eq!(rx.borrow_and_update().target.name, "app", "the first pass runs at once");
+        let renamed = SamplerSettings { target_name: "renamed".into(), max_processes: 1, ..settings };
+        config_tx.send_replace(Arc::new(SamplerConfig { settings: renamed, interval: Duration::from_secs(1800) }));
+        // Without the update the next pass would be an hour away.
+        tokio::time::timeout(Duration::from_secs(5), rx.changed()).await.expect("a pass at once").unwrap();
+        let s = rx.borrow_and_update().clone();
+        assert_eq!((s.target.name.as_str(), s.seq), ("renamed", 2), "the new settings, the same sampler");
+        token.cancel();
+        task.await.unwrap();
+    }
 }
