@@ -22,6 +22,7 @@ pub mod logs;
 pub mod logs_command;
 pub mod metrics;
 pub mod parse;
+pub mod reload;
 pub mod roots;
 pub mod sample;
 pub mod snapshot;

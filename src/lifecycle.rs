@@ -1,29 +1,28 @@
-//! Process lifecycle: binds, starts the sampler, the alert engine and the server, handles SIGTERM/SIGINT (forwarded
-//! to the wrapped command in `run` mode) and shuts down within a grace period. The only module
-//! that spawns long-lived tasks.
+//! Process lifecycle: binds, starts the sampler, the alert engine, the reloader and the server,
+//! handles SIGTERM/SIGINT (forwarded to the wrapped command in `run` mode) and SIGHUP (reload),
+//! and shuts down within a grace period. The only module that spawns long-lived tasks (the
+//! reloader restarts the Alertmanager push on the same tracker).
 
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::alert::{self, AlertState, Engine};
-use crate::config::{Selector, ValidConfig};
 use crate::http::admin::AdminToken;
 use crate::http::AppState;
 use crate::logs::capture::Capture;
-use crate::logs::tail::TailThread;
 use crate::logs::{LogSource, LogSources, SourceKind};
 use crate::metrics::StaticInfo;
-use crate::sample::target::TargetSpec;
-use crate::sample::{self, Sampler, SamplerSettings};
+use crate::reload::apply::{Followers, Push, Wrapped};
+use crate::reload::{self, ConfigSource, Loaded, ReloadHandle, ReloadStatus, Running, Trigger};
+use crate::sample::{self, Sampler};
 use crate::snapshot::Snapshot;
 
 /// How long tasks get to finish after shutdown starts.
@@ -55,14 +54,22 @@ pub enum RunError {
     Signals(#[source] std::io::Error),
 }
 
-/// Runs leakwatch until a signal (or, with `wrapped`, until the wrapped command exits).
+/// Runs leakwatch until a signal (or, with `wrapped`, until the wrapped command exits), reloading
+/// `loaded`'s configuration from `source` on SIGHUP, `POST /-/reload` and file changes.
 /// Returns the process exit code: 0, or the wrapped command's code (128 + signal if it was killed).
-pub async fn run(config: ValidConfig, wrapped: Option<Vec<OsString>>, info: StaticInfo) -> Result<i32, RunError> {
+pub async fn run(
+    loaded: Loaded,
+    source: ConfigSource,
+    wrapped: Option<Vec<OsString>>,
+    info: StaticInfo,
+) -> Result<i32, RunError> {
+    let config = loaded.config;
     let listener =
         crate::http::bind(config.listen).await.map_err(|source| RunError::Bind { addr: config.listen, source })?;
     let local = listener.local_addr().unwrap_or(config.listen);
     let mut sigterm = signal(SignalKind::terminate()).map_err(RunError::Signals)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(RunError::Signals)?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(RunError::Signals)?;
 
     let sources: Vec<Arc<LogSource>> =
         config.logs.iter().map(|s| Arc::new(LogSource::new(s.name.clone(), s.kind.clone(), s.limits))).collect();
@@ -74,59 +81,52 @@ pub async fn run(config: ValidConfig, wrapped: Option<Vec<OsString>>, info: Stat
         }
         None => None,
     };
-    let spec = match (&config.selector, &child) {
-        (_, Some(c)) => TargetSpec::Child(c.id().map(|p| p as i32).unwrap_or(0)),
-        (Selector::Own | Selector::Wrapped, None) => TargetSpec::Own,
-        (Selector::Pid(p), None) => TargetSpec::Pid(*p),
-        (Selector::Pidfile(f), None) => TargetSpec::Pidfile(f.clone()),
-        (Selector::ProcessName(n), None) => TargetSpec::ProcessName(n.clone()),
-        (Selector::CmdlineRegex(r), None) => TargetSpec::CmdlineRegex(r.clone()),
+    let run_mode = Wrapped {
+        pid: child.as_ref().map(|c| c.id().map(|p| p as i32).unwrap_or(0)),
+        program: wrapped.as_ref().and_then(|w| w.first().cloned()),
     };
-    let target_name =
-        config.target_name.clone().unwrap_or_else(|| default_target_name(&config.selector, wrapped.as_deref()));
-    tracing::info!(%local, target = %target_name, watching = %spec.describe(), interval = ?config.interval, "leakwatch listening");
-
-    let tails: Vec<TailThread> = sources
-        .iter()
-        .filter(|s| matches!(s.kind, SourceKind::File { .. }))
-        .filter_map(|s| {
-            TailThread::start(s.clone())
-                .inspect_err(|e| tracing::error!(source = %s.name, "cannot start following the source: {e}"))
-                .ok()
-        })
-        .collect();
     let logs = Arc::new(LogSources::new(sources));
-    let sampler = Sampler::new(SamplerSettings {
-        roots: config.roots.clone(),
-        spec,
-        target_name: target_name.clone(),
-        max_processes: config.max_processes,
-        pss_max_rss: config.pss_max_rss,
-        pss_time_budget: config.pss_time_budget,
-        logs: logs.clone(),
-        conns: config.conns.clone(),
-        tasks: config.tasks,
-    });
+    let sampling = run_mode.sampler_config(&config, logs.clone());
+    let target_name = sampling.settings.target_name.clone();
+    tracing::info!(%local, target = %target_name, watching = %sampling.settings.spec.describe(), interval = ?config.interval, "leakwatch listening");
+    let followers = Followers::start(logs.clone());
+
+    let sampler = Sampler::new(sampling.settings.clone());
+    let (sampler_tx, sampler_rx) = watch::channel(Arc::new(sampling));
+    let (rules_tx, rules_rx) = watch::channel(Arc::new(config.alerts.clone()));
     let (tx, rx) = watch::channel(Arc::new(Snapshot::empty(&target_name)));
     let (alert_tx, alert_rx) = watch::channel(Arc::new(AlertState::default()));
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
-    tracker.spawn(sample::run(sampler, config.interval, tx, token.child_token()));
-    tracker.spawn(alert::run(Engine::new(config.alerts.clone()), rx.clone(), alert_tx, token.child_token()));
-    if let Some(target) = config.alertmanager.clone() {
-        tracing::info!(alertmanager = %target.authority, path = %target.path, "pushing alerts to Alertmanager");
-        tracker.spawn(alert::push::run(target, alert_rx.clone(), token.child_token()));
+    tracker.spawn(sample::run(sampler, sampler_rx, tx, token.child_token()));
+    tracker.spawn(alert::run(Engine::new(config.alerts.clone()), rx.clone(), rules_rx, alert_tx, token.child_token()));
+    let mut push = Push::new(alert_rx.clone(), tracker.clone(), token.child_token());
+    push.set(config.alertmanager.clone());
+    let admin = AdminToken::new(config.admin_token_file.clone());
+
+    let (reload_tx, reload_rx) = mpsc::channel(8);
+    let (status_tx, status_rx) = watch::channel(Arc::new(ReloadStatus::started(loaded.hash)));
+    let reloads = ReloadHandle::new(reload_tx.clone(), status_rx);
+    if let Some(path) = source.path() {
+        tracker.spawn(reload::watch::run(path.to_path_buf(), reload_tx, token.child_token()));
     }
+    let running = Running {
+        config,
+        wrapped: run_mode,
+        followers: Some(followers),
+        sampler: sampler_tx,
+        rules: rules_tx,
+        push,
+        admin: admin.clone(),
+    };
+    // Also stops the log readers on shutdown.
+    tracker.spawn(reload::run(source, running, reload_rx, status_tx, token.child_token()));
+
     let state = AppState::new(rx, info, logs, token.child_token())
         .with_alerts(alert_rx)
-        .with_admin(AdminToken::new(config.admin_token_file.clone()));
+        .with_admin(admin)
+        .with_reload(reloads.clone());
     tracker.spawn(crate::http::serve(listener, state, token.child_token()));
-    let stop_tails = token.child_token();
-    tracker.spawn(async move {
-        stop_tails.cancelled().await;
-        // Joining threads blocks: do it off the runtime thread.
-        let _ = tokio::task::spawn_blocking(move || tails.into_iter().for_each(TailThread::stop)).await;
-    });
     tracker.close();
 
     let code = match child.as_mut() {
@@ -135,15 +135,22 @@ pub async fn run(config: ValidConfig, wrapped: Option<Vec<OsString>>, info: Stat
                 status = child.wait() => break status.map(exit_code).unwrap_or(1),
                 _ = sigterm.recv() => forward(child, rustix::process::Signal::TERM),
                 _ = sigint.recv() => forward(child, rustix::process::Signal::INT),
+                _ = sighup.recv() => reload_on_sighup(&reloads),
             }
         },
-        None => {
+        None => loop {
             tokio::select! {
-                _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
-                _ = sigint.recv() => tracing::info!("SIGINT: shutting down"),
+                _ = sigterm.recv() => {
+                    tracing::info!("SIGTERM: shutting down");
+                    break 0;
+                }
+                _ = sigint.recv() => {
+                    tracing::info!("SIGINT: shutting down");
+                    break 0;
+                }
+                _ = sighup.recv() => reload_on_sighup(&reloads),
             }
-            0
-        }
+        },
     };
     // Everything the wrapped command wrote is forwarded and stored before leakwatch exits.
     if !captures.is_empty() {
@@ -157,6 +164,12 @@ pub async fn run(config: ValidConfig, wrapped: Option<Vec<OsString>>, info: Stat
         tracing::warn!("tasks did not stop within {GRACE_PERIOD:?}; exiting anyway");
     }
     Ok(code)
+}
+
+/// SIGHUP reloads the configuration (it is not forwarded to the wrapped command).
+fn reload_on_sighup(reloads: &ReloadHandle) {
+    tracing::info!("SIGHUP: reloading the configuration");
+    reloads.request(Trigger::Signal);
 }
 
 /// Pipes for the wrapped command's stdout and stderr, read by capture threads into the `stdout`
@@ -205,27 +218,9 @@ pub fn exit_code(status: ExitStatus) -> i32 {
     status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(1)
 }
 
-fn default_target_name(selector: &Selector, wrapped: Option<&[OsString]>) -> String {
-    match (selector, wrapped.and_then(|w| w.first())) {
-        (_, Some(program)) => Path::new(program).file_name().map(|n| n.to_string_lossy().into_owned()),
-        (Selector::Own, None) => Some("leakwatch".to_owned()),
-        (Selector::ProcessName(n), None) => Some(n.clone()),
-        _ => None,
-    }
-    .unwrap_or_else(|| "target".to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn default_names() {
-        assert_eq!(default_target_name(&Selector::Own, None), "leakwatch");
-        assert_eq!(default_target_name(&Selector::ProcessName("nginx".into()), None), "nginx");
-        assert_eq!(default_target_name(&Selector::Wrapped, Some(&["/usr/bin/python3".into()])), "python3");
-        assert_eq!(default_target_name(&Selector::Pid(4), None), "target");
-    }
 
     #[test]
     fn exit_codes_follow_the_shell() {

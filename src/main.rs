@@ -8,8 +8,8 @@ use clap::Parser;
 use leakwatch::alert::promgen;
 use leakwatch::alert::rules::AlertRules;
 use leakwatch::cli::{Cli, Command, Generate, GenerateArgs};
-use leakwatch::config::{self, Config};
 use leakwatch::metrics::StaticInfo;
+use leakwatch::reload::ConfigSource;
 
 const EX_USAGE: u8 = 64;
 
@@ -29,23 +29,17 @@ fn main() -> ExitCode {
         Some(Command::Generate { what }) => (None, Some(what)),
         None => (None, None),
     };
-    let file = match &cli.global.config {
-        Some(path) => match Config::from_file(path) {
-            Ok(c) => c,
-            Err(e) => return usage_error(&e),
-        },
-        None => Config::default(),
-    };
-    let valid = match config::validate(&file.overlaid_with(cli.global.overlay()), wrapped.is_some()) {
-        Ok(v) => v,
+    let source = ConfigSource::new(cli.global.config.clone(), cli.global.overlay(), wrapped.is_some());
+    let loaded = match source.load() {
+        Ok(l) => l,
         Err(e) => return usage_error(&e),
     };
     if let Some(what) = generate {
-        return generate_files(&valid.alerts, what);
+        return generate_files(&loaded.config.alerts, what);
     }
     let Some(runtime) = runtime() else { return ExitCode::FAILURE };
     let info = StaticInfo::from_env(|k| std::env::var(k).ok());
-    match runtime.block_on(leakwatch::lifecycle::run(valid, wrapped, info)) {
+    match runtime.block_on(leakwatch::lifecycle::run(loaded, source, wrapped, info)) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
             eprintln!("leakwatch: {e}");

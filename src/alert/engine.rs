@@ -227,6 +227,8 @@ pub struct Engine {
     history: BoundedLog<Transition>,
     published_history: Arc<[Transition]>,
     history_changed: bool,
+    /// Set by [`Engine::set_rules`]: instance texts are rebuilt at the next evaluation.
+    texts_stale: bool,
 }
 
 impl Engine {
@@ -241,7 +243,23 @@ impl Engine {
             history: BoundedLog::new(h.max_transitions, h.retention),
             published_history: Arc::from(Vec::new()),
             history_changed: false,
+            texts_stale: false,
         }
+    }
+
+    /// Replaces the rules (a reload), effective at the next evaluation. Instances, trends and
+    /// the transition history of rules that still exist are kept (with the new levels, `for`
+    /// and texts); instances of removed rules or levels resolve at the next evaluation like any
+    /// instance without a reading; trends of resources no longer followed are dropped.
+    pub fn set_rules(&mut self, rules: AlertRules) {
+        let h = rules.history;
+        self.history.set_limits(h.max_transitions, h.retention);
+        self.trends.retain(|resource, _| rules.prediction.resources.contains(resource));
+        for track in self.trends.values_mut() {
+            track.ring.set_limits(rules.prediction.window);
+        }
+        self.rules = rules;
+        self.texts_stale = true;
     }
 
     /// The rules in use.
@@ -259,7 +277,10 @@ impl Engine {
         self.predictions(s, now);
         self.oom_kills(s, now);
         self.unseen(now);
-        self.history.trim(now);
+        self.texts_stale = false;
+        if self.history.trim(now) > 0 {
+            self.history_changed = true;
+        }
         if self.history_changed {
             self.published_history = Arc::from(self.history.newest_first());
             self.history_changed = false;
@@ -441,6 +462,9 @@ impl Engine {
             texts: Arc::new((v.texts)()),
             seen: true,
         });
+        if self.texts_stale {
+            inst.texts = Arc::new((v.texts)());
+        }
         inst.seen = true;
         inst.value = v.value;
         inst.level = v.level;

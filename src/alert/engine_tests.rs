@@ -345,3 +345,40 @@ fn an_oom_kill_fires_at_once_stays_firing_for_its_window_and_resolves() {
     assert_eq!(a.value, 1.0);
     assert!(a.summary.contains("app"), "{}", a.summary);
 }
+
+#[test]
+fn new_rules_apply_at_the_next_evaluation_and_keep_the_state_of_rules_that_stay() {
+    let ratio = Ratio::MemoryUtilization;
+    let warn = |level: f64| ThresholdRule {
+        levels: vec![(Severity::Warning, level)],
+        for_: Duration::ZERO,
+        ..default_threshold(ratio)
+    };
+    let mut engine = Engine::new(only(warn(0.8)));
+    let alert = ratio.default_alert();
+    let eval = |engine: &mut Engine, seq: u64, v: f64| {
+        let mut s = snapshot(seq, seq * 30);
+        set(&mut s, ratio, v);
+        engine.evaluate(&s)
+    };
+    assert_eq!(state_of(&eval(&mut engine, 1, 0.6), alert, Severity::Warning), I);
+    // A lower level: the same reading now fires, with the new level in its text.
+    engine.set_rules(only(warn(0.5)));
+    let state = eval(&mut engine, 2, 0.6);
+    let view = state.alerts.iter().find(|a| a.alert == alert).unwrap();
+    assert_eq!((view.state, view.level), (F, 0.5));
+    assert!(view.summary.contains("50"), "the text names the new level: {}", view.summary);
+    let fired_at = view.fired_at;
+    // Another change of the same rule (its hysteresis) keeps the firing instance as it is.
+    engine.set_rules(only(ThresholdRule { hysteresis: 0.01, ..warn(0.5) }));
+    let state = eval(&mut engine, 3, 0.6);
+    let view = state.alerts.iter().find(|a| a.alert == alert).unwrap();
+    assert_eq!((view.state, view.fired_at), (F, fired_at), "still the same episode");
+    // Removing the rule resolves its alert; the history keeps every transition.
+    let mut without = only(warn(0.5));
+    without.thresholds.clear();
+    engine.set_rules(without);
+    let state = eval(&mut engine, 4, 0.6);
+    assert_eq!(state_of(&state, alert, Severity::Warning), R);
+    assert_eq!(state.history.len(), 2, "{:?}", state.history);
+}

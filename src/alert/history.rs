@@ -67,6 +67,11 @@ impl SampleRing {
         }
     }
 
+    /// New caps (a reload); points beyond them are dropped at the next trim.
+    pub fn set_limits(&mut self, limits: WindowLimits) {
+        self.limits = limits;
+    }
+
     /// Forgets every point (the series changed meaning: a new process, another basis).
     pub fn clear(&mut self) {
         self.points.clear();
@@ -105,6 +110,12 @@ impl<T: Clone> BoundedLog<T> {
     /// An empty log keeping at most `max` records, none older than `retention`.
     pub fn new(max: usize, retention: Duration) -> Self {
         Self { items: VecDeque::with_capacity(max.min(1024)), max, retention }
+    }
+
+    /// New caps (a reload); records beyond them are dropped at the next trim.
+    pub fn set_limits(&mut self, max: usize, retention: Duration) {
+        self.max = max;
+        self.retention = retention;
     }
 
     /// Appends a record made at `at` and trims.

@@ -28,16 +28,20 @@ use tokio_util::sync::CancellationToken;
 
 pub use engine::{AlertState, Engine};
 
+use rules::AlertRules;
+
 use crate::snapshot::Snapshot;
 
 /// Evaluates every new snapshot and publishes the resulting state, until cancelled or until the
-/// sampler's channel closes.
+/// sampler's channel closes. New rules on `rules` (a reload) apply from the next evaluation.
 pub async fn run(
     mut engine: Engine,
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
+    mut rules: watch::Receiver<Arc<AlertRules>>,
     tx: watch::Sender<Arc<AlertState>>,
     token: CancellationToken,
 ) {
+    rules.mark_unchanged();
     loop {
         tokio::select! {
             _ = token.cancelled() => break,
@@ -46,6 +50,10 @@ pub async fn run(
                     break;
                 }
             }
+        }
+        // Rules sent before this snapshot was taken apply to it.
+        if rules.has_changed().unwrap_or(false) {
+            engine.set_rules((**rules.borrow_and_update()).clone());
         }
         let snapshot = snapshots.borrow_and_update().clone();
         if snapshot.seq == 0 {

@@ -4,6 +4,7 @@
 //! Precedence: flag > environment variable > config file > built-in default.
 
 pub mod alerts;
+pub mod locate;
 pub mod token;
 pub mod units;
 mod validate;
@@ -229,6 +230,19 @@ pub enum ConfigError {
     Invalid(Vec<String>),
 }
 
+/// The bytes of a config file, at most [`MAX_CONFIG_BYTES`].
+pub fn read_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    use std::io::Read;
+    let read_err = |source| ConfigError::Read { path: path.to_path_buf(), source };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes).map_err(read_err)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(ConfigError::TooLarge { path: path.to_path_buf() });
+    }
+    Ok(bytes)
+}
+
 impl Config {
     /// This config with every value that `over` sets taken from `over` (flags and environment
     /// variables over the file); log sources of both are kept, the file's first; alert rules
@@ -274,17 +288,10 @@ impl Config {
         }
     }
 
-    /// Reads and parses a config file. An empty file is the default config.
-    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        use std::io::Read;
-        let read_err = |source| ConfigError::Read { path: path.to_path_buf(), source };
-        let file = std::fs::File::open(path).map_err(read_err)?;
-        let mut bytes = Vec::new();
-        file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes).map_err(read_err)?;
-        if bytes.len() as u64 > MAX_CONFIG_BYTES {
-            return Err(ConfigError::TooLarge { path: path.to_path_buf() });
-        }
-        Self::from_yaml(&bytes).map_err(|message| ConfigError::Syntax { path: path.to_path_buf(), message })
+    /// Parses the bytes read from `path` ([`read_file`]); errors name the file. An empty file
+    /// is the default config.
+    pub fn from_file_bytes(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
+        Self::from_yaml(bytes).map_err(|message| ConfigError::Syntax { path: path.to_path_buf(), message })
     }
 
     /// Parses YAML text; the error names the line and column (and the key, when unknown).

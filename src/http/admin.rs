@@ -5,6 +5,7 @@
 //! leak through timing).
 
 use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -15,33 +16,43 @@ use subtle::ConstantTimeEq;
 use super::body::Body;
 use crate::config::token::read_token;
 
-/// Where the admin token is read from; `None` disables the admin endpoints.
+/// Where the admin token is read from; `None` disables the admin endpoints. Clones share the
+/// setting, so a reload ([`AdminToken::set_file`]) reaches the server's copy.
 #[derive(Debug, Clone, Default)]
 pub struct AdminToken {
-    file: Option<PathBuf>,
+    file: Arc<RwLock<Option<PathBuf>>>,
 }
 
 impl AdminToken {
     /// Admin endpoints guarded by the token in `file`, or disabled with `None`.
     pub fn new(file: Option<PathBuf>) -> Self {
-        Self { file }
+        Self { file: Arc::new(RwLock::new(file)) }
+    }
+
+    /// Changes the token file (a reload); `None` disables the admin endpoints.
+    pub fn set_file(&self, file: Option<PathBuf>) {
+        *self.file.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = file;
     }
 
     /// Ok when the request carries `Authorization: Bearer <token>` with the file's token;
     /// otherwise the response to send: 404 (no token configured), 401 (missing or wrong token)
     /// or 503 (the token file cannot be read).
-    pub fn authorize(&self, headers: &HeaderMap) -> Result<(), Response<Body>> {
-        let Some(file) = &self.file else {
-            return Err(text(StatusCode::NOT_FOUND, "not found; admin endpoints are disabled (no admin token file)\n"));
+    pub fn authorize(&self, headers: &HeaderMap) -> Result<(), Box<Response<Body>>> {
+        let file = self.file.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let Some(file) = file else {
+            return Err(Box::new(text(
+                StatusCode::NOT_FOUND,
+                "not found; admin endpoints are disabled (no admin token file)\n",
+            )));
         };
-        let expected = match read_token(file) {
+        let expected = match read_token(&file) {
             Ok(token) => token,
             Err(e) => {
                 tracing::error!("admin token: {e}");
-                return Err(text(
+                return Err(Box::new(text(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "the admin token file cannot be read; see the log\n",
-                ));
+                )));
             }
         };
         let given = headers
@@ -54,7 +65,7 @@ impl AdminToken {
         } else {
             let mut r = text(StatusCode::UNAUTHORIZED, "a valid bearer token is required\n");
             r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"leakwatch\""));
-            Err(r)
+            Err(Box::new(r))
         }
     }
 }
@@ -78,7 +89,7 @@ mod tests {
         h
     }
 
-    fn status(r: Result<(), Response<Body>>) -> StatusCode {
+    fn status(r: Result<(), Box<Response<Body>>>) -> StatusCode {
         r.err().map_or(StatusCode::OK, |r| r.status())
     }
 
@@ -100,6 +111,10 @@ mod tests {
         assert_eq!(status(admin.authorize(&headers(Some("Bearer another-token-0123456789")))), StatusCode::OK);
         std::fs::remove_file(&file).unwrap();
         assert_eq!(status(admin.authorize(&headers(Some("Bearer x")))), StatusCode::SERVICE_UNAVAILABLE);
+        // A reload that removes the file setting disables the endpoints in every clone.
+        let served = admin.clone();
+        admin.set_file(None);
+        assert_eq!(status(served.authorize(&headers(Some("Bearer x")))), StatusCode::NOT_FOUND);
         std::fs::remove_dir(&dir).unwrap();
     }
 }

@@ -13,7 +13,7 @@
 //! | `/`        | a short index |
 //!
 //! Admin endpoints (`POST`) exist only with an admin token file and need its bearer token
-//! ([`admin`]).
+//! ([`admin`]): `POST /-/reload` reloads the config file ([`crate::reload`]).
 //!
 //! Connections are capped (a permit each), headers must arrive within a timeout, and accept
 //! errors back off instead of ending the server. Connections that are not serving a request (still

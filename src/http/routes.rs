@@ -16,6 +16,7 @@ use super::logs;
 use crate::alert::AlertState;
 use crate::logs::LogSources;
 use crate::metrics::{self, StaticInfo};
+use crate::reload::{ReloadHandle, Trigger};
 use crate::snapshot::Snapshot;
 
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -28,7 +29,11 @@ const INDEX: &str = "leakwatch\n\n\
 /alerts/history          alert transitions, newest first (JSON)\n\
 /logs                    log sources and their figures (JSON)\n\
 /logs/SOURCE             recent lines: lines, max_bytes, before_seq, after_seq, contains, regex, format\n\
-/logs/SOURCE/stream      live lines as Server-Sent Events: backlog, after_seq or Last-Event-ID, contains, regex, format\n";
+/logs/SOURCE/stream      live lines as Server-Sent Events: backlog, after_seq or Last-Event-ID, contains, regex, format\n\
+POST /-/reload           reload the config file (admin token)\n";
+
+/// What a cached `/metrics` body was rendered from: (snapshot seq, alert seq, reload generation).
+type RenderKey = (u64, u64, u64);
 
 /// What request handlers read: the latest snapshot, fixed info and the log sources. The rendered
 /// `/metrics` body is cached per snapshot, so a scrape storm costs one render per sampling interval.
@@ -37,11 +42,12 @@ pub struct AppState {
     info: StaticInfo,
     logs: Arc<LogSources>,
     alerts: watch::Receiver<Arc<AlertState>>,
-    rendered: Mutex<Option<((u64, u64), Bytes)>>,
+    rendered: Mutex<Option<(RenderKey, Bytes)>>,
     shutdown: CancellationToken,
     /// KiB of memory pages may take (see [`logs::PAGE_MEMORY_BUDGET`]).
     page_budget: Arc<Semaphore>,
     admin: AdminToken,
+    reload: Option<ReloadHandle>,
 }
 
 impl AppState {
@@ -56,12 +62,17 @@ impl AppState {
         let alerts = watch::channel(Arc::new(AlertState::default())).1;
         let page_budget = Arc::new(Semaphore::new(logs::PAGE_MEMORY_BUDGET >> 10));
         let admin = AdminToken::default();
-        Self { snapshot, info, logs, alerts, rendered: Mutex::new(None), shutdown, page_budget, admin }
+        Self { snapshot, info, logs, alerts, rendered: Mutex::new(None), shutdown, page_budget, admin, reload: None }
     }
 
     /// The same state, with the admin endpoints guarded by `admin`.
     pub fn with_admin(self, admin: AdminToken) -> Self {
         Self { admin, ..self }
+    }
+
+    /// The same state, with `POST /-/reload` and the reload metrics served through `reload`.
+    pub fn with_reload(self, reload: ReloadHandle) -> Self {
+        Self { reload: Some(reload), ..self }
     }
 
     /// The same state, reading alerts from the engine's channel.
@@ -72,13 +83,15 @@ impl AppState {
     fn metrics_body(&self) -> Bytes {
         let snapshot = self.snapshot.borrow().clone();
         let alerts = self.alerts.borrow().clone();
-        // The alert state of a snapshot is published just after it: both seqs key the cache.
-        let key = (snapshot.seq, alerts.seq);
+        let reload = self.reload.as_ref().map(ReloadHandle::status);
+        // The alert state of a snapshot is published just after it: both seqs key the cache,
+        // with the reload attempts (a reload's metrics show at once).
+        let key = (snapshot.seq, alerts.seq, reload.as_ref().map_or(0, |r| r.generation));
         let mut cache = self.rendered.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match &*cache {
             Some((k, body)) if *k == key && snapshot.seq != 0 => body.clone(),
             _ => {
-                let body = Bytes::from(metrics::render_with_alerts(&snapshot, Some(&alerts), &self.info));
+                let body = Bytes::from(metrics::render_scrape(&snapshot, Some(&alerts), reload.as_deref(), &self.info));
                 *cache = Some((key, body.clone()));
                 body
             }
@@ -127,10 +140,27 @@ const ADMIN_PATHS: &[&str] = &["/admin/cleanup", "/-/reload"];
 /// An admin request: 404 without a configured token, 401 without the right one.
 async fn admin_route(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
     if let Err(refused) = state.admin.authorize(req.headers()) {
-        return refused;
+        return *refused;
     }
     match req.uri().path() {
+        "/-/reload" => reload(state).await,
         _ => plain(StatusCode::NOT_FOUND, "not found; see / for the endpoints\n"),
+    }
+}
+
+/// `POST /-/reload`: 200 once the new config is applied, 500 naming the problem when the file
+/// was refused (the running config stays), as Prometheus answers.
+async fn reload(state: &AppState) -> Response<Body> {
+    let Some(handle) = &state.reload else {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "reloading is not available\n");
+    };
+    match handle.reload(Trigger::Http).await {
+        Ok(outcome) if outcome.restart_needed.is_empty() => plain(StatusCode::OK, "configuration reloaded\n"),
+        Ok(outcome) => text(
+            StatusCode::OK,
+            format!("configuration reloaded; takes effect after a restart: {}\n", outcome.restart_needed.join(", ")),
+        ),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to reload config: {e}\n")),
     }
 }
 
@@ -141,7 +171,8 @@ async fn log_route(state: &AppState, req: &Request<Incoming>, rest: &str, query:
         None => (rest, false),
     };
     let Some(source) = state.logs.get(name) else {
-        let known: Vec<&str> = state.logs.iter().map(|s| s.name.as_str()).collect();
+        let list = state.logs.list();
+        let known: Vec<&str> = list.iter().map(|s| s.name.as_str()).collect();
         let message = format!("no log source {name:?}; sources: {}", known.join(", "));
         return logs::error(StatusCode::NOT_FOUND, &message, None);
     };
@@ -149,10 +180,16 @@ async fn log_route(state: &AppState, req: &Request<Incoming>, rest: &str, query:
     let accept = header(ACCEPT);
     if stream {
         let last_event_id = req.headers().get("last-event-id").map(HeaderValue::as_bytes);
-        logs::stream(source, query, last_event_id, accept, head, state.shutdown.clone())
+        logs::stream(&source, query, last_event_id, accept, head, state.shutdown.clone())
     } else {
-        logs::page(source.clone(), query, accept, state.page_budget.clone()).await
+        logs::page(source, query, accept, state.page_budget.clone()).await
     }
+}
+
+fn text(status: StatusCode, body: String) -> Response<Body> {
+    let mut r = with_type(Response::new(Body::full(Bytes::from(body))), TEXT);
+    *r.status_mut() = status;
+    r
 }
 
 fn plain(status: StatusCode, body: &'static str) -> Response<Body> {

@@ -68,6 +68,7 @@ fn pump(read_end: OwnedFd, source: &LogSource, mut forward: Box<dyn Write + Send
             }
         }
         SourceCounters::add(&source.counters.bytes_read, n as u64);
+        splitter.set_max_line_bytes(source.ring.limits().max_line_bytes);
         let mut writer = source.ring.writer();
         splitter.feed(chunk, |line, cut| {
             writer.push(line, cut);

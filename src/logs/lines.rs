@@ -23,6 +23,16 @@ impl LineSplitter {
         Self { max_line_bytes: max_line_bytes.max(1), partial: Vec::new(), partial_cut: false, skip_to_newline: false }
     }
 
+    /// Changes the cap (the source's caps were reloaded); an unfinished line already longer
+    /// than the new cap is cut to it.
+    pub fn set_max_line_bytes(&mut self, max_line_bytes: usize) {
+        self.max_line_bytes = max_line_bytes.max(1);
+        if self.partial.len() > self.max_line_bytes {
+            self.partial.truncate(self.max_line_bytes);
+            self.partial_cut = true;
+        }
+    }
+
     /// Drops the bytes up to and including the next newline (reading starts mid-line).
     pub fn skip_first_line(&mut self) {
         self.skip_to_newline = true;
@@ -137,5 +147,15 @@ mod tests {
         let mut raw = Vec::new();
         s.feed(b"\xff\xfe\x00ok\n", |l, _| raw.push(l.to_vec()));
         assert_eq!(raw, vec![b"\xff\xfe\x00ok".to_vec()]);
+    }
+
+    #[test]
+    fn a_new_cap_applies_to_the_next_bytes_and_cuts_an_unfinished_line() {
+        let mut s = LineSplitter::new(4);
+        assert_eq!(split(&mut s, &[b"abcdefgh\n"]), vec![("abcd".to_owned(), true)]);
+        s.set_max_line_bytes(8);
+        assert_eq!(split(&mut s, &[b"abcdefgh\n", b"abcdef"]), vec![("abcdefgh".to_owned(), false)]);
+        s.set_max_line_bytes(3);
+        assert_eq!(split(&mut s, &[b"\n"]), vec![("abc".to_owned(), true)]);
     }
 }

@@ -1,9 +1,10 @@
 //! Bounded log buffers: per named source, one reader feeding one [`ring::LogRing`] that any number
 //! of page readers and live subscribers share.
 //!
-//! [`LogSources`] is the registry built at start: the HTTP routes look sources up in it and the
-//! sampler copies every source's [`LogSourceStats`] into each snapshot (so `/metrics` renders
-//! log figures from the snapshot like everything else).
+//! [`LogSources`] is the registry built at start and replaced as a whole by a reload (a source
+//! that stays keeps its ring): the HTTP routes look sources up in it and the sampler copies every
+//! source's [`LogSourceStats`] into each snapshot (so `/metrics` renders log figures from the
+//! snapshot like everything else).
 
 pub mod capture;
 pub mod identity;
@@ -13,7 +14,7 @@ pub mod ring;
 pub mod tail;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use ring::{LogRing, RingLimits, RingStats};
 
@@ -75,14 +76,20 @@ pub struct LogSource {
     pub kind: SourceKind,
     /// The lines.
     pub ring: Arc<LogRing>,
-    /// The reader's counters.
-    pub counters: SourceCounters,
+    /// The reader's counters (shared with the same source under another path after a reload).
+    pub counters: Arc<SourceCounters>,
 }
 
 impl LogSource {
     /// A source with an empty ring.
     pub fn new(name: impl Into<String>, kind: SourceKind, limits: RingLimits) -> Self {
-        Self { name: name.into(), kind, ring: Arc::new(LogRing::new(limits)), counters: SourceCounters::default() }
+        Self { name: name.into(), kind, ring: Arc::new(LogRing::new(limits)), counters: Arc::default() }
+    }
+
+    /// The same source (its ring, lines, subscribers and counters) read from somewhere else: a
+    /// reload changed its path.
+    pub fn moved_to(&self, kind: SourceKind) -> Self {
+        Self { name: self.name.clone(), kind, ring: self.ring.clone(), counters: self.counters.clone() }
     }
 
     /// A copy of the source's figures now.
@@ -134,30 +141,36 @@ pub struct LogSourceStats {
     pub read_errors: u64,
 }
 
-/// Every configured source, in configuration order; fixed after start.
+/// Every configured source, in configuration order. A reload replaces the list as a whole
+/// ([`LogSources::replace`]); readers take the current list and never hold the lock.
 #[derive(Debug, Default)]
 pub struct LogSources {
-    sources: Vec<Arc<LogSource>>,
+    sources: RwLock<Arc<[Arc<LogSource>]>>,
 }
 
 impl LogSources {
     /// A registry of the given sources (names are unique: config validation checks).
     pub fn new(sources: Vec<Arc<LogSource>>) -> Self {
-        Self { sources }
+        Self { sources: RwLock::new(sources.into()) }
     }
 
     /// The source called `name`.
-    pub fn get(&self, name: &str) -> Option<&Arc<LogSource>> {
-        self.sources.iter().find(|s| s.name == name)
+    pub fn get(&self, name: &str) -> Option<Arc<LogSource>> {
+        self.list().iter().find(|s| s.name == name).cloned()
     }
 
-    /// All sources, in configuration order.
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<LogSource>> {
-        self.sources.iter()
+    /// All sources now, in configuration order.
+    pub fn list(&self) -> Arc<[Arc<LogSource>]> {
+        self.sources.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
     /// Every source's figures now.
     pub fn stats(&self) -> Vec<LogSourceStats> {
-        self.sources.iter().map(|s| s.stats()).collect()
+        self.list().iter().map(|s| s.stats()).collect()
+    }
+
+    /// Replaces the list (a reload); requests that already hold a source keep it.
+    pub fn replace(&self, sources: Vec<Arc<LogSource>>) {
+        *self.sources.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = sources.into();
     }
 }

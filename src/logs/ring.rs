@@ -12,7 +12,7 @@
 
 use std::collections::VecDeque;
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -26,7 +26,7 @@ pub const LINE_OVERHEAD_BYTES: usize = std::mem::size_of::<Entry>();
 pub const MIN_LINE_BYTES: usize = 64;
 
 /// The caps of one ring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RingLimits {
     /// Most lines held.
     pub max_lines: usize,
@@ -63,6 +63,8 @@ struct Entry {
 
 #[derive(Debug, Default)]
 struct Inner {
+    /// The caps (changed in place by [`LogRing::set_limits`]).
+    limits: RingLimits,
     text: VecDeque<u8>,
     /// Absolute offset of `text[0]`.
     text_base: u64,
@@ -187,30 +189,53 @@ pub struct TooManySubscribers(pub usize);
 /// A bounded, sequence-numbered ring of lines shared by one writer and any number of readers.
 #[derive(Debug)]
 pub struct LogRing {
-    limits: RingLimits,
     inner: Mutex<Inner>,
     /// The next sequence number, sent after every write batch: subscribers wait on it.
     latest: watch::Sender<u64>,
     subscribers: AtomicUsize,
     lagged_total: AtomicU64,
+    /// Set when the source is removed: subscribers end after the lines they have not read.
+    closed: AtomicBool,
 }
 
 impl LogRing {
     /// An empty ring; limits are normalized (see [`RingLimits`]).
     pub fn new(limits: RingLimits) -> Self {
-        let inner = Inner { first_seq: 1, next_seq: 1, ..Inner::default() };
+        let inner = Inner { limits: limits.normalized(), first_seq: 1, next_seq: 1, ..Inner::default() };
         Self {
-            limits: limits.normalized(),
             inner: Mutex::new(inner),
             latest: watch::channel(1).0,
             subscribers: AtomicUsize::new(0),
             lagged_total: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
         }
     }
 
     /// The ring's limits.
     pub fn limits(&self) -> RingLimits {
-        self.limits
+        self.lock().limits
+    }
+
+    /// Changes the caps in place (a reload): every line held stays unless the new caps are below
+    /// what the ring holds, in which case the oldest lines are evicted (and counted) until it
+    /// fits, and the spare capacity is released. Subscribers keep their cursors; a lower
+    /// `max_subscribers` refuses new subscribers until enough have left.
+    pub fn set_limits(&self, limits: RingLimits) {
+        let mut inner = self.lock();
+        let limits = limits.normalized();
+        inner.limits = limits;
+        while inner.entries.len() > limits.max_lines || inner.text.len() > limits.max_bytes {
+            inner.evict_oldest();
+        }
+        let (lines, bytes) = (inner.entries.len(), inner.text.len());
+        inner.entries.shrink_to(limits.max_lines.max(lines));
+        inner.text.shrink_to(limits.max_bytes.max(bytes));
+    }
+
+    /// Ends every subscription once it has read what the ring holds (the source was removed).
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.latest.send_modify(|_| {});
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -301,7 +326,7 @@ impl LogRing {
     /// A live cursor starting after `after_seq` (0: from the oldest line held; use
     /// `stats().next_seq - 1` for live lines only). Fails beyond `max_subscribers`.
     pub fn subscribe(self: &Arc<Self>, after_seq: u64) -> Result<Subscription, TooManySubscribers> {
-        let cap = self.limits.max_subscribers;
+        let cap = self.limits().max_subscribers;
         self.subscribers
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < cap).then_some(n + 1))
             .map_err(|_| TooManySubscribers(cap))?;
@@ -350,7 +375,7 @@ impl RingWriter<'_> {
     /// Stores one line (without its newline); `cut` says the caller already dropped bytes of it.
     /// A line over `max_line_bytes` is cut here. Returns its sequence number.
     pub fn push(&mut self, text: &[u8], cut: bool) -> u64 {
-        let limits = self.ring.limits;
+        let limits = self.inner.limits;
         let (keep, cut) = if cut || text.len() > limits.max_line_bytes {
             (char_boundary_prefix(text, limits.max_line_bytes - CUT_MARKER.len()), true)
         } else {
@@ -398,7 +423,8 @@ pub struct Subscription {
 impl Subscription {
     /// The next lines after the cursor (at most `limits`), waiting until there is at least one.
     /// `Page::missed` counts lines that were evicted before this subscriber got to them; they
-    /// are added to the ring's lag counter. Returns `None` when the ring is gone.
+    /// are added to the ring's lag counter. Returns `None` when the ring is closed (its source
+    /// was removed) and every line has been delivered.
     pub async fn next_page(&mut self, limits: ReadLimits) -> Option<Page> {
         loop {
             let next_seq = *self.changed.borrow_and_update();
@@ -414,6 +440,9 @@ impl Subscription {
                 if !page.is_empty() || page.missed > 0 {
                     return Some(page);
                 }
+            }
+            if self.ring.closed.load(Ordering::Acquire) {
+                return None;
             }
             self.changed.changed().await.ok()?;
         }
@@ -648,5 +677,46 @@ mod tests {
         let page = sub.next_page(ALL).await.unwrap();
         assert_eq!(texts(&page), vec!["new"]);
         writer.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn new_limits_keep_every_line_that_fits_and_subscribers_keep_their_place() {
+        let r = ring(10, 1000);
+        let mut sub = r.subscribe(0).unwrap();
+        for i in 1..=8u32 {
+            r.push(format!("{i}").as_bytes(), false);
+        }
+        // Growing keeps everything and allows more.
+        r.set_limits(RingLimits { max_lines: 20, max_bytes: 2000, max_line_bytes: 100, max_subscribers: 2 });
+        assert_eq!(r.stats().lines, 8);
+        for i in 9..=15u32 {
+            r.push(format!("{i}").as_bytes(), false);
+        }
+        assert_eq!(r.stats().lines, 15, "the new line cap holds more than the old one");
+        // Shrinking below what is held evicts the oldest, counted as evictions.
+        r.set_limits(RingLimits { max_lines: 5, max_bytes: 2000, max_line_bytes: 100, max_subscribers: 2 });
+        let s = r.stats();
+        assert_eq!((s.lines, s.first_seq, s.next_seq, s.evicted_total), (5, 11, 16, 10));
+        assert_eq!(r.limits().max_lines, 5);
+        let page = sub.next_page(ALL).await.unwrap();
+        assert_eq!(
+            (page.missed, texts(&page)),
+            (10, vec!["11", "12", "13", "14", "15"].into_iter().map(String::from).collect())
+        );
+        // The byte cap shrinks too.
+        r.set_limits(RingLimits { max_lines: 5, max_bytes: 64, max_line_bytes: 64, max_subscribers: 1 });
+        r.push(&[b'x'; 60], false);
+        assert!(r.stats().bytes <= 64);
+        assert!(r.subscribe(0).is_err(), "the lowered subscriber cap refuses a second one");
+    }
+
+    #[tokio::test]
+    async fn a_closed_ring_ends_its_subscriptions_after_their_last_lines() {
+        let r = ring(10, 1000);
+        let mut sub = r.subscribe(0).unwrap();
+        r.push(b"last", false);
+        r.close();
+        assert_eq!(texts(&sub.next_page(ALL).await.unwrap()), vec!["last"]);
+        assert!(sub.next_page(ALL).await.is_none());
     }
 }

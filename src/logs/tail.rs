@@ -122,6 +122,8 @@ impl Tailer {
 
     /// One pass: truncation check, read to EOF, rotation check, partial-line timeout.
     pub fn step(&mut self) {
+        // The caps may have been reloaded.
+        self.splitter.set_max_line_bytes(self.source.ring.limits().max_line_bytes);
         self.drain_rotated();
         self.check_truncation();
         self.drain();

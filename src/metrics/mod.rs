@@ -5,6 +5,7 @@ mod alerts;
 mod conns;
 mod family;
 mod logs;
+mod reload;
 mod tasks;
 
 use prometheus::proto::MetricFamily;
@@ -12,6 +13,7 @@ use prometheus::{Encoder, TextEncoder};
 
 use crate::alert::AlertState;
 use crate::parse::pressure::Pressure;
+use crate::reload::ReloadStatus;
 use crate::snapshot::{ProcessMemory, Snapshot};
 use family::{gauge_rows, Family};
 
@@ -48,7 +50,18 @@ pub fn render(snapshot: &Snapshot, info: &StaticInfo) -> String {
 
 /// Renders the exposition text for one snapshot and the alert state evaluated from it.
 pub fn render_with_alerts(snapshot: &Snapshot, alert_state: Option<&AlertState>, info: &StaticInfo) -> String {
-    let families = families(snapshot, alert_state, info);
+    render_scrape(snapshot, alert_state, None, info)
+}
+
+/// Renders what a scrape shows: the snapshot, the alert state evaluated from it and the reload
+/// status.
+pub fn render_scrape(
+    snapshot: &Snapshot,
+    alert_state: Option<&AlertState>,
+    reload: Option<&ReloadStatus>,
+    info: &StaticInfo,
+) -> String {
+    let families = families(snapshot, alert_state, reload, info);
     let mut out = Vec::with_capacity(16 * 1024);
     if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
         // Only possible with a malformed family, which would be a bug in this module.
@@ -57,9 +70,17 @@ pub fn render_with_alerts(snapshot: &Snapshot, alert_state: Option<&AlertState>,
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn families(s: &Snapshot, alert_state: Option<&AlertState>, info: &StaticInfo) -> Vec<MetricFamily> {
+fn families(
+    s: &Snapshot,
+    alert_state: Option<&AlertState>,
+    reload_status: Option<&ReloadStatus>,
+    info: &StaticInfo,
+) -> Vec<MetricFamily> {
     let mut out: Vec<Family> = Vec::with_capacity(64);
     meta(&mut out, s, info);
+    if let Some(r) = reload_status {
+        reload::reload(&mut out, r);
+    }
     host(&mut out, s);
     target(&mut out, s);
     cgroup(&mut out, s);

@@ -140,6 +140,20 @@ impl ConnSampler {
         self.first_seen.clear();
     }
 
+    /// New settings (a reload); the first-seen map is kept, cut to a lowered cap (the oldest
+    /// first-seen times stay: they decide staleness).
+    pub fn set_settings(&mut self, settings: ConnSettings) {
+        let keep = settings.max_tracked;
+        if self.first_seen.len() > keep {
+            let mut by_age: Vec<(Instant, u64)> = self.first_seen.iter().map(|(k, t)| (*t, *k)).collect();
+            by_age.sort_unstable();
+            for (_, inode) in &by_age[keep..] {
+                self.first_seen.remove(inode);
+            }
+        }
+        self.settings = settings;
+    }
+
     /// One pass: the tables of `leader`'s network namespace, matched against `inodes` (the
     /// group's socket inodes, sorted and deduplicated).
     pub fn sample(&mut self, roots: &Roots, leader: i32, inodes: &[u64], errors: &mut ErrorCounts) -> SocketSample {

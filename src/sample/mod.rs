@@ -102,6 +102,25 @@ impl Sampler {
         }
     }
 
+    /// New settings (a reload), kept from the next pass on. Everything that persists between
+    /// passes stays (counters, first-seen maps, the PSS back-off); a different target selector
+    /// starts the target's identity afresh, so the switch is not counted as a restart.
+    pub fn reconfigure(&mut self, settings: SamplerSettings) {
+        if settings.roots != self.settings.roots {
+            self.facts = SystemFacts::read(&settings.roots);
+        }
+        if settings.spec.describe() != self.settings.spec.describe() {
+            self.pinned = None;
+            self.last_group.clear();
+            self.conns.forget();
+            self.tasks.forget();
+        }
+        self.gate.set_limits(settings.pss_max_rss, settings.pss_time_budget);
+        self.conns.set_settings(settings.conns.clone());
+        self.tasks.set_settings(settings.tasks);
+        self.settings = settings;
+    }
+
     /// One full pass.
     pub fn sample(&mut self) -> Snapshot {
         let started = Instant::now();
@@ -244,17 +263,59 @@ fn utilization(
     Some(Utilization { basis: Basis::HostRss, used: memory?.rss?, limit: total })
 }
 
-/// Runs passes on `interval` until cancelled, publishing each snapshot. File reads happen on the
-/// blocking pool so a stalled `/proc` read never blocks HTTP.
-pub async fn run(mut sampler: Sampler, interval: Duration, tx: watch::Sender<Arc<Snapshot>>, token: CancellationToken) {
-    let mut tick = tokio::time::interval(interval);
+/// What the sampling loop runs with: the sampler's settings and the interval. A reload sends a
+/// new one on the loop's watch channel.
+#[derive(Debug, Clone)]
+pub struct SamplerConfig {
+    /// The sampler's settings.
+    pub settings: SamplerSettings,
+    /// Time between passes.
+    pub interval: Duration,
+}
+
+fn ticker(period: Duration, first: tokio::time::Instant) -> tokio::time::Interval {
+    let mut tick = tokio::time::interval_at(first, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    tick
+}
+
+/// Runs passes on the configured interval until cancelled, publishing each snapshot. File reads
+/// happen on the blocking pool so a stalled `/proc` read never blocks HTTP. A new
+/// [`SamplerConfig`] on `config` (a reload) applies from the next pass, which starts at once.
+pub async fn run(
+    mut sampler: Sampler,
+    mut config: watch::Receiver<Arc<SamplerConfig>>,
+    tx: watch::Sender<Arc<Snapshot>>,
+    token: CancellationToken,
+) {
+    let mut interval = config.borrow_and_update().interval;
+    let mut tick = ticker(interval, tokio::time::Instant::now());
+    let mut open = true;
     loop {
+        let mut apply: Option<Arc<SamplerConfig>> = None;
         tokio::select! {
             _ = token.cancelled() => break,
             _ = tick.tick() => {}
+            changed = config.changed(), if open => {
+                if changed.is_err() {
+                    open = false;
+                    continue;
+                }
+                let next = config.borrow_and_update().clone();
+                // This pass runs now; the next one a full interval later.
+                if next.interval != interval {
+                    interval = next.interval;
+                    tick = ticker(interval, tokio::time::Instant::now() + interval);
+                } else {
+                    tick.reset();
+                }
+                apply = Some(next);
+            }
         }
         let pass = tokio::task::spawn_blocking(move || {
+            if let Some(next) = apply {
+                sampler.reconfigure(next.settings.clone());
+            }
             let snapshot = sampler.sample();
             (sampler, snapshot)
         });
@@ -327,5 +388,27 @@ mod tests {
         let second = sampler.sample();
         assert!(second.target.processes.is_empty(), "the new process is someone else: {:?}", second.target.processes);
         assert!(second.target.memory.is_none(), "no figures of the impostor are reported as the target's");
+    }
+
+    #[tokio::test]
+    async fn a_new_config_takes_effect_in_a_pass_that_starts_at_once() {
+        let tree = copy_fixture("cgroup-v2-limited");
+        let first = sampler(&tree.0);
+        let settings = first.settings.clone();
+        let (config_tx, config_rx) =
+            watch::channel(Arc::new(SamplerConfig { settings: settings.clone(), interval: Duration::from_secs(3600) }));
+        let (tx, mut rx) = watch::channel(Arc::new(Snapshot::empty("app")));
+        let token = CancellationToken::new();
+        let task = tokio::spawn(run(first, config_rx, tx, token.clone()));
+        rx.changed().await.unwrap();
+        assert_eq!(rx.borrow_and_update().target.name, "app", "the first pass runs at once");
+        let renamed = SamplerSettings { target_name: "renamed".into(), max_processes: 1, ..settings };
+        config_tx.send_replace(Arc::new(SamplerConfig { settings: renamed, interval: Duration::from_secs(1800) }));
+        // Without the update the next pass would be an hour away.
+        tokio::time::timeout(Duration::from_secs(5), rx.changed()).await.expect("a pass at once").unwrap();
+        let s = rx.borrow_and_update().clone();
+        assert_eq!((s.target.name.as_str(), s.seq), ("renamed", 2), "the new settings, the same sampler");
+        token.cancel();
+        task.await.unwrap();
     }
 }

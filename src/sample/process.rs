@@ -56,6 +56,12 @@ impl PssGate {
         Self { max_rss, time_budget, skip_passes: 0, next_backoff: 1 }
     }
 
+    /// New limits (a reload); a back-off in progress continues.
+    pub fn set_limits(&mut self, max_rss: u64, time_budget: Duration) {
+        self.max_rss = max_rss;
+        self.time_budget = time_budget;
+    }
+
     /// Called once per pass before the group is read; returns whether PSS may be read this pass.
     fn begin_pass(&mut self, cost: &mut PssCost) -> bool {
         cost.last_read = None;

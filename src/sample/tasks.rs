@@ -83,6 +83,16 @@ impl TaskSampler {
         self.first_seen.clear();
     }
 
+    /// New settings (a reload); the first-seen map is kept, cut to a lowered cap.
+    pub fn set_settings(&mut self, settings: TaskSettings) {
+        let excess = self.first_seen.len().saturating_sub(settings.max_tracked);
+        let extra: Vec<(i32, u64)> = self.first_seen.keys().take(excess).copied().collect();
+        extra.iter().for_each(|k| {
+            self.first_seen.remove(k);
+        });
+        self.settings = settings;
+    }
+
     /// One pass over the descendants of `group` and its threads' context switches.
     pub fn sample(
         &mut self,

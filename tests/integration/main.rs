@@ -22,6 +22,7 @@ mod log_stream;
 mod log_tail;
 mod process;
 mod promtool;
+mod reload;
 mod run_mode;
 mod series;
 mod slow_clients;

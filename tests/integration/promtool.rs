@@ -15,8 +15,9 @@ use std::time::{Duration, SystemTime};
 use leakwatch::alert::{rules, AlertState, Engine};
 use leakwatch::logs::ring::RingLimits;
 use leakwatch::logs::{LogSource, LogSourceStats, SourceKind};
-use leakwatch::metrics::{render_with_alerts, StaticInfo};
+use leakwatch::metrics::{render_scrape, StaticInfo};
 use leakwatch::parse::pressure::{Pressure, PressureLine};
+use leakwatch::reload::ReloadStatus;
 use leakwatch::snapshot::{
     Basis, CgroupSample, CgroupVersion, CgroupVia, ErrorCounts, ErrorReason, ErrorSource, FdKind, FdSample, HostMemory,
     HostSample, Listener, PeerSample, PidsSample, ProcState, ProcessIdentity, ProcessMemory, Protocol, PssCost,
@@ -159,7 +160,12 @@ fn sockets() -> SocketSample {
 /// The full snapshot with the alert state of an engine that watched its memory, fds and tasks
 /// grow for 75 minutes (so that every alert and trend family is present).
 pub fn full_render() -> String {
-    render_with_alerts(&full_snapshot(), Some(&full_alert_state()), &full_info())
+    render_scrape(&full_snapshot(), Some(&full_alert_state()), Some(&full_reload_status()), &full_info())
+}
+
+/// A reload status after a failed and a successful reload of a config file.
+pub fn full_reload_status() -> ReloadStatus {
+    ReloadStatus::started(Some([7; 32])).failed().succeeded(Some([9; 32])).failed()
 }
 
 fn full_alert_state() -> AlertState {

@@ -5,10 +5,10 @@
 
 use leakwatch::logs::ring::RingLimits;
 use leakwatch::logs::{LogSource, SourceKind};
-use leakwatch::metrics::render_with_alerts;
+use leakwatch::metrics::render_scrape;
 use leakwatch::snapshot::{PeerSample, Protocol, Snapshot, SockState};
 
-use crate::promtool::{alert_state_for, full_info, full_snapshot};
+use crate::promtool::{alert_state_for, full_info, full_reload_status, full_snapshot};
 
 /// The README's stated bound on the series one leakwatch exports.
 const MAX_SERIES: usize = 2500;
@@ -53,7 +53,7 @@ fn with(sources: usize, peers: usize, all_states: bool) -> Snapshot {
 }
 
 fn series(s: &Snapshot) -> usize {
-    let body = render_with_alerts(s, Some(&alert_state_for(s)), &full_info());
+    let body = render_scrape(s, Some(&alert_state_for(s)), Some(&full_reload_status()), &full_info());
     body.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).count()
 }
 

@@ -45,6 +45,23 @@ pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
     Reply { status, headers, body }
 }
 
+/// POST `path` with extra headers and an empty body, over HTTP/1.0.
+pub fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let mut request = format!("POST {path} HTTP/1.0\r\nHost: test\r\nContent-Length: 0\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    s.write_all(request.as_bytes()).expect("send request");
+    let mut reader = BufReader::new(s);
+    let (status, headers) = read_head(&mut reader);
+    let mut body = Vec::new();
+    reader.read_to_end(&mut body).expect("read body");
+    Reply { status, headers, body }
+}
+
 fn read_head(reader: &mut impl BufRead) -> (u16, Vec<(String, String)>) {
     let mut line = String::new();
     reader.read_line(&mut line).expect("status line");
