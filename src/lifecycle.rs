@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::alert::{self, AlertState, Engine};
+use crate::cleanup::{self, Cleaner};
 use crate::config::{Selector, ValidConfig};
 use crate::http::admin::AdminToken;
 use crate::http::AppState;
@@ -111,15 +112,26 @@ pub async fn run(config: ValidConfig, wrapped: Option<Vec<OsString>>, info: Stat
     let (alert_tx, alert_rx) = watch::channel(Arc::new(AlertState::default()));
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
-    tracker.spawn(sample::run(sampler, config.interval, tx, token.child_token()));
-    tracker.spawn(alert::run(Engine::new(config.alerts.clone()), rx.clone(), alert_tx, token.child_token()));
+    let (sampler_trims, sampler_inbox) = cleanup::trim_channel();
+    let (engine_trims, engine_inbox) = cleanup::trim_channel();
+    tracker.spawn(sample::run(sampler, config.interval, tx, sampler_inbox, token.child_token()));
+    let engine = Engine::new(config.alerts.clone());
+    tracker.spawn(alert::run(engine, rx.clone(), alert_tx, engine_inbox, token.child_token()));
     if let Some(target) = config.alertmanager.clone() {
         tracing::info!(alertmanager = %target.authority, path = %target.path, "pushing alerts to Alertmanager");
         tracker.spawn(alert::push::run(target, alert_rx.clone(), token.child_token()));
     }
-    let state = AppState::new(rx, info, logs, token.child_token())
+    let (cleaner, cleanup) = Cleaner::new(config.cleanup);
+    let state = AppState::new(rx.clone(), info, logs.clone(), token.child_token())
         .with_alerts(alert_rx)
-        .with_admin(AdminToken::new(config.admin_token_file.clone()));
+        .with_admin(AdminToken::new(config.admin_token_file.clone()))
+        .with_cleanup(cleanup);
+    let cleaner = cleaner
+        .trim_directly(logs)
+        .trim_directly(state.metrics_cache())
+        .ask("sampler", sampler_trims)
+        .ask("alert_engine", engine_trims);
+    tracker.spawn(cleanup::run(cleaner, rx, token.child_token()));
     tracker.spawn(crate::http::serve(listener, state, token.child_token()));
     let stop_tails = token.child_token();
     tracker.spawn(async move {

@@ -28,19 +28,25 @@ use tokio_util::sync::CancellationToken;
 
 pub use engine::{AlertState, Engine};
 
+use crate::cleanup::TrimInbox;
 use crate::snapshot::Snapshot;
 
 /// Evaluates every new snapshot and publishes the resulting state, until cancelled or until the
-/// sampler's channel closes.
+/// sampler's channel closes. Trim requests from `trims` are answered between evaluations.
 pub async fn run(
     mut engine: Engine,
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
     tx: watch::Sender<Arc<AlertState>>,
+    mut trims: TrimInbox,
     token: CancellationToken,
 ) {
     loop {
         tokio::select! {
             _ = token.cancelled() => break,
+            Some(reply) = trims.recv() => {
+                let _ = reply.send(engine.trim());
+                continue;
+            }
             changed = snapshots.changed() => {
                 if changed.is_err() {
                     break;

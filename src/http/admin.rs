@@ -30,7 +30,7 @@ impl AdminToken {
     /// Ok when the request carries `Authorization: Bearer <token>` with the file's token;
     /// otherwise the response to send: 404 (no token configured), 401 (missing or wrong token)
     /// or 503 (the token file cannot be read).
-    pub fn authorize(&self, headers: &HeaderMap) -> Result<(), Response<Body>> {
+    pub fn authorize(&self, headers: &HeaderMap) -> Result<(), Box<Response<Body>>> {
         let Some(file) = &self.file else {
             return Err(text(StatusCode::NOT_FOUND, "not found; admin endpoints are disabled (no admin token file)\n"));
         };
@@ -59,8 +59,8 @@ impl AdminToken {
     }
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut r = Response::new(Body::full(Bytes::from_static(body.as_bytes())));
+fn text(status: StatusCode, body: &'static str) -> Box<Response<Body>> {
+    let mut r = Box::new(Response::new(Body::full(Bytes::from_static(body.as_bytes()))));
     *r.status_mut() = status;
     r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     r
@@ -78,7 +78,7 @@ mod tests {
         h
     }
 
-    fn status(r: Result<(), Response<Body>>) -> StatusCode {
+    fn status(r: Result<(), Box<Response<Body>>>) -> StatusCode {
         r.err().map_or(StatusCode::OK, |r| r.status())
     }
 

@@ -1,7 +1,7 @@
 //! Request routing and responses.
 
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -12,8 +12,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::admin::AdminToken;
 use super::body::Body;
-use super::logs;
+use super::cache::MetricsCache;
+use super::{logs, status};
 use crate::alert::AlertState;
+use crate::cleanup::{Cleanup, Structure};
 use crate::logs::LogSources;
 use crate::metrics::{self, StaticInfo};
 use crate::snapshot::Snapshot;
@@ -24,11 +26,13 @@ const INDEX: &str = "leakwatch\n\n\
 /metrics                 Prometheus metrics\n\
 /healthz                 liveness\n\
 /readyz                  readiness (after the first sample)\n\
+/status                  leakwatch, the latest snapshot, internal structures and cleanups (JSON)\n\
 /alerts                  pending, firing and recently resolved alerts, and the leak detector (JSON)\n\
 /alerts/history          alert transitions, newest first (JSON)\n\
 /logs                    log sources and their figures (JSON)\n\
 /logs/SOURCE             recent lines: lines, max_bytes, before_seq, after_seq, contains, regex, format\n\
-/logs/SOURCE/stream      live lines as Server-Sent Events: backlog, after_seq or Last-Event-ID, contains, regex, format\n";
+/logs/SOURCE/stream      live lines as Server-Sent Events: backlog, after_seq or Last-Event-ID, contains, regex, format\n\
+POST /admin/cleanup      trim leakwatch's structures now (bearer token; see admin.token_file)\n";
 
 /// What request handlers read: the latest snapshot, fixed info and the log sources. The rendered
 /// `/metrics` body is cached per snapshot, so a scrape storm costs one render per sampling interval.
@@ -37,11 +41,12 @@ pub struct AppState {
     info: StaticInfo,
     logs: Arc<LogSources>,
     alerts: watch::Receiver<Arc<AlertState>>,
-    rendered: Mutex<Option<((u64, u64), Bytes)>>,
+    rendered: Arc<MetricsCache>,
     shutdown: CancellationToken,
     /// KiB of memory pages may take (see [`logs::PAGE_MEMORY_BUDGET`]).
     page_budget: Arc<Semaphore>,
     admin: AdminToken,
+    cleanup: Option<Cleanup>,
 }
 
 impl AppState {
@@ -56,7 +61,52 @@ impl AppState {
         let alerts = watch::channel(Arc::new(AlertState::default())).1;
         let page_budget = Arc::new(Semaphore::new(logs::PAGE_MEMORY_BUDGET >> 10));
         let admin = AdminToken::default();
-        Self { snapshot, info, logs, alerts, rendered: Mutex::new(None), shutdown, page_budget, admin }
+        let rendered = Arc::new(MetricsCache::new(snapshot.clone()));
+        Self { snapshot, info, logs, alerts, rendered, shutdown, page_budget, admin, cleanup: None }
+    }
+
+    /// The same state, with cleanup statistics on `/status` and `/metrics` and
+    /// `POST /admin/cleanup` running cleanups through `cleanup`.
+    pub fn with_cleanup(self, cleanup: Cleanup) -> Self {
+        Self { cleanup: Some(cleanup), ..self }
+    }
+
+    /// The `/metrics` body cache (the cleanup drops a stale body).
+    pub fn metrics_cache(&self) -> Arc<MetricsCache> {
+        self.rendered.clone()
+    }
+
+    /// HTTP's own structures.
+    fn http_structures(&self) -> Vec<Structure> {
+        let budget_kib = logs::PAGE_MEMORY_BUDGET >> 10;
+        let in_use = budget_kib.saturating_sub(self.page_budget.available_permits());
+        vec![
+            self.rendered.structure(),
+            Structure {
+                bytes: Some((in_use as u64) << 10),
+                ..Structure::counted("log_page_budget_kib", in_use, Some(budget_kib))
+            },
+        ]
+    }
+
+    /// Every internal structure: the snapshot's (log buffers, sampler), the alert engine's, HTTP's.
+    fn structures(&self, snapshot: &Snapshot, alerts: &AlertState) -> Vec<Structure> {
+        let mut out = snapshot.structures.clone();
+        out.extend(alerts.structures.iter().cloned());
+        out.extend(self.http_structures());
+        out
+    }
+
+    fn status(&self) -> Response<Body> {
+        let snapshot = self.snapshot.borrow().clone();
+        let alerts = self.alerts.borrow().clone();
+        let structures = self.structures(&snapshot, &alerts);
+        status::status(&status::Status {
+            leakwatch: status::Own::of(&self.info.version, &snapshot),
+            snapshot: &snapshot,
+            structures: &structures,
+            cleanup: self.cleanup.as_ref().map(Cleanup::stats),
+        })
     }
 
     /// The same state, with the admin endpoints guarded by `admin`.
@@ -72,17 +122,15 @@ impl AppState {
     fn metrics_body(&self) -> Bytes {
         let snapshot = self.snapshot.borrow().clone();
         let alerts = self.alerts.borrow().clone();
-        // The alert state of a snapshot is published just after it: both seqs key the cache.
-        let key = (snapshot.seq, alerts.seq);
-        let mut cache = self.rendered.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match &*cache {
-            Some((k, body)) if *k == key && snapshot.seq != 0 => body.clone(),
-            _ => {
-                let body = Bytes::from(metrics::render_with_alerts(&snapshot, Some(&alerts), &self.info));
-                *cache = Some((key, body.clone()));
-                body
-            }
-        }
+        let cleanup = self.cleanup.as_ref().map(Cleanup::stats);
+        // The alert state of a snapshot is published just after it: both seqs key the cache, and
+        // the cleanup count (its figures are rendered too).
+        let key = (snapshot.seq, alerts.seq, cleanup.as_ref().map_or(0, |c| c.performed.total()));
+        self.rendered.get_or_render(key, || {
+            let mut body = metrics::render_with_alerts(&snapshot, Some(&alerts), &self.info);
+            body.push_str(&metrics::structures::render(&self.structures(&snapshot, &alerts), cleanup.as_ref()));
+            body
+        })
     }
 }
 
@@ -102,6 +150,7 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp
     let response = match path {
         "/metrics" => with_type(Response::new(Body::full(state.metrics_body())), PROMETHEUS_TEXT),
         "/healthz" => plain(StatusCode::OK, "ok\n"),
+        "/status" => state.status(),
         "/alerts" => super::alerts::current(&state.alerts),
         "/alerts/history" => super::alerts::history(&state.alerts),
         "/readyz" => {
@@ -127,9 +176,10 @@ const ADMIN_PATHS: &[&str] = &["/admin/cleanup", "/-/reload"];
 /// An admin request: 404 without a configured token, 401 without the right one.
 async fn admin_route(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
     if let Err(refused) = state.admin.authorize(req.headers()) {
-        return refused;
+        return *refused;
     }
     match req.uri().path() {
+        "/admin/cleanup" => status::cleanup(state.cleanup.as_ref()).await,
         _ => plain(StatusCode::NOT_FOUND, "not found; see / for the endpoints\n"),
     }
 }

@@ -5,6 +5,7 @@ mod alerts;
 mod conns;
 mod family;
 mod logs;
+pub mod structures;
 mod tasks;
 
 use prometheus::proto::MetricFamily;

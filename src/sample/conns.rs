@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::read::{record, ReadError};
 use super::sock_diag::{DiagError, SockDiag};
+use crate::cleanup::measure::{shrink_map, shrink_vec, trim_with, Structure, Trimmed};
 use crate::parse::sock_diag::DumpError;
 use crate::parse::sockets::{inet_line, is_header, unix_line, Protocol, SockState, SocketEntry};
 use crate::parse::ParseError;
@@ -95,7 +96,13 @@ pub struct ConnSampler {
     /// Socket inode → when it was first seen held.
     first_seen: HashMap<u64, Instant>,
     entries: Vec<SocketEntry>,
+    /// The most rows one table read needed in the last pass (the working size of `entries`).
+    rows_needed: usize,
     line: Vec<u8>,
+}
+
+fn rows_structure(rows: &Vec<SocketEntry>) -> Structure {
+    Structure::deque::<SocketEntry>("conn_table_rows", rows.len(), rows.capacity(), None)
 }
 
 fn netns_id(path: &Path) -> Option<(u64, u64)> {
@@ -131,8 +138,27 @@ impl ConnSampler {
             no_diag: Vec::new(),
             first_seen: HashMap::new(),
             entries: Vec::new(),
+            rows_needed: 0,
             line: Vec::new(),
         }
+    }
+
+    /// Its structures: the first-seen map and the buffer table rows are read into.
+    pub fn structures(&self) -> [Structure; 2] {
+        [
+            Structure::map("conn_first_seen", &self.first_seen, Some(self.settings.max_tracked)),
+            rows_structure(&self.entries),
+        ]
+    }
+
+    /// Releases the first-seen map's room left by sockets that went away, and the row buffer's
+    /// room beyond what the last pass needed. Every tracked socket keeps its first-seen time.
+    pub fn trim(&mut self) -> Vec<Trimmed> {
+        let max = Some(self.settings.max_tracked);
+        let map = trim_with(&mut self.first_seen, |m| Structure::map("conn_first_seen", m, max), shrink_map);
+        let need = self.rows_needed;
+        let rows = trim_with(&mut self.entries, rows_structure, |e| shrink_vec(e, need));
+        map.into_iter().chain(rows).collect()
     }
 
     /// Drops every first-seen time (the target is gone: its sockets with it).
@@ -157,11 +183,13 @@ impl ConnSampler {
         let mut peers: Vec<(StateCounts, u64)> = vec![([0; STATES], 0); self.settings.peers.len()];
         let mut held = [[0u64; STATES]; PROTOCOLS];
         let mut netns = [[0u64; STATES]; PROTOCOLS];
+        self.rows_needed = 0;
         for protocol in Protocol::ALL {
             if out.methods.contains_key(&protocol) {
                 continue;
             }
             let Some((method, covered)) = self.table(roots, leader, protocol, shared_netns, errors) else { continue };
+            self.rows_needed = self.rows_needed.max(self.entries.len());
             for p in covered {
                 out.methods.insert(*p, method);
             }

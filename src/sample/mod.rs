@@ -18,7 +18,8 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::logs::LogSources;
+use crate::cleanup::{Structure, TrimInbox, Trimmed};
+use crate::logs::{LogSourceStats, LogSources};
 use crate::roots::Roots;
 use crate::snapshot::{
     Basis, ErrorCounts, FdKind, FdSample, ProcessMemory, PssCost, Snapshot, TargetSample, Utilization,
@@ -157,6 +158,8 @@ impl Sampler {
         let utilization = utilization(cgroup.as_ref().and_then(|c| c.limit.zip(c.working_set)), memory.as_ref(), &host);
 
         self.seq += 1;
+        let logs = self.settings.logs.stats();
+        let structures = self.structures(&logs);
         Snapshot {
             seq: self.seq,
             taken_at,
@@ -178,8 +181,25 @@ impl Sampler {
             },
             own_process,
             errors: self.errors.clone(),
-            logs: self.settings.logs.stats(),
+            logs,
+            structures,
         }
+    }
+
+    /// The log buffers' and the sampler's own structures.
+    fn structures(&self, logs: &[LogSourceStats]) -> Vec<Structure> {
+        let mut out: Vec<Structure> = logs.iter().flat_map(LogSourceStats::structures).collect();
+        out.extend(self.conns.structures());
+        out.push(self.tasks.structure());
+        out.push(Structure::counted("sample_errors", self.errors.len(), None));
+        out
+    }
+
+    /// Trims the sampler's structures (called between passes).
+    pub fn trim(&mut self) -> Vec<Trimmed> {
+        let mut out = self.conns.trim();
+        out.extend(self.tasks.trim());
+        out
     }
 
     /// A fixed pid (`--pid`, the wrapped child, the pid in a pidfile) is the target only while its
@@ -245,14 +265,25 @@ fn utilization(
 }
 
 /// Runs passes on `interval` until cancelled, publishing each snapshot. File reads happen on the
-/// blocking pool so a stalled `/proc` read never blocks HTTP.
-pub async fn run(mut sampler: Sampler, interval: Duration, tx: watch::Sender<Arc<Snapshot>>, token: CancellationToken) {
+/// blocking pool so a stalled `/proc` read never blocks HTTP. Trim requests from `trims` are
+/// answered between passes (the sampler's structures are never touched during one).
+pub async fn run(
+    mut sampler: Sampler,
+    interval: Duration,
+    tx: watch::Sender<Arc<Snapshot>>,
+    mut trims: TrimInbox,
+    token: CancellationToken,
+) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             _ = token.cancelled() => break,
             _ = tick.tick() => {}
+            Some(reply) = trims.recv() => {
+                let _ = reply.send(sampler.trim());
+                continue;
+            }
         }
         let pass = tokio::task::spawn_blocking(move || {
             let snapshot = sampler.sample();
