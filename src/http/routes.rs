@@ -126,9 +126,11 @@ impl AppState {
         // The alert state of a snapshot is published just after it: both seqs key the cache, and
         // the cleanup count (its figures are rendered too).
         let key = (snapshot.seq, alerts.seq, cleanup.as_ref().map_or(0, |c| c.performed.total()));
+        // Measured before the cache is locked (the cache is one of the structures).
+        let structures = self.structures(&snapshot, &alerts);
         self.rendered.get_or_render(key, || {
             let mut body = metrics::render_with_alerts(&snapshot, Some(&alerts), &self.info);
-            body.push_str(&metrics::structures::render(&self.structures(&snapshot, &alerts), cleanup.as_ref()));
+            body.push_str(&metrics::structures::render(&structures, cleanup.as_ref()));
             body
         })
     }

@@ -25,5 +25,6 @@ mod promtool;
 mod run_mode;
 mod series;
 mod slow_clients;
+mod status;
 mod support;
 mod tasks;
