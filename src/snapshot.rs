@@ -40,7 +40,8 @@ pub struct Snapshot {
     /// Every log source's figures, in configuration order.
     pub logs: Vec<LogSourceStats>,
     /// The sizes and caps of the sampler's own structures and of the log buffers, measured at
-    /// the end of the pass.
+    /// the end of the pass (in `/status` they are in the top-level `structures` list).
+    #[serde(skip)]
     pub structures: Vec<Structure>,
 }
 

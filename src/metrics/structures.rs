@@ -1,6 +1,7 @@
-//! `leakwatch_structure_*` (the size, cap and allocation of every internal structure, as
-//! `/status` lists them) and `leakwatch_cleanup*` (cleanups by trigger, bytes freed). Rendered
-//! by HTTP after the snapshot's families, from the same structure list `/status` shows.
+//! `leakwatch_structure_*` (the size, cap and allocation of every internal structure `/status`
+//! lists, but the log buffers, which have their own `leakwatch_log_buffer_*` families per source)
+//! and `leakwatch_cleanup*` (cleanups by trigger, bytes freed). Rendered by HTTP after the
+//! snapshot's families, from the same structure list `/status` shows.
 
 use prometheus::{Encoder, TextEncoder};
 
@@ -22,7 +23,7 @@ pub fn render(structures: &[Structure], cleanup: Option<&CleanupStats>) -> Strin
 fn families(out: &mut Vec<Family>, structures: &[Structure], cleanup: Option<&CleanupStats>) {
     let mut entries = Family::gauge(
         "leakwatch_structure_entries",
-        "Entries held by an internal structure (bytes for the log_text buffers); see /status.",
+        "Entries held by an internal structure (KiB for log_page_budget_kib); see /status.",
     );
     let mut max =
         Family::gauge("leakwatch_structure_max_entries", "The configured cap on an internal structure's entries.");
@@ -30,11 +31,8 @@ fn families(out: &mut Vec<Family>, structures: &[Structure], cleanup: Option<&Cl
         "leakwatch_structure_allocated_bytes",
         "Bytes allocated by an internal structure (capacity × slot size): what a cleanup can shrink.",
     );
-    for s in structures {
-        let mut labels = vec![("structure", s.name)];
-        if let Some(source) = &s.source {
-            labels.push(("source", source.as_str()));
-        }
+    for s in structures.iter().filter(|s| s.source.is_none()) {
+        let labels = [("structure", s.name)];
         entries.add(&labels, s.len as f64);
         max.add_opt(&labels, s.max);
         bytes.add_opt(&labels, s.bytes);
@@ -68,15 +66,14 @@ mod tests {
     fn structures_and_cleanups_render_with_bounded_labels() {
         let structures = [
             Structure::counted("alert_instances", 3, None),
+            Structure::deque::<u64>("alert_transitions", 2, 4, Some(1000)),
             Structure::deque::<u8>("log_text", 10, 64, Some(4096)).of_source("app"),
         ];
         let text = render(&structures, Some(&CleanupStats::default()));
         assert!(text.contains("leakwatch_structure_entries{structure=\"alert_instances\"} 3"), "{text}");
-        assert!(
-            text.contains("leakwatch_structure_allocated_bytes{structure=\"log_text\",source=\"app\"} 64"),
-            "{text}"
-        );
-        assert!(text.contains("leakwatch_structure_max_entries{structure=\"log_text\",source=\"app\"} 4096"), "{text}");
+        assert!(!text.contains("log_text"), "log buffers have their own families: {text}");
+        assert!(text.contains("leakwatch_structure_allocated_bytes{structure=\"alert_transitions\"} 32"), "{text}");
+        assert!(text.contains("leakwatch_structure_max_entries{structure=\"alert_transitions\"} 1000"), "{text}");
         assert!(!text.contains("leakwatch_structure_max_entries{structure=\"alert_instances\""), "no cap, no series");
         assert!(text.contains("leakwatch_cleanups_total{trigger=\"memory\"} 0"), "{text}");
         assert!(!text.contains("leakwatch_cleanup_last_timestamp_seconds"), "no cleanup yet: {text}");
