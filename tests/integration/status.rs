@@ -273,9 +273,14 @@ fn an_admin_cleanup_frees_exactly_what_status_shows_and_keeps_every_line() {
     assert_eq!(m.get("leakwatch_cleanups_total", &[("trigger", "admin")]), Some(1.0));
     assert_eq!(m.get("leakwatch_cleanup_freed_bytes_total", &[]), report["freed_bytes"].as_f64());
     assert_eq!(m.get("leakwatch_cleanup_last_timestamp_seconds", &[]), report["at"].as_f64());
+    let ring_bytes = |name| structure(&after, name, Some("app"))["bytes"].as_f64().expect("bytes");
     assert_eq!(
-        m.get("leakwatch_structure_allocated_bytes", &[("structure", "log_lines"), ("source", "app")]),
-        structure(&after, "log_lines", Some("app"))["bytes"].as_f64()
+        m.get("leakwatch_log_buffer_allocated_bytes", &[("source", "app")]),
+        Some(ring_bytes("log_lines") + ring_bytes("log_text"))
+    );
+    assert_eq!(
+        m.get("leakwatch_structure_allocated_bytes", &[("structure", "conn_first_seen")]),
+        structure(&after, "conn_first_seen", None)["bytes"].as_f64()
     );
 
     // The ring goes on: new lines get the next sequence numbers.
