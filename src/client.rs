@@ -28,6 +28,25 @@ pub enum ClientError {
         /// What failed.
         message: String,
     },
+    /// The server answered with an error (unknown source, bad parameter, ...).
+    #[error("{status}: {message}")]
+    Refused {
+        /// The HTTP status.
+        status: StatusCode,
+        /// The server's message.
+        message: String,
+    },
+}
+
+impl ClientError {
+    /// The error for a response with `status` and `body`: its JSON `error` field, or its text.
+    pub fn refused(status: StatusCode, body: &[u8]) -> Self {
+        let message = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned());
+        Self::Refused { status, message }
+    }
 }
 
 /// A running leakwatch: `http://host:port[/prefix]`.
@@ -85,8 +104,9 @@ impl Server {
         sender.send_request(request).await.map_err(|e| self.error(format!("request failed: {e}")))
     }
 
-    /// A GET and its whole body, within [`REQUEST_TIMEOUT`].
-    pub async fn fetch(&self, path: &str, headers: &[(&str, &str)]) -> Result<(StatusCode, Bytes), ClientError> {
+    /// A GET and its whole body, within [`REQUEST_TIMEOUT`]; a status other than 200 is
+    /// [`ClientError::Refused`].
+    pub async fn fetch(&self, path: &str, headers: &[(&str, &str)]) -> Result<Bytes, ClientError> {
         let fetch = async {
             let response = self.get(path, headers).await?;
             let status = response.status();
@@ -96,20 +116,15 @@ impl Server {
                 .await
                 .map_err(|e| self.error(format!("reading the response: {e}")))?
                 .to_bytes();
-            Ok((status, body))
+            if status != StatusCode::OK {
+                return Err(ClientError::refused(status, &body));
+            }
+            Ok(body)
         };
         tokio::time::timeout(REQUEST_TIMEOUT, fetch)
             .await
             .map_err(|_| self.error(format!("no answer within {REQUEST_TIMEOUT:?}")))?
     }
-}
-
-/// The message of an error response: its JSON `error` field, or its text.
-pub fn error_message(body: &[u8]) -> String {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["error"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned())
 }
 
 #[cfg(test)]
@@ -129,8 +144,12 @@ mod tests {
     }
 
     #[test]
-    fn error_messages_come_from_json_or_text() {
-        assert_eq!(error_message(br#"{"error":"no log source \"x\""}"#), "no log source \"x\"");
-        assert_eq!(error_message(b"not found\n"), "not found");
+    fn refusals_carry_the_json_error_or_the_text() {
+        let message = |body: &[u8]| match ClientError::refused(StatusCode::NOT_FOUND, body) {
+            ClientError::Refused { message, .. } => message,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(message(br#"{"error":"no log source \"x\""}"#), "no log source \"x\"");
+        assert_eq!(message(b"not found\n"), "not found");
     }
 }

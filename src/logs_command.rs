@@ -12,8 +12,9 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::StatusCode;
 
-use crate::client::{error_message, ClientError, Server};
+use crate::client::{ClientError, Server};
 use crate::http::sse::{Decoder, Event};
+
 /// A stream silent this long (the server sends a keep-alive every 15 s) is taken as dropped.
 const STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(45);
 /// The first and the longest pause before reconnecting.
@@ -41,37 +42,13 @@ pub struct LogsArgs {
 /// Why the command stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum LogsError {
-    /// `--server` is not an `http://` URL.
-    #[error("--server {0:?}: expected http://HOST:PORT[/PREFIX] (leakwatch serves plain HTTP)")]
-    BadServer(String),
-    /// The server could not be reached or the connection failed.
-    #[error("{server}: {message}")]
-    Connection {
-        /// The server URL.
-        server: String,
-        /// What failed.
-        message: String,
-    },
-    /// The server refused the request (unknown source, bad parameter).
-    #[error("{status}: {message}")]
-    Refused {
-        /// The HTTP status.
-        status: StatusCode,
-        /// The server's message.
-        message: String,
-    },
+    /// The server could not be reached or refused the request (unknown source, bad parameter),
+    /// or `--server` is malformed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
     /// Standard output failed (other than a closed pipe, which ends the command quietly).
     #[error("writing to standard output: {0}")]
     Output(#[source] std::io::Error),
-}
-
-impl From<ClientError> for LogsError {
-    fn from(e: ClientError) -> Self {
-        match e {
-            ClientError::BadServer(url) => Self::BadServer(url),
-            ClientError::Connection { server, message } => Self::Connection { server, message },
-        }
-    }
 }
 
 /// Runs the command until done (or, with `--follow`, until interrupted or refused).
@@ -91,10 +68,7 @@ async fn print_page(server: &Server, args: &LogsArgs, out: &mut Output) -> Resul
         return Ok(());
     }
     let path = format!("/logs/{}?format=text&lines={}{}", encode(&args.source), args.lines, filters(args));
-    let (status, body) = server.fetch(&path, &[("accept", "text/plain")]).await?;
-    if status != StatusCode::OK {
-        return Err(refused(status, &body));
-    }
+    let body = server.fetch(&path, &[("accept", "text/plain")]).await?;
     for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         out.line(line)?;
     }
@@ -138,7 +112,7 @@ async fn follow(server: &Server, args: &LogsArgs, out: &mut Output) -> Result<()
             Ok(response) => {
                 let status = response.status();
                 let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                return Err(refused(status, &body));
+                return Err(ClientError::refused(status, &body).into());
             }
             Err(e) => {
                 if !warned {
@@ -251,10 +225,6 @@ fn filters(args: &LogsArgs) -> String {
 
 fn encode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
-fn refused(status: StatusCode, body: &[u8]) -> LogsError {
-    LogsError::Refused { status, message: error_message(body) }
 }
 
 #[cfg(test)]

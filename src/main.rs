@@ -60,7 +60,9 @@ fn logs_command(args: leakwatch::logs_command::LogsArgs) -> ExitCode {
     let Some(runtime) = runtime() else { return ExitCode::FAILURE };
     match runtime.block_on(leakwatch::logs_command::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e @ leakwatch::logs_command::LogsError::BadServer(_)) => usage_error(&e),
+        Err(e @ leakwatch::logs_command::LogsError::Client(leakwatch::client::ClientError::BadServer(_))) => {
+            usage_error(&e)
+        }
         Err(e) => {
             eprintln!("leakwatch logs: {e}");
             ExitCode::FAILURE

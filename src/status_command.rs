@@ -6,10 +6,9 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
 
-use hyper::StatusCode;
 use serde_json::Value;
 
-use crate::client::{error_message, ClientError, Server};
+use crate::client::{ClientError, Server};
 
 /// What to print.
 #[derive(Debug, Clone)]
@@ -23,17 +22,9 @@ pub struct StatusArgs {
 /// Why the command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
-    /// The server could not be reached, or `--server` is malformed.
+    /// The server could not be reached or refused, or `--server` is malformed.
     #[error(transparent)]
     Client(#[from] ClientError),
-    /// The server answered with an error.
-    #[error("{status}: {message}")]
-    Refused {
-        /// The HTTP status.
-        status: StatusCode,
-        /// The server's message.
-        message: String,
-    },
     /// The answer was not the status document.
     #[error("the answer is not a status document: {0}")]
     Malformed(String),
@@ -45,10 +36,7 @@ pub enum StatusError {
 /// Fetches and prints the status.
 pub async fn run(args: StatusArgs) -> Result<(), StatusError> {
     let server = Server::parse(&args.server)?;
-    let (status, body) = server.fetch("/status", &[("accept", "application/json")]).await?;
-    if status != StatusCode::OK {
-        return Err(StatusError::Refused { status, message: error_message(&body) });
-    }
+    let body = server.fetch("/status", &[("accept", "application/json")]).await?;
     let doc: Value = serde_json::from_slice(&body).map_err(|e| StatusError::Malformed(e.to_string()))?;
     if !doc["snapshot"].is_object() || !doc["structures"].is_array() {
         return Err(StatusError::Malformed("no snapshot or structures section".into()));

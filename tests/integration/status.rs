@@ -106,13 +106,17 @@ impl Setup {
     }
 }
 
-fn structure<'a>(status: &'a Value, name: &str, source: Option<&str>) -> &'a Value {
-    status["structures"]
-        .as_array()
-        .expect("structures is a list")
+/// The entry of `list` (a JSON list) for the structure `name` of `source`.
+fn find<'a>(list: &'a Value, name: &str, source: Option<&str>) -> &'a Value {
+    list.as_array()
+        .expect("a list of structures")
         .iter()
         .find(|s| s["name"] == name && s["source"].as_str() == source)
-        .unwrap_or_else(|| panic!("no structure {name} {source:?} in {:#}", status["structures"]))
+        .unwrap_or_else(|| panic!("no structure {name} {source:?} in {list:#}"))
+}
+
+fn structure<'a>(status: &'a Value, name: &str, source: Option<&str>) -> &'a Value {
+    find(&status["structures"], name, source)
 }
 
 /// The `app` source's figures (null before the first snapshot).
@@ -134,12 +138,7 @@ fn post(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
 }
 
 fn report_entry<'a>(report: &'a Value, name: &str, source: Option<&str>) -> &'a Value {
-    report["structures"]
-        .as_array()
-        .expect("the report lists structures")
-        .iter()
-        .find(|t| t["name"] == name && t["source"].as_str() == source)
-        .unwrap_or_else(|| panic!("the cleanup did not report {name} {source:?}: {report:#}"))
+    find(&report["structures"], name, source)
 }
 
 const BURST_CONFIG: &str = "logs:\n  sources:\n    - name: app\n      path: LOG\n      max_lines: 10000\n      max_bytes: 64KiB\n      max_line_bytes: 4KiB\ncleanup:\n  interval: 24h\n";
