@@ -423,6 +423,35 @@ mod tests {
     }
 
     #[test]
+    fn trimming_the_map_keeps_every_tracked_socket_and_its_first_seen_time() {
+        let rows: Vec<(u64, u8, u16)> = (1..=3000).map(|i| (i, 1, 5432)).collect();
+        let root = tree("trim", &rows);
+        let roots = Roots::new(&root, "/nonexistent");
+        let settings = ConnSettings { stale_after: Duration::from_millis(300), ..ConnSettings::default() };
+        let mut sampler = ConnSampler::new(settings, &Roots::default());
+        let mut errors = ErrorCounts::default();
+        let all: Vec<u64> = (1..=3000).collect();
+        assert_eq!(sampler.sample(&roots, 7, &all, &mut errors).tracked, 3000);
+        std::thread::sleep(Duration::from_millis(350));
+        // All but 5 close: the map is pruned, its room stays.
+        let left = sampler.sample(&roots, 7, &[1, 2, 3, 4, 5], &mut errors);
+        assert_eq!((left.tracked, left.stale), (5, 5));
+        let [map_before, _] = sampler.structures();
+        assert!(map_before.bytes > Some(50_000), "the room of 3000 sockets: {map_before:?}");
+        let trimmed = sampler.trim();
+        let t = trimmed.iter().find(|t| t.name == "conn_first_seen").expect("the map was trimmed");
+        let [map_after, _] = sampler.structures();
+        assert_eq!((t.bytes_before, Some(t.bytes_after)), (map_before.bytes.unwrap(), map_after.bytes));
+        assert_eq!((t.len_before, t.len_after), (5, 5));
+        assert!(t.freed_bytes > 50_000, "{t:?}");
+        // The rows buffer keeps what the last pass needed (the table has 3000 rows).
+        assert!(trimmed.iter().all(|t| t.name != "conn_table_rows" || t.capacity_after >= 3000), "{trimmed:?}");
+        // The five are still known as old: stale at once, not first seen again.
+        assert_eq!(sampler.sample(&roots, 7, &[1, 2, 3, 4, 5], &mut errors).stale, 5);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
     fn held_sockets_age_into_stale_and_the_map_is_pruned_and_capped() {
         let root = tree("ages", &[(11, 1, 5432), (12, 8, 5432), (13, 10, 0), (14, 1, 80)]);
         let roots = Roots::new(&root, "/nonexistent");
