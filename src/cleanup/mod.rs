@@ -241,7 +241,15 @@ impl Cleaner {
                 Err(_) => unanswered.push(*name),
             }
         }
-        let mut structures: Vec<Trimmed> = self.direct.iter().flat_map(|d| d.trim()).collect();
+        // A shrink copies what a buffer holds: off the runtime thread, like the sampler's reads.
+        let direct = self.direct.clone();
+        let mut structures: Vec<Trimmed> =
+            tokio::task::spawn_blocking(move || direct.iter().flat_map(|d| d.trim()).collect()).await.unwrap_or_else(
+                |e| {
+                    tracing::error!("trimming failed: {e}");
+                    Vec::new()
+                },
+            );
         for (name, rx) in pending {
             match tokio::time::timeout(OWNER_TIMEOUT, rx).await {
                 Ok(Ok(trimmed)) => structures.extend(trimmed),

@@ -281,7 +281,21 @@ pub async fn run(
             _ = token.cancelled() => break,
             _ = tick.tick() => {}
             Some(reply) = trims.recv() => {
-                let _ = reply.send(sampler.trim());
+                // Shrinking a large map copies it: on the blocking pool, like a pass.
+                let trim = tokio::task::spawn_blocking(move || {
+                    let trimmed = sampler.trim();
+                    (sampler, trimmed)
+                });
+                match trim.await {
+                    Ok((s, trimmed)) => {
+                        sampler = s;
+                        let _ = reply.send(trimmed);
+                    }
+                    Err(e) => {
+                        tracing::error!("trimming the sampler failed: {e}; sampling stops");
+                        break;
+                    }
+                }
                 continue;
             }
         }
