@@ -33,6 +33,9 @@ pub enum Command {
     /// Print a log source's recent lines from a running leakwatch; with --follow, keep printing
     /// live lines (like `tail -f`), reconnecting and resuming after a drop.
     Logs(LogsCommand),
+    /// Print a running leakwatch's status (GET /status) as a summary: target memory against its
+    /// limit, connections and tasks, log sources, internal structures, the last cleanup.
+    Status(StatusCommand),
     /// Write files generated from the alert rules (the built-in ones, or the `alerts:` section
     /// of `--config`).
     Generate {
@@ -79,6 +82,24 @@ impl LogsCommand {
             regex: self.regex.clone(),
             raw: self.raw,
         }
+    }
+}
+
+/// `leakwatch status`.
+#[derive(Debug, Args)]
+pub struct StatusCommand {
+    /// The running leakwatch, `http://HOST:PORT[/PREFIX]`.
+    #[arg(long, env = "LEAKWATCH_SERVER", default_value = "http://127.0.0.1:10171", value_name = "URL")]
+    pub server: String,
+    /// Print the JSON document as served instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl StatusCommand {
+    /// The command's settings.
+    pub fn args(&self) -> crate::status_command::StatusArgs {
+        crate::status_command::StatusArgs { server: self.server.clone(), json: self.json }
     }
 }
 
@@ -209,6 +230,7 @@ impl GlobalArgs {
             tasks: Default::default(),
             alerts: Default::default(),
             admin: AdminConfig { token_file: self.admin_token_file.clone() },
+            cleanup: Default::default(),
         }
     }
 }

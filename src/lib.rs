@@ -13,7 +13,9 @@
 //! `main` parses the CLI and config, then hands over to [`lifecycle::run`].
 
 pub mod alert;
+pub mod cleanup;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod dashboard;
 pub mod http;
@@ -26,3 +28,4 @@ pub mod reload;
 pub mod roots;
 pub mod sample;
 pub mod snapshot;
+pub mod status_command;

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::alert::{self, AlertState, Engine};
+use crate::cleanup::{self, Cleaner};
 use crate::http::admin::AdminToken;
 use crate::http::AppState;
 use crate::logs::capture::Capture;
@@ -98,11 +99,15 @@ pub async fn run(
     let (alert_tx, alert_rx) = watch::channel(Arc::new(AlertState::default()));
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
-    tracker.spawn(sample::run(sampler, sampler_rx, tx, token.child_token()));
-    tracker.spawn(alert::run(Engine::new(config.alerts.clone()), rx.clone(), rules_rx, alert_tx, token.child_token()));
+    let (sampler_trims, sampler_inbox) = cleanup::trim_channel();
+    let (engine_trims, engine_inbox) = cleanup::trim_channel();
+    tracker.spawn(sample::run(sampler, sampler_rx, tx, sampler_inbox, token.child_token()));
+    let engine = Engine::new(config.alerts.clone());
+    tracker.spawn(alert::run(engine, rx.clone(), rules_rx, alert_tx, engine_inbox, token.child_token()));
     let mut push = Push::new(alert_rx.clone(), tracker.clone(), token.child_token());
     push.set(config.alertmanager.clone());
     let admin = AdminToken::new(config.admin_token_file.clone());
+    let (cleaner, cleanup) = Cleaner::new(config.cleanup);
 
     let (reload_tx, reload_rx) = mpsc::channel(8);
     let (status_tx, status_rx) = watch::channel(Arc::new(ReloadStatus::started(loaded.hash)));
@@ -122,10 +127,17 @@ pub async fn run(
     // Also stops the log readers on shutdown.
     tracker.spawn(reload::run(source, running, reload_rx, status_tx, token.child_token()));
 
-    let state = AppState::new(rx, info, logs, token.child_token())
+    let state = AppState::new(rx.clone(), info, logs.clone(), token.child_token())
         .with_alerts(alert_rx)
         .with_admin(admin)
-        .with_reload(reloads.clone());
+        .with_reload(reloads.clone())
+        .with_cleanup(cleanup);
+    let cleaner = cleaner
+        .trim_directly(logs)
+        .trim_directly(state.metrics_cache())
+        .ask("sampler", sampler_trims)
+        .ask("alert_engine", engine_trims);
+    tracker.spawn(cleanup::run(cleaner, rx, token.child_token()));
     tracker.spawn(crate::http::serve(listener, state, token.child_token()));
     tracker.close();
 

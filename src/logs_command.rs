@@ -8,18 +8,13 @@
 use std::io::Write;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::StatusCode;
 
+use crate::client::{ClientError, Server};
 use crate::http::sse::{Decoder, Event};
 
-/// How long a connection attempt may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// A one-shot request's whole budget.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// A stream silent this long (the server sends a keep-alive every 15 s) is taken as dropped.
 const STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(45);
 /// The first and the longest pause before reconnecting.
@@ -47,25 +42,10 @@ pub struct LogsArgs {
 /// Why the command stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum LogsError {
-    /// `--server` is not an `http://` URL.
-    #[error("--server {0:?}: expected http://HOST:PORT[/PREFIX] (leakwatch serves plain HTTP)")]
-    BadServer(String),
-    /// The server could not be reached or the connection failed.
-    #[error("{server}: {message}")]
-    Connection {
-        /// The server URL.
-        server: String,
-        /// What failed.
-        message: String,
-    },
-    /// The server refused the request (unknown source, bad parameter).
-    #[error("{status}: {message}")]
-    Refused {
-        /// The HTTP status.
-        status: StatusCode,
-        /// The server's message.
-        message: String,
-    },
+    /// The server could not be reached or refused the request (unknown source, bad parameter),
+    /// or `--server` is malformed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
     /// Standard output failed (other than a closed pipe, which ends the command quietly).
     #[error("writing to standard output: {0}")]
     Output(#[source] std::io::Error),
@@ -88,23 +68,7 @@ async fn print_page(server: &Server, args: &LogsArgs, out: &mut Output) -> Resul
         return Ok(());
     }
     let path = format!("/logs/{}?format=text&lines={}{}", encode(&args.source), args.lines, filters(args));
-    let fetch = async {
-        let response = server.get(&path, &[("accept", "text/plain")]).await?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| server.error(format!("reading the response: {e}")))?
-            .to_bytes();
-        if status != StatusCode::OK {
-            return Err(refused(status, &body));
-        }
-        Ok(body)
-    };
-    let body = tokio::time::timeout(REQUEST_TIMEOUT, fetch)
-        .await
-        .map_err(|_| server.error(format!("no answer within {REQUEST_TIMEOUT:?}")))??;
+    let body = server.fetch(&path, &[("accept", "text/plain")]).await?;
     for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         out.line(line)?;
     }
@@ -148,7 +112,7 @@ async fn follow(server: &Server, args: &LogsArgs, out: &mut Output) -> Result<()
             Ok(response) => {
                 let status = response.status();
                 let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                return Err(refused(status, &body));
+                return Err(ClientError::refused(status, &body).into());
             }
             Err(e) => {
                 if !warned {
@@ -263,66 +227,6 @@ fn encode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-fn refused(status: StatusCode, body: &[u8]) -> LogsError {
-    let message = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["error"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned());
-    LogsError::Refused { status, message }
-}
-
-/// `http://host:port[/prefix]`.
-struct Server {
-    url: String,
-    authority: String,
-    prefix: String,
-}
-
-impl Server {
-    fn parse(url: &str) -> Result<Self, LogsError> {
-        let bad = || LogsError::BadServer(url.to_owned());
-        let rest = url.strip_prefix("http://").ok_or_else(bad)?;
-        let (authority, prefix) = match rest.find('/') {
-            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
-            None => (rest, ""),
-        };
-        if authority.is_empty() || authority.contains('@') || authority.chars().any(char::is_whitespace) {
-            return Err(bad());
-        }
-        let authority =
-            if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) && !authority.ends_with(']') {
-                authority.to_owned()
-            } else {
-                format!("{authority}:80")
-            };
-        Ok(Self { url: url.to_owned(), authority, prefix: prefix.to_owned() })
-    }
-
-    fn error(&self, message: String) -> LogsError {
-        LogsError::Connection { server: self.url.clone(), message }
-    }
-
-    /// One GET on a fresh connection (the connection task ends with the response body).
-    async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Result<Response<Incoming>, LogsError> {
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(&self.authority))
-            .await
-            .map_err(|_| self.error(format!("no connection within {CONNECT_TIMEOUT:?}")))?
-            .map_err(|e| self.error(format!("cannot connect: {e}")))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| self.error(format!("HTTP handshake: {e}")))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        let mut request = Request::get(format!("{}{path}", self.prefix)).header("host", &self.authority);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request.body(Empty::<Bytes>::new()).map_err(|e| self.error(format!("bad request: {e}")))?;
-        sender.send_request(request).await.map_err(|e| self.error(format!("request failed: {e}")))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,17 +236,5 @@ mod tests {
         assert_eq!(escape_controls(b"\x1b[31mred\x1b[0m\ttab\x00"), "\\x1b[31mred\\x1b[0m\ttab\\x00");
         assert_eq!(escape_controls("c1 \u{9b}".as_bytes()), "c1 \\u{9b}");
         assert_eq!(escape_controls(b"bad \xff"), "bad \u{fffd}");
-    }
-
-    #[test]
-    fn server_urls() {
-        let s = Server::parse("http://127.0.0.1:10171").unwrap();
-        assert_eq!((s.authority.as_str(), s.prefix.as_str()), ("127.0.0.1:10171", ""));
-        let s = Server::parse("http://lw.example/proxy/").unwrap();
-        assert_eq!((s.authority.as_str(), s.prefix.as_str()), ("lw.example:80", "/proxy"));
-        assert_eq!(Server::parse("http://[::1]:9").unwrap().authority, "[::1]:9");
-        for bad in ["https://x:1", "127.0.0.1:1", "http://", "http://u:p@h:1"] {
-            assert!(matches!(Server::parse(bad), Err(LogsError::BadServer(_))), "{bad}");
-        }
     }
 }

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
     init_logging(cli.global.log.as_deref());
     let (wrapped, generate) = match cli.command {
         Some(Command::Logs(logs)) => return logs_command(logs.args()),
+        Some(Command::Status(status)) => return status_command(status.args()),
         Some(Command::Run { command }) => (Some(command), None),
         Some(Command::Generate { what }) => (None, Some(what)),
         None => (None, None),
@@ -53,9 +54,26 @@ fn logs_command(args: leakwatch::logs_command::LogsArgs) -> ExitCode {
     let Some(runtime) = runtime() else { return ExitCode::FAILURE };
     match runtime.block_on(leakwatch::logs_command::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e @ leakwatch::logs_command::LogsError::BadServer(_)) => usage_error(&e),
+        Err(e @ leakwatch::logs_command::LogsError::Client(leakwatch::client::ClientError::BadServer(_))) => {
+            usage_error(&e)
+        }
         Err(e) => {
             eprintln!("leakwatch logs: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `leakwatch status`: 0 when printed, 1 when the server refused or could not be reached.
+fn status_command(args: leakwatch::status_command::StatusArgs) -> ExitCode {
+    use leakwatch::client::ClientError;
+    use leakwatch::status_command::StatusError;
+    let Some(runtime) = runtime() else { return ExitCode::FAILURE };
+    match runtime.block_on(leakwatch::status_command::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ StatusError::Client(ClientError::BadServer(_))) => usage_error(&e),
+        Err(e) => {
+            eprintln!("leakwatch status: {e}");
             ExitCode::FAILURE
         }
     }

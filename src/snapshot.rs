@@ -6,20 +6,28 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
+use serde::Serialize;
+
+use crate::cleanup::Structure;
 use crate::logs::LogSourceStats;
 pub use crate::parse::fdlink::FdKind;
 use crate::parse::pressure::Pressure;
 pub use crate::parse::sockets::{Protocol, SockState};
 pub use crate::parse::stat::ProcState;
 
+#[path = "snapshot_json.rs"]
+pub mod json;
+
 /// One sampling pass.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
     /// 1 for the first sample; 0 only for the placeholder published before it.
     pub seq: u64,
     /// When the pass started.
+    #[serde(serialize_with = "json::unix_seconds")]
     pub taken_at: SystemTime,
     /// How long the pass took.
+    #[serde(serialize_with = "json::seconds")]
     pub duration: Duration,
     /// Host-wide memory.
     pub host: HostSample,
@@ -31,6 +39,10 @@ pub struct Snapshot {
     pub errors: ErrorCounts,
     /// Every log source's figures, in configuration order.
     pub logs: Vec<LogSourceStats>,
+    /// The sizes and caps of the sampler's own structures and of the log buffers, measured at
+    /// the end of the pass (in `/status` they are in the top-level `structures` list).
+    #[serde(skip)]
+    pub structures: Vec<Structure>,
 }
 
 impl Snapshot {
@@ -45,12 +57,13 @@ impl Snapshot {
             own_process: None,
             errors: ErrorCounts::default(),
             logs: Vec::new(),
+            structures: Vec::new(),
         }
     }
 }
 
 /// `/proc/meminfo` and `/proc/pressure/memory`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct HostSample {
     /// Memory figures in bytes.
     pub memory: Option<HostMemory>,
@@ -59,7 +72,7 @@ pub struct HostSample {
 }
 
 /// Host memory in bytes, as `/proc/meminfo` reports it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct HostMemory {
     /// `MemTotal`.
     pub total: u64,
@@ -78,7 +91,7 @@ pub struct HostMemory {
 }
 
 /// The watched process group in one pass.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct TargetSample {
     /// The `target` label value.
     pub name: String,
@@ -128,14 +141,16 @@ impl SocketMethod {
 }
 
 /// Socket counts of one pass.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SocketSample {
     /// How each table was read this pass (tables that could not be read are absent).
     pub methods: BTreeMap<Protocol, SocketMethod>,
     /// Sockets held by the group (matched by inode with its fds), by table and state.
+    #[serde(serialize_with = "json::by_table")]
     pub held: BTreeMap<(Protocol, SockState), u64>,
     /// Every socket of the namespace's tables, by table and state (includes `time_wait`, which no
     /// process holds, and other processes' sockets).
+    #[serde(serialize_with = "json::by_table")]
     pub netns: BTreeMap<(Protocol, SockState), u64>,
     /// The group's listening TCP sockets.
     pub listeners: Vec<Listener>,
@@ -147,6 +162,7 @@ pub struct SocketSample {
     /// Held sockets (not listening) first seen longer ago than `stale_after`.
     pub stale: u64,
     /// The configured age past which a socket is stale.
+    #[serde(serialize_with = "json::seconds")]
     pub stale_after: Duration,
     /// Sockets in the first-seen map.
     pub tracked: usize,
@@ -155,11 +171,12 @@ pub struct SocketSample {
     /// Held sockets left out of the first-seen map this pass because it was full (no age known).
     pub untracked: u64,
     /// What reading the tables and matching them cost this pass.
+    #[serde(serialize_with = "json::seconds")]
     pub duration: Duration,
 }
 
 /// A listening TCP socket of the group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Listener {
     /// `tcp` or `tcp6`.
     pub protocol: Protocol,
@@ -172,7 +189,7 @@ pub struct Listener {
 }
 
 /// Connections of the group to one configured peer group.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PeerSample {
     /// The `peer` label value.
     pub name: String,
@@ -189,7 +206,7 @@ pub struct PeerSample {
 }
 
 /// Open file descriptors of the group.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct FdSample {
     /// Descriptors by kind, summed over the processes whose `fd` directory could be read.
     pub by_kind: BTreeMap<FdKind, u64>,
@@ -199,7 +216,7 @@ pub struct FdSample {
 }
 
 /// Child processes of the group and context switches of its threads.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TaskSample {
     /// Processes whose parent is in the group (and that are not in the group themselves).
     pub children: u64,
@@ -208,6 +225,7 @@ pub struct TaskSample {
     /// Descendants older (by their start time) than `stale_after`: stuck workers.
     pub stale: u64,
     /// The configured age past which a descendant is stale.
+    #[serde(serialize_with = "json::seconds")]
     pub stale_after: Duration,
     /// Descendants in the first-seen map.
     pub tracked: usize,
@@ -222,7 +240,7 @@ pub struct TaskSample {
 }
 
 /// The `pids` controller of the target's cgroup: tasks (processes and threads) against `pids.max`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PidsSample {
     /// Hierarchy version (v1: the `pids` hierarchy; v2: the unified one).
     pub version: CgroupVersion,
@@ -233,7 +251,7 @@ pub struct PidsSample {
 }
 
 /// A process, identified across pid reuse by its start time.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProcessIdentity {
     /// Process id.
     pub pid: i32,
@@ -247,7 +265,7 @@ pub struct ProcessIdentity {
 ///
 /// For a group, a field is present only if it was read for every process: a partial sum would
 /// understate usage and look like a drop.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct ProcessMemory {
     /// Resident set size (`VmRSS`), bytes.
     pub rss: Option<u64>,
@@ -342,7 +360,7 @@ impl CgroupVia {
 }
 
 /// The memory controller of the target's cgroup.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CgroupSample {
     /// Hierarchy version.
     pub version: CgroupVersion,
@@ -416,7 +434,7 @@ impl Basis {
 }
 
 /// The memory utilization of the target.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Utilization {
     /// Which figures are compared.
     pub basis: Basis,
@@ -434,9 +452,10 @@ impl Utilization {
 }
 
 /// Cost of reading `smaps_rollup` (it can stall a huge target), cumulative since start.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct PssCost {
     /// Time spent reading `smaps_rollup` in the last pass, if it was read.
+    #[serde(serialize_with = "json::opt_seconds")]
     pub last_read: Option<Duration>,
     /// Total time spent reading it since start.
     pub read_seconds_total: f64,
@@ -556,6 +575,16 @@ impl ErrorCounts {
     /// The count for one pair.
     pub fn get(&self, source: ErrorSource, reason: ErrorReason) -> u64 {
         self.0.get(&(source, reason)).copied().unwrap_or(0)
+    }
+
+    /// Distinct (source, reason) pairs counted.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     /// All non-zero counts.

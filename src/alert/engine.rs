@@ -22,6 +22,7 @@ use serde::Serialize;
 use super::history::{BoundedLog, SampleRing};
 use super::leak::{self, Trend};
 use super::rules::{self, AlertRules, Labels, Resource, Severity, OOM_ALERT};
+use crate::cleanup::measure::{trim_with, Structure, Trimmed};
 use crate::snapshot::Snapshot;
 
 /// Where an alert instance is in its life.
@@ -168,6 +169,8 @@ pub struct AlertState {
     pub history: Arc<[Transition]>,
     /// The history's cap.
     pub history_max: usize,
+    /// The sizes and caps of the engine's structures.
+    pub structures: Vec<Structure>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -229,6 +232,8 @@ pub struct Engine {
     history_changed: bool,
     /// Set by [`Engine::set_rules`]: instance texts are rebuilt at the next evaluation.
     texts_stale: bool,
+    /// The time of the last evaluation (the engine's clock is the snapshots').
+    last_now: f64,
 }
 
 impl Engine {
@@ -244,6 +249,7 @@ impl Engine {
             published_history: Arc::from(Vec::new()),
             history_changed: false,
             texts_stale: false,
+            last_now: 0.0,
         }
     }
 
@@ -262,6 +268,29 @@ impl Engine {
         self.texts_stale = true;
     }
 
+    /// Trims the engine's structures: drops the sample histories of resources no longer in the
+    /// prediction rules and samples past the retention (both dead), transitions past theirs,
+    /// and spare room. Live samples and transitions stay.
+    pub fn trim(&mut self) -> Vec<Trimmed> {
+        let now = self.last_now;
+        let resources = self.rules.prediction.resources.clone();
+        let trends = trim_with(&mut self.trends, trend_structure, |t| {
+            t.retain(|r, _| resources.contains(r));
+            for track in t.values_mut() {
+                track.ring.trim(now);
+                track.ring.shrink();
+            }
+        });
+        let history = trim_with(&mut self.history, history_structure, |h| {
+            h.trim(now);
+            h.shrink();
+        });
+        if history.as_ref().is_some_and(|t| t.len_after != t.len_before) {
+            self.history_changed = true;
+        }
+        trends.into_iter().chain(history).collect()
+    }
+
     /// The rules in use.
     pub fn rules(&self) -> &AlertRules {
         &self.rules
@@ -270,6 +299,7 @@ impl Engine {
     /// Evaluates every rule on one snapshot and returns the new state.
     pub fn evaluate(&mut self, s: &Snapshot) -> AlertState {
         let now = s.taken_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        self.last_now = now;
         for inst in self.instances.values_mut() {
             inst.seen = false;
         }
@@ -563,8 +593,28 @@ impl Engine {
             trends,
             history: self.published_history.clone(),
             history_max: self.history.max(),
+            structures: vec![
+                trend_structure(&self.trends),
+                history_structure(&self.history),
+                Structure::counted("alert_instances", self.instances.len(), None),
+            ],
         }
     }
+}
+
+/// Every resource's sample history, summed.
+fn trend_structure(trends: &BTreeMap<Resource, TrendTrack>) -> Structure {
+    let sum = |f: &dyn Fn(&TrendTrack) -> usize| trends.values().map(f).sum::<usize>();
+    Structure::deque::<(f64, f64)>(
+        "alert_trend_samples",
+        sum(&|t| t.ring.len()),
+        sum(&|t| t.ring.capacity()),
+        Some(sum(&|t| t.ring.limits().max_samples)),
+    )
+}
+
+fn history_structure(history: &BoundedLog<Transition>) -> Structure {
+    Structure::deque::<(f64, Transition)>("alert_transitions", history.len(), history.capacity(), Some(history.max()))
 }
 
 #[cfg(test)]

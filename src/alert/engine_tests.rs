@@ -382,3 +382,31 @@ fn new_rules_apply_at_the_next_evaluation_and_keep_the_state_of_rules_that_stay(
     assert_eq!(state_of(&state, alert, Severity::Warning), R);
     assert_eq!(state.history.len(), 2, "{:?}", state.history);
 }
+
+#[test]
+fn trimming_drops_dead_samples_and_spare_room_and_keeps_live_ones() {
+    let mut engine = Engine::new(prediction_rules(Duration::ZERO, HORIZON));
+    // 5 s spacing over a 600 s retention: 120 live samples per resource.
+    for i in 0..200 {
+        engine.evaluate(&usage(i + 1, i * 5, 0.5, 1.0));
+    }
+    let samples = |st: &AlertState| st.structures.iter().find(|s| s.name == "alert_trend_samples").cloned().unwrap();
+    let live = engine.evaluate(&usage(201, 1000, 0.5, 1.0));
+    assert!(engine.trim().iter().all(|t| t.name != "alert_trend_samples"), "full live rings have nothing spare");
+    assert_eq!(samples(&engine.evaluate(&usage(202, 1005, 0.5, 1.0))).len, samples(&live).len);
+    // The target goes away: its histories stop receiving samples, and age past the retention.
+    let gone = engine.evaluate(&snapshot(203, 1700));
+    assert_eq!(samples(&gone).len, 3 * 120, "no sample is dropped before the cleanup");
+    let trimmed = engine.trim();
+    let t = trimmed.iter().find(|t| t.name == "alert_trend_samples").expect("the dead samples were trimmed");
+    assert_eq!((t.len_before, t.len_after), (360, 0), "every sample is older than 600 s before t = 1700");
+    assert_eq!(t.bytes_after, 0);
+    assert_eq!(t.freed_bytes, t.bytes_before);
+    // Samples younger than the retention stay.
+    for i in 0..10 {
+        engine.evaluate(&usage(204 + i, 1800 + i * 5, 0.5, 1.0));
+    }
+    let before = samples(&engine.evaluate(&snapshot(214, 1900)));
+    assert_eq!(before.len, 30);
+    assert!(engine.trim().iter().all(|t| t.name != "alert_trend_samples" || t.len_after == 30));
+}

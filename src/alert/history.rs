@@ -5,6 +5,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use crate::cleanup::measure::{reserve_capped, shrink_deque};
+
 /// Caps of a sample history.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WindowLimits {
@@ -51,6 +53,7 @@ impl SampleRing {
                 return false;
             }
         }
+        reserve_capped(&mut self.points, 1, self.limits.max_samples + 1);
         self.points.push_back((t, value));
         self.trim(t);
         true
@@ -96,6 +99,16 @@ impl SampleRing {
     pub fn limits(&self) -> &WindowLimits {
         &self.limits
     }
+
+    /// Points the ring has room for without reallocating.
+    pub fn capacity(&self) -> usize {
+        self.points.capacity()
+    }
+
+    /// Releases spare room (when most of it is spare); every point stays.
+    pub fn shrink(&mut self) {
+        shrink_deque(&mut self.points);
+    }
 }
 
 /// A ring of records with a timestamp, bounded by count and age (the alert transition history).
@@ -120,6 +133,7 @@ impl<T: Clone> BoundedLog<T> {
 
     /// Appends a record made at `at` and trims.
     pub fn push(&mut self, at: f64, item: T) {
+        reserve_capped(&mut self.items, 1, self.max + 1);
         self.items.push_back((at, item));
         self.trim(at);
     }
@@ -157,6 +171,16 @@ impl<T: Clone> BoundedLog<T> {
     pub fn max(&self) -> usize {
         self.max
     }
+
+    /// Records the log has room for without reallocating.
+    pub fn capacity(&self) -> usize {
+        self.items.capacity()
+    }
+
+    /// Releases spare room (when most of it is spare); every record stays.
+    pub fn shrink(&mut self) {
+        shrink_deque(&mut self.items);
+    }
 }
 
 #[cfg(test)]
@@ -165,6 +189,18 @@ mod tests {
 
     fn limits(retention_s: u64, max: usize) -> WindowLimits {
         WindowLimits { retention: Duration::from_secs(retention_s), max_samples: max, min_fill: 0.5 }
+    }
+
+    #[test]
+    fn a_full_log_holds_no_room_beyond_its_cap() {
+        let mut log = BoundedLog::new(100, Duration::from_secs(3600));
+        let mut ring = SampleRing::new(limits(3600, 100));
+        for i in 0..1000 {
+            log.push(i as f64, i);
+            ring.push(i as f64 * 36.0, 1.0);
+        }
+        assert_eq!((log.len(), ring.len()), (100, 100));
+        assert!(log.capacity() <= 101 && ring.capacity() <= 101, "{} {}", log.capacity(), ring.capacity());
     }
 
     #[test]

@@ -30,21 +30,28 @@ pub use engine::{AlertState, Engine};
 
 use rules::AlertRules;
 
+use crate::cleanup::TrimInbox;
 use crate::snapshot::Snapshot;
 
 /// Evaluates every new snapshot and publishes the resulting state, until cancelled or until the
-/// sampler's channel closes. New rules on `rules` (a reload) apply from the next evaluation.
+/// sampler's channel closes. New rules on `rules` (a reload) apply from the next evaluation;
+/// trim requests from `trims` are answered between evaluations.
 pub async fn run(
     mut engine: Engine,
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
     mut rules: watch::Receiver<Arc<AlertRules>>,
     tx: watch::Sender<Arc<AlertState>>,
+    mut trims: TrimInbox,
     token: CancellationToken,
 ) {
     rules.mark_unchanged();
     loop {
         tokio::select! {
             _ = token.cancelled() => break,
+            Some(reply) = trims.recv() => {
+                let _ = reply.send(engine.trim());
+                continue;
+            }
             changed = snapshots.changed() => {
                 if changed.is_err() {
                     break;

@@ -74,6 +74,25 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// The admin endpoints (`POST /admin/cleanup`, `POST /-/reload`).
     pub admin: AdminConfig,
+    /// When leakwatch trims its own structures.
+    pub cleanup: CleanupConfig,
+}
+
+/// `cleanup:` — leakwatch trims its own structures on an interval, when its own RSS passes a
+/// threshold, and on `POST /admin/cleanup`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CleanupConfig {
+    /// Time between cleanups. Default `5m`; 1s..=24h.
+    #[serde(deserialize_with = "units::de_duration")]
+    pub interval: Option<Duration>,
+    /// A sampling pass that finds leakwatch's own RSS above this starts a cleanup, e.g.
+    /// `256MiB`. Default 256 MiB; 1MiB..=1TiB.
+    #[serde(deserialize_with = "units::de_bytes")]
+    pub memory_threshold: Option<u64>,
+    /// Least time between two memory-triggered cleanups. Default `1m`; 1s..=24h.
+    #[serde(deserialize_with = "units::de_duration")]
+    pub memory_cooldown: Option<Duration>,
 }
 
 /// `admin:` — the admin endpoints exist only with a token file.
@@ -285,6 +304,11 @@ impl Config {
             // No flag sets alert rules: they come from the file only.
             alerts: self.alerts,
             admin: AdminConfig { token_file: over.admin.token_file.or(self.admin.token_file) },
+            cleanup: CleanupConfig {
+                interval: over.cleanup.interval.or(self.cleanup.interval),
+                memory_threshold: over.cleanup.memory_threshold.or(self.cleanup.memory_threshold),
+                memory_cooldown: over.cleanup.memory_cooldown.or(self.cleanup.memory_cooldown),
+            },
         }
     }
 
@@ -381,6 +405,19 @@ mod tests {
         assert_eq!(c.tasks.stale_after, Some(Duration::from_secs(2)));
         let err = Config::from_yaml(b"connections:\n  peers:\n    - name: a\n      port: 1\n").unwrap_err();
         assert!(err.contains("port") && err.contains("line 4"), "{err}");
+    }
+
+    #[test]
+    fn the_cleanup_section_parses_with_units() {
+        let c = Config::from_yaml(b"cleanup:\n  interval: 30s\n  memory_threshold: 64MiB\n  memory_cooldown: 2m\n")
+            .unwrap();
+        assert_eq!(c.cleanup.interval, Some(Duration::from_secs(30)));
+        assert_eq!(c.cleanup.memory_threshold, Some(64 << 20));
+        assert_eq!(c.cleanup.memory_cooldown, Some(Duration::from_secs(120)));
+        let err = Config::from_yaml(b"cleanup:\n  interval: 30s\n  threshold: 1\n").unwrap_err();
+        assert!(err.contains("threshold") && err.contains("line 3"), "{err}");
+        let err = Config::from_yaml(b"cleanup:\n  memory_threshold: lots\n").unwrap_err();
+        assert!(err.contains("byte size") && err.contains("line 2"), "{err}");
     }
 
     #[test]

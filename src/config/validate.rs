@@ -7,6 +7,7 @@ use std::time::Duration;
 use regex::{Regex, RegexBuilder};
 
 use super::*;
+use crate::cleanup::CleanupSettings;
 use crate::logs::ring::{RingLimits, MIN_LINE_BYTES};
 use crate::logs::SourceKind;
 use crate::roots::{Roots, DEFAULT_PROCFS, DEFAULT_SYSFS};
@@ -82,6 +83,8 @@ pub struct ValidConfig {
     pub alertmanager: Option<crate::alert::push::Target>,
     /// The admin token file; `None` disables the admin endpoints.
     pub admin_token_file: Option<PathBuf>,
+    /// When leakwatch trims its own structures.
+    pub cleanup: CleanupSettings,
 }
 
 /// Checks every value; `wrapped` is true in `leakwatch run` mode, where the wrapped command is
@@ -131,6 +134,7 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
             problems.push(format!("admin.token_file: {e}"));
         }
     }
+    let cleanup = cleanup(&config.cleanup, &mut problems);
     if problems.is_empty() {
         Ok(ValidConfig {
             listen,
@@ -150,6 +154,7 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
             alerts,
             alertmanager,
             admin_token_file: config.admin.token_file.clone(),
+            cleanup,
         })
     } else {
         Err(ConfigError::Invalid(problems))
@@ -241,6 +246,26 @@ fn ring_limits(key: &str, own: &LogCaps, defaults: Option<&LogCaps>, problems: &
         max_line_bytes: usize::try_from(max_line_bytes).unwrap_or(usize::MAX),
         max_subscribers,
     }
+}
+
+fn cleanup(c: &CleanupConfig, problems: &mut Vec<String>) -> CleanupSettings {
+    let d = CleanupSettings::default();
+    let duration = |key: &str, value: Option<Duration>, default: Duration, problems: &mut Vec<String>| {
+        let v = value.unwrap_or(default);
+        if !(Duration::from_secs(1)..=Duration::from_secs(86400)).contains(&v) {
+            problems.push(format!("{key}: must be 1s..=24h, got {}", humantime::format_duration(v)));
+        }
+        v
+    };
+    let interval = duration("cleanup.interval", c.interval, d.interval, problems);
+    let memory_cooldown = duration("cleanup.memory_cooldown", c.memory_cooldown, d.memory_cooldown, problems);
+    let memory_threshold = c.memory_threshold.unwrap_or(d.memory_threshold);
+    if !(1 << 20..=1 << 40).contains(&memory_threshold) {
+        problems.push(format!(
+            "cleanup.memory_threshold: must be 1MiB..=1TiB (1048576..=1099511627776), got {memory_threshold}"
+        ));
+    }
+    CleanupSettings { interval, memory_threshold, memory_cooldown }
 }
 
 fn stale_after(key: &str, value: Option<Duration>, problems: &mut Vec<String>) -> Duration {
@@ -402,6 +427,21 @@ mod tests {
         for key in ["interval:", "listen:", "target.max_processes:", "pss.time_budget:"] {
             assert!(e.contains(key), "{key} missing in {e}");
         }
+    }
+
+    #[test]
+    fn cleanup_values_are_range_checked_by_key() {
+        let v = validate(&Config::default(), false).unwrap();
+        assert_eq!(v.cleanup, CleanupSettings::default());
+        let e = problems("cleanup:\n  interval: 500ms\n  memory_threshold: 1KiB\n  memory_cooldown: 2d\n", false);
+        assert!(e.contains("cleanup.interval: must be 1s..=24h, got 500ms"), "{e}");
+        assert!(e.contains("cleanup.memory_threshold: must be 1MiB..=1TiB"), "{e}");
+        assert!(e.contains("got 1024"), "{e}");
+        assert!(e.contains("cleanup.memory_cooldown: must be 1s..=24h, got 2days"), "{e}");
+        let yaml = "cleanup:\n  interval: 2s\n  memory_threshold: 1MiB\n  memory_cooldown: 1s\n";
+        let v = validate(&Config::from_yaml(yaml.as_bytes()).unwrap(), false).unwrap();
+        assert_eq!(v.cleanup.interval, Duration::from_secs(2));
+        assert_eq!(v.cleanup.memory_threshold, 1 << 20);
     }
 
     #[test]

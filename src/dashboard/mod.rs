@@ -325,6 +325,37 @@ fn leakwatch_row() -> Row {
             )
             .describe("Reads that failed, by source and reason (e.g. a target that exited mid-sample).")
             .width(8),
+            Panel::new(
+                TimeSeries,
+                "Internal structures",
+                "bytes",
+                &format!(
+                    "sum by (structure) (leakwatch_structure_allocated_bytes{}) or label_replace(sum(leakwatch_log_buffer_allocated_bytes{}), \"structure\", \"log buffers\", \"\", \"\")",
+                    p(""),
+                    p("")
+                ),
+                "{{structure}}",
+            )
+            .describe("Bytes allocated by leakwatch's bounded structures (see /status): what a cleanup can shrink.")
+            .width(8),
+            Panel::new(
+                TimeSeries,
+                "Cleanups",
+                "short",
+                &format!("sum by (trigger) (increase(leakwatch_cleanups_total{}[$__rate_interval]))", p("")),
+                "{{trigger}}",
+            )
+            .describe("Cleanups of leakwatch's own structures: interval, memory (own RSS above cleanup.memory_threshold), admin.")
+            .width(8),
+            Panel::new(
+                TimeSeries,
+                "Freed by cleanups",
+                "Bps",
+                &format!("sum by (pod) (rate(leakwatch_cleanup_freed_bytes_total{}[$__rate_interval]))", p("")),
+                "{{pod}}",
+            )
+            .describe("Spare capacity and dead entries released by cleanups, per second.")
+            .width(8),
         ],
     }
 }

@@ -40,19 +40,16 @@ impl AdminToken {
     pub fn authorize(&self, headers: &HeaderMap) -> Result<(), Box<Response<Body>>> {
         let file = self.file.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
         let Some(file) = file else {
-            return Err(Box::new(text(
-                StatusCode::NOT_FOUND,
-                "not found; admin endpoints are disabled (no admin token file)\n",
-            )));
+            return Err(text(StatusCode::NOT_FOUND, "not found; admin endpoints are disabled (no admin token file)\n"));
         };
         let expected = match read_token(&file) {
             Ok(token) => token,
             Err(e) => {
                 tracing::error!("admin token: {e}");
-                return Err(Box::new(text(
+                return Err(text(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "the admin token file cannot be read; see the log\n",
-                )));
+                ));
             }
         };
         let given = headers
@@ -65,13 +62,13 @@ impl AdminToken {
         } else {
             let mut r = text(StatusCode::UNAUTHORIZED, "a valid bearer token is required\n");
             r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"leakwatch\""));
-            Err(Box::new(r))
+            Err(r)
         }
     }
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut r = Response::new(Body::full(Bytes::from_static(body.as_bytes())));
+fn text(status: StatusCode, body: &'static str) -> Box<Response<Body>> {
+    let mut r = Box::new(Response::new(Body::full(Bytes::from_static(body.as_bytes()))));
     *r.status_mut() = status;
     r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     r

@@ -8,12 +8,14 @@
 //! | `/logs`    | the log sources and their figures (JSON) |
 //! | `/logs/{source}` | a page of lines: newest first by default, cursors, filters, byte cap (JSON or text) |
 //! | `/logs/{source}/stream` | Server-Sent Events: a backlog or a resume point, then live lines |
+//! | `/status`  | leakwatch, the latest snapshot, every internal structure's size and cap, cleanups (JSON) |
 //! | `/alerts`  | pending, firing and recently resolved alerts, and the leak detector (JSON) |
 //! | `/alerts/history` | the bounded alert transition history, newest first (JSON) |
 //! | `/`        | a short index |
 //!
 //! Admin endpoints (`POST`) exist only with an admin token file and need its bearer token
-//! ([`admin`]): `POST /-/reload` reloads the config file ([`crate::reload`]).
+//! ([`admin`]): `POST /-/reload` reloads the config file ([`crate::reload`]), `POST
+//! /admin/cleanup` runs a cleanup now ([`crate::cleanup`]).
 //!
 //! Connections are capped (a permit each), headers must arrive within a timeout, and accept
 //! errors back off instead of ending the server. Connections that are not serving a request (still
@@ -24,10 +26,12 @@
 pub mod admin;
 mod alerts;
 mod body;
+pub mod cache;
 mod logs;
 mod pending;
 mod routes;
 pub mod sse;
+mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

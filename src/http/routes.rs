@@ -1,7 +1,7 @@
 //! Request routing and responses.
 
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -12,8 +12,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::admin::AdminToken;
 use super::body::Body;
-use super::logs;
+use super::cache::MetricsCache;
+use super::{logs, status};
 use crate::alert::AlertState;
+use crate::cleanup::{Cleanup, Structure};
 use crate::logs::LogSources;
 use crate::metrics::{self, StaticInfo};
 use crate::reload::{ReloadHandle, Trigger};
@@ -25,15 +27,14 @@ const INDEX: &str = "leakwatch\n\n\
 /metrics                 Prometheus metrics\n\
 /healthz                 liveness\n\
 /readyz                  readiness (after the first sample)\n\
+/status                  leakwatch, the latest snapshot, internal structures and cleanups (JSON)\n\
 /alerts                  pending, firing and recently resolved alerts, and the leak detector (JSON)\n\
 /alerts/history          alert transitions, newest first (JSON)\n\
 /logs                    log sources and their figures (JSON)\n\
 /logs/SOURCE             recent lines: lines, max_bytes, before_seq, after_seq, contains, regex, format\n\
 /logs/SOURCE/stream      live lines as Server-Sent Events: backlog, after_seq or Last-Event-ID, contains, regex, format\n\
-POST /-/reload           reload the config file (admin token)\n";
-
-/// What a cached `/metrics` body was rendered from: (snapshot seq, alert seq, reload generation).
-type RenderKey = (u64, u64, u64);
+POST /-/reload           reload the config file (admin token)\n\
+POST /admin/cleanup      trim leakwatch's structures now (admin token)\n";
 
 /// What request handlers read: the latest snapshot, fixed info and the log sources. The rendered
 /// `/metrics` body is cached per snapshot, so a scrape storm costs one render per sampling interval.
@@ -42,12 +43,13 @@ pub struct AppState {
     info: StaticInfo,
     logs: Arc<LogSources>,
     alerts: watch::Receiver<Arc<AlertState>>,
-    rendered: Mutex<Option<(RenderKey, Bytes)>>,
+    rendered: Arc<MetricsCache>,
     shutdown: CancellationToken,
     /// KiB of memory pages may take (see [`logs::PAGE_MEMORY_BUDGET`]).
     page_budget: Arc<Semaphore>,
     admin: AdminToken,
     reload: Option<ReloadHandle>,
+    cleanup: Option<Cleanup>,
 }
 
 impl AppState {
@@ -62,7 +64,52 @@ impl AppState {
         let alerts = watch::channel(Arc::new(AlertState::default())).1;
         let page_budget = Arc::new(Semaphore::new(logs::PAGE_MEMORY_BUDGET >> 10));
         let admin = AdminToken::default();
-        Self { snapshot, info, logs, alerts, rendered: Mutex::new(None), shutdown, page_budget, admin, reload: None }
+        let rendered = Arc::new(MetricsCache::new(snapshot.clone()));
+        Self { snapshot, info, logs, alerts, rendered, shutdown, page_budget, admin, reload: None, cleanup: None }
+    }
+
+    /// The same state, with cleanup statistics on `/status` and `/metrics` and
+    /// `POST /admin/cleanup` running cleanups through `cleanup`.
+    pub fn with_cleanup(self, cleanup: Cleanup) -> Self {
+        Self { cleanup: Some(cleanup), ..self }
+    }
+
+    /// The `/metrics` body cache (the cleanup drops a stale body).
+    pub fn metrics_cache(&self) -> Arc<MetricsCache> {
+        self.rendered.clone()
+    }
+
+    /// HTTP's own structures.
+    fn http_structures(&self) -> Vec<Structure> {
+        let budget_kib = logs::PAGE_MEMORY_BUDGET >> 10;
+        let in_use = budget_kib.saturating_sub(self.page_budget.available_permits());
+        vec![
+            self.rendered.structure(),
+            Structure {
+                bytes: Some((in_use as u64) << 10),
+                ..Structure::counted("log_page_budget_kib", in_use, Some(budget_kib))
+            },
+        ]
+    }
+
+    /// Every internal structure: the snapshot's (log buffers, sampler), the alert engine's, HTTP's.
+    fn structures(&self, snapshot: &Snapshot, alerts: &AlertState) -> Vec<Structure> {
+        let mut out = snapshot.structures.clone();
+        out.extend(alerts.structures.iter().cloned());
+        out.extend(self.http_structures());
+        out
+    }
+
+    fn status(&self) -> Response<Body> {
+        let snapshot = self.snapshot.borrow().clone();
+        let alerts = self.alerts.borrow().clone();
+        let structures = self.structures(&snapshot, &alerts);
+        status::status(&status::Status {
+            leakwatch: status::Own::of(&self.info.version, &snapshot),
+            snapshot: &snapshot,
+            structures: &structures,
+            cleanup: self.cleanup.as_ref().map(Cleanup::stats),
+        })
     }
 
     /// The same state, with the admin endpoints guarded by `admin`.
@@ -84,18 +131,23 @@ impl AppState {
         let snapshot = self.snapshot.borrow().clone();
         let alerts = self.alerts.borrow().clone();
         let reload = self.reload.as_ref().map(ReloadHandle::status);
-        // The alert state of a snapshot is published just after it: both seqs key the cache,
-        // with the reload attempts (a reload's metrics show at once).
-        let key = (snapshot.seq, alerts.seq, reload.as_ref().map_or(0, |r| r.generation));
-        let mut cache = self.rendered.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match &*cache {
-            Some((k, body)) if *k == key && snapshot.seq != 0 => body.clone(),
-            _ => {
-                let body = Bytes::from(metrics::render_scrape(&snapshot, Some(&alerts), reload.as_deref(), &self.info));
-                *cache = Some((key, body.clone()));
-                body
-            }
-        }
+        let cleanup = self.cleanup.as_ref().map(Cleanup::stats);
+        // The alert state of a snapshot is published just after it: both seqs key the cache, with
+        // the reload attempts (a reload's metrics show at once) and the cleanup count (its figures
+        // are rendered too).
+        let key = (
+            snapshot.seq,
+            alerts.seq,
+            reload.as_ref().map_or(0, |r| r.generation),
+            cleanup.as_ref().map_or(0, |c| c.performed.total()),
+        );
+        // Measured before the cache is locked (the cache is one of the structures).
+        let structures = self.structures(&snapshot, &alerts);
+        self.rendered.get_or_render(key, || {
+            let mut body = metrics::render_scrape(&snapshot, Some(&alerts), reload.as_deref(), &self.info);
+            body.push_str(&metrics::structures::render(&structures, cleanup.as_ref()));
+            body
+        })
     }
 }
 
@@ -115,6 +167,7 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp
     let response = match path {
         "/metrics" => with_type(Response::new(Body::full(state.metrics_body())), PROMETHEUS_TEXT),
         "/healthz" => plain(StatusCode::OK, "ok\n"),
+        "/status" => state.status(),
         "/alerts" => super::alerts::current(&state.alerts),
         "/alerts/history" => super::alerts::history(&state.alerts),
         "/readyz" => {
@@ -144,6 +197,7 @@ async fn admin_route(state: &AppState, req: &Request<Incoming>) -> Response<Body
     }
     match req.uri().path() {
         "/-/reload" => reload(state).await,
+        "/admin/cleanup" => status::cleanup(state.cleanup.as_ref()).await,
         _ => plain(StatusCode::NOT_FOUND, "not found; see / for the endpoints\n"),
     }
 }

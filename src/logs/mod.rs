@@ -16,7 +16,10 @@ pub mod tail;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use ring::{LogRing, RingLimits, RingStats};
+use serde::Serialize;
+
+use crate::cleanup::{Structure, Trim, Trimmed};
+use ring::{LogRing, RingLimits, RingStats, LINE_OVERHEAD_BYTES};
 
 /// Where a source's lines come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +118,7 @@ impl LogSource {
 }
 
 /// A source's figures at one moment (plain data, for snapshots and `GET /logs`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LogSourceStats {
     /// The source name.
     pub name: String,
@@ -139,6 +142,22 @@ pub struct LogSourceStats {
     pub lost_bytes: u64,
     /// See [`SourceCounters::read_errors`].
     pub read_errors: u64,
+}
+
+impl LogSourceStats {
+    /// The ring's parts as structures: line entries, text bytes, subscribers.
+    pub fn structures(&self) -> [Structure; 3] {
+        let (r, l) = (&self.ring, &self.limits);
+        [
+            Structure {
+                bytes: Some((r.line_capacity * LINE_OVERHEAD_BYTES) as u64),
+                ..Structure::deque::<()>("log_lines", r.lines, r.line_capacity, Some(l.max_lines))
+            },
+            Structure::deque::<u8>("log_text", r.bytes, r.text_capacity, Some(l.max_bytes)),
+            Structure::counted("log_subscribers", r.subscribers, Some(l.max_subscribers)),
+        ]
+        .map(|s| s.of_source(&self.name))
+    }
 }
 
 /// Every configured source, in configuration order. A reload replaces the list as a whole
@@ -172,5 +191,15 @@ impl LogSources {
     /// Replaces the list (a reload); requests that already hold a source keep it.
     pub fn replace(&self, sources: Vec<Arc<LogSource>>) {
         *self.sources.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = sources.into();
+    }
+}
+
+impl Trim for LogSources {
+    /// Trims every ring (each under its own lock, one at a time).
+    fn trim(&self) -> Vec<Trimmed> {
+        self.list()
+            .iter()
+            .flat_map(|s| s.ring.trim().into_iter().map(|t| Trimmed { source: Some(s.name.clone()), ..t }))
+            .collect()
     }
 }

@@ -16,7 +16,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use serde::Serialize;
 use tokio::sync::watch;
+
+use crate::cleanup::measure::{reserve_capped, shrink_deque, trim_with, Structure, Trimmed};
 
 /// Appended to a line that was cut at `max_line_bytes`.
 pub const CUT_MARKER: &str = "…[cut]";
@@ -26,7 +29,7 @@ pub const LINE_OVERHEAD_BYTES: usize = std::mem::size_of::<Entry>();
 pub const MIN_LINE_BYTES: usize = 64;
 
 /// The caps of one ring.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct RingLimits {
     /// Most lines held.
     pub max_lines: usize,
@@ -79,7 +82,7 @@ struct Inner {
 }
 
 /// Running figures of a ring.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct RingStats {
     /// Lines held now.
     pub lines: usize,
@@ -101,6 +104,10 @@ pub struct RingStats {
     pub lagged_total: u64,
     /// Subscribers now.
     pub subscribers: usize,
+    /// Line entries the ring has room for without reallocating (each [`LINE_OVERHEAD_BYTES`]).
+    pub line_capacity: usize,
+    /// Text bytes the ring has room for without reallocating.
+    pub text_capacity: usize,
 }
 
 /// One line of a [`Page`].
@@ -267,7 +274,29 @@ impl LogRing {
             cut_total: inner.cut_total,
             lagged_total: self.lagged_total.load(Ordering::Relaxed),
             subscribers: self.subscribers.load(Ordering::Relaxed),
+            line_capacity: inner.entries.capacity(),
+            text_capacity: inner.text.capacity(),
         }
+    }
+
+    /// Releases spare capacity (a burst of short lines leaves room for many entries after the
+    /// byte cap evicted most of them; long lines leave text room after the line cap did). Every
+    /// line held stays, with its sequence number.
+    pub fn trim(&self) -> Vec<Trimmed> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let limits = inner.limits;
+        let lines = trim_with(
+            &mut inner.entries,
+            |e| Structure::deque::<Entry>("log_lines", e.len(), e.capacity(), Some(limits.max_lines)),
+            shrink_deque,
+        );
+        let text = trim_with(
+            &mut inner.text,
+            |t| Structure::deque::<u8>("log_text", t.len(), t.capacity(), Some(limits.max_bytes)),
+            shrink_deque,
+        );
+        lines.into_iter().chain(text).collect()
     }
 
     /// Copies lines out, starting at `cursor`, keeping only lines `filter` accepts.
@@ -460,15 +489,6 @@ impl Drop for Subscription {
     }
 }
 
-/// Grows `buf` by at least `extra`, doubling but never past `cap` (so a full ring holds no slack).
-fn reserve_capped<T>(buf: &mut VecDeque<T>, extra: usize, cap: usize) {
-    let needed = buf.len() + extra;
-    if needed > buf.capacity() {
-        let target = (buf.capacity() * 2).clamp(needed, cap.max(needed));
-        buf.reserve_exact(target - buf.len());
-    }
-}
-
 /// The longest prefix of at most `max` bytes that does not split a UTF-8 sequence (when the text
 /// is UTF-8 there; other bytes are cut where they fall).
 fn char_boundary_prefix(text: &[u8], max: usize) -> &[u8] {
@@ -551,6 +571,33 @@ mod tests {
         let inner = r.lock();
         assert!(inner.text.capacity() <= 1000, "text capacity {}", inner.text.capacity());
         assert!(inner.entries.capacity() <= 50, "entry capacity {}", inner.entries.capacity());
+    }
+
+    #[test]
+    fn trimming_releases_a_bursts_spare_entries_and_keeps_every_line() {
+        let limits = RingLimits { max_lines: 10_000, max_bytes: 64 << 10, max_line_bytes: 4096, max_subscribers: 2 };
+        let r = Arc::new(LogRing::new(limits));
+        for i in 0..10_000 {
+            r.push(format!("{i}").as_bytes(), false);
+        }
+        // Long lines: the byte cap evicts the short ones; the entry capacity stays at the peak.
+        for i in 0..60 {
+            r.push(format!("{i:>1500}").as_bytes(), false);
+        }
+        let before = r.stats();
+        assert!(before.line_capacity >= 10_000 && before.lines < 100, "{before:?}");
+        let kept = r.read(Cursor::After(0), ALL, None);
+        let trimmed = r.trim();
+        let after = r.stats();
+        let lines = trimmed.iter().find(|t| t.name == "log_lines").expect("the entries were trimmed");
+        assert_eq!(lines.capacity_before, before.line_capacity as u64);
+        assert_eq!(lines.capacity_after, after.line_capacity as u64);
+        assert_eq!(lines.freed_bytes, ((before.line_capacity - after.line_capacity) * LINE_OVERHEAD_BYTES) as u64);
+        assert_eq!(r.read(Cursor::After(0), ALL, None), kept, "no line lost, same sequence numbers");
+        assert_eq!((after.lines, after.first_seq, after.next_seq), (before.lines, before.first_seq, before.next_seq));
+        // The ring goes on as before.
+        assert_eq!(r.push(b"next", false), before.next_seq);
+        assert!(r.trim().iter().all(|t| t.name != "log_lines" || t.freed_bytes == 0));
     }
 
     #[test]

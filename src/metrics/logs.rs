@@ -2,6 +2,7 @@
 //! counters at each sampling pass).
 
 use super::family::Family;
+use crate::logs::ring::LINE_OVERHEAD_BYTES;
 use crate::logs::LogSourceStats;
 
 /// A family's name, help and the figure it shows of a source.
@@ -64,12 +65,17 @@ pub fn logs(out: &mut Vec<Family>, sources: &[LogSourceStats]) {
         }
     }
     out.push(dropped);
-    let gauges: [Row; 5] = [
+    let gauges: [Row; 6] = [
         ("leakwatch_log_buffer_lines", "Lines held in the source's buffer.", |s| s.ring.lines as u64),
         ("leakwatch_log_buffer_bytes", "Text bytes held in the source's buffer.", |s| s.ring.bytes as u64),
         ("leakwatch_log_buffer_max_lines", "The buffer's line cap (max_lines).", |s| s.limits.max_lines as u64),
         ("leakwatch_log_buffer_max_bytes", "The buffer's text byte cap (max_bytes).", |s| s.limits.max_bytes as u64),
         ("leakwatch_log_subscribers", "Live subscribers of the source.", |s| s.ring.subscribers as u64),
+        (
+            "leakwatch_log_buffer_allocated_bytes",
+            "Bytes the buffer has allocated (line entries and text, used or spare): what a cleanup can shrink.",
+            |s| (s.ring.line_capacity * LINE_OVERHEAD_BYTES + s.ring.text_capacity) as u64,
+        ),
     ];
     for (name, help, value) in gauges {
         let mut f = Family::gauge(name, help);

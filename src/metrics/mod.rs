@@ -6,6 +6,7 @@ mod conns;
 mod family;
 mod logs;
 mod reload;
+pub mod structures;
 mod tasks;
 
 use prometheus::proto::MetricFamily;

@@ -3,7 +3,7 @@
 use super::{lines, parse_u64, ParseError};
 
 /// One PSI line: the share of time stalled over 10/60/300 s windows and the total stall time.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct PressureLine {
     /// Percent of the last 10 s.
     pub avg10: f64,
@@ -17,7 +17,7 @@ pub struct PressureLine {
 
 /// Memory pressure: `some` (at least one task stalled) and `full` (all non-idle tasks stalled).
 /// Either line may be absent on some kernels.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
 pub struct Pressure {
     /// The `some` line.
     pub some: Option<PressureLine>,

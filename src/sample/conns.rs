@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::read::{record, ReadError};
 use super::sock_diag::{DiagError, SockDiag};
+use crate::cleanup::measure::{shrink_map, shrink_vec, trim_with, Structure, Trimmed};
 use crate::parse::sock_diag::DumpError;
 use crate::parse::sockets::{inet_line, is_header, unix_line, Protocol, SockState, SocketEntry};
 use crate::parse::ParseError;
@@ -95,7 +96,13 @@ pub struct ConnSampler {
     /// Socket inode → when it was first seen held.
     first_seen: HashMap<u64, Instant>,
     entries: Vec<SocketEntry>,
+    /// The most rows one table read needed in the last pass (the working size of `entries`).
+    rows_needed: usize,
     line: Vec<u8>,
+}
+
+fn rows_structure(rows: &Vec<SocketEntry>) -> Structure {
+    Structure::deque::<SocketEntry>("conn_table_rows", rows.len(), rows.capacity(), None)
 }
 
 fn netns_id(path: &Path) -> Option<(u64, u64)> {
@@ -131,8 +138,27 @@ impl ConnSampler {
             no_diag: Vec::new(),
             first_seen: HashMap::new(),
             entries: Vec::new(),
+            rows_needed: 0,
             line: Vec::new(),
         }
+    }
+
+    /// Its structures: the first-seen map and the buffer table rows are read into.
+    pub fn structures(&self) -> [Structure; 2] {
+        [
+            Structure::map("conn_first_seen", &self.first_seen, Some(self.settings.max_tracked)),
+            rows_structure(&self.entries),
+        ]
+    }
+
+    /// Releases the first-seen map's room left by sockets that went away, and the row buffer's
+    /// room beyond what the last pass needed. Every tracked socket keeps its first-seen time.
+    pub fn trim(&mut self) -> Vec<Trimmed> {
+        let max = Some(self.settings.max_tracked);
+        let map = trim_with(&mut self.first_seen, |m| Structure::map("conn_first_seen", m, max), shrink_map);
+        let need = self.rows_needed;
+        let rows = trim_with(&mut self.entries, rows_structure, |e| shrink_vec(e, need));
+        map.into_iter().chain(rows).collect()
     }
 
     /// Drops every first-seen time (the target is gone: its sockets with it).
@@ -171,11 +197,13 @@ impl ConnSampler {
         let mut peers: Vec<(StateCounts, u64)> = vec![([0; STATES], 0); self.settings.peers.len()];
         let mut held = [[0u64; STATES]; PROTOCOLS];
         let mut netns = [[0u64; STATES]; PROTOCOLS];
+        self.rows_needed = 0;
         for protocol in Protocol::ALL {
             if out.methods.contains_key(&protocol) {
                 continue;
             }
             let Some((method, covered)) = self.table(roots, leader, protocol, shared_netns, errors) else { continue };
+            self.rows_needed = self.rows_needed.max(self.entries.len());
             for p in covered {
                 out.methods.insert(*p, method);
             }
@@ -406,6 +434,35 @@ mod tests {
         }
         std::fs::write(net.join("unix"), "Num       RefCount Protocol Flags    Type St Inode Path\n").unwrap();
         root
+    }
+
+    #[test]
+    fn trimming_the_map_keeps_every_tracked_socket_and_its_first_seen_time() {
+        let rows: Vec<(u64, u8, u16)> = (1..=3000).map(|i| (i, 1, 5432)).collect();
+        let root = tree("trim", &rows);
+        let roots = Roots::new(&root, "/nonexistent");
+        let settings = ConnSettings { stale_after: Duration::from_millis(300), ..ConnSettings::default() };
+        let mut sampler = ConnSampler::new(settings, &Roots::default());
+        let mut errors = ErrorCounts::default();
+        let all: Vec<u64> = (1..=3000).collect();
+        assert_eq!(sampler.sample(&roots, 7, &all, &mut errors).tracked, 3000);
+        std::thread::sleep(Duration::from_millis(350));
+        // All but 5 close: the map is pruned, its room stays.
+        let left = sampler.sample(&roots, 7, &[1, 2, 3, 4, 5], &mut errors);
+        assert_eq!((left.tracked, left.stale), (5, 5));
+        let [map_before, _] = sampler.structures();
+        assert!(map_before.bytes > Some(50_000), "the room of 3000 sockets: {map_before:?}");
+        let trimmed = sampler.trim();
+        let t = trimmed.iter().find(|t| t.name == "conn_first_seen").expect("the map was trimmed");
+        let [map_after, _] = sampler.structures();
+        assert_eq!((t.bytes_before, Some(t.bytes_after)), (map_before.bytes.unwrap(), map_after.bytes));
+        assert_eq!((t.len_before, t.len_after), (5, 5));
+        assert!(t.freed_bytes > 50_000, "{t:?}");
+        // The rows buffer keeps what the last pass needed (the table has 3000 rows).
+        assert!(trimmed.iter().all(|t| t.name != "conn_table_rows" || t.capacity_after >= 3000), "{trimmed:?}");
+        // The five are still known as old: stale at once, not first seen again.
+        assert_eq!(sampler.sample(&roots, 7, &[1, 2, 3, 4, 5], &mut errors).stale, 5);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::logs::LogSources;
+use crate::cleanup::{Structure, TrimInbox, Trimmed};
+use crate::logs::{LogSourceStats, LogSources};
 use crate::roots::Roots;
 use crate::snapshot::{
     Basis, ErrorCounts, FdKind, FdSample, ProcessMemory, PssCost, Snapshot, TargetSample, Utilization,
@@ -176,6 +177,8 @@ impl Sampler {
         let utilization = utilization(cgroup.as_ref().and_then(|c| c.limit.zip(c.working_set)), memory.as_ref(), &host);
 
         self.seq += 1;
+        let logs = self.settings.logs.stats();
+        let structures = self.structures(&logs);
         Snapshot {
             seq: self.seq,
             taken_at,
@@ -197,8 +200,25 @@ impl Sampler {
             },
             own_process,
             errors: self.errors.clone(),
-            logs: self.settings.logs.stats(),
+            logs,
+            structures,
         }
+    }
+
+    /// The log buffers' and the sampler's own structures.
+    fn structures(&self, logs: &[LogSourceStats]) -> Vec<Structure> {
+        let mut out: Vec<Structure> = logs.iter().flat_map(LogSourceStats::structures).collect();
+        out.extend(self.conns.structures());
+        out.push(self.tasks.structure());
+        out.push(Structure::counted("sample_errors", self.errors.len(), None));
+        out
+    }
+
+    /// Trims the sampler's structures (called between passes).
+    pub fn trim(&mut self) -> Vec<Trimmed> {
+        let mut out = self.conns.trim();
+        out.extend(self.tasks.trim());
+        out
     }
 
     /// A fixed pid (`--pid`, the wrapped child, the pid in a pidfile) is the target only while its
@@ -282,10 +302,13 @@ fn ticker(period: Duration, first: tokio::time::Instant) -> tokio::time::Interva
 /// Runs passes on the configured interval until cancelled, publishing each snapshot. File reads
 /// happen on the blocking pool so a stalled `/proc` read never blocks HTTP. A new
 /// [`SamplerConfig`] on `config` (a reload) applies from the next pass, which starts at once.
+/// Trim requests from `trims` are answered between passes (the sampler's structures are never
+/// touched during one).
 pub async fn run(
     mut sampler: Sampler,
     mut config: watch::Receiver<Arc<SamplerConfig>>,
     tx: watch::Sender<Arc<Snapshot>>,
+    mut trims: TrimInbox,
     token: CancellationToken,
 ) {
     let mut interval = config.borrow_and_update().interval;
@@ -310,6 +333,24 @@ pub async fn run(
                     tick.reset();
                 }
                 apply = Some(next);
+            }
+            Some(reply) = trims.recv() => {
+                // Shrinking a large map copies it: on the blocking pool, like a pass.
+                let trim = tokio::task::spawn_blocking(move || {
+                    let trimmed = sampler.trim();
+                    (sampler, trimmed)
+                });
+                match trim.await {
+                    Ok((s, trimmed)) => {
+                        sampler = s;
+                        let _ = reply.send(trimmed);
+                    }
+                    Err(e) => {
+                        tracing::error!("trimming the sampler failed: {e}; sampling stops");
+                        break;
+                    }
+                }
+                continue;
             }
         }
         let pass = tokio::task::spawn_blocking(move || {
@@ -399,7 +440,8 @@ mod tests {
             watch::channel(Arc::new(SamplerConfig { settings: settings.clone(), interval: Duration::from_secs(3600) }));
         let (tx, mut rx) = watch::channel(Arc::new(Snapshot::empty("app")));
         let token = CancellationToken::new();
-        let task = tokio::spawn(run(first, config_rx, tx, token.clone()));
+        let (_trims, inbox) = crate::cleanup::trim_channel();
+        let task = tokio::spawn(run(first, config_rx, tx, inbox, token.clone()));
         rx.changed().await.unwrap();
         assert_eq!(rx.borrow_and_update().target.name, "app", "the first pass runs at once");
         let renamed = SamplerSettings { target_name: "renamed".into(), max_processes: 1, ..settings };

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::process::SystemFacts;
 use super::read::{read_capped, read_parsed, record, ReadError};
+use crate::cleanup::measure::{shrink_map, trim_with, Structure, Trimmed};
 use crate::parse::kv;
 use crate::parse::stat::{brief, ProcState};
 use crate::parse::ParseError;
@@ -76,6 +77,18 @@ impl TaskSampler {
     /// A sampler with an empty first-seen map.
     pub fn new(settings: TaskSettings) -> Self {
         Self { settings, first_seen: HashMap::new() }
+    }
+
+    /// Its structure: the first-seen map.
+    pub fn structure(&self) -> Structure {
+        Structure::map("task_first_seen", &self.first_seen, Some(self.settings.max_tracked))
+    }
+
+    /// Releases the first-seen map's room left by descendants that exited; every tracked one
+    /// keeps its origin.
+    pub fn trim(&mut self) -> Option<Trimmed> {
+        let max = Some(self.settings.max_tracked);
+        trim_with(&mut self.first_seen, |m| Structure::map("task_first_seen", m, max), shrink_map)
     }
 
     /// Drops every first-seen time (the target is gone: its children are no longer tracked).

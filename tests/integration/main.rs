@@ -26,5 +26,6 @@ mod reload;
 mod run_mode;
 mod series;
 mod slow_clients;
+mod status;
 mod support;
 mod tasks;

@@ -13,9 +13,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use leakwatch::alert::{rules, AlertState, Engine};
+use leakwatch::cleanup::{ByTrigger, CleanupSettings, CleanupStats, Report, Structure, Trigger, Trimmed};
 use leakwatch::logs::ring::RingLimits;
 use leakwatch::logs::{LogSource, LogSourceStats, SourceKind};
-use leakwatch::metrics::{render_scrape, StaticInfo};
+use leakwatch::metrics::{render_scrape, structures, StaticInfo};
 use leakwatch::parse::pressure::{Pressure, PressureLine};
 use leakwatch::reload::ReloadStatus;
 use leakwatch::snapshot::{
@@ -160,7 +161,59 @@ fn sockets() -> SocketSample {
 /// The full snapshot with the alert state of an engine that watched its memory, fds and tasks
 /// grow for 75 minutes (so that every alert and trend family is present).
 pub fn full_render() -> String {
-    render_scrape(&full_snapshot(), Some(&full_alert_state()), Some(&full_reload_status()), &full_info())
+    render_all(&full_snapshot(), &full_alert_state())
+}
+
+/// What `/metrics` serves for a snapshot and its alert state: their families, then the structure
+/// and cleanup families (with cleanups of every trigger done).
+pub fn render_all(snapshot: &Snapshot, alerts: &AlertState) -> String {
+    let mut body = render_scrape(snapshot, Some(alerts), Some(&full_reload_status()), &full_info());
+    let all: Vec<Structure> = snapshot.structures.iter().chain(&alerts.structures).cloned().collect();
+    body.push_str(&structures::render(&all, Some(&full_cleanup_stats())));
+    body
+}
+
+/// Cleanups by every trigger, the last of which freed a log buffer's spare entries.
+fn full_cleanup_stats() -> CleanupStats {
+    let trimmed = Trimmed {
+        name: "log_lines",
+        source: Some("app".into()),
+        len_before: 3,
+        len_after: 3,
+        capacity_before: 1024,
+        capacity_after: 3,
+        bytes_before: 24 * 1024,
+        bytes_after: 72,
+        freed_bytes: 24 * 1024 - 72,
+    };
+    CleanupStats {
+        settings: CleanupSettings::default(),
+        performed: ByTrigger { interval: 4, memory: 1, admin: 2 },
+        freed_bytes_total: 1 << 20,
+        last: Some(Report {
+            trigger: Trigger::Admin,
+            at: 1.7e9,
+            duration_seconds: 0.001,
+            freed_bytes: trimmed.freed_bytes,
+            rss_before_bytes: Some(20 << 20),
+            rss_after_bytes: Some(19 << 20),
+            structures: vec![trimmed],
+            unanswered: Vec::new(),
+        }),
+    }
+}
+
+/// The structures of a snapshot with `logs`: the log buffers' and a sampler's.
+pub fn structures_of(logs: &[LogSourceStats]) -> Vec<Structure> {
+    let mut out: Vec<Structure> = logs.iter().flat_map(LogSourceStats::structures).collect();
+    let map: std::collections::HashMap<u64, u64> = (0..21).map(|i| (i, i)).collect();
+    out.extend([
+        Structure::map("conn_first_seen", &map, Some(65536)),
+        Structure::deque::<[u8; 48]>("conn_table_rows", 40, 64, None),
+        Structure::map("task_first_seen", &map, Some(4096)),
+        Structure::counted("sample_errors", 2, None),
+    ]);
+    out
 }
 
 /// A reload status after a failed and a successful reload of a config file.
@@ -313,5 +366,6 @@ pub fn full_snapshot() -> Snapshot {
         },
         own_process: Some(ProcessMemory { pss: None, ..memory }),
         errors,
+        structures: structures_of(&log_sources()),
     }
 }

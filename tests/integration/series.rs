@@ -5,10 +5,9 @@
 
 use leakwatch::logs::ring::RingLimits;
 use leakwatch::logs::{LogSource, SourceKind};
-use leakwatch::metrics::render_scrape;
 use leakwatch::snapshot::{PeerSample, Protocol, Snapshot, SockState};
 
-use crate::promtool::{alert_state_for, full_info, full_reload_status, full_snapshot};
+use crate::promtool::{alert_state_for, full_snapshot, render_all, structures_of};
 
 /// The README's stated bound on the series one leakwatch exports.
 const MAX_SERIES: usize = 2500;
@@ -30,6 +29,7 @@ fn with(sources: usize, peers: usize, all_states: bool) -> Snapshot {
             src.stats()
         })
         .collect();
+    s.structures = structures_of(&s.logs);
     let sockets = s.target.sockets.as_mut().expect("the full snapshot has sockets");
     let template = sockets.peers.first().cloned().expect("the full snapshot has a peer group");
     sockets.peers = (0..peers)
@@ -53,7 +53,7 @@ fn with(sources: usize, peers: usize, all_states: bool) -> Snapshot {
 }
 
 fn series(s: &Snapshot) -> usize {
-    let body = render_scrape(s, Some(&alert_state_for(s)), Some(&full_reload_status()), &full_info());
+    let body = render_all(s, &alert_state_for(s));
     body.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).count()
 }
 

@@ -1,0 +1,402 @@
+//! Cleanup: leakwatch trims its own structures (spare capacity of buffers and maps, dead entries)
+//! on an interval, when its own RSS passes a threshold, and on `POST /admin/cleanup`, and
+//! reports what each structure freed.
+//!
+//! ```text
+//!  interval tick ─┐
+//!  snapshot (own RSS > threshold, cooldown) ─┼─► run(): one cleanup at a time
+//!  Cleanup::run_now (admin) ─┘                  ├─ direct: log rings, the /metrics cache (behind their short locks)
+//!                                               ├─ owners: the sampler and the alert engine get a TrimRequest
+//!                                               │          and trim between passes, in their own task
+//!                                               └─► Report (per structure: before/after, freed bytes) ─► CleanupStats
+//! ```
+//!
+//! Trimming never drops a live entry: it releases spare capacity and entries that are already
+//! dead (past their retention, or of a rule that no longer exists).
+
+pub mod measure;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+pub use measure::{Structure, Trimmed};
+
+use crate::snapshot::Snapshot;
+
+/// Default time between interval cleanups.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
+/// Default own RSS above which a sampling pass triggers a cleanup.
+pub const DEFAULT_MEMORY_THRESHOLD: u64 = 256 << 20;
+/// Default least time between two memory-triggered cleanups.
+pub const DEFAULT_MEMORY_COOLDOWN: Duration = Duration::from_secs(60);
+/// How long an owner (the sampler, the alert engine) may take to answer a trim request; the
+/// sampler answers between passes, so this covers one slow pass.
+pub const OWNER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What started a cleanup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// `cleanup.interval` elapsed.
+    Interval,
+    /// leakwatch's own RSS was above `cleanup.memory_threshold`.
+    Memory,
+    /// `POST /admin/cleanup`.
+    Admin,
+}
+
+impl Trigger {
+    /// Every trigger, in label order.
+    pub const ALL: [Trigger; 3] = [Trigger::Interval, Trigger::Memory, Trigger::Admin];
+
+    /// Label and JSON value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Interval => "interval",
+            Self::Memory => "memory",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// The `cleanup:` settings, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CleanupSettings {
+    /// Time between interval cleanups.
+    #[serde(serialize_with = "crate::snapshot::json::seconds")]
+    pub interval: Duration,
+    /// Own RSS above which a sampling pass triggers a cleanup, bytes.
+    pub memory_threshold: u64,
+    /// Least time between two memory-triggered cleanups.
+    #[serde(serialize_with = "crate::snapshot::json::seconds")]
+    pub memory_cooldown: Duration,
+}
+
+impl Default for CleanupSettings {
+    fn default() -> Self {
+        Self {
+            interval: DEFAULT_INTERVAL,
+            memory_threshold: DEFAULT_MEMORY_THRESHOLD,
+            memory_cooldown: DEFAULT_MEMORY_COOLDOWN,
+        }
+    }
+}
+
+/// What one cleanup did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// What started it.
+    pub trigger: Trigger,
+    /// When it started, Unix seconds.
+    pub at: f64,
+    /// How long it took.
+    pub duration_seconds: f64,
+    /// The sum of the structures' `freed_bytes`.
+    pub freed_bytes: u64,
+    /// leakwatch's own RSS before and after, for information (the allocator decides when freed
+    /// memory goes back to the kernel).
+    pub rss_before_bytes: Option<u64>,
+    /// See `rss_before_bytes`.
+    pub rss_after_bytes: Option<u64>,
+    /// Every structure that changed.
+    pub structures: Vec<Trimmed>,
+    /// Owners that did not answer within [`OWNER_TIMEOUT`] (their structures were not trimmed).
+    pub unanswered: Vec<&'static str>,
+}
+
+/// Cleanups performed, by trigger.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ByTrigger {
+    /// `interval`.
+    pub interval: u64,
+    /// `memory`.
+    pub memory: u64,
+    /// `admin`.
+    pub admin: u64,
+}
+
+impl ByTrigger {
+    /// The count for one trigger.
+    pub fn get(&self, t: Trigger) -> u64 {
+        match t {
+            Trigger::Interval => self.interval,
+            Trigger::Memory => self.memory,
+            Trigger::Admin => self.admin,
+        }
+    }
+
+    fn bump(&mut self, t: Trigger) {
+        match t {
+            Trigger::Interval => self.interval += 1,
+            Trigger::Memory => self.memory += 1,
+            Trigger::Admin => self.admin += 1,
+        }
+    }
+
+    /// Every cleanup.
+    pub fn total(&self) -> u64 {
+        self.interval + self.memory + self.admin
+    }
+}
+
+/// Cleanup figures since start.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CleanupStats {
+    /// The settings in use.
+    pub settings: CleanupSettings,
+    /// Cleanups performed, by trigger.
+    pub performed: ByTrigger,
+    /// Bytes freed by every cleanup since start.
+    pub freed_bytes_total: u64,
+    /// The last cleanup.
+    pub last: Option<Report>,
+}
+
+/// A request for an owner to trim its structures; it answers with what changed.
+pub type TrimRequest = oneshot::Sender<Vec<Trimmed>>;
+/// Where an owner receives trim requests (it answers between its own passes).
+pub type TrimInbox = mpsc::Receiver<TrimRequest>;
+
+/// A structure the cleanup can trim from its own task (it sits behind its own short lock).
+pub trait Trim: Send + Sync {
+    /// Trims and reports what changed.
+    fn trim(&self) -> Vec<Trimmed>;
+}
+
+/// A trim inbox and the sender the cleanup task keeps for it.
+pub fn trim_channel() -> (mpsc::Sender<TrimRequest>, TrimInbox) {
+    mpsc::channel(1)
+}
+
+/// The handle HTTP holds: figures, and a way to run a cleanup now.
+#[derive(Debug, Clone)]
+pub struct Cleanup {
+    requests: mpsc::Sender<(Trigger, oneshot::Sender<Report>)>,
+    stats: Arc<Mutex<CleanupStats>>,
+}
+
+impl Cleanup {
+    /// Runs a cleanup now and returns its report; `None` when the cleanup task has stopped.
+    pub async fn run_now(&self, trigger: Trigger) -> Option<Report> {
+        let (tx, rx) = oneshot::channel();
+        self.requests.send((trigger, tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// The figures now.
+    pub fn stats(&self) -> CleanupStats {
+        lock(&self.stats).clone()
+    }
+}
+
+fn lock(stats: &Mutex<CleanupStats>) -> MutexGuard<'_, CleanupStats> {
+    stats.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The cleanup task's parts: what it trims directly and which owners it asks.
+pub struct Cleaner {
+    settings: CleanupSettings,
+    direct: Vec<Arc<dyn Trim>>,
+    owners: Vec<(&'static str, mpsc::Sender<TrimRequest>)>,
+    stats: Arc<Mutex<CleanupStats>>,
+    requests: mpsc::Receiver<(Trigger, oneshot::Sender<Report>)>,
+}
+
+impl Cleaner {
+    /// A cleaner with nothing to trim yet, and the handle for HTTP.
+    pub fn new(settings: CleanupSettings) -> (Self, Cleanup) {
+        let (tx, rx) = mpsc::channel(4);
+        let stats = Arc::new(Mutex::new(CleanupStats { settings, ..CleanupStats::default() }));
+        let handle = Cleanup { requests: tx, stats: stats.clone() };
+        (Self { settings, direct: Vec::new(), owners: Vec::new(), stats, requests: rx }, handle)
+    }
+
+    /// Adds a structure trimmed from the cleanup task.
+    pub fn trim_directly(mut self, part: Arc<dyn Trim>) -> Self {
+        self.direct.push(part);
+        self
+    }
+
+    /// Adds an owner asked through its inbox (see [`trim_channel`]).
+    pub fn ask(mut self, owner: &'static str, inbox: mpsc::Sender<TrimRequest>) -> Self {
+        self.owners.push((owner, inbox));
+        self
+    }
+
+    /// One cleanup: every owner and direct part, then the figures.
+    pub async fn clean(&self, trigger: Trigger) -> Report {
+        let started = Instant::now();
+        let at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let rss_before_bytes = own_rss();
+        let mut pending = Vec::new();
+        let mut unanswered = Vec::new();
+        for (name, inbox) in &self.owners {
+            let (tx, rx) = oneshot::channel();
+            match inbox.try_send(tx) {
+                Ok(()) => pending.push((*name, rx)),
+                Err(_) => unanswered.push(*name),
+            }
+        }
+        // A shrink copies what a buffer holds: off the runtime thread, like the sampler's reads.
+        let direct = self.direct.clone();
+        let mut structures: Vec<Trimmed> =
+            tokio::task::spawn_blocking(move || direct.iter().flat_map(|d| d.trim()).collect()).await.unwrap_or_else(
+                |e| {
+                    tracing::error!("trimming failed: {e}");
+                    Vec::new()
+                },
+            );
+        for (name, rx) in pending {
+            match tokio::time::timeout(OWNER_TIMEOUT, rx).await {
+                Ok(Ok(trimmed)) => structures.extend(trimmed),
+                _ => unanswered.push(name),
+            }
+        }
+        let freed_bytes = structures.iter().map(|t| t.freed_bytes).sum();
+        let report = Report {
+            trigger,
+            at,
+            duration_seconds: started.elapsed().as_secs_f64(),
+            freed_bytes,
+            rss_before_bytes,
+            rss_after_bytes: own_rss(),
+            structures,
+            unanswered,
+        };
+        let mut stats = lock(&self.stats);
+        stats.performed.bump(trigger);
+        stats.freed_bytes_total += freed_bytes;
+        stats.last = Some(report.clone());
+        drop(stats);
+        tracing::info!(
+            trigger = trigger.as_str(),
+            freed_bytes,
+            structures = report.structures.len(),
+            rss_before = ?report.rss_before_bytes,
+            rss_after = ?report.rss_after_bytes,
+            "cleanup done"
+        );
+        report
+    }
+}
+
+/// Runs cleanups until cancelled: every `cleanup.interval`, after a snapshot whose own RSS is
+/// above `cleanup.memory_threshold` (at most once per `cleanup.memory_cooldown`), and on request.
+pub async fn run(mut cleaner: Cleaner, mut snapshots: watch::Receiver<Arc<Snapshot>>, token: CancellationToken) {
+    let settings = cleaner.settings;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + settings.interval, settings.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_memory: Option<Instant> = None;
+    let mut snapshots_open = true;
+    loop {
+        let trigger = tokio::select! {
+            _ = token.cancelled() => break,
+            _ = tick.tick() => Trigger::Interval,
+            request = cleaner.requests.recv() => match request {
+                Some((trigger, reply)) => {
+                    let report = cleaner.clean(trigger).await;
+                    let _ = reply.send(report);
+                    continue;
+                }
+                None => break,
+            },
+            changed = snapshots.changed(), if snapshots_open => {
+                if changed.is_err() {
+                    snapshots_open = false;
+                    continue;
+                }
+                let rss = snapshots.borrow_and_update().own_process.and_then(|p| p.rss);
+                if !memory_due(rss, settings, last_memory, Instant::now()) {
+                    continue;
+                }
+                last_memory = Some(Instant::now());
+                Trigger::Memory
+            }
+        };
+        cleaner.clean(trigger).await;
+    }
+}
+
+/// Whether own RSS `rss` calls for a memory-triggered cleanup now.
+fn memory_due(rss: Option<u64>, settings: CleanupSettings, last: Option<Instant>, now: Instant) -> bool {
+    rss.is_some_and(|r| r > settings.memory_threshold)
+        && last.is_none_or(|t| now.duration_since(t) >= settings.memory_cooldown)
+}
+
+/// leakwatch's own `VmRSS`, read now.
+fn own_rss() -> Option<u64> {
+    let path = crate::roots::Roots::default().proc_file("self/status");
+    crate::sample::read::read_parsed(&path, |b| crate::parse::kv::colon_keyed(b)?.bytes("VmRSS")).ok().flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_trigger_needs_the_threshold_and_the_cooldown() {
+        let s =
+            CleanupSettings { memory_threshold: 100, memory_cooldown: Duration::from_secs(60), ..Default::default() };
+        let now = Instant::now();
+        assert!(!memory_due(Some(100), s, None, now), "at the threshold is not above it");
+        assert!(!memory_due(None, s, None, now), "no reading");
+        assert!(memory_due(Some(101), s, None, now));
+        assert!(!memory_due(Some(101), s, Some(now), now + Duration::from_secs(59)), "cooling down");
+        assert!(memory_due(Some(101), s, Some(now), now + Duration::from_secs(60)));
+    }
+
+    struct Fixed(Vec<Trimmed>);
+
+    impl Trim for Fixed {
+        fn trim(&self) -> Vec<Trimmed> {
+            self.0.clone()
+        }
+    }
+
+    fn trimmed(name: &'static str, before: u64, after: u64) -> Trimmed {
+        Trimmed {
+            name,
+            source: None,
+            len_before: 1,
+            len_after: 1,
+            capacity_before: before,
+            capacity_after: after,
+            bytes_before: before,
+            bytes_after: after,
+            freed_bytes: before - after,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cleanup_sums_every_part_and_counts_by_trigger() {
+        let (sampler_tx, mut sampler_rx) = trim_channel();
+        let (silent_tx, silent_rx) = trim_channel();
+        drop(silent_rx);
+        let (mute_tx, mut mute_rx) = trim_channel();
+        let (cleaner, handle) = Cleaner::new(CleanupSettings::default());
+        let cleaner = cleaner
+            .trim_directly(Arc::new(Fixed(vec![trimmed("direct", 4096, 1024)])))
+            .ask("sampler", sampler_tx)
+            .ask("silent", silent_tx)
+            .ask("mute", mute_tx);
+        let owner = tokio::spawn(async move {
+            let reply = sampler_rx.recv().await.unwrap();
+            reply.send(vec![trimmed("owned", 10_000, 0)]).unwrap();
+            // An owner that drops the request without answering.
+            drop(mute_rx.recv().await.unwrap());
+        });
+        let report = cleaner.clean(Trigger::Admin).await;
+        owner.await.unwrap();
+        assert_eq!(report.freed_bytes, 3072 + 10_000);
+        assert_eq!(report.structures.iter().map(|t| t.name).collect::<Vec<_>>(), ["direct", "owned"]);
+        assert_eq!(report.unanswered, ["silent", "mute"], "owners that cannot answer are named, not waited for");
+        let stats = handle.stats();
+        assert_eq!(stats.performed, ByTrigger { admin: 1, ..Default::default() });
+        assert_eq!(stats.freed_bytes_total, 13_072);
+        assert_eq!(stats.last.as_ref().map(|r| r.trigger), Some(Trigger::Admin));
+    }
+}

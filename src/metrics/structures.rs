@@ -1,0 +1,82 @@
+//! `leakwatch_structure_*` (the size, cap and allocation of every internal structure `/status`
+//! lists, but the log buffers, which have their own `leakwatch_log_buffer_*` families per source)
+//! and `leakwatch_cleanup*` (cleanups by trigger, bytes freed). Rendered by HTTP after the
+//! snapshot's families, from the same structure list `/status` shows.
+
+use prometheus::{Encoder, TextEncoder};
+
+use super::family::Family;
+use crate::cleanup::{CleanupStats, Structure, Trigger};
+
+/// The exposition text of the structure and cleanup families (empty families are left out).
+pub fn render(structures: &[Structure], cleanup: Option<&CleanupStats>) -> String {
+    let mut out = Vec::new();
+    families(&mut out, structures, cleanup);
+    let families: Vec<_> = out.into_iter().filter(|f| !f.is_empty()).map(Family::finish).collect();
+    let mut text = Vec::new();
+    if let Err(e) = TextEncoder::new().encode(&families, &mut text) {
+        tracing::error!("encoding the structure metrics failed: {e}");
+    }
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+fn families(out: &mut Vec<Family>, structures: &[Structure], cleanup: Option<&CleanupStats>) {
+    let mut entries = Family::gauge(
+        "leakwatch_structure_entries",
+        "Entries held by an internal structure (KiB for log_page_budget_kib); see /status.",
+    );
+    let mut max =
+        Family::gauge("leakwatch_structure_max_entries", "The configured cap on an internal structure's entries.");
+    let mut bytes = Family::gauge(
+        "leakwatch_structure_allocated_bytes",
+        "Bytes allocated by an internal structure (capacity × slot size): what a cleanup can shrink.",
+    );
+    for s in structures.iter().filter(|s| s.source.is_none()) {
+        let labels = [("structure", s.name)];
+        entries.add(&labels, s.len as f64);
+        max.add_opt(&labels, s.max);
+        bytes.add_opt(&labels, s.bytes);
+    }
+    out.extend([entries, max, bytes]);
+    let Some(c) = cleanup else { return };
+    let mut f = Family::counter("leakwatch_cleanups_total", "Cleanups of leakwatch's own structures, by trigger.");
+    for t in Trigger::ALL {
+        f.add(&[("trigger", t.as_str())], c.performed.get(t) as f64);
+    }
+    out.push(f);
+    let mut f = Family::counter(
+        "leakwatch_cleanup_freed_bytes_total",
+        "Bytes of spare capacity and dead entries released by cleanups.",
+    );
+    f.add(&[], c.freed_bytes_total as f64);
+    out.push(f);
+    let mut f = Family::gauge("leakwatch_cleanup_last_timestamp_seconds", "Unix time when the last cleanup started.");
+    f.add_opt(&[], c.last.as_ref().map(|r| r.at));
+    out.push(f);
+    let mut f = Family::gauge("leakwatch_cleanup_last_freed_bytes", "Bytes the last cleanup released.");
+    f.add_opt(&[], c.last.as_ref().map(|r| r.freed_bytes));
+    out.push(f);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn structures_and_cleanups_render_with_bounded_labels() {
+        let structures = [
+            Structure::counted("alert_instances", 3, None),
+            Structure::deque::<u64>("alert_transitions", 2, 4, Some(1000)),
+            Structure::deque::<u8>("log_text", 10, 64, Some(4096)).of_source("app"),
+        ];
+        let text = render(&structures, Some(&CleanupStats::default()));
+        assert!(text.contains("leakwatch_structure_entries{structure=\"alert_instances\"} 3"), "{text}");
+        assert!(!text.contains("log_text"), "log buffers have their own families: {text}");
+        assert!(text.contains("leakwatch_structure_allocated_bytes{structure=\"alert_transitions\"} 32"), "{text}");
+        assert!(text.contains("leakwatch_structure_max_entries{structure=\"alert_transitions\"} 1000"), "{text}");
+        assert!(!text.contains("leakwatch_structure_max_entries{structure=\"alert_instances\""), "no cap, no series");
+        assert!(text.contains("leakwatch_cleanups_total{trigger=\"memory\"} 0"), "{text}");
+        assert!(!text.contains("leakwatch_cleanup_last_timestamp_seconds"), "no cleanup yet: {text}");
+        assert!(!render(&[], None).contains("cleanup"));
+    }
+}
