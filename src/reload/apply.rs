@@ -103,15 +103,10 @@ impl Followers {
         let current = self.logs.list();
         let find = |name: &str| current.iter().find(|s| s.name == name).cloned();
         let mut next: Vec<Arc<LogSource>> = Vec::with_capacity(new.len());
+        let mut removed = Vec::new();
         for action in plan::source_actions(old, new) {
             match action {
-                SourceAction::Remove(name) => {
-                    self.stop(&name);
-                    if let Some(s) = find(&name) {
-                        s.ring.close();
-                    }
-                    tracing::info!(source = %name, "log source removed");
-                }
+                SourceAction::Remove(name) => removed.push(name),
                 SourceAction::Keep(spec) => match find(&spec.name) {
                     Some(s) => {
                         s.ring.set_limits(spec.limits);
@@ -138,6 +133,14 @@ impl Followers {
             }
         }
         self.logs.replace(next);
+        // Once out of the registry: stop the reader, then end the live streams.
+        for name in removed {
+            self.stop(&name);
+            if let Some(s) = find(&name) {
+                s.ring.close();
+            }
+            tracing::info!(source = %name, "log source removed");
+        }
     }
 
     fn add(&mut self, spec: &LogSourceSpec) -> Arc<LogSource> {

@@ -260,6 +260,14 @@ fn sighup_reloads_even_an_unchanged_file() {
     std::fs::write(&s.config, &text).expect("write the config");
     signal(lw.child.id() as i32, "HUP");
     wait(WITHIN, "the new source", || (source_names(&lw) == ["app", "extra"]).then_some(()));
+    // Removing it again ends its live streams (cleanly: the final chunk) and stops serving it.
+    let mut stream = SseClient::connect(lw.addr, "/logs/extra/stream?backlog=0", &[]);
+    assert_eq!(stream.status, 200);
+    std::fs::write(&s.config, config(0.9, &[("app", &s.app)])).expect("write the config");
+    signal(lw.child.id() as i32, "HUP");
+    assert!(stream.next_event(Duration::from_secs(5)).is_none() && stream.ended, "the stream ended");
+    assert_eq!(source_names(&lw), ["app"]);
+    assert_eq!(get(lw.addr, "/logs/extra", &[]).status, 404);
 }
 
 #[test]
