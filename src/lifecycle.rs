@@ -123,6 +123,7 @@ pub async fn run(
         rules: rules_tx,
         push,
         admin: admin.clone(),
+        cleanup: cleanup.clone(),
     };
     // Also stops the log readers on shutdown.
     tracker.spawn(reload::run(source, running, reload_rx, status_tx, token.child_token()));

@@ -177,6 +177,7 @@ pub fn trim_channel() -> (mpsc::Sender<TrimRequest>, TrimInbox) {
 pub struct Cleanup {
     requests: mpsc::Sender<(Trigger, oneshot::Sender<Report>)>,
     stats: Arc<Mutex<CleanupStats>>,
+    settings: Arc<watch::Sender<CleanupSettings>>,
 }
 
 impl Cleanup {
@@ -191,6 +192,14 @@ impl Cleanup {
     pub fn stats(&self) -> CleanupStats {
         lock(&self.stats).clone()
     }
+
+    /// New settings (a reload): the interval restarts from now, the threshold applies to the
+    /// next snapshot.
+    pub fn set_settings(&self, settings: CleanupSettings) {
+        if self.settings.send_if_modified(|s| std::mem::replace(s, settings) != settings) {
+            lock(&self.stats).settings = settings;
+        }
+    }
 }
 
 fn lock(stats: &Mutex<CleanupStats>) -> MutexGuard<'_, CleanupStats> {
@@ -199,7 +208,7 @@ fn lock(stats: &Mutex<CleanupStats>) -> MutexGuard<'_, CleanupStats> {
 
 /// The cleanup task's parts: what it trims directly and which owners it asks.
 pub struct Cleaner {
-    settings: CleanupSettings,
+    settings: watch::Receiver<CleanupSettings>,
     direct: Vec<Arc<dyn Trim>>,
     owners: Vec<(&'static str, mpsc::Sender<TrimRequest>)>,
     stats: Arc<Mutex<CleanupStats>>,
@@ -210,9 +219,11 @@ impl Cleaner {
     /// A cleaner with nothing to trim yet, and the handle for HTTP.
     pub fn new(settings: CleanupSettings) -> (Self, Cleanup) {
         let (tx, rx) = mpsc::channel(4);
+        let (settings_tx, settings_rx) = watch::channel(settings);
         let stats = Arc::new(Mutex::new(CleanupStats { settings, ..CleanupStats::default() }));
-        let handle = Cleanup { requests: tx, stats: stats.clone() };
-        (Self { settings, direct: Vec::new(), owners: Vec::new(), stats, requests: rx }, handle)
+        let handle = Cleanup { requests: tx, stats: stats.clone(), settings: Arc::new(settings_tx) };
+        let cleaner = Self { settings: settings_rx, direct: Vec::new(), owners: Vec::new(), stats, requests: rx };
+        (cleaner, handle)
     }
 
     /// Adds a structure trimmed from the cleanup task.
@@ -286,16 +297,26 @@ impl Cleaner {
 
 /// Runs cleanups until cancelled: every `cleanup.interval`, after a snapshot whose own RSS is
 /// above `cleanup.memory_threshold` (at most once per `cleanup.memory_cooldown`), and on request.
+/// New settings ([`Cleanup::set_settings`]) apply at once.
 pub async fn run(mut cleaner: Cleaner, mut snapshots: watch::Receiver<Arc<Snapshot>>, token: CancellationToken) {
-    let settings = cleaner.settings;
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + settings.interval, settings.interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut settings = *cleaner.settings.borrow_and_update();
+    let mut tick = ticker(settings.interval);
     let mut last_memory: Option<Instant> = None;
     let mut snapshots_open = true;
+    let mut settings_open = true;
     loop {
         let trigger = tokio::select! {
             _ = token.cancelled() => break,
             _ = tick.tick() => Trigger::Interval,
+            changed = cleaner.settings.changed(), if settings_open => {
+                if changed.is_err() {
+                    settings_open = false;
+                } else {
+                    settings = *cleaner.settings.borrow_and_update();
+                    tick = ticker(settings.interval);
+                }
+                continue;
+            }
             request = cleaner.requests.recv() => match request {
                 Some((trigger, reply)) => {
                     let report = cleaner.clean(trigger).await;
@@ -319,6 +340,13 @@ pub async fn run(mut cleaner: Cleaner, mut snapshots: watch::Receiver<Arc<Snapsh
         };
         cleaner.clean(trigger).await;
     }
+}
+
+/// Ticks every `interval`, the first one `interval` from now.
+fn ticker(interval: Duration) -> tokio::time::Interval {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
 }
 
 /// Whether own RSS `rss` calls for a memory-triggered cleanup now.
@@ -369,6 +397,27 @@ mod tests {
             bytes_after: after,
             freed_bytes: before - after,
         }
+    }
+
+    #[tokio::test]
+    async fn new_settings_apply_without_a_restart() {
+        let hour = CleanupSettings { interval: Duration::from_secs(3600), ..Default::default() };
+        let (cleaner, handle) = Cleaner::new(hour);
+        let (_snapshots_tx, snapshots) = watch::channel(Arc::new(Snapshot::empty("t")));
+        let token = CancellationToken::new();
+        let task = tokio::spawn(run(cleaner, snapshots, token.clone()));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(handle.stats().performed.interval, 0, "an hour away");
+        let fast = CleanupSettings { interval: Duration::from_millis(100), ..hour };
+        handle.set_settings(fast);
+        assert_eq!(handle.stats().settings, fast, "/status shows the settings in use");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while handle.stats().performed.interval < 2 {
+            assert!(Instant::now() < deadline, "the new interval never ticked");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        token.cancel();
+        task.await.unwrap();
     }
 
     #[tokio::test]

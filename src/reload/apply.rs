@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use super::plan::{self, SourceAction};
 use crate::alert::rules::AlertRules;
 use crate::alert::{self, AlertState};
+use crate::cleanup::Cleanup;
 use crate::config::{LogSourceSpec, Selector, ValidConfig};
 use crate::http::admin::AdminToken;
 use crate::logs::tail::TailThread;
@@ -202,6 +203,8 @@ pub struct Running {
     pub push: Push,
     /// The admin endpoints' token.
     pub admin: AdminToken,
+    /// The cleanup task's handle (its settings).
+    pub cleanup: Cleanup,
 }
 
 impl Running {
@@ -228,6 +231,7 @@ impl Running {
             }
         }
         self.admin.set_file(new.admin_token_file.clone());
+        self.cleanup.set_settings(new.cleanup);
         self.push.set(new.alertmanager.clone());
         let logs = self.followers.as_ref().map(|f| f.logs.clone()).unwrap_or_default();
         self.sampler.send_replace(Arc::new(self.wrapped.sampler_config(&new, logs)));
