@@ -171,6 +171,10 @@ pub struct GlobalArgs {
     /// Enable the admin endpoints, guarded by the bearer token in FILE (read on every request).
     #[arg(long, global = true, env = "LEAKWATCH_ADMIN_TOKEN_FILE", value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
+    /// exporter-toolkit web config: TLS (certificate reloaded on change, client CA), basic auth
+    /// (bcrypt), response headers, rate limit.
+    #[arg(long = "web.config.file", global = true, env = "LEAKWATCH_WEB_CONFIG_FILE", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
     /// Log filter, e.g. info or leakwatch=debug [default: info].
     #[arg(long, global = true, env = "LEAKWATCH_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -209,6 +213,7 @@ impl GlobalArgs {
             tasks: Default::default(),
             alerts: Default::default(),
             admin: AdminConfig { token_file: self.admin_token_file.clone() },
+            web_config_file: self.web_config_file.clone(),
         }
     }
 }

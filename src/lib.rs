@@ -25,3 +25,4 @@ pub mod parse;
 pub mod roots;
 pub mod sample;
 pub mod snapshot;
+pub mod web;

@@ -25,6 +25,7 @@ use crate::metrics::StaticInfo;
 use crate::sample::target::TargetSpec;
 use crate::sample::{self, Sampler, SamplerSettings};
 use crate::snapshot::Snapshot;
+use crate::web::SharedUsers;
 
 /// How long tasks get to finish after shutdown starts.
 pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
@@ -117,9 +118,13 @@ pub async fn run(config: ValidConfig, wrapped: Option<Vec<OsString>>, info: Stat
         tracing::info!(alertmanager = %target.authority, path = %target.path, "pushing alerts to Alertmanager");
         tracker.spawn(alert::push::run(target, alert_rx.clone(), token.child_token()));
     }
+    // A config reload replaces the log endpoints' users through this handle.
+    let log_users = SharedUsers::new(config.logs_basic_auth_users.clone());
+    log_web_config(&config);
     let state = AppState::new(rx, info, logs, token.child_token())
         .with_alerts(alert_rx)
-        .with_admin(AdminToken::new(config.admin_token_file.clone()));
+        .with_admin(AdminToken::new(config.admin_token_file.clone()))
+        .with_web(config.web.clone(), log_users);
     tracker.spawn(crate::http::serve(listener, state, token.child_token()));
     let stop_tails = token.child_token();
     tracker.spawn(async move {
@@ -157,6 +162,23 @@ pub async fn run(config: ValidConfig, wrapped: Option<Vec<OsString>>, info: Stat
         tracing::warn!("tasks did not stop within {GRACE_PERIOD:?}; exiting anyway");
     }
     Ok(code)
+}
+
+/// Says what the web config turned on, and what of it leakwatch serves differently.
+fn log_web_config(config: &ValidConfig) {
+    if let Some(web) = &config.web {
+        let users = web.users.as_ref().map_or(0, |u| u.names().count());
+        tracing::info!(file = %web.path.display(), tls = web.tls.is_some(), basic_auth_users = users, "web config loaded");
+        for warning in &web.warnings {
+            tracing::warn!(file = %web.path.display(), "{warning}");
+        }
+    }
+    if let Some(users) = &config.logs_basic_auth_users {
+        tracing::info!(users = users.names().count(), "log endpoints protected by logs.basic_auth_users");
+        if config.web.as_ref().is_none_or(|w| w.tls.is_none()) {
+            tracing::warn!("logs.basic_auth_users without TLS: passwords cross the network in clear");
+        }
+    }
 }
 
 /// Pipes for the wrapped command's stdout and stderr, read by capture threads into the `stdout`

@@ -8,6 +8,7 @@ pub mod token;
 pub mod units;
 mod validate;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -73,6 +74,9 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// The admin endpoints (`POST /admin/cleanup`, `POST /-/reload`).
     pub admin: AdminConfig,
+    /// The exporter-toolkit web config file (TLS, basic auth); from `--web.config.file` only.
+    #[serde(skip)]
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// `admin:` — the admin endpoints exist only with a token file.
@@ -175,6 +179,9 @@ pub struct LogsConfig {
     pub max_subscribers: Option<usize>,
     /// The file sources.
     pub sources: Vec<LogSourceConfig>,
+    /// User name → bcrypt hash: when set, the log endpoints (`/logs`, `/logs/{source}`,
+    /// `/logs/{source}/stream`) require one of these users instead of the web config's.
+    pub basic_auth_users: Option<BTreeMap<String, String>>,
 }
 
 /// One entry of `logs.sources`: a file followed across rotation. The four caps override the
@@ -257,6 +264,7 @@ impl Config {
                 max_line_bytes: over.logs.max_line_bytes.or(self.logs.max_line_bytes),
                 max_subscribers: over.logs.max_subscribers.or(self.logs.max_subscribers),
                 sources: self.logs.sources.into_iter().chain(over.logs.sources).collect(),
+                basic_auth_users: over.logs.basic_auth_users.or(self.logs.basic_auth_users),
             },
             connections: ConnectionsConfig {
                 method: over.connections.method.or(self.connections.method),
@@ -271,6 +279,7 @@ impl Config {
             // No flag sets alert rules: they come from the file only.
             alerts: self.alerts,
             admin: AdminConfig { token_file: over.admin.token_file.or(self.admin.token_file) },
+            web_config_file: over.web_config_file.or(self.web_config_file),
         }
     }
 

@@ -82,6 +82,10 @@ pub struct ValidConfig {
     pub alertmanager: Option<crate::alert::push::Target>,
     /// The admin token file; `None` disables the admin endpoints.
     pub admin_token_file: Option<PathBuf>,
+    /// The web config (TLS, basic auth, headers, rate limit), from `--web.config.file`.
+    pub web: Option<std::sync::Arc<crate::web::WebConfig>>,
+    /// `logs.basic_auth_users`: who may read the log endpoints (`None`: the web config decides).
+    pub logs_basic_auth_users: Option<crate::web::Users>,
 }
 
 /// Checks every value; `wrapped` is true in `leakwatch run` mode, where the wrapped command is
@@ -131,6 +135,26 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
             problems.push(format!("admin.token_file: {e}"));
         }
     }
+    let web = config.web_config_file.as_deref().and_then(|path| {
+        crate::web::WebConfig::load(path)
+            .map(std::sync::Arc::new)
+            .inspect_err(|e| problems.push(format!("--web.config.file: {e}")))
+            .ok()
+    });
+    let logs_basic_auth_users = match &config.logs.basic_auth_users {
+        Some(map) if map.is_empty() => {
+            problems.push(
+                "logs.basic_auth_users: lists no user (omit the key to let the web config protect the log endpoints)"
+                    .to_owned(),
+            );
+            None
+        }
+        Some(map) => crate::web::Users::parse("logs.basic_auth_users", map).unwrap_or_else(|e| {
+            problems.push(e);
+            None
+        }),
+        None => None,
+    };
     if problems.is_empty() {
         Ok(ValidConfig {
             listen,
@@ -150,6 +174,8 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
             alerts,
             alertmanager,
             admin_token_file: config.admin.token_file.clone(),
+            web,
+            logs_basic_auth_users,
         })
     } else {
         Err(ConfigError::Invalid(problems))
