@@ -65,6 +65,21 @@ pub struct LogsCommand {
     /// Print control characters as they are (by default they are escaped, e.g. `\x1b`).
     #[arg(long)]
     pub raw: bool,
+    /// CA certificates (PEM) that signed an https:// server's certificate [default: the system bundle].
+    #[arg(long, env = "LEAKWATCH_CACERT", value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Client certificate (PEM) for a server that requires one; needs --key.
+    #[arg(long, env = "LEAKWATCH_CERT", value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, env = "LEAKWATCH_KEY", value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Basic-auth user; the password comes from --password-file or LEAKWATCH_PASSWORD.
+    #[arg(long, env = "LEAKWATCH_USER", value_name = "NAME")]
+    pub user: Option<String>,
+    /// File holding the basic-auth password (e.g. a mounted Secret; a trailing newline is dropped).
+    #[arg(long, env = "LEAKWATCH_PASSWORD_FILE", value_name = "FILE", requires = "user")]
+    pub password_file: Option<PathBuf>,
 }
 
 impl LogsCommand {
@@ -78,6 +93,10 @@ impl LogsCommand {
             contains: self.contains.clone(),
             regex: self.regex.clone(),
             raw: self.raw,
+            cacert: self.cacert.clone(),
+            client_cert: self.cert.clone().zip(self.key.clone()),
+            user: self.user.clone(),
+            password_file: self.password_file.clone(),
         }
     }
 }

@@ -4,9 +4,21 @@
 //!
 //! Control characters in log text are printed escaped (`\x1b`), so a log line cannot drive the
 //! terminal; `--raw` prints the bytes as stored.
+//!
+//! A protected server: `https://` URLs (the CA from `--cacert`, else the system bundle; a client
+//! certificate from `--cert`/`--key`), and basic auth as `--user` with the password read from
+//! `--password-file` or the `LEAKWATCH_PASSWORD` environment variable (never from the command
+//! line, where `ps` shows it).
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use base64::Engine as _;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio_util::either::Either;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -42,13 +54,24 @@ pub struct LogsArgs {
     pub regex: Option<String>,
     /// Print control characters unescaped.
     pub raw: bool,
+    /// CA certificates (PEM) for an `https://` server; default: the system bundle.
+    pub cacert: Option<PathBuf>,
+    /// A client certificate and its key (PEM), for servers that require one.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// The basic-auth user.
+    pub user: Option<String>,
+    /// A file holding the user's password (a trailing newline is dropped).
+    pub password_file: Option<PathBuf>,
 }
+
+/// The environment variable read for the password when no `--password-file` is given.
+pub const PASSWORD_ENV: &str = "LEAKWATCH_PASSWORD";
 
 /// Why the command stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum LogsError {
-    /// `--server` is not an `http://` URL.
-    #[error("--server {0:?}: expected http://HOST:PORT[/PREFIX] (leakwatch serves plain HTTP)")]
+    /// `--server` is not an `http://` or `https://` URL, or the TLS or auth options are unusable.
+    #[error("{0}")]
     BadServer(String),
     /// The server could not be reached or the connection failed.
     #[error("{server}: {message}")]
@@ -73,7 +96,13 @@ pub enum LogsError {
 
 /// Runs the command until done (or, with `--follow`, until interrupted or refused).
 pub async fn run(args: LogsArgs) -> Result<(), LogsError> {
-    let server = Server::parse(&args.server)?;
+    let mut server = Server::parse(&args.server)?;
+    if server.https {
+        server.tls = Some(tls_connector(&args)?);
+    } else if args.cacert.is_some() || args.client_cert.is_some() {
+        return Err(LogsError::BadServer(format!("--cacert/--cert need an https:// --server, got {:?}", args.server)));
+    }
+    server.authorization = authorization(&args)?;
     let mut out = Output { raw: args.raw, stdout: std::io::stdout() };
     let result =
         if args.follow { follow(&server, &args, &mut out).await } else { print_page(&server, &args, &mut out).await };
@@ -271,17 +300,93 @@ fn refused(status: StatusCode, body: &[u8]) -> LogsError {
     LogsError::Refused { status, message }
 }
 
-/// `http://host:port[/prefix]`.
+/// The `Authorization` header value for `--user`, with the password from `--password-file` or
+/// [`PASSWORD_ENV`].
+fn authorization(args: &LogsArgs) -> Result<Option<String>, LogsError> {
+    let Some(user) = &args.user else {
+        if args.password_file.is_some() {
+            return Err(LogsError::BadServer("--password-file needs --user".to_owned()));
+        }
+        return Ok(None);
+    };
+    if user.contains(':') {
+        return Err(LogsError::BadServer(format!("--user {user:?}: a basic-auth user name cannot contain ':'")));
+    }
+    let password = match &args.password_file {
+        Some(file) => {
+            let mut bytes = std::fs::read(file)
+                .map_err(|e| LogsError::BadServer(format!("--password-file {}: {e}", file.display())))?;
+            for end in [b'\n', b'\r'] {
+                if bytes.last() == Some(&end) {
+                    bytes.pop();
+                }
+            }
+            bytes
+        }
+        None => std::env::var_os(PASSWORD_ENV)
+            .map(|p| p.into_encoded_bytes())
+            .ok_or_else(|| LogsError::BadServer(format!("--user needs --password-file or {PASSWORD_ENV}")))?,
+    };
+    let mut pair = user.as_bytes().to_vec();
+    pair.push(b':');
+    pair.extend_from_slice(&password);
+    Ok(Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))))
+}
+
+fn tls_connector(args: &LogsArgs) -> Result<tokio_rustls::TlsConnector, LogsError> {
+    let bad = |what: &str, path: &Path, e: &dyn std::fmt::Display| {
+        LogsError::BadServer(format!("{what} {}: {e}", path.display()))
+    };
+    let ca = match &args.cacert {
+        Some(path) => path.clone(),
+        None => crate::web::tls::system_ca_file().ok_or_else(|| {
+            LogsError::BadServer("no system CA bundle found: give the server's CA with --cacert".to_owned())
+        })?,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&ca).map_err(|e| bad("--cacert", &ca, &e))? {
+        roots.add(cert.map_err(|e| bad("--cacert", &ca, &e))?).map_err(|e| bad("--cacert", &ca, &e))?;
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| LogsError::BadServer(format!("TLS: {e}")))?
+        .with_root_certificates(roots);
+    let mut config = match &args.client_cert {
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| bad("--cert", cert, &e))?;
+            let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| bad("--key", key, &e))?;
+            builder.with_client_auth_cert(chain, key_der).map_err(|e| bad("--cert", cert, &e))?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+/// `http[s]://host:port[/prefix]`.
 struct Server {
     url: String,
     authority: String,
+    /// The host, for TLS server name checks.
+    host: String,
     prefix: String,
+    /// An `https://` URL.
+    https: bool,
+    /// The TLS connector, built by [`run`] for `https://`.
+    tls: Option<tokio_rustls::TlsConnector>,
+    authorization: Option<String>,
 }
 
 impl Server {
     fn parse(url: &str) -> Result<Self, LogsError> {
-        let bad = || LogsError::BadServer(url.to_owned());
-        let rest = url.strip_prefix("http://").ok_or_else(bad)?;
+        let bad = || LogsError::BadServer(format!("--server {url:?}: expected http[s]://HOST:PORT[/PREFIX]"));
+        let (rest, https) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+            (Some(rest), _) => (rest, false),
+            (None, Some(rest)) => (rest, true),
+            (None, None) => return Err(bad()),
+        };
         let (authority, prefix) = match rest.find('/') {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
             None => (rest, ""),
@@ -289,13 +394,27 @@ impl Server {
         if authority.is_empty() || authority.contains('@') || authority.chars().any(char::is_whitespace) {
             return Err(bad());
         }
-        let authority =
-            if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) && !authority.ends_with(']') {
-                authority.to_owned()
-            } else {
-                format!("{authority}:80")
-            };
-        Ok(Self { url: url.to_owned(), authority, prefix: prefix.to_owned() })
+        let has_port =
+            authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) && !authority.ends_with(']');
+        let host = match has_port {
+            true => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+            false => authority,
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let authority = match (has_port, https) {
+            (true, _) => authority.to_owned(),
+            (false, false) => format!("{authority}:80"),
+            (false, true) => format!("{authority}:443"),
+        };
+        Ok(Self {
+            url: url.to_owned(),
+            authority,
+            host,
+            prefix: prefix.to_owned(),
+            https,
+            tls: None,
+            authorization: None,
+        })
     }
 
     fn error(&self, message: String) -> LogsError {
@@ -308,13 +427,28 @@ impl Server {
             .await
             .map_err(|_| self.error(format!("no connection within {CONNECT_TIMEOUT:?}")))?
             .map_err(|e| self.error(format!("cannot connect: {e}")))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        let io = match &self.tls {
+            None => Either::Left(stream),
+            Some(connector) => {
+                let name = ServerName::try_from(self.host.clone())
+                    .map_err(|e| self.error(format!("bad TLS server name {:?}: {e}", self.host)))?;
+                let tls = tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, stream))
+                    .await
+                    .map_err(|_| self.error(format!("no TLS handshake within {CONNECT_TIMEOUT:?}")))?
+                    .map_err(|e| self.error(format!("TLS handshake: {e}")))?;
+                Either::Right(tls)
+            }
+        };
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
             .map_err(|e| self.error(format!("HTTP handshake: {e}")))?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
         let mut request = Request::get(format!("{}{path}", self.prefix)).header("host", &self.authority);
+        if let Some(auth) = &self.authorization {
+            request = request.header("authorization", auth);
+        }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -341,7 +475,10 @@ mod tests {
         let s = Server::parse("http://lw.example/proxy/").unwrap();
         assert_eq!((s.authority.as_str(), s.prefix.as_str()), ("lw.example:80", "/proxy"));
         assert_eq!(Server::parse("http://[::1]:9").unwrap().authority, "[::1]:9");
-        for bad in ["https://x:1", "127.0.0.1:1", "http://", "http://u:p@h:1"] {
+        let s = Server::parse("https://[::1]").unwrap();
+        assert_eq!((s.authority.as_str(), s.host.as_str(), s.https), ("[::1]:443", "::1", true));
+        assert_eq!(Server::parse("https://lw:8443/p").unwrap().host, "lw");
+        for bad in ["ftp://x:1", "127.0.0.1:1", "http://", "http://u:p@h:1"] {
             assert!(matches!(Server::parse(bad), Err(LogsError::BadServer(_))), "{bad}");
         }
     }

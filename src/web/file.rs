@@ -91,6 +91,25 @@ pub struct RateLimitFile {
     pub burst: u32,
 }
 
+/// A string value checked by `check`; its errors carry the value's own line and column.
+fn parse_str<'de, D: Deserializer<'de>, T>(
+    d: D,
+    what: &'static str,
+    check: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, D::Error> {
+    struct Checked<F>(&'static str, F);
+    impl<T, F: FnOnce(&str) -> Result<T, String>> Visitor<'_> for Checked<F> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<T, E> {
+            (self.1)(s).map_err(E::custom)
+        }
+    }
+    d.deserialize_str(Checked(what, check))
+}
+
 /// A key written without a value (`basic_auth_users:`) is the empty default, as in Go.
 fn null_is_default<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
     Option::<T>::deserialize(d).map(Option::unwrap_or_default)
@@ -101,7 +120,26 @@ pub fn parse(text: &str) -> Result<WebFile, String> {
     if text.trim().is_empty() {
         return Ok(WebFile::default());
     }
-    yaml_serde::from_str(text).map_err(|e| e.to_string())
+    yaml_serde::from_str(text).map_err(|e| {
+        let mut message = hide_string_values(&e.to_string());
+        // The parser leaves out the position when it is the file's start.
+        if let Some(at) = e.location().filter(|_| !message.contains(" at line ")) {
+            message.push_str(&format!(" at line {} column {}", at.line(), at.column()));
+        }
+        message
+    })
+}
+
+/// `invalid type: string "…"` repeats the text, which may be a secret (a key file given as the
+/// web config): the value is left out.
+fn hide_string_values(message: &str) -> String {
+    const MARK: &str = "invalid type: string \"";
+    match (message.find(MARK), message.rfind("\", expected")) {
+        (Some(start), Some(end)) if end >= start + MARK.len() => {
+            format!("{}invalid type: string{}", &message[..start], &message[end + 1..])
+        }
+        _ => message.to_owned(),
+    }
 }
 
 /// Go's `tls.ClientAuthType`, by name.
@@ -131,22 +169,23 @@ pub enum ClientAuthKind {
 
 impl<'de> Deserialize<'de> for ClientAuth {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let name = String::deserialize(d)?;
-        let kind = match name.as_str() {
-            "" | "NoClientCert" => ClientAuthKind::NoClientCert,
-            "RequestClientCert" => ClientAuthKind::RequestClientCert,
-            // "RequireClientCert" is exporter-toolkit's backwards-compatible alias.
-            "RequireAnyClientCert" | "RequireClientCert" => ClientAuthKind::RequireAnyClientCert,
-            "VerifyClientCertIfGiven" => ClientAuthKind::VerifyClientCertIfGiven,
-            "RequireAndVerifyClientCert" => ClientAuthKind::RequireAndVerifyClientCert,
-            other => {
-                return Err(de::Error::custom(format!(
+        parse_str(d, "a client auth type", |name| {
+            let kind = match name {
+                "" | "NoClientCert" => ClientAuthKind::NoClientCert,
+                "RequestClientCert" => ClientAuthKind::RequestClientCert,
+                // "RequireClientCert" is exporter-toolkit's backwards-compatible alias.
+                "RequireAnyClientCert" | "RequireClientCert" => ClientAuthKind::RequireAnyClientCert,
+                "VerifyClientCertIfGiven" => ClientAuthKind::VerifyClientCertIfGiven,
+                "RequireAndVerifyClientCert" => ClientAuthKind::RequireAndVerifyClientCert,
+                other => {
+                    return Err(format!(
                     "invalid ClientAuth {other:?}: expected NoClientCert, RequestClientCert, RequireAnyClientCert, \
                      VerifyClientCertIfGiven or RequireAndVerifyClientCert"
-                )))
-            }
-        };
-        Ok(ClientAuth { kind, named: !name.is_empty() })
+                ))
+                }
+            };
+            Ok(ClientAuth { kind, named: !name.is_empty() })
+        })
     }
 }
 
@@ -165,15 +204,13 @@ pub enum TlsVersion {
 
 impl<'de> Deserialize<'de> for TlsVersion {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match String::deserialize(d)?.as_str() {
+        parse_str(d, "a TLS version", |name| match name {
             "TLS10" => Ok(Self::Tls10),
             "TLS11" => Ok(Self::Tls11),
             "TLS12" => Ok(Self::Tls12),
             "TLS13" => Ok(Self::Tls13),
-            other => Err(de::Error::custom(format!(
-                "unknown TLS version {other:?}: expected TLS10, TLS11, TLS12 or TLS13"
-            ))),
-        }
+            other => Err(format!("unknown TLS version {other:?}: expected TLS10, TLS11, TLS12 or TLS13")),
+        })
     }
 }
 
@@ -205,12 +242,13 @@ pub struct Cipher(pub &'static str);
 
 impl<'de> Deserialize<'de> for Cipher {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let name = String::deserialize(d)?;
-        CIPHER_NAMES
-            .iter()
-            .find(|n| **n == name)
-            .map(|n| Cipher(n))
-            .ok_or_else(|| de::Error::custom(format!("unknown cipher {name:?}")))
+        parse_str(d, "a cipher suite name", |name| {
+            CIPHER_NAMES
+                .iter()
+                .find(|n| **n == name)
+                .map(|n| Cipher(n))
+                .ok_or_else(|| format!("unknown cipher {name:?}"))
+        })
     }
 }
 
@@ -229,15 +267,13 @@ pub enum Curve {
 
 impl<'de> Deserialize<'de> for Curve {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match String::deserialize(d)?.as_str() {
+        parse_str(d, "a curve name", |name| match name {
             "CurveP256" => Ok(Self::P256),
             "CurveP384" => Ok(Self::P384),
             "CurveP521" => Ok(Self::P521),
             "X25519" => Ok(Self::X25519),
-            other => Err(de::Error::custom(format!(
-                "unknown curve {other:?}: expected CurveP256, CurveP384, CurveP521 or X25519"
-            ))),
-        }
+            other => Err(format!("unknown curve {other:?}: expected CurveP256, CurveP384, CurveP521 or X25519")),
+        })
     }
 }
 
@@ -255,8 +291,9 @@ impl BcryptHash {
     /// Checks `text` is a usable bcrypt hash; the error never repeats the text (it may be a
     /// password written by mistake).
     pub fn parse(text: &str) -> Result<BcryptHash, String> {
-        let parts: bcrypt::HashParts =
-            text.parse().map_err(|e| format!("not a bcrypt hash ({e}); hash passwords with `htpasswd -nBC 10 \"\"`"))?;
+        let parts: bcrypt::HashParts = text
+            .parse()
+            .map_err(|e| format!("not a bcrypt hash ({e}); hash passwords with `htpasswd -nBC 10 \"\"`"))?;
         if !(4..=31).contains(&parts.get_cost()) {
             return Err(format!("bcrypt cost {} is outside 4..=31", parts.get_cost()));
         }
@@ -271,7 +308,7 @@ impl BcryptHash {
 
 impl<'de> Deserialize<'de> for BcryptHash {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        BcryptHash::parse(&String::deserialize(d)?).map_err(de::Error::custom)
+        parse_str(d, "a bcrypt hash", BcryptHash::parse)
     }
 }
 
@@ -414,7 +451,11 @@ mod tests {
     fn bad_values_name_their_key_and_line() {
         let cases = [
             ("tls_server_config:\n  cert_filse: \"server.crt\"\n", "cert_filse", "line 2"),
-            ("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: x\n", "invalid ClientAuth", "line 4"),
+            (
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: x\n",
+                "invalid ClientAuth",
+                "line 4",
+            ),
             (
                 "tls_server_config:\n  cipher_suites:\n  - TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA2048\n",
                 "unknown cipher",
@@ -423,20 +464,26 @@ mod tests {
             ("tls_server_config:\n  curve_preferences:\n    - CurveP257\n", "unknown curve", "line 3"),
             ("tls_server_config:\n  min_version: TLS111\n", "unknown TLS version", "line 2"),
             ("basic_auth_users:\n  john: doe\n", "not a bcrypt hash", "line 2"),
+            ("basic_auth_users:\n  a: $2y$10$UeRzd4i\n  john: doe\n", "basic_auth_users.a", "line 2"),
             ("http_server_config:\n  headers:\n    Content-Type: foo\n", "can not be configured", "line 3"),
-            ("http_server_config:\n  headers:\n    X-Frame-Options: foo\n", "invalid value for X-Frame-Options", "line 3"),
+            (
+                "http_server_config:\n  headers:\n    X-Frame-Options: foo\n",
+                "invalid value for X-Frame-Options",
+                "line 3",
+            ),
             (
                 "http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n",
                 "invalid value for X-Content-Type-Options",
                 "line 3",
             ),
             ("rate_limit:\n  interval: soon\n", "invalid duration", "line 2"),
-            ("hWkNKCp3fvIx3jKnsaBI\nTuEjdwNS8A2vYdFbiKqr\n", "", "line 1"),
+            ("hWkNKCp3fvIx3jKnsaBI\nTuEjdwNS8A2vYdFbiKqr\n", "invalid type: string, expected", "line 1"),
+            ("tls_server_config:\n  cert_file: [a]\n", "cert_file", "line 2"),
         ];
         for (text, what, line) in cases {
             let err = parse(text).unwrap_err();
             assert!(err.contains(what) && err.contains(line), "{text:?}: {err}");
-            assert!(!err.contains("doe"), "a password-like value is not repeated: {err}");
+            assert!(!err.contains("doe") && !err.contains("hWkN"), "values are not repeated: {err}");
         }
     }
 

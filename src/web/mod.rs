@@ -88,7 +88,9 @@ impl WebConfig {
             Duration::ZERO => None,
             interval => {
                 if limit.burst == 0 {
-                    warnings.push("rate_limit.burst is 0: every request is refused with 429 (as in exporter-toolkit)".into());
+                    warnings.push(
+                        "rate_limit.burst is 0: every request is refused with 429 (as in exporter-toolkit)".into(),
+                    );
                 }
                 Some(RateLimit::new(interval, limit.burst))
             }

@@ -33,6 +33,15 @@ const SYSTEM_CA_FILES: &[&str] = &[
     "/etc/ssl/cert.pem",
 ];
 
+/// The system CA bundle: `SSL_CERT_FILE`, else the first of the usual files that exists.
+pub fn system_ca_file() -> Option<PathBuf> {
+    std::env::var_os("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(SYSTEM_CA_FILES.iter().map(PathBuf::from))
+        .find(|p| p.is_file())
+}
+
 /// Builds the server config; `dir` is the web config file's directory (relative paths are
 /// under it). Values rustls cannot honour add a line to `warnings`.
 pub fn server_config(tls: &TlsFile, dir: &Path, warnings: &mut Vec<String>) -> Result<Arc<ServerConfig>, String> {
@@ -193,7 +202,10 @@ impl ResolvesServerCert for ReloadingCert {
     }
 }
 
-fn versions(tls: &TlsFile, warnings: &mut Vec<String>) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, String> {
+fn versions(
+    tls: &TlsFile,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, String> {
     let min = tls.min_version.unwrap_or(TlsVersion::Tls12);
     let max = tls.max_version.unwrap_or(TlsVersion::Tls13);
     if min > max {
@@ -240,10 +252,8 @@ fn cipher_suites(
         listed12 = true;
         match base.cipher_suites.iter().find(|s| s.tls13().is_none() && s.suite().as_str() == Some(cipher.0)) {
             Some(s) => tls12.push(*s),
-            None => warnings.push(format!(
-                "tls_server_config.cipher_suites: {} is not implemented by rustls; ignored",
-                cipher.0
-            )),
+            None => warnings
+                .push(format!("tls_server_config.cipher_suites: {} is not implemented by rustls; ignored", cipher.0)),
         }
     }
     if tls12.is_empty() {
@@ -297,18 +307,13 @@ fn client_verifier(
                     (set client_auth_type, e.g. RequireAndVerifyClientCert)"
             .to_owned());
     }
-    let roots = |warnings: &mut Vec<String>| -> Result<Arc<RootCertStore>, String> {
+    let roots = |warnings: &mut Vec<String>| -> Result<(Arc<RootCertStore>, Vec<CertificateDer<'static>>), String> {
         let ca = match &ca {
             Some(ca) => ca.clone(),
             None => {
-                let system = std::env::var_os("SSL_CERT_FILE")
-                    .map(PathBuf::from)
-                    .into_iter()
-                    .chain(SYSTEM_CA_FILES.iter().map(PathBuf::from))
-                    .find(|p| p.is_file())
-                    .ok_or_else(|| {
-                        format!("tls_server_config: client_auth_type {kind:?} needs client_ca_file (or client_ca)")
-                    })?;
+                let system = system_ca_file().ok_or_else(|| {
+                    format!("tls_server_config: client_auth_type {kind:?} needs client_ca_file (or client_ca)")
+                })?;
                 warnings.push(format!(
                     "tls_server_config: client_auth_type {kind:?} without client_ca_file: client certificates are \
                      verified against the system CA bundle {} (as Go does)",
@@ -317,34 +322,32 @@ fn client_verifier(
                 Pem::File(system)
             }
         };
+        let certs = certificates(&ca, "client_ca_file").map_err(|e| format!("tls_server_config: {e}"))?;
         let mut store = RootCertStore::empty();
-        for cert in certificates(&ca, "client_ca_file").map_err(|e| format!("tls_server_config: {e}"))? {
-            store.add(cert).map_err(|e| format!("tls_server_config: {}: {e}", ca.name("client_ca_file")))?;
+        for cert in &certs {
+            store.add(cert.clone()).map_err(|e| format!("tls_server_config: {}: {e}", ca.name("client_ca_file")))?;
         }
-        Ok(Arc::new(store))
+        Ok((Arc::new(store), certs))
+    };
+    let verifying = |warnings: &mut Vec<String>, optional: bool| -> Result<Arc<dyn ClientCertVerifier>, String> {
+        let (store, pins) = roots(warnings)?;
+        let builder = WebPkiClientVerifier::builder_with_provider(store, provider.clone());
+        let builder = if optional { builder.allow_unauthenticated() } else { builder };
+        let inner = builder.build().map_err(|e| format!("tls_server_config: client CA: {e}"))?;
+        Ok(Arc::new(Pinned { inner, pins }))
     };
     let verifier: Arc<dyn ClientCertVerifier> = match kind {
         ClientAuthKind::NoClientCert => {
             if tls.client_allowed_sans.is_some() {
-                warnings.push(
-                    "tls_server_config.client_allowed_sans has no effect without client_auth_type".to_owned(),
-                );
+                warnings
+                    .push("tls_server_config.client_allowed_sans has no effect without client_auth_type".to_owned());
             }
             return Ok(WebPkiClientVerifier::no_client_auth());
         }
         ClientAuthKind::RequestClientCert => Arc::new(AnyCert { mandatory: false, provider: provider.clone() }),
         ClientAuthKind::RequireAnyClientCert => Arc::new(AnyCert { mandatory: true, provider: provider.clone() }),
-        ClientAuthKind::VerifyClientCertIfGiven => {
-            WebPkiClientVerifier::builder_with_provider(roots(warnings)?, provider.clone())
-                .allow_unauthenticated()
-                .build()
-                .map_err(|e| format!("tls_server_config: client CA: {e}"))?
-        }
-        ClientAuthKind::RequireAndVerifyClientCert => {
-            WebPkiClientVerifier::builder_with_provider(roots(warnings)?, provider.clone())
-                .build()
-                .map_err(|e| format!("tls_server_config: client CA: {e}"))?
-        }
+        ClientAuthKind::VerifyClientCertIfGiven => verifying(warnings, true)?,
+        ClientAuthKind::RequireAndVerifyClientCert => verifying(warnings, false)?,
     };
     Ok(match &tls.client_allowed_sans {
         Some(allowed) => Arc::new(SanCheck { inner: verifier, allowed: allowed.clone() }),
@@ -398,6 +401,75 @@ impl ClientCertVerifier for AnyCert {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Chain verification against the client CA, plus what Go also accepts and webpki refuses
+/// (`CaUsedAsEndEntity`): a client certificate that is itself one of the CA certificates (a
+/// self-signed certificate made with `openssl req -x509`, which marks it CA:TRUE), within its
+/// validity period. Its key must still sign the handshake.
+#[derive(Debug)]
+struct Pinned {
+    inner: Arc<dyn ClientCertVerifier>,
+    pins: Vec<CertificateDer<'static>>,
+}
+
+impl ClientCertVerifier for Pinned {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        match self.inner.verify_client_cert(end_entity, intermediates, now) {
+            Err(e) if self.pins.iter().any(|p| p.as_ref() == end_entity.as_ref()) => {
+                let (_, cert) = x509_parser::parse_x509_certificate(end_entity)
+                    .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+                let at = x509_parser::time::ASN1Time::from_timestamp(now.as_secs() as i64)
+                    .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+                if cert.validity().is_valid_at(at) {
+                    Ok(ClientCertVerified::assertion())
+                } else {
+                    tracing::debug!("pinned client certificate outside its validity period ({e})");
+                    Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Expired))
+                }
+            }
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
     }
 }
 

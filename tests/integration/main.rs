@@ -27,3 +27,4 @@ mod series;
 mod slow_clients;
 mod support;
 mod tasks;
+mod web_tls;
