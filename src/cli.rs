@@ -299,6 +299,36 @@ mod tests {
     }
 
     #[test]
+    fn the_web_config_flag_and_the_logs_command_auth_options() {
+        let cli = Cli::try_parse_from(["leakwatch", "--web.config.file", "/etc/web.yml"]).unwrap();
+        assert_eq!(cli.global.overlay().web_config_file, Some(PathBuf::from("/etc/web.yml")));
+        let cli = Cli::try_parse_from([
+            "leakwatch",
+            "logs",
+            "app",
+            "--server",
+            "https://h:1",
+            "--cacert",
+            "ca.pem",
+            "--cert",
+            "c.pem",
+            "--key",
+            "k.pem",
+            "--user",
+            "reader",
+            "--password-file",
+            "pw",
+        ])
+        .unwrap();
+        let Some(Command::Logs(logs)) = cli.command else { panic!("logs expected") };
+        let args = logs.args();
+        assert_eq!(args.client_cert, Some((PathBuf::from("c.pem"), PathBuf::from("k.pem"))));
+        assert_eq!((args.user.as_deref(), args.password_file), (Some("reader"), Some(PathBuf::from("pw"))));
+        assert!(Cli::try_parse_from(["leakwatch", "logs", "app", "--cert", "c.pem"]).is_err(), "--cert needs --key");
+        assert!(Cli::try_parse_from(["leakwatch", "logs", "app", "--password-file", "pw"]).is_err(), "needs --user");
+    }
+
+    #[test]
     fn bad_values_are_rejected_with_the_flag_name() {
         let err = Cli::try_parse_from(["leakwatch", "--interval", "soon"]).unwrap_err().to_string();
         assert!(err.contains("--interval"), "{err}");

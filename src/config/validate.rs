@@ -414,6 +414,22 @@ mod tests {
     }
 
     #[test]
+    fn log_users_and_the_web_config_are_checked() {
+        let hash = "$2y$10$2UXri9cIDdgeKjBo4Rlpx.U3ZLDV8X1IxKmsfOvhcM5oXQt/mLmXq";
+        let c = Config::from_yaml(format!("logs:\n  basic_auth_users:\n    reader: {hash}\n").as_bytes()).unwrap();
+        let users = validate(&c, false).unwrap().logs_basic_auth_users.unwrap();
+        assert_eq!(users.names().collect::<Vec<_>>(), ["reader"]);
+        let err = problems("logs:\n  basic_auth_users:\n    eve: doe\n", false);
+        assert!(err.contains("logs.basic_auth_users.eve: not a bcrypt hash") && !err.contains("doe"), "{err}");
+        let err = problems("logs:\n  basic_auth_users: {}\n", false);
+        assert!(err.contains("logs.basic_auth_users: lists no user"), "{err}");
+        let c = Config { web_config_file: Some("/nonexistent/web.yml".into()), ..Default::default() };
+        let err = validate(&c, false).unwrap_err().to_string();
+        assert!(err.contains("--web.config.file: /nonexistent/web.yml"), "{err}");
+        assert!(Config::from_yaml(b"web_config_file: /x\n").is_err(), "the web config is a flag, not a file key");
+    }
+
+    #[test]
     fn defaults_watch_leakwatch_itself() {
         let v = validate(&Config::default(), false).unwrap();
         assert!(matches!(v.selector, Selector::Own));

@@ -30,6 +30,7 @@ impl AdminToken {
     /// Ok when the request carries `Authorization: Bearer <token>` with the file's token;
     /// otherwise the response to send: 404 (no token configured), 401 (missing or wrong token)
     /// or 503 (the token file cannot be read).
+    #[allow(clippy::result_large_err)] // the refusal is the response itself, built once per request
     pub fn authorize(&self, headers: &HeaderMap) -> Result<(), Response<Body>> {
         let Some(file) = &self.file else {
             return Err(text(StatusCode::NOT_FOUND, "not found; admin endpoints are disabled (no admin token file)\n"));

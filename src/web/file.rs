@@ -202,6 +202,18 @@ pub enum TlsVersion {
     Tls13,
 }
 
+impl TlsVersion {
+    /// The name in the file, e.g. `TLS12`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tls10 => "TLS10",
+            Self::Tls11 => "TLS11",
+            Self::Tls12 => "TLS12",
+            Self::Tls13 => "TLS13",
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for TlsVersion {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         parse_str(d, "a TLS version", |name| match name {

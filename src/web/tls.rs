@@ -209,16 +209,18 @@ fn versions(
     let min = tls.min_version.unwrap_or(TlsVersion::Tls12);
     let max = tls.max_version.unwrap_or(TlsVersion::Tls13);
     if min > max {
-        return Err(format!("tls_server_config: min_version {min:?} is above max_version {max:?}"));
+        return Err(format!("tls_server_config: min_version {} is above max_version {}", min.name(), max.name()));
     }
     if min < TlsVersion::Tls12 {
         warnings.push(format!(
-            "tls_server_config.min_version {min:?}: rustls implements TLS 1.2 and 1.3 only; the minimum is TLS 1.2"
+            "tls_server_config.min_version {}: rustls implements TLS 1.2 and 1.3 only; the minimum is TLS 1.2",
+            min.name()
         ));
     }
     if max < TlsVersion::Tls12 {
         warnings.push(format!(
-            "tls_server_config.max_version {max:?}: rustls implements TLS 1.2 and 1.3 only; serving TLS 1.2"
+            "tls_server_config.max_version {}: rustls implements TLS 1.2 and 1.3 only; serving TLS 1.2",
+            max.name()
         ));
         return Ok(vec![&rustls::version::TLS12]);
     }
@@ -312,7 +314,7 @@ fn client_verifier(
             Some(ca) => ca.clone(),
             None => {
                 let system = system_ca_file().ok_or_else(|| {
-                    format!("tls_server_config: client_auth_type {kind:?} needs client_ca_file (or client_ca)")
+                    format!("tls_server_config: client_auth_type {kind:?} needs client_ca_file (or client_ca): no system CA bundle found")
                 })?;
                 warnings.push(format!(
                     "tls_server_config: client_auth_type {kind:?} without client_ca_file: client certificates are \
@@ -553,5 +555,76 @@ impl ClientCertVerifier for SanCheck {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::file::parse;
+    use super::*;
+
+    fn tls(yaml: &str) -> TlsFile {
+        parse(&format!("tls_server_config:\n{yaml}")).unwrap().tls_server_config
+    }
+
+    #[test]
+    fn versions_rustls_lacks_are_warned_not_refused() {
+        let mut warnings = Vec::new();
+        let v = versions(&tls("  min_version: TLS10\n"), &mut warnings).unwrap();
+        assert_eq!(v.len(), 2);
+        assert!(warnings[0].contains("min_version TLS10"), "{warnings:?}");
+        let v = versions(&tls("  min_version: TLS10\n  max_version: TLS11\n"), &mut warnings).unwrap();
+        assert_eq!(v, [&rustls::version::TLS12]);
+        let v = versions(&tls("  min_version: TLS13\n"), &mut Vec::new()).unwrap();
+        assert_eq!(v, [&rustls::version::TLS13]);
+        let err = versions(&tls("  min_version: TLS13\n  max_version: TLS12\n"), &mut Vec::new()).unwrap_err();
+        assert!(err.contains("above max_version"), "{err}");
+    }
+
+    #[test]
+    fn cipher_suites_keep_the_listed_order_and_skip_what_rustls_lacks() {
+        let base = ring::default_provider();
+        let mut warnings = Vec::new();
+        let file = tls(
+            "  cipher_suites:\n  - TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384\n  - TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA\n  \
+             - TLS_AES_128_GCM_SHA256\n  - TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n",
+        );
+        let suites = cipher_suites(&file, &base, &mut warnings);
+        let tls12: Vec<_> = suites.iter().filter(|s| s.tls13().is_none()).map(|s| s.suite().as_str()).collect();
+        assert_eq!(
+            tls12,
+            [Some("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"), Some("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")]
+        );
+        assert_eq!(suites.iter().filter(|s| s.tls13().is_some()).count(), 3, "TLS 1.3 suites are not configurable");
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"), "{warnings:?}");
+        let mut warnings = Vec::new();
+        let only_cbc = tls("  cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA]\n");
+        assert_eq!(cipher_suites(&only_cbc, &base, &mut warnings).len(), base.cipher_suites.len());
+        assert!(warnings.iter().any(|w| w.contains("rustls's defaults")), "{warnings:?}");
+    }
+
+    #[test]
+    fn curves_map_to_kx_groups() {
+        let mut warnings = Vec::new();
+        let groups =
+            kx_groups(&tls("  curve_preferences: [CurveP384, CurveP521, X25519]\n").curve_preferences, &mut warnings);
+        let names: Vec<_> = groups.iter().map(|g| g.name()).collect();
+        assert_eq!(names, [rustls::NamedGroup::secp384r1, rustls::NamedGroup::X25519]);
+        assert!(warnings[0].contains("CurveP521"), "{warnings:?}");
+        let mut warnings = Vec::new();
+        assert_eq!(kx_groups(&[Curve::P521], &mut warnings).len(), ring::ALL_KX_GROUPS.len());
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+    }
+
+    #[test]
+    fn missing_pieces_are_named() {
+        let dir = Path::new("/nonexistent");
+        let err = server_config(&tls("  key_file: k\n"), dir, &mut Vec::new()).unwrap_err();
+        assert!(err.contains("missing one of cert or cert_file"), "{err}");
+        let err = server_config(&tls("  cert_file: c\n"), dir, &mut Vec::new()).unwrap_err();
+        assert!(err.contains("missing one of key or key_file"), "{err}");
+        let err = server_config(&tls("  cert_file: c\n  key_file: k\n"), dir, &mut Vec::new()).unwrap_err();
+        assert!(err.contains("/nonexistent/c"), "relative paths are under the file's directory: {err}");
     }
 }
