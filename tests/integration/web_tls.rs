@@ -130,7 +130,16 @@ fn url(lw: &Leakwatch, path: &str) -> String {
 }
 
 fn hash(password: &str) -> String {
-    bcrypt::hash_with_result(password, 4).expect("bcrypt").format_for_version(bcrypt::Version::TwoY)
+    hash_at(password, 4)
+}
+
+fn hash_at(password: &str, cost: u32) -> String {
+    bcrypt::hash_with_result(password, cost).expect("bcrypt").format_for_version(bcrypt::Version::TwoY)
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
 }
 
 /// Waits for a log line containing `text`.
@@ -153,7 +162,7 @@ fn https_scrape_basic_auth_headers_and_plain_http() {
         &format!(
             "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nhttp_server_config:\n  headers:\n    \
              X-Frame-Options: deny\nbasic_auth_users:\n  prom: {}\n",
-            hash("s3cret")
+            hash_at("s3cret", 10)
         ),
     );
     let lw = Leakwatch::start(&["--web.config.file", &web]);
@@ -170,6 +179,17 @@ fn https_scrape_basic_auth_headers_and_plain_http() {
         assert!(refused.head.contains("www-authenticate: basic"), "{}", refused.head);
         assert!(refused.head.contains("x-frame-options: deny"), "headers go on refusals too: {}", refused.head);
     }
+    // An unknown user costs a bcrypt check like a wrong password (distinct passwords: no cache).
+    let timed = |user: &str| -> Duration {
+        let started = Instant::now();
+        assert_eq!(curl(&["--cacert", &ca, "-u", user, &url(&lw, "/healthz")]).status, "401");
+        started.elapsed()
+    };
+    let wrong = median((0..7).map(|i| timed(&format!("prom:wrong{i}"))).collect());
+    let unknown = median((0..7).map(|i| timed(&format!("nobody{i}:x{i}"))).collect());
+    let cached = median((0..7).map(|_| timed("prom:wrong0")).collect());
+    println!("401 at bcrypt cost 10, median of 7 curl runs: wrong password {wrong:?}, unknown user {unknown:?}, cached {cached:?}");
+
     // As in exporter-toolkit, every path is protected.
     assert_eq!(curl(&["--cacert", &ca, &url(&lw, "/healthz")]).status, "401");
     assert_eq!(curl(&["--cacert", &ca, "-u", "prom:s3cret", &url(&lw, "/healthz")]).status, "200");
@@ -211,6 +231,42 @@ fn https_scrape_basic_auth_headers_and_plain_http() {
     }
     println!("all 300 stalled handshakes closed after {:?}", started.elapsed());
     assert_eq!(curl(&["--cacert", &ca, "-u", "prom:s3cret", &url(&lw, "/metrics")]).status, "200");
+}
+
+/// A slow bcrypt check (cost 14, about a second) runs off the runtime thread: a scrape with
+/// cached credentials is answered while it is still running.
+#[test]
+fn a_bcrypt_check_does_not_stall_other_requests() {
+    let pki = Pki::new("web-bcrypt");
+    let web = pki.write(
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  prom: {}\n  \
+             slow: {}\n",
+            hash("s3cret"),
+            hash_at("slow", 14)
+        ),
+    );
+    let lw = Leakwatch::start(&["--web.config.file", &web]);
+    let ca = pki.path("ca.crt");
+    assert_eq!(curl(&["--cacert", &ca, "-u", "prom:s3cret", &url(&lw, "/metrics")]).status, "200");
+    let started = Instant::now();
+    let mut slow = Command::new(tool("curl"))
+        .args(["-sS", "-o", "/dev/null", "--max-time", "60", "--cacert", &ca, "-u", "slow:wrong", &url(&lw, "/")])
+        .spawn()
+        .expect("spawn curl");
+    std::thread::sleep(Duration::from_millis(150));
+    let fast = curl(&["--cacert", &ca, "-u", "prom:s3cret", &url(&lw, "/metrics")]);
+    let fast_done = started.elapsed();
+    assert_eq!(fast.status, "200", "{}", fast.stderr);
+    let still_checking = slow.try_wait().expect("try_wait").is_none();
+    let status = slow.wait().expect("wait curl");
+    println!(
+        "cached scrape answered after {fast_done:?}; the cost-14 check ended after {:?} (still running then: {still_checking})",
+        started.elapsed()
+    );
+    assert!(status.success());
+    assert!(still_checking, "the scrape was answered while the slow bcrypt check was still running");
 }
 
 #[test]
