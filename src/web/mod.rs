@@ -16,7 +16,6 @@ use std::time::Duration;
 use hyper::header::{HeaderName, HeaderValue};
 
 pub use auth::{SharedUsers, Users, Verifier};
-pub use file::{parse_go_duration, BcryptHash};
 pub use rate::RateLimit;
 
 /// The largest web config file accepted.

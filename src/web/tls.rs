@@ -152,7 +152,7 @@ fn key_pair(cert: &Pem, key: &Pem, provider: &CryptoProvider) -> Result<Certifie
 }
 
 /// The server certificate, re-read when its files change.
-pub struct ReloadingCert {
+struct ReloadingCert {
     cert: Pem,
     key: Pem,
     provider: Arc<CryptoProvider>,
@@ -179,7 +179,7 @@ impl ReloadingCert {
     }
 
     /// The pair to present now: re-read when a file changed since the last look.
-    pub fn current(&self) -> Arc<CertifiedKey> {
+    fn current(&self) -> Arc<CertifiedKey> {
         let now = (self.cert.stamp(), self.key.stamp());
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if now != state.seen {
@@ -484,7 +484,7 @@ struct SanCheck {
 }
 
 /// The SAN values of a DER certificate as text (IP addresses in their usual notation).
-pub fn subject_alt_names(der: &[u8]) -> Result<Vec<String>, String> {
+fn subject_alt_names(der: &[u8]) -> Result<Vec<String>, String> {
     use x509_parser::extensions::GeneralName;
     let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| format!("bad client certificate: {e}"))?;
     let Some(san) = cert.subject_alternative_name().map_err(|e| format!("bad subjectAltName: {e}"))? else {
