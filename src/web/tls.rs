@@ -106,7 +106,7 @@ impl Pem {
     fn name(&self, what: &str) -> String {
         match self {
             Pem::File(path) => format!("{what} {}", path.display()),
-            Pem::Inline(_) => format!("inline {what}"),
+            Pem::Inline(_) => format!("inline {}", what.trim_end_matches("_file")),
         }
     }
 

@@ -299,6 +299,27 @@ fn client_certificates_are_required_and_checked() {
     assert_eq!(refused.status, "000", "a SAN not in client_allowed_sans is refused: {}", refused.stderr);
 }
 
+/// `cert`, `key` and `client_ca` given inline (PEM in the YAML) instead of as files.
+#[test]
+fn inline_certificate_key_and_client_ca() {
+    let pki = Pki::new("web-inline");
+    let indent = |file: &str| {
+        let text = std::fs::read_to_string(pki.dir.path().join(file)).expect("read pem");
+        text.lines().map(|l| format!("    {l}\n")).collect::<String>()
+    };
+    let web = format!(
+        "tls_server_config:\n  cert: |\n{}  key: |\n{}  client_ca: |\n{}  client_auth_type: RequireAndVerifyClientCert\n",
+        indent("server.crt"),
+        indent("server.key"),
+        indent("ca.crt")
+    );
+    let lw = Leakwatch::start(&["--web.config.file", &pki.write("web.yml", &web)]);
+    let ca = pki.path("ca.crt");
+    let (cert, key) = (pki.path("client.crt"), pki.path("client.key"));
+    assert_eq!(curl(&["--cacert", &ca, "--cert", &cert, "--key", &key, &url(&lw, "/healthz")]).status, "200");
+    assert_eq!(curl(&["--cacert", &ca, &url(&lw, "/healthz")]).status, "000");
+}
+
 /// The SHA-256 fingerprint of the certificate the server presents, by `openssl s_client`.
 fn served_fingerprint(pki: &Pki, lw: &Leakwatch) -> String {
     let script = format!(
