@@ -15,7 +15,7 @@ use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 
 use super::body::Body;
-use crate::web::{SharedUsers, Verifier, WebConfig};
+use crate::web::{LiveWebConfig, SharedUsers, Verifier, WebConfig};
 
 /// Which users a path answers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,7 @@ impl Realm {
 /// The request checks of one server.
 #[derive(Debug, Default)]
 pub struct Guard {
-    web: Option<Arc<WebConfig>>,
+    web: Option<LiveWebConfig>,
     log_users: SharedUsers,
     verifier: Verifier,
 }
@@ -52,17 +52,22 @@ pub struct Guard {
 impl Guard {
     /// Checks from the web config (if any) and the log endpoints' users.
     pub fn new(web: Option<Arc<WebConfig>>, log_users: SharedUsers) -> Self {
-        Self { web, log_users, verifier: Verifier::default() }
+        Self { web: web.map(LiveWebConfig::new), log_users, verifier: Verifier::default() }
     }
 
-    /// The TLS settings, when the web config turns TLS on.
-    pub fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
-        self.web.as_ref().and_then(|w| w.tls.clone())
+    /// The web config in force (re-read when its file changed).
+    pub fn web(&self) -> Option<Arc<WebConfig>> {
+        self.web.as_ref().map(LiveWebConfig::current)
     }
 
-    /// Ok to route the request, or the refusal to send.
-    pub async fn admit(&self, realm: Realm, headers: &HeaderMap) -> Result<(), Response<Body>> {
-        if let Some(limit) = self.web.as_ref().and_then(|w| w.rate_limit.as_ref()) {
+    /// Ok to route the request, or the refusal to send; `web` is [`Guard::web`] for this request.
+    pub async fn admit(
+        &self,
+        web: Option<&WebConfig>,
+        realm: Realm,
+        headers: &HeaderMap,
+    ) -> Result<(), Response<Body>> {
+        if let Some(limit) = web.and_then(|w| w.rate_limit.as_ref()) {
             if !limit.allow() {
                 return Err(text(StatusCode::TOO_MANY_REQUESTS, "too many requests (rate_limit)\n"));
             }
@@ -72,7 +77,7 @@ impl Guard {
             Realm::Logs => self.log_users.current(),
             Realm::Site => None,
         };
-        let site_users = self.web.as_ref().and_then(|w| w.users.as_ref());
+        let site_users = web.and_then(|w| w.users.as_ref());
         let ok = match (log_users.as_deref(), site_users) {
             (Some(users), _) | (None, Some(users)) => self.verifier.check(users, headers).await,
             (None, None) => true,
@@ -86,8 +91,8 @@ impl Guard {
     }
 
     /// Adds the configured headers to a response.
-    pub fn decorate(&self, response: &mut Response<Body>) {
-        if let Some(web) = &self.web {
+    pub fn decorate(web: Option<&WebConfig>, response: &mut Response<Body>) {
+        if let Some(web) = web {
             for (name, value) in &web.headers {
                 response.headers_mut().insert(name.clone(), value.clone());
             }

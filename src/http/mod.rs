@@ -69,7 +69,6 @@ pub async fn serve(listener: TcpListener, state: AppState, token: CancellationTo
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let pending = Arc::new(pending::Pending::default());
     let graceful = GracefulShutdown::new();
-    let tls = state.tls().map(tokio_rustls::TlsAcceptor::from);
     loop {
         let accepted = tokio::select! {
             _ = token.cancelled() => break,
@@ -99,6 +98,8 @@ pub async fn serve(listener: TcpListener, state: AppState, token: CancellationTo
                 }
             },
         };
+        // Per connection: a changed web config applies from the next connection on.
+        let tls = state.tls().map(tokio_rustls::TlsAcceptor::from);
         let ticket = Arc::new(pending.admit());
         let close = ticket.close.clone();
         let state = state.clone();
@@ -115,7 +116,6 @@ pub async fn serve(listener: TcpListener, state: AppState, token: CancellationTo
             }
         });
         let watcher = graceful.watcher();
-        let tls = tls.clone();
         let conn = async move {
             // A TLS handshake in progress is an idle connection: evictable, and bounded in time.
             let io = match tls {

@@ -70,9 +70,9 @@ impl AppState {
         Self { guard: Guard::new(web, log_users), ..self }
     }
 
-    /// TLS settings for the listener, when the web config turns TLS on.
+    /// TLS settings for a new connection, when the web config (as it is now) turns TLS on.
     pub fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
-        self.guard.tls()
+        self.guard.web().and_then(|w| w.tls.clone())
     }
 
     /// The same state, with the admin endpoints guarded by `admin`.
@@ -106,11 +106,13 @@ impl AppState {
 /// configured headers.
 pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let admin = *req.method() == Method::POST && ADMIN_PATHS.contains(&req.uri().path());
-    let mut response = match state.guard.admit(Realm::of(req.uri().path(), admin), req.headers()).await {
+    let web = state.guard.web();
+    let mut response = match state.guard.admit(web.as_deref(), Realm::of(req.uri().path(), admin), req.headers()).await
+    {
         Ok(()) => route(&state, req, admin).await,
         Err(refused) => refused,
     };
-    state.guard.decorate(&mut response);
+    Guard::decorate(web.as_deref(), &mut response);
     Ok(response)
 }
 

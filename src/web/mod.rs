@@ -1,8 +1,10 @@
 //! The web configuration file (`--web.config.file`) in the exporter-toolkit format shared by the
 //! Prometheus exporters, so existing scrape configs and Secrets work unchanged: TLS
 //! ([`tls`]: certificate reload on change, client certificates), basic auth with bcrypt
-//! ([`auth`]), extra response headers and a request rate limit. Loaded and checked once at
-//! startup; a bad file is a config error (exit 64) naming the file, the key and the line.
+//! ([`auth`]), extra response headers and a request rate limit. Loaded and checked at startup;
+//! a bad file is a config error (exit 64) naming the file, the key and the line. Like
+//! exporter-toolkit, which reads the file on every request, leakwatch picks up a changed file at
+//! the next request ([`LiveWebConfig`]); a bad new file keeps the previous one and logs why.
 
 pub mod auth;
 mod file;
@@ -10,7 +12,7 @@ mod rate;
 pub mod tls;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper::header::{HeaderName, HeaderValue};
@@ -95,5 +97,47 @@ impl WebConfig {
             }
         };
         Ok(WebConfig { path: path.to_path_buf(), tls, users, headers, rate_limit, warnings })
+    }
+}
+
+/// The web config in force: re-read when its file changes (one `stat` per request decides).
+#[derive(Debug)]
+pub struct LiveWebConfig {
+    state: Mutex<(Arc<WebConfig>, Option<tls::Stamp>)>,
+}
+
+impl LiveWebConfig {
+    /// Starts from a config loaded at startup.
+    pub fn new(config: Arc<WebConfig>) -> Self {
+        let stamp = tls::Stamp::of(&config.path);
+        Self { state: Mutex::new((config, stamp)) }
+    }
+
+    /// The config now: reloaded first if the file changed since the last look. A file that no
+    /// longer loads, or that would turn TLS on or off (never a silent downgrade to plain HTTP;
+    /// that takes a restart), keeps the previous config (logged once per change).
+    pub fn current(&self) -> Arc<WebConfig> {
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let path = state.0.path.clone();
+        let now = tls::Stamp::of(&path);
+        if now != state.1 {
+            state.1 = now;
+            match WebConfig::load(&path) {
+                Ok(config) if config.tls.is_some() != state.0.tls.is_some() => tracing::error!(
+                    file = %path.display(),
+                    "web config not reloaded, keeping the previous one: it turns TLS {}; restart leakwatch for that",
+                    if config.tls.is_some() { "on" } else { "off" }
+                ),
+                Ok(config) => {
+                    tracing::info!(file = %path.display(), tls = config.tls.is_some(), "web config reloaded");
+                    for warning in &config.warnings {
+                        tracing::warn!(file = %path.display(), "{warning}");
+                    }
+                    state.0 = Arc::new(config);
+                }
+                Err(e) => tracing::error!("web config not reloaded, keeping the previous one: {e}"),
+            }
+        }
+        state.0.clone()
     }
 }

@@ -113,6 +113,24 @@ impl Pem {
     /// What identifies the file's current content cheaply; `None` for inline text.
     fn stamp(&self) -> Option<Stamp> {
         let Pem::File(path) = self else { return None };
+        Stamp::of(path)
+    }
+}
+
+/// A file's device, inode, size and change times: what a rewrite or a symlink swap (a
+/// Kubernetes Secret's `..data`) changes, read with one `stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    /// The stamp of `path` (following symlinks); `None` when it cannot be read.
+    pub fn of(path: &Path) -> Option<Stamp> {
         std::fs::metadata(path).ok().map(|m| Stamp {
             dev: m.dev(),
             ino: m.ino(),
@@ -121,15 +139,6 @@ impl Pem {
             ctime: (m.ctime(), m.ctime_nsec()),
         })
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
 }
 
 fn certificates(pem: &Pem, what: &str) -> Result<Vec<CertificateDer<'static>>, String> {

@@ -299,6 +299,38 @@ fn client_certificates_are_required_and_checked() {
     assert_eq!(refused.status, "000", "a SAN not in client_allowed_sans is refused: {}", refused.stderr);
 }
 
+/// Like exporter-toolkit (which reads the file on every request), a changed web config applies
+/// at the next request; a broken one, or one that drops TLS, keeps the previous config.
+#[test]
+fn a_changed_web_config_applies_at_the_next_request() {
+    let pki = Pki::new("web-reload");
+    let config = |user: &str, password: &str| {
+        format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  {user}: {}\n",
+            hash(password)
+        )
+    };
+    let swap = |text: &str| {
+        pki.write("web.yml.tmp", text);
+        std::fs::rename(pki.dir.path().join("web.yml.tmp"), pki.dir.path().join("web.yml")).expect("rename");
+    };
+    let web = pki.write("web.yml", &config("prom", "one"));
+    let lw = Leakwatch::start(&["--web.config.file", &web]);
+    let ca = pki.path("ca.crt");
+    let get = |user: &str| curl(&["--cacert", &ca, "-u", user, &url(&lw, "/metrics")]).status;
+    assert_eq!(get("prom:one"), "200");
+    swap(&config("prom", "two"));
+    assert_eq!(get("prom:one"), "401", "the rotated password applies at once");
+    assert_eq!(get("prom:two"), "200");
+    wait_log(&lw, "web config reloaded");
+    swap("tls_server_config:\n  cert_filse: x\n");
+    assert_eq!(get("prom:two"), "200", "a broken file keeps the previous config");
+    assert!(wait_log(&lw, "web config not reloaded").contains("cert_filse"));
+    swap("basic_auth_users: {}\n");
+    assert_eq!(get("prom:two"), "200", "no silent downgrade to plain HTTP");
+    assert!(wait_log(&lw, "web config not reloaded").contains("turns TLS off"));
+}
+
 /// `cert`, `key` and `client_ca` given inline (PEM in the YAML) instead of as files.
 #[test]
 fn inline_certificate_key_and_client_ca() {
