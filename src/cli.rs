@@ -56,9 +56,6 @@ pub struct LogsCommand {
     /// Print this many recent lines first (0..=100000).
     #[arg(short = 'n', long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub lines: u32,
-    /// The running leakwatch, `http://HOST:PORT[/PREFIX]`.
-    #[arg(long, env = "LEAKWATCH_SERVER", default_value = "http://127.0.0.1:10171", value_name = "URL")]
-    pub server: String,
     /// Only lines containing this text.
     #[arg(long, value_name = "TEXT")]
     pub contains: Option<String>,
@@ -68,6 +65,9 @@ pub struct LogsCommand {
     /// Print control characters as they are (by default they are escaped, e.g. `\x1b`).
     #[arg(long)]
     pub raw: bool,
+    /// The server and how to reach it.
+    #[command(flatten)]
+    pub access: AccessArgs,
 }
 
 impl LogsCommand {
@@ -77,7 +77,7 @@ impl LogsCommand {
             source: self.source.clone(),
             follow: self.follow,
             lines: self.lines as usize,
-            server: self.server.clone(),
+            access: self.access.access(),
             contains: self.contains.clone(),
             regex: self.regex.clone(),
             raw: self.raw,
@@ -85,12 +85,48 @@ impl LogsCommand {
     }
 }
 
+/// How `leakwatch logs` and `leakwatch status` reach the server: its URL, TLS and basic auth.
+#[derive(Debug, Args)]
+pub struct AccessArgs {
+    /// The running leakwatch, `http[s]://HOST:PORT[/PREFIX]`.
+    #[arg(long, env = "LEAKWATCH_SERVER", default_value = "http://127.0.0.1:10171", value_name = "URL")]
+    pub server: String,
+    /// CA certificates (PEM) that signed an https:// server's certificate [default: the system bundle].
+    #[arg(long, env = "LEAKWATCH_CACERT", value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Client certificate (PEM) for a server that requires one; needs --key.
+    #[arg(long, env = "LEAKWATCH_CERT", value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, env = "LEAKWATCH_KEY", value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Basic-auth user; the password comes from --password-file or LEAKWATCH_PASSWORD.
+    #[arg(long, env = "LEAKWATCH_USER", value_name = "NAME")]
+    pub user: Option<String>,
+    /// File holding the basic-auth password (e.g. a mounted Secret; a trailing newline is dropped).
+    #[arg(long, env = "LEAKWATCH_PASSWORD_FILE", value_name = "FILE", requires = "user")]
+    pub password_file: Option<PathBuf>,
+}
+
+impl AccessArgs {
+    /// The client's settings.
+    pub fn access(&self) -> crate::client::Access {
+        crate::client::Access {
+            server: self.server.clone(),
+            cacert: self.cacert.clone(),
+            client_cert: self.cert.clone().zip(self.key.clone()),
+            user: self.user.clone(),
+            password_file: self.password_file.clone(),
+        }
+    }
+}
+
 /// `leakwatch status`.
 #[derive(Debug, Args)]
 pub struct StatusCommand {
-    /// The running leakwatch, `http://HOST:PORT[/PREFIX]`.
-    #[arg(long, env = "LEAKWATCH_SERVER", default_value = "http://127.0.0.1:10171", value_name = "URL")]
-    pub server: String,
+    /// The server and how to reach it.
+    #[command(flatten)]
+    pub access: AccessArgs,
     /// Print the JSON document as served instead of the summary.
     #[arg(long)]
     pub json: bool,
@@ -99,7 +135,7 @@ pub struct StatusCommand {
 impl StatusCommand {
     /// The command's settings.
     pub fn args(&self) -> crate::status_command::StatusArgs {
-        crate::status_command::StatusArgs { server: self.server.clone(), json: self.json }
+        crate::status_command::StatusArgs { access: self.access.access(), json: self.json }
     }
 }
 
@@ -192,6 +228,10 @@ pub struct GlobalArgs {
     /// Enable the admin endpoints, guarded by the bearer token in FILE (read on every request).
     #[arg(long, global = true, env = "LEAKWATCH_ADMIN_TOKEN_FILE", value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
+    /// exporter-toolkit web config: TLS (certificate reloaded on change, client CA), basic auth
+    /// (bcrypt), response headers, rate limit.
+    #[arg(long = "web.config.file", global = true, env = "LEAKWATCH_WEB_CONFIG_FILE", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
     /// Log filter, e.g. info or leakwatch=debug [default: info].
     #[arg(long, global = true, env = "LEAKWATCH_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -231,6 +271,7 @@ impl GlobalArgs {
             alerts: Default::default(),
             admin: AdminConfig { token_file: self.admin_token_file.clone() },
             cleanup: Default::default(),
+            web_config_file: self.web_config_file.clone(),
         }
     }
 }
@@ -288,12 +329,45 @@ mod tests {
         let Some(Command::Logs(logs)) = cli.command else { panic!("logs expected") };
         let args = logs.args();
         assert_eq!(
-            (args.source.as_str(), args.follow, args.lines, args.server.as_str()),
+            (args.source.as_str(), args.follow, args.lines, args.access.server.as_str()),
             ("app", true, 5, "http://h:1")
         );
         let err = Cli::try_parse_from(["leakwatch", "logs", "app", "--lines", "100001"]).unwrap_err().to_string();
         assert!(err.contains("--lines"), "{err}");
         assert!(Cli::try_parse_from(["leakwatch", "logs"]).is_err(), "the source is required");
+    }
+
+    #[test]
+    fn the_web_config_flag_and_the_logs_command_auth_options() {
+        let cli = Cli::try_parse_from(["leakwatch", "--web.config.file", "/etc/web.yml"]).unwrap();
+        assert_eq!(cli.global.overlay().web_config_file, Some(PathBuf::from("/etc/web.yml")));
+        let cli = Cli::try_parse_from([
+            "leakwatch",
+            "logs",
+            "app",
+            "--server",
+            "https://h:1",
+            "--cacert",
+            "ca.pem",
+            "--cert",
+            "c.pem",
+            "--key",
+            "k.pem",
+            "--user",
+            "reader",
+            "--password-file",
+            "pw",
+        ])
+        .unwrap();
+        let Some(Command::Logs(logs)) = cli.command else { panic!("logs expected") };
+        let args = logs.args();
+        assert_eq!(args.access.client_cert, Some((PathBuf::from("c.pem"), PathBuf::from("k.pem"))));
+        assert_eq!(
+            (args.access.user.as_deref(), args.access.password_file),
+            (Some("reader"), Some(PathBuf::from("pw")))
+        );
+        assert!(Cli::try_parse_from(["leakwatch", "logs", "app", "--cert", "c.pem"]).is_err(), "--cert needs --key");
+        assert!(Cli::try_parse_from(["leakwatch", "logs", "app", "--password-file", "pw"]).is_err(), "needs --user");
     }
 
     #[test]

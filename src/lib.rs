@@ -29,3 +29,4 @@ pub mod roots;
 pub mod sample;
 pub mod snapshot;
 pub mod status_command;
+pub mod web;

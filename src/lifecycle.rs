@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::alert::{self, AlertState, Engine};
 use crate::cleanup::{self, Cleaner};
+use crate::config::ValidConfig;
 use crate::http::admin::AdminToken;
 use crate::http::AppState;
 use crate::logs::capture::Capture;
@@ -25,6 +26,7 @@ use crate::reload::apply::{Followers, Push, Wrapped};
 use crate::reload::{self, ConfigSource, Loaded, ReloadHandle, ReloadStatus, Running, Trigger};
 use crate::sample::{self, Sampler};
 use crate::snapshot::Snapshot;
+use crate::web::SharedUsers;
 
 /// How long tasks get to finish after shutdown starts.
 pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
@@ -115,6 +117,10 @@ pub async fn run(
     if let Some(path) = source.path() {
         tracker.spawn(reload::watch::run(path.to_path_buf(), reload_tx, token.child_token()));
     }
+    // A config reload replaces the log endpoints' users through this handle.
+    let log_users = SharedUsers::new(config.logs_basic_auth_users.clone());
+    log_web_config(&config);
+    let config_web = config.web.clone();
     let running = Running {
         config,
         wrapped: run_mode,
@@ -124,6 +130,7 @@ pub async fn run(
         push,
         admin: admin.clone(),
         cleanup: cleanup.clone(),
+        log_users: log_users.clone(),
     };
     // Also stops the log readers on shutdown.
     tracker.spawn(reload::run(source, running, reload_rx, status_tx, token.child_token()));
@@ -131,6 +138,7 @@ pub async fn run(
     let state = AppState::new(rx.clone(), info, logs.clone(), token.child_token())
         .with_alerts(alert_rx)
         .with_admin(admin)
+        .with_web(config_web, log_users)
         .with_reload(reloads.clone())
         .with_cleanup(cleanup);
     let cleaner = cleaner
@@ -183,6 +191,23 @@ pub async fn run(
 fn reload_on_sighup(reloads: &ReloadHandle) {
     tracing::info!("SIGHUP: reloading the configuration");
     reloads.request(Trigger::Signal);
+}
+
+/// Says what the web config turned on, and what of it leakwatch serves differently.
+fn log_web_config(config: &ValidConfig) {
+    if let Some(web) = &config.web {
+        let users = web.users.as_ref().map_or(0, |u| u.names().count());
+        tracing::info!(file = %web.path.display(), tls = web.tls.is_some(), basic_auth_users = users, "web config loaded");
+        for warning in &web.warnings {
+            tracing::warn!(file = %web.path.display(), "{warning}");
+        }
+    }
+    if let Some(users) = &config.logs_basic_auth_users {
+        tracing::info!(users = users.names().count(), "log endpoints protected by logs.basic_auth_users");
+        if config.web.as_ref().is_none_or(|w| w.tls.is_none()) {
+            tracing::warn!("logs.basic_auth_users without TLS: passwords cross the network in clear");
+        }
+    }
 }
 
 /// Pipes for the wrapped command's stdout and stderr, read by capture threads into the `stdout`

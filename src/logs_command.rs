@@ -4,6 +4,8 @@
 //!
 //! Control characters in log text are printed escaped (`\x1b`), so a log line cannot drive the
 //! terminal; `--raw` prints the bytes as stored.
+//!
+//! A protected server (`https://`, basic auth) is reached through [`crate::client::Access`].
 
 use std::io::Write;
 use std::time::Duration;
@@ -12,7 +14,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::StatusCode;
 
-use crate::client::{ClientError, Server};
+use crate::client::{Access, ClientError, Server};
 use crate::http::sse::{Decoder, Event};
 
 /// A stream silent this long (the server sends a keep-alive every 15 s) is taken as dropped.
@@ -29,8 +31,8 @@ pub struct LogsArgs {
     pub follow: bool,
     /// How many recent lines to print first.
     pub lines: usize,
-    /// leakwatch's base URL, `http://host:port[/prefix]`.
-    pub server: String,
+    /// The server and how to reach it.
+    pub access: Access,
     /// Only lines that contain this text.
     pub contains: Option<String>,
     /// Only lines that match this regex.
@@ -53,7 +55,7 @@ pub enum LogsError {
 
 /// Runs the command until done (or, with `--follow`, until interrupted or refused).
 pub async fn run(args: LogsArgs) -> Result<(), LogsError> {
-    let server = Server::parse(&args.server)?;
+    let server = Server::connect(&args.access)?;
     let mut out = Output { raw: args.raw, stdout: std::io::stdout() };
     let result =
         if args.follow { follow(&server, &args, &mut out).await } else { print_page(&server, &args, &mut out).await };

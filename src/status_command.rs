@@ -8,13 +8,13 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::client::{ClientError, Server};
+use crate::client::{Access, ClientError, Server};
 
 /// What to print.
 #[derive(Debug, Clone)]
 pub struct StatusArgs {
-    /// leakwatch's base URL, `http://host:port[/prefix]`.
-    pub server: String,
+    /// The server and how to reach it.
+    pub access: Access,
     /// Print the JSON document instead of the summary.
     pub json: bool,
 }
@@ -35,7 +35,7 @@ pub enum StatusError {
 
 /// Fetches and prints the status.
 pub async fn run(args: StatusArgs) -> Result<(), StatusError> {
-    let server = Server::parse(&args.server)?;
+    let server = Server::connect(&args.access)?;
     let body = server.fetch("/status", &[("accept", "application/json")]).await?;
     let doc: Value = serde_json::from_slice(&body).map_err(|e| StatusError::Malformed(e.to_string()))?;
     if !doc["snapshot"].is_object() || !doc["structures"].is_array() {

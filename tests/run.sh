@@ -9,6 +9,11 @@
 #     end-to-end test starts its own on 127.0.0.1). Set LEAKWATCH_PROMTOOL and
 #     LEAKWATCH_PROMETHEUS to use others.
 #   - python3 (the integration tests' memory hog), from Debian, if it is missing.
+#   - curl and openssl (the TLS tests' client and certificate maker), from Debian, if missing.
+#   - exporter-toolkit's web config fixtures (web/testdata: good and bad web config files, with
+#     their certificates), from Debian's golang-github-prometheus-exporter-toolkit-dev, fetched
+#     with `apt-get download` and unpacked into .cache/tools/exporter-toolkit/ (set
+#     LEAKWATCH_TOOLKIT_TESTDATA to use another copy).
 #   - a Python venv in .cache/venv with tests/helm/requirements.txt (helm-python-sdk: the real
 #     Helm engine, no helm binary; kubernetes-validate: offline Kubernetes schemas), for the
 #     chart checks (tests/helm/check_chart.py). Set LEAKWATCH_HELM_PYTHON to use another python.
@@ -49,6 +54,34 @@ if ! command -v python3 >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-minimal >/dev/null
 fi
 echo "$(python3 --version)"
+
+for tool in curl openssl; do
+  if ! command -v "$tool" >/dev/null; then
+    step "installing $tool (the TLS tests need it)"
+    apt_update_once
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null
+  fi
+done
+echo "$(curl --version | head -n 1); $(openssl version)"
+
+step "exporter-toolkit's web config fixtures"
+if [ -z "${LEAKWATCH_TOOLKIT_TESTDATA:-}" ]; then
+  LEAKWATCH_TOOLKIT_TESTDATA="$tools/exporter-toolkit/testdata"
+  if ! [ -f "$LEAKWATCH_TOOLKIT_TESTDATA/web_config_users.good.yml" ]; then
+    work="$tools/.download-toolkit"
+    deb_fetch "$work" golang-github-prometheus-exporter-toolkit-dev
+    dpkg -x "$work"/golang-github-prometheus-exporter-toolkit-dev_*.deb "$work/root"
+    rm -rf "$tools/exporter-toolkit"
+    mkdir -p "$tools/exporter-toolkit"
+    cp -r "$work/root/usr/share/gocode/src/github.com/prometheus/exporter-toolkit/web/testdata" "$LEAKWATCH_TOOLKIT_TESTDATA"
+    basename "$work"/golang-github-prometheus-exporter-toolkit-dev_*.deb > "$tools/exporter-toolkit/source"
+    rm -rf "$work"
+  fi
+fi
+[ -f "$LEAKWATCH_TOOLKIT_TESTDATA/web_config_users.good.yml" ] \
+  || die "LEAKWATCH_TOOLKIT_TESTDATA=$LEAKWATCH_TOOLKIT_TESTDATA has no exporter-toolkit fixtures"
+echo "$LEAKWATCH_TOOLKIT_TESTDATA"
+export LEAKWATCH_TOOLKIT_TESTDATA
 
 install_promtool() {
   local work="$tools/.download" deb

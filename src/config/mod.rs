@@ -9,6 +9,7 @@ pub mod token;
 pub mod units;
 mod validate;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -76,6 +77,9 @@ pub struct Config {
     pub admin: AdminConfig,
     /// When leakwatch trims its own structures.
     pub cleanup: CleanupConfig,
+    /// The exporter-toolkit web config file (TLS, basic auth); from `--web.config.file` only.
+    #[serde(skip)]
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// `cleanup:` — leakwatch trims its own structures on an interval, when its own RSS passes a
@@ -195,6 +199,9 @@ pub struct LogsConfig {
     pub max_subscribers: Option<usize>,
     /// The file sources.
     pub sources: Vec<LogSourceConfig>,
+    /// User name → bcrypt hash: when set, the log endpoints (`/logs`, `/logs/{source}`,
+    /// `/logs/{source}/stream`) require one of these users instead of the web config's.
+    pub basic_auth_users: Option<BTreeMap<String, String>>,
 }
 
 /// One entry of `logs.sources`: a file followed across rotation. The four caps override the
@@ -290,6 +297,7 @@ impl Config {
                 max_line_bytes: over.logs.max_line_bytes.or(self.logs.max_line_bytes),
                 max_subscribers: over.logs.max_subscribers.or(self.logs.max_subscribers),
                 sources: self.logs.sources.into_iter().chain(over.logs.sources).collect(),
+                basic_auth_users: over.logs.basic_auth_users.or(self.logs.basic_auth_users),
             },
             connections: ConnectionsConfig {
                 method: over.connections.method.or(self.connections.method),
@@ -309,6 +317,7 @@ impl Config {
                 memory_threshold: over.cleanup.memory_threshold.or(self.cleanup.memory_threshold),
                 memory_cooldown: over.cleanup.memory_cooldown.or(self.cleanup.memory_cooldown),
             },
+            web_config_file: over.web_config_file.or(self.web_config_file),
         }
     }
 

@@ -85,6 +85,10 @@ pub struct ValidConfig {
     pub admin_token_file: Option<PathBuf>,
     /// When leakwatch trims its own structures.
     pub cleanup: CleanupSettings,
+    /// The web config (TLS, basic auth, headers, rate limit), from `--web.config.file`.
+    pub web: Option<std::sync::Arc<crate::web::WebConfig>>,
+    /// `logs.basic_auth_users`: who may read the log endpoints (`None`: the web config decides).
+    pub logs_basic_auth_users: Option<crate::web::Users>,
 }
 
 /// Checks every value; `wrapped` is true in `leakwatch run` mode, where the wrapped command is
@@ -135,6 +139,26 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
         }
     }
     let cleanup = cleanup(&config.cleanup, &mut problems);
+    let web = config.web_config_file.as_deref().and_then(|path| {
+        crate::web::WebConfig::load(path)
+            .map(std::sync::Arc::new)
+            .inspect_err(|e| problems.push(format!("--web.config.file: {e}")))
+            .ok()
+    });
+    let logs_basic_auth_users = match &config.logs.basic_auth_users {
+        Some(map) if map.is_empty() => {
+            problems.push(
+                "logs.basic_auth_users: lists no user (omit the key to let the web config protect the log endpoints)"
+                    .to_owned(),
+            );
+            None
+        }
+        Some(map) => crate::web::Users::parse("logs.basic_auth_users", map).unwrap_or_else(|e| {
+            problems.push(e);
+            None
+        }),
+        None => None,
+    };
     if problems.is_empty() {
         Ok(ValidConfig {
             listen,
@@ -155,6 +179,8 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
             alertmanager,
             admin_token_file: config.admin.token_file.clone(),
             cleanup,
+            web,
+            logs_basic_auth_users,
         })
     } else {
         Err(ConfigError::Invalid(problems))
@@ -410,6 +436,22 @@ mod tests {
     fn problems(yaml: &str, wrapped: bool) -> String {
         let c = Config::from_yaml(yaml.as_bytes()).unwrap();
         validate(&c, wrapped).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn log_users_and_the_web_config_are_checked() {
+        let hash = "$2y$10$2UXri9cIDdgeKjBo4Rlpx.U3ZLDV8X1IxKmsfOvhcM5oXQt/mLmXq";
+        let c = Config::from_yaml(format!("logs:\n  basic_auth_users:\n    reader: {hash}\n").as_bytes()).unwrap();
+        let users = validate(&c, false).unwrap().logs_basic_auth_users.unwrap();
+        assert_eq!(users.names().collect::<Vec<_>>(), ["reader"]);
+        let err = problems("logs:\n  basic_auth_users:\n    eve: doe\n", false);
+        assert!(err.contains("logs.basic_auth_users.eve: not a bcrypt hash") && !err.contains("doe"), "{err}");
+        let err = problems("logs:\n  basic_auth_users: {}\n", false);
+        assert!(err.contains("logs.basic_auth_users: lists no user"), "{err}");
+        let c = Config { web_config_file: Some("/nonexistent/web.yml".into()), ..Default::default() };
+        let err = validate(&c, false).unwrap_err().to_string();
+        assert!(err.contains("--web.config.file: /nonexistent/web.yml"), "{err}");
+        assert!(Config::from_yaml(b"web_config_file: /x\n").is_err(), "the web config is a flag, not a file key");
     }
 
     #[test]

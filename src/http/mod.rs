@@ -22,16 +22,22 @@
 //! sending their first request head, or idle between keep-alive requests) are evictable: when
 //! more than [`MAX_IDLE_CONNECTIONS`] are, or the cap is reached, the oldest is closed to make
 //! room, so slow clients (slowloris) cannot lock out a scrape.
+//!
+//! With TLS on (`--web.config.file`), each connection's handshake runs in its task under
+//! [`tls::HANDSHAKE_TIMEOUT`] while the connection holds its permit and counts as idle (a slow
+//! handshake is a slow client); the web config's checks run before routing (`guard`).
 
 pub mod admin;
 mod alerts;
 mod body;
 pub mod cache;
+mod guard;
 mod logs;
 mod pending;
 mod routes;
 pub mod sse;
 mod status;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,6 +48,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 
 pub use routes::AppState;
@@ -95,6 +102,8 @@ pub async fn serve(listener: TcpListener, state: AppState, token: CancellationTo
                 }
             },
         };
+        // Per connection: a changed web config applies from the next connection on.
+        let tls = state.tls().map(tokio_rustls::TlsAcceptor::from);
         let ticket = Arc::new(pending.admit());
         let close = ticket.close.clone();
         let state = state.clone();
@@ -110,16 +119,25 @@ pub async fn serve(listener: TcpListener, state: AppState, token: CancellationTo
                 response
             }
         });
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .max_buf_size(64 * 1024)
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
+        let watcher = graceful.watcher();
+        let conn = async move {
+            // A TLS handshake in progress is an idle connection: evictable, and bounded in time.
+            let io = match tls {
+                None => Either::Left(stream),
+                Some(acceptor) => Either::Right(tls::accept(&acceptor, stream).await?),
+            };
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .max_buf_size(64 * 1024)
+                .serve_connection(TokioIo::new(io), service);
+            Some(watcher.watch(conn).await)
+        };
         tokio::spawn(async move {
             tokio::select! {
                 result = conn => {
-                    if let Err(e) = result {
+                    // `None`: the TLS handshake failed (logged by `tls::accept`).
+                    if let Some(Err(e)) = result {
                         tracing::debug!("connection ended with an error: {e}");
                     }
                 }

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::admin::AdminToken;
 use super::body::Body;
 use super::cache::MetricsCache;
+use super::guard::{Guard, Realm};
 use super::{logs, status};
 use crate::alert::AlertState;
 use crate::cleanup::{Cleanup, Structure};
@@ -50,6 +51,7 @@ pub struct AppState {
     admin: AdminToken,
     reload: Option<ReloadHandle>,
     cleanup: Option<Cleanup>,
+    guard: Guard,
 }
 
 impl AppState {
@@ -65,7 +67,20 @@ impl AppState {
         let page_budget = Arc::new(Semaphore::new(logs::PAGE_MEMORY_BUDGET >> 10));
         let admin = AdminToken::default();
         let rendered = Arc::new(MetricsCache::new(snapshot.clone()));
-        Self { snapshot, info, logs, alerts, rendered, shutdown, page_budget, admin, reload: None, cleanup: None }
+        let guard = Guard::default();
+        Self {
+            snapshot,
+            info,
+            logs,
+            alerts,
+            rendered,
+            shutdown,
+            page_budget,
+            admin,
+            reload: None,
+            cleanup: None,
+            guard,
+        }
     }
 
     /// The same state, with cleanup statistics on `/status` and `/metrics` and
@@ -112,6 +127,19 @@ impl AppState {
         })
     }
 
+    /// The same state, with the web config's TLS, auth, headers and rate limit, and the log
+    /// endpoints' own users (swappable: replace them through the [`SharedUsers`] handle).
+    ///
+    /// [`SharedUsers`]: crate::web::SharedUsers
+    pub fn with_web(self, web: Option<Arc<crate::web::WebConfig>>, log_users: crate::web::SharedUsers) -> Self {
+        Self { guard: Guard::new(web, log_users), ..self }
+    }
+
+    /// TLS settings for a new connection, when the web config (as it is now) turns TLS on.
+    pub fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.guard.web().and_then(|w| w.tls.clone())
+    }
+
     /// The same state, with the admin endpoints guarded by `admin`.
     pub fn with_admin(self, admin: AdminToken) -> Self {
         Self { admin, ..self }
@@ -151,20 +179,34 @@ impl AppState {
     }
 }
 
-/// Routes one request.
+/// Checks a request against the web config (rate limit, basic auth), routes it and adds the
+/// configured headers.
 pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let admin = *req.method() == Method::POST && ADMIN_PATHS.contains(&req.uri().path());
+    let web = state.guard.web();
+    let mut response = match state.guard.admit(web.as_deref(), Realm::of(req.uri().path(), admin), req.headers()).await
+    {
+        Ok(()) => route(&state, req, admin).await,
+        Err(refused) => refused,
+    };
+    Guard::decorate(web.as_deref(), &mut response);
+    Ok(response)
+}
+
+/// Routes one admitted request.
+async fn route(state: &AppState, req: Request<Incoming>, admin: bool) -> Response<Body> {
     let head = *req.method() == Method::HEAD;
-    if *req.method() == Method::POST && ADMIN_PATHS.contains(&req.uri().path()) {
-        return Ok(admin_route(&state, &req).await);
+    if admin {
+        return admin_route(state, &req).await;
     }
     if !head && *req.method() != Method::GET {
         let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are supported\n");
         r.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return Ok(r);
+        return r;
     }
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or("");
-    let response = match path {
+    match path {
         "/metrics" => with_type(Response::new(Body::full(state.metrics_body())), PROMETHEUS_TEXT),
         "/healthz" => plain(StatusCode::OK, "ok\n"),
         "/status" => state.status(),
@@ -180,11 +222,10 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp
         "/" => plain(StatusCode::OK, INDEX),
         "/logs" => logs::list(&state.logs),
         _ => match path.strip_prefix("/logs/") {
-            Some(rest) => log_route(&state, &req, rest, query, head).await,
+            Some(rest) => log_route(state, &req, rest, query, head).await,
             None => plain(StatusCode::NOT_FOUND, "not found; see / for the endpoints\n"),
         },
-    };
-    Ok(response)
+    }
 }
 
 /// The admin endpoints: `POST` only, behind the bearer token.

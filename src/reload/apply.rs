@@ -19,6 +19,7 @@ use crate::logs::tail::TailThread;
 use crate::logs::{LogSource, LogSources};
 use crate::sample::target::TargetSpec;
 use crate::sample::{SamplerConfig, SamplerSettings};
+use crate::web::SharedUsers;
 
 /// What `leakwatch run` fixes for the whole run: the wrapped command's pid and program.
 #[derive(Debug, Clone, Default)]
@@ -205,6 +206,8 @@ pub struct Running {
     pub admin: AdminToken,
     /// The cleanup task's handle (its settings).
     pub cleanup: Cleanup,
+    /// The log endpoints' own users (`logs.basic_auth_users`).
+    pub log_users: SharedUsers,
 }
 
 impl Running {
@@ -232,6 +235,7 @@ impl Running {
         }
         self.admin.set_file(new.admin_token_file.clone());
         self.cleanup.set_settings(new.cleanup);
+        self.log_users.replace(new.logs_basic_auth_users.clone());
         self.push.set(new.alertmanager.clone());
         let logs = self.followers.as_ref().map(|f| f.logs.clone()).unwrap_or_default();
         self.sampler.send_replace(Arc::new(self.wrapped.sampler_config(&new, logs)));

@@ -94,8 +94,10 @@ fn logs_prints_the_last_lines_and_refuses_an_unknown_source() {
     assert!(stderr.contains("no log source \"nope\"") && stderr.contains("sources: app"), "{stderr}");
     let out = run_to_exit(&["logs", "app", "--regex", "(", "--server", &server]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("regex: not a valid regex"), "{out:?}");
-    let out = run_to_exit(&["logs", "app", "--server", "https://127.0.0.1:1"]);
+    let out = run_to_exit(&["logs", "app", "--server", "ftp://127.0.0.1:1"]);
     assert_eq!(out.status.code(), Some(64));
+    let out = run_to_exit(&["logs", "app", "--server", &server, "--cacert", "/etc/ssl/certs/ca-certificates.crt"]);
+    assert_eq!(out.status.code(), Some(64), "--cacert needs an https:// server");
 }
 
 #[test]

@@ -29,3 +29,4 @@ mod slow_clients;
 mod status;
 mod support;
 mod tasks;
+mod web_tls;
