@@ -370,7 +370,7 @@ fn the_status_cli_prints_a_summary_and_the_json_document() {
     let out = run_to_exit(&["status", "--server", &format!("http://{}/nothing-here", s.lw.addr)]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("404"), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = run_to_exit(&["status", "--server", "https://127.0.0.1:1"]);
+    let out = run_to_exit(&["status", "--server", "ftp://127.0.0.1:1"]);
     assert_eq!(out.status.code(), Some(64));
 }
 

@@ -464,6 +464,22 @@ fn log_endpoints_have_their_own_users_and_the_cli_uses_them() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("TLS"), "{}", String::from_utf8_lossy(&out.stderr));
     let out = cli(&["--cacert", &ca], None);
     assert_eq!(out.status.code(), Some(1), "no credentials: 401");
+
+    // `leakwatch status` shares the client: https with the site's user.
+    let status = |user: &str, password: &str| {
+        Command::new(binary())
+            .args(["status", "--json", "--server", &server, "--cacert", &ca, "--user", user])
+            .env("LEAKWATCH_PASSWORD", password)
+            .output()
+            .expect("run leakwatch status")
+    };
+    let out = status("prom", "s3cret");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the status document");
+    assert!(doc["structures"].is_array(), "{doc}");
+    let out = status("prom", "wrong");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// exporter-toolkit's fixtures: where `tests/run.sh` unpacked Debian's package.
