@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::admin::AdminToken;
 use super::body::Body;
 use super::logs;
+use super::stats::{HttpStats, Route};
 use crate::alert::AlertState;
 use crate::logs::LogSources;
 use crate::metrics::{self, StaticInfo};
@@ -42,6 +43,8 @@ pub struct AppState {
     /// KiB of memory pages may take (see [`logs::PAGE_MEMORY_BUDGET`]).
     page_budget: Arc<Semaphore>,
     admin: AdminToken,
+    /// The server's connection and request figures.
+    http: Arc<HttpStats>,
 }
 
 impl AppState {
@@ -56,7 +59,13 @@ impl AppState {
         let alerts = watch::channel(Arc::new(AlertState::default())).1;
         let page_budget = Arc::new(Semaphore::new(logs::PAGE_MEMORY_BUDGET >> 10));
         let admin = AdminToken::default();
-        Self { snapshot, info, logs, alerts, rendered: Mutex::new(None), shutdown, page_budget, admin }
+        let http = Arc::new(HttpStats::new(page_budget.clone()));
+        Self { snapshot, info, logs, alerts, rendered: Mutex::new(None), shutdown, page_budget, admin, http }
+    }
+
+    /// The server's connection and request figures (for `/status`).
+    pub fn http_stats(&self) -> &Arc<HttpStats> {
+        &self.http
     }
 
     /// The same state, with the admin endpoints guarded by `admin`.
@@ -67,6 +76,16 @@ impl AppState {
     /// The same state, reading alerts from the engine's channel.
     pub fn with_alerts(self, alerts: watch::Receiver<Arc<AlertState>>) -> Self {
         Self { alerts, ..self }
+    }
+
+    /// The cached snapshot render with the HTTP families, rendered fresh, after it.
+    fn metrics_response_body(&self) -> Bytes {
+        let cached = self.metrics_body();
+        let http = self.http.render();
+        let mut body = Vec::with_capacity(cached.len() + http.len());
+        body.extend_from_slice(&cached);
+        body.extend_from_slice(http.as_bytes());
+        Bytes::from(body)
     }
 
     fn metrics_body(&self) -> Bytes {
@@ -86,21 +105,29 @@ impl AppState {
     }
 }
 
-/// Routes one request.
+/// Routes one request and counts it by route and status class.
 pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let admin = *req.method() == Method::POST && ADMIN_PATHS.contains(&req.uri().path());
+    let route = if admin { Route::Admin } else { Route::of_path(req.uri().path()) };
+    let response = route_request(&state, req, admin).await;
+    state.http.request(route, response.status().as_u16());
+    Ok(response)
+}
+
+async fn route_request(state: &AppState, req: Request<Incoming>, admin: bool) -> Response<Body> {
     let head = *req.method() == Method::HEAD;
-    if *req.method() == Method::POST && ADMIN_PATHS.contains(&req.uri().path()) {
-        return Ok(admin_route(&state, &req).await);
+    if admin {
+        return admin_route(state, &req).await;
     }
     if !head && *req.method() != Method::GET {
         let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are supported\n");
         r.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return Ok(r);
+        return r;
     }
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or("");
     let response = match path {
-        "/metrics" => with_type(Response::new(Body::full(state.metrics_body())), PROMETHEUS_TEXT),
+        "/metrics" => with_type(Response::new(Body::full(state.metrics_response_body())), PROMETHEUS_TEXT),
         "/healthz" => plain(StatusCode::OK, "ok\n"),
         "/alerts" => super::alerts::current(&state.alerts),
         "/alerts/history" => super::alerts::history(&state.alerts),
@@ -114,24 +141,46 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp
         "/" => plain(StatusCode::OK, INDEX),
         "/logs" => logs::list(&state.logs),
         _ => match path.strip_prefix("/logs/") {
-            Some(rest) => log_route(&state, &req, rest, query, head).await,
+            Some(rest) => log_route(state, &req, rest, query, head).await,
             None => plain(StatusCode::NOT_FOUND, "not found; see / for the endpoints\n"),
         },
     };
-    Ok(response)
+    response
 }
 
 /// The admin endpoints: `POST` only, behind the bearer token.
 const ADMIN_PATHS: &[&str] = &["/admin/cleanup", "/-/reload"];
 
-/// An admin request: 404 without a configured token, 401 without the right one.
+/// The largest request body an admin endpoint accepts (they take none).
+pub const MAX_ADMIN_BODY: u64 = 1024;
+
+/// An admin request: 413 with a body over [`MAX_ADMIN_BODY`] (never read), 404 without a
+/// configured token, 401 without the right one.
 async fn admin_route(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
+    if let Some(refused) = oversized_body(req) {
+        return refused;
+    }
     if let Err(refused) = state.admin.authorize(req.headers()) {
         return refused;
     }
     match req.uri().path() {
         _ => plain(StatusCode::NOT_FOUND, "not found; see / for the endpoints\n"),
     }
+}
+
+/// 413 for a body declared (`Content-Length`) or bounded (`size_hint`, chunked) above
+/// [`MAX_ADMIN_BODY`]; the body is not read, and the connection closes after the answer.
+fn oversized_body(req: &Request<Incoming>) -> Option<Response<Body>> {
+    use hyper::body::Body as _;
+    let hint = req.body().size_hint();
+    let declared = hint.exact().or(Some(hint.lower()).filter(|n| *n > 0));
+    let chunked = req.headers().get(hyper::header::TRANSFER_ENCODING).is_some();
+    if declared.is_some_and(|n| n > MAX_ADMIN_BODY) || chunked {
+        let mut r = plain(StatusCode::PAYLOAD_TOO_LARGE, "admin endpoints take no request body\n");
+        r.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+        return Some(r);
+    }
+    None
 }
 
 /// `/logs/{source}` and `/logs/{source}/stream`.
