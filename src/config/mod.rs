@@ -304,8 +304,12 @@ fn syntax_message(text: &str, e: &yaml_serde::Error) -> String {
     let message = e.to_string();
     let Some(location) = e.location() else {
         if message.contains("more than one document") {
-            let line = second_document_line(text).map_or_else(|| "an unknown line".to_owned(), |l| format!("line {l}"));
-            return format!("the file holds more than one YAML document (the second starts at {line}); give one");
+            let at = match second_document_line(text) {
+                Some(line) => format!("line {line}"),
+                // Flow content that ends a document mid-line (`{}x`): somewhere after the first.
+                None => format!("or after line {}", first_content_line(text)),
+            };
+            return format!("the file holds more than one YAML document (the second starts at {at}); give one");
         }
         return format!("{message} (at an unknown line)");
     };
@@ -340,6 +344,11 @@ fn second_document_line(text: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// The 1-based line of the first line that is neither blank nor a comment (1 if none).
+fn first_content_line(text: &str) -> usize {
+    text.lines().position(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).map_or(1, |i| i + 1)
 }
 
 /// The 1-based line of the second `key:` at `column` (the mapping's indentation) from `from_line`
@@ -468,6 +477,8 @@ mod tests {
         assert!(err.contains("more than one YAML document") && err.contains("line 2"), "{err}");
         let err = Config::from_yaml(b"---\nlisten: a\n---\ninterval: 1s\n").unwrap_err();
         assert!(err.contains("line 3"), "{err}");
+        let err = Config::from_yaml(b"# c\n{}_").unwrap_err();
+        assert!(err.contains("at or after line 2"), "{err}");
     }
 
     #[test]

@@ -51,6 +51,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+pub use logs::PAGE_MEMORY_BUDGET;
 pub use routes::{AppState, MAX_ADMIN_BODY};
 pub use stats::{EvictReason, HttpFigures, HttpStats, Route};
 

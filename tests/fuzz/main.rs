@@ -49,11 +49,11 @@ where
 {
     let (time, cases) = budget();
     let config = Config { cases, failure_persistence: None, max_shrink_iters: 4096, ..Config::default() };
-    let mut runner = TestRunner::new(config);
     let started = Instant::now();
     let mut total: u64 = 0;
     loop {
-        match runner.run(&strategy, &test) {
+        // A runner runs its case count once: a fresh one (with a fresh random seed) per round.
+        match TestRunner::new(config.clone()).run(&strategy, &test) {
             Ok(()) => {}
             Err(TestError::Fail(reason, input)) => panic!("{name}: {reason}\nminimal failing input: {input:?}"),
             Err(TestError::Abort(reason)) => panic!("{name}: aborted: {reason}"),

@@ -159,7 +159,14 @@ fn sockets() -> SocketSample {
 /// The full snapshot with the alert state of an engine that watched its memory, fds and tasks
 /// grow for 75 minutes (so that every alert and trend family is present).
 pub fn full_render() -> String {
-    render_with_alerts(&full_snapshot(), Some(&full_alert_state()), &full_info())
+    render_with_alerts(&full_snapshot(), Some(&full_alert_state()), &full_info()) + &http_render()
+}
+
+/// The `leakwatch_http_*` families (rendered per scrape after the snapshot's, every series always
+/// present), as a server with no traffic renders them.
+pub fn http_render() -> String {
+    let budget = std::sync::Arc::new(tokio::sync::Semaphore::new(leakwatch::http::PAGE_MEMORY_BUDGET >> 10));
+    leakwatch::http::HttpStats::new(budget).render()
 }
 
 fn full_alert_state() -> AlertState {

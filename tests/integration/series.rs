@@ -53,7 +53,7 @@ fn with(sources: usize, peers: usize, all_states: bool) -> Snapshot {
 }
 
 fn series(s: &Snapshot) -> usize {
-    let body = render_with_alerts(s, Some(&alert_state_for(s)), &full_info());
+    let body = render_with_alerts(s, Some(&alert_state_for(s)), &full_info()) + &crate::promtool::http_render();
     body.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).count()
 }
 
