@@ -33,13 +33,12 @@ mod logs;
 mod pending;
 mod routes;
 pub mod sse;
-pub mod stats;
+mod stats;
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-
-use std::convert::Infallible;
 
 use hyper::body::Incoming;
 use hyper::server::conn::http1;

@@ -86,9 +86,12 @@ impl Route {
             "/alerts" | "/alerts/history" => Route::Alerts,
             "/status" | "/healthz" | "/readyz" => Route::Status,
             "/logs" => Route::Logs,
-            p if p.starts_with("/logs/") && p.ends_with("/stream") => Route::Stream,
-            p if p.starts_with("/logs/") => Route::Logs,
-            _ => Route::Other,
+            // As the router splits it: `/logs/stream` is the page of a source named `stream`.
+            p => match p.strip_prefix("/logs/") {
+                Some(rest) if rest.strip_suffix("/stream").is_some() => Route::Stream,
+                Some(_) => Route::Logs,
+                None => Route::Other,
+            },
         }
     }
 }
@@ -306,6 +309,7 @@ mod tests {
         assert_eq!(text.lines().filter(|l| l.starts_with("leakwatch_http_requests_total")).count(), 35);
         assert_eq!(Route::of_path("/logs/app/stream"), Route::Stream);
         assert_eq!(Route::of_path("/logs/app"), Route::Logs);
+        assert_eq!(Route::of_path("/logs/stream"), Route::Logs, "the page of a source named stream");
         assert_eq!(Route::of_path("/nope"), Route::Other);
     }
 }

@@ -46,6 +46,11 @@ fn procish() -> impl Strategy<Value = Vec<u8>> {
     vec(token, 0..48).prop_map(|t| t.concat())
 }
 
+/// A u64 that is small, near the top, or anywhere (a uniform u64 is almost never 0 or MAX).
+fn num() -> impl Strategy<Value = u64> + Clone {
+    prop_oneof![0u64..4096, (u64::MAX - 4096)..=u64::MAX, (1u64 << 54)..(1 << 55), any::<u64>()]
+}
+
 fn input() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![vec(any::<u8>(), 0..512), procish()]
 }
@@ -297,7 +302,7 @@ fn generated_sock_diag_replies_parse_back_to_their_sockets() {
 
 #[test]
 fn generated_unix_rows_parse_back() {
-    let row = (any::<u64>(), any::<u32>(), 0u8..=5, any::<u32>(), "[ -~]{0,40}");
+    let row = (num(), any::<u32>(), 0u8..=5, any::<u32>(), "[ -~]{0,40}");
     check("parse::proc_net_unix_roundtrip", row, |(num, flags, st, inode, path)| {
         let line = format!("{num:016X}: 00000002 00000000 {flags:08X} 0001 {st:02X} {inode} {path}");
         let e = sockets::unix_line(&line).map_err(|e| TestCaseError::fail(format!("{line:?}: {e}")))?;
@@ -318,7 +323,7 @@ fn generated_unix_rows_parse_back() {
 
 #[test]
 fn generated_kernel_files_parse_back_to_their_values() {
-    let keys = vec(("[A-Za-z][A-Za-z0-9_()]{0,15}", any::<u64>(), any::<bool>()), 1..20);
+    let keys = vec(("[A-Za-z][A-Za-z0-9_()]{0,15}", num(), any::<bool>()), 1..20);
     check("parse::colon_keyed_roundtrip", keys, |rows| {
         let text: String = rows
             .iter()
@@ -338,7 +343,7 @@ fn generated_kernel_files_parse_back_to_their_values() {
         }
         Ok(())
     });
-    let flat = vec(("[a-z_]{1,20}", any::<u64>()), 0..30);
+    let flat = vec(("[a-z_]{1,20}", num()), 0..30);
     check("parse::flat_keyed_roundtrip", (flat, any::<bool>()), |(rows, crlf)| {
         let eol = if crlf { "\r\n" } else { "\n" };
         let text: String = rows.iter().map(|(k, v)| format!("{k} {v}{eol}")).collect();
@@ -350,7 +355,7 @@ fn generated_kernel_files_parse_back_to_their_values() {
         }
         Ok(())
     });
-    check("parse::single_value_limit_pids_roundtrip", (any::<u64>(), any::<bool>()), |(v, crlf)| {
+    check("parse::single_value_limit_pids_roundtrip", (num(), any::<bool>()), |(v, crlf)| {
         let text = format!("{v}{}", if crlf { "\r\n" } else { "\n" });
         ensure!(cgroup::single_value(text.as_bytes()) == Ok(v), "single_value({text:?})");
         let limit = if v >= V1_UNLIMITED_THRESHOLD { Limit::Unlimited } else { Limit::Bytes(v) };
@@ -375,7 +380,7 @@ fn generated_kernel_files_parse_back_to_their_values() {
         }
         Ok(())
     });
-    let psi_line = (0u32..=10000, 0u32..=10000, 0u32..=10000, any::<u64>());
+    let psi_line = (0u32..=10000, 0u32..=10000, 0u32..=10000, num());
     check("parse::pressure_roundtrip", (psi_line.clone(), proptest::option::of(psi_line)), |(some, full)| {
         let line = |kind: &str, (a, b, c, t): (u32, u32, u32, u64)| {
             format!(
@@ -412,7 +417,7 @@ fn generated_stat_lines_and_fd_links_parse_back() {
     // comm may hold anything the kernel allows (16 bytes, no NUL), spaces and parentheses included.
     let comm = vec(any::<u8>().prop_filter("no NUL", |b| *b != 0), 0..16);
     let state = proptest::sample::select(b"RSDZTtXIPKW".to_vec());
-    let fields = (any::<i32>(), comm, state, any::<i32>(), any::<u64>(), vec(any::<i64>(), 17..40));
+    let fields = (any::<i32>(), comm, state, any::<i32>(), num(), vec(any::<i64>(), 17..40));
     check("parse::stat_roundtrip", fields, |(pid, comm, state, ppid, start, mut rest)| {
         let mut line = format!("{pid} (").into_bytes();
         line.extend(&comm);
@@ -436,7 +441,7 @@ fn generated_stat_lines_and_fd_links_parse_back() {
         );
         Ok(())
     });
-    check("parse::fdlink_roundtrip", any::<u64>(), |inode| {
+    check("parse::fdlink_roundtrip", num(), |inode| {
         let link = format!("socket:[{inode}]");
         ensure!(fdlink::classify(link.as_bytes()) == (FdKind::Socket, Some(inode)), "{link}");
         Ok(())
