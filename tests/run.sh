@@ -22,7 +22,9 @@
 #   cargo fmt --all -- --check
 #   cargo clippy --all-targets -- -D warnings
 #   cargo build --release --bin leakwatch (LEAKWATCH_RELEASE_BIN, for the memory tests)
-#   cargo test --all-targets
+#   cargo test --all-targets  (tests/fuzz at 1000 cases per target: PROPTEST_CASES raises it;
+#                              LEAKWATCH_FUZZ_SECONDS is unset here so CI stays bounded)
+#   cargo test --test integration http_load -- --ignored   (the HTTP load test, alone)
 # The integration tests create cgroups and namespaces: they need root.
 set -euo pipefail
 
@@ -154,10 +156,15 @@ cargo build --release --bin leakwatch --quiet
 export LEAKWATCH_RELEASE_BIN="$repo/target/release/leakwatch"
 
 step "cargo test --all-targets"
+unset LEAKWATCH_FUZZ_SECONDS
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --all-targets 2>&1 | tee "$log" || status=$?
+if [ "$status" = 0 ]; then
+  step "cargo test --test integration http_load -- --ignored (the HTTP load test, alone)"
+  cargo test --test integration http_load -- --ignored --nocapture 2>&1 | grep -v '^\[leakwatch\]' | tee -a "$log" || status=$?
+fi
 
 # One closing line over every test binary (cargo prints one `test result:` per binary).
 awk '/^test result:/ {

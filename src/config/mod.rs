@@ -333,8 +333,87 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        yaml_serde::from_str(text).map_err(|e| e.to_string())
+        yaml_serde::from_str(text).map_err(|e| syntax_message(text, &e))
     }
+}
+
+/// The parser's message with a line: yaml_serde leaves out a position at line 1 column 1 (the
+/// top-level mapping, where a duplicate top-level key or a wrong document type is reported), and a
+/// duplicate key is reported at the start of its mapping; this names the duplicate's own line.
+fn syntax_message(text: &str, e: &yaml_serde::Error) -> String {
+    let message = e.to_string();
+    let Some(location) = e.location() else {
+        if message.contains("more than one document") {
+            let at = match second_document_line(text) {
+                Some(line) => format!("line {line}"),
+                // Flow content that ends a document mid-line (`{}x`): somewhere after the first.
+                None => format!("or after line {}", first_content_line(text)),
+            };
+            return format!("the file holds more than one YAML document (the second starts at {at}); give one");
+        }
+        return format!("{message} (at an unknown line)");
+    };
+    let duplicate = message.split_once("duplicate field `").and_then(|(_, rest)| rest.split('`').next());
+    if let Some(line) = duplicate.and_then(|key| second_key_line(text, key, location.line(), location.column())) {
+        let message = message.split(" at line ").next().unwrap_or(&message);
+        return format!("{message} at line {line}");
+    }
+    if message.contains(" at line ") {
+        message
+    } else {
+        format!("{message} at line {} column {}", location.line(), location.column())
+    }
+}
+
+/// Where a second YAML document starts: a `---` or `...` line after content, or the first line
+/// indented less than the first key (which ends the first document's mapping).
+fn second_document_line(text: &str) -> Option<usize> {
+    let mut first_indent = None;
+    for (i, line) in text.lines().enumerate() {
+        let body = line.trim_start();
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - body.len();
+        match first_indent {
+            None if body.starts_with("---") => {}
+            None => first_indent = Some(indent),
+            Some(_) if line.starts_with("---") || line.starts_with("...") => return Some(i + 1),
+            Some(first) if indent < first => return Some(i + 1),
+            Some(_) => {}
+        }
+    }
+    None
+}
+
+/// The 1-based line of the first line that is neither blank nor a comment (1 if none).
+fn first_content_line(text: &str) -> usize {
+    text.lines().position(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).map_or(1, |i| i + 1)
+}
+
+/// The 1-based line of the second `key:` at `column` (the mapping's indentation) from `from_line`
+/// on, stopping where the mapping ends (a line indented less).
+fn second_key_line(text: &str, key: &str, from_line: usize, column: usize) -> Option<usize> {
+    let indent = column.saturating_sub(1);
+    let mut seen = 0;
+    for (i, line) in text.lines().enumerate().skip(from_line.saturating_sub(1)) {
+        let body = line.trim_start_matches([' ', '-']);
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        let at = line.len() - body.len();
+        if at < indent {
+            break;
+        }
+        let name = body.split(':').next().unwrap_or("").trim().trim_matches(['"', '\'']);
+        if at == indent && name == key {
+            seen += 1;
+            if seen == 2 {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -427,6 +506,32 @@ mod tests {
         assert!(err.contains("threshold") && err.contains("line 3"), "{err}");
         let err = Config::from_yaml(b"cleanup:\n  memory_threshold: lots\n").unwrap_err();
         assert!(err.contains("byte size") && err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn fuzz_findings_name_their_line() {
+        // A bad unit value was reported with no line (the error was raised after deserializing).
+        let err = Config::from_yaml(b"listen: 127.0.0.1:1024\ninterval: 100ms max_rss\n").unwrap_err();
+        assert!(err.contains("line 2"), "{err}");
+        let err = Config::from_yaml(b"pss:\n  time_budget: 1s\n  max_rss: -5\n").unwrap_err();
+        assert!(err.contains("negative") && err.contains("line 3"), "{err}");
+        // A duplicate top-level key: no position at all; a nested one: the mapping's start.
+        let err = Config::from_yaml(b"listen: a\ninterval: 1s\nlisten: b\n").unwrap_err();
+        assert!(err.contains("duplicate field `listen`") && err.ends_with("at line 3"), "{err}");
+        let err = Config::from_yaml(b"pss:\n  max_rss: 1\n  # c\n  max_rss: 2\ntasks: {}\n").unwrap_err();
+        assert!(err.ends_with("at line 4"), "{err}");
+        // A document that is not a mapping.
+        let err = Config::from_yaml(b"_\n").unwrap_err();
+        assert!(err.contains("line 1"), "{err}");
+        let err = Config::from_yaml(b"- ").unwrap_err();
+        assert!(err.contains("line 1"), "{err}");
+        // A first line indented by one space: two documents, reported with no position at all.
+        let err = Config::from_yaml(b" listen: 127.0.0.1:1024\ninterval: 100ms\n").unwrap_err();
+        assert!(err.contains("more than one YAML document") && err.contains("line 2"), "{err}");
+        let err = Config::from_yaml(b"---\nlisten: a\n---\ninterval: 1s\n").unwrap_err();
+        assert!(err.contains("line 3"), "{err}");
+        let err = Config::from_yaml(b"# c\n{}_").unwrap_err();
+        assert!(err.contains("at or after line 2"), "{err}");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Human-friendly units in the config file: durations (`5s`, `250ms`) and byte sizes (`8MiB`).
 
+use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::de::{self, Visitor};
+use serde::Deserializer;
 
 /// Parses `5s`, `250ms`, `1m`, `1h 30m` (humantime syntax).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -28,23 +30,77 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
     number.checked_mul(1u64 << shift).ok_or_else(|| format!("{text:?} overflows 64 bits"))
 }
 
-/// Serde adapter for durations written as strings.
+/// Serde adapter for durations written as strings. The value is parsed inside the visitor, so a
+/// bad one is reported at its own line and column (an error raised after deserializing would only
+/// carry the enclosing mapping's position).
 pub fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    Option::<String>::deserialize(d)?.map(|s| parse_duration(&s)).transpose().map_err(serde::de::Error::custom)
+    d.deserialize_option(Optional(DurationVisitor))
 }
 
-/// Serde adapter for byte sizes written as integers or strings.
+/// Serde adapter for byte sizes written as integers or strings (parsed in the visitor, as
+/// [`de_duration`]).
 pub fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Int(u64),
-        Text(String),
+    d.deserialize_option(Optional(BytesVisitor))
+}
+
+/// `None` for a null or absent value, else the inner visitor's value.
+struct Optional<V>(V);
+
+impl<'de, V: Visitor<'de> + Copy> Visitor<'de> for Optional<V> {
+    type Value = Option<V::Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        self.0.expecting(f)
     }
-    match Option::<Raw>::deserialize(d)? {
-        None => Ok(None),
-        Some(Raw::Int(n)) => Ok(Some(n)),
-        Some(Raw::Text(s)) => parse_bytes(&s).map(Some).map_err(serde::de::Error::custom),
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self.0).map(Some)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct DurationVisitor;
+
+impl<'de> Visitor<'de> for DurationVisitor {
+    type Value = Duration;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a duration like 5s or 250ms")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
+        parse_duration(v).map_err(E::custom)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct BytesVisitor;
+
+impl<'de> Visitor<'de> for BytesVisitor {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a byte size like 1048576, 512MiB or 8GiB")
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+        Ok(v)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+        u64::try_from(v).map_err(|_| E::custom(format!("{v} is not a byte size: it is negative")))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
+        parse_bytes(v).map_err(E::custom)
     }
 }
 

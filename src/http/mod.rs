@@ -17,11 +17,14 @@
 //! ([`admin`]): `POST /-/reload` reloads the config file ([`crate::reload`]), `POST
 //! /admin/cleanup` runs a cleanup now ([`crate::cleanup`]).
 //!
-//! Connections are capped (a permit each), headers must arrive within a timeout, and accept
+//! Connections are capped (a permit each), a request head must arrive within
+//! [`HEADER_READ_TIMEOUT`], a keep-alive connection idle for [`IDLE_TIMEOUT`] is closed, and accept
 //! errors back off instead of ending the server. Connections that are not serving a request (still
-//! sending their first request head, or idle between keep-alive requests) are evictable: when
-//! more than [`MAX_IDLE_CONNECTIONS`] are, or the cap is reached, the oldest is closed to make
-//! room, so slow clients (slowloris) cannot lock out a scrape.
+//! sending a request head, or idle between keep-alive requests) are evictable: when more than
+//! [`MAX_IDLE_CONNECTIONS`] are, or the cap is reached, the oldest is closed to make room, so slow
+//! clients (slowloris) cannot lock out a scrape. A request head is at most 64 KiB (hyper answers
+//! 431 beyond it, and 414 for a longer URI), admin requests carry no body (413 above
+//! [`MAX_ADMIN_BODY`]), and the server's figures are [`HttpStats`].
 //!
 //! With TLS on (`--web.config.file`), each connection's handshake runs in its task under
 //! [`tls::HANDSHAKE_TIMEOUT`] while the connection holds its permit and counts as idle (a slow
@@ -31,34 +34,51 @@ pub mod admin;
 mod alerts;
 mod body;
 pub mod cache;
+#[cfg(test)]
+mod conn_tests;
 mod guard;
 mod logs;
 mod pending;
 mod routes;
 pub mod sse;
+mod stats;
 mod status;
 mod tls;
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
+use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulConnection, GracefulShutdown};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 
-pub use routes::AppState;
+pub use logs::PAGE_MEMORY_BUDGET;
+pub use routes::{AppState, MAX_ADMIN_BODY};
+pub use stats::{EvictReason, HttpFigures, HttpStats, Route};
 
 /// Most concurrent connections; beyond it new connections are closed at once.
 pub const MAX_CONNECTIONS: usize = 256;
 /// Most connections not serving a request; beyond it the oldest of them is closed.
 pub const MAX_IDLE_CONNECTIONS: usize = 64;
-/// Time a client has to send its request headers.
+/// Time a client has to send a request head: from the connection's start, or from the first byte
+/// of the next request on a keep-alive connection.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a keep-alive connection may wait for its next request. Above the common scrape
+/// intervals (15 s to 1 min, Prometheus's default), so a scraper's connection is reused from
+/// scrape to scrape; a client that went away without closing is dropped after it.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// hyper's read buffer cap, which bounds a request head (request line and headers): one that
+/// does not fit (64 KiB, plus at most the read that overran it) gets 431, a longer URI 414 or 431.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// How long open connections may take to finish on shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -70,8 +90,8 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Serves until `token` is cancelled, then drains open connections for up to [`SHUTDOWN_GRACE`].
 pub async fn serve(listener: TcpListener, state: AppState, token: CancellationToken) {
     let state = Arc::new(state);
+    let stats = state.http_stats().clone();
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let pending = Arc::new(pending::Pending::default());
     let graceful = GracefulShutdown::new();
     loop {
         let accepted = tokio::select! {
@@ -87,67 +107,120 @@ pub async fn serve(listener: TcpListener, state: AppState, token: CancellationTo
                 continue;
             }
         };
-        // Make room: at the cap, or with too many connections doing nothing, close the oldest idle one.
-        if permits.available_permits() == 0 || pending.len() >= MAX_IDLE_CONNECTIONS {
-            pending.evict_oldest();
-        }
-        let permit = match permits.clone().try_acquire_owned() {
-            Ok(p) => p,
-            // An evicted connection gives its permit back as soon as its task sees the eviction.
-            Err(_) => match tokio::time::timeout(Duration::from_millis(100), permits.clone().acquire_owned()).await {
-                Ok(Ok(p)) => p,
-                _ => {
-                    tracing::debug!("connection cap {MAX_CONNECTIONS} reached, all serving; closing a new connection");
-                    continue;
-                }
-            },
-        };
+        let Some(permit) = make_room(&permits, &stats).await else { continue };
         // Per connection: a changed web config applies from the next connection on.
         let tls = state.tls().map(tokio_rustls::TlsAcceptor::from);
-        let ticket = Arc::new(pending.admit());
-        let close = ticket.close.clone();
-        let state = state.clone();
-        let service = hyper::service::service_fn(move |req| {
-            let (state, ticket) = (state.clone(), ticket.clone());
-            async move {
-                ticket.busy();
-                let response = routes::handle(state, req).await;
-                // A whole body is written at once; a stream keeps the connection serving.
-                if matches!(&response, Ok(r) if !r.body().is_stream()) {
-                    ticket.idle();
-                }
-                response
-            }
-        });
+        let ticket = Arc::new(stats.pending.admit());
         let watcher = graceful.watcher();
-        let conn = async move {
-            // A TLS handshake in progress is an idle connection: evictable, and bounded in time.
-            let io = match tls {
-                None => Either::Left(stream),
-                Some(acceptor) => Either::Right(tls::accept(&acceptor, stream).await?),
-            };
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .max_buf_size(64 * 1024)
-                .serve_connection(TokioIo::new(io), service);
-            Some(watcher.watch(conn).await)
-        };
+        let open = stats.opened();
+        let (state, stats) = (state.clone(), stats.clone());
         tokio::spawn(async move {
-            tokio::select! {
-                result = conn => {
-                    // `None`: the TLS handshake failed (logged by `tls::accept`).
-                    if let Some(Err(e)) = result {
-                        tracing::debug!("connection ended with an error: {e}");
-                    }
-                }
-                _ = close.cancelled() => tracing::debug!("closed an idle connection to make room"),
+            // A TLS handshake in progress is an idle connection: evictable, and bounded in time
+            // (`tls::accept` logs a failed one).
+            let io = match tls {
+                None => Some(Either::Left(stream)),
+                Some(acceptor) => tokio::select! {
+                    accepted = tls::accept(&acceptor, stream) => accepted.map(Either::Right),
+                    _ = ticket.close.cancelled() => None,
+                },
+            };
+            if let Some(io) = io {
+                let conn = watcher.watch(connection(io, state, ticket.clone()));
+                run_connection(conn, &ticket, &stats).await;
             }
-            drop(permit);
+            drop((permit, open));
         });
     }
     drop(listener);
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
         tracing::warn!("open HTTP connections did not finish within {SHUTDOWN_GRACE:?}");
+    }
+}
+
+/// A permit for a new connection: at the cap, or with too many connections doing nothing, the
+/// oldest idle one is closed first. `None` when every connection is serving (the new one is refused).
+async fn make_room(permits: &Arc<Semaphore>, stats: &HttpStats) -> Option<OwnedSemaphorePermit> {
+    if permits.available_permits() == 0 {
+        if stats.pending.evict_oldest() {
+            stats.evicted(EvictReason::ConnectionCap);
+        }
+    } else if stats.pending.len() >= MAX_IDLE_CONNECTIONS && stats.pending.evict_oldest() {
+        stats.evicted(EvictReason::IdleCap);
+    }
+    if let Ok(p) = permits.clone().try_acquire_owned() {
+        return Some(p);
+    }
+    // An evicted connection gives its permit back as soon as its task sees the eviction.
+    match tokio::time::timeout(Duration::from_millis(100), permits.clone().acquire_owned()).await {
+        Ok(Ok(p)) => Some(p),
+        _ => {
+            stats.refused();
+            tracing::debug!("connection cap {MAX_CONNECTIONS} reached, all serving; closing a new connection");
+            None
+        }
+    }
+}
+
+/// One accepted connection served over `stream` (a TCP stream, or TLS over one).
+fn connection<S>(
+    stream: S,
+    state: Arc<AppState>,
+    ticket: Arc<pending::Ticket>,
+) -> impl GracefulConnection<Error = hyper::Error> + Send
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service(state, ticket.clone());
+    http1::Builder::new()
+        .timer(TokioTimer::new())
+        // The head and idle deadlines are the ticket's (hyper's own header timer would also end
+        // idle keep-alive connections at the header timeout).
+        .header_read_timeout(None)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .serve_connection(TokioIo::new(pending::Watched::new(stream, ticket)), service)
+}
+
+/// The per-request service: marks the connection serving while a request is handled, and idle
+/// again once a whole body is answered (a stream keeps it serving).
+fn service(
+    state: Arc<AppState>,
+    ticket: Arc<pending::Ticket>,
+) -> impl hyper::service::Service<Request<Incoming>, Response = Response<body::Body>, Error = Infallible, Future: Send>
+{
+    hyper::service::service_fn(move |req| {
+        let (state, ticket) = (state.clone(), ticket.clone());
+        async move {
+            ticket.busy();
+            let response = routes::handle(state, req).await;
+            if matches!(&response, Ok(r) if !r.body().is_stream()) {
+                ticket.idle();
+            }
+            response
+        }
+    })
+}
+
+/// Drives one connection until it ends, is evicted, or overruns its head or idle deadline.
+async fn run_connection<C>(conn: C, ticket: &pending::Ticket, stats: &HttpStats)
+where
+    C: std::future::Future<Output = Result<(), hyper::Error>>,
+{
+    tokio::select! {
+        result = conn => {
+            if let Err(e) = result {
+                tracing::debug!("connection ended with an error: {e}");
+            }
+        }
+        _ = ticket.close.cancelled() => tracing::debug!("closed an idle connection to make room"),
+        expiry = pending::expired(ticket) => match expiry {
+            pending::Expiry::Header => {
+                stats.header_timeout();
+                tracing::debug!("closed a connection whose request head did not arrive within {HEADER_READ_TIMEOUT:?}");
+            }
+            pending::Expiry::Idle => {
+                stats.evicted(EvictReason::IdleTimeout);
+                tracing::debug!("closed a connection idle for {IDLE_TIMEOUT:?}");
+            }
+        },
     }
 }

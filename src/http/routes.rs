@@ -14,6 +14,7 @@ use super::admin::AdminToken;
 use super::body::Body;
 use super::cache::MetricsCache;
 use super::guard::{Guard, Realm};
+use super::stats::{HttpStats, Route};
 use super::{logs, status};
 use crate::alert::AlertState;
 use crate::cleanup::{Cleanup, Structure};
@@ -52,6 +53,8 @@ pub struct AppState {
     reload: Option<ReloadHandle>,
     cleanup: Option<Cleanup>,
     guard: Guard,
+    /// The server's connection and request figures.
+    http: Arc<HttpStats>,
 }
 
 impl AppState {
@@ -68,6 +71,7 @@ impl AppState {
         let admin = AdminToken::default();
         let rendered = Arc::new(MetricsCache::new(snapshot.clone()));
         let guard = Guard::default();
+        let http = Arc::new(HttpStats::new(page_budget.clone()));
         Self {
             snapshot,
             info,
@@ -80,7 +84,13 @@ impl AppState {
             reload: None,
             cleanup: None,
             guard,
+            http,
         }
+    }
+
+    /// The server's connection and request figures (for `/status`).
+    pub fn http_stats(&self) -> &Arc<HttpStats> {
+        &self.http
     }
 
     /// The same state, with cleanup statistics on `/status` and `/metrics` and
@@ -124,6 +134,7 @@ impl AppState {
             snapshot: &snapshot,
             structures: &structures,
             cleanup: self.cleanup.as_ref().map(Cleanup::stats),
+            http: self.http.figures(),
         })
     }
 
@@ -155,6 +166,16 @@ impl AppState {
         Self { alerts, ..self }
     }
 
+    /// The cached snapshot render with the HTTP families, rendered fresh, after it.
+    fn metrics_response_body(&self) -> Bytes {
+        let cached = self.metrics_body();
+        let http = self.http.render();
+        let mut body = Vec::with_capacity(cached.len() + http.len());
+        body.extend_from_slice(&cached);
+        body.extend_from_slice(http.as_bytes());
+        Bytes::from(body)
+    }
+
     fn metrics_body(&self) -> Bytes {
         let snapshot = self.snapshot.borrow().clone();
         let alerts = self.alerts.borrow().clone();
@@ -179,10 +200,11 @@ impl AppState {
     }
 }
 
-/// Checks a request against the web config (rate limit, basic auth), routes it and adds the
-/// configured headers.
+/// Checks a request against the web config (rate limit, basic auth), routes it, adds the
+/// configured headers and counts it by route and status class.
 pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let admin = *req.method() == Method::POST && ADMIN_PATHS.contains(&req.uri().path());
+    let counted = if admin { Route::Admin } else { Route::of_path(req.uri().path()) };
     let web = state.guard.web();
     let mut response = match state.guard.admit(web.as_deref(), Realm::of(req.uri().path(), admin), req.headers()).await
     {
@@ -190,6 +212,7 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp
         Err(refused) => refused,
     };
     Guard::decorate(web.as_deref(), &mut response);
+    state.http.request(counted, response.status().as_u16());
     Ok(response)
 }
 
@@ -207,7 +230,7 @@ async fn route(state: &AppState, req: Request<Incoming>, admin: bool) -> Respons
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or("");
     match path {
-        "/metrics" => with_type(Response::new(Body::full(state.metrics_body())), PROMETHEUS_TEXT),
+        "/metrics" => with_type(Response::new(Body::full(state.metrics_response_body())), PROMETHEUS_TEXT),
         "/healthz" => plain(StatusCode::OK, "ok\n"),
         "/status" => state.status(),
         "/alerts" => super::alerts::current(&state.alerts),
@@ -231,8 +254,15 @@ async fn route(state: &AppState, req: Request<Incoming>, admin: bool) -> Respons
 /// The admin endpoints: `POST` only, behind the bearer token.
 const ADMIN_PATHS: &[&str] = &["/admin/cleanup", "/-/reload"];
 
-/// An admin request: 404 without a configured token, 401 without the right one.
+/// The largest request body an admin endpoint accepts (they take none).
+pub const MAX_ADMIN_BODY: u64 = 1024;
+
+/// An admin request: 413 with a body over [`MAX_ADMIN_BODY`] (never read), 404 without a
+/// configured token, 401 without the right one.
 async fn admin_route(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
+    if let Some(refused) = oversized_body(req) {
+        return refused;
+    }
     if let Err(refused) = state.admin.authorize(req.headers()) {
         return *refused;
     }
@@ -257,6 +287,21 @@ async fn reload(state: &AppState) -> Response<Body> {
         ),
         Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to reload config: {e}\n")),
     }
+}
+
+/// 413 for a body declared (`Content-Length`) or bounded (`size_hint`, chunked) above
+/// [`MAX_ADMIN_BODY`]; the body is not read, and the connection closes after the answer.
+fn oversized_body(req: &Request<Incoming>) -> Option<Response<Body>> {
+    use hyper::body::Body as _;
+    let hint = req.body().size_hint();
+    let declared = hint.exact().or(Some(hint.lower()).filter(|n| *n > 0));
+    let chunked = req.headers().get(hyper::header::TRANSFER_ENCODING).is_some();
+    if declared.is_some_and(|n| n > MAX_ADMIN_BODY) || chunked {
+        let mut r = plain(StatusCode::PAYLOAD_TOO_LARGE, "admin endpoints take no request body\n");
+        r.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+        return Some(r);
+    }
+    None
 }
 
 /// `/logs/{source}` and `/logs/{source}/stream`.

@@ -24,6 +24,9 @@ pub struct Status<'a> {
     pub structures: &'a [Structure],
     /// Cleanup statistics; `null` when the cleanup task does not run.
     pub cleanup: Option<CleanupStats>,
+    /// The HTTP server's connections (open, idle, against their caps), evictions, refusals,
+    /// header timeouts, page memory and requests.
+    pub http: super::stats::HttpFigures,
 }
 
 /// The `leakwatch` section.

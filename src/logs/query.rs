@@ -187,9 +187,11 @@ pub fn check_cursor(cursor: Cursor, next_seq: u64) -> Result<(), ParamError> {
             ),
         )
     };
+    // A ring starts at 1; `saturating_sub` keeps a caller's 0 from underflowing (a fuzz finding).
+    let newest = next_seq.saturating_sub(1);
     match cursor {
-        Cursor::After(n) if n >= next_seq => Err(beyond("after_seq", n, next_seq - 1)),
-        Cursor::Before(n) if n != u64::MAX && n > next_seq => Err(beyond("before_seq", n, next_seq - 1)),
+        Cursor::After(n) if n >= next_seq => Err(beyond("after_seq", n, newest)),
+        Cursor::Before(n) if n != u64::MAX && n > next_seq => Err(beyond("before_seq", n, newest)),
         _ => Ok(()),
     }
 }
@@ -437,6 +439,9 @@ mod tests {
         assert!(check_cursor(Cursor::Before(10), 10).is_ok());
         assert_eq!(check_cursor(Cursor::Before(11), 10).unwrap_err().param, "before_seq");
         assert!(check_cursor(Cursor::Before(u64::MAX), 1).is_ok());
+        // Fuzz finding: next_seq 0 underflowed (a debug-build panic).
+        assert_eq!(check_cursor(Cursor::After(0), 0).unwrap_err().param, "after_seq");
+        assert_eq!(check_cursor(Cursor::Before(1), 0).unwrap_err().param, "before_seq");
     }
 
     #[test]

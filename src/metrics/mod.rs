@@ -3,7 +3,7 @@
 
 mod alerts;
 mod conns;
-mod family;
+pub(crate) mod family;
 mod logs;
 mod reload;
 pub mod structures;

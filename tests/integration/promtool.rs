@@ -170,7 +170,7 @@ pub fn render_all(snapshot: &Snapshot, alerts: &AlertState) -> String {
     let mut body = render_scrape(snapshot, Some(alerts), Some(&full_reload_status()), &full_info());
     let all: Vec<Structure> = snapshot.structures.iter().chain(&alerts.structures).cloned().collect();
     body.push_str(&structures::render(&all, Some(&full_cleanup_stats())));
-    body
+    body + &http_render()
 }
 
 /// Cleanups by every trigger, the last of which freed a log buffer's spare entries.
@@ -219,6 +219,13 @@ pub fn structures_of(logs: &[LogSourceStats]) -> Vec<Structure> {
 /// A reload status after a failed and a successful reload of a config file.
 pub fn full_reload_status() -> ReloadStatus {
     ReloadStatus::started(Some([7; 32])).failed().succeeded(Some([9; 32])).failed()
+}
+
+/// The `leakwatch_http_*` families (rendered per scrape after the snapshot's, every series always
+/// present), as a server with no traffic renders them.
+pub fn http_render() -> String {
+    let budget = std::sync::Arc::new(tokio::sync::Semaphore::new(leakwatch::http::PAGE_MEMORY_BUDGET >> 10));
+    leakwatch::http::HttpStats::new(budget).render()
 }
 
 fn full_alert_state() -> AlertState {

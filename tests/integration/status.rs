@@ -204,6 +204,13 @@ fn status_has_every_section_with_the_figures_of_the_real_target() {
     assert_eq!(c["performed"], serde_json::json!({"interval": 0, "memory": 0, "admin": 0}));
     assert!(c["last"].is_null());
 
+    // The server's own figures: this request's connection is open, under the caps.
+    let http = &v["http"];
+    assert!(http["connections_open"].as_u64() >= Some(1), "{http}");
+    assert_eq!((http["connections_max"].as_u64(), http["connections_idle_max"].as_u64()), (Some(256), Some(64)));
+    assert_eq!(http["page_memory_max_bytes"], 128 << 20);
+    assert!(http["requests"].as_array().is_some_and(|r| !r.is_empty()), "{http}");
+
     // HEAD answers like GET, without a body.
     let mut conn = TcpStream::connect(s.lw.addr).expect("connect");
     write!(conn, "HEAD /status HTTP/1.0\r\nHost: test\r\n\r\n").expect("send");
