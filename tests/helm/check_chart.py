@@ -203,6 +203,42 @@ def _toggles():
     assert labelled and all(k.endswith(".json") for k in labelled[0]["data"]), dash
 
 
+@check("the security values wire the flags, Secret mounts, probes and scrape auth")
+def _security():
+    chart = helm.Chart.load(str(CHART))
+    values = yaml.safe_load((CHART / "ci" / "security-values.yaml").read_text())
+    docs = render(chart, values)
+    [(_, spec)] = pod_specs(docs)
+    lw = next(c for c in spec["containers"] if c["name"] == "leakwatch")
+    assert "--admin-token-file=/etc/leakwatch/admin/token" in lw["args"], lw["args"]
+    assert "--web.config.file=/etc/leakwatch/web/web-config.yml" in lw["args"], lw["args"]
+    mounts = {m["name"]: m["mountPath"] for m in lw["volumeMounts"]}
+    assert mounts["leakwatch-admin"] == "/etc/leakwatch/admin" and mounts["leakwatch-web"] == "/etc/leakwatch/web", mounts
+    assert all(not m.get("subPath") for m in lw["volumeMounts"]), "a subPath mount never sees a changed ConfigMap or Secret"
+    secrets = {v["name"]: v["secret"]["secretName"] for v in spec["volumes"] if "secret" in v}
+    assert secrets == {"leakwatch-admin": "leakwatch-admin", "leakwatch-web": "leakwatch-web"}, secrets
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert lw[probe].get("tcpSocket") == {"port": "leakwatch"}, f"basic auth covers the probe paths: {lw[probe]}"
+    monitors = [d for d in docs if d["kind"] in ("ServiceMonitor", "PodMonitor")]
+    assert len(monitors) == 2, [d["kind"] for d in docs]
+    for m in monitors:
+        [endpoint] = m["spec"].get("endpoints") or m["spec"]["podMetricsEndpoints"]
+        assert endpoint["scheme"] == "https", endpoint
+        assert endpoint["tlsConfig"]["serverName"] == "leakwatch", endpoint
+        assert endpoint["basicAuth"]["password"] == {"name": "leakwatch-scrape", "key": "password"}, endpoint
+    # TLS without basic auth: HTTPS probes on the real paths.
+    tls_only = {"web": {"configSecret": "leakwatch-web", "tls": True}, "demo": {"enabled": True}}
+    [(_, spec)] = pod_specs(render(chart, tls_only))
+    lw = next(c for c in spec["containers"] if c["name"] == "leakwatch")
+    assert lw["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "leakwatch", "scheme": "HTTPS"}, lw
+    # Without a web config: plain HTTP everywhere, no Secret volume, no flag.
+    [(_, spec)] = pod_specs(render(chart, {"demo": {"enabled": True}}))
+    lw = next(c for c in spec["containers"] if c["name"] == "leakwatch")
+    assert lw["readinessProbe"]["httpGet"]["scheme"] == "HTTP", lw
+    assert not any(a.startswith(("--web.config.file", "--admin-token-file")) for a in lw["args"]), lw["args"]
+    assert not any("secret" in v for v in spec["volumes"]), spec["volumes"]
+
+
 @check("the PrometheusRule carries the generated rules unchanged")
 def _rules():
     chart = helm.Chart.load(str(CHART))
@@ -229,6 +265,9 @@ def _schema():
         ({"config": {"connections": {"peers": [{"name": "db", "remote_port": 5432}]}}}, "limit"),
         ({"config": {"connections": {"method": "netlink"}}}, "/config/connections/method"),
         ({"config": {"alerts": {"rulez": []}}}, "rulez"),
+        ({"web": {"tls": "yes"}}, "/web/tls"),
+        ({"admin": {"token": "x"}}, "token"),
+        ({"config": {"logs": {"basic_auth_users": {"reader": "plaintext"}}}}, "/config/logs/basic_auth_users/reader"),
     ]:
         try:
             chart.validate_schema(bad)

@@ -92,8 +92,14 @@ chart creates is used.
   image: {{ include "leakwatch.image" . | quote }}
   imagePullPolicy: {{ .values.image.pullPolicy }}
   args:
-    - --config=/etc/leakwatch/config.yaml
+    - --config=/etc/leakwatch/config/config.yaml
     - --listen=0.0.0.0:{{ .values.port }}
+    {{- with .values.admin.tokenSecret }}
+    - --admin-token-file=/etc/leakwatch/admin/{{ $.values.admin.tokenKey }}
+    {{- end }}
+    {{- with .values.web.configSecret }}
+    - --web.config.file=/etc/leakwatch/web/{{ $.values.web.configKey }}
+    {{- end }}
     {{- range .values.extraArgs }}
     - {{ . | quote }}
     {{- end }}
@@ -110,20 +116,42 @@ chart creates is used.
     - name: leakwatch
       containerPort: {{ .values.port }}
       protocol: TCP
+  {{- /* Basic auth covers the probe paths too (as in exporter-toolkit): probe the port then. */}}
+  {{- $scheme := ternary "HTTPS" "HTTP" (and (ne .values.web.configSecret "") .values.web.tls) }}
+  {{- $tcp := and (ne .values.web.configSecret "") .values.web.basicAuth }}
   readinessProbe:
-    httpGet: {path: /readyz, port: leakwatch}
+    {{- if $tcp }}
+    tcpSocket: {port: leakwatch}
+    {{- else }}
+    httpGet: {path: /readyz, port: leakwatch, scheme: {{ $scheme }}}
+    {{- end }}
     periodSeconds: 5
   livenessProbe:
-    httpGet: {path: /healthz, port: leakwatch}
+    {{- if $tcp }}
+    tcpSocket: {port: leakwatch}
+    {{- else }}
+    httpGet: {path: /healthz, port: leakwatch, scheme: {{ $scheme }}}
+    {{- end }}
     periodSeconds: 20
   resources:
     {{- toYaml .values.resources | nindent 4 }}
   securityContext:
     {{- toYaml .values.securityContext | nindent 4 }}
   volumeMounts:
+    {{- /* A directory mount (not subPath): a changed ConfigMap or Secret reaches the file. */}}
     - name: leakwatch-config
-      mountPath: /etc/leakwatch
+      mountPath: /etc/leakwatch/config
       readOnly: true
+    {{- if .values.admin.tokenSecret }}
+    - name: leakwatch-admin
+      mountPath: /etc/leakwatch/admin
+      readOnly: true
+    {{- end }}
+    {{- if .values.web.configSecret }}
+    - name: leakwatch-web
+      mountPath: /etc/leakwatch/web
+      readOnly: true
+    {{- end }}
     {{- with .values.extraVolumeMounts }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -136,4 +164,34 @@ The volumes the sidecar needs: (dict "values" .Values "ctx" . ["configMap" NAME]
 - name: leakwatch-config
   configMap:
     name: {{ .configMap | default (include "leakwatch.configName" .ctx) }}
+{{- with .values.admin.tokenSecret }}
+- name: leakwatch-admin
+  secret:
+    secretName: {{ . }}
+{{- end }}
+{{- with .values.web.configSecret }}
+- name: leakwatch-web
+  secret:
+    secretName: {{ . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The scrape settings of a ServiceMonitor endpoint or PodMonitor podMetricsEndpoint:
+(dict "monitor" .Values.serviceMonitor "web" .Values.web).
+*/}}
+{{- define "leakwatch.scrapeAuth" -}}
+{{- if and .web.configSecret .web.tls }}
+scheme: https
+{{- with .monitor.tlsConfig }}
+tlsConfig:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+{{- if and .web.configSecret .web.basicAuth }}
+{{- with .monitor.basicAuth }}
+basicAuth:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
 {{- end }}
