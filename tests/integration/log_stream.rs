@@ -16,9 +16,10 @@ const SUBSCRIBERS: usize = 50;
 const RATE: u64 = 3000;
 const SECONDS: u64 = 14;
 const TOTAL: u64 = RATE * SECONDS;
-/// The ring is small (0.66 s of lines), so the stalled subscriber surely falls out of it even
-/// with the kernel's socket buffers (up to 4 MiB) holding part of what it did not read.
-const RING_LINES: usize = 2000;
+/// The ring holds 2 s of lines (1.8 MB): a reading subscriber on a busy machine has that much
+/// slack, and the stalled one (10 s unread, 9 MB) still falls out of it with the kernel's socket
+/// buffers (up to 4 MiB) holding part of what it did not read.
+const RING_LINES: usize = 6000;
 
 fn line(seq: u64) -> String {
     let mut l = format!("seq={seq:09} ");
