@@ -345,7 +345,7 @@ fn client_verifier(
         let builder = WebPkiClientVerifier::builder_with_provider(store, provider.clone());
         let builder = if optional { builder.allow_unauthenticated() } else { builder };
         let inner = builder.build().map_err(|e| format!("tls_server_config: client CA: {e}"))?;
-        Ok(Arc::new(Pinned { inner, pins }))
+        Ok(Arc::new(Checked { inner, rule: Rule::Pinned(pins) }))
     };
     let verifier: Arc<dyn ClientCertVerifier> = match kind {
         ClientAuthKind::NoClientCert => {
@@ -361,7 +361,7 @@ fn client_verifier(
         ClientAuthKind::RequireAndVerifyClientCert => verifying(warnings, false)?,
     };
     Ok(match &tls.client_allowed_sans {
-        Some(allowed) => Arc::new(SanCheck { inner: verifier, allowed: allowed.clone() }),
+        Some(allowed) => Arc::new(Checked { inner: verifier, rule: Rule::AllowedSans(allowed.clone()) }),
         None => verifier,
     })
 }
@@ -415,81 +415,23 @@ impl ClientCertVerifier for AnyCert {
     }
 }
 
-/// Chain verification against the client CA, plus what Go also accepts and webpki refuses
-/// (`CaUsedAsEndEntity`): a client certificate that is itself one of the CA certificates (a
-/// self-signed certificate made with `openssl req -x509`, which marks it CA:TRUE), within its
-/// validity period. Its key must still sign the handshake.
+/// A client CA verifier (`inner`) with one more rule of Go's or exporter-toolkit's.
 #[derive(Debug)]
-struct Pinned {
+struct Checked {
     inner: Arc<dyn ClientCertVerifier>,
-    pins: Vec<CertificateDer<'static>>,
+    rule: Rule,
 }
 
-impl ClientCertVerifier for Pinned {
-    fn offer_client_auth(&self) -> bool {
-        self.inner.offer_client_auth()
-    }
-
-    fn client_auth_mandatory(&self) -> bool {
-        self.inner.client_auth_mandatory()
-    }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.inner.root_hint_subjects()
-    }
-
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        match self.inner.verify_client_cert(end_entity, intermediates, now) {
-            Err(e) if self.pins.iter().any(|p| p.as_ref() == end_entity.as_ref()) => {
-                let (_, cert) = x509_parser::parse_x509_certificate(end_entity)
-                    .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
-                let at = x509_parser::time::ASN1Time::from_timestamp(now.as_secs() as i64)
-                    .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
-                if cert.validity().is_valid_at(at) {
-                    Ok(ClientCertVerified::assertion())
-                } else {
-                    tracing::debug!("pinned client certificate outside its validity period ({e})");
-                    Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Expired))
-                }
-            }
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// `client_allowed_sans`: after `inner` accepted the certificate, one of its SANs (DNS name,
-/// email, IP address or URI) must be listed.
+/// What [`Checked`] adds to the chain verification.
 #[derive(Debug)]
-struct SanCheck {
-    inner: Arc<dyn ClientCertVerifier>,
-    allowed: Vec<String>,
+enum Rule {
+    /// What Go also accepts and webpki refuses (`CaUsedAsEndEntity`): a client certificate that is
+    /// itself one of the CA certificates (a self-signed certificate made with `openssl req -x509`,
+    /// which marks it CA:TRUE), within its validity period. Its key must still sign the handshake.
+    Pinned(Vec<CertificateDer<'static>>),
+    /// `client_allowed_sans`: after the chain is accepted, one of the certificate's SANs (DNS
+    /// name, email, IP address or URI) must be listed.
+    AllowedSans(Vec<String>),
 }
 
 /// The SAN values of a DER certificate as text (IP addresses in their usual notation).
@@ -515,7 +457,7 @@ fn subject_alt_names(der: &[u8]) -> Result<Vec<String>, String> {
         .collect())
 }
 
-impl ClientCertVerifier for SanCheck {
+impl ClientCertVerifier for Checked {
     fn offer_client_auth(&self) -> bool {
         self.inner.offer_client_auth()
     }
@@ -534,13 +476,20 @@ impl ClientCertVerifier for SanCheck {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let verified = self.inner.verify_client_cert(end_entity, intermediates, now)?;
-        let names = subject_alt_names(end_entity).map_err(rustls::Error::General)?;
-        if names.iter().any(|n| self.allowed.contains(n)) {
-            Ok(verified)
-        } else {
-            tracing::debug!(?names, "client certificate refused: no SAN in client_allowed_sans");
-            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure))
+        match &self.rule {
+            Rule::Pinned(pins) => {
+                pinned(self.inner.verify_client_cert(end_entity, intermediates, now), pins, end_entity, now)
+            }
+            Rule::AllowedSans(allowed) => {
+                let verified = self.inner.verify_client_cert(end_entity, intermediates, now)?;
+                let names = subject_alt_names(end_entity).map_err(rustls::Error::General)?;
+                if names.iter().any(|n| allowed.contains(n)) {
+                    Ok(verified)
+                } else {
+                    tracing::debug!(?names, "client certificate refused: no SAN in client_allowed_sans");
+                    Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure))
+                }
+            }
         }
     }
 
@@ -564,6 +513,30 @@ impl ClientCertVerifier for SanCheck {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
+    }
+}
+
+/// [`Rule::Pinned`] over the chain verification's `verdict`.
+fn pinned(
+    verdict: Result<ClientCertVerified, rustls::Error>,
+    pins: &[CertificateDer<'static>],
+    end_entity: &CertificateDer<'_>,
+    now: UnixTime,
+) -> Result<ClientCertVerified, rustls::Error> {
+    match verdict {
+        Err(e) if pins.iter().any(|p| p.as_ref() == end_entity.as_ref()) => {
+            let (_, cert) = x509_parser::parse_x509_certificate(end_entity)
+                .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+            let at = x509_parser::time::ASN1Time::from_timestamp(now.as_secs() as i64)
+                .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+            if cert.validity().is_valid_at(at) {
+                Ok(ClientCertVerified::assertion())
+            } else {
+                tracing::debug!("pinned client certificate outside its validity period ({e})");
+                Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Expired))
+            }
+        }
+        other => other,
     }
 }
 
