@@ -29,6 +29,11 @@ impl AdminToken {
         Self { file: Arc::new(RwLock::new(file)) }
     }
 
+    /// Whether the admin endpoints exist (a token file is configured).
+    pub fn enabled(&self) -> bool {
+        self.file.read().unwrap_or_else(|poisoned| poisoned.into_inner()).is_some()
+    }
+
     /// Changes the token file (a reload); `None` disables the admin endpoints.
     pub fn set_file(&self, file: Option<PathBuf>) {
         *self.file.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = file;

@@ -222,6 +222,13 @@ async fn route(state: &AppState, req: Request<Incoming>, admin: bool) -> Respons
     if admin {
         return admin_route(state, &req).await;
     }
+    // An admin path with another method: 405 where the admin endpoints exist (as Prometheus
+    // answers `GET /-/reload`), 404 where they do not.
+    if ADMIN_PATHS.contains(&req.uri().path()) && state.admin.enabled() {
+        let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "admin endpoints take POST only\n");
+        r.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
+        return r;
+    }
     if !head && *req.method() != Method::GET {
         let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are supported\n");
         r.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));

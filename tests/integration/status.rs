@@ -302,6 +302,7 @@ fn admin_cleanup_is_404_without_a_token_file_401_with_a_wrong_token_200_with_the
     let s = Setup::start("status-admin-off", BURST_CONFIG, false);
     let (status, body) = post(s.lw.addr, "/admin/cleanup", Some(TOKEN));
     assert_eq!(status, 404, "{body}");
+    assert_eq!(get(s.lw.addr, "/admin/cleanup", &[]).status, 404, "no admin endpoints at all");
     drop(s);
     let s = Setup::start("status-admin-on", BURST_CONFIG, true);
     assert_eq!(post(s.lw.addr, "/admin/cleanup", None).0, 401);
@@ -309,7 +310,10 @@ fn admin_cleanup_is_404_without_a_token_file_401_with_a_wrong_token_200_with_the
     let (status, body) = post(s.lw.addr, "/admin/cleanup", Some(TOKEN));
     assert_eq!(status, 200, "{body}");
     assert_eq!(s.status()["cleanup"]["performed"]["admin"], 1, "only the authorized request cleaned up");
-    assert_eq!(get(s.lw.addr, "/admin/cleanup", &[]).status, 404, "GET is not an admin request");
+    let refused = get(s.lw.addr, "/admin/cleanup", &[]);
+    assert_eq!(refused.status, 405, "GET is not an admin request");
+    assert!(refused.headers.iter().any(|(n, v)| n == "allow" && v == "POST"), "{:?}", refused.headers);
+    assert_eq!(s.status()["cleanup"]["performed"]["admin"], 1, "the GET cleaned nothing");
 }
 
 #[test]
