@@ -30,26 +30,20 @@ impl Reply {
 
 /// GET `path` with extra headers, over HTTP/1.0 (the server closes after the response).
 pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-    let mut request = format!("GET {path} HTTP/1.0\r\nHost: test\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    s.write_all(request.as_bytes()).expect("send request");
-    let mut reader = BufReader::new(s);
-    let (status, headers) = read_head(&mut reader);
-    let mut body = Vec::new();
-    reader.read_to_end(&mut body).expect("read body");
-    Reply { status, headers, body }
+    request(addr, &format!("GET {path} HTTP/1.0\r\n"), headers)
 }
 
 /// POST `path` with extra headers and an empty body, over HTTP/1.0.
 pub fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
+    request(addr, &format!("POST {path} HTTP/1.0\r\nContent-Length: 0\r\n"), headers)
+}
+
+/// Sends `head` (the request line and any fixed headers), `headers` and the blank line, and
+/// reads the whole reply.
+fn request(addr: SocketAddr, head: &str, headers: &[(&str, &str)]) -> Reply {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-    let mut request = format!("POST {path} HTTP/1.0\r\nHost: test\r\nContent-Length: 0\r\n");
+    let mut request = format!("{head}Host: test\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
