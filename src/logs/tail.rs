@@ -14,7 +14,10 @@
 //!    between the offset and the end of the copy are recovered from the rotated copy when one is
 //!    found beside it (same fingerprint, not the same inode: logrotate's `copytruncate` copy);
 //!    then reading restarts at 0 and `truncations` is counted.
-//! 2. **Read to EOF** from the offset, splitting lines ([`LineSplitter`]) into the ring.
+//! 2. **Read to EOF** from the offset, splitting lines ([`LineSplitter`]) into the ring. After each
+//!    chunk the fingerprint is checked again: a truncation between step 1 and the read would
+//!    otherwise feed the new file's bytes from mid-line; such a chunk is left, with the offset, for
+//!    step 1 of the next wake-up.
 //! 3. **Identity**: `stat` the path (through symlinks; a glob resolves to its newest regular
 //!    file). A different device+inode is a rotation (rename-and-create, delete-and-recreate,
 //!    symlink switch): the old file is read to its end and the new file is read from 0. The old
@@ -228,9 +231,7 @@ impl Tailer {
             Ok(m) => m.len(),
             Err(e) => return self.problem(format!("{}: fstat failed: {e}", cur.path.display())),
         };
-        let rewritten = !cur.fingerprint.bytes().is_empty()
-            && Fingerprint::read(&cur.file).is_ok_and(|now| !cur.fingerprint.continues_in(&now));
-        if size >= cur.offset && !rewritten {
+        if size >= cur.offset && !rewritten(cur) {
             return;
         }
         let (path, offset) = (cur.path.clone(), cur.offset);
@@ -355,6 +356,13 @@ fn read_to_eof(cur: &mut Current, buf: &mut [u8], source: &LogSource, splitter: 
         match cur.file.read_at(buf, cur.offset) {
             Ok(0) => return Ok(total),
             Ok(n) => {
+                // Truncated and rewritten past the offset since the last check (copytruncate
+                // while the writer goes on): these bytes are the new file's, from mid-line. Leave
+                // them and the offset for the truncation check, which recovers the old file's
+                // bytes from the copy and reads the new one from its start.
+                if rewritten(cur) {
+                    return Ok(total);
+                }
                 cur.offset += n as u64;
                 total += n as u64;
                 SourceCounters::add(&source.counters.bytes_read, n as u64);
@@ -368,6 +376,12 @@ fn read_to_eof(cur: &mut Current, buf: &mut [u8], source: &LogSource, splitter: 
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Whether the open file no longer starts with its fingerprint (rewritten in place).
+fn rewritten(cur: &Current) -> bool {
+    !cur.fingerprint.bytes().is_empty()
+        && Fingerprint::read(&cur.file).is_ok_and(|now| !cur.fingerprint.continues_in(&now))
 }
 
 /// Opens a regular file for reading (`O_NONBLOCK`, so a FIFO cannot block the open; `fstat`
@@ -518,4 +532,31 @@ fn run(mut tailer: Tailer, woken: &Receiver<()>, stop: &AtomicBool) {
         }
     }
     tailer.finish();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logs::ring::RingLimits;
+
+    #[test]
+    fn bytes_of_a_file_rewritten_past_the_offset_are_left_for_the_truncation_check() {
+        let dir = std::env::temp_dir().join(format!("leakwatch-tail-rewrite-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("app.log");
+        std::fs::write(&path, "seq=1 old\nseq=2 old\n").unwrap();
+        let limits = RingLimits { max_lines: 100, max_bytes: 1 << 20, max_line_bytes: 1024, max_subscribers: 1 };
+        let source = LogSource::new("app", SourceKind::File { pattern: path.display().to_string() }, limits);
+        let mut splitter = LineSplitter::new(1024);
+        let mut buf = vec![0; READ_CHUNK];
+        let (mut cur, _) = open(&path, None).unwrap();
+        assert_eq!(read_to_eof(&mut cur, &mut buf, &source, &mut splitter).unwrap(), 20);
+        // copytruncate, and the writer went on past the old offset before the next read.
+        std::fs::write(&path, "seq=3 new line, longer than the old file\n").unwrap();
+        assert_eq!(read_to_eof(&mut cur, &mut buf, &source, &mut splitter).unwrap(), 0, "nothing from mid-line");
+        assert_eq!(cur.offset, 20, "the old offset, for the recovery from the copy");
+        assert_eq!(source.stats().ring.lines, 2, "only the old file's lines");
+        assert!(rewritten(&cur), "the truncation check sees the rewrite");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
