@@ -193,6 +193,12 @@ impl Cleanup {
         lock(&self.stats).clone()
     }
 
+    /// Cleanups performed so far (what a cached `/metrics` body is keyed by; no copy of the
+    /// last report).
+    pub fn performed_total(&self) -> u64 {
+        lock(&self.stats).performed.total()
+    }
+
     /// New settings (a reload): the interval restarts from now, the threshold applies to the
     /// next snapshot.
     pub fn set_settings(&self, settings: CleanupSettings) {

@@ -32,17 +32,17 @@ impl MetricsCache {
     }
 
     /// The body for `key`: the cached one, or `render()`'s (cached unless the snapshot is the
-    /// placeholder, seq 0). The body is stored without spare capacity.
+    /// placeholder, seq 0). The body is stored without spare capacity. `render` runs without the
+    /// cache locked, so it may measure the cache ([`MetricsCache::structure`]).
     pub fn get_or_render(&self, key: RenderKey, render: impl FnOnce() -> String) -> Bytes {
-        let mut cache = self.lock();
-        match &*cache {
-            Some((k, body)) if *k == key && key.0 != 0 => body.clone(),
-            _ => {
-                let body = Bytes::from(render().into_bytes().into_boxed_slice());
-                *cache = Some((key, body.clone()));
-                body
+        if let Some((k, body)) = &*self.lock() {
+            if *k == key && key.0 != 0 {
+                return body.clone();
             }
         }
+        let body = Bytes::from(render().into_bytes().into_boxed_slice());
+        *self.lock() = Some((key, body.clone()));
+        body
     }
 
     /// The cache as a structure: 0 or 1 body, its bytes.
@@ -74,6 +74,16 @@ impl Trim for MetricsCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_render_may_measure_the_cache_it_fills() {
+        let (_tx, rx) = watch::channel(Arc::new(Snapshot::empty("t")));
+        let cache = MetricsCache::new(rx);
+        let first = cache.get_or_render((1, 0, 0, 0), || format!("{}", cache.structure().len));
+        assert_eq!(&first[..], b"0", "no body yet while the first one renders");
+        let second = cache.get_or_render((2, 0, 0, 0), || format!("{}", cache.structure().bytes.unwrap_or(0)));
+        assert_eq!(&second[..], b"1", "the previous one-byte body, measured while the next renders");
+    }
 
     #[test]
     fn a_stale_body_is_dropped_and_a_current_one_kept() {

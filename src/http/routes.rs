@@ -180,19 +180,18 @@ impl AppState {
         let snapshot = self.snapshot.borrow().clone();
         let alerts = self.alerts.borrow().clone();
         let reload = self.reload.as_ref().map(ReloadHandle::status);
-        let cleanup = self.cleanup.as_ref().map(Cleanup::stats);
         // The alert state of a snapshot is published just after it: both seqs key the cache, with
         // the reload attempts (a reload's metrics show at once) and the cleanup count (its figures
-        // are rendered too).
+        // are rendered too). A cached scrape computes nothing else.
         let key = (
             snapshot.seq,
             alerts.seq,
             reload.as_ref().map_or(0, |r| r.generation),
-            cleanup.as_ref().map_or(0, |c| c.performed.total()),
+            self.cleanup.as_ref().map_or(0, Cleanup::performed_total),
         );
-        // Measured before the cache is locked (the cache is one of the structures).
-        let structures = self.structures(&snapshot, &alerts);
         self.rendered.get_or_render(key, || {
+            let cleanup = self.cleanup.as_ref().map(Cleanup::stats);
+            let structures = self.structures(&snapshot, &alerts);
             let mut body = metrics::render_scrape(&snapshot, Some(&alerts), reload.as_deref(), &self.info);
             body.push_str(&metrics::structures::render(&structures, cleanup.as_ref()));
             body
