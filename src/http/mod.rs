@@ -36,6 +36,7 @@ mod body;
 pub mod cache;
 #[cfg(test)]
 mod conn_tests;
+mod encoding;
 mod guard;
 mod logs;
 mod pending;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::admin::AdminToken;
 use super::body::Body;
 use super::cache::MetricsCache;
+use super::encoding;
 use super::guard::{Guard, Realm};
 use super::stats::{HttpStats, Route};
 use super::{logs, status};
@@ -166,17 +167,27 @@ impl AppState {
         Self { alerts, ..self }
     }
 
-    /// The cached snapshot render with the HTTP families, rendered fresh, after it.
-    fn metrics_response_body(&self) -> Bytes {
-        let cached = self.metrics_body();
+    /// `/metrics`: the cached snapshot render with the HTTP families, rendered fresh, after it.
+    /// With gzip, the cached part is compressed once per render and the fresh part on its own:
+    /// two gzip members, which decode as one stream.
+    fn metrics_response(&self, gzip: bool) -> Response<Body> {
         let http = self.http.render();
-        let mut body = Vec::with_capacity(cached.len() + http.len());
-        body.extend_from_slice(&cached);
-        body.extend_from_slice(http.as_bytes());
-        Bytes::from(body)
+        let body = if gzip {
+            let cached = self.metrics_body(true);
+            let tail = encoding::gzip(http.as_bytes());
+            [cached, tail].concat()
+        } else {
+            [&self.metrics_body(false)[..], http.as_bytes()].concat()
+        };
+        let mut r = with_type(Response::new(Body::full(Bytes::from(body))), PROMETHEUS_TEXT);
+        r.headers_mut().insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+        if gzip {
+            r.headers_mut().insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        r
     }
 
-    fn metrics_body(&self) -> Bytes {
+    fn metrics_body(&self, gzip: bool) -> Bytes {
         let snapshot = self.snapshot.borrow().clone();
         let alerts = self.alerts.borrow().clone();
         let reload = self.reload.as_ref().map(ReloadHandle::status);
@@ -189,13 +200,18 @@ impl AppState {
             reload.as_ref().map_or(0, |r| r.generation),
             self.cleanup.as_ref().map_or(0, Cleanup::performed_total),
         );
-        self.rendered.get_or_render(key, || {
+        let render = || {
             let cleanup = self.cleanup.as_ref().map(Cleanup::stats);
             let structures = self.structures(&snapshot, &alerts);
             let mut body = metrics::render_scrape(&snapshot, Some(&alerts), reload.as_deref(), &self.info);
             body.push_str(&metrics::structures::render(&structures, cleanup.as_ref()));
             body
-        })
+        };
+        if gzip {
+            self.rendered.get_or_render_gzip(key, render)
+        } else {
+            self.rendered.get_or_render(key, render)
+        }
     }
 }
 
@@ -236,7 +252,10 @@ async fn route(state: &AppState, req: Request<Incoming>, admin: bool) -> Respons
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or("");
     match path {
-        "/metrics" => with_type(Response::new(Body::full(state.metrics_response_body())), PROMETHEUS_TEXT),
+        "/metrics" => {
+            let accept_encoding = req.headers().get(ACCEPT_ENCODING).and_then(|v| v.to_str().ok());
+            state.metrics_response(encoding::accepts_gzip(accept_encoding))
+        }
         "/healthz" => plain(StatusCode::OK, "ok\n"),
         "/status" => state.status(),
         "/alerts" => super::alerts::current(&state.alerts),

@@ -5,6 +5,7 @@
 mod alerts;
 mod alerts_rules;
 mod cgroup;
+mod compression;
 mod config;
 mod conns;
 mod conns_fixtures;
