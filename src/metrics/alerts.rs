@@ -12,17 +12,21 @@ pub fn alerts(out: &mut Vec<Family>, state: &AlertState) {
     }
     let mut active = Family::gauge(
         "leakwatch_alert_active",
-        "1 while the alert is firing, else 0; one series per alert, severity and instance labels evaluated.",
+        "1 while the alert is firing; present only then, as Prometheus's ALERTS (every alert is on /alerts).",
     );
     let mut pending = Family::gauge(
         "leakwatch_alert_pending",
-        "1 while the alert's condition holds but its `for` has not passed yet, else 0.",
+        "1 while the alert's condition holds but its `for` has not passed yet; present only then.",
     );
     for a in &state.alerts {
+        let family = match a.state {
+            State::Firing => &mut active,
+            State::Pending => &mut pending,
+            _ => continue,
+        };
         let mut labels: Vec<(&str, &str)> = vec![("alert", &a.alert), ("severity", a.severity.as_str())];
         labels.extend(a.labels.iter().map(|(k, v)| (*k, v.as_str())));
-        active.add(&labels, f64::from(u8::from(a.state == State::Firing)));
-        pending.add(&labels, f64::from(u8::from(a.state == State::Pending)));
+        family.add(&labels, 1.0);
     }
     out.extend([active, pending]);
     let mut f = Family::gauge("leakwatch_alert_history_transitions", "Alert state transitions held in the history.");
