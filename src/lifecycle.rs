@@ -28,8 +28,13 @@ use crate::sample::{self, Sampler};
 use crate::snapshot::Snapshot;
 use crate::web::SharedUsers;
 
-/// How long tasks get to finish after shutdown starts.
+/// How long the wrapped command's output may stay open after it exits (`run` mode).
 pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
+/// How long tasks get to finish once shutdown starts (the HTTP drain is
+/// [`crate::http::SHUTDOWN_GRACE`] of it); then leakwatch exits anyway, and `main` does not wait
+/// for blocking work still running (a reload stuck in a file system): SIGTERM to exit stays
+/// under 2 s.
+pub const STOP_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Why leakwatch could not run.
 #[derive(Debug, thiserror::Error)]
@@ -181,8 +186,8 @@ pub async fn run(
         }
     }
     token.cancel();
-    if tokio::time::timeout(GRACE_PERIOD, tracker.wait()).await.is_err() {
-        tracing::warn!("tasks did not stop within {GRACE_PERIOD:?}; exiting anyway");
+    if tokio::time::timeout(STOP_TIMEOUT, tracker.wait()).await.is_err() {
+        tracing::warn!("tasks did not stop within {STOP_TIMEOUT:?}; exiting anyway");
     }
     Ok(code)
 }

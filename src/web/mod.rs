@@ -54,15 +54,9 @@ impl WebConfig {
     /// Reads and checks the file (and the certificate and key it names). The error starts with
     /// the file's path.
     pub fn load(path: &Path) -> Result<WebConfig, String> {
-        use std::io::Read;
         let at = |e: String| format!("{}: {e}", path.display());
-        let mut bytes = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_WEB_CONFIG_BYTES + 1).read_to_end(&mut bytes))
-            .map_err(|e| at(e.to_string()))?;
-        if bytes.len() as u64 > MAX_WEB_CONFIG_BYTES {
-            return Err(at(format!("larger than {MAX_WEB_CONFIG_BYTES} bytes")));
-        }
+        // A regular file only, opened without blocking (see crate::fsread).
+        let bytes = crate::fsread::read_capped(path, MAX_WEB_CONFIG_BYTES).map_err(|e| e.to_string())?;
         let text = std::str::from_utf8(&bytes).map_err(|e| at(format!("not UTF-8: {e}")))?;
         let parsed = file::parse(text).map_err(at)?;
         let dir = path.parent().unwrap_or(Path::new("."));
