@@ -79,8 +79,13 @@ pub async fn run(
     let mut sigint = signal(SignalKind::interrupt()).map_err(RunError::Signals)?;
     let mut sighup = signal(SignalKind::hangup()).map_err(RunError::Signals)?;
 
-    let sources: Vec<Arc<LogSource>> =
-        config.logs.iter().map(|s| Arc::new(LogSource::new(s.name.clone(), s.kind.clone(), s.limits))).collect();
+    // Which files the log readers may open (shared; a reload replaces it).
+    let paths = crate::logs::guard::SharedPolicy::new(reload::apply::path_policy(&config, source.path()));
+    let sources: Vec<Arc<LogSource>> = config
+        .logs
+        .iter()
+        .map(|s| Arc::new(LogSource::new(s.name.clone(), s.kind.clone(), s.limits).with_paths(paths.clone())))
+        .collect();
     let mut captures = Vec::new();
     let mut child = match &wrapped {
         Some(command) => {
@@ -97,7 +102,7 @@ pub async fn run(
     let sampling = run_mode.sampler_config(&config, logs.clone());
     let target_name = sampling.settings.target_name.clone();
     tracing::info!(%local, target = %target_name, watching = %sampling.settings.spec.describe(), interval = ?config.interval, "leakwatch listening");
-    let followers = Followers::start(logs.clone());
+    let followers = Followers::start(logs.clone(), paths);
 
     let sampler = Sampler::new(sampling.settings.clone());
     let (sampler_tx, sampler_rx) = watch::channel(Arc::new(sampling));

@@ -200,6 +200,10 @@ pub struct LogsConfig {
     pub max_subscribers: Option<usize>,
     /// The file sources.
     pub sources: Vec<LogSourceConfig>,
+    /// Absolute directories a source's file may resolve into (symlinks followed), e.g.
+    /// `[/var/log]` for Kubernetes' `/var/log/containers` links into `/var/log/pods`. Default:
+    /// each source's own directory (of its path, or of a glob's fixed part) and below.
+    pub allowed_dirs: Option<Vec<PathBuf>>,
     /// User name → bcrypt hash: when set, the log endpoints (`/logs`, `/logs/{source}`,
     /// `/logs/{source}/stream`) require one of these users instead of the web config's.
     pub basic_auth_users: Option<BTreeMap<String, String>>,
@@ -300,6 +304,7 @@ impl Config {
                 max_line_bytes: over.logs.max_line_bytes.or(self.logs.max_line_bytes),
                 max_subscribers: over.logs.max_subscribers.or(self.logs.max_subscribers),
                 sources: self.logs.sources.into_iter().chain(over.logs.sources).collect(),
+                allowed_dirs: over.logs.allowed_dirs.or(self.logs.allowed_dirs),
                 basic_auth_users: over.logs.basic_auth_users.or(self.logs.basic_auth_users),
             },
             connections: ConnectionsConfig {

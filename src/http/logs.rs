@@ -414,6 +414,9 @@ struct SourceJson {
     rotations: u64,
     truncations: u64,
     read_errors: u64,
+    refusals: u64,
+    /// Why the source's file is refused now (see `logs::guard`).
+    refused: Option<String>,
 }
 
 impl From<&LogSourceStats> for SourceJson {
@@ -441,6 +444,8 @@ impl From<&LogSourceStats> for SourceJson {
             rotations: s.rotations,
             truncations: s.truncations,
             read_errors: s.read_errors,
+            refusals: s.refusals,
+            refused: s.refused.clone(),
         }
     }
 }

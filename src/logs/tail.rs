@@ -313,6 +313,9 @@ impl Tailer {
             Ok(next) => next,
             Err(e) => return self.problem(format!("{}: cannot open: {e}", path.display())),
         };
+        if let Err(why) = super::guard::admit(&self.source, &self.pattern, &path, &next.0.file) {
+            return self.problem(why);
+        }
         // Finish the old file first: every byte written to it before the switch is read; keep it
         // open (with its unfinished line) for writes that still land in it after the switch.
         self.drain();

@@ -37,6 +37,9 @@ pub struct WebConfig {
     pub rate_limit: Option<RateLimit>,
     /// What the file asks that leakwatch serves differently (logged at startup).
     pub warnings: Vec<String>,
+    /// The files it consists of (itself, certificate, key and client CA files), with what each
+    /// is: no log source may read them ([`crate::logs::guard`]).
+    pub files: Vec<(&'static str, PathBuf)>,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -60,6 +63,15 @@ impl WebConfig {
         let text = std::str::from_utf8(&bytes).map_err(|e| at(format!("not UTF-8: {e}")))?;
         let parsed = file::parse(text).map_err(at)?;
         let dir = path.parent().unwrap_or(Path::new("."));
+        let t = &parsed.tls_server_config;
+        let mut files = vec![("web config", path.to_path_buf())];
+        for (what, file) in
+            [("TLS certificate", &t.cert_file), ("TLS key", &t.key_file), ("TLS client CA", &t.client_ca_file)]
+        {
+            if !file.is_empty() {
+                files.push((what, dir.join(file)));
+            }
+        }
         let mut warnings = Vec::new();
         let tls = match parsed.tls_server_config.is_enabled() {
             true => Some(tls::server_config(&parsed.tls_server_config, dir, &mut warnings).map_err(at)?),
@@ -90,7 +102,7 @@ impl WebConfig {
                 Some(RateLimit::new(interval, limit.burst))
             }
         };
-        Ok(WebConfig { path: path.to_path_buf(), tls, users, headers, rate_limit, warnings })
+        Ok(WebConfig { path: path.to_path_buf(), tls, users, headers, rate_limit, warnings, files })
     }
 }
 

@@ -378,3 +378,148 @@ fn sigterm_exits_within_2s_with_a_half_sent_head_50_streams_and_pages_in_flight(
     assert!(took < Duration::from_secs(2));
     drop((half, streams, pages));
 }
+
+/// A config following `log` (as source `app`), with `extra` YAML under `logs:` and an admin token.
+fn log_config(dir: &Path, log: &Path, extra: &str) -> (PathBuf, PathBuf) {
+    let (config, token) = (dir.join("leakwatch.yaml"), dir.join("secrets").join("token"));
+    std::fs::create_dir_all(token.parent().expect("parent")).expect("mkdir secrets");
+    std::fs::write(&token, "s3cret-token-0123456789\n").expect("write the token");
+    let yaml = format!(
+        "admin:\n  token_file: {}\nlogs:\n{extra}  sources:\n    - name: app\n      path: {}\n",
+        token.display(),
+        log.display()
+    );
+    std::fs::write(&config, yaml).expect("write the config");
+    (config, token)
+}
+
+fn log_entry(lw: &Leakwatch) -> serde_json::Value {
+    get(lw.addr, "/logs", &[]).json()["sources"][0].clone()
+}
+
+fn served_text(lw: &Leakwatch) -> String {
+    get(lw.addr, "/logs/app?lines=1000&format=text", &[]).text()
+}
+
+#[test]
+fn links_to_secrets_at_a_tailed_path_are_refused_counted_and_shown() {
+    let dir = TempDir::new("hostile-links");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).expect("mkdir logs");
+    let app = logs.join("app.log");
+    std::fs::write(&app, "a first line\n").expect("write the log");
+    let (config, token) = log_config(dir.path(), &app, "");
+    let lw = start(&["--config", config.to_str().expect("utf-8")]);
+    wait_until(Duration::from_secs(10), "the first line", || served_text(&lw).contains("a first line"));
+    let links: [(&str, Box<dyn Fn()>); 4] = [
+        ("a symlink to the admin token", Box::new(|| std::os::unix::fs::symlink(&token, &app).expect("symlink"))),
+        ("a hard link to the admin token", Box::new(|| std::fs::hard_link(&token, &app).expect("hard link"))),
+        (
+            "a symlink to /proc/self/environ",
+            Box::new(|| std::os::unix::fs::symlink("/proc/self/environ", &app).expect("symlink")),
+        ),
+        ("a symlink to the config file", Box::new(|| std::os::unix::fs::symlink(&config, &app).expect("symlink"))),
+    ];
+    let mut last = String::new();
+    for (what, make) in &links {
+        std::fs::remove_file(&app).expect("remove the log");
+        make();
+        wait_until(Duration::from_secs(10), &format!("{what}: refused"), || {
+            log_entry(&lw)["refused"].as_str().is_some_and(|r| r != last)
+        });
+        last = log_entry(&lw)["refused"].as_str().unwrap_or_default().to_owned();
+        eprintln!("{what}: {last}");
+        std::thread::sleep(Duration::from_millis(1000));
+        let text = served_text(&lw);
+        assert!(!text.contains("s3cret") && !text.contains("PATH=") && !text.contains("token_file"), "{what}: {text}");
+        let status = get(lw.addr, "/status", &[]).text();
+        assert!(status.contains(&last), "{what}: /status shows the refusal");
+        let m = lw.scrape();
+        assert!(m.get("leakwatch_log_refusals_total", &[("source", "app")]).unwrap_or(0.0) >= 1.0, "{what}");
+    }
+    // A regular file again: followed, and the refusal cleared.
+    std::fs::remove_file(&app).expect("remove the link");
+    std::fs::write(&app, "back to normal\n").expect("write the log");
+    wait_until(Duration::from_secs(10), "the log followed again", || served_text(&lw).contains("back to normal"));
+    assert!(log_entry(&lw)["refused"].is_null());
+}
+
+/// CPU seconds (user + system) the process has used, from /proc/PID/stat.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+    let after = stat.rsplit_once(')').expect("comm").1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
+    ticks / 100.0
+}
+
+#[test]
+fn a_special_file_or_a_directory_at_a_tailed_path_is_refused_without_spinning() {
+    for (what, make) in [
+        (
+            "a symlink to /proc/self/status",
+            (|p: &Path| std::os::unix::fs::symlink("/proc/self/status", p)) as fn(&Path) -> std::io::Result<()>,
+        ),
+        ("a directory", |p: &Path| std::fs::create_dir(p)),
+    ] {
+        let dir = TempDir::new("hostile-spin");
+        let app = dir.path().join("app.log");
+        make(&app).expect("make the special path");
+        let (config, _) = log_config(dir.path(), &app, "");
+        // The release build: the CPU figure is the shipped binary's (its sampling every 200 ms
+        // included).
+        let lw = Leakwatch::start_cmd(Command::new(release_binary()), &["--config", config.to_str().expect("utf-8")]);
+        std::thread::sleep(Duration::from_secs(1));
+        let pid = lw.child.id();
+        let (cpu0, t0) = (cpu_seconds(pid), Instant::now());
+        std::thread::sleep(Duration::from_secs(10));
+        let share = (cpu_seconds(pid) - cpu0) / t0.elapsed().as_secs_f64();
+        let entry = log_entry(&lw);
+        eprintln!("{what}: {:.1} % of a core over 10 s; {entry}", share * 100.0);
+        assert!(share < 0.05, "{what}: {:.1} % of a core", share * 100.0);
+        assert_eq!(entry["lines"], 0, "{what}: nothing stored");
+        assert!(entry["refusals"].as_u64().unwrap_or(0) >= 1, "{what}: counted");
+        assert!(entry["refused"].as_str().is_some(), "{what}: shown");
+        let warnings = lw.log.try_iter().filter(|l| l.contains("refused")).count();
+        assert!(warnings <= 2, "{what}: logged {warnings} times (rate-limited: once while it lasts)");
+    }
+}
+
+#[test]
+fn two_clients_alternating_the_largest_page_are_both_served() {
+    let dir = TempDir::new("hostile-pages");
+    let log = dir.path().join("app.log");
+    let line = format!("{}\n", "y".repeat(1000));
+    std::fs::write(&log, line.repeat(65_000)).expect("write 65 MB of log");
+    let (config, _) = log_config(dir.path(), &log, "  max_lines: 100000\n  max_bytes: 64MiB\n");
+    let cmd = Command::new(release_binary());
+    let lw = Leakwatch::start_cmd(cmd, &["--config", config.to_str().expect("utf-8")]);
+    wait_until(Duration::from_secs(30), "the log read", || log_entry(&lw)["bytes"].as_u64().unwrap_or(0) > 60 << 20);
+    let addr = lw.addr;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let client = move |honour_retry_after: bool| {
+        let (mut ok, mut busy) = (0u32, 0u32);
+        while Instant::now() < deadline {
+            let mut s = TcpStream::connect(addr).expect("connect");
+            s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+            s.write_all(b"GET /logs/app?lines=100000&max_bytes=64MiB HTTP/1.0\r\nHost: t\r\n\r\n").expect("ask");
+            let mut reply = Vec::new();
+            let _ = s.read_to_end(&mut reply);
+            let head = String::from_utf8_lossy(&reply[..reply.len().min(300)]).into_owned();
+            if head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200") {
+                ok += 1;
+            } else {
+                busy += 1;
+                if honour_retry_after {
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        }
+        (ok, busy)
+    };
+    let a = std::thread::spawn(move || client(false));
+    let b = std::thread::spawn(move || client(true));
+    let (a, b) = (a.join().expect("client a"), b.join().expect("client b"));
+    eprintln!("in 20 s: eager client {} pages ({} busy), Retry-After client {} pages ({} busy)", a.0, a.1, b.0, b.1);
+    assert!(a.0 >= 2 && b.0 >= 2, "both are served in turn: {a:?} {b:?}");
+}
