@@ -298,11 +298,9 @@ impl Tailer {
             return;
         };
         if !meta.is_file() {
-            return self.problem(format!(
-                "{}: not a regular file ({}); refusing to read it",
-                path.display(),
-                kind(&meta)
-            ));
+            let why = format!("{}: not a regular file ({}); refusing to read it", path.display(), kind(&meta));
+            self.source.counters.refuse(&why);
+            return self.problem(why);
         }
         let id = FileId::of(&meta);
         if self.current.as_ref().is_some_and(|c| c.id == id) {

@@ -401,6 +401,9 @@ fn served_text(lw: &Leakwatch) -> String {
     get(lw.addr, "/logs/app?lines=1000&format=text", &[]).text()
 }
 
+/// A case: what it is, and how to make it at the tailed path.
+type Link<'a> = (&'static str, Box<dyn Fn() + 'a>);
+
 #[test]
 fn links_to_secrets_at_a_tailed_path_are_refused_counted_and_shown() {
     let dir = TempDir::new("hostile-links");
@@ -411,7 +414,7 @@ fn links_to_secrets_at_a_tailed_path_are_refused_counted_and_shown() {
     let (config, token) = log_config(dir.path(), &app, "");
     let lw = start(&["--config", config.to_str().expect("utf-8")]);
     wait_until(Duration::from_secs(10), "the first line", || served_text(&lw).contains("a first line"));
-    let links: [(&str, Box<dyn Fn()>); 4] = [
+    let links: [Link<'_>; 4] = [
         ("a symlink to the admin token", Box::new(|| std::os::unix::fs::symlink(&token, &app).expect("symlink"))),
         ("a hard link to the admin token", Box::new(|| std::fs::hard_link(&token, &app).expect("hard link"))),
         (
