@@ -320,9 +320,11 @@ fn two_hundred_parallel_scrapes_are_all_answered() {
             .map(|_| {
                 let barrier = barrier.clone();
                 std::thread::spawn(move || {
+                    // All at once: connect and send (a scraper sends its request right away; a
+                    // connection silent for over a second is idle, and evictable).
+                    barrier.wait();
                     let mut s = TcpStream::connect(addr).expect("connect");
                     s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-                    barrier.wait();
                     let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
                     let mut reply = Vec::new();
                     let _ = s.read_to_end(&mut reply);
