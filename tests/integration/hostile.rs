@@ -198,15 +198,23 @@ fn nesting_bomb() -> String {
 }
 
 /// Runs the release binary on `config` until it exits; gives (exit code, stderr, wall time,
-/// peak RSS in KiB from the kernel's rusage, by GNU time).
+/// peak RSS in KiB). A python3 parent reads the peak from the kernel's rusage of its one child,
+/// and caps the child's address space at 1 GiB and its time at 60 s, so a regression fails the
+/// test instead of taking the machine's memory.
 fn run_measured(config: &Path) -> (i32, String, Duration, u64) {
+    const WRAPPER: &str = "import resource, subprocess, sys\n\
+        def cap():\n    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n\
+        try:\n    p = subprocess.run(sys.argv[1:], preexec_fn=cap, timeout=60)\n    code = p.returncode\n\
+        except subprocess.TimeoutExpired:\n    code = -9\n\
+        print('maxrss_kib=%d' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n\
+        sys.exit(code if code >= 0 else 128 - code)\n";
     let t0 = Instant::now();
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "maxrss_kib=%M"])
+    let out = Command::new("python3")
+        .args(["-c", WRAPPER])
         .arg(release_binary())
         .args(["--listen", "127.0.0.1:0", "--config", config.to_str().expect("utf-8")])
         .output()
-        .expect("run leakwatch under /usr/bin/time");
+        .expect("run leakwatch under python3");
     let took = t0.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let rss = stderr
@@ -247,7 +255,10 @@ fn yaml_bombs_on_reload_keep_the_running_config_under_64_mib() {
     let dir = TempDir::new("hostile-yaml-reload");
     let config = dir.path().join("leakwatch.yaml");
     std::fs::write(&config, "target:\n  name: kept\n").expect("write the config");
-    let cmd = Command::new(release_binary());
+    // Under a 1 GiB address-space cap (prlimit execs the binary in place): a regression fails
+    // the test instead of taking the machine's memory.
+    let mut cmd = Command::new("prlimit");
+    cmd.arg("--as=1073741824").arg(release_binary());
     let lw = Leakwatch::start_cmd(cmd, &["--config", config.to_str().expect("utf-8")]);
     lw.wait_for(Duration::from_secs(10), "a first sample", |m| m.get("leakwatch_samples_total", &[]).is_some());
     for (i, text) in [alias_bomb(), nesting_bomb()].iter().enumerate() {
