@@ -162,8 +162,8 @@ struct Event {
 
 /// libyaml's parser over a byte slice; freed on drop.
 struct Parser<'a> {
-    // Boxed: libyaml keeps pointers into its own buffers, never into the struct, but a fixed
-    // address costs nothing and matches how yaml_serde holds it.
+    // Boxed and never moved out: the parser points at itself (its string reader's data), so its
+    // address must not change once the input is set (yaml_serde holds it the same way).
     sys: Box<MaybeUninit<sys::yaml_parser_t>>,
     _input: std::marker::PhantomData<&'a [u8]>,
     done: bool,
@@ -172,9 +172,10 @@ struct Parser<'a> {
 impl<'a> Parser<'a> {
     fn new(input: &'a [u8]) -> Parser<'a> {
         let mut sys = Box::new(MaybeUninit::<sys::yaml_parser_t>::uninit());
-        // SAFETY: `yaml_parser_initialize` fully initializes the struct (it zeroes it first, then
-        // allocates its buffers); on failure it frees what it allocated and leaves it zeroed, which
-        // `yaml_parser_delete` accepts. The input slice outlives the parser (`'a`).
+        // SAFETY: `yaml_parser_initialize` fully initializes the struct (it zeroes it, then
+        // allocates its buffers), and a zeroed struct is also what `yaml_parser_delete` accepts.
+        // The struct is on the heap and stays there (see `sys`); the input slice is non-null
+        // (even when empty) and outlives the parser (`'a`).
         let done = unsafe {
             let p = sys.as_mut_ptr();
             let failed = sys::yaml_parser_initialize(p).fail;
