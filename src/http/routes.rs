@@ -274,12 +274,11 @@ async fn admin_route(state: &AppState, req: &Request<Incoming>) -> Response<Body
     }
     // The token file is read on the blocking pool, under a deadline: a file system that hangs
     // (a stale network mount) costs this request a 503, never the server's thread.
-    let (admin, headers) = (state.admin.clone(), req.headers().clone());
-    let check = tokio::task::spawn_blocking(move || admin.authorize(&headers));
-    match tokio::time::timeout(ADMIN_TOKEN_READ_TIMEOUT, check).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(refused))) => return *refused,
-        Ok(Err(_)) | Err(_) => {
+    // One read at a time, so a hung one holds one blocking thread.
+    match state.admin.authorize_within(req.headers().clone(), ADMIN_TOKEN_READ_TIMEOUT).await {
+        Some(Ok(())) => {}
+        Some(Err(refused)) => return *refused,
+        None => {
             tracing::error!("admin token: the file could not be read within {ADMIN_TOKEN_READ_TIMEOUT:?}");
             let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, "the admin token file cannot be read; see the log\n");
             r.headers_mut().insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("5"));
