@@ -28,8 +28,13 @@ use crate::sample::{self, Sampler};
 use crate::snapshot::Snapshot;
 use crate::web::SharedUsers;
 
-/// How long tasks get to finish after shutdown starts.
+/// How long the wrapped command's output may stay open after it exits (`run` mode).
 pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
+/// How long tasks get to finish once shutdown starts (the HTTP drain is
+/// [`crate::http::SHUTDOWN_GRACE`] of it); then leakwatch exits anyway, and `main` does not wait
+/// for blocking work still running (a reload stuck in a file system): SIGTERM to exit stays
+/// under 2 s.
+pub const STOP_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Why leakwatch could not run.
 #[derive(Debug, thiserror::Error)]
@@ -74,8 +79,13 @@ pub async fn run(
     let mut sigint = signal(SignalKind::interrupt()).map_err(RunError::Signals)?;
     let mut sighup = signal(SignalKind::hangup()).map_err(RunError::Signals)?;
 
-    let sources: Vec<Arc<LogSource>> =
-        config.logs.iter().map(|s| Arc::new(LogSource::new(s.name.clone(), s.kind.clone(), s.limits))).collect();
+    // Which files the log readers may open (shared; a reload replaces it).
+    let paths = crate::logs::guard::SharedPolicy::new(reload::apply::path_policy(&config, source.path()));
+    let sources: Vec<Arc<LogSource>> = config
+        .logs
+        .iter()
+        .map(|s| Arc::new(LogSource::new(s.name.clone(), s.kind.clone(), s.limits).with_paths(paths.clone())))
+        .collect();
     let mut captures = Vec::new();
     let mut child = match &wrapped {
         Some(command) => {
@@ -92,7 +102,7 @@ pub async fn run(
     let sampling = run_mode.sampler_config(&config, logs.clone());
     let target_name = sampling.settings.target_name.clone();
     tracing::info!(%local, target = %target_name, watching = %sampling.settings.spec.describe(), interval = ?config.interval, "leakwatch listening");
-    let followers = Followers::start(logs.clone());
+    let followers = Followers::start(logs.clone(), paths);
 
     let sampler = Sampler::new(sampling.settings.clone());
     let (sampler_tx, sampler_rx) = watch::channel(Arc::new(sampling));
@@ -181,8 +191,8 @@ pub async fn run(
         }
     }
     token.cancel();
-    if tokio::time::timeout(GRACE_PERIOD, tracker.wait()).await.is_err() {
-        tracing::warn!("tasks did not stop within {GRACE_PERIOD:?}; exiting anyway");
+    if tokio::time::timeout(STOP_TIMEOUT, tracker.wait()).await.is_err() {
+        tracing::warn!("tasks did not stop within {STOP_TIMEOUT:?}; exiting anyway");
     }
     Ok(code)
 }

@@ -40,7 +40,10 @@ fn main() -> ExitCode {
     }
     let Some(runtime) = runtime() else { return ExitCode::FAILURE };
     let info = StaticInfo::from_env(|k| std::env::var(k).ok());
-    match runtime.block_on(leakwatch::lifecycle::run(loaded, source, wrapped, info)) {
+    let result = runtime.block_on(leakwatch::lifecycle::run(loaded, source, wrapped, info));
+    // Blocking work still running (a reload or a page stuck in a file system) is not waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
             eprintln!("leakwatch: {e}");

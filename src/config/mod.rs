@@ -8,6 +8,7 @@ pub mod locate;
 pub mod token;
 pub mod units;
 mod validate;
+pub mod yaml_guard;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -199,6 +200,10 @@ pub struct LogsConfig {
     pub max_subscribers: Option<usize>,
     /// The file sources.
     pub sources: Vec<LogSourceConfig>,
+    /// Absolute directories a source's file may resolve into (symlinks followed), e.g.
+    /// `[/var/log]` for Kubernetes' `/var/log/containers` links into `/var/log/pods`. Default:
+    /// each source's own directory (of its path, or of a glob's fixed part) and below.
+    pub allowed_dirs: Option<Vec<PathBuf>>,
     /// User name → bcrypt hash: when set, the log endpoints (`/logs`, `/logs/{source}`,
     /// `/logs/{source}/stream`) require one of these users instead of the web config's.
     pub basic_auth_users: Option<BTreeMap<String, String>>,
@@ -256,17 +261,19 @@ pub enum ConfigError {
     Invalid(Vec<String>),
 }
 
-/// The bytes of a config file, at most [`MAX_CONFIG_BYTES`].
+/// The bytes of a config file, at most [`MAX_CONFIG_BYTES`]; a regular file only (a FIFO or a
+/// directory at the path is refused without blocking, see [`crate::fsread`]).
 pub fn read_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
-    use std::io::Read;
-    let read_err = |source| ConfigError::Read { path: path.to_path_buf(), source };
-    let file = std::fs::File::open(path).map_err(read_err)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes).map_err(read_err)?;
-    if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(ConfigError::TooLarge { path: path.to_path_buf() });
-    }
-    Ok(bytes)
+    use crate::fsread::FileError;
+    crate::fsread::read_capped(path, MAX_CONFIG_BYTES).map_err(|e| match e {
+        FileError::TooLarge { path, .. } => ConfigError::TooLarge { path },
+        FileError::Io { path, source } => ConfigError::Read { path, source },
+        e @ FileError::NotRegular { .. } => {
+            let problem = e.to_string();
+            let problem = problem.split_once(": ").map_or(problem.clone(), |(_, p)| p.to_owned());
+            ConfigError::Read { path: path.to_path_buf(), source: std::io::Error::other(problem) }
+        }
+    })
 }
 
 impl Config {
@@ -297,6 +304,7 @@ impl Config {
                 max_line_bytes: over.logs.max_line_bytes.or(self.logs.max_line_bytes),
                 max_subscribers: over.logs.max_subscribers.or(self.logs.max_subscribers),
                 sources: self.logs.sources.into_iter().chain(over.logs.sources).collect(),
+                allowed_dirs: over.logs.allowed_dirs.or(self.logs.allowed_dirs),
                 basic_auth_users: over.logs.basic_auth_users.or(self.logs.basic_auth_users),
             },
             connections: ConnectionsConfig {
@@ -322,7 +330,7 @@ impl Config {
     }
 
     /// Parses the bytes read from `path` ([`read_file`]); errors name the file. An empty file
-    /// is the default config.
+    /// (or one that holds only comments) is refused: `{}` asks for the default config.
     pub fn from_file_bytes(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
         Self::from_yaml(bytes).map_err(|message| ConfigError::Syntax { path: path.to_path_buf(), message })
     }
@@ -330,8 +338,20 @@ impl Config {
     /// Parses YAML text; the error names the line and column (and the key, when unknown).
     pub fn from_yaml(bytes: &[u8]) -> Result<Config, String> {
         let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
-        if text.trim().is_empty() {
-            return Ok(Config::default());
+        // Before yaml_serde builds anything: depth, node and alias caps (linear in the bytes).
+        match yaml_guard::check(bytes)? {
+            // A file truncated by an editor's save must not silently mean "all defaults".
+            yaml_guard::Root::Empty => {
+                return Err("the file holds no YAML document (empty, or only comments) at line 1; \
+                            write `{}` for all defaults"
+                    .into())
+            }
+            yaml_guard::Root::Other => {
+                return Err("the top level is not a mapping of keys (a truncated file?) at line 1; \
+                            write `{}` for all defaults"
+                    .into())
+            }
+            yaml_guard::Root::Mapping | yaml_guard::Root::Unknown => {}
         }
         yaml_serde::from_str(text).map_err(|e| syntax_message(text, &e))
     }
@@ -536,7 +556,16 @@ mod tests {
 
     #[test]
     fn empty_and_non_utf8_files() {
-        assert_eq!(Config::from_yaml(b"\n").unwrap(), Config::default());
+        // An editor that truncates before writing must not turn a reload into "all defaults".
+        for empty in [&b""[..], b"\n", b"# only comments\n\n"] {
+            let err = Config::from_yaml(empty).unwrap_err();
+            assert!(err.contains("no YAML document") && err.contains("write `{}`"), "{err}");
+        }
+        for other in [&b"logs"[..], b"- a\n", b"~\n", b"---\n"] {
+            assert!(Config::from_yaml(other).unwrap_err().contains("not a mapping"));
+        }
+        assert_eq!(Config::from_yaml(b"{}\n").unwrap(), Config::default());
+        assert_eq!(Config::from_yaml(b"# all defaults\n{}\n").unwrap(), Config::default());
         assert!(Config::from_yaml(b"\xff\xfe").is_err());
     }
 }

@@ -89,6 +89,8 @@ pub struct ValidConfig {
     pub web: Option<std::sync::Arc<crate::web::WebConfig>>,
     /// `logs.basic_auth_users`: who may read the log endpoints (`None`: the web config decides).
     pub logs_basic_auth_users: Option<crate::web::Users>,
+    /// `logs.allowed_dirs` (empty: each source's own directory; see [`crate::logs::guard`]).
+    pub logs_allowed_dirs: Vec<PathBuf>,
 }
 
 /// Checks every value; `wrapped` is true in `leakwatch run` mode, where the wrapped command is
@@ -159,6 +161,10 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
         }),
         None => None,
     };
+    let logs_allowed_dirs = config.logs.allowed_dirs.clone().unwrap_or_default();
+    for dir in logs_allowed_dirs.iter().filter(|d| !d.is_absolute()) {
+        problems.push(format!("logs.allowed_dirs: {} is not an absolute path", dir.display()));
+    }
     if problems.is_empty() {
         Ok(ValidConfig {
             listen,
@@ -181,6 +187,7 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
             cleanup,
             web,
             logs_basic_auth_users,
+            logs_allowed_dirs,
         })
     } else {
         Err(ConfigError::Invalid(problems))

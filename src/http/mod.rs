@@ -77,11 +77,17 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// intervals (15 s to 1 min, Prometheus's default), so a scraper's connection is reused from
 /// scrape to scrape; a client that went away without closing is dropped after it.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
-/// hyper's read buffer cap, which bounds a request head (request line and headers): one that
-/// does not fit (64 KiB, plus at most the read that overran it) gets 431, a longer URI 414 or 431.
+/// The largest request head (request line and headers): one byte more gets 431 (hyper's
+/// `max_header_size`, checked on the parsed head, so a head that arrives in one large read is
+/// held to it too), a longer URI 414 or 431. It is also hyper's read buffer cap.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
-/// How long open connections may take to finish on shutdown.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long connections serving a request may take to finish on shutdown (connections without a
+/// request in flight are closed at once).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// The answer to a connection refused at the cap (all serving), written before it is closed.
+const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n\
+    Content-Length: 46\r\nConnection: close\r\n\r\nbusy: every connection is serving; retry soon\n";
 
 /// Binds the listener (separately, so a bind error is reported before anything starts).
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -108,9 +114,16 @@ pub async fn serve(listener: TcpListener, state: AppState, token: CancellationTo
                 continue;
             }
         };
-        let Some(permit) = make_room(&permits, &stats).await else { continue };
         // Per connection: a changed web config applies from the next connection on.
         let tls = state.tls().map(tokio_rustls::TlsAcceptor::from);
+        let Some(permit) = make_room(&permits, &stats).await else {
+            if tls.is_none() {
+                // Every connection is serving: say so rather than close in silence (best effort,
+                // never waiting on the client).
+                let _ = stream.try_write(REFUSED);
+            }
+            continue;
+        };
         let ticket = Arc::new(stats.pending.admit());
         let watcher = graceful.watcher();
         let open = stats.opened();
@@ -133,6 +146,8 @@ pub async fn serve(listener: TcpListener, state: AppState, token: CancellationTo
         });
     }
     drop(listener);
+    // Connections still sending a head, or idle between requests, have nothing to finish.
+    stats.pending.close_all();
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
         tracing::warn!("open HTTP connections did not finish within {SHUTDOWN_GRACE:?}");
     }
@@ -178,6 +193,7 @@ where
         // idle keep-alive connections at the header timeout).
         .header_read_timeout(None)
         .max_buf_size(MAX_HEAD_BYTES)
+        .max_header_size(MAX_HEAD_BYTES)
         .serve_connection(TokioIo::new(pending::Watched::new(stream, ticket)), service)
 }
 

@@ -279,6 +279,9 @@ async fn route(state: &AppState, req: Request<Incoming>, admin: bool) -> Respons
 /// The admin endpoints: `POST` only, behind the bearer token.
 const ADMIN_PATHS: &[&str] = &["/admin/cleanup", "/-/reload"];
 
+/// How long reading the admin token file may take before the request gets 503.
+const ADMIN_TOKEN_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The largest request body an admin endpoint accepts (they take none).
 pub const MAX_ADMIN_BODY: u64 = 1024;
 
@@ -288,8 +291,18 @@ async fn admin_route(state: &AppState, req: &Request<Incoming>) -> Response<Body
     if let Some(refused) = oversized_body(req) {
         return refused;
     }
-    if let Err(refused) = state.admin.authorize(req.headers()) {
-        return *refused;
+    // The token file is read on the blocking pool, under a deadline: a file system that hangs
+    // (a stale network mount) costs this request a 503, never the server's thread.
+    // One read at a time, so a hung one holds one blocking thread.
+    match state.admin.authorize_within(req.headers().clone(), ADMIN_TOKEN_READ_TIMEOUT).await {
+        Some(Ok(())) => {}
+        Some(Err(refused)) => return *refused,
+        None => {
+            tracing::error!("admin token: the file could not be read within {ADMIN_TOKEN_READ_TIMEOUT:?}");
+            let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, "the admin token file cannot be read; see the log\n");
+            r.headers_mut().insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("5"));
+            return r;
+        }
     }
     match req.uri().path() {
         "/-/reload" => reload(state).await,

@@ -298,11 +298,9 @@ impl Tailer {
             return;
         };
         if !meta.is_file() {
-            return self.problem(format!(
-                "{}: not a regular file ({}); refusing to read it",
-                path.display(),
-                kind(&meta)
-            ));
+            let why = format!("{}: not a regular file ({}); refusing to read it", path.display(), kind(&meta));
+            self.source.counters.refuse(&why);
+            return self.problem(why);
         }
         let id = FileId::of(&meta);
         if self.current.as_ref().is_some_and(|c| c.id == id) {
@@ -313,6 +311,9 @@ impl Tailer {
             Ok(next) => next,
             Err(e) => return self.problem(format!("{}: cannot open: {e}", path.display())),
         };
+        if let Err(why) = super::guard::admit(&self.source, &self.pattern, &path, &next.0.file) {
+            return self.problem(why);
+        }
         // Finish the old file first: every byte written to it before the switch is read; keep it
         // open (with its unfinished line) for writes that still land in it after the switch.
         self.drain();

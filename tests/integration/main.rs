@@ -15,6 +15,7 @@ mod fixtures;
 mod follow;
 mod groups;
 mod helm;
+mod hostile;
 mod http_load;
 mod log_api;
 mod log_capture;
