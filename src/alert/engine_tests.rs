@@ -213,7 +213,7 @@ fn prediction_rules(for_: Duration, horizon: Duration) -> AlertRules {
         resources: vec![Resource::Memory, Resource::Fds, Resource::Pids],
         window: WindowLimits { retention: Duration::from_secs(600), max_samples: 120, min_fill: 0.5 },
         for_,
-        levels: vec![PredictionLevel { severity: Severity::Warning, horizon, min_ratio: 0.6 }],
+        levels: vec![PredictionLevel { severity: Severity::Warning, horizon, min_ratio: 0.6, for_: None }],
         hysteresis: 0.05,
     };
     r
