@@ -411,7 +411,7 @@ impl Engine {
                         for_,
                         texts: &|| resource.texts(level.horizon, min, for_, p.window.retention),
                         holds: &|active| {
-                            let limit = if active { lookahead * leak::knob("TTLH", rules::TTL_HYSTERESIS) } else { lookahead };
+                            let limit = if active { lookahead * rules::TTL_HYSTERESIS } else { lookahead };
                             let floor = if active { clear } else { min };
                             ttl.is_some_and(|t| t < limit) && projected.is_some_and(|r| r > floor)
                         },

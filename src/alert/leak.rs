@@ -12,9 +12,12 @@
 //!    widened by `(1 + ρ) / (1 − ρ)` for the lag-1 autocorrelation ρ of the blocks' residuals
 //!    (slow wander and long-period sawtooths make neighbouring blocks alike). A series is growing
 //!    only when the interval's lower bound is above zero ([`Z_ENTER`] standard deviations).
-//! 2. **Shape.** The older and the newer half of the blocks judged both rise, and the smaller
-//!    half-slope is at least [`AGREE_ENTER`] of the larger: a one-off step or a warm-up that
-//!    levels off shows up in one half only, a leak in both.
+//! 2. **Shape.** The older and the newer half of the blocks judged both rise and the smaller
+//!    half-slope is at least [`AGREE_ENTER`] of the larger: a one-off step shows up in one half
+//!    only, a leak in both. To start, each third must also rise by [`AGREE_THIRDS`] of the slope
+//!    (a staircase of a few steps has a flat third). And over the whole window the newer half
+//!    must not rise significantly slower than the older (its interval entirely below the
+//!    older's): a warm-up levelling off slows down, a leak keeps its pace.
 //! 3. **Scale.** The whole window is tried first, then its newest two thirds and newest half
 //!    (never fewer than [`MIN_BLOCKS`] blocks): a leak that started recently is judged on the
 //!    part of the window it fills, so it is not averaged away by the flat history before it.
@@ -101,11 +104,12 @@ struct Block {
     start: f64,
 }
 
-/// A Theil–Sen fit over blocks: the slope and its confidence interval's lower bound.
+/// A Theil–Sen fit over blocks: the slope and its confidence interval.
 #[derive(Debug, Clone, Copy)]
 struct Fit {
     slope: f64,
     low: f64,
+    high: f64,
 }
 
 /// Judges the points of a window (oldest first) at time `now` against `limit`; `was_growing`
@@ -128,19 +132,21 @@ pub fn judge(points: &[(f64, f64)], now: f64, limit: f64, window: &WindowLimits,
     if blocks.len() < MIN_BLOCKS {
         return trend;
     }
-    let (z, agree) = if was_growing { (knob("ZSTAY", Z_STAY), knob("ASTAY", AGREE_STAY)) } else { (Z_ENTER, AGREE_ENTER) };
+    let (z, agree) = if was_growing { (Z_STAY, AGREE_STAY) } else { (Z_ENTER, AGREE_ENTER) };
     let n = blocks.len();
     let mut scales = vec![n, n * 2 / 3, n / 2];
     scales.retain(|&m| m >= MIN_BLOCKS);
     scales.dedup();
     let mut chosen = None;
     let mut whole = None;
+    // A series slowing down over the whole window is not rescued by a shorter scale.
+    let slowing = decelerating(&blocks);
     for &m in &scales {
         let judged = &blocks[n - m..];
         let Some(fit) = sen(judged, z) else { continue };
         whole.get_or_insert((judged, fit));
         let shape = halves_agree(judged, agree) && (was_growing || thirds_rise(judged, fit.slope));
-        if fit.low > 0.0 && fit.slope > 0.0 && shape {
+        if !slowing && fit.low > 0.0 && fit.slope > 0.0 && shape {
             chosen = Some((judged, fit));
             break;
         }
@@ -151,8 +157,8 @@ pub fn judge(points: &[(f64, f64)], now: f64, limit: f64, window: &WindowLimits,
         // Project along the newer half's slope when it is the smaller (down to half the
         // window's): a warm-up that levels off is projected at its current pace.
         let half = judged.len() / 2;
-        if let Some(newer) = sen(&judged[judged.len() - half..], 0.0) {
-            fit.slope = fit.slope.min(newer.slope.max(fit.slope * knob("FLOOR", 0.5)));
+        if let Some(newer) = sen(&judged[judged.len() - half..], Z_STAY) {
+            fit.slope = fit.slope.min(newer.slope.max(fit.slope / 2.0));
         }
     }
     let from = judged[0].start;
@@ -222,13 +228,18 @@ fn sen(blocks: &[Block], z: f64) -> Option<Fit> {
     for r in &residuals {
         sq += r * r;
     }
-    let rho = if sq > 0.0 { (lag / sq).clamp(0.0, knob("RHO", MAX_AUTOCORRELATION)) } else { 0.0 };
+    let rho = if sq > 0.0 { (lag / sq).clamp(0.0, MAX_AUTOCORRELATION) } else { 0.0 };
     let n = blocks.len() as f64;
     let variance = n * (n - 1.0) * (2.0 * n + 5.0) / 18.0 * (1.0 + rho) / (1.0 - rho);
     let pairs = slopes.len() as f64;
     let rank = ((pairs - z * variance.sqrt()) / 2.0).floor();
-    let low = if rank < 0.0 { f64::NEG_INFINITY } else { slopes[(rank as usize).min(slopes.len() - 1)] };
-    Some(Fit { slope, low })
+    let (low, high) = if rank < 0.0 {
+        (f64::NEG_INFINITY, f64::INFINITY)
+    } else {
+        let k = (rank as usize).min(slopes.len() - 1);
+        (slopes[k], slopes[slopes.len() - 1 - k])
+    };
+    Some(Fit { slope, low, high })
 }
 
 fn pair_slopes(blocks: &[Block]) -> Vec<f64> {
@@ -249,6 +260,16 @@ fn halves_agree(blocks: &[Block], agree: f64) -> bool {
     let slope = |b: &[Block]| quantile(&mut pair_slopes(b), 0.5);
     match (slope(&blocks[..half]), slope(&blocks[blocks.len() - half..])) {
         (Some(a), Some(b)) if a > 0.0 && b > 0.0 => a.min(b) >= agree * a.max(b),
+        _ => false,
+    }
+}
+
+/// Whether the newer half of the blocks rises significantly slower than the older (their
+/// intervals at [`Z_ENTER`] apart): a warm-up levelling off, or a leak that stopped.
+fn decelerating(blocks: &[Block]) -> bool {
+    let half = blocks.len() / 2;
+    match (sen(&blocks[..half], Z_ENTER), sen(&blocks[blocks.len() - half..], Z_ENTER)) {
+        (Some(older), Some(newer)) => newer.high < older.low,
         _ => false,
     }
 }
@@ -312,6 +333,3 @@ mod tests;
 #[path = "leak_corpus.rs"]
 mod leak_corpus;
 
-pub(crate) fn knob(name: &str, default: f64) -> f64 {
-    std::env::var(format!("K_{name}")).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}

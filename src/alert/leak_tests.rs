@@ -31,8 +31,7 @@ fn the_detector_waits_for_the_minimum_window_fill() {
     }
 }
 
-use super::leak_corpus::{engine, limit_of, run, samples, snapshot, Spec, STEP};
-use crate::alert::engine::State;
+use super::leak_corpus::{limit_of, run, samples, Spec};
 use crate::alert::rules::Resource;
 
 const MIN: f64 = 60.0;
