@@ -55,6 +55,8 @@ pub const AGREE_ENTER: f64 = 0.5;
 pub const AGREE_STAY: f64 = 0.2;
 /// To start growing, each third of the blocks must rise by at least this share of the slope.
 pub const AGREE_THIRDS: f64 = 0.3;
+/// To start growing, the newer half of the window must rise at least this share as fast as the older.
+pub const SLOWING: f64 = 0.6;
 /// The quantile of the projected samples taken as the peaks.
 pub const PEAK_QUANTILE: f64 = 0.95;
 /// The largest lag-1 autocorrelation allowed for in the variance (beyond, the inflation is capped).
@@ -140,27 +142,19 @@ pub fn judge(points: &[(f64, f64)], now: f64, limit: f64, window: &WindowLimits,
     let mut chosen = None;
     let mut whole = None;
     // A series slowing down over the whole window is not rescued by a shorter scale.
-    let slowing = decelerating(&blocks);
+    let slowing = decelerating(&blocks, !was_growing);
     for &m in &scales {
         let judged = &blocks[n - m..];
         let Some(fit) = sen(judged, z) else { continue };
         whole.get_or_insert((judged, fit));
-        let shape = halves_agree(judged, agree) && (was_growing || thirds_rise(judged, fit.slope));
+        let shape = if was_growing { true } else { halves_agree(judged, agree) && thirds_rise(judged, fit.slope) };
         if !slowing && fit.low > 0.0 && fit.slope > 0.0 && shape {
             chosen = Some((judged, fit));
             break;
         }
     }
-    let Some((judged, mut fit)) = chosen.or(whole) else { return trend };
+    let Some((judged, fit)) = chosen.or(whole) else { return trend };
     let growing = chosen.is_some();
-    if growing {
-        // Project along the newer half's slope when it is the smaller (down to half the
-        // window's): a warm-up that levels off is projected at its current pace.
-        let half = judged.len() / 2;
-        if let Some(newer) = sen(&judged[judged.len() - half..], Z_STAY) {
-            fit.slope = fit.slope.min(newer.slope.max(fit.slope / 2.0));
-        }
-    }
     let from = judged[0].start;
     let mut projected: Vec<f64> =
         points.iter().filter(|&&(t, _)| t >= from).map(|&(t, y)| y + fit.slope * (now - t)).collect();
@@ -265,11 +259,15 @@ fn halves_agree(blocks: &[Block], agree: f64) -> bool {
 }
 
 /// Whether the newer half of the blocks rises significantly slower than the older (their
-/// intervals at [`Z_ENTER`] apart): a warm-up levelling off, or a leak that stopped.
-fn decelerating(blocks: &[Block]) -> bool {
+/// intervals at [`Z_ENTER`] apart): a warm-up levelling off, or a leak that stopped. To start
+/// growing, the newer half must also rise at least [`SLOWING`] as fast as the older (a young
+/// window is too short for the intervals to tell).
+fn decelerating(blocks: &[Block], starting: bool) -> bool {
     let half = blocks.len() / 2;
     match (sen(&blocks[..half], Z_ENTER), sen(&blocks[blocks.len() - half..], Z_ENTER)) {
-        (Some(older), Some(newer)) => newer.high < older.low,
+        (Some(older), Some(newer)) => {
+            newer.high < older.low || (starting && older.slope > 0.0 && newer.slope < SLOWING * older.slope)
+        }
         _ => false,
     }
 }
@@ -332,4 +330,3 @@ mod tests;
 #[cfg(test)]
 #[path = "leak_corpus.rs"]
 mod leak_corpus;
-

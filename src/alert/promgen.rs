@@ -209,10 +209,7 @@ fn prediction_expr(
         )
     };
     let start = condition(lookahead, level.min_ratio);
-    let stay = condition(
-        (lookahead * rules::TTL_HYSTERESIS).round(),
-        rules::clear_level(level.min_ratio, hysteresis),
-    );
+    let stay = condition((lookahead * rules::TTL_HYSTERESIS).round(), rules::clear_level(level.min_ratio, hysteresis));
     format!(
         "{ratio}\nand ignoring(resource)\n(\n  {}\n  or\n  (\n    {}\n    and ignoring(resource, alertname, alertstate, severity)\n    ALERTS{{alertname=\"{}\", severity=\"{}\"}}\n  )\n)",
         indent(&start),
