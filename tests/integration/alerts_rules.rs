@@ -139,6 +139,9 @@ fn generate_uses_the_rules_of_the_config_file_and_rejects_bad_ones() {
     assert!(stderr.contains("alerts.rules[0].levels: must increase with severity"), "{stderr}");
 }
 
+/// A series' value at t seconds.
+type Shape = fn(f64) -> f64;
+
 /// When `predict_linear(x[1h], 7200) > limit` with `for: 1h`, evaluated every minute, first
 /// fires on samples `(t, value)` — the least-squares reimplementation the leak corpus
 /// (`src/alert/leak_corpus.rs`) compares the detector with.
@@ -168,10 +171,10 @@ fn the_corpus_baseline_fires_when_promtool_does() {
     )
     .unwrap();
     // Three series at 15 s for 4 h: a noisy leak, a leak under a 7 min sawtooth, a late start.
-    let series: Vec<(&str, Box<dyn Fn(f64) -> f64>)> = vec![
-        ("leak", Box::new(|t: f64| 300.0 + 0.05 * t + 8.0 * (t / 97.0).sin())),
-        ("sawtooth", Box::new(|t: f64| 300.0 + 0.04 * t + 120.0 * (t / 420.0).fract())),
-        ("late", Box::new(|t: f64| 350.0 + 0.09 * (t - 5400.0).max(0.0) + 5.0 * (t / 61.0).cos())),
+    let series: [(&str, Shape); 3] = [
+        ("leak", |t| 300.0 + 0.05 * t + 8.0 * (t / 97.0).sin()),
+        ("sawtooth", |t| 300.0 + 0.04 * t + 120.0 * (t / 420.0).fract()),
+        ("late", |t| 350.0 + 0.09 * (t - 5400.0).max(0.0) + 5.0 * (t / 61.0).cos()),
     ];
     let mut tests = String::from("rule_files:\n  - rules.yaml\nevaluation_interval: 1m\ntests:\n");
     for (name, f) in &series {
