@@ -490,4 +490,17 @@ mod tests {
         assert!(r.thresholds.is_empty() && r.oom_kill.is_none());
         assert_eq!(r.prediction.levels.len(), 1);
     }
+
+    #[test]
+    fn each_tier_has_its_own_for() {
+        let c = Config::from_yaml(b"alerts:\n  prediction:\n    for: 2h\n    critical: {for: 5m}\n").unwrap();
+        let mut p = Vec::new();
+        let r = validate(&c.alerts, &mut p).prediction;
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(r.for_of(&r.levels[0]), Duration::from_secs(7200), "warning: the rules' for");
+        assert_eq!(r.for_of(&r.levels[1]), Duration::from_secs(300));
+        let c = Config::from_yaml(b"alerts:\n  prediction:\n    warning: {for: 2d}\n").unwrap();
+        validate(&c.alerts, &mut p);
+        assert!(p.iter().any(|e| e.contains("alerts.prediction.warning.for: must be 0s..=1d")), "{p:?}");
+    }
 }
