@@ -12,18 +12,20 @@
 //!    widened by `(1 + ρ) / (1 − ρ)` for the lag-1 autocorrelation ρ of the blocks' residuals
 //!    (slow wander and long-period sawtooths make neighbouring blocks alike). A series is growing
 //!    only when the interval's lower bound is above zero ([`Z_ENTER`] standard deviations).
-//! 2. **Shape.** The older and the newer half of the blocks judged both rise and the smaller
-//!    half-slope is at least [`AGREE_ENTER`] of the larger: a one-off step shows up in one half
-//!    only, a leak in both. To start, each third must also rise by [`AGREE_THIRDS`] of the slope
-//!    (a staircase of a few steps has a flat third). And over the whole window the newer half
-//!    must not rise significantly slower than the older (its interval entirely below the
-//!    older's): a warm-up levelling off slows down, a leak keeps its pace.
+//! 2. **Shape**, to start: the older and the newer half of the blocks judged both rise and the
+//!    smaller half-slope is at least [`AGREE_ENTER`] of the larger (a one-off step shows up in
+//!    one half only, a leak in both); each third rises by [`AGREE_THIRDS`] of the slope (a
+//!    staircase of a few steps has a flat third); over the whole window the newer half rises at
+//!    least [`SLOWING`] as fast as the older. And always: over the whole window the newer half
+//!    does not rise significantly slower than the older (its interval entirely below the
+//!    older's): a warm-up levelling off slows down, a leak that stopped too, a leak keeps its pace.
 //! 3. **Scale.** The whole window is tried first, then its newest two thirds and newest half
 //!    (never fewer than [`MIN_BLOCKS`] blocks): a leak that started recently is judged on the
 //!    part of the window it fills, so it is not averaged away by the flat history before it.
 //! 4. **Hysteresis.** Once growing, a series stays growing while the lower bound at [`Z_STAY`]
-//!    standard deviations is above zero and the halves agree to [`AGREE_STAY`]: a wandering
-//!    series does not drop out for single evaluations.
+//!    standard deviations is above zero and the window does not slow down significantly (the
+//!    other shape checks only apply to start): a wandering series does not drop out for single
+//!    evaluations.
 //!
 //! The level "now" is the median of the samples of the judged blocks projected to now along the
 //! slope; the **peaks** are their [`PEAK_QUANTILE`] quantile (the upper envelope: a GC sawtooth
@@ -51,8 +53,6 @@ pub const Z_ENTER: f64 = 2.33;
 pub const Z_STAY: f64 = 1.0;
 /// The smaller half-slope must be at least this share of the larger one to start growing.
 pub const AGREE_ENTER: f64 = 0.5;
-/// ... and this share to stay growing.
-pub const AGREE_STAY: f64 = 0.2;
 /// To start growing, each third of the blocks must rise by at least this share of the slope.
 pub const AGREE_THIRDS: f64 = 0.3;
 /// To start growing, the newer half of the window must rise at least this share as fast as the older.
@@ -134,7 +134,7 @@ pub fn judge(points: &[(f64, f64)], now: f64, limit: f64, window: &WindowLimits,
     if blocks.len() < MIN_BLOCKS {
         return trend;
     }
-    let (z, agree) = if was_growing { (Z_STAY, AGREE_STAY) } else { (Z_ENTER, AGREE_ENTER) };
+    let z = if was_growing { Z_STAY } else { Z_ENTER };
     let n = blocks.len();
     let mut scales = vec![n, n * 2 / 3, n / 2];
     scales.retain(|&m| m >= MIN_BLOCKS);
@@ -147,7 +147,7 @@ pub fn judge(points: &[(f64, f64)], now: f64, limit: f64, window: &WindowLimits,
         let judged = &blocks[n - m..];
         let Some(fit) = sen(judged, z) else { continue };
         whole.get_or_insert((judged, fit));
-        let shape = if was_growing { true } else { halves_agree(judged, agree) && thirds_rise(judged, fit.slope) };
+        let shape = was_growing || (halves_agree(judged, AGREE_ENTER) && thirds_rise(judged, fit.slope));
         if !slowing && fit.low > 0.0 && fit.slope > 0.0 && shape {
             chosen = Some((judged, fit));
             break;
