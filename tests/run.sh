@@ -25,6 +25,7 @@
 #   cargo test --all-targets  (tests/fuzz at 1000 cases per target: PROPTEST_CASES raises it;
 #                              LEAKWATCH_FUZZ_SECONDS is unset here so CI stays bounded)
 #   cargo test --test integration http_load -- --ignored   (the HTTP load test, alone)
+#   cargo test --lib leak_corpus_three_seeds -- --ignored  (the leak corpus, three seeds)
 # The integration tests create cgroups and namespaces: they need root.
 set -euo pipefail
 
@@ -165,6 +166,8 @@ if [ "$status" = 0 ]; then
   step "cargo test --test integration http_load -- --ignored (the HTTP load test, alone)"
   echo "# run alone: the ignored tests above that pass here are not skipped" >> "$log"
   cargo test --test integration http_load -- --ignored --nocapture 2>&1 | grep -v '^\[leakwatch\]' | tee -a "$log" || status=$?
+  step "cargo test --lib leak_corpus_three_seeds -- --ignored (the leak corpus, three seeds)"
+  cargo test --lib leak_corpus_three_seeds -- --ignored --nocapture 2>&1 | tee -a "$log" || status=$?
 fi
 
 # One closing line over every test binary (cargo prints one `test result:` per binary).

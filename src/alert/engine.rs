@@ -73,6 +73,9 @@ pub struct AlertView {
     /// For prediction alerts: the detector's seconds until the limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seconds_to_limit: Option<f64>,
+    /// What `seconds_to_limit` projects (`peaks`), when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projection: Option<&'static str>,
     /// When the current pending/firing episode started (Unix seconds).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub active_since: Option<f64>,
@@ -127,6 +130,9 @@ pub struct TrendView {
     pub trend: TrendJson,
 }
 
+/// What a time to the limit is projected from: the upper envelope (see [`leak`]).
+pub const PROJECTION: &str = "peaks";
+
 /// [`Trend`] in JSON form.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct TrendJson {
@@ -136,10 +142,18 @@ pub struct TrendJson {
     pub ready: bool,
     /// Growth per second (bytes/s for memory).
     pub slope_per_second: Option<f64>,
-    /// Whether it grows steadily.
+    /// The lower bound of the growth's confidence interval.
+    pub slope_low_per_second: Option<f64>,
+    /// Seconds of history judged (the whole window or its newest part).
+    pub judged_seconds: Option<f64>,
+    /// Whether it grows significantly.
     pub growing: bool,
-    /// Seconds until the limit at that growth.
+    /// Seconds until the limit at that growth, from [`TrendJson::projection`].
     pub seconds_to_limit: Option<f64>,
+    /// What `seconds_to_limit` projects: `peaks` (the upper envelope).
+    pub projection: &'static str,
+    /// Seconds until the median level reaches the limit (later than the peaks).
+    pub level_seconds_to_limit: Option<f64>,
 }
 
 impl From<Trend> for TrendJson {
@@ -148,8 +162,12 @@ impl From<Trend> for TrendJson {
             window_fill: t.fill,
             ready: t.ready,
             slope_per_second: t.slope,
+            slope_low_per_second: t.slope_low,
+            judged_seconds: t.judged_seconds,
             growing: t.growing,
             seconds_to_limit: t.seconds_to_limit,
+            projection: PROJECTION,
+            level_seconds_to_limit: t.level_seconds_to_limit,
         }
     }
 }
@@ -358,19 +376,28 @@ impl Engine {
             };
             if usage.series != track.series {
                 track.ring.clear();
+                track.trend = Trend::default();
                 track.series = usage.series.clone();
             }
-            track.ring.push(now, usage.used);
+            let stored = track.ring.push(now, usage.used);
+            let before = track.ring.len();
             track.ring.trim(now);
-            track.trend = leak::judge(&track.ring.points(), now, usage.limit, &p.window);
+            // The judgement changes only with the history (or the limit): between stored samples
+            // it stands (a sample is stored every `retention / max_samples`).
+            let limit_changed = track.usage.as_ref().is_none_or(|u| u.limit != usage.limit);
+            if stored || before != track.ring.len() || limit_changed {
+                track.trend = leak::judge(&track.ring.points(), now, usage.limit, &p.window, track.trend.growing);
+            }
             track.usage = Some(usage.clone());
             let trend = track.trend;
             let ratio = usage.used / usage.limit;
             for level in &p.levels {
-                let lookahead = (level.horizon + p.for_).as_secs_f64();
+                let for_ = p.for_of(level);
+                let lookahead = (level.horizon + for_).as_secs_f64();
                 let clear = rules::clear_level(level.min_ratio, p.hysteresis);
                 let min = level.min_ratio;
-                let predicted = trend.growing && trend.seconds_to_limit.is_some_and(|t| t < lookahead);
+                let projected = trend.projected_ratio(for_.as_secs_f64(), usage.limit);
+                let ttl = trend.seconds_to_limit.filter(|_| trend.growing);
                 self.step(
                     Verdict {
                         key: Key {
@@ -381,9 +408,13 @@ impl Engine {
                         value: ratio,
                         level: min,
                         seconds_to_limit: trend.seconds_to_limit,
-                        for_: p.for_,
-                        texts: &|| resource.texts(level.horizon, min, p.window.retention),
-                        holds: &|active| predicted && (ratio > min || (active && ratio > clear)),
+                        for_,
+                        texts: &|| resource.texts(level.horizon, min, for_, p.window.retention),
+                        holds: &|active| {
+                            let limit = if active { lookahead * rules::TTL_HYSTERESIS } else { lookahead };
+                            let floor = if active { clear } else { min };
+                            ttl.is_some_and(|t| t < limit) && projected.is_some_and(|r| r > floor)
+                        },
                     },
                     now,
                 );
@@ -563,6 +594,7 @@ impl Engine {
                 value: i.value,
                 level: i.level,
                 seconds_to_limit: i.seconds_to_limit,
+                projection: i.seconds_to_limit.map(|_| PROJECTION),
                 active_since: i.active_since.filter(|_| i.state.is_active()),
                 fired_at: i.fired_at.filter(|_| matches!(i.state, State::Firing | State::Resolved)),
                 resolved_at: i.resolved_at,

@@ -213,7 +213,7 @@ fn prediction_rules(for_: Duration, horizon: Duration) -> AlertRules {
         resources: vec![Resource::Memory, Resource::Fds, Resource::Pids],
         window: WindowLimits { retention: Duration::from_secs(600), max_samples: 120, min_fill: 0.5 },
         for_,
-        levels: vec![PredictionLevel { severity: Severity::Warning, horizon, min_ratio: 0.6 }],
+        levels: vec![PredictionLevel { severity: Severity::Warning, horizon, min_ratio: 0.6, for_: None }],
         hysteresis: 0.05,
     };
     r
@@ -251,18 +251,19 @@ fn prediction_rules_wait_for_the_window_and_the_ratio_floor_then_for() {
     let at = |t: u64| &log[(t / 10) as usize];
     assert_eq!(prediction_states(at(250)), [I, I, I], "not judged before min_fill");
     assert!(at(250).trends.iter().all(|t| !t.trend.ready && t.samples > 0), "{:?}", at(250).trends);
-    // Judged growing, but under the 0.6 floor (the current-threshold half): inactive.
+    // Judged growing, but the peaks projected `for` (120 s) ahead are under the 0.6 floor: inactive.
     assert!(at(500).trends.iter().all(|t| t.trend.growing), "{:?}", at(500).trends);
     assert_eq!(prediction_states(at(500)), [I, I, I]);
     let ttl = at(500).trends[0].trend.seconds_to_limit.unwrap();
     let truth = (1.0 - (0.58 + GROWTH * 500.0)) / GROWTH;
     assert!((ttl - truth).abs() < 0.05 * truth, "time to limit {ttl}, truth {truth}");
-    // The floor is crossed at 1000 s: pending, and firing once `for` (120 s) has passed.
-    assert_eq!(prediction_states(at(1000)), [I, I, I]);
-    assert_eq!(prediction_states(at(1010)), [P, P, P]);
-    assert_eq!(prediction_states(at(1120)), [P, P, P]);
-    assert_eq!(prediction_states(at(1130)), [F, F, F]);
-    let view = at(1130).alerts.iter().find(|a| a.alert == "LeakwatchMemoryFillingUp").unwrap();
+    // The projection crosses the floor at 880 s (the ratio itself at 1000 s): pending, and
+    // firing once `for` (120 s) has passed, as the ratio reaches the floor.
+    assert_eq!(prediction_states(at(870)), [I, I, I]);
+    assert_eq!(prediction_states(at(890)), [P, P, P]);
+    assert_eq!(prediction_states(at(1000)), [P, P, P]);
+    assert_eq!(prediction_states(at(1010)), [F, F, F]);
+    let view = at(1010).alerts.iter().find(|a| a.alert == "LeakwatchMemoryFillingUp").unwrap();
     assert!(view.seconds_to_limit.is_some() && view.level == 0.6, "{view:?}");
 }
 

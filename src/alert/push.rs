@@ -274,6 +274,7 @@ mod tests {
             value: 1.0,
             level: 0.0,
             seconds_to_limit: None,
+            projection: None,
             active_since: Some(100.0),
             fired_at: Some(100.0),
             resolved_at: (state == State::Resolved).then_some(160.0),

@@ -313,7 +313,16 @@ impl Resource {
         }
     }
 
-    /// The ratio used/limit as PromQL (the current-threshold half of the prediction rule).
+    /// The detector's exported slope of this resource, as PromQL.
+    pub fn slope_promql(self, sel: &str) -> String {
+        match self {
+            Self::Memory => format!("leakwatch_trend_memory_slope_bytes_per_second{sel}"),
+            Self::Fds => format!("leakwatch_trend_fds_slope_per_second{sel}"),
+            Self::Pids => format!("leakwatch_trend_pids_slope_per_second{sel}"),
+        }
+    }
+
+    /// The ratio used/limit as PromQL (the alert's value).
     pub fn ratio_promql(self, sel: &str) -> String {
         match self {
             Self::Memory => Ratio::MemoryUtilization.promql(sel),
@@ -324,7 +333,7 @@ impl Resource {
     }
 
     /// Summary and description for a prediction level.
-    pub fn texts(self, horizon: Duration, min_ratio: f64, window: Duration) -> (String, String) {
+    pub fn texts(self, horizon: Duration, min_ratio: f64, for_: Duration, window: Duration) -> (String, String) {
         let (what, limit) = match self {
             Self::Memory => ("memory", "its memory limit"),
             Self::Fds => ("open file descriptors", "its file descriptor limit"),
@@ -332,11 +341,13 @@ impl Resource {
         };
         let horizon = prom_duration(horizon);
         let window = prom_duration(window);
+        let for_ = prom_duration(for_);
         (
             format!("The {what} of {{{{ $labels.target }}}} will reach {limit} within {horizon}."),
             format!(
-                "The {what} of {{{{ $labels.target }}}} ({{{{ printf \"%.2f\" $value }}}} of {limit}, above {min_ratio}) \
-                 grew steadily over the last {window}; at that rate {limit} is reached within {horizon}."
+                "The {what} of {{{{ $labels.target }}}} ({{{{ printf \"%.2f\" $value }}}} of {limit}) grew \
+                 significantly over the last {window}, its peaks heading above {min_ratio} within {for_}; at that \
+                 rate they reach {limit} within {horizon}."
             ),
         )
     }
@@ -364,8 +375,10 @@ pub struct PredictionLevel {
     pub severity: Severity,
     /// Fires when the limit is predicted within this time.
     pub horizon: Duration,
-    /// ... and the ratio is above this floor (the current-threshold half).
+    /// ... and the peaks are projected above this share of the limit `for` from now.
     pub min_ratio: f64,
+    /// How long the prediction must hold before it fires; `None`: the rules' `for`.
+    pub for_: Option<Duration>,
 }
 
 /// The prediction rules (one alert per resource, with severity tiers).
@@ -383,6 +396,13 @@ pub struct PredictionRules {
     pub levels: Vec<PredictionLevel>,
     /// The ratio floor clears only at or below `min_ratio − hysteresis`.
     pub hysteresis: f64,
+}
+
+impl PredictionRules {
+    /// The `for` of a tier: its own, else the rules'.
+    pub fn for_of(&self, level: &PredictionLevel) -> Duration {
+        level.for_.unwrap_or(self.for_)
+    }
 }
 
 /// The OOM kill rule.
@@ -430,11 +450,20 @@ pub const DEFAULT_HYSTERESIS: f64 = 0.05;
 pub const DEFAULT_LOG_BUFFER_LEVELS: [(Severity, f64); 1] = [(Severity::Info, 0.95)];
 /// Default `for` of prediction rules.
 pub const DEFAULT_PREDICTION_FOR: Duration = Duration::from_secs(3600);
-/// Default prediction tiers: warning within 1 h above 60 %, critical within 15 min above 80 %.
+/// Default prediction tiers: warning when the limit is 1 h away and the peaks above 60 %;
+/// critical (the fast path, with a 10 min `for`) when it is 20 min away and above 80 %.
 pub const DEFAULT_PREDICTION_LEVELS: [PredictionLevel; 2] = [
-    PredictionLevel { severity: Severity::Warning, horizon: Duration::from_secs(3600), min_ratio: 0.6 },
-    PredictionLevel { severity: Severity::Critical, horizon: Duration::from_secs(15 * 60), min_ratio: 0.8 },
+    PredictionLevel { severity: Severity::Warning, horizon: Duration::from_secs(3600), min_ratio: 0.6, for_: None },
+    PredictionLevel {
+        severity: Severity::Critical,
+        horizon: Duration::from_secs(20 * 60),
+        min_ratio: 0.8,
+        for_: Some(Duration::from_secs(10 * 60)),
+    },
 ];
+/// Once a prediction alert is active, it holds while the time to the limit is below this
+/// multiple of its lookahead (`horizon + for`).
+pub const TTL_HYSTERESIS: f64 = 1.25;
 /// Default leak window: 1 h of history, at most 240 samples (one per 15 s), judged from half full.
 pub const DEFAULT_WINDOW: WindowLimits =
     WindowLimits { retention: Duration::from_secs(3600), max_samples: 240, min_fill: 0.5 };
@@ -597,7 +626,9 @@ mod tests {
         assert_eq!(memory.for_, Duration::from_secs(900));
         assert_eq!(d.prediction.for_, Duration::from_secs(3600));
         assert_eq!(d.prediction.levels[0].horizon, Duration::from_secs(3600));
-        assert_eq!(d.prediction.levels[1].horizon, Duration::from_secs(900));
+        assert_eq!(d.prediction.levels[1].horizon, Duration::from_secs(1200));
+        assert_eq!(d.prediction.for_of(&d.prediction.levels[0]), Duration::from_secs(3600));
+        assert_eq!(d.prediction.for_of(&d.prediction.levels[1]), Duration::from_secs(600));
         let names: Vec<&str> = d.thresholds.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names.len(), Ratio::ALL.len());
     }

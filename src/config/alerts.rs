@@ -15,7 +15,7 @@
 //!     for: 1h
 //!     hysteresis: 0.05
 //!     warning: { horizon: 1h, min_ratio: 0.6 }
-//!     critical: { horizon: 15m, min_ratio: 0.8 }
+//!     critical: { horizon: 20m, min_ratio: 0.8, for: 10m }
 //!   oom_kill: { enabled: true, window: 15m }
 //!   history: { max_transitions: 1000, retention: 24h, resolved_retention: 15m }
 //!   alertmanager: { url: http://alertmanager:9093, timeout: 5s, resend_interval: 1m }   # optional
@@ -153,7 +153,7 @@ pub struct PredictionConfig {
     pub hysteresis: Option<f64>,
     /// The warning tier. Default `{horizon: 1h, min_ratio: 0.6}`.
     pub warning: Option<PredictionLevelConfig>,
-    /// The critical tier. Default `{horizon: 15m, min_ratio: 0.8}`.
+    /// The critical tier. Default `{horizon: 20m, min_ratio: 0.8, for: 10m}`.
     pub critical: Option<PredictionLevelConfig>,
 }
 
@@ -164,8 +164,11 @@ pub struct PredictionLevelConfig {
     /// Fire when the limit is predicted within this time.
     #[serde(deserialize_with = "units::de_duration")]
     pub horizon: Option<Duration>,
-    /// ... and the ratio is above this (0..1).
+    /// ... and the peaks are projected above this share of the limit `for` from now (0..1).
     pub min_ratio: Option<f64>,
+    /// This tier's `for` (default: `alerts.prediction.for` for warning, `10m` for critical).
+    #[serde(rename = "for", deserialize_with = "units::de_duration")]
+    pub for_: Option<Duration>,
     /// `false` removes the tier.
     pub enabled: Option<bool>,
 }
@@ -320,7 +323,11 @@ fn prediction(c: &PredictionConfig, d: PredictionRules, problems: &mut Vec<Strin
         if !(0.0..1.0).contains(&min_ratio) {
             problems.push(format!("{key}.{sev}.min_ratio: must be in [0, 1), got {min_ratio}"));
         }
-        levels.push(PredictionLevel { severity: default.severity, horizon, min_ratio });
+        let level_for = given.for_.or(default.for_);
+        if level_for.is_some_and(|f| f > DAY) {
+            problems.push(format!("{key}.{sev}.for: must be 0s..=1d"));
+        }
+        levels.push(PredictionLevel { severity: default.severity, horizon, min_ratio, for_: level_for });
     }
     if let [warning, critical] = levels.as_slice() {
         if critical.horizon >= warning.horizon {
@@ -482,5 +489,18 @@ mod tests {
         assert!(p.is_empty(), "{p:?}");
         assert!(r.thresholds.is_empty() && r.oom_kill.is_none());
         assert_eq!(r.prediction.levels.len(), 1);
+    }
+
+    #[test]
+    fn each_tier_has_its_own_for() {
+        let c = Config::from_yaml(b"alerts:\n  prediction:\n    for: 2h\n    critical: {for: 5m}\n").unwrap();
+        let mut p = Vec::new();
+        let r = validate(&c.alerts, &mut p).prediction;
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(r.for_of(&r.levels[0]), Duration::from_secs(7200), "warning: the rules' for");
+        assert_eq!(r.for_of(&r.levels[1]), Duration::from_secs(300));
+        let c = Config::from_yaml(b"alerts:\n  prediction:\n    warning: {for: 2d}\n").unwrap();
+        validate(&c.alerts, &mut p);
+        assert!(p.iter().any(|e| e.contains("alerts.prediction.warning.for: must be 0s..=1d")), "{p:?}");
     }
 }

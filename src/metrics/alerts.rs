@@ -51,15 +51,15 @@ pub fn alerts(out: &mut Vec<Family>, state: &AlertState) {
     );
     let mut growing = Family::gauge(
         "leakwatch_trend_growing",
-        "1 when the leak detector judges the resource to grow steadily, else 0 (absent before the window is full enough).",
+        "1 when the leak detector judges the resource to grow significantly, else 0 (absent before the window is full enough).",
     );
     let mut ttl = Family::gauge(
         "leakwatch_trend_time_to_limit_seconds",
-        "Seconds until the resource reaches its limit at the detected growth (absent unless growing).",
+        "Seconds until the resource's peaks (its upper envelope) reach the limit at the detected growth (absent unless growing).",
     );
     let mut memory_slope = Family::gauge(
         "leakwatch_trend_memory_slope_bytes_per_second",
-        "Robust (Theil-Sen) growth rate of the target's memory on the utilization basis over the history window.",
+        "Robust (Theil-Sen, over 5-minute blocks) growth rate of the target's memory on the utilization basis over the history window.",
     );
     let mut fds_slope = Family::gauge(
         "leakwatch_trend_fds_slope_per_second",
