@@ -316,5 +316,6 @@ impl Drop for TempDir {
 pub mod cgroup;
 pub mod http;
 pub mod logwriter;
+pub mod pod;
 pub mod procs;
 pub mod prometheus;
