@@ -21,6 +21,7 @@ mod log_cli;
 mod log_flood;
 mod log_stream;
 mod log_tail;
+mod oom;
 mod process;
 mod promtool;
 mod reload;
