@@ -199,7 +199,8 @@ mod tests {
 
     #[test]
     fn the_ring_and_the_reports_are_capped_and_a_report_takes_the_ring() {
-        let source = Arc::new(LogSource::new("app", SourceKind::Stdout, RingLimits::default()));
+        let limits = RingLimits { max_lines: 100, max_bytes: 1 << 20, max_line_bytes: 4096, max_subscribers: 1 };
+        let source = Arc::new(LogSource::new("app", SourceKind::Stdout, limits));
         for i in 0..30 {
             source.ring.push(format!("line {i} {}", "x".repeat(600)).as_bytes(), false);
         }
@@ -221,6 +222,6 @@ mod tests {
             p.freeze(report(), &logs);
         }
         assert_eq!(p.reports().len(), MAX_REPORTS);
-        assert_eq!(p.structures()[1].len, MAX_REPORTS);
+        assert_eq!(p.structures()[1].len, MAX_REPORTS as u64);
     }
 }
