@@ -94,11 +94,11 @@ pub async fn run(
     tracing::info!(%local, target = %target_name, watching = %sampling.settings.spec.describe(), interval = ?config.interval, "leakwatch listening");
     let followers = Followers::start(logs.clone());
 
-    let sampler = Sampler::new(sampling.settings.clone());
+    let (alert_tx, alert_rx) = watch::channel(Arc::new(AlertState::default()));
+    let sampler = Sampler::new(sampling.settings.clone()).with_trends(alert_rx.clone());
     let (sampler_tx, sampler_rx) = watch::channel(Arc::new(sampling));
     let (rules_tx, rules_rx) = watch::channel(Arc::new(config.alerts.clone()));
     let (tx, rx) = watch::channel(Arc::new(Snapshot::empty(&target_name)));
-    let (alert_tx, alert_rx) = watch::channel(Arc::new(AlertState::default()));
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
     let (sampler_trims, sampler_inbox) = cleanup::trim_channel();
@@ -135,6 +135,7 @@ pub async fn run(
     // Also stops the log readers on shutdown.
     tracker.spawn(reload::run(source, running, reload_rx, status_tx, token.child_token()));
 
+    let mut last_snapshot = rx.clone();
     let state = AppState::new(rx.clone(), info, logs.clone(), token.child_token())
         .with_alerts(alert_rx)
         .with_admin(admin)
@@ -153,7 +154,7 @@ pub async fn run(
     let code = match child.as_mut() {
         Some(child) => loop {
             tokio::select! {
-                status = child.wait() => break status.map(exit_code).unwrap_or(1),
+                status = child.wait() => break child_ended(status, &mut last_snapshot).await,
                 _ = sigterm.recv() => forward(child, rustix::process::Signal::TERM),
                 _ = sigint.recv() => forward(child, rustix::process::Signal::INT),
                 _ = sighup.recv() => reload_on_sighup(&reloads),
@@ -249,6 +250,31 @@ fn forward(child: &tokio::process::Child, signal: rustix::process::Signal) {
     if let Err(e) = rustix::process::kill_process(pid, signal) {
         tracing::warn!("could not forward {signal:?}: {e}");
     }
+}
+
+/// Logs how the wrapped command ended and whether leakwatch counted an OOM kill of it (the exit
+/// watcher wakes a sampling pass at once; it is awaited briefly). Returns the exit code.
+async fn child_ended(status: std::io::Result<ExitStatus>, snapshots: &mut watch::Receiver<Arc<Snapshot>>) -> i32 {
+    let status = match status {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("waiting for the wrapped command failed: {e}");
+            return 1;
+        }
+    };
+    let before = snapshots.borrow_and_update().oom.kills_total;
+    // The pass the watcher woke (or the next regular one) shows the kill, if it was one.
+    let _ = tokio::time::timeout(Duration::from_secs(2), snapshots.changed()).await;
+    let oom = &snapshots.borrow().oom;
+    let oom_killed = oom.kills_total > before;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => tracing::info!(code, oom_kills_total = oom.kills_total, "wrapped command exited"),
+        (None, Some(signal)) => {
+            tracing::warn!(signal, oom_killed, oom_kills_total = oom.kills_total, "wrapped command killed by a signal")
+        }
+        _ => tracing::warn!("wrapped command ended without a code or signal"),
+    }
+    exit_code(status)
 }
 
 /// The shell convention: the exit code, or 128 + the signal number that killed it.

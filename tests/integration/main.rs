@@ -22,6 +22,7 @@ mod log_cli;
 mod log_flood;
 mod log_stream;
 mod log_tail;
+mod oom;
 mod pod;
 mod process;
 mod promtool;

@@ -1,0 +1,321 @@
+//! The exit watcher: one thread blocked in `poll(2)` on
+//!
+//! - a pidfd per target process (`pidfd_open`), readable the moment the process exits;
+//! - an inotify watch on the target cgroup's v2 `memory.events` (the kernel notifies changes);
+//! - a pipe that wakes it for a new watch set (and closes to stop it).
+//!
+//! The cgroup's counter file (`memory.events` on v2, `memory.oom_control` on v1) is opened in
+//! advance and kept open while the target lives: when a process exits it is read at once, before a
+//! container runtime removes the cgroup (it does within milliseconds; after `rmdir` the open file
+//! answers `ENODEV`). Together with `/proc/vmstat` `oom_kill` before and after, that reading goes
+//! to the sampler as an [`Event`]; the sampler's ledger decides what it counts.
+//!
+//! A sidecar needs no privilege for any of this: pidfds of processes in a shared PID namespace,
+//! read-only cgroup files, inotify. (v1's `cgroup.event_control` would need write access.)
+
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+
+use rustix::event::{poll, PollFd, PollFlags};
+use rustix::fs::inotify;
+
+use super::ledger::CgroupKey;
+use crate::parse::cgroup::flat_keyed;
+use crate::snapshot::CgroupVersion;
+
+/// Events kept for the sampler before the watcher drops new ones (counted).
+pub const MAX_PENDING_EVENTS: usize = 256;
+
+/// Most pidfds held at once (the sampler caps the group anyway).
+pub const MAX_PIDFDS: usize = 256;
+
+/// What to watch: the target's processes (pid, start time in ticks) and its cgroup.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WatchSet {
+    /// Processes to watch for their exit; empty when pidfds cannot be used (another pid
+    /// namespace's `/proc`, a fixture tree).
+    pub processes: Vec<(i32, u64)>,
+    /// The cgroup whose counter is read on exit (and watched on v2).
+    pub cgroup: Option<WatchedCgroup>,
+    /// `/proc/vmstat` to read around an exit (the host-wide `oom_kill`).
+    pub vmstat: Option<PathBuf>,
+}
+
+/// A located cgroup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedCgroup {
+    /// Its directory's identity.
+    pub key: CgroupKey,
+    /// Hierarchy version.
+    pub version: CgroupVersion,
+    /// The directory holding the `memory.*` files.
+    pub dir: PathBuf,
+}
+
+impl WatchedCgroup {
+    /// The file holding `oom_kill`.
+    pub fn counter_file(&self) -> PathBuf {
+        self.dir.join(match self.version {
+            CgroupVersion::V1 => "memory.oom_control",
+            CgroupVersion::V2 => "memory.events",
+        })
+    }
+}
+
+/// What the watcher saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A watched process exited.
+    Exited {
+        /// The process.
+        pid: i32,
+        /// The cgroup it was in.
+        cgroup: Option<CgroupKey>,
+        /// `oom_kill` read at once; `None` when unreadable (the cgroup was already removed).
+        counter: Option<u64>,
+        /// Host `oom_kill` at the last watch update and right after the exit.
+        vmstat: Option<(u64, u64)>,
+    },
+    /// The v2 counter file changed.
+    Changed {
+        /// The cgroup.
+        cgroup: CgroupKey,
+        /// `oom_kill` now.
+        counter: u64,
+    },
+}
+
+/// The handle: give it watch sets, take its events. Dropping it stops the thread.
+pub struct Watcher {
+    sets: mpsc::Sender<WatchSet>,
+    events: mpsc::Receiver<Event>,
+    wake: Option<OwnedFd>,
+    dropped: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watcher").field("dropped", &self.dropped()).finish()
+    }
+}
+
+impl Watcher {
+    /// Starts the thread; `notify` is called after every batch of events.
+    pub fn start(notify: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<Watcher> {
+        let (set_tx, set_rx) = mpsc::channel();
+        let (event_tx, event_rx) = mpsc::sync_channel(MAX_PENDING_EVENTS);
+        let (wake_rx, wake_tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        let inotify = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?;
+        let dropped = Arc::new(AtomicU64::new(0));
+        let state = Thread {
+            sets: set_rx,
+            events: event_tx,
+            wake: wake_rx,
+            inotify,
+            watch: None,
+            pidfds: Vec::new(),
+            counter: None,
+            vmstat_path: None,
+            vmstat_before: None,
+            dropped: dropped.clone(),
+            notify,
+        };
+        let thread = std::thread::Builder::new().name("leakwatch-oom".into()).spawn(move || state.run())?;
+        Ok(Watcher { sets: set_tx, events: event_rx, wake: Some(wake_tx), dropped, thread: Some(thread) })
+    }
+
+    /// Replaces what is watched.
+    pub fn set(&self, set: WatchSet) {
+        if self.sets.send(set).is_ok() {
+            if let Some(fd) = &self.wake {
+                let _ = rustix::io::write(fd, &[1]);
+            }
+        }
+    }
+
+    /// Events since the last call, oldest first.
+    pub fn drain(&self) -> Vec<Event> {
+        self.events.try_iter().collect()
+    }
+
+    /// Events dropped because the sampler did not take them in time.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        // Closing the pipe's write end ends the thread's poll with EOF.
+        self.wake = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Thread {
+    sets: mpsc::Receiver<WatchSet>,
+    events: mpsc::SyncSender<Event>,
+    wake: OwnedFd,
+    inotify: OwnedFd,
+    /// The inotify watch descriptor on the v2 counter file.
+    watch: Option<i32>,
+    pidfds: Vec<(i32, OwnedFd)>,
+    counter: Option<(WatchedCgroup, File)>,
+    vmstat_path: Option<PathBuf>,
+    vmstat_before: Option<u64>,
+    dropped: Arc<AtomicU64>,
+    notify: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Thread {
+    fn run(mut self) {
+        loop {
+            let (wake, changed, exited) = match self.wait() {
+                Ok(ready) => ready,
+                Err(e) => {
+                    tracing::error!("the OOM exit watcher stops: poll failed: {e}");
+                    return;
+                }
+            };
+            let mut sent = false;
+            // Exits first: the counter must be read before the cgroup goes away.
+            for index in exited.into_iter().rev() {
+                let (pid, _) = self.pidfds.swap_remove(index);
+                let counter = self.counter.as_ref().and_then(|(_, file)| read_oom_kill(file));
+                let vmstat = self.vmstat_before.zip(self.vmstat_path.as_deref().and_then(read_vmstat_oom_kill));
+                let cgroup = self.counter.as_ref().map(|(c, _)| c.key);
+                sent |= self.send(Event::Exited { pid, cgroup, counter, vmstat });
+            }
+            if changed {
+                drain_inotify(&self.inotify);
+                if let Some((c, file)) = &self.counter {
+                    if let Some(counter) = read_oom_kill(file) {
+                        let key = c.key;
+                        sent |= self.send(Event::Changed { cgroup: key, counter });
+                    }
+                }
+            }
+            if sent {
+                (self.notify)();
+            }
+            if wake {
+                let mut buf = [0u8; 64];
+                match rustix::io::read(&self.wake, &mut buf) {
+                    Ok(0) => return,
+                    Ok(_) => {}
+                    Err(e) if e == rustix::io::Errno::INTR => {}
+                    Err(e) => {
+                        tracing::error!("the OOM exit watcher stops: {e}");
+                        return;
+                    }
+                }
+                if let Some(set) = self.sets.try_iter().last() {
+                    self.apply(set);
+                }
+            }
+        }
+    }
+
+    /// Blocks until something is ready: (wake pipe, counter file changed, indexes of exited pidfds).
+    fn wait(&self) -> rustix::io::Result<(bool, bool, Vec<usize>)> {
+        let mut fds = Vec::with_capacity(2 + self.pidfds.len());
+        fds.push(PollFd::new(&self.wake, PollFlags::IN));
+        fds.push(PollFd::new(&self.inotify, PollFlags::IN));
+        fds.extend(self.pidfds.iter().map(|(_, fd)| PollFd::new(fd, PollFlags::IN)));
+        loop {
+            match poll(&mut fds, None) {
+                Ok(_) => break,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        let ready = |f: &PollFd<'_>| !f.revents().is_empty();
+        let exited = fds[2..].iter().enumerate().filter(|(_, f)| ready(f)).map(|(i, _)| i).collect();
+        Ok((ready(&fds[0]), ready(&fds[1]), exited))
+    }
+
+    fn send(&self, event: Event) -> bool {
+        match self.events.try_send(event) {
+            Ok(()) => true,
+            Err(_) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    fn apply(&mut self, set: WatchSet) {
+        self.vmstat_path = set.vmstat.clone();
+        self.vmstat_before = set.vmstat.as_deref().and_then(read_vmstat_oom_kill);
+        self.pidfds.retain(|(pid, _)| set.processes.iter().any(|(p, _)| p == pid));
+        for &(pid, start) in set.processes.iter().take(MAX_PIDFDS) {
+            if self.pidfds.iter().any(|(p, _)| *p == pid) {
+                continue;
+            }
+            match open_pidfd(pid, start) {
+                Ok(Some(fd)) => self.pidfds.push((pid, fd)),
+                Ok(None) => tracing::debug!(pid, "not watching the exit: the pid now belongs to another process"),
+                Err(e) => tracing::debug!(pid, "cannot watch the exit: {e}"),
+            }
+        }
+        if self.counter.as_ref().map(|(c, _)| c) == set.cgroup.as_ref() {
+            return;
+        }
+        if let Some(wd) = self.watch.take() {
+            let _ = inotify::remove_watch(&self.inotify, wd);
+        }
+        self.counter = None;
+        let Some(cgroup) = set.cgroup else { return };
+        let path = cgroup.counter_file();
+        match File::open(&path) {
+            Ok(file) => {
+                if cgroup.version == CgroupVersion::V2 {
+                    match inotify::add_watch(&self.inotify, &path, inotify::WatchFlags::MODIFY) {
+                        Ok(wd) => self.watch = Some(wd),
+                        Err(e) => tracing::warn!(path = %path.display(), "cannot watch the OOM counter: {e}"),
+                    }
+                }
+                self.counter = Some((cgroup, file));
+            }
+            Err(e) => tracing::warn!(path = %path.display(), "cannot open the OOM counter: {e}"),
+        }
+    }
+}
+
+/// A pidfd for `pid` if it is still the process that started at `start` ticks (checked after
+/// opening, so the fd cannot refer to a later process that reused the pid).
+fn open_pidfd(pid: i32, start: u64) -> std::io::Result<Option<OwnedFd>> {
+    let Some(p) = rustix::process::Pid::from_raw(pid) else { return Ok(None) };
+    let fd = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())?;
+    let stat = std::fs::read(Path::new("/proc").join(pid.to_string()).join("stat"))?;
+    let same = crate::parse::stat::brief(&stat).is_ok_and(|s| s.start_ticks == start);
+    Ok(same.then_some(fd))
+}
+
+fn read_oom_kill(file: &File) -> Option<u64> {
+    let mut buf = [0u8; 1024];
+    let n = file.read_at(&mut buf, 0).ok()?;
+    flat_keyed(&buf[..n]).ok()?.get("oom_kill")
+}
+
+/// `oom_kill` of `/proc/vmstat` (Linux ≥ 4.13).
+pub fn read_vmstat_oom_kill(path: &Path) -> Option<u64> {
+    let text = std::fs::read(path).ok()?;
+    text.split(|b| *b == b'\n').find_map(|line| {
+        let rest = line.strip_prefix(b"oom_kill ")?;
+        std::str::from_utf8(rest).ok()?.trim().parse().ok()
+    })
+}
+
+fn drain_inotify(fd: &impl AsFd) {
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1024];
+    let mut reader = inotify::Reader::new(fd, &mut buf);
+    while reader.next().is_ok() {}
+}

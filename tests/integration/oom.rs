@@ -1,0 +1,159 @@
+//! OOM kills on real cgroups, as a container runtime handles them: a python3 "app" in a memory
+//! cgroup with a 64 MiB limit grows until the kernel OOM-kills it; the test then removes the
+//! cgroup at once (containerd does within milliseconds) and starts the app again in a NEW
+//! cgroup. leakwatch, watching by command line, must count exactly one kill (its own count: the
+//! kernel's counter went away with the cgroup), keep a report whose last sample is near the
+//! limit, show the target down and then up, and follow the new process within two intervals.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use crate::support::cgroup::{MemoryCgroup, Version};
+use crate::support::{Leakwatch, Metrics};
+
+const MIB: u64 = 1 << 20;
+const LIMIT: u64 = 64 * MIB;
+/// `Leakwatch::start` samples every 200 ms.
+const INTERVAL: f64 = 0.2;
+
+/// The app: prints `ready`, then on a line on stdin grows by 1 MiB every 25 ms until killed.
+struct App {
+    child: Child,
+    stdin: ChildStdin,
+    ready_at: f64,
+}
+
+impl App {
+    fn start(cg: &MemoryCgroup, tag: &str) -> App {
+        let script = "import sys,time\nprint('ready',flush=True)\nsys.stdin.readline()\nheld=[]\nwhile True:\n    held.append(bytearray(b'\\x01')*(1<<20))\n    time.sleep(0.025)\n";
+        let mut child = cg
+            .command("python3")
+            .args(["-c", script, tag])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn python3 (the tests need python3)");
+        let stdin = child.stdin.take().expect("piped stdin");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().expect("piped stdout")).read_line(&mut line).expect("read ready");
+        assert_eq!(line.trim(), "ready", "the app did not start");
+        App { child, stdin, ready_at: now() }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    fn grow(&mut self) {
+        writeln!(self.stdin, "go").expect("tell the app to grow");
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs_f64()
+}
+
+/// A cgroup with the app's limit and no swap to escape to.
+fn app_cgroup(tag: &str) -> MemoryCgroup {
+    let cg = MemoryCgroup::create(tag, Some(LIMIT));
+    match cg.version() {
+        Version::V1 if cg.dir().join("memory.memsw.limit_in_bytes").is_file() => {
+            cg.write("memory.memsw.limit_in_bytes", &LIMIT.to_string())
+        }
+        Version::V2 if cg.dir().join("memory.swap.max").is_file() => cg.write("memory.swap.max", "0"),
+        _ => {}
+    }
+    cg
+}
+
+fn kills(m: &Metrics) -> f64 {
+    m.all("leakwatch_target_oom_kills_total", &[("target", "app")]).iter().map(|(_, v)| v).sum()
+}
+
+fn up(m: &Metrics) -> Option<f64> {
+    m.get("leakwatch_target_up", &[("target", "app")])
+}
+
+fn followed(m: &Metrics, pid: i32) -> bool {
+    up(m) == Some(1.0) && m.label_values("leakwatch_target_process_info", "pid") == vec![pid.to_string()]
+}
+
+#[test]
+fn an_oom_kill_in_a_cgroup_removed_at_once_is_counted_once_and_the_restart_is_followed() {
+    let tag = format!("leakwatch-oom-app-{}", std::process::id());
+    let lw = Leakwatch::start(&["--cmdline-regex", &format!("{tag}$"), "--target-name", "app"]);
+    lw.wait_for(Duration::from_secs(10), "the target down before the app starts", |m| up(m) == Some(0.0));
+
+    let first = app_cgroup("oom-first");
+    let mut app = App::start(&first, &tag);
+    let pid = app.pid();
+    lw.wait_for(Duration::from_secs(10), "the first app followed", |m| followed(m, pid));
+    app.grow();
+    // Play the runtime: reap the killed app and remove its cgroup at once.
+    let status = app.child.wait().expect("wait for the app");
+    drop(first);
+    let killed_at = now();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9), "the app was OOM-killed (SIGKILL), not {status:?}");
+
+    let m = lw.wait_for(Duration::from_secs(20), "one OOM kill counted", |m| kills(m) >= 1.0);
+    assert_eq!(kills(&m), 1.0, "exactly one kill:\n{}", m.text);
+    assert_eq!(up(&m), Some(0.0), "the target is down while the app is gone");
+    let last_kill = m.get("leakwatch_target_last_oom_kill_timestamp_seconds", &[("target", "app")]).expect("time");
+    assert!((last_kill - killed_at).abs() < 30.0, "the kill's time {last_kill} is about now {killed_at}");
+    drop(app);
+
+    // The report: the last sample before the kill shows the cgroup near its limit.
+    let (code, body) = lw.get("/oom");
+    assert_eq!(code, 200, "{body}");
+    let oom: Value = serde_json::from_str(&body).expect("/oom is JSON");
+    assert_eq!(oom["kills_total"], 1, "{oom:#}");
+    assert_eq!(oom["up"], false);
+    let report = &oom["reports"][0];
+    eprintln!("report: detection={} seen_by={} kills={}", report["detection"], report["seen_by"], report["kills"]);
+    assert_eq!(report["kills"], 1, "{report:#}");
+    assert_eq!(report["pids"], serde_json::json!([pid]), "{report:#}");
+    let samples = report["samples"].as_array().expect("samples");
+    assert!(!samples.is_empty() && samples.len() <= 12, "{report:#}");
+    let last = samples.last().expect("a last sample");
+    assert_eq!(last["cgroup_limit_bytes"], LIMIT, "{last:#}");
+    let ratio = last["utilization_ratio"].as_f64().expect("utilization");
+    assert!(ratio > 0.7, "the last sample before the kill is near the limit: {last:#}");
+    let (_, status) = lw.get("/status");
+    let status: Value = serde_json::from_str(&status).expect("/status is JSON");
+    assert_eq!(status["snapshot"]["oom"]["kills_total"], 1, "/status has the oom section");
+
+    // A restart as Kubernetes does it: a new cgroup (from 0), a new process, followed at once.
+    let second = app_cgroup("oom-second");
+    let app = App::start(&second, &tag);
+    let pid = app.pid();
+    let started = Instant::now();
+    let m = lw.wait_for(Duration::from_secs(20), "the new app followed", |m| followed(m, pid));
+    let seen_at = m.get("leakwatch_last_sample_timestamp_seconds", &[]).expect("sample time");
+    let lag = seen_at - app.ready_at;
+    eprintln!("new process followed {lag:.3} s after it started (polled: {:?})", started.elapsed());
+    assert!(lag <= 2.0 * INTERVAL + 0.5, "followed within two intervals: the first sample with it took {lag:.3} s");
+    // More passes over the new cgroup: still exactly one kill.
+    let seq = m.get("leakwatch_samples_total", &[]).expect("samples");
+    let m = lw.wait_for(Duration::from_secs(10), "three more passes", |m| {
+        m.get("leakwatch_samples_total", &[]).is_some_and(|s| s >= seq + 3.0)
+    });
+    assert_eq!(kills(&m), 1.0, "the new cgroup adds nothing:\n{}", m.text);
+    let lines: Vec<String> = lw.log.try_iter().collect();
+    assert!(
+        lines.iter().any(|l| l.contains("OOM kill") && l.contains("kills_total=1")),
+        "one structured log line for the kill:\n{}",
+        lines.join("\n")
+    );
+    assert!(lines.iter().any(|l| l.contains("target gone")), "the target's disappearance is logged");
+}
