@@ -106,7 +106,14 @@ pub async fn run(
     tracker.spawn(sample::run(sampler, sampler_rx, tx, sampler_inbox, token.child_token()));
     let engine = Engine::new(config.alerts.clone());
     tracker.spawn(alert::run(engine, rx.clone(), rules_rx, alert_tx, engine_inbox, token.child_token()));
-    let mut push = Push::new(alert_rx.clone(), tracker.clone(), token.child_token());
+    let identity = alert::push::Identity::new(
+        &info,
+        config.external_url.as_deref(),
+        local,
+        std::env::var("POD_IP").ok().as_deref(),
+        hostname().as_deref(),
+    );
+    let mut push = Push::new(alert_rx.clone(), identity, tracker.clone(), token.child_token());
     push.set(config.alertmanager.clone());
     let admin = AdminToken::new(config.admin_token_file.clone());
     let (cleaner, cleanup) = Cleaner::new(config.cleanup);
@@ -186,6 +193,12 @@ pub async fn run(
         tracing::warn!("tasks did not stop within {GRACE_PERIOD:?}; exiting anyway");
     }
     Ok(code)
+}
+
+/// The kernel's host name (the pod name in Kubernetes), for the `instance` label's fallback.
+fn hostname() -> Option<String> {
+    let path = crate::roots::Roots::default().proc_file("sys/kernel/hostname");
+    std::fs::read_to_string(path).ok().map(|h| h.trim().to_owned()).filter(|h| !h.is_empty())
 }
 
 /// SIGHUP reloads the configuration (it is not forwarded to the wrapped command).
