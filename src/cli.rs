@@ -174,9 +174,13 @@ pub struct GenerateArgs {
     /// Label matchers added to every metric in the PromQL, e.g. 'job="leakwatch"'.
     #[arg(long, default_value = "", value_name = "MATCHERS")]
     pub selector: String,
-    /// Runbook URL before the `#anchor` of each alert.
-    #[arg(long, default_value = crate::alert::promgen::DEFAULT_RUNBOOK_BASE, value_name = "URL")]
-    pub runbook_base: String,
+    /// Runbook URL before the `#anchor` of each alert [default: alerts.runbook_base_url of
+    /// --config, else the project's README].
+    #[arg(long, value_name = "URL")]
+    pub runbook_base: Option<String>,
+    /// Label matchers selecting leakwatch's own scrape job in `up` (LeakwatchDown, LeakwatchAbsent).
+    #[arg(long, default_value = crate::alert::promgen::DEFAULT_JOB_SELECTOR, value_name = "MATCHERS")]
+    pub job_selector: String,
 }
 
 /// Flags that override the config file.
