@@ -232,3 +232,34 @@ fn cgroup_v2_memory_events_notifications_count_each_kill_once_across_a_new_cgrou
     assert_eq!(m.get("leakwatch_cgroup_memory_oom_kills_total", &[("target", "app")]), Some(1.0), "the kernel's own");
     assert_eq!(m.get("leakwatch_target_oom_reports", &[("target", "app")]), Some(2.0));
 }
+
+/// `leakwatch run`: the wrapped command is OOM-killed (it moved itself into a limited cgroup);
+/// leakwatch exits with 137, logs the signal, and says the kill was counted as an OOM kill.
+#[test]
+fn run_mode_logs_the_signal_of_an_oom_killed_child_and_counts_it() {
+    let cg = app_cgroup("oom-run");
+    let procs = cg.dir().join("cgroup.procs");
+    let script =
+        "import time\nheld=[]\nwhile True:\n    held.append(bytearray(b'\\x01')*(1<<20))\n    time.sleep(0.025)\n";
+    let out = crate::support::run_to_exit(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "200ms",
+        "run",
+        "--",
+        "sh",
+        "-c",
+        r#"echo $$ > "$0" && exec python3 -c "$1""#,
+        procs.to_str().unwrap(),
+        script,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(137), "the child's SIGKILL as 128 + 9:\n{stderr}");
+    let line = stderr.lines().find(|l| l.contains("wrapped command killed by a signal")).unwrap_or_else(|| {
+        panic!("no line about the child's end:\n{stderr}");
+    });
+    assert!(line.contains("signal=9") && line.contains("oom_killed=true"), "{line}");
+    assert!(line.contains("oom_kills_total=1"), "{line}");
+    assert!(stderr.contains("OOM kill"), "the kill's own line:\n{stderr}");
+}
