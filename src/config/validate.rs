@@ -89,6 +89,8 @@ pub struct ValidConfig {
     pub web: Option<std::sync::Arc<crate::web::WebConfig>>,
     /// `logs.basic_auth_users`: who may read the log endpoints (`None`: the web config decides).
     pub logs_basic_auth_users: Option<crate::web::Users>,
+    /// `web_external_url` without a trailing `/` (`None`: derived from the instance).
+    pub external_url: Option<String>,
 }
 
 /// Checks every value; `wrapped` is true in `leakwatch run` mode, where the wrapped command is
@@ -139,6 +141,13 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
         }
     }
     let cleanup = cleanup(&config.cleanup, &mut problems);
+    let external_url = config.web_external_url.as_deref().map(|url| {
+        let absolute = ["http://", "https://"].iter().any(|p| url.strip_prefix(p).is_some_and(|r| !r.is_empty()));
+        if !absolute || url.chars().any(char::is_whitespace) {
+            problems.push(format!("web_external_url: must be an absolute http(s):// URL, got {url:?}"));
+        }
+        url.trim_end_matches('/').to_owned()
+    });
     let web = config.web_config_file.as_deref().and_then(|path| {
         crate::web::WebConfig::load(path)
             .map(std::sync::Arc::new)
@@ -181,6 +190,7 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
             cleanup,
             web,
             logs_basic_auth_users,
+            external_url,
         })
     } else {
         Err(ConfigError::Invalid(problems))

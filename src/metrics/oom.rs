@@ -5,7 +5,8 @@ use crate::oom::ledger::Detection;
 use crate::snapshot::Snapshot;
 
 /// `leakwatch_target_up`, `leakwatch_target_oom_kills_total{detection}`,
-/// `leakwatch_target_last_oom_kill_timestamp_seconds` and `leakwatch_target_oom_reports`.
+/// `leakwatch_target_last_oom_kill_timestamp_seconds`, `leakwatch_target_oom_reports` and
+/// `leakwatch_target_oom_watch_events_dropped_total`.
 pub fn oom(out: &mut Vec<Family>, s: &Snapshot) {
     if s.seq == 0 {
         return;
@@ -34,5 +35,11 @@ pub fn oom(out: &mut Vec<Family>, s: &Snapshot) {
     out.push(f);
     let mut f = Family::gauge("leakwatch_target_oom_reports", "OOM reports held (GET /oom), newest kept.");
     f.add(&target, o.reports.len() as f64);
+    out.push(f);
+    let mut f = Family::counter(
+        "leakwatch_target_oom_watch_events_dropped_total",
+        "Exit watcher events dropped because its bounded queue was full (no sampling pass took them in time).",
+    );
+    f.add(&target, o.watch_events_dropped as f64);
     out.push(f);
 }

@@ -51,6 +51,8 @@ pub struct OomStatus {
     /// The newest reports, newest first.
     #[serde(serialize_with = "reports_json")]
     pub reports: Vec<Arc<OomReport>>,
+    /// Exit watcher events dropped because no pass took them in time (its queue is bounded).
+    pub watch_events_dropped: u64,
 }
 
 fn reports_json<S: serde::Serializer>(reports: &[Arc<OomReport>], s: S) -> Result<S::Ok, S::Error> {
@@ -193,6 +195,7 @@ impl OomTracker {
             last_kill_at: self.last_kill_at,
             max_reports: MAX_REPORTS,
             reports: self.premortem.reports(),
+            watch_events_dropped: self.watcher.as_ref().map_or(0, Watcher::dropped),
         }
     }
 
@@ -319,11 +322,6 @@ impl OomTracker {
         let mut out: Vec<Structure> = self.premortem.structures().into();
         out.push(Structure::counted("oom_cgroups", self.ledger.len(), Some(ledger::MAX_CGROUPS)));
         out
-    }
-
-    /// Watcher events dropped because no pass took them in time.
-    pub fn dropped_events(&self) -> u64 {
-        self.watcher.as_ref().map_or(0, Watcher::dropped)
     }
 }
 

@@ -294,7 +294,7 @@ impl Thread {
 fn open_pidfd(pid: i32, start: u64) -> std::io::Result<Option<OwnedFd>> {
     let Some(p) = rustix::process::Pid::from_raw(pid) else { return Ok(None) };
     let fd = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())?;
-    let stat = std::fs::read(Path::new("/proc").join(pid.to_string()).join("stat"))?;
+    let stat = std::fs::read(crate::roots::Roots::default().pid(pid).join("stat"))?;
     let same = crate::parse::stat::brief(&stat).is_ok_and(|s| s.start_ticks == start);
     Ok(same.then_some(fd))
 }

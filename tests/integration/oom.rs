@@ -157,3 +157,109 @@ fn an_oom_kill_in_a_cgroup_removed_at_once_is_counted_once_and_the_restart_is_fo
     );
     assert!(lines.iter().any(|l| l.contains("target gone")), "the target's disappearance is logged");
 }
+
+/// The fixture's container cgroup (relative to the tree's `sys/fs/cgroup`).
+const V2_SCOPE: &str = "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod6f1c2f0e_5d3a_4c1b_9a7e_0c2b8d4e7a11.slice/cri-containerd-3b1e5f0a9c7d2e4b6a8f0c1d3e5f7a9b1c3d5e7f9a0b2c4d6e8f0a1b3c5d7e9f.scope";
+
+fn events(oom_kill: u64, max: u64) -> String {
+    format!("low 0\nhigh 0\nmax {max}\noom {oom_kill}\noom_kill {oom_kill}\noom_group_kill 0\n")
+}
+
+/// cgroup v2 on a fixture tree (this host's memory controller is v1): the kernel's change
+/// notification of `memory.events` (inotify) counts a kill at once, with the sampling interval at
+/// an hour; another notification with the same counter adds nothing; a new cgroup (a restarted
+/// container) counts from 0 and its kills add to leakwatch's own count.
+#[test]
+fn cgroup_v2_memory_events_notifications_count_each_kill_once_across_a_new_cgroup() {
+    let tree = crate::support::TempDir::new("oom-v2");
+    let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup-v2-limited");
+    let status =
+        std::process::Command::new("cp").arg("-a").arg(format!("{}/.", from.display())).arg(tree.path()).status();
+    assert!(status.expect("cp").success());
+    let cgroup_fs = tree.path().join("sys/fs/cgroup");
+    let first = cgroup_fs.join(V2_SCOPE).join("memory.events");
+    let (procfs, sysfs) = (tree.path().join("proc"), tree.path().join("sys"));
+    let lw = Leakwatch::start(&[
+        "--procfs-root",
+        procfs.to_str().unwrap(),
+        "--sysfs-root",
+        sysfs.to_str().unwrap(),
+        "--pid",
+        "4242",
+        "--target-name",
+        "app",
+        // After the first pass, only notifications make passes.
+        "--interval",
+        "1h",
+    ]);
+    let m = lw.wait_for(Duration::from_secs(10), "the first pass", |m| up(m) == Some(1.0));
+    assert_eq!(kills(&m), 0.0, "the 3 kills before leakwatch watched are the baseline:\n{}", m.text);
+    let passes = m.get("leakwatch_samples_total", &[]).expect("samples");
+
+    std::fs::write(&first, events(4, 18)).expect("write memory.events");
+    let m = lw.wait_for(Duration::from_secs(10), "the notified kill", |m| kills(m) == 1.0);
+    assert!(m.get("leakwatch_samples_total", &[]).expect("samples") > passes, "a pass ran at once");
+    let (_, body) = lw.get("/oom");
+    let oom: Value = serde_json::from_str(&body).expect("/oom JSON");
+    let report = &oom["reports"][0];
+    assert_eq!((report["seen_by"].as_str(), report["detection"].as_str()), (Some("events_notify"), Some("cgroup")));
+    assert_eq!(report["samples"].as_array().map(Vec::len), Some(1), "the one sample before: {report:#}");
+
+    // Another change (the `max` event) with the same oom_kill: notified, read, nothing counted.
+    let before = lw.scrape().get("leakwatch_samples_total", &[]).expect("samples");
+    std::fs::write(&first, events(4, 19)).expect("write memory.events");
+    lw.wait_for(Duration::from_secs(10), "the notified pass", |m| {
+        m.get("leakwatch_samples_total", &[]).is_some_and(|s| s > before)
+    });
+
+    // The container restarts in a new cgroup: /proc/4242/cgroup points there; a notification of
+    // the old file makes the pass that finds it.
+    let second_dir = cgroup_fs.join("kubepods.slice/restarted.scope");
+    std::fs::create_dir_all(&second_dir).expect("mkdir");
+    for f in ["memory.current", "memory.max", "memory.stat", "memory.swap.current", "memory.pressure"] {
+        std::fs::copy(cgroup_fs.join(V2_SCOPE).join(f), second_dir.join(f)).expect("copy a cgroup file");
+    }
+    let second = second_dir.join("memory.events");
+    std::fs::write(&second, events(0, 0)).expect("write memory.events");
+    std::fs::write(procfs.join("4242/cgroup"), "0::/kubepods.slice/restarted.scope\n").expect("write cgroup");
+    std::fs::write(&first, events(4, 20)).expect("write memory.events");
+    lw.wait_for(Duration::from_secs(10), "the new cgroup", |m| {
+        m.label_values("leakwatch_cgroup_info", "path") == vec!["/kubepods.slice/restarted.scope".to_owned()]
+    });
+    std::fs::write(&second, events(1, 1)).expect("write memory.events");
+    let m = lw.wait_for(Duration::from_secs(10), "the new cgroup's kill", |m| kills(m) >= 2.0);
+    assert_eq!(kills(&m), 2.0, "one kill in each cgroup:\n{}", m.text);
+    assert_eq!(m.get("leakwatch_cgroup_memory_oom_kills_total", &[("target", "app")]), Some(1.0), "the kernel's own");
+    assert_eq!(m.get("leakwatch_target_oom_reports", &[("target", "app")]), Some(2.0));
+}
+
+/// `leakwatch run`: the wrapped command is OOM-killed (it moved itself into a limited cgroup);
+/// leakwatch exits with 137, logs the signal, and says the kill was counted as an OOM kill.
+#[test]
+fn run_mode_logs_the_signal_of_an_oom_killed_child_and_counts_it() {
+    let cg = app_cgroup("oom-run");
+    let procs = cg.dir().join("cgroup.procs");
+    let script =
+        "import time\nheld=[]\nwhile True:\n    held.append(bytearray(b'\\x01')*(1<<20))\n    time.sleep(0.025)\n";
+    let out = crate::support::run_to_exit(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "200ms",
+        "run",
+        "--",
+        "sh",
+        "-c",
+        r#"echo $$ > "$0" && exec python3 -c "$1""#,
+        procs.to_str().unwrap(),
+        script,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(137), "the child's SIGKILL as 128 + 9:\n{stderr}");
+    let line = stderr.lines().find(|l| l.contains("wrapped command killed by a signal")).unwrap_or_else(|| {
+        panic!("no line about the child's end:\n{stderr}");
+    });
+    assert!(line.contains("signal=9") && line.contains("oom_killed=true"), "{line}");
+    assert!(line.contains("oom_kills_total=1"), "{line}");
+    assert!(stderr.contains("OOM kill"), "the kill's own line:\n{stderr}");
+}

@@ -312,6 +312,7 @@ pub fn full_snapshot() -> Snapshot {
         last_kill_at: Some(1.7e9),
         max_reports: 8,
         reports: Vec::new(),
+        watch_events_dropped: 0,
     };
     Snapshot {
         oom,
