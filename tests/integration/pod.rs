@@ -263,6 +263,10 @@ fn pod_sidecar_sees_the_oom_kill_once_and_follows_the_restarted_app() {
         assert_eq!(pushed["labels"][label], value, "{label}: {pushed}");
     }
     assert!(pushed["generatorURL"].as_str().is_some_and(|u| u.ends_with("/alerts")), "{pushed}");
+    let runbook = pushed["annotations"]["runbook_url"].as_str().unwrap_or("");
+    assert!(runbook.starts_with("https://") && runbook.ends_with("#leakwatchoomkill"), "{pushed}");
+    let log = sidecar_container.log();
+    assert!(log.lines().any(|l| l.contains("OOM kill") && l.contains("kills_total=1")), "one structured line:\n{log}");
 
     // The restart: a new container in a new cgroup; leakwatch follows the new process.
     std::fs::write(ctl.join("target"), "40 20").expect("steer the app");
