@@ -207,6 +207,13 @@ fn pod_sidecar_sees_the_oom_kill_once_and_follows_the_restarted_app() {
     assert_eq!(pushed["labels"]["namespace"], NAMESPACE, "{pushed}");
     assert_eq!(pushed["labels"]["pod"], POD, "{pushed}");
 
+    // The app holds 176 MiB (92 %) before the last push to the limit, so the pre-mortem's last
+    // sample is at least there whatever the sampling phase.
+    lw.wait(Duration::from_secs(60), "the app at 172 MiB", |lw| {
+        (lw.scrape().get("leakwatch_cgroup_memory_usage_bytes", &[("target", "app")])? > (172u64 << 20) as f64)
+            .then_some(())
+    });
+
     // The OOM kill. The test watches the process die, then deletes the container and its cgroup
     // at once, as containerd does.
     let app_host_pid = app.pid;
