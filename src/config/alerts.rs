@@ -511,6 +511,20 @@ mod tests {
     }
 
     #[test]
+    fn target_down_and_the_runbook_url_are_checked() {
+        let found = problems("alerts:\n  target_down: {for: 0s}\n  runbook_base_url: README.md\n");
+        assert!(found.contains("alerts.target_down.for: must be 1s..=1d"), "{found}");
+        assert!(found.contains("alerts.runbook_base_url: must be an absolute http(s):// URL"), "{found}");
+        let c =
+            Config::from_yaml(b"alerts:\n  target_down: {enabled: false}\n  runbook_base_url: https://x.example/rb\n")
+                .unwrap();
+        let mut none = Vec::new();
+        let r = validate(&c.alerts, &mut none);
+        assert!(none.is_empty() && r.target_down.is_none(), "{none:?}");
+        assert_eq!(rules::runbook_url(&r.runbook_base, "LeakwatchOomKill"), "https://x.example/rb#leakwatchoomkill");
+    }
+
+    #[test]
     fn tiers_and_the_oom_rule_can_be_turned_off() {
         let c = Config::from_yaml(
             b"alerts:\n  prediction:\n    critical: {enabled: false}\n  oom_kill: {enabled: false}\n  rules: []\n",

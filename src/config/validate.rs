@@ -465,6 +465,15 @@ mod tests {
     }
 
     #[test]
+    fn the_external_url_is_absolute_and_loses_its_trailing_slash() {
+        let c = Config::from_yaml(b"web_external_url: https://lw.example/app/\n").unwrap();
+        assert_eq!(validate(&c, false).unwrap().external_url.as_deref(), Some("https://lw.example/app"));
+        let err = problems("web_external_url: lw.example\n", false);
+        assert!(err.contains("web_external_url: must be an absolute http(s):// URL"), "{err}");
+        assert_eq!(validate(&Config::default(), false).unwrap().external_url, None);
+    }
+
+    #[test]
     fn defaults_watch_leakwatch_itself() {
         let v = validate(&Config::default(), false).unwrap();
         assert!(matches!(v.selector, Selector::Own));

@@ -313,8 +313,8 @@ impl OomTracker {
     }
 
     /// Releases spare room; every sample, report and count stays.
-    pub fn trim(&mut self) {
-        self.premortem.shrink();
+    pub fn trim(&mut self) -> Vec<crate::cleanup::Trimmed> {
+        self.premortem.trim()
     }
 
     /// The pre-mortem ring's, the reports' and the ledger's sizes.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::ledger::Detection;
+use crate::cleanup::measure::{shrink_deque, trim_with, Trimmed};
 use crate::cleanup::Structure;
 use crate::logs::ring::{Cursor, ReadLimits};
 use crate::logs::LogSources;
@@ -136,29 +137,26 @@ impl Premortem {
         self.ring.back()
     }
 
-    /// Releases spare room; every sample and report stays.
-    pub fn shrink(&mut self) {
-        self.ring.shrink_to_fit();
-        self.reports.shrink_to_fit();
+    /// Releases spare room (the ring's, once the target is gone and it was drained); every
+    /// sample and report stays.
+    pub fn trim(&mut self) -> Vec<Trimmed> {
+        let ring = trim_with(&mut self.ring, ring_structure, shrink_deque);
+        let reports = trim_with(&mut self.reports, reports_structure, shrink_deque);
+        ring.into_iter().chain(reports).collect()
     }
 
     /// The ring's and the reports' sizes.
     pub fn structures(&self) -> [Structure; 2] {
-        [
-            Structure::deque::<PremortemSample>(
-                "oom_premortem_samples",
-                self.ring.len(),
-                self.ring.capacity(),
-                Some(PREMORTEM_SAMPLES),
-            ),
-            Structure::deque::<Arc<OomReport>>(
-                "oom_reports",
-                self.reports.len(),
-                self.reports.capacity(),
-                Some(MAX_REPORTS),
-            ),
-        ]
+        [ring_structure(&self.ring), reports_structure(&self.reports)]
     }
+}
+
+fn ring_structure(ring: &VecDeque<PremortemSample>) -> Structure {
+    Structure::deque::<PremortemSample>("oom_premortem_samples", ring.len(), ring.capacity(), Some(PREMORTEM_SAMPLES))
+}
+
+fn reports_structure(reports: &VecDeque<Arc<OomReport>>) -> Structure {
+    Structure::deque::<Arc<OomReport>>("oom_reports", reports.len(), reports.capacity(), Some(MAX_REPORTS))
 }
 
 fn last_lines(logs: &LogSources) -> BTreeMap<String, Vec<String>> {

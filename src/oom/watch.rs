@@ -319,3 +319,106 @@ fn drain_inotify(fd: &impl AsFd) {
     let mut reader = inotify::Reader::new(fd, &mut buf);
     while reader.next().is_ok() {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("leakwatch-unit-watch-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn next_event(w: &Watcher) -> Event {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(e) = w.drain().into_iter().next() {
+                return e;
+            }
+            assert!(Instant::now() < deadline, "no event from the watcher");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits until this process holds an open file at `path` (the watcher opened it), then a
+    /// moment more (an inotify watch is added right after the open).
+    fn wait_open(path: &Path) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let fds = crate::roots::Roots::default().proc_file("self/fd");
+        while !std::fs::read_dir(&fds).unwrap().flatten().any(|e| std::fs::read_link(e.path()).is_ok_and(|l| l == path))
+        {
+            assert!(Instant::now() < deadline, "the watcher did not open {}", path.display());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    fn start_ticks(pid: i32) -> u64 {
+        let stat = std::fs::read(crate::roots::Roots::default().pid(pid).join("stat")).unwrap();
+        crate::parse::stat::brief(&stat).unwrap().start_ticks
+    }
+
+    #[test]
+    fn an_exit_is_seen_with_the_counter_read_from_the_file_opened_before() {
+        let dir = temp_dir("exit");
+        std::fs::write(dir.join("memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n").unwrap();
+        let woken = Arc::new(AtomicU64::new(0));
+        let count = woken.clone();
+        let w = Watcher::start(Arc::new(move || {
+            count.fetch_add(1, Ordering::Relaxed);
+        }))
+        .unwrap();
+        let mut child = std::process::Command::new("sleep").arg("600").spawn().unwrap();
+        let pid = child.id() as i32;
+        let key = CgroupKey { dev: 1, ino: 2 };
+        w.set(WatchSet {
+            processes: vec![(pid, start_ticks(pid))],
+            cgroup: Some(WatchedCgroup { key, version: CgroupVersion::V1, dir: dir.clone() }),
+            vmstat: None,
+        });
+        // Let the watcher open the pidfd and the counter, then move the file away: the open file
+        // is what is read at the exit.
+        wait_open(&dir.join("memory.oom_control"));
+        std::fs::rename(dir.join("memory.oom_control"), dir.join("gone")).unwrap();
+        std::fs::write(dir.join("gone"), "oom_kill 3\n").unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(next_event(&w), Event::Exited { pid, cgroup: Some(key), counter: Some(3), vmstat: None });
+        assert!(woken.load(Ordering::Relaxed) >= 1, "the sampler was woken");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_pid_reused_by_another_process_is_not_watched() {
+        let w = Watcher::start(Arc::new(|| {})).unwrap();
+        let mut child = std::process::Command::new("sleep").arg("600").spawn().unwrap();
+        let pid = child.id() as i32;
+        w.set(WatchSet { processes: vec![(pid, start_ticks(pid) + 1)], cgroup: None, vmstat: None });
+        std::thread::sleep(Duration::from_millis(500));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(w.drain().is_empty(), "a process with another start time is someone else");
+    }
+
+    #[test]
+    fn a_v2_counter_change_is_notified() {
+        let dir = temp_dir("v2");
+        std::fs::write(dir.join("memory.events"), "max 0\noom 0\noom_kill 0\n").unwrap();
+        let w = Watcher::start(Arc::new(|| {})).unwrap();
+        let key = CgroupKey { dev: 1, ino: 3 };
+        w.set(WatchSet {
+            processes: Vec::new(),
+            cgroup: Some(WatchedCgroup { key, version: CgroupVersion::V2, dir: dir.clone() }),
+            vmstat: None,
+        });
+        wait_open(&dir.join("memory.events"));
+        std::fs::write(dir.join("memory.events"), "max 3\noom 1\noom_kill 1\n").unwrap();
+        assert_eq!(next_event(&w), Event::Changed { cgroup: key, counter: 1 });
+        drop(w);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -264,7 +264,7 @@ impl Sampler {
     pub fn trim(&mut self) -> Vec<Trimmed> {
         let mut out = self.conns.trim();
         out.extend(self.tasks.trim());
-        self.oom.trim();
+        out.extend(self.oom.trim());
         out
     }
 

@@ -263,3 +263,36 @@ fn run_mode_logs_the_signal_of_an_oom_killed_child_and_counts_it() {
     assert!(line.contains("oom_kills_total=1"), "{line}");
     assert!(stderr.contains("OOM kill"), "the kill's own line:\n{stderr}");
 }
+
+/// A restart in the SAME cgroup (the runtime kept it): the kill is read from the cgroup's counter
+/// at the exit (`detection="cgroup"`), and the regular passes that read the same counter over the
+/// new process do not count it again.
+#[test]
+fn a_restart_in_the_same_cgroup_counts_the_kill_once_from_the_cgroup_counter() {
+    let tag = format!("leakwatch-oom-same-{}", std::process::id());
+    let lw = Leakwatch::start(&["--cmdline-regex", &format!("{tag}$"), "--target-name", "app"]);
+    let cg = app_cgroup("oom-same");
+    let mut app = App::start(&cg, &tag);
+    let pid = app.pid();
+    lw.wait_for(Duration::from_secs(10), "the app followed", |m| followed(m, pid));
+    app.grow();
+    let status = app.child.wait().expect("wait for the app");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9), "OOM-killed: {status:?}");
+    drop(app);
+    let app = App::start(&cg, &tag);
+    let pid = app.pid();
+    let m = lw.wait_for(Duration::from_secs(20), "the restarted app followed", |m| followed(m, pid) && kills(m) >= 1.0);
+    let seq = m.get("leakwatch_samples_total", &[]).expect("samples");
+    let m = lw.wait_for(Duration::from_secs(10), "five more passes", |m| {
+        m.get("leakwatch_samples_total", &[]).is_some_and(|s| s >= seq + 5.0)
+    });
+    let cgroup = [("target", "app"), ("detection", "cgroup")];
+    assert_eq!(m.get("leakwatch_target_oom_kills_total", &cgroup), Some(1.0), "{}", m.text);
+    assert_eq!(kills(&m), 1.0, "nothing inferred on top:\n{}", m.text);
+    assert_eq!(
+        m.get("leakwatch_cgroup_memory_oom_kills_total", &[("target", "app")]),
+        Some(1.0),
+        "the kernel's counter"
+    );
+}
