@@ -217,8 +217,13 @@ fn pod_sidecar_sees_the_oom_kill_once_and_follows_the_restarted_app() {
     // The OOM kill. The test watches the process die, then deletes the container and its cgroup
     // at once, as containerd does.
     let app_host_pid = app.pid;
-    let memory_dir = pod.dirs("app-1").into_iter().find(|d| d.join("memory.oom_control").is_file());
-    let memory_dir = memory_dir.expect("the app's v1 memory cgroup");
+    // The kernel's counter: memory.oom_control on v1 (this host), memory.events on v2.
+    let counter = pod
+        .dirs("app-1")
+        .into_iter()
+        .flat_map(|d| [d.join("memory.oom_control"), d.join("memory.events")])
+        .find(|f| f.is_file())
+        .expect("the app's memory cgroup");
     std::fs::write(ctl.join("target"), "1000 20").expect("steer the app");
     let deadline = Instant::now() + Duration::from_secs(60);
     while Path::new(&format!("/proc/{app_host_pid}/stat")).exists()
@@ -228,7 +233,7 @@ fn pod_sidecar_sees_the_oom_kill_once_and_follows_the_restarted_app() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let (killed, killed_unix) = (Instant::now(), unix_now());
-    let oom_control = std::fs::read_to_string(memory_dir.join("memory.oom_control")).unwrap_or_default();
+    let oom_control = std::fs::read_to_string(&counter).unwrap_or_default();
     app.delete();
     let deleted = killed.elapsed();
     assert!(oom_control.contains("oom_kill 1"), "the kernel counted one OOM kill in the app's cgroup:\n{oom_control}");
