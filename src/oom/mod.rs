@@ -33,6 +33,9 @@ use ledger::{CgroupKey, Detection, Ledger};
 use report::{OomReport, Premortem, PremortemSample, SeenBy, MAX_REPORTS};
 use watch::{Event, WatchSet, WatchedCgroup, Watcher};
 
+/// From this utilization on, the watcher reads the counter every [`watch::NEAR_LIMIT_POLL`].
+pub const NEAR_LIMIT_RATIO: f64 = 0.9;
+
 /// What a snapshot says about the target's presence and its OOM kills.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct OomStatus {
@@ -179,6 +182,7 @@ impl OomTracker {
             self.cgroup = Some((key, loc.path.clone()));
         }
         let up = !facts.processes.is_empty();
+        let near_limit = up && facts.sample.utilization_ratio.is_some_and(|r| r >= NEAR_LIMIT_RATIO);
         if up {
             let mut sample = facts.sample;
             self.add_trend(&mut sample);
@@ -186,7 +190,7 @@ impl OomTracker {
         }
         self.log_state(up, facts.processes);
         self.pids = facts.processes.iter().map(|p| p.pid).collect();
-        self.aim(facts.processes, located.map(|(key, loc, _)| (key, loc)));
+        self.aim(facts.processes, located.map(|(key, loc, _)| (key, loc)), near_limit);
         OomStatus {
             target: self.target.clone(),
             up,
@@ -208,21 +212,29 @@ impl OomTracker {
                     let new = cgroup.map_or(0, |key| self.ledger.observe(key, counter));
                     if new > 0 {
                         self.kill(now, new, Detection::Cgroup, SeenBy::Pidfd, vec![pid], path.clone());
+                    } else {
+                        self.premortem.attribute_exit(pid, now);
                     }
                 }
                 Event::Exited { pid, cgroup, counter: None, vmstat } => {
-                    // Last resort: the cgroup is gone, but the host counter rose as the target died.
-                    let Some((before, after)) = vmstat else { continue };
-                    if after > before.max(self.vmstat_used) {
-                        self.vmstat_used = after;
-                        self.ledger.infer(cgroup);
-                        self.kill(now, 1, Detection::Inferred, SeenBy::Pidfd, vec![pid], path.clone());
+                    // Last resort: the cgroup is gone, but the host counter rose as the target died
+                    // (beyond what kills already counted account for).
+                    match vmstat {
+                        Some((before, after)) if after > before.max(self.vmstat_used) => {
+                            self.vmstat_used = after;
+                            self.ledger.infer(cgroup);
+                            self.kill(now, 1, Detection::Inferred, SeenBy::Pidfd, vec![pid], path.clone());
+                        }
+                        _ => {
+                            self.premortem.attribute_exit(pid, now);
+                        }
                     }
                 }
-                Event::Changed { cgroup, counter } => {
+                Event::Changed { cgroup, counter, notified } => {
                     let new = self.ledger.observe(cgroup, counter);
+                    let by = if notified { SeenBy::EventsNotify } else { SeenBy::NearLimitPoll };
                     if new > 0 {
-                        self.kill(now, new, Detection::Cgroup, SeenBy::EventsNotify, Vec::new(), path.clone());
+                        self.kill(now, new, Detection::Cgroup, by, Vec::new(), path.clone());
                     }
                 }
             }
@@ -298,7 +310,7 @@ impl OomTracker {
     }
 
     /// Points the watcher at the group's processes and the leader's cgroup.
-    fn aim(&mut self, processes: &[ProcessIdentity], cgroup: Option<(CgroupKey, &Location)>) {
+    fn aim(&mut self, processes: &[ProcessIdentity], cgroup: Option<(CgroupKey, &Location)>, near_limit: bool) {
         let Some(watcher) = &self.watcher else { return };
         let set = WatchSet {
             processes: if self.pidfds {
@@ -308,6 +320,7 @@ impl OomTracker {
             },
             cgroup: cgroup.map(|(key, loc)| WatchedCgroup { key, version: loc.version, dir: loc.dir.clone() }),
             vmstat: Some(self.roots.proc_file("vmstat")),
+            near_limit,
         };
         watcher.set(set);
     }

@@ -22,6 +22,9 @@ pub const REPORT_LOG_LINES: usize = 20;
 pub const REPORT_LOG_SOURCES: usize = 8;
 /// A longer log line is cut to this many bytes in a report.
 pub const REPORT_LINE_BYTES: usize = 512;
+/// A process exit this soon after a kill seen before any exit (notified or polled) names the
+/// killed process in that kill's report.
+pub const EXIT_ATTRIBUTION_SECONDS: f64 = 10.0;
 
 /// One sample's key figures.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -60,6 +63,8 @@ pub enum SeenBy {
     Pidfd,
     /// The kernel notified a change of v2 `memory.events`.
     EventsNotify,
+    /// The counter, read every 20 ms while the target was near its limit, rose.
+    NearLimitPoll,
     /// The regular sampling pass read the counter.
     Sample,
 }
@@ -70,6 +75,7 @@ impl SeenBy {
         match self {
             Self::Pidfd => "pidfd",
             Self::EventsNotify => "events_notify",
+            Self::NearLimitPoll => "near_limit_poll",
             Self::Sample => "sample",
         }
     }
@@ -125,6 +131,17 @@ impl Premortem {
         }
         self.reports.push_back(report.clone());
         report
+    }
+
+    /// Names `pid` in the newest report when it names no process yet and is at most
+    /// [`EXIT_ATTRIBUTION_SECONDS`] old (the kill was seen before the victim exited).
+    pub fn attribute_exit(&mut self, pid: i32, now: f64) -> bool {
+        let Some(last) = self.reports.back_mut() else { return false };
+        if !last.pids.is_empty() || now - last.at > EXIT_ATTRIBUTION_SECONDS {
+            return false;
+        }
+        Arc::make_mut(last).pids.push(pid);
+        true
     }
 
     /// The reports, newest first.
@@ -220,6 +237,13 @@ mod tests {
             p.freeze(report(), &logs);
         }
         assert_eq!(p.reports().len(), MAX_REPORTS);
+        assert!(!p.attribute_exit(41, 1.0), "the newest names its process already");
+        p.freeze(OomReport { pids: Vec::new(), ..report() }, &logs);
+        assert!(p.attribute_exit(42, 1.0 + EXIT_ATTRIBUTION_SECONDS), "a recent report without pids");
+        assert!(!p.attribute_exit(43, 1.0), "it names one already");
+        assert_eq!(p.reports()[0].pids, vec![42]);
+        p.freeze(report(), &logs);
+        assert!(!p.attribute_exit(44, 100.0), "too late");
         assert_eq!(p.structures()[1].len, MAX_REPORTS as u64);
     }
 }

@@ -2,7 +2,10 @@
 //!
 //! - a pidfd per target process (`pidfd_open`), readable the moment the process exits;
 //! - an inotify watch on the target cgroup's v2 `memory.events` (the kernel notifies changes);
-//! - a pipe that wakes it for a new watch set (and closes to stop it).
+//! - a pipe that wakes it for a new watch set (and closes to stop it);
+//! - while the target is near its limit, a timeout of [`NEAR_LIMIT_POLL`]: the counter is read
+//!   that often, so a kill is usually seen between the kernel's decision and the victim's exit
+//!   (v1 has no unprivileged notification; the exit of a large process takes milliseconds).
 //!
 //! The cgroup's counter file (`memory.events` on v2, `memory.oom_control` on v1) is opened in
 //! advance and kept open while the target lives: when a process exits it is read at once, before a
@@ -20,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 
-use rustix::event::{poll, PollFd, PollFlags};
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::fs::inotify;
 
 use super::ledger::CgroupKey;
@@ -33,6 +36,13 @@ pub const MAX_PENDING_EVENTS: usize = 256;
 /// Most pidfds held at once (the sampler caps the group anyway).
 pub const MAX_PIDFDS: usize = 256;
 
+/// How long a process the sampler no longer finds stays watched: a dying process loses its
+/// command line (its memory is torn down) before it becomes a zombie and its pidfd fires.
+pub const LEAVING_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How often the counter is read while the target is near its limit.
+pub const NEAR_LIMIT_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// What to watch: the target's processes (pid, start time in ticks) and its cgroup.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WatchSet {
@@ -43,6 +53,8 @@ pub struct WatchSet {
     pub cgroup: Option<WatchedCgroup>,
     /// `/proc/vmstat` to read around an exit (the host-wide `oom_kill`).
     pub vmstat: Option<PathBuf>,
+    /// The target is near its limit: read the counter every [`NEAR_LIMIT_POLL`].
+    pub near_limit: bool,
 }
 
 /// A located cgroup.
@@ -80,12 +92,14 @@ pub enum Event {
         /// Host `oom_kill` at the last watch update and right after the exit.
         vmstat: Option<(u64, u64)>,
     },
-    /// The v2 counter file changed.
+    /// The counter changed: notified (v2), or read by the near-limit poll.
     Changed {
         /// The cgroup.
         cgroup: CgroupKey,
         /// `oom_kill` now.
         counter: u64,
+        /// Whether the kernel notified it (else the near-limit poll read it).
+        notified: bool,
     },
 }
 
@@ -120,6 +134,8 @@ impl Watcher {
             watch: None,
             pidfds: Vec::new(),
             counter: None,
+            last_counter: None,
+            near_limit: false,
             vmstat_path: None,
             vmstat_before: None,
             dropped: dropped.clone(),
@@ -166,8 +182,13 @@ struct Thread {
     inotify: OwnedFd,
     /// The inotify watch descriptor on the v2 counter file.
     watch: Option<i32>,
-    pidfds: Vec<(i32, OwnedFd)>,
+    /// Watched processes; a deadline marks one the last watch set no longer named (kept for
+    /// [`LEAVING_GRACE`]).
+    pidfds: Vec<(i32, OwnedFd, Option<std::time::Instant>)>,
     counter: Option<(WatchedCgroup, File)>,
+    /// The counter as last read (the near-limit poll reports changes only).
+    last_counter: Option<u64>,
+    near_limit: bool,
     vmstat_path: Option<PathBuf>,
     vmstat_before: Option<u64>,
     dropped: Arc<AtomicU64>,
@@ -187,18 +208,25 @@ impl Thread {
             let mut sent = false;
             // Exits first: the counter must be read before the cgroup goes away.
             for index in exited.into_iter().rev() {
-                let (pid, _) = self.pidfds.swap_remove(index);
-                let counter = self.counter.as_ref().and_then(|(_, file)| read_oom_kill(file));
-                let vmstat = self.vmstat_before.zip(self.vmstat_path.as_deref().and_then(read_vmstat_oom_kill));
-                let cgroup = self.counter.as_ref().map(|(c, _)| c.key);
-                sent |= self.send(Event::Exited { pid, cgroup, counter, vmstat });
+                let (pid, _, _) = self.pidfds.swap_remove(index);
+                sent |= self.exited(pid);
             }
+            let now = std::time::Instant::now();
+            self.pidfds.retain(|(_, _, leaving)| leaving.is_none_or(|deadline| deadline > now));
             if changed {
                 drain_inotify(&self.inotify);
+            }
+            if changed || self.near_limit {
                 if let Some((c, file)) = &self.counter {
-                    if let Some(counter) = read_oom_kill(file) {
-                        let key = c.key;
-                        sent |= self.send(Event::Changed { cgroup: key, counter });
+                    let key = c.key;
+                    match read_oom_kill(file) {
+                        // Notified: always passed on (the ledger dedupes); polled: only a change.
+                        Some(counter) if changed || self.last_counter.is_some_and(|last| last != counter) => {
+                            self.last_counter = Some(counter);
+                            sent |= self.send(Event::Changed { cgroup: key, counter, notified: changed });
+                        }
+                        Some(counter) => self.last_counter = Some(counter),
+                        None => {}
                     }
                 }
             }
@@ -217,7 +245,9 @@ impl Thread {
                     }
                 }
                 if let Some(set) = self.sets.try_iter().last() {
-                    self.apply(set);
+                    if self.apply(set) {
+                        (self.notify)();
+                    }
                 }
             }
         }
@@ -228,9 +258,19 @@ impl Thread {
         let mut fds = Vec::with_capacity(2 + self.pidfds.len());
         fds.push(PollFd::new(&self.wake, PollFlags::IN));
         fds.push(PollFd::new(&self.inotify, PollFlags::IN));
-        fds.extend(self.pidfds.iter().map(|(_, fd)| PollFd::new(fd, PollFlags::IN)));
+        fds.extend(self.pidfds.iter().map(|(_, fd, _)| PollFd::new(fd, PollFlags::IN)));
+        let near = Timespec { tv_sec: 0, tv_nsec: NEAR_LIMIT_POLL.as_nanos() as _ };
+        // Wake up now and then to let leaving processes go after their grace.
+        let leaving = Timespec { tv_sec: 1, tv_nsec: 0 };
+        let timeout = if self.near_limit && self.counter.is_some() {
+            Some(&near)
+        } else if self.pidfds.iter().any(|(_, _, l)| l.is_some()) {
+            Some(&leaving)
+        } else {
+            None
+        };
         loop {
-            match poll(&mut fds, None) {
+            match poll(&mut fds, timeout) {
                 Ok(_) => break,
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(e),
@@ -239,6 +279,15 @@ impl Thread {
         let ready = |f: &PollFd<'_>| !f.revents().is_empty();
         let exited = fds[2..].iter().enumerate().filter(|(_, f)| ready(f)).map(|(i, _)| i).collect();
         Ok((ready(&fds[0]), ready(&fds[1]), exited))
+    }
+
+    /// Reads the counter (and the host's) for a process that exited and reports it.
+    fn exited(&mut self, pid: i32) -> bool {
+        let counter = self.counter.as_ref().and_then(|(_, file)| read_oom_kill(file));
+        self.last_counter = counter.or(self.last_counter);
+        let vmstat = self.vmstat_before.zip(self.vmstat_path.as_deref().and_then(read_vmstat_oom_kill));
+        let cgroup = self.counter.as_ref().map(|(c, _)| c.key);
+        self.send(Event::Exited { pid, cgroup, counter, vmstat })
     }
 
     fn send(&self, event: Event) -> bool {
@@ -251,28 +300,56 @@ impl Thread {
         }
     }
 
-    fn apply(&mut self, set: WatchSet) {
-        self.vmstat_path = set.vmstat.clone();
-        self.vmstat_before = set.vmstat.as_deref().and_then(read_vmstat_oom_kill);
-        self.pidfds.retain(|(pid, _)| set.processes.iter().any(|(p, _)| p == pid));
-        for &(pid, start) in set.processes.iter().take(MAX_PIDFDS) {
-            if self.pidfds.iter().any(|(p, _)| *p == pid) {
+    /// Takes a new watch set; returns whether it reported an exit. A process the set no longer
+    /// names stays watched for [`LEAVING_GRACE`]: the pass may have missed it because it is dying
+    /// (an exiting process's command line reads empty before its pidfd fires); one that already
+    /// exited is reported now, with the old counter file and host baseline.
+    fn apply(&mut self, set: WatchSet) -> bool {
+        let mut sent = false;
+        let deadline = std::time::Instant::now() + LEAVING_GRACE;
+        let mut index = 0;
+        while index < self.pidfds.len() {
+            let (pid, ref fd, ref mut leaving) = self.pidfds[index];
+            if set.processes.iter().any(|(p, _)| *p == pid) {
+                *leaving = None;
+                index += 1;
                 continue;
             }
+            leaving.get_or_insert(deadline);
+            let mut one = [PollFd::new(fd, PollFlags::IN)];
+            let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
+            if poll(&mut one, Some(&zero)).is_ok_and(|n| n > 0) {
+                self.pidfds.swap_remove(index);
+                sent |= self.exited(pid);
+            } else {
+                index += 1;
+            }
+        }
+        self.vmstat_path = set.vmstat.clone();
+        self.near_limit = set.near_limit;
+        self.vmstat_before = set.vmstat.as_deref().and_then(read_vmstat_oom_kill);
+        for &(pid, start) in set.processes.iter().take(MAX_PIDFDS) {
+            if self.pidfds.iter().any(|(p, _, _)| *p == pid) {
+                continue;
+            }
+            if self.pidfds.len() >= MAX_PIDFDS {
+                break;
+            }
             match open_pidfd(pid, start) {
-                Ok(Some(fd)) => self.pidfds.push((pid, fd)),
+                Ok(Some(fd)) => self.pidfds.push((pid, fd, None)),
                 Ok(None) => tracing::debug!(pid, "not watching the exit: the pid now belongs to another process"),
                 Err(e) => tracing::debug!(pid, "cannot watch the exit: {e}"),
             }
         }
         if self.counter.as_ref().map(|(c, _)| c) == set.cgroup.as_ref() {
-            return;
+            return sent;
         }
         if let Some(wd) = self.watch.take() {
             let _ = inotify::remove_watch(&self.inotify, wd);
         }
         self.counter = None;
-        let Some(cgroup) = set.cgroup else { return };
+        self.last_counter = None;
+        let Some(cgroup) = set.cgroup else { return sent };
         let path = cgroup.counter_file();
         match File::open(&path) {
             Ok(file) => {
@@ -282,10 +359,12 @@ impl Thread {
                         Err(e) => tracing::warn!(path = %path.display(), "cannot watch the OOM counter: {e}"),
                     }
                 }
+                self.last_counter = read_oom_kill(&file);
                 self.counter = Some((cgroup, file));
             }
             Err(e) => tracing::warn!(path = %path.display(), "cannot open the OOM counter: {e}"),
         }
+        sent
     }
 }
 
@@ -378,6 +457,7 @@ mod tests {
             processes: vec![(pid, start_ticks(pid))],
             cgroup: Some(WatchedCgroup { key, version: CgroupVersion::V1, dir: dir.clone() }),
             vmstat: None,
+            near_limit: false,
         });
         // Let the watcher open the pidfd and the counter, then move the file away: the open file
         // is what is read at the exit.
@@ -396,7 +476,7 @@ mod tests {
         let w = Watcher::start(Arc::new(|| {})).unwrap();
         let mut child = std::process::Command::new("sleep").arg("600").spawn().unwrap();
         let pid = child.id() as i32;
-        w.set(WatchSet { processes: vec![(pid, start_ticks(pid) + 1)], cgroup: None, vmstat: None });
+        w.set(WatchSet { processes: vec![(pid, start_ticks(pid) + 1)], cgroup: None, vmstat: None, near_limit: false });
         std::thread::sleep(Duration::from_millis(500));
         child.kill().unwrap();
         child.wait().unwrap();
@@ -414,10 +494,33 @@ mod tests {
             processes: Vec::new(),
             cgroup: Some(WatchedCgroup { key, version: CgroupVersion::V2, dir: dir.clone() }),
             vmstat: None,
+            near_limit: false,
         });
         wait_open(&dir.join("memory.events"));
         std::fs::write(dir.join("memory.events"), "max 3\noom 1\noom_kill 1\n").unwrap();
-        assert_eq!(next_event(&w), Event::Changed { cgroup: key, counter: 1 });
+        assert_eq!(next_event(&w), Event::Changed { cgroup: key, counter: 1, notified: true });
+        drop(w);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn near_the_limit_the_counter_is_polled_and_a_change_reported_once() {
+        let dir = temp_dir("poll");
+        // v1: no notification; a regular file notifies nothing of what is read by the poll here.
+        std::fs::write(dir.join("memory.oom_control"), "oom_kill 0\n").unwrap();
+        let w = Watcher::start(Arc::new(|| {})).unwrap();
+        let key = CgroupKey { dev: 1, ino: 4 };
+        w.set(WatchSet {
+            processes: Vec::new(),
+            cgroup: Some(WatchedCgroup { key, version: CgroupVersion::V1, dir: dir.clone() }),
+            vmstat: None,
+            near_limit: true,
+        });
+        wait_open(&dir.join("memory.oom_control"));
+        std::fs::write(dir.join("memory.oom_control"), "oom_kill 1\n").unwrap();
+        assert_eq!(next_event(&w), Event::Changed { cgroup: key, counter: 1, notified: false });
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(w.drain().is_empty(), "an unchanged counter is not reported again");
         drop(w);
         let _ = std::fs::remove_dir_all(&dir);
     }
