@@ -100,11 +100,6 @@ impl Ledger {
         self.cgroups.push_back(seen);
     }
 
-    /// Kills counted from cgroup counters.
-    pub fn counted(&self) -> u64 {
-        self.counted
-    }
-
     /// Kills inferred from the host counter.
     pub fn inferred(&self) -> u64 {
         self.inferred
@@ -128,11 +123,6 @@ impl Ledger {
     /// A new target: counts and readings start afresh.
     pub fn reset(&mut self) {
         *self = Self::default();
-    }
-
-    /// Cgroups the ledger has room for without reallocating.
-    pub fn capacity(&self) -> usize {
-        self.cgroups.capacity()
     }
 }
 
@@ -171,7 +161,7 @@ mod tests {
         let mut l = Ledger::default();
         l.observe(A, 0);
         l.infer(Some(A));
-        assert_eq!((l.counted(), l.inferred()), (0, 1));
+        assert_eq!((l.total(), l.inferred()), (1, 1));
         assert_eq!(l.observe(A, 2), 1, "one of the two was already inferred");
         assert_eq!(l.total(), 2);
         l.infer(None);

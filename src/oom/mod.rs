@@ -348,7 +348,7 @@ fn own_procfs(roots: &Roots) -> bool {
 }
 
 /// The identity of a located cgroup directory.
-pub fn key_of(location: &Location) -> Option<CgroupKey> {
+fn key_of(location: &Location) -> Option<CgroupKey> {
     let meta = std::fs::metadata(&location.dir).ok()?;
     Some(CgroupKey { dev: meta.dev(), ino: meta.ino() })
 }
