@@ -262,13 +262,16 @@ fn pod_sidecar_sees_the_oom_kill_once_and_follows_the_restarted_app() {
     prom.wait_for(Duration::from_secs(60), "LeakwatchTargetDown firing in Prometheus", |p| {
         prom_firing(p, r#"alertname="LeakwatchTargetDown""#)
     });
+    // The memory alerts ended. Usually with the reason `target_gone`; when the kill is seen before
+    // the exit (near-limit poll), the pass it triggers can still find the victim with its memory
+    // already freed by the kernel's OOM reaper, and they resolve on the low value instead.
     let history = lw.json("/alerts/history");
-    assert!(
-        history["transitions"].as_array().is_some_and(|t| t
-            .iter()
-            .any(|t| t["alert"] == "LeakwatchMemoryUtilizationHigh" && t["reason"] == "target_gone")),
-        "the memory alert ended because the target went away: {history}"
-    );
+    let ended: Vec<&Value> = history["transitions"]
+        .as_array()
+        .map(|t| t.iter().filter(|t| t["alert"] == "LeakwatchMemoryUtilizationHigh" && t["to"] == "resolved").collect())
+        .unwrap_or_default();
+    assert!(!ended.is_empty(), "the memory alerts ended with the app: {history}");
+    let memory_end_reason = ended[0]["reason"].as_str().unwrap_or("low value").to_owned();
     let pushed = receiver
         .wait(Duration::from_secs(30), "LeakwatchOomKill pushed", |a| a["labels"]["alertname"] == "LeakwatchOomKill");
     for (label, value) in [("namespace", NAMESPACE), ("pod", POD), ("container", "app"), ("node", "node-a")] {
@@ -308,7 +311,7 @@ fn pod_sidecar_sees_the_oom_kill_once_and_follows_the_restarted_app() {
         "pod timeline: OOM kill seen by the test at 0 ms (kernel oom_kill 1 in the app's cgroup); container and \
          cgroup deleted +{} ms; leakwatch's OOM report at {:+.0} ms (seen by {}); target_up 0 on /metrics +{} ms; \
          restarted app running {} ms after `runc run`, followed by leakwatch {} ms later (interval {} ms); last \
-         pre-mortem sample at {:.1} % of the limit",
+         pre-mortem sample at {:.1} % of the limit; memory alerts ended ({memory_end_reason})",
         deleted.as_millis(),
         seen_after * 1000.0,
         report["seen_by"],
