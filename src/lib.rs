@@ -24,6 +24,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod logs_command;
 pub mod metrics;
+pub mod oom;
 pub mod parse;
 pub mod reload;
 pub mod roots;

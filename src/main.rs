@@ -86,7 +86,8 @@ fn status_command(args: leakwatch::status_command::StatusArgs) -> ExitCode {
 fn generate_files(rules: &AlertRules, what: Generate) -> ExitCode {
     let opts = |out: &GenerateArgs| promgen::Options {
         selector: out.selector.clone(),
-        runbook_base: out.runbook_base.clone(),
+        runbook_base: out.runbook_base.clone().unwrap_or_else(|| rules.runbook_base.clone()),
+        job_selector: out.job_selector.clone(),
     };
     let (text, out) = match &what {
         Generate::Dashboards { dir } => return generate_dashboards(dir),

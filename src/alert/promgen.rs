@@ -8,7 +8,14 @@
 //! - prediction: the same judgement as the engine, on the figures the detector exports
 //!   (`leakwatch_trend_time_to_limit_seconds` under `horizon + for`, and the peaks projected `for`
 //!   ahead above the floor), with the engine's hysteresis through `ALERTS`;
-//! - OOM kill: `increase(leakwatch_cgroup_memory_oom_kills_total[window]) > 0`.
+//! - OOM kill: `sum without(detection) (increase(leakwatch_target_oom_kills_total[window])) > 0`
+//!   (leakwatch's own count, which survives the cgroup a container restart replaces);
+//! - target down: `leakwatch_target_up == 0` for the rule's `for`;
+//! - leakwatch itself: `up{JOB} == 0` (down), `absent(up{JOB})` (absent), and
+//!   `leakwatch_config_last_reload_successful == 0` (a config reload failed).
+//!
+//! No expression aggregates away `namespace`, `pod`, `container` or `instance`: every alert keeps
+//! the labels of the series it fired on.
 
 use std::collections::BTreeMap;
 
@@ -16,11 +23,22 @@ use serde::Serialize;
 
 use std::time::Duration;
 
-use super::rules::{self, prom_duration, AlertRules, PredictionLevel, Resource, Severity, OOM_ALERT};
+use super::rules::{
+    self, prom_duration, AlertRules, PredictionLevel, Resource, Severity, OOM_ALERT, TARGET_DOWN_ALERT,
+};
 
-/// Where `runbook_url` points by default: the runbook section of the README (the anchor is
-/// appended). Override it with `--runbook-base` for a published copy.
-pub const DEFAULT_RUNBOOK_BASE: &str = "README.md";
+/// Where `runbook_url` points by default (the anchor is appended): the runbook section of the
+/// project's README. Override it with `--runbook-base` for a published copy.
+pub const DEFAULT_RUNBOOK_BASE: &str = rules::DEFAULT_RUNBOOK_BASE;
+/// The default selector of leakwatch's own scrape job for `up`: a plain scrape config's job, or a
+/// prometheus-operator PodMonitor/ServiceMonitor job (`namespace/name`).
+pub const DEFAULT_JOB_SELECTOR: &str = "job=~\".*leakwatch.*\"";
+/// Alert: leakwatch's scrape fails.
+pub const DOWN_ALERT: &str = "LeakwatchDown";
+/// Alert: no leakwatch series at all.
+pub const ABSENT_ALERT: &str = "LeakwatchAbsent";
+/// Alert: the last config reload failed.
+pub const RELOAD_ALERT: &str = "LeakwatchConfigReloadFailed";
 /// The PrometheusRule's default name.
 pub const DEFAULT_CRD_NAME: &str = "leakwatch";
 
@@ -31,11 +49,17 @@ pub struct Options {
     pub selector: String,
     /// The runbook URL before `#anchor`.
     pub runbook_base: String,
+    /// Label matchers selecting leakwatch's scrape job in `up`, e.g. `job="leakwatch"`.
+    pub job_selector: String,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { selector: String::new(), runbook_base: DEFAULT_RUNBOOK_BASE.to_owned() }
+        Self {
+            selector: String::new(),
+            runbook_base: DEFAULT_RUNBOOK_BASE.to_owned(),
+            job_selector: DEFAULT_JOB_SELECTOR.to_owned(),
+        }
     }
 }
 
@@ -135,15 +159,68 @@ pub fn rule_file(rules: &AlertRules, opts: &Options) -> RuleFile {
     if !predictions.is_empty() {
         groups.push(Group { name: "leakwatch-prediction".to_owned(), rules: predictions });
     }
+    let mut target = Vec::new();
     if let Some(oom) = rules.oom_kill {
-        let expr = format!("increase(leakwatch_cgroup_memory_oom_kills_total{sel}[{}]) > 0", prom_duration(oom.window));
+        let expr = format!(
+            "sum without(detection) (increase(leakwatch_target_oom_kills_total{sel}[{}])) > 0",
+            prom_duration(oom.window)
+        );
         let (summary, description) = rules::oom_texts();
-        groups.push(Group {
-            name: "leakwatch-oom".to_owned(),
-            rules: vec![alerting(OOM_ALERT, expr, None, Severity::Critical, summary, description, opts)],
-        });
+        target.push(alerting(OOM_ALERT, expr, None, Severity::Critical, summary, description, opts));
     }
+    if let Some(down) = rules.target_down {
+        let expr = format!("leakwatch_target_up{sel} == 0");
+        let (summary, description) = rules::target_down_texts();
+        target.push(alerting(TARGET_DOWN_ALERT, expr, Some(down.for_), Severity::Warning, summary, description, opts));
+    }
+    if !target.is_empty() {
+        groups.push(Group { name: "leakwatch-oom".to_owned(), rules: target });
+    }
+    groups.push(Group { name: "leakwatch-self".to_owned(), rules: self_rules(&sel, opts) });
     RuleFile { groups }
+}
+
+/// leakwatch's own failure modes: its scrape fails, it is absent, a config reload failed.
+fn self_rules(sel: &str, opts: &Options) -> Vec<AlertingRule> {
+    let job = format!("{{{}}}", opts.job_selector);
+    let minutes = |m: u64| Some(Duration::from_secs(m * 60));
+    vec![
+        alerting(
+            DOWN_ALERT,
+            format!("up{job} == 0"),
+            minutes(5),
+            Severity::Critical,
+            "leakwatch on {{ $labels.instance }} cannot be scraped.".to_owned(),
+            "Prometheus has failed to scrape leakwatch ({{ $labels.job }}, {{ $labels.instance }}) for 5 minutes: \
+             the pod's memory is not watched and its alerts cannot fire."
+                .to_owned(),
+            opts,
+        ),
+        alerting(
+            ABSENT_ALERT,
+            format!("absent(up{job})"),
+            minutes(10),
+            Severity::Critical,
+            "No leakwatch target is scraped.".to_owned(),
+            format!(
+                "Prometheus has had no `up` series for {} for 10 minutes: leakwatch is not deployed, or its \
+                 PodMonitor/scrape config no longer finds it.",
+                opts.job_selector.replace('"', "'")
+            ),
+            opts,
+        ),
+        alerting(
+            RELOAD_ALERT,
+            format!("leakwatch_config_last_reload_successful{sel} == 0"),
+            minutes(5),
+            Severity::Warning,
+            "leakwatch on {{ $labels.instance }} failed to reload its configuration.".to_owned(),
+            "The last configuration reload of leakwatch ({{ $labels.instance }}) failed; it keeps running with \
+             the previous configuration. Its log says which key is wrong."
+                .to_owned(),
+            opts,
+        ),
+    ]
 }
 
 /// The rule file as YAML, with a header saying where it comes from.
@@ -283,7 +360,10 @@ mod tests {
         assert!(warning.expr.starts_with("leakwatch_memory_utilization_ratio > 0.8\nor\n"), "{}", warning.expr);
         assert!(warning.expr.contains("> 0.75\n"), "{}", warning.expr);
         assert_eq!(warning.for_.as_deref(), Some("15m"));
-        assert_eq!(warning.annotations["runbook_url"], "README.md#leakwatchmemoryutilizationhigh");
+        assert_eq!(
+            warning.annotations["runbook_url"],
+            "https://github.com/leakwatch/leakwatch/blob/main/README.md#leakwatchmemoryutilizationhigh"
+        );
         let prediction = &file.groups[1].rules[0];
         assert_eq!(prediction.for_.as_deref(), Some("1h"));
         assert!(prediction.expr.contains("leakwatch_trend_time_to_limit_seconds{resource=\"memory\"} < 7200\n"));
@@ -301,7 +381,18 @@ mod tests {
         assert!(critical.expr.contains("} < 1800\n"), "{}", critical.expr);
         let oom = &file.groups[2].rules[0];
         assert_eq!(oom.for_, None);
-        assert_eq!(oom.expr, "increase(leakwatch_cgroup_memory_oom_kills_total[15m]) > 0");
+        assert_eq!(oom.expr, "sum without(detection) (increase(leakwatch_target_oom_kills_total[15m])) > 0");
+        let down = &file.groups[2].rules[1];
+        assert_eq!((down.expr.as_str(), down.for_.as_deref()), ("leakwatch_target_up == 0", Some("2m")));
+        let own: Vec<&str> = file.groups[3].rules.iter().map(|r| r.expr.as_str()).collect();
+        assert_eq!(
+            own,
+            [
+                "up{job=~\".*leakwatch.*\"} == 0",
+                "absent(up{job=~\".*leakwatch.*\"})",
+                "leakwatch_config_last_reload_successful == 0"
+            ]
+        );
     }
 
     #[test]

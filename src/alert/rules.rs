@@ -433,9 +433,29 @@ pub struct AlertRules {
     pub prediction: PredictionRules,
     /// The OOM kill rule, unless disabled.
     pub oom_kill: Option<OomRule>,
+    /// The target-down rule, unless disabled.
+    pub target_down: Option<TargetDownRule>,
     /// History caps.
     pub history: HistoryLimits,
+    /// Absolute URL of the runbook (the alert's anchor is appended after `#`).
+    pub runbook_base: String,
 }
+
+/// `LeakwatchTargetDown`: the configured target has had no process for `for_`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TargetDownRule {
+    /// How long the target must be gone.
+    pub for_: Duration,
+}
+
+/// The alert name of the target-down rule.
+pub const TARGET_DOWN_ALERT: &str = "LeakwatchTargetDown";
+/// Default `for` of the target-down rule.
+pub const DEFAULT_TARGET_DOWN_FOR: Duration = Duration::from_secs(120);
+/// Where `runbook_url` points by default: the runbook section of the project's README.
+pub const DEFAULT_RUNBOOK_BASE: &str = "https://github.com/leakwatch/leakwatch/blob/main/README.md";
+/// Why an alert ended because the target vanished (`reason` in `/alerts/history`).
+pub const REASON_TARGET_GONE: &str = "target_gone";
 
 /// The alert name of the OOM kill rule.
 pub const OOM_ALERT: &str = "LeakwatchOomKill";
@@ -503,11 +523,13 @@ pub fn defaults() -> AlertRules {
             hysteresis: DEFAULT_HYSTERESIS,
         },
         oom_kill: Some(OomRule { window: DEFAULT_OOM_WINDOW }),
+        target_down: Some(TargetDownRule { for_: DEFAULT_TARGET_DOWN_FOR }),
         history: HistoryLimits {
             max_transitions: DEFAULT_MAX_TRANSITIONS,
             retention: DEFAULT_HISTORY_RETENTION,
             resolved_retention: DEFAULT_RESOLVED_RETENTION,
         },
+        runbook_base: DEFAULT_RUNBOOK_BASE.to_owned(),
     }
 }
 
@@ -520,11 +542,27 @@ pub fn clear_level(level: f64, margin: f64) -> f64 {
 /// The OOM rule's texts.
 pub fn oom_texts() -> (String, String) {
     (
-        "A process of {{ $labels.target }}'s cgroup was killed by the OOM killer.".to_owned(),
-        "The kernel's oom_kill counter of the cgroup of {{ $labels.target }} rose by {{ printf \"%.2f\" $value }} \
-         in the alert window: the cgroup reached its memory limit and a process was killed."
+        "{{ $labels.target }} was killed by the OOM killer.".to_owned(),
+        "leakwatch counted {{ printf \"%.2f\" $value }} OOM kills of {{ $labels.target }} in the alert window \
+         (its own count, kept across container restarts and cgroup changes): the cgroup reached its memory \
+         limit and a process was killed. GET /oom on leakwatch shows what preceded each kill."
             .to_owned(),
     )
+}
+
+/// The target-down rule's texts.
+pub fn target_down_texts() -> (String, String) {
+    (
+        "leakwatch finds no process of {{ $labels.target }}.".to_owned(),
+        "The configured target {{ $labels.target }} has had no process for the rule's `for`: it exited, \
+         was OOM-killed or is restarting (crash loop?). Its memory alerts ended with reason target_gone."
+            .to_owned(),
+    )
+}
+
+/// The absolute runbook URL of an alert.
+pub fn runbook_url(base: &str, alert: &str) -> String {
+    format!("{base}#{}", runbook_anchor(alert))
 }
 
 /// The README anchor of an alert's runbook entry (GitHub's heading anchors: lower case).

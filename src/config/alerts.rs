@@ -17,6 +17,8 @@
 //!     warning: { horizon: 1h, min_ratio: 0.6 }
 //!     critical: { horizon: 20m, min_ratio: 0.8, for: 10m }
 //!   oom_kill: { enabled: true, window: 15m }
+//!   target_down: { enabled: true, for: 2m }
+//!   runbook_base_url: https://github.com/leakwatch/leakwatch/blob/main/README.md   # + "#alertname"
 //!   history: { max_transitions: 1000, retention: 24h, resolved_retention: 15m }
 //!   alertmanager: { url: http://alertmanager:9093, timeout: 5s, resend_interval: 1m }   # optional
 //! ```
@@ -30,7 +32,7 @@ use crate::alert::history::WindowLimits;
 use crate::alert::push;
 use crate::alert::rules::{
     self, AlertRules, HistoryLimits, OomRule, PredictionLevel, PredictionRules, Ratio, Resource, Severity,
-    ThresholdRule,
+    TargetDownRule, ThresholdRule,
 };
 
 /// Most threshold rules.
@@ -50,6 +52,11 @@ pub struct AlertsConfig {
     pub prediction: PredictionConfig,
     /// The OOM kill rule.
     pub oom_kill: OomKillConfig,
+    /// The target-down rule.
+    pub target_down: TargetDownConfig,
+    /// Absolute `http(s)://` URL of the runbook; each alert's `runbook_url` is this + `#alertname`.
+    /// Default: the project's README. Also `--runbook-base-url`.
+    pub runbook_base_url: Option<String>,
     /// The transition history.
     pub history: HistoryConfig,
     /// Optional push to an Alertmanager.
@@ -184,6 +191,17 @@ pub struct OomKillConfig {
     pub window: Option<Duration>,
 }
 
+/// `alerts.target_down`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TargetDownConfig {
+    /// Default true.
+    pub enabled: Option<bool>,
+    /// The target must have had no process this long. Default `2m`; 1s..=1d.
+    #[serde(rename = "for", deserialize_with = "units::de_duration")]
+    pub for_: Option<Duration>,
+}
+
 /// `alerts.history`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -225,8 +243,29 @@ pub fn validate(c: &AlertsConfig, problems: &mut Vec<String>) -> AlertRules {
         thresholds,
         prediction: prediction(&c.prediction, d.prediction, problems),
         oom_kill: oom(&c.oom_kill, problems),
+        target_down: target_down(&c.target_down, problems),
         history: history(&c.history, d.history, problems),
+        runbook_base: runbook_base(c.runbook_base_url.as_deref(), problems),
     }
+}
+
+fn target_down(c: &TargetDownConfig, problems: &mut Vec<String>) -> Option<TargetDownRule> {
+    let for_ = c.for_.unwrap_or(rules::DEFAULT_TARGET_DOWN_FOR);
+    if !(Duration::from_secs(1)..=DAY).contains(&for_) {
+        problems.push(format!("alerts.target_down.for: must be 1s..=1d, got {}", humantime::format_duration(for_)));
+    }
+    (c.enabled != Some(false)).then_some(TargetDownRule { for_ })
+}
+
+fn runbook_base(url: Option<&str>, problems: &mut Vec<String>) -> String {
+    let Some(url) = url else { return rules::DEFAULT_RUNBOOK_BASE.to_owned() };
+    let absolute = ["http://", "https://"].iter().any(|p| url.strip_prefix(p).is_some_and(|rest| !rest.is_empty()));
+    if !absolute || url.contains('#') || url.chars().any(char::is_whitespace) {
+        problems.push(format!(
+            "alerts.runbook_base_url: must be an absolute http(s):// URL without a #fragment, got {url:?}"
+        ));
+    }
+    url.to_owned()
 }
 
 fn threshold(key: &str, r: &RuleConfig, problems: &mut Vec<String>) -> ThresholdRule {
@@ -476,6 +515,20 @@ mod tests {
         assert!(p.is_empty());
         assert_eq!((t.authority.as_str(), t.path.as_str()), ("am:9093", "/am/api/v2/alerts"));
         assert_eq!(validate_alertmanager(&AlertmanagerConfig::default(), &mut p), None);
+    }
+
+    #[test]
+    fn target_down_and_the_runbook_url_are_checked() {
+        let found = problems("alerts:\n  target_down: {for: 0s}\n  runbook_base_url: README.md\n");
+        assert!(found.contains("alerts.target_down.for: must be 1s..=1d"), "{found}");
+        assert!(found.contains("alerts.runbook_base_url: must be an absolute http(s):// URL"), "{found}");
+        let c =
+            Config::from_yaml(b"alerts:\n  target_down: {enabled: false}\n  runbook_base_url: https://x.example/rb\n")
+                .unwrap();
+        let mut none = Vec::new();
+        let r = validate(&c.alerts, &mut none);
+        assert!(none.is_empty() && r.target_down.is_none(), "{none:?}");
+        assert_eq!(rules::runbook_url(&r.runbook_base, "LeakwatchOomKill"), "https://x.example/rb#leakwatchoomkill");
     }
 
     #[test]

@@ -81,6 +81,10 @@ pub struct Config {
     /// The exporter-toolkit web config file (TLS, basic auth); from `--web.config.file` only.
     #[serde(skip)]
     pub web_config_file: Option<PathBuf>,
+    /// The URL under which leakwatch is reached, e.g. `http://leakwatch.example:10171`; pushed
+    /// alerts' `generatorURL` is this + `/alerts`. Default `http://INSTANCE` (see the README).
+    /// Also `--web.external-url`.
+    pub web_external_url: Option<String>,
 }
 
 /// `cleanup:` — leakwatch trims its own structures on an interval, when its own RSS passes a
@@ -317,8 +321,11 @@ impl Config {
                 stale_after: over.tasks.stale_after.or(self.tasks.stale_after),
                 max_tracked: over.tasks.max_tracked.or(self.tasks.max_tracked),
             },
-            // No flag sets alert rules: they come from the file only.
-            alerts: self.alerts,
+            // No flag sets alert rules: they come from the file only (the runbook URL has one).
+            alerts: AlertsConfig {
+                runbook_base_url: over.alerts.runbook_base_url.or(self.alerts.runbook_base_url),
+                ..self.alerts
+            },
             admin: AdminConfig { token_file: over.admin.token_file.or(self.admin.token_file) },
             cleanup: CleanupConfig {
                 interval: over.cleanup.interval.or(self.cleanup.interval),
@@ -326,6 +333,7 @@ impl Config {
                 memory_cooldown: over.cleanup.memory_cooldown.or(self.cleanup.memory_cooldown),
             },
             web_config_file: over.web_config_file.or(self.web_config_file),
+            web_external_url: over.web_external_url.or(self.web_external_url),
         }
     }
 

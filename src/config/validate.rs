@@ -91,6 +91,8 @@ pub struct ValidConfig {
     pub logs_basic_auth_users: Option<crate::web::Users>,
     /// `logs.allowed_dirs` (empty: each source's own directory; see [`crate::logs::guard`]).
     pub logs_allowed_dirs: Vec<PathBuf>,
+    /// `web_external_url` without a trailing `/` (`None`: derived from the instance).
+    pub external_url: Option<String>,
 }
 
 /// Checks every value; `wrapped` is true in `leakwatch run` mode, where the wrapped command is
@@ -141,6 +143,13 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
         }
     }
     let cleanup = cleanup(&config.cleanup, &mut problems);
+    let external_url = config.web_external_url.as_deref().map(|url| {
+        let absolute = ["http://", "https://"].iter().any(|p| url.strip_prefix(p).is_some_and(|r| !r.is_empty()));
+        if !absolute || url.chars().any(char::is_whitespace) {
+            problems.push(format!("web_external_url: must be an absolute http(s):// URL, got {url:?}"));
+        }
+        url.trim_end_matches('/').to_owned()
+    });
     let web = config.web_config_file.as_deref().and_then(|path| {
         crate::web::WebConfig::load(path)
             .map(std::sync::Arc::new)
@@ -188,6 +197,7 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
             web,
             logs_basic_auth_users,
             logs_allowed_dirs,
+            external_url,
         })
     } else {
         Err(ConfigError::Invalid(problems))
@@ -459,6 +469,15 @@ mod tests {
         let err = validate(&c, false).unwrap_err().to_string();
         assert!(err.contains("--web.config.file: /nonexistent/web.yml"), "{err}");
         assert!(Config::from_yaml(b"web_config_file: /x\n").is_err(), "the web config is a flag, not a file key");
+    }
+
+    #[test]
+    fn the_external_url_is_absolute_and_loses_its_trailing_slash() {
+        let c = Config::from_yaml(b"web_external_url: https://lw.example/app/\n").unwrap();
+        assert_eq!(validate(&c, false).unwrap().external_url.as_deref(), Some("https://lw.example/app"));
+        let err = problems("web_external_url: lw.example\n", false);
+        assert!(err.contains("web_external_url: must be an absolute http(s):// URL"), "{err}");
+        assert_eq!(validate(&Config::default(), false).unwrap().external_url, None);
     }
 
     #[test]

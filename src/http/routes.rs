@@ -33,6 +33,7 @@ const INDEX: &str = "leakwatch\n\n\
 /status                  leakwatch, the latest snapshot, internal structures and cleanups (JSON)\n\
 /alerts                  pending, firing and recently resolved alerts, and the leak detector (JSON)\n\
 /alerts/history          alert transitions, newest first (JSON)\n\
+/oom                     target up/down, OOM kills counted by leakwatch, the newest OOM reports (JSON)\n\
 /logs                    log sources and their figures (JSON)\n\
 /logs/SOURCE             recent lines: lines, max_bytes, before_seq, after_seq, contains, regex, format\n\
 /logs/SOURCE/stream      live lines as Server-Sent Events: backlog, after_seq or Last-Event-ID, contains, regex, format\n\
@@ -258,6 +259,7 @@ async fn route(state: &AppState, req: Request<Incoming>, admin: bool) -> Respons
         }
         "/healthz" => plain(StatusCode::OK, "ok\n"),
         "/status" => state.status(),
+        "/oom" => status::oom(&state.snapshot.borrow().clone()),
         "/alerts" => super::alerts::current(&state.alerts),
         "/alerts/history" => super::alerts::history(&state.alerts),
         "/readyz" => {

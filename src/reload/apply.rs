@@ -174,15 +174,22 @@ impl Followers {
 /// The Alertmanager push task, restarted when its target changes.
 pub struct Push {
     alerts: watch::Receiver<Arc<AlertState>>,
+    identity: alert::push::Identity,
     tracker: TaskTracker,
     token: CancellationToken,
     current: Option<(alert::push::Target, CancellationToken)>,
 }
 
 impl Push {
-    /// No push yet; [`Push::set`] starts one as a task of `tracker` under `token`.
-    pub fn new(alerts: watch::Receiver<Arc<AlertState>>, tracker: TaskTracker, token: CancellationToken) -> Self {
-        Self { alerts, tracker, token, current: None }
+    /// No push yet; [`Push::set`] starts one as a task of `tracker` under `token`, sending as
+    /// `identity`.
+    pub fn new(
+        alerts: watch::Receiver<Arc<AlertState>>,
+        identity: alert::push::Identity,
+        tracker: TaskTracker,
+        token: CancellationToken,
+    ) -> Self {
+        Self { alerts, identity, tracker, token, current: None }
     }
 
     /// Pushes to `target` (nothing with `None`), restarting the task when it changed.
@@ -196,7 +203,12 @@ impl Push {
         if let Some(target) = target {
             tracing::info!(alertmanager = %target.authority, path = %target.path, "pushing alerts to Alertmanager");
             let stop = self.token.child_token();
-            self.tracker.spawn(alert::push::run(target.clone(), self.alerts.clone(), stop.clone()));
+            self.tracker.spawn(alert::push::run(
+                target.clone(),
+                self.identity.clone(),
+                self.alerts.clone(),
+                stop.clone(),
+            ));
             self.current = Some((target, stop));
         }
     }

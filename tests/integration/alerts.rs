@@ -294,3 +294,59 @@ fn alerts_are_pushed_to_an_alertmanager_resent_while_firing_and_sent_resolved() 
     assert!(rfc3339(&resolved["endsAt"]) >= started, "{resolved}");
     drop(lw);
 }
+
+#[test]
+fn pushed_alerts_carry_the_pod_identity_and_a_vanished_target_resolves_them_with_its_reason() {
+    let (am, pushes) = fake_alertmanager();
+    let hog = crate::support::MemHog::start(16);
+    let dir = TempDir::new("alerts-identity");
+    let config = dir.path().join("leakwatch.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "alerts:\n  rules:\n    - ratio: memory_utilization\n      levels: {{critical: 0.000001}}\n      for: 0s\n      hysteresis: 0\n  target_down: {{for: 1s}}\n  runbook_base_url: https://runbooks.example/leakwatch.md\n  alertmanager:\n    url: http://{am}\n    resend_interval: 1s\n"
+        ),
+    )
+    .expect("write config");
+    let mut cmd = std::process::Command::new(crate::support::binary());
+    cmd.env("POD_NAMESPACE", "shop").env("POD_NAME", "cart-7f9").env("CONTAINER_NAME", "app").env_remove("POD_IP");
+    let pid = hog.pid().to_string();
+    let lw = Leakwatch::start_cmd(cmd, &["--pid", &pid, "--target-name", "hog", "--config", config.to_str().unwrap()]);
+
+    let (_, _, first) = wait_push(&pushes, ALERT, "the alert firing", |a| rfc3339(&a["endsAt"]) > now() + 2.0);
+    let labels = &first["labels"];
+    assert_eq!((labels["namespace"].as_str(), labels["pod"].as_str()), (Some("shop"), Some("cart-7f9")), "{first}");
+    assert_eq!(labels["container"], "app");
+    assert_eq!(labels["instance"], lw.addr.to_string(), "the listen address (no POD_IP)");
+    assert_eq!(first["generatorURL"], format!("http://{}/alerts", lw.addr));
+    assert_eq!(
+        first["annotations"]["runbook_url"],
+        "https://runbooks.example/leakwatch.md#leakwatchmemoryutilizationhigh"
+    );
+    // generatorURL answers: it is leakwatch's /alerts.
+    let (code, body) = lw.get("/alerts");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"runbook_url\""), "{body}");
+
+    // The target vanishes: its memory alert is resolved with the reason, and target-down fires.
+    drop(hog);
+    let (_, _, resolved) = wait_push(&pushes, ALERT, "the alert resolved", |a| rfc3339(&a["endsAt"]) <= now() + 0.5);
+    assert_eq!(resolved["annotations"]["resolved_reason"], "target gone", "{resolved}");
+    assert_eq!(resolved["labels"]["pod"], "cart-7f9");
+    let (_, _, down) =
+        wait_push(&pushes, "LeakwatchTargetDown", "target down firing", |a| rfc3339(&a["endsAt"]) > now() + 2.0);
+    assert_eq!(
+        (down["labels"]["severity"].as_str(), down["labels"]["namespace"].as_str()),
+        (Some("warning"), Some("shop"))
+    );
+    let (_, history) = lw.get("/alerts/history");
+    let history: Value = serde_json::from_str(&history).expect("history JSON");
+    let gone = history["transitions"]
+        .as_array()
+        .expect("transitions")
+        .iter()
+        .find(|t| t["alert"] == ALERT && t["to"] == "resolved")
+        .cloned();
+    assert_eq!(gone.as_ref().map(|t| t["reason"].clone()), Some(Value::from("target_gone")), "{history}");
+    drop(lw);
+}

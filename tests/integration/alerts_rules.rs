@@ -107,7 +107,8 @@ fn every_alert_has_a_runbook_entry_where_its_runbook_url_points() {
     assert!(alerts.len() >= 9, "{alerts:?}");
     for alert in alerts {
         assert!(runbook.contains(&format!("\n### {alert}\n")), "README runbook has no `### {alert}`");
-        let url = format!("runbook_url: README.md#{}\n", alert.to_ascii_lowercase());
+        let url =
+            format!("runbook_url: {}#{}\n", leakwatch::alert::rules::DEFAULT_RUNBOOK_BASE, alert.to_ascii_lowercase());
         assert!(rules.contains(&url), "{alert}: no {url:?}");
     }
 }

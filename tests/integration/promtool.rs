@@ -308,7 +308,18 @@ pub fn full_snapshot() -> Snapshot {
     let mut errors = ErrorCounts::default();
     errors.record(ErrorSource::SmapsRollup, ErrorReason::PermissionDenied);
     errors.record(ErrorSource::Stat, ErrorReason::NotFound);
+    let oom = leakwatch::oom::OomStatus {
+        target: "app".into(),
+        up: true,
+        kills_total: 3,
+        inferred_total: 1,
+        last_kill_at: Some(1.7e9),
+        max_reports: 8,
+        reports: Vec::new(),
+        watch_events_dropped: 0,
+    };
     Snapshot {
+        oom,
         logs: log_sources(),
         seq: 42,
         taken_at: SystemTime::now(),
