@@ -271,6 +271,7 @@ impl GlobalArgs {
             alerts: Default::default(),
             admin: AdminConfig { token_file: self.admin_token_file.clone() },
             cleanup: Default::default(),
+            console: Default::default(),
             web_config_file: self.web_config_file.clone(),
         }
     }

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod dashboard;
+pub mod history;
 pub mod http;
 pub mod lifecycle;
 pub mod logs;

@@ -42,6 +42,9 @@ pub fn restart_only(old: &ValidConfig, new: &ValidConfig) -> Vec<&'static str> {
     if old.listen != new.listen {
         keys.push("listen");
     }
+    if old.console != new.console {
+        keys.push("console");
+    }
     keys
 }
 

@@ -6,6 +6,7 @@ mod alerts;
 mod alerts_rules;
 mod cgroup;
 mod config;
+mod console;
 mod conns;
 mod conns_fixtures;
 mod dashboards;

@@ -40,8 +40,13 @@ impl Leakwatch {
     }
 
     /// Starts leakwatch from a prepared command (e.g. with a different user or env).
-    pub fn start_cmd(mut cmd: Command, args: &[&str]) -> Leakwatch {
-        cmd.args(["--listen", "127.0.0.1:0", "--interval", "200ms"])
+    pub fn start_cmd(cmd: Command, args: &[&str]) -> Leakwatch {
+        Self::start_cmd_every(cmd, "200ms", args)
+    }
+
+    /// Starts leakwatch from a prepared command, sampling every `interval`.
+    pub fn start_cmd_every(mut cmd: Command, interval: &str, args: &[&str]) -> Leakwatch {
+        cmd.args(["--listen", "127.0.0.1:0", "--interval", interval])
             .args(args)
             .env_remove("LEAKWATCH_CONFIG")
             .stdout(Stdio::inherit())
