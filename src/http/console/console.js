@@ -358,6 +358,7 @@
       const t = d.querySelector('.text');
       d.classList.toggle('hidden', Boolean(logs.filter) && !logs.filter(t ? t.textContent : ''));
     }
+    box.scrollTop = box.scrollHeight;
     status();
   }
 
