@@ -1,7 +1,6 @@
 //! Process lifecycle: binds, starts the sampler, the alert engine, the history, the reloader and
-//! the server,
-//! handles SIGTERM/SIGINT (forwarded to the wrapped command in `run` mode) and SIGHUP (reload),
-//! and shuts down within a grace period. The only module that spawns long-lived tasks (the
+//! the server, handles SIGTERM/SIGINT (forwarded to the wrapped command in `run` mode) and SIGHUP
+//! (reload), and shuts down within a grace period. The only module that spawns long-lived tasks (the
 //! reloader restarts the Alertmanager push on the same tracker).
 
 use std::ffi::OsString;

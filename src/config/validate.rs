@@ -304,7 +304,10 @@ fn console(c: &super::ConsoleConfig, problems: &mut Vec<String>) -> crate::http:
     let d = ConsoleSettings::default();
     let retention = c.history_retention.unwrap_or(d.history.retention);
     if !(Duration::from_secs(60)..=MAX_RETENTION).contains(&retention) {
-        problems.push(format!("console.history_retention: must be 1m..=24h, got {}", humantime::format_duration(retention)));
+        problems.push(format!(
+            "console.history_retention: must be 1m..=24h, got {}",
+            humantime::format_duration(retention)
+        ));
     }
     let max_points = c.history_max_points.unwrap_or(d.history.max_points);
     if !(10..=MAX_MAX_POINTS).contains(&max_points) {
@@ -511,7 +514,8 @@ mod tests {
 
     #[test]
     fn console_values_are_range_checked_by_key() {
-        let e = problems("console:\n  history_retention: 30s\n  history_max_points: 100000\n  max_log_lines: 5\n", false);
+        let e =
+            problems("console:\n  history_retention: 30s\n  history_max_points: 100000\n  max_log_lines: 5\n", false);
         assert!(e.contains("console.history_retention: must be 1m..=24h, got 30s"), "{e}");
         assert!(e.contains("console.history_max_points: must be 10..=86400, got 100000"), "{e}");
         assert!(e.contains("console.max_log_lines: must be 10..=20000, got 5"), "{e}");

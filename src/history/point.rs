@@ -5,7 +5,7 @@ use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
 
 use crate::alert::AlertState;
-use crate::snapshot::{Basis, SockState, Snapshot};
+use crate::snapshot::{Basis, Snapshot, SockState};
 
 /// A byte figure that was not read.
 const NO_BYTES: u64 = u64::MAX;
@@ -148,7 +148,8 @@ mod tests {
     fn a_point_keeps_the_key_figures_and_writes_unread_ones_as_null() {
         let mut s = Snapshot::empty("app");
         s.seq = 7;
-        s.target.memory = Some(ProcessMemory { rss: Some(300), threads: Some(4), open_fds: Some(9), ..Default::default() });
+        s.target.memory =
+            Some(ProcessMemory { rss: Some(300), threads: Some(4), open_fds: Some(9), ..Default::default() });
         s.target.utilization = Some(Utilization { basis: Basis::HostRss, used: 300, limit: 1000 });
         let mut sockets = SocketSample::default();
         sockets.held.insert((Protocol::Tcp, SockState::Established), 2);

@@ -23,7 +23,8 @@ pub fn history(history: Option<&SharedHistory>, query: &str) -> Response<Body> {
         Ok(mut body) => {
             body.push(b'\n');
             let mut r = Response::new(Body::full(body));
-            r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+            r.headers_mut()
+                .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
             r
         }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("encoding the history failed: {e}"), None),

@@ -36,9 +36,9 @@ pub mod admin;
 mod alerts;
 mod body;
 pub mod cache;
-pub mod console;
 #[cfg(test)]
 mod conn_tests;
+pub mod console;
 mod guard;
 mod history;
 mod logs;

@@ -226,10 +226,12 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp
     let counted = if admin { Route::Admin } else { Route::of_path(req.uri().path()) };
     let web = state.guard.web();
     // The console shows logs: it answers to the log endpoints' users.
-    let realm =
-        if console::is_console(req.uri().path(), req.headers()) { Realm::Logs } else { Realm::of(req.uri().path(), admin) };
-    let mut response = match state.guard.admit(web.as_deref(), realm, req.headers()).await
-    {
+    let realm = if console::is_console(req.uri().path(), req.headers()) {
+        Realm::Logs
+    } else {
+        Realm::of(req.uri().path(), admin)
+    };
+    let mut response = match state.guard.admit(web.as_deref(), realm, req.headers()).await {
         Ok(()) => route(&state, req, admin).await,
         Err(refused) => refused,
     };

@@ -142,6 +142,12 @@ const scenarios = {
     const level = await t.page.textContent('#level');
     check(/warning/.test(level), 'the level badge says warning: ' + level);
     await until(t.page, 'the transition', () => [...document.querySelectorAll('#transitions td')].some((d) => d.textContent === 'pending → firing'));
+    // A few lines, so the screenshot shows the log panel at work.
+    const routes = ['/api/orders', '/api/cart', '/healthz', '/api/orders/42'];
+    let s = '';
+    for (let i = 0; i < 12; i++) s += `GET ${routes[i % routes.length]} 200 ${10 + ((i * 7) % 30)}ms cache=${i % 3 ? 'miss' : 'hit'}\n`;
+    write(s);
+    await until(t.page, 'the lines', () => document.querySelectorAll('#log-lines .line').length >= 13);
     await close(t, 'alert');
   },
 

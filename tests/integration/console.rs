@@ -8,7 +8,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::alerts::{working_set, Grower};
@@ -35,6 +35,9 @@ fn chromium() -> String {
     path
 }
 
+/// One browser at a time: the scenarios measure latencies on a shared 2-core machine.
+static BROWSER: Mutex<()> = Mutex::new(());
+
 /// Runs one scenario against `url`; `answer` handles its `@` requests. Returns its `figure`
 /// lines as (name, value).
 fn scenario(
@@ -43,6 +46,7 @@ fn scenario(
     env: &[(&str, String)],
     mut answer: impl FnMut(&str) -> Result<(), String>,
 ) -> Vec<(String, String)> {
+    let _one_browser = BROWSER.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = repo().join("tests/console");
     assert!(
         dir.join("node_modules/playwright-core").is_dir(),
@@ -244,11 +248,8 @@ fn over_tls_with_basic_auth_the_console_needs_a_log_user_and_then_works() {
         assert_eq!(curl_status(&[&html[..], &["-u", "viewer:v1ewer"]].concat(), &u), "200", "{path}");
     }
     assert_eq!(curl_status(&["-u", "prom:s3cret"], &format!("{base}/")), "200", "the text index is the site's");
-    let env = [
-        ("LW_LOG", log.display().to_string()),
-        ("LW_USER", "viewer".to_owned()),
-        ("LW_PASSWORD", "v1ewer".to_owned()),
-    ];
+    let env =
+        [("LW_LOG", log.display().to_string()), ("LW_USER", "viewer".to_owned()), ("LW_PASSWORD", "v1ewer".to_owned())];
     let figures = scenario("tls", &format!("{base}/"), &env, |c| Err(format!("unexpected request {c}")));
     println!("console tls figures: {figures:?}");
 }
@@ -265,7 +266,10 @@ fn curl_gets_the_text_index_and_a_browser_the_page_with_its_headers() {
     assert!(page.header("content-type").is_some_and(|t| t.starts_with("text/html")));
     assert_eq!(page.header("x-frame-options"), Some("DENY"));
     let csp = page.header("content-security-policy").expect("a CSP");
-    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe"), "{csp}");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
     assert!(page.text().contains("<script src=\"/console/console.js\""));
     let script = get(lw.addr, "/console/console.js", &[]);
     assert_eq!(script.status, 200);
@@ -318,7 +322,9 @@ fn the_history_pages_without_gap_keeps_its_cap_is_listed_and_is_trimmed_by_clean
     let page = get(lw.addr, &format!("/api/history?since={since}"), &[]).json();
     assert!(page["points"].as_array().unwrap().iter().all(|p| p["at"].as_f64().unwrap() >= since));
     assert!(page["points"].as_array().unwrap().len() >= 3);
-    for (query, param) in [("limit=0", "limit"), ("since=yesterday", "since"), ("after_seq=-1", "after_seq"), ("x=1", "x")] {
+    for (query, param) in
+        [("limit=0", "limit"), ("since=yesterday", "since"), ("after_seq=-1", "after_seq"), ("x=1", "x")]
+    {
         let r = get(lw.addr, &format!("/api/history?{query}"), &[]);
         assert_eq!(r.status, 400, "{query}");
         assert_eq!(r.json()["param"], param, "{query}");
