@@ -69,8 +69,9 @@ async function open() {
   return { browser, page, problems, requests, response };
 }
 
+mkdirSync(SHOTS, { recursive: true });
+
 async function close(t, name) {
-  mkdirSync(SHOTS, { recursive: true });
   const path = `${SHOTS}/${name}.png`;
   await t.page.screenshot({ path, fullPage: true });
   console.log('screenshot ' + path);
@@ -129,6 +130,12 @@ const scenarios = {
     const t = await open();
     await until(t.page, 'points', () => Number(document.getElementById('memory-chart').dataset.points) >= 3);
     check(!(await t.page.$('#memory-chart .band-warning.active')), 'no band lit at rest');
+    // A steady climb: the leak detector's predicted crossing is drawn.
+    await ask('ramp 24');
+    await until(t.page, 'the predicted crossing', () => !!document.querySelector('#memory-chart .line-predicted'), undefined, 20000);
+    const predicted = await t.page.textContent('#memory-summary');
+    check(/limit predicted in/.test(predicted), 'the summary names the crossing: ' + predicted);
+    await t.page.screenshot({ path: `${SHOTS}/alert-predicted.png`, fullPage: false });
     await ask('grow 0.85');
     const t0 = Date.now();
     await until(t.page, 'the warning band', () => !!document.querySelector('#memory-chart .band-warning.active'), undefined, 10000);
@@ -148,6 +155,7 @@ const scenarios = {
     for (let i = 0; i < 12; i++) s += `GET ${routes[i % routes.length]} 200 ${10 + ((i * 7) % 30)}ms cache=${i % 3 ? 'miss' : 'hit'}\n`;
     write(s);
     await until(t.page, 'the lines', () => document.querySelectorAll('#log-lines .line').length >= 13);
+    await t.page.screenshot({ path: `${SHOTS}/alert-viewport.png` }); // the README's (docs/console.png)
     await close(t, 'alert');
   },
 

@@ -141,7 +141,9 @@ fn a_memory_hog_crossing_80_percent_lights_the_warning_band_and_the_alert_shows(
     let mut grower = Grower::start(&cg);
     let dir = TempDir::new("console-alert");
     let log = tailed(&dir);
-    let config = config(&dir, &log, 1000, "alerts:\n  rules:\n    - ratio: memory_utilization\n      for: 2s\n");
+    // A short prediction window, so a steady climb gets a predicted crossing within seconds.
+    let alerts = "alerts:\n  rules:\n    - ratio: memory_utilization\n      for: 2s\n  prediction:\n    retention: 1m\n    min_fill: 0.15\n";
+    let config = config(&dir, &log, 1000, alerts);
     let pid = grower.pid().to_string();
     let lw = Leakwatch::start_cmd_every(
         Command::new(crate::support::binary()),
@@ -150,6 +152,14 @@ fn a_memory_hog_crossing_80_percent_lights_the_warning_band_and_the_alert_shows(
     );
     let env = [("LW_LOG", log.display().to_string()), ("LW_INTERVAL_MS", "1000".to_owned())];
     let figures = scenario("alert", &url(&lw), &env, |command| {
+        if let Some(steps) = command.strip_prefix("ramp ") {
+            // 4 MiB every 500 ms: a steady leak.
+            for _ in 0..steps.parse::<u32>().map_err(|e| e.to_string())? {
+                grower.send("grow 4");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            return Ok(());
+        }
         let target: f64 = command.strip_prefix("grow ").and_then(|r| r.parse().ok()).ok_or("unknown request")?;
         let want = (target * limit as f64) as u64;
         grower.send(&format!("grow {}", want.saturating_sub(working_set(&cg)) / MIB));
