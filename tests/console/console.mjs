@@ -271,6 +271,46 @@ const scenarios = {
     await close(t, 'flood');
   },
 
+  // The OOM reports as the oom endpoint's contract shapes them (GET /oom, listed in the index),
+  // served here by Playwright in leakwatch's place: the page shows them instead of the count.
+  async oom() {
+    const report = {
+      at: Date.now() / 1000 - 30, target: 'app', detection: 'cgroup', seen_by: 'pidfd', kills: 1, pids: [4242],
+      cgroup: '/leakwatch-oom-x', exit: null,
+      samples: [{ at: Date.now() / 1000 - 31, rss_bytes: 190e6, cgroup_usage_bytes: 200e6, cgroup_working_set_bytes: 199e6,
+        cgroup_limit_bytes: 201326592, utilization_ratio: 0.988, basis: 'cgroup_working_set', trend_bytes_per_second: 1.2e6,
+        seconds_to_limit: 2.1, fds: 12, connections: 3, tasks: 1 }],
+      logs: { app: ['allocating cache', 'allocating more cache'] },
+    };
+    const oom = { target: 'app', up: true, kills_total: 3, inferred_total: 1, last_kill_at: report.at, max_reports: 8, reports: [report] };
+    const browser = await chromium.launch({
+      executablePath: env('LW_CHROMIUM', '/usr/bin/chromium'),
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+    });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1300 } });
+    const problems = [];
+    page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+    page.on('pageerror', (e) => problems.push(e.message));
+    await page.route(ORIGIN + '/index.txt', async (route) => {
+      const r = await route.fetch();
+      await route.fulfill({ response: r, body: (await r.text()) + '/oom                     OOM reports (JSON)\n' });
+    });
+    await page.route(ORIGIN + '/oom', (route) => route.fulfill({ contentType: 'application/json', body: JSON.stringify(oom) }));
+    await page.goto(URL_);
+    await until(page, 'the reports', () => document.querySelectorAll('#oom-reports .oom-report').length === 1);
+    const count = await page.textContent('#oom-count');
+    check(count === '3 (1 inferred)', 'the count from /oom: ' + count);
+    const summary = await page.textContent('#oom-reports .oom-report summary');
+    check(/1 kill · cgroup \(pidfd\) · pid 4242 · before: 189\.8 MiB of 192\.0 MiB \(98\.8 %\)/.test(summary), 'the report: ' + summary);
+    await page.click('#oom-reports summary');
+    check((await page.textContent('#oom-reports .oom-report')).includes('allocating more cache'), 'its last log lines');
+    await sleep(2500); // polls later, the report the reader opened is still open
+    check(await page.evaluate(() => document.querySelector('#oom-reports details').open), 'the report stays open');
+    await page.screenshot({ path: `${SHOTS}/oom.png`, fullPage: true });
+    check(problems.length === 0, 'no console error: ' + problems.join('; '));
+    await browser.close();
+  },
+
   // Over TLS with basic auth: the page works with the credentials (the Rust side checks 401
   // without them).
   async tls() {

@@ -210,6 +210,17 @@ fn at_a_thousand_lines_a_second_the_page_answers_and_keeps_its_line_cap() {
     println!("console flood figures (interaction target 200 ms): {figures:?}");
 }
 
+/// Where leakwatch serves `GET /oom` (the OOM reports) its index lists it; the page then shows
+/// the reports. Playwright stands in for that endpoint here, in the shape its contract gives.
+#[test]
+fn the_page_shows_oom_reports_where_the_index_lists_them() {
+    let dir = TempDir::new("console-oom");
+    let log = tailed(&dir);
+    let config = config(&dir, &log, 1000, "");
+    let lw = Leakwatch::start(&["--config", &config]);
+    scenario("oom", &url(&lw), &[], |c| Err(format!("unexpected request {c}")));
+}
+
 fn bcrypt_hash(password: &str) -> String {
     bcrypt::hash_with_result(password, 4).expect("bcrypt").format_for_version(bcrypt::Version::TwoY)
 }

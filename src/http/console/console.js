@@ -194,7 +194,7 @@
     }
     if (!peers.rows.length) row(peers, ['no peer group configured', '', '', '']);
     if (!oomEndpoint) {
-      const kills = t.cgroup ? t.cgroup.oom_kills : null;
+      const kills = s.snapshot.oom ? s.snapshot.oom.kills_total : t.cgroup ? t.cgroup.oom_kills : null;
       $('oom-count').textContent = kills === null || kills === undefined ? 'unknown (no cgroup)' : String(kills);
     }
     const st = $('structures-table').tBodies[0];
@@ -211,16 +211,33 @@
       : 'the cleanup task does not run';
   }
 
+  // GET /oom (where served): {target, up, kills_total, inferred_total, last_kill_at, max_reports,
+  // reports: newest first, each {at, detection, seen_by, kills, pids, cgroup, exit, samples, logs}}.
   async function pollOom() {
     const r = await getJSON('/oom');
-    const reports = Array.isArray(r) ? r : r.reports || r.kills || [];
-    const count = r.count ?? r.total ?? reports.length;
-    $('oom-count').textContent = String(count);
+    const reports = r.reports || [];
+    const count = $('oom-count');
+    count.textContent = String(r.kills_total ?? reports.length) + (r.inferred_total ? ' (' + r.inferred_total + ' inferred)' : '');
+    count.dataset.kills = String(r.kills_total ?? reports.length);
     const box = $('oom-reports');
+    const open = new Set([...box.querySelectorAll('details[open]')].map((d) => d.dataset.at));
     box.replaceChildren();
-    for (const rep of reports.slice(-10).reverse()) {
-      const line = Object.entries(rep).filter(([, v]) => typeof v !== 'object').map(([k, v]) => k + '=' + v).join(' ');
-      box.appendChild(el('div', 'oom-report', line));
+    box.appendChild(el('div', 'muted', (r.up === false ? 'target down' : 'target up') +
+      (r.last_kill_at ? ' · last kill ' + clock(r.last_kill_at) : '') + ' · ' + reports.length + ' of ' + (r.max_reports ?? '–') + ' reports'));
+    for (const rep of reports) {
+      const d = el('details', 'oom-report');
+      d.dataset.at = String(rep.at);
+      d.open = open.has(d.dataset.at); // a report the reader opened stays open across polls
+      const last = (rep.samples || [])[rep.samples ? rep.samples.length - 1 : 0];
+      const head = clock(rep.at) + ' · ' + rep.kills + ' kill' + (rep.kills === 1 ? '' : 's') + ' · ' + rep.detection + ' (' + rep.seen_by + ')' +
+        (rep.pids && rep.pids.length ? ' · pid ' + rep.pids.join(', ') : '') + (rep.exit ? ' · ' + rep.exit : '') +
+        (last ? ' · before: ' + bytes(last.cgroup_working_set_bytes ?? last.rss_bytes) + ' of ' + bytes(last.cgroup_limit_bytes) + ' (' + pct(last.utilization_ratio) + ')' : '');
+      d.appendChild(el('summary', '', head));
+      for (const [source, lines] of Object.entries(rep.logs || {})) {
+        d.appendChild(el('div', 'muted', source + ':'));
+        for (const line of lines.slice(-5)) d.appendChild(el('div', 'oom-log', line));
+      }
+      box.appendChild(d);
     }
   }
 
