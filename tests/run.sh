@@ -29,6 +29,8 @@
 #   cargo test --all-targets  (tests/fuzz at 1000 cases per target: PROPTEST_CASES raises it;
 #                              LEAKWATCH_FUZZ_SECONDS is unset here so CI stays bounded)
 #   cargo test --test integration http_load -- --ignored   (the HTTP load test, alone)
+#   cargo test --test integration console:: -- --ignored  (the console's browser tests, alone:
+#                                                           they measure latencies)
 # The integration tests create cgroups and namespaces: they need root.
 set -euo pipefail
 
@@ -189,6 +191,10 @@ if [ "$status" = 0 ]; then
   step "cargo test --test integration http_load -- --ignored (the HTTP load test, alone)"
   echo "# run alone: the ignored tests above that pass here are not skipped" >> "$log"
   cargo test --test integration http_load -- --ignored --nocapture 2>&1 | grep -v '^\[leakwatch\]' | tee -a "$log" || status=$?
+fi
+if [ "$status" = 0 ]; then
+  step "cargo test --test integration console:: -- --ignored (the console's browser tests, alone)"
+  cargo test --test integration console:: -- --ignored --nocapture 2>&1 | grep -v '^\[leakwatch\]' | tee -a "$log" || status=$?
 fi
 
 # One closing line over every test binary (cargo prints one `test result:` per binary).

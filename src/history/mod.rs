@@ -138,8 +138,10 @@ impl History {
     pub fn page(&self, q: &HistoryQuery) -> Page {
         let after = q.after_seq.unwrap_or(0);
         let since = q.since.unwrap_or(f64::NEG_INFINITY);
-        // Points are ordered by seq and time: find the first match by binary search.
-        let start = self.points.partition_point(|p| p.seq <= after || p.at < since);
+        // Points are ordered by seq (the cursor: a binary search); `since` skips from there, so a
+        // clock stepped back never hides a newer point behind an older time.
+        let after_cursor = self.points.partition_point(|p| p.seq <= after);
+        let start = after_cursor + self.points.range(after_cursor..).take_while(|p| p.at < since).count();
         let points: Vec<Point> = self.points.range(start..).take(q.limit).copied().collect();
         let more = self.points.len() - start > points.len();
         Page {

@@ -131,8 +131,17 @@ const scenarios = {
     await until(t.page, 'points', () => Number(document.getElementById('memory-chart').dataset.points) >= 3);
     check(!(await t.page.$('#memory-chart .band-warning.active')), 'no band lit at rest');
     // A steady climb: the leak detector's predicted crossing is drawn.
-    await ask('ramp 24');
-    await until(t.page, 'the predicted crossing', () => !!document.querySelector('#memory-chart .line-predicted'), undefined, 20000);
+    // (Up to 5 climbs of 24 MiB: a loaded machine may sample it unevenly at first.)
+    for (let climb = 1; ; climb++) {
+      await ask('ramp 8');
+      try {
+        await until(t.page, 'the predicted crossing', () => !!document.querySelector('#memory-chart .line-predicted'), undefined, 6000);
+        figure('prediction_after_climbs', climb);
+        break;
+      } catch (e) {
+        if (climb === 5) throw e;
+      }
+    }
     const predicted = await t.page.textContent('#memory-summary');
     check(/limit predicted in/.test(predicted), 'the summary names the crossing: ' + predicted);
     await t.page.screenshot({ path: `${SHOTS}/alert-predicted.png`, fullPage: false });
@@ -254,6 +263,11 @@ const scenarios = {
     const last = `flood ${written - 1} `;
     await until(t.page, 'the last line', (m) => [...document.querySelectorAll('#log-lines .text')].some((d) => d.textContent.startsWith(m)), last, 30000);
     maxDom = Math.max(maxDom, await t.page.evaluate(() => document.getElementById('log-lines').childElementCount));
+    // Every line arrived once across the pauses (the buffer holds them all): the file's first
+    // line and the flood, none missed.
+    const status = await t.page.textContent('#log-status');
+    check(status.includes(` ${written + 1} received`), `every line received once: ${status}`);
+    check(await t.page.$eval('#log-missed', (e) => e.hidden), 'nothing missed');
     latencies.sort((a, b) => a - b);
     roundtrips.sort((a, b) => a - b);
     figure('flood_lines', written);

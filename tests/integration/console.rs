@@ -2,13 +2,16 @@
 //! `tests/console/console.mjs` (Playwright from npm driving Debian's chromium; `tests/run.sh`
 //! installs both) against it, answers the scenario's requests (`@grow 0.85`: a real memory hog
 //! grows in a real cgroup) and prints the figures it measured. Screenshots go to
-//! `target/console-screenshots/`. Also here: the history endpoint end to end (pages, caps,
-//! cleanup, `/status`), and the plain index and the console's headers without a browser.
+//! `target/console-screenshots/`. The browser tests are `#[ignore]`d in the parallel suite (they
+//! measure latencies, and a 1 000 lines/s browser would load the tests beside it):
+//! `tests/run.sh` runs them alone after it (`cargo test --test integration console:: --
+//! --ignored`). Also here, in the suite: the history endpoint end to end (pages, caps, cleanup,
+//! `/status`), and the plain index and the console's headers without a browser.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::alerts::{working_set, Grower};
@@ -35,8 +38,13 @@ fn chromium() -> String {
     path
 }
 
-/// One browser at a time: the scenarios measure latencies on a shared 2-core machine.
+/// One browser test at a time (leakwatch and the browser): they measure latencies on a shared
+/// 2-core machine, and the alert test's prediction window starts with its leakwatch.
 static BROWSER: Mutex<()> = Mutex::new(());
+
+fn one_browser() -> MutexGuard<'static, ()> {
+    BROWSER.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// Runs one scenario against `url`; `answer` handles its `@` requests. Returns its `figure`
 /// lines as (name, value).
@@ -46,7 +54,6 @@ fn scenario(
     env: &[(&str, String)],
     mut answer: impl FnMut(&str) -> Result<(), String>,
 ) -> Vec<(String, String)> {
-    let _one_browser = BROWSER.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = repo().join("tests/console");
     assert!(
         dir.join("node_modules/playwright-core").is_dir(),
@@ -124,7 +131,9 @@ fn tailed(dir: &TempDir) -> PathBuf {
 }
 
 #[test]
+#[ignore = "a browser test that measures latencies: tests/run.sh runs these alone, after the suite (--ignored)"]
 fn the_page_loads_clean_its_chart_follows_the_samples_and_a_written_line_shows_within_a_second() {
+    let _browser = one_browser();
     let dir = TempDir::new("console-page");
     let log = tailed(&dir);
     let config = config(&dir, &log, 10_000, "");
@@ -135,14 +144,16 @@ fn the_page_loads_clean_its_chart_follows_the_samples_and_a_written_line_shows_w
 }
 
 #[test]
+#[ignore = "a browser test that measures latencies: tests/run.sh runs these alone, after the suite (--ignored)"]
 fn a_memory_hog_crossing_80_percent_lights_the_warning_band_and_the_alert_shows() {
+    let _browser = one_browser();
     let limit = 256 * MIB;
     let cg = MemoryCgroup::create("console", Some(limit));
     let mut grower = Grower::start(&cg);
     let dir = TempDir::new("console-alert");
     let log = tailed(&dir);
     // A short prediction window, so a steady climb gets a predicted crossing within seconds.
-    let alerts = "alerts:\n  rules:\n    - ratio: memory_utilization\n      for: 2s\n  prediction:\n    retention: 1m\n    min_fill: 0.15\n";
+    let alerts = "alerts:\n  rules:\n    - ratio: memory_utilization\n      for: 2s\n  prediction:\n    retention: 1m\n    min_fill: 0.1\n";
     let config = config(&dir, &log, 1000, alerts);
     let pid = grower.pid().to_string();
     let lw = Leakwatch::start_cmd_every(
@@ -153,9 +164,9 @@ fn a_memory_hog_crossing_80_percent_lights_the_warning_band_and_the_alert_shows(
     let env = [("LW_LOG", log.display().to_string()), ("LW_INTERVAL_MS", "1000".to_owned())];
     let figures = scenario("alert", &url(&lw), &env, |command| {
         if let Some(steps) = command.strip_prefix("ramp ") {
-            // 4 MiB every 500 ms: a steady leak.
+            // 3 MiB every 500 ms: a steady leak.
             for _ in 0..steps.parse::<u32>().map_err(|e| e.to_string())? {
-                grower.send("grow 4");
+                grower.send("grow 3");
                 std::thread::sleep(Duration::from_millis(500));
             }
             return Ok(());
@@ -175,7 +186,9 @@ fn a_memory_hog_crossing_80_percent_lights_the_warning_band_and_the_alert_shows(
 }
 
 #[test]
+#[ignore = "a browser test that measures latencies: tests/run.sh runs these alone, after the suite (--ignored)"]
 fn filter_pause_and_resume_show_every_line_once_and_a_stalled_page_shows_the_missed_count() {
+    let _browser = one_browser();
     let dir = TempDir::new("console-logs");
     let log = tailed(&dir);
     std::fs::write(&log, "").expect("empty log");
@@ -192,7 +205,9 @@ fn filter_pause_and_resume_show_every_line_once_and_a_stalled_page_shows_the_mis
 /// 2-core machine; the measured figures are printed against the 200 ms target) and keeps at most
 /// `console.max_log_lines` lines.
 #[test]
+#[ignore = "a browser test that measures latencies: tests/run.sh runs these alone, after the suite (--ignored)"]
 fn at_a_thousand_lines_a_second_the_page_answers_and_keeps_its_line_cap() {
+    let _browser = one_browser();
     let dir = TempDir::new("console-flood");
     let log = tailed(&dir);
     let max = 500;
@@ -213,7 +228,9 @@ fn at_a_thousand_lines_a_second_the_page_answers_and_keeps_its_line_cap() {
 /// Where leakwatch serves `GET /oom` (the OOM reports) its index lists it; the page then shows
 /// the reports. Playwright stands in for that endpoint here, in the shape its contract gives.
 #[test]
+#[ignore = "a browser test that measures latencies: tests/run.sh runs these alone, after the suite (--ignored)"]
 fn the_page_shows_oom_reports_where_the_index_lists_them() {
+    let _browser = one_browser();
     let dir = TempDir::new("console-oom");
     let log = tailed(&dir);
     let config = config(&dir, &log, 1000, "");
@@ -237,7 +254,9 @@ fn curl_status(args: &[&str], url: &str) -> String {
 }
 
 #[test]
+#[ignore = "a browser test that measures latencies: tests/run.sh runs these alone, after the suite (--ignored)"]
 fn over_tls_with_basic_auth_the_console_needs_a_log_user_and_then_works() {
+    let _browser = one_browser();
     let dir = TempDir::new("console-tls");
     let log = tailed(&dir);
     let out = Command::new(tool("openssl"))
@@ -332,8 +351,11 @@ fn the_history_pages_without_gap_keeps_its_cap_is_listed_and_is_trimmed_by_clean
         assert!(Instant::now() < deadline, "30 samples never arrived: {newest}");
         std::thread::sleep(Duration::from_millis(200));
     };
+    // Paged while samples arrive, the points run on past the cap; one page shows the ring.
     let seqs: Vec<u64> = points.iter().map(|p| p["seq"].as_u64().unwrap()).collect();
-    assert!(seqs.len() <= 20, "the cap holds: {} points", seqs.len());
+    let ring = get(lw.addr, "/api/history", &[]).json();
+    let held = ring["points"].as_array().expect("points").len();
+    assert!((15..=20).contains(&held) && ring["held"] == held && ring["max_points"] == 20, "the cap holds: {ring}");
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "consecutive, no gap or duplicate: {seqs:?}");
     let p = &points[points.len() - 1];
     assert!(p["rss_bytes"].as_u64().unwrap() > 0 && p["threads"].as_u64().unwrap() >= 1, "{p}");
@@ -342,7 +364,7 @@ fn the_history_pages_without_gap_keeps_its_cap_is_listed_and_is_trimmed_by_clean
     let since = points[points.len() - 3]["at"].as_f64().unwrap();
     let page = get(lw.addr, &format!("/api/history?since={since}"), &[]).json();
     assert!(page["points"].as_array().unwrap().iter().all(|p| p["at"].as_f64().unwrap() >= since));
-    assert!(page["points"].as_array().unwrap().len() >= 3);
+    assert!(page["points"].as_array().unwrap().len() >= 3, "since={since}: {page}");
     for (query, param) in
         [("limit=0", "limit"), ("since=yesterday", "since"), ("after_seq=-1", "after_seq"), ("x=1", "x")]
     {
@@ -364,5 +386,5 @@ fn the_history_pages_without_gap_keeps_its_cap_is_listed_and_is_trimmed_by_clean
     let report = crate::support::http::post(lw.addr, "/admin/cleanup", &[("Authorization", &bearer)]);
     assert_eq!(report.status, 200, "{}", report.text());
     let after = all_points(&lw, 1000);
-    assert!(after.len() >= seqs.len().min(19), "cleanup keeps live points: {} then {}", seqs.len(), after.len());
+    assert!(after.len() >= held - 1, "cleanup keeps live points: {held} then {}", after.len());
 }
