@@ -117,6 +117,7 @@ const scenarios = {
     check(median(gains) <= 2 * INTERVAL, `the chart gains a point within two intervals (${gains} ms, interval ${INTERVAL} ms)`);
     await until(t.page, 'the structures', () => !!document.querySelector('[data-structure="history_points"]'));
     await until(t.page, 'the figures', () => !!document.querySelector('[data-figure="threads"]'));
+    await until(t.page, 'the log rate', () => /\d/.test(document.querySelector('[data-figure="log_rate"] td:last-child').textContent));
     const delays = [];
     for (let i = 0; i < 5; i++) delays.push(await appearsWithin(t.page, `console-marker-${i}-${Date.now()}`));
     figure('line_visible_ms', delays.join(','));

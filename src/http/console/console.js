@@ -177,6 +177,9 @@
     const fdUse = t.fds && t.fds.utilization !== null && t.fds.utilization !== undefined ? ' (' + pct(t.fds.utilization) + ')' : '';
     row(fig, ['open fds', (m.open_fds ?? '–') + ' of ' + (m.max_fds ?? '–') + fdUse]).dataset.figure = 'fds';
     row(fig, ['threads', m.threads]).dataset.figure = 'threads';
+    const last = history.points[history.points.length - 1];
+    const rate = last ? last.log_lines_per_second : null;
+    row(fig, ['log lines/s (all sources)', rate === null || rate === undefined ? null : rate.toFixed(1)]).dataset.figure = 'log_rate';
     row(fig, ['children', t.tasks ? t.tasks.children + (t.tasks.stale ? ' (' + t.tasks.stale + ' stale)' : '') : null]).dataset.figure = 'children';
     if (t.pids) row(fig, ['pids (cgroup)', (t.pids.current ?? '–') + ' of ' + (t.pids.max ?? 'max')]);
     if (t.sockets) {
