@@ -285,6 +285,7 @@ impl GlobalArgs {
             },
             admin: AdminConfig { token_file: self.admin_token_file.clone() },
             cleanup: Default::default(),
+            console: Default::default(),
             web_config_file: self.web_config_file.clone(),
             web_external_url: self.web_external_url.clone(),
         }

@@ -19,6 +19,7 @@ pub mod client;
 pub mod config;
 pub mod dashboard;
 pub mod fsread;
+pub mod history;
 pub mod http;
 pub mod lifecycle;
 pub mod logs;

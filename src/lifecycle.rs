@@ -1,6 +1,6 @@
-//! Process lifecycle: binds, starts the sampler, the alert engine, the reloader and the server,
-//! handles SIGTERM/SIGINT (forwarded to the wrapped command in `run` mode) and SIGHUP (reload),
-//! and shuts down within a grace period. The only module that spawns long-lived tasks (the
+//! Process lifecycle: binds, starts the sampler, the alert engine, the history, the reloader and
+//! the server, handles SIGTERM/SIGINT (forwarded to the wrapped command in `run` mode) and SIGHUP
+//! (reload), and shuts down within a grace period. The only module that spawns long-lived tasks (the
 //! reloader restarts the Alertmanager push on the same tracker).
 
 use std::ffi::OsString;
@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use crate::alert::{self, AlertState, Engine};
 use crate::cleanup::{self, Cleaner};
 use crate::config::ValidConfig;
+use crate::history::{self, SharedHistory};
 use crate::http::admin::AdminToken;
 use crate::http::AppState;
 use crate::logs::capture::Capture;
@@ -138,6 +139,9 @@ pub async fn run(
     // A config reload replaces the log endpoints' users through this handle.
     let log_users = SharedUsers::new(config.logs_basic_auth_users.clone());
     log_web_config(&config);
+    let (console, interval) = (config.console, config.interval);
+    let history = SharedHistory::new(console.history);
+    tracker.spawn(history::run(history.clone(), rx.clone(), alert_rx.clone(), token.child_token()));
     let config_web = config.web.clone();
     let running = Running {
         config,
@@ -159,9 +163,11 @@ pub async fn run(
         .with_admin(admin)
         .with_web(config_web, log_users)
         .with_reload(reloads.clone())
-        .with_cleanup(cleanup);
+        .with_cleanup(cleanup)
+        .with_console(history.clone(), console, interval);
     let cleaner = cleaner
         .trim_directly(logs)
+        .trim_directly(Arc::new(history))
         .trim_directly(state.metrics_cache())
         .ask("sampler", sampler_trims)
         .ask("alert_engine", engine_trims);

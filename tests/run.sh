@@ -17,6 +17,10 @@
 #   - runc, umoci and busybox-static (the pod test's container runtime, image unpacker and pause
 #     and app containers' tools), from Debian, fetched with `apt-get download` and unpacked into
 #     .cache/tools/bin/ (set LEAKWATCH_RUNC, LEAKWATCH_UMOCI, LEAKWATCH_BUSYBOX to use others).
+#   - chromium (the console's browser tests), from Debian, if missing (LEAKWATCH_CHROMIUM to use
+#     another build), and playwright-core from the npm registry into tests/console/node_modules
+#     (`npm ci` against tests/console/package-lock.json; it downloads no browser), with the
+#     machine's node and npm.
 #   - a Python venv in .cache/venv with tests/helm/requirements.txt (helm-python-sdk: the real
 #     Helm engine, no helm binary; kubernetes-validate: offline Kubernetes schemas), for the
 #     chart checks (tests/helm/check_chart.py). Set LEAKWATCH_HELM_PYTHON to use another python.
@@ -31,6 +35,8 @@
 #                              LEAKWATCH_FUZZ_SECONDS is unset here so CI stays bounded)
 #   cargo test --test integration http_load -- --ignored   (the HTTP load test, alone)
 #   cargo test --lib leak_corpus_three_seeds -- --ignored  (the leak corpus, three seeds)
+#   cargo test --test integration console:: -- --ignored  (the console's browser tests, alone:
+#                                                           they measure latencies)
 # The integration tests create cgroups and namespaces: they need root.
 set -euo pipefail
 
@@ -71,6 +77,26 @@ for tool in curl openssl; do
   fi
 done
 echo "$(curl --version | head -n 1); $(openssl version)"
+
+step "chromium and playwright-core (the console's browser tests)"
+if [ -z "${LEAKWATCH_CHROMIUM:-}" ]; then
+  if ! [ -x /usr/bin/chromium ]; then
+    echo "installing Debian's chromium"
+    apt_update_once
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  LEAKWATCH_CHROMIUM=/usr/bin/chromium
+fi
+[ -x "$LEAKWATCH_CHROMIUM" ] || die "LEAKWATCH_CHROMIUM=$LEAKWATCH_CHROMIUM is not an executable"
+echo "$("$LEAKWATCH_CHROMIUM" --version 2>/dev/null | tail -n 1)"
+export LEAKWATCH_CHROMIUM
+command -v node >/dev/null && command -v npm >/dev/null || die "node and npm are needed for the console's browser tests"
+console_stamp="$repo/tests/console/node_modules/.package-lock.stamp"
+if ! [ -d "$repo/tests/console/node_modules/playwright-core" ] || ! cmp -s "$repo/tests/console/package-lock.json" "$console_stamp"; then
+  (cd "$repo/tests/console" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$repo/tests/console/package-lock.json" "$console_stamp"
+fi
+echo "node $(node --version); playwright-core $(node -p 'require("./tests/console/node_modules/playwright-core/package.json").version')"
 
 step "exporter-toolkit's web config fixtures"
 if [ -z "${LEAKWATCH_TOOLKIT_TESTDATA:-}" ]; then
@@ -207,6 +233,10 @@ if [ "$status" = 0 ]; then
   cargo test --test integration http_load -- --ignored --nocapture 2>&1 | grep -v '^\[leakwatch\]' | tee -a "$log" || status=$?
   step "cargo test --lib leak_corpus_three_seeds -- --ignored (the leak corpus, three seeds)"
   cargo test --lib leak_corpus_three_seeds -- --ignored --nocapture 2>&1 | tee -a "$log" || status=$?
+fi
+if [ "$status" = 0 ]; then
+  step "cargo test --test integration console:: -- --ignored (the console's browser tests, alone)"
+  cargo test --test integration console:: -- --ignored --nocapture 2>&1 | grep -v '^\[leakwatch\]' | tee -a "$log" || status=$?
 fi
 
 # One closing line over every test binary (cargo prints one `test result:` per binary).

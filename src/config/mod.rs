@@ -78,6 +78,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// When leakwatch trims its own structures.
     pub cleanup: CleanupConfig,
+    /// The web console at `/` and its history.
+    pub console: ConsoleConfig,
     /// The exporter-toolkit web config file (TLS, basic auth); from `--web.config.file` only.
     #[serde(skip)]
     pub web_config_file: Option<PathBuf>,
@@ -102,6 +104,19 @@ pub struct CleanupConfig {
     /// Least time between two memory-triggered cleanups. Default `1m`; 1s..=24h.
     #[serde(deserialize_with = "units::de_duration")]
     pub memory_cooldown: Option<Duration>,
+}
+
+/// `console:` — the web console at `/` and the history behind its charts (`GET /api/history`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Time the history covers. Default `1h`; 1m..=24h.
+    #[serde(deserialize_with = "units::de_duration")]
+    pub history_retention: Option<Duration>,
+    /// Most points the history keeps (one per sampling interval). Default 3600; 10..=86400.
+    pub history_max_points: Option<usize>,
+    /// Most log lines the console page keeps. Default 1000; 10..=20000.
+    pub max_log_lines: Option<usize>,
 }
 
 /// `admin:` — the admin endpoints exist only with a token file.
@@ -331,6 +346,11 @@ impl Config {
                 interval: over.cleanup.interval.or(self.cleanup.interval),
                 memory_threshold: over.cleanup.memory_threshold.or(self.cleanup.memory_threshold),
                 memory_cooldown: over.cleanup.memory_cooldown.or(self.cleanup.memory_cooldown),
+            },
+            console: ConsoleConfig {
+                history_retention: over.console.history_retention.or(self.console.history_retention),
+                history_max_points: over.console.history_max_points.or(self.console.history_max_points),
+                max_log_lines: over.console.max_log_lines.or(self.console.max_log_lines),
             },
             web_config_file: over.web_config_file.or(self.web_config_file),
             web_external_url: over.web_external_url.or(self.web_external_url),

@@ -85,6 +85,8 @@ pub struct ValidConfig {
     pub admin_token_file: Option<PathBuf>,
     /// When leakwatch trims its own structures.
     pub cleanup: CleanupSettings,
+    /// The console's history caps and page size.
+    pub console: crate::http::console::ConsoleSettings,
     /// The web config (TLS, basic auth, headers, rate limit), from `--web.config.file`.
     pub web: Option<std::sync::Arc<crate::web::WebConfig>>,
     /// `logs.basic_auth_users`: who may read the log endpoints (`None`: the web config decides).
@@ -150,6 +152,7 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
         }
         url.trim_end_matches('/').to_owned()
     });
+    let console = console(&config.console, &mut problems);
     let web = config.web_config_file.as_deref().and_then(|path| {
         crate::web::WebConfig::load(path)
             .map(std::sync::Arc::new)
@@ -194,6 +197,7 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
             alertmanager,
             admin_token_file: config.admin.token_file.clone(),
             cleanup,
+            console,
             web,
             logs_basic_auth_users,
             logs_allowed_dirs,
@@ -309,6 +313,28 @@ fn cleanup(c: &CleanupConfig, problems: &mut Vec<String>) -> CleanupSettings {
         ));
     }
     CleanupSettings { interval, memory_threshold, memory_cooldown }
+}
+
+fn console(c: &super::ConsoleConfig, problems: &mut Vec<String>) -> crate::http::console::ConsoleSettings {
+    use crate::history::{HistorySettings, MAX_MAX_POINTS, MAX_RETENTION};
+    use crate::http::console::{ConsoleSettings, MAX_LOG_LINES};
+    let d = ConsoleSettings::default();
+    let retention = c.history_retention.unwrap_or(d.history.retention);
+    if !(Duration::from_secs(60)..=MAX_RETENTION).contains(&retention) {
+        problems.push(format!(
+            "console.history_retention: must be 1m..=24h, got {}",
+            humantime::format_duration(retention)
+        ));
+    }
+    let max_points = c.history_max_points.unwrap_or(d.history.max_points);
+    if !(10..=MAX_MAX_POINTS).contains(&max_points) {
+        problems.push(format!("console.history_max_points: must be 10..={MAX_MAX_POINTS}, got {max_points}"));
+    }
+    let max_log_lines = c.max_log_lines.unwrap_or(d.max_log_lines);
+    if !(10..=MAX_LOG_LINES).contains(&max_log_lines) {
+        problems.push(format!("console.max_log_lines: must be 10..={MAX_LOG_LINES}, got {max_log_lines}"));
+    }
+    ConsoleSettings { history: HistorySettings { retention, max_points }, max_log_lines }
 }
 
 fn stale_after(key: &str, value: Option<Duration>, problems: &mut Vec<String>) -> Duration {
@@ -510,6 +536,19 @@ mod tests {
         let v = validate(&Config::from_yaml(yaml.as_bytes()).unwrap(), false).unwrap();
         assert_eq!(v.cleanup.interval, Duration::from_secs(2));
         assert_eq!(v.cleanup.memory_threshold, 1 << 20);
+    }
+
+    #[test]
+    fn console_values_are_range_checked_by_key() {
+        let e =
+            problems("console:\n  history_retention: 30s\n  history_max_points: 100000\n  max_log_lines: 5\n", false);
+        assert!(e.contains("console.history_retention: must be 1m..=24h, got 30s"), "{e}");
+        assert!(e.contains("console.history_max_points: must be 10..=86400, got 100000"), "{e}");
+        assert!(e.contains("console.max_log_lines: must be 10..=20000, got 5"), "{e}");
+        let yaml = "console:\n  history_retention: 10m\n  history_max_points: 600\n  max_log_lines: 200\n";
+        let v = validate(&Config::from_yaml(yaml.as_bytes()).unwrap(), false).unwrap();
+        assert_eq!(v.console.history.retention, Duration::from_secs(600));
+        assert_eq!((v.console.history.max_points, v.console.max_log_lines), (600, 200));
     }
 
     #[test]

@@ -11,7 +11,9 @@
 //! | `/status`  | leakwatch, the latest snapshot, every internal structure's size and cap, cleanups (JSON) |
 //! | `/alerts`  | pending, firing and recently resolved alerts, and the leak detector (JSON) |
 //! | `/alerts/history` | the bounded alert transition history, newest first (JSON) |
-//! | `/`        | a short index |
+//! | `/`        | the web console for a browser (`Accept: text/html`, [`console`]), else a short index |
+//! | `/index.txt` | the short index |
+//! | `/api/history` | the in-process history of key figures: `since`, `after_seq`, `limit` pages (JSON) |
 //!
 //! Admin endpoints (`POST`) exist only with an admin token file and need its bearer token
 //! ([`admin`]): `POST /-/reload` reloads the config file ([`crate::reload`]), `POST
@@ -37,7 +39,9 @@ pub mod cache;
 #[cfg(test)]
 mod conn_tests;
 mod encoding;
+pub mod console;
 mod guard;
+mod history;
 mod logs;
 mod pending;
 mod routes;

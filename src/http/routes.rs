@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -13,12 +14,14 @@ use tokio_util::sync::CancellationToken;
 use super::admin::AdminToken;
 use super::body::Body;
 use super::cache::MetricsCache;
+use super::console::{self, ConsoleSettings};
 use super::encoding;
 use super::guard::{Guard, Realm};
 use super::stats::{HttpStats, Route};
 use super::{logs, status};
 use crate::alert::AlertState;
 use crate::cleanup::{Cleanup, Structure};
+use crate::history::SharedHistory;
 use crate::logs::LogSources;
 use crate::metrics::{self, StaticInfo};
 use crate::reload::{ReloadHandle, Trigger};
@@ -30,6 +33,8 @@ const INDEX: &str = "leakwatch\n\n\
 /metrics                 Prometheus metrics\n\
 /healthz                 liveness\n\
 /readyz                  readiness (after the first sample)\n\
+/index.txt               this index (a browser asking for / gets the web console)\n\
+/api/history             key figures over the last hour: since, after_seq, limit (JSON)\n\
 /status                  leakwatch, the latest snapshot, internal structures and cleanups (JSON)\n\
 /alerts                  pending, firing and recently resolved alerts, and the leak detector (JSON)\n\
 /alerts/history          alert transitions, newest first (JSON)\n\
@@ -57,6 +62,10 @@ pub struct AppState {
     guard: Guard,
     /// The server's connection and request figures.
     http: Arc<HttpStats>,
+    /// The history behind the console's charts, when kept.
+    history: Option<SharedHistory>,
+    console: ConsoleSettings,
+    interval: Duration,
 }
 
 impl AppState {
@@ -87,7 +96,16 @@ impl AppState {
             cleanup: None,
             guard,
             http,
+            history: None,
+            console: ConsoleSettings::default(),
+            interval: Duration::from_secs(1),
         }
+    }
+
+    /// The same state, serving `history` on `/api/history` (and listing it in `/status`), and
+    /// the console with `settings`; the page polls every sampling `interval`.
+    pub fn with_console(self, history: SharedHistory, settings: ConsoleSettings, interval: Duration) -> Self {
+        Self { history: Some(history), console: settings, interval, ..self }
     }
 
     /// The server's connection and request figures (for `/status`).
@@ -110,13 +128,15 @@ impl AppState {
     fn http_structures(&self) -> Vec<Structure> {
         let budget_kib = logs::PAGE_MEMORY_BUDGET >> 10;
         let in_use = budget_kib.saturating_sub(self.page_budget.available_permits());
-        vec![
+        let mut out = vec![
             self.rendered.structure(),
             Structure {
                 bytes: Some((in_use as u64) << 10),
                 ..Structure::counted("log_page_budget_kib", in_use, Some(budget_kib))
             },
-        ]
+        ];
+        out.extend(self.history.as_ref().map(SharedHistory::structure));
+        out
     }
 
     /// Every internal structure: the snapshot's (log buffers, sampler), the alert engine's, HTTP's.
@@ -222,8 +242,13 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp
     let admin = *req.method() == Method::POST && ADMIN_PATHS.contains(&req.uri().path());
     let counted = if admin { Route::Admin } else { Route::of_path(req.uri().path()) };
     let web = state.guard.web();
-    let mut response = match state.guard.admit(web.as_deref(), Realm::of(req.uri().path(), admin), req.headers()).await
-    {
+    // The console shows logs: it answers to the log endpoints' users.
+    let realm = if console::is_console(req.uri().path(), req.headers()) {
+        Realm::Logs
+    } else {
+        Realm::of(req.uri().path(), admin)
+    };
+    let mut response = match state.guard.admit(web.as_deref(), realm, req.headers()).await {
         Ok(()) => route(&state, req, admin).await,
         Err(refused) => refused,
     };
@@ -269,11 +294,19 @@ async fn route(state: &AppState, req: Request<Incoming>, admin: bool) -> Respons
                 plain(StatusCode::SERVICE_UNAVAILABLE, "not ready: no sample taken yet\n")
             }
         }
-        "/" => plain(StatusCode::OK, INDEX),
+        "/" if console::wants_html(req.headers()) => console::page(&state.console, state.interval),
+        "/" => {
+            let mut r = plain(StatusCode::OK, INDEX);
+            r.headers_mut().insert(VARY, HeaderValue::from_static("Accept"));
+            r
+        }
+        "/index.txt" => plain(StatusCode::OK, INDEX),
+        "/api/history" => super::history::history(state.history.as_ref(), query),
         "/logs" => logs::list(&state.logs),
         _ => match path.strip_prefix("/logs/") {
             Some(rest) => log_route(state, &req, rest, query, head).await,
-            None => plain(StatusCode::NOT_FOUND, "not found; see / for the endpoints\n"),
+            None => console::asset_at(path)
+                .unwrap_or_else(|| plain(StatusCode::NOT_FOUND, "not found; see /index.txt for the endpoints\n")),
         },
     }
 }

@@ -53,7 +53,7 @@ pub enum Route {
     Stream,
     /// `/alerts`, `/alerts/history`.
     Alerts,
-    /// `/status`, `/healthz`, `/readyz`, `/oom`.
+    /// `/status`, `/healthz`, `/readyz`, `/oom`, `/api/history`.
     Status,
     /// The `POST` admin endpoints.
     Admin,
@@ -84,7 +84,7 @@ impl Route {
         match path {
             "/metrics" => Route::Metrics,
             "/alerts" | "/alerts/history" => Route::Alerts,
-            "/status" | "/healthz" | "/readyz" | "/oom" => Route::Status,
+            "/status" | "/healthz" | "/readyz" | "/oom" | "/api/history" => Route::Status,
             "/logs" => Route::Logs,
             // As the router splits it: `/logs/stream` is the page of a source named `stream`.
             p => match p.strip_prefix("/logs/") {

@@ -19,14 +19,14 @@ const ALERT: &str = "LeakwatchMemoryUtilizationHigh";
 const FOR: f64 = 1.0;
 
 /// A python3 process that allocates (and touches) memory on command: `grow MIB`, `free`.
-struct Grower {
+pub(crate) struct Grower {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
 }
 
 impl Grower {
-    fn start(cg: &MemoryCgroup) -> Grower {
+    pub(crate) fn start(cg: &MemoryCgroup) -> Grower {
         let script = "import sys\nheld = []\nprint('ready', flush=True)\nfor line in sys.stdin:\n    cmd, _, arg = line.strip().partition(' ')\n    if cmd == 'grow':\n        held.append(bytearray(b'\\x01') * (int(arg) << 20))\n    elif cmd == 'free':\n        held.clear()\n    print('ok', flush=True)\n";
         let mut child = cg
             .command("python3")
@@ -48,12 +48,12 @@ impl Grower {
         line.trim().to_owned()
     }
 
-    fn send(&mut self, cmd: &str) {
+    pub(crate) fn send(&mut self, cmd: &str) {
         writeln!(self.stdin, "{cmd}").expect("write to the grower");
         assert_eq!(self.line(), "ok", "the grower did {cmd:?}");
     }
 
-    fn pid(&self) -> i32 {
+    pub(crate) fn pid(&self) -> i32 {
         self.child.id() as i32
     }
 }
@@ -66,7 +66,7 @@ impl Drop for Grower {
 }
 
 /// The cgroup's working set as the kubelet (and leakwatch) computes it, read directly.
-fn working_set(cg: &MemoryCgroup) -> u64 {
+pub(crate) fn working_set(cg: &MemoryCgroup) -> u64 {
     let (usage, inactive) = match cg.version() {
         Version::V1 => (cg.read("memory.usage_in_bytes"), cg.keyed("memory.stat", "total_inactive_file")),
         Version::V2 => (cg.read("memory.current"), cg.keyed("memory.stat", "inactive_file")),

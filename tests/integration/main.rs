@@ -9,6 +9,7 @@ mod compression;
 mod config;
 mod conns;
 mod conns_fixtures;
+mod console;
 mod dashboards;
 mod e2e;
 mod fixtures;

@@ -41,10 +41,16 @@ impl Leakwatch {
     }
 
     /// Starts leakwatch from a prepared command (e.g. with a different user or env).
-    pub fn start_cmd(mut cmd: Command, args: &[&str]) -> Leakwatch {
+    pub fn start_cmd(cmd: Command, args: &[&str]) -> Leakwatch {
+        Self::start_cmd_every(cmd, "200ms", args)
+    }
+
+    /// Starts leakwatch from a prepared command, sampling every `interval` (an `--interval` in
+    /// `args` wins).
+    pub fn start_cmd_every(mut cmd: Command, interval: &str, args: &[&str]) -> Leakwatch {
         cmd.args(["--listen", "127.0.0.1:0"]);
         if !args.contains(&"--interval") {
-            cmd.args(["--interval", "200ms"]);
+            cmd.args(["--interval", interval]);
         }
         cmd.args(args).env_remove("LEAKWATCH_CONFIG").stdout(Stdio::inherit()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn leakwatch");
