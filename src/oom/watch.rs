@@ -138,6 +138,7 @@ impl Watcher {
             near_limit: false,
             vmstat_path: None,
             vmstat_before: None,
+            vmstat_next: None,
             dropped: dropped.clone(),
             notify,
         };
@@ -191,6 +192,8 @@ struct Thread {
     near_limit: bool,
     vmstat_path: Option<PathBuf>,
     vmstat_before: Option<u64>,
+    /// The host counter at the last set (the baseline after the next one).
+    vmstat_next: Option<u64>,
     dropped: Arc<AtomicU64>,
     notify: Arc<dyn Fn() + Send + Sync>,
 }
@@ -327,7 +330,13 @@ impl Thread {
         }
         self.vmstat_path = set.vmstat.clone();
         self.near_limit = set.near_limit;
-        self.vmstat_before = set.vmstat.as_deref().and_then(read_vmstat_oom_kill);
+        // The host baseline lags one set behind, so a kill between a pass and the victim's exit
+        // is still above it, and stays put while a process the pass lost may still be dying.
+        if self.pidfds.iter().all(|(.., leaving)| leaving.is_none()) {
+            let now = set.vmstat.as_deref().and_then(read_vmstat_oom_kill);
+            self.vmstat_before = self.vmstat_next.or(now);
+            self.vmstat_next = now;
+        }
         for &(pid, start) in set.processes.iter().take(MAX_PIDFDS) {
             if self.pidfds.iter().any(|(p, _, _)| *p == pid) {
                 continue;
