@@ -123,10 +123,10 @@ fn pod_sidecar_sees_the_oom_kill_once_and_follows_the_restarted_app() {
     assert_eq!(links, ["lo"], "the pod's network namespace has loopback only");
     let receiver = Receiver::start();
 
-    // The app: grows to 150 MiB quickly, then steered by the control file.
+    // The app: grows to 110 MiB quickly, then steered by the control file.
     let ctl = d.join("ctl");
     std::fs::create_dir_all(&ctl).expect("mkdir ctl");
-    std::fs::write(ctl.join("target"), "150 20").expect("write the control file");
+    std::fs::write(ctl.join("target"), "110 20").expect("write the control file");
     grower_rootfs(&d.join("app-rootfs"));
     let app = start_app(&runc, &pod, d, 1, &pause, &ctl);
 
@@ -142,7 +142,7 @@ fn pod_sidecar_sees_the_oom_kill_once_and_follows_the_restarted_app() {
         etc.join("leakwatch.yaml"),
         format!(
             "interval: 1s\ntarget:\n  name: app\n  process_name: grower\nalerts:\n  rules:\n    - ratio: memory_utilization\n      \
-             for: 1s\n  target_down:\n    for: 1s\n  alertmanager:\n    url: http://{}\n    resend_interval: 1s\n",
+             for: 1s\n  prediction:\n    retention: 1m\n    min_fill: 0.1\n  target_down:\n    for: 1s\n  alertmanager:\n    url: http://{}\n    resend_interval: 1s\n",
             receiver.addr
         ),
     )
@@ -188,11 +188,13 @@ fn pod_sidecar_sees_the_oom_kill_once_and_follows_the_restarted_app() {
     let prom = Prometheus::start(&scrape_config(lw.addr, &["rules.yaml"]), &[("rules.yaml", &rules)]);
 
     // The app grows gradually past 80 % of its limit: the threshold and filling-up alerts fire.
-    lw.wait(Duration::from_secs(60), "the app at 145 MiB", |lw| {
-        (lw.scrape().get("leakwatch_cgroup_memory_usage_bytes", &[("target", "app")])? > (145u64 << 20) as f64)
+    lw.wait(Duration::from_secs(60), "the app at 105 MiB", |lw| {
+        (lw.scrape().get("leakwatch_cgroup_memory_usage_bytes", &[("target", "app")])? > (105u64 << 20) as f64)
             .then_some(())
     });
-    std::fs::write(ctl.join("target"), "176 300").expect("steer the app");
+    // A steady 1.25 MiB/s for about 55 s: long enough for the leak detector (a 1 min window here)
+    // to judge the growth significant, then a plateau at 176 MiB.
+    std::fs::write(ctl.join("target"), "176 800").expect("steer the app");
     let high = prom.wait_for(Duration::from_secs(90), "LeakwatchMemoryUtilizationHigh firing in Prometheus", |p| {
         prom_firing(p, r#"alertname="LeakwatchMemoryUtilizationHigh", severity="warning""#)
     });
