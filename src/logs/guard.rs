@@ -81,7 +81,7 @@ impl Policy {
                 return refuse(format!("on the special file system {name}"));
             }
         }
-        let real = match std::fs::canonicalize(path) {
+        let real = match opened_path(file).map_or_else(|| std::fs::canonicalize(path), Ok) {
             Ok(real) => real,
             Err(e) => return refuse(format!("cannot resolve its real path: {e}")),
         };
@@ -106,6 +106,16 @@ impl Policy {
         }
         Ok(())
     }
+}
+
+/// Where the opened file lives, symlinks resolved, as the kernel names the descriptor: still
+/// known after the path is gone (a short-lived rotated file deleted right after it was opened).
+fn opened_path(file: &File) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
+    let text = link.to_str()?;
+    let real = Path::new(text.strip_suffix(" (deleted)").unwrap_or(text));
+    real.is_absolute().then(|| real.to_path_buf())
 }
 
 /// The follower's check on a file it opened for `source`: counted and recorded when refused.
