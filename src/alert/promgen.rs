@@ -176,7 +176,7 @@ pub fn rule_file(rules: &AlertRules, opts: &Options) -> RuleFile {
     if !target.is_empty() {
         groups.push(Group { name: "leakwatch-oom".to_owned(), rules: target });
     }
-    groups.push(Group { name: "leakwatch-self".to_owned(), rules: self_rules(&sel, opts) });
+    groups.push(Group { name: "leakwatch-self".to_owned(), rules: self_rules(sel, opts) });
     RuleFile { groups }
 }
 

@@ -38,8 +38,8 @@ mod body;
 pub mod cache;
 #[cfg(test)]
 mod conn_tests;
-mod encoding;
 pub mod console;
+mod encoding;
 mod guard;
 mod history;
 mod logs;
