@@ -534,36 +534,3 @@ fn leak_corpus_every_leak_fires_before_the_limit_nothing_else_fires_and_no_later
 fn leak_corpus_three_seeds() {
     check(3);
 }
-
-/// Prints the engine's view of one series every minute: `CASE="<name>" SEED=1 cargo test --lib
-/// trace_one_series -- --ignored --nocapture`.
-#[test]
-#[ignore = "a tracing aid"]
-fn trace_one_series() {
-    let name = std::env::var("CASE").unwrap_or_default();
-    let Some(spec) = corpus().into_iter().find(|s| s.name == name) else { return };
-    let resource = spec.resource.unwrap_or(Resource::Memory);
-    let limit = limit_of(resource);
-    let seed = std::env::var("SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
-    let (series, _) = samples(&spec, seed);
-    let mut e = engine(resource);
-    for (i, &(t, v, c)) in series.iter().enumerate() {
-        let st = e.evaluate(&snapshot(resource, i as u64 + 1, t, v, c));
-        if i % 4 == 0 {
-            let tr = &st.trends[0].trend;
-            let states: Vec<String> =
-                st.alerts.iter().map(|a| format!("{}:{}", a.severity.as_str(), a.state.as_str())).collect();
-            let per_hour = |s: Option<f64>| s.map(|s| s * 3600.0 / limit);
-            println!(
-                "{:>4.0} min {:.3} growing {} slope {:?} low {:?} ttl {:?} min judged {:?} min {states:?}",
-                t / MIN,
-                v / limit,
-                tr.growing,
-                per_hour(tr.slope_per_second),
-                per_hour(tr.slope_low_per_second),
-                tr.seconds_to_limit.map(|s| (s / MIN).round()),
-                tr.judged_seconds.map(|s| (s / MIN).round()),
-            );
-        }
-    }
-}
