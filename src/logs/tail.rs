@@ -34,9 +34,9 @@
 //! reader can know their size), so `lost_bytes` counts only bytes a read or `fstat` saw and the
 //! ring did not get.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
@@ -298,7 +298,11 @@ impl Tailer {
             return;
         };
         if !meta.is_file() {
-            let why = format!("{}: not a regular file ({}); refusing to read it", path.display(), kind(&meta));
+            let why = format!(
+                "{}: not a regular file (a {}); refusing to read it",
+                path.display(),
+                crate::fsread::kind_of(&meta)
+            );
             self.source.counters.refuse(&why);
             return self.problem(why);
         }
@@ -385,15 +389,14 @@ fn rewritten(cur: &Current) -> bool {
         && Fingerprint::read(&cur.file).is_ok_and(|now| !cur.fingerprint.continues_in(&now))
 }
 
-/// Opens a regular file for reading (`O_NONBLOCK`, so a FIFO cannot block the open; `fstat`
-/// then refuses anything but a regular file). With `tail`, the offset is set to the last `tail`
+/// Opens a regular file for reading ([`crate::fsread::open_regular`]: a FIFO cannot block the
+/// open, anything but a regular file is refused). With `tail`, the offset is set to the last `tail`
 /// bytes; the flag says the first line read is partial and must be dropped.
 fn open(path: &Path, tail: Option<u64>) -> io::Result<(Current, bool)> {
-    let file = OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32).open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(io::Error::other(format!("not a regular file ({})", kind(&meta))));
-    }
+    let (file, meta) = crate::fsread::open_regular(path).map_err(|e| match e {
+        crate::fsread::FileError::Io { source, .. } => source,
+        other => io::Error::other(other.to_string()),
+    })?;
     let fingerprint = Fingerprint::read(&file)?;
     let offset = tail.map_or(0, |max| meta.len().saturating_sub(max));
     let mut mid_line = false;
@@ -425,22 +428,6 @@ fn resolve(pattern: &str) -> io::Result<Option<(PathBuf, std::fs::Metadata)>> {
 /// Whether a configured path is a glob pattern.
 pub fn is_glob(pattern: &str) -> bool {
     pattern.contains(['*', '?', '['])
-}
-
-fn kind(meta: &std::fs::Metadata) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    let t = meta.file_type();
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_block_device() || t.is_char_device() {
-        "a device"
-    } else {
-        "not a regular file"
-    }
 }
 
 /// The directories a tailer watches: the pattern's directory and the real directory of the file
