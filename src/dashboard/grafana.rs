@@ -220,6 +220,10 @@ impl Dashboard {
                 x += p.width;
             }
             y += 8;
+            // A collapsed row takes one grid line; its panels keep the places they get when opened.
+            if row.collapsed {
+                y = row_y + 1;
+            }
             let nested = if row.collapsed { std::mem::take(&mut inside) } else { Vec::new() };
             panels.push(json!({
                 "type": "row", "id": row_id, "title": row.title, "collapsed": row.collapsed,
