@@ -448,6 +448,7 @@ def _schema():
         ({"serviceMonitor": {"namespaceSelector": {"anyy": True}}}, "anyy"),
         ({"serviceMonitor": {"relabelings": {"a": 1}}}, "/serviceMonitor/relabelings"),
         ({"image": {"digest": "abc"}}, "/image/digest"),
+        ({"image": {"tag": ""}}, "/image/tag': minLength"),
         ({"imagePullSecrets": ["regcred"]}, "/imagePullSecrets/0"),
         ({"readinessProbe": {"periodSecond": 3}}, "periodSecond"),
         ({"livenessProbe": {"enabled": "no"}}, "/livenessProbe/enabled"),
