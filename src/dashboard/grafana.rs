@@ -25,7 +25,7 @@ pub enum Kind {
 /// One query of a panel.
 #[derive(Debug, Clone)]
 pub struct Query {
-    /// PromQL; may use `$namespace`, `$pod`, `$target` and `$__rate_interval`.
+    /// PromQL; may use `$cluster`, `$job`, `$namespace`, `$pod`, `$target` and `$__rate_interval`.
     pub expr: String,
     /// Grafana legend template, e.g. `{{pod}}`.
     pub legend: String,
@@ -51,10 +51,26 @@ pub struct Panel {
     pub steps: Steps,
     /// Width in grid columns (of 24).
     pub width: u32,
+    /// The axis (or gauge) range; `(0, 1)` for every ratio (`percentunit`) panel.
+    pub range: Option<(f64, f64)>,
+    /// Data links on every value (e.g. a drill-down to another dashboard).
+    pub links: Vec<Link>,
+    /// Table columns hidden besides `Time` (e.g. `Value` when it is always 1).
+    pub hidden_columns: Vec<&'static str>,
+}
+
+/// A data link: a URL template with Grafana's `${__field.labels.*}`, `${__data.fields.*}` and
+/// `${var:queryparam}` interpolations.
+#[derive(Debug, Clone)]
+pub struct Link {
+    /// What the link menu shows.
+    pub title: String,
+    /// The URL template.
+    pub url: String,
 }
 
 impl Panel {
-    /// A panel of `kind` with one query.
+    /// A panel of `kind` with one query. A ratio (`percentunit`) panel gets the range 0..1.
     pub fn new(kind: Kind, title: &str, unit: &'static str, expr: &str, legend: &str) -> Self {
         Self {
             title: title.to_owned(),
@@ -64,7 +80,22 @@ impl Panel {
             queries: vec![Query { expr: expr.to_owned(), legend: legend.to_owned() }],
             steps: Vec::new(),
             width: 12,
+            range: (unit == "percentunit").then_some((0.0, 1.0)),
+            links: Vec::new(),
+            hidden_columns: Vec::new(),
         }
+    }
+
+    /// Adds a data link.
+    pub fn link(mut self, link: Link) -> Self {
+        self.links.push(link);
+        self
+    }
+
+    /// Hides a table column besides `Time`.
+    pub fn hide_column(mut self, column: &'static str) -> Self {
+        self.hidden_columns.push(column);
+        self
     }
 
     /// Adds a query.
@@ -99,9 +130,23 @@ pub struct Row {
     pub title: String,
     /// Panels, laid out left to right, wrapping at 24 columns.
     pub panels: Vec<Panel>,
+    /// Collapsed when the dashboard opens (its panels load when it is expanded).
+    pub collapsed: bool,
 }
 
-/// A template variable: a `label_values` query with an "All" option.
+impl Row {
+    /// An expanded row.
+    pub fn open(title: &str, panels: Vec<Panel>) -> Self {
+        Self { title: title.to_owned(), panels, collapsed: false }
+    }
+
+    /// A collapsed row.
+    pub fn collapsed(title: &str, panels: Vec<Panel>) -> Self {
+        Self { title: title.to_owned(), panels, collapsed: true }
+    }
+}
+
+/// A template variable: a `label_values` query.
 #[derive(Debug, Clone)]
 pub struct Variable {
     /// Variable name (`namespace` → `$namespace`).
@@ -110,6 +155,10 @@ pub struct Variable {
     pub label: &'static str,
     /// `label_values(...)` query.
     pub query: String,
+    /// Multi-value with an "All" option (`.*`); otherwise one value.
+    pub all: bool,
+    /// Hidden from the variable bar (kubernetes-mixin hides `cluster` unless `showMultiCluster`).
+    pub hidden: bool,
 }
 
 /// A whole dashboard.
@@ -129,11 +178,16 @@ pub struct Dashboard {
     pub annotations: Vec<Annotation>,
 }
 
-/// A Prometheus annotation query: a mark at every step where `expr` returns a series.
+/// A Prometheus annotation query: a mark at every step where `expr` returns a series (a region
+/// while it keeps returning it).
 #[derive(Debug, Clone)]
 pub struct Annotation {
     /// Its name in the dashboard's annotation list.
     pub name: &'static str,
+    /// Shown when the dashboard opens (the others are a toggle away).
+    pub enable: bool,
+    /// Mark colour.
+    pub color: &'static str,
     /// PromQL.
     pub expr: String,
     /// The mark's title (`{{label}}` templates).
@@ -145,40 +199,53 @@ pub struct Annotation {
 }
 
 impl Dashboard {
-    /// The Grafana JSON model.
+    /// The Grafana JSON model. A collapsed row carries its panels inside it, as Grafana saves it.
     pub fn to_json(&self) -> Value {
         let mut panels = Vec::new();
         let (mut id, mut y) = (1u32, 0u32);
         for row in &self.rows {
-            panels.push(json!({
-                "type": "row", "id": id, "title": row.title, "collapsed": false,
-                "gridPos": { "h": 1, "w": 24, "x": 0, "y": y }, "panels": []
-            }));
+            let row_id = id;
+            let row_y = y;
             id += 1;
             y += 1;
+            let mut inside = Vec::new();
             let mut x = 0;
             for p in &row.panels {
                 if x + p.width > 24 {
                     x = 0;
                     y += 8;
                 }
-                panels.push(panel_json(p, id, x, y));
+                inside.push(panel_json(p, id, x, y));
                 id += 1;
                 x += p.width;
             }
             y += 8;
+            // A collapsed row takes one grid line; its panels keep the places they get when opened.
+            if row.collapsed {
+                y = row_y + 1;
+            }
+            let nested = if row.collapsed { std::mem::take(&mut inside) } else { Vec::new() };
+            panels.push(json!({
+                "type": "row", "id": row_id, "title": row.title, "collapsed": row.collapsed,
+                "gridPos": { "h": 1, "w": 24, "x": 0, "y": row_y }, "panels": nested
+            }));
+            panels.extend(inside);
         }
         let mut templating = vec![json!({
             "name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
             "current": {}, "hide": 0, "refresh": 1, "regex": ""
         })];
         for v in &self.variables {
-            templating.push(json!({
+            let mut var = json!({
                 "name": v.name, "label": v.label, "type": "query", "datasource": datasource(),
                 "query": { "query": v.query, "refId": format!("{}-query", v.name) }, "definition": v.query,
-                "includeAll": true, "multi": true, "allValue": ".*", "current": {}, "refresh": 2, "sort": 1,
-                "hide": 0, "regex": ""
-            }));
+                "includeAll": v.all, "multi": v.all, "current": {}, "refresh": 2, "sort": 1,
+                "hide": if v.hidden { 2 } else { 0 }, "regex": ""
+            });
+            if v.all {
+                var["allValue"] = json!(".*");
+            }
+            templating.push(var);
         }
         json!({
             "uid": self.uid,
@@ -194,11 +261,16 @@ impl Dashboard {
             "version": 1,
             "templating": { "list": templating },
             "annotations": { "list": self.annotations.iter().map(|a| json!({
-                "name": a.name, "datasource": datasource(), "enable": true, "hide": false,
-                "iconColor": "red", "expr": a.expr, "step": "1m", "titleFormat": a.title,
+                "name": a.name, "datasource": datasource(), "enable": a.enable, "hide": false,
+                "iconColor": a.color, "expr": a.expr, "step": "1m", "titleFormat": a.title,
                 "textFormat": a.text, "tagKeys": a.tags, "useValueForTime": false
             })).collect::<Vec<Value>>() },
-            "links": [],
+            // The other leakwatch dashboards, keeping the time range and the variables (node-mixin).
+            "links": [{
+                "title": "leakwatch", "type": "dashboards", "tags": ["leakwatch"], "asDropdown": true,
+                "includeVars": true, "keepTime": true, "targetBlank": false, "icon": "external link",
+                "tooltip": "", "url": ""
+            }],
             "panels": panels,
         })
     }
@@ -215,16 +287,21 @@ impl Dashboard {
 }
 
 fn panel_json(p: &Panel, id: u32, x: u32, y: u32) -> Value {
-    let instant = matches!(p.kind, Kind::Table | Kind::BarGauge | Kind::Stat);
+    let table = p.kind == Kind::Table;
     let targets: Vec<Value> = p
         .queries
         .iter()
         .enumerate()
         .map(|(i, q)| {
-            json!({
+            let mut target = json!({
                 "refId": char::from(b'A' + i as u8).to_string(), "expr": q.expr, "legendFormat": q.legend,
-                "datasource": datasource(), "instant": instant && p.kind == Kind::Table, "range": !(p.kind == Kind::Table)
-            })
+                "datasource": datasource(), "instant": table, "range": !table
+            });
+            // One row per series with its labels as columns (not one frame per series).
+            if table {
+                target["format"] = json!("table");
+            }
+            target
         })
         .collect();
     let mut steps = vec![json!({ "color": "green", "value": null })];
@@ -255,7 +332,21 @@ fn panel_json(p: &Panel, id: u32, x: u32, y: u32) -> Value {
             json!({ "align": "auto", "cellOptions": { "type": "auto" } }),
         ),
     };
-    json!({
+    // Series of a time series get the palette's colours (one per pod); threshold colours are
+    // for single values (stat, bar gauge, table cells). The levels still show as lines and bands.
+    let color = if p.kind != Kind::TimeSeries && !p.steps.is_empty() { "thresholds" } else { "palette-classic" };
+    let mut defaults = json!({
+        "unit": p.unit,
+        "custom": custom,
+        "thresholds": { "mode": "absolute", "steps": steps },
+        "color": { "mode": color },
+        "links": p.links.iter().map(|l| json!({ "title": l.title, "url": l.url })).collect::<Vec<Value>>()
+    });
+    if let Some((min, max)) = p.range {
+        defaults["min"] = json!(min);
+        defaults["max"] = json!(max);
+    }
+    let mut panel = json!({
         "type": kind,
         "id": id,
         "title": p.title,
@@ -263,15 +354,19 @@ fn panel_json(p: &Panel, id: u32, x: u32, y: u32) -> Value {
         "datasource": datasource(),
         "gridPos": { "h": 8, "w": p.width, "x": x, "y": y },
         "targets": targets,
-        "fieldConfig": {
-            "defaults": {
-                "unit": p.unit,
-                "custom": custom,
-                "thresholds": { "mode": "absolute", "steps": steps },
-                "color": { "mode": if p.steps.is_empty() { "palette-classic" } else { "thresholds" } }
-            },
-            "overrides": []
-        },
+        "fieldConfig": { "defaults": defaults, "overrides": [] },
         "options": options,
-    })
+    });
+    if table {
+        // The instant query's timestamp column says nothing; neither does a constant value.
+        let mut hidden = serde_json::Map::new();
+        for column in std::iter::once("Time").chain(p.hidden_columns.iter().copied()) {
+            hidden.insert(column.to_owned(), json!(true));
+        }
+        panel["transformations"] = json!([{
+            "id": "organize",
+            "options": { "excludeByName": hidden, "indexByName": {}, "renameByName": {} }
+        }]);
+    }
+    panel
 }

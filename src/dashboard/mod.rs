@@ -1,12 +1,15 @@
 //! The Grafana dashboards in `dashboards/`, generated from code: an overview (one row per
-//! capability), a per-target drill-down and a fleet view for hundreds of pods. Threshold steps
-//! are the built-in alert rules' levels ([`crate::alert::rules::defaults`]), so dashboards and
-//! alerts agree. `leakwatch generate dashboards` writes them; a test fails when the committed
-//! files drift from this output.
+//! capability, the less-used rows collapsed), a per-target drill-down and a fleet view for
+//! hundreds of pods (on the recording rules of `alerts/leakwatch-recording-rules.yaml`, with
+//! links into the target view). Threshold steps are the built-in alert rules' levels
+//! ([`crate::alert::rules::defaults`]), so dashboards and alerts agree. Every query is scoped by
+//! `$cluster` (hidden, as kubernetes-mixin does without `showMultiCluster`; empty matches series
+//! without the label) and `$job`. `leakwatch generate dashboards` writes them; a test fails when
+//! the committed files drift from this output.
 
 pub mod grafana;
 
-use grafana::{Annotation, Dashboard, Kind, Panel, Row, Steps, Variable};
+use grafana::{Annotation, Dashboard, Kind, Link, Panel, Row, Steps, Variable};
 
 use crate::alert::rules::{self, Ratio, Severity};
 
@@ -30,17 +33,6 @@ fn level_steps(ratio: Ratio) -> Steps {
     .unwrap_or_default()
 }
 
-/// The built-in warning level of `ratio` (for "above the warning level" counts).
-fn warning_level(ratio: Ratio) -> f64 {
-    let defaults = rules::defaults();
-    defaults
-        .thresholds
-        .iter()
-        .find(|r| r.ratio == ratio)
-        .and_then(|r| r.levels.iter().find(|(s, _)| *s == Severity::Warning))
-        .map_or(0.8, |(_, level)| *level)
-}
-
 /// Every dashboard with its file name.
 pub fn all() -> Vec<(&'static str, Dashboard)> {
     vec![
@@ -57,52 +49,114 @@ pub fn file_text(d: &Dashboard) -> String {
     text
 }
 
-/// `{namespace=~"$namespace", pod=~"$pod", target=~"$target"}` plus `extra` matchers.
-fn t(extra: &str) -> String {
-    let base = r#"namespace=~"$namespace", pod=~"$pod", target=~"$target""#;
-    if extra.is_empty() {
-        format!("{{{base}}}")
-    } else {
-        format!("{{{base}, {extra}}}")
+/// The matchers every query starts with: the cluster (empty matches series without the label)
+/// and the scrape job.
+const SCOPE: &str = r#"cluster=~"$cluster", job=~"$job""#;
+
+/// `{SCOPE, more, extra}` as a selector.
+fn selector(more: &str, extra: &str) -> String {
+    let mut s = format!("{{{SCOPE}, {more}");
+    if !extra.is_empty() {
+        s.push_str(", ");
+        s.push_str(extra);
     }
+    s.push('}');
+    s
+}
+
+/// The target selector: scope, `$namespace`, `$pod`, `$target`, plus `extra` matchers.
+fn t(extra: &str) -> String {
+    selector(r#"namespace=~"$namespace", pod=~"$pod", target=~"$target""#, extra)
 }
 
 /// The pod selector (for series without a `target` label: logs, host, leakwatch itself).
 fn p(extra: &str) -> String {
-    let base = r#"namespace=~"$namespace", pod=~"$pod""#;
-    if extra.is_empty() {
-        format!("{{{base}}}")
-    } else {
-        format!("{{{base}, {extra}}}")
-    }
+    selector(r#"namespace=~"$namespace", pod=~"$pod""#, extra)
 }
 
-fn pod_variables() -> Vec<Variable> {
+/// The namespace selector of the fleet view.
+fn ns(extra: &str) -> String {
+    selector(r#"namespace=~"$namespace""#, extra)
+}
+
+/// `$cluster` (one value, hidden: kubernetes-mixin's default without `showMultiCluster`; the
+/// chart's `dashboards.multiCluster` shows it) and `$job` (multi-value, "All").
+fn scope_variables() -> Vec<Variable> {
     vec![
+        Variable {
+            name: "cluster",
+            label: "Cluster",
+            query: "label_values(leakwatch_build_info, cluster)".into(),
+            all: false,
+            hidden: true,
+        },
+        Variable {
+            name: "job",
+            label: "Job",
+            query: r#"label_values(leakwatch_build_info{cluster=~"$cluster"}, job)"#.into(),
+            all: true,
+            hidden: false,
+        },
         Variable {
             name: "namespace",
             label: "Namespace",
-            query: "label_values(leakwatch_build_info, namespace)".into(),
+            query: format!("label_values(leakwatch_build_info{{{SCOPE}}}, namespace)"),
+            all: true,
+            hidden: false,
         },
+    ]
+}
+
+fn pod_variables() -> Vec<Variable> {
+    let mut vars = scope_variables();
+    vars.extend([
         Variable {
             name: "pod",
             label: "Pod",
-            query: r#"label_values(leakwatch_build_info{namespace=~"$namespace"}, pod)"#.into(),
+            query: format!(r#"label_values(leakwatch_build_info{{{SCOPE}, namespace=~"$namespace"}}, pod)"#),
+            all: true,
+            hidden: false,
         },
         Variable {
             name: "target",
             label: "Target",
-            query: r#"label_values(leakwatch_target_processes{namespace=~"$namespace", pod=~"$pod"}, target)"#.into(),
+            query: format!(
+                r#"label_values(leakwatch_target_processes{{{SCOPE}, namespace=~"$namespace", pod=~"$pod"}}, target)"#
+            ),
+            all: true,
+            hidden: false,
         },
-    ]
+    ]);
+    vars
+}
+
+/// A drill-down from a fleet panel into the target view for the series (or table row) clicked,
+/// carrying the data source, cluster, job and time range. `fields` is `__field.labels` for
+/// series panels, `__data.fields` for table rows.
+fn target_link(fields: &str) -> Link {
+    Link {
+        title: "Open ${__field.labels.namespace}/${__field.labels.pod} in leakwatch / Target"
+            .replace("__field.labels", fields),
+        url: format!(
+            "/d/leakwatch-target/leakwatch-target?${{datasource:queryparam}}&${{cluster:queryparam}}&${{job:queryparam}}\
+             &var-namespace=${{{fields}.namespace}}&var-pod=${{{fields}.pod}}&var-target=${{{fields}.target}}&${{__url_time_range}}"
+        ),
+    }
+}
+
+/// Alerts that fire or are pending in leakwatch's engine, one row each with its `state`.
+fn alert_states(selector: &str, by: &str) -> String {
+    format!(
+        r#"sum by ({by}, alert, severity, state) (label_replace(leakwatch_alert_active{selector} == 1, "state", "firing", "", "") or label_replace(leakwatch_alert_pending{selector} == 1, "state", "pending", "", ""))"#
+    )
 }
 
 use Kind::{BarGauge, Stat, Table, TimeSeries};
 
 fn memory_row() -> Row {
-    Row {
-        title: "Memory".into(),
-        panels: vec![
+    Row::open(
+        "Memory",
+        vec![
             Panel::new(
                 TimeSeries,
                 "Memory utilization",
@@ -128,21 +182,22 @@ fn memory_row() -> Row {
             Panel::new(TimeSeries, "Memory pressure", "percentunit", &format!("leakwatch_cgroup_memory_pressure_ratio{}", t(r#"window="10s""#)), "{{kind}} {{pod}} {{target}}")
                 .describe("Share of time tasks in the cgroup stalled on memory (PSI, cgroup v2)."),
         ],
-    }
+    )
 }
 
 fn alerts_row() -> Row {
-    Row {
-        title: "Alerts and leak detection".into(),
-        panels: vec![
+    Row::open(
+        "Alerts and leak detection",
+        vec![
             Panel::new(
                 Table,
                 "Alerts (leakwatch's own evaluation)",
                 "short",
-                &format!("sum by (alert, severity, target) (leakwatch_alert_active{})", p("")),
+                &alert_states(&p(""), "namespace, pod, target, source"),
                 "{{alert}} {{severity}} {{target}}",
             )
-            .describe("1 while an alert fires in leakwatch's engine (the same rules Prometheus evaluates from alerts/)."),
+            .hide_column("Value")
+            .describe("Alerts firing or pending in leakwatch's engine (the same rules Prometheus evaluates from alerts/); inactive ones are on the pod's GET /alerts."),
             Panel::new(
                 TimeSeries,
                 "Memory growth (robust slope)",
@@ -163,13 +218,13 @@ fn alerts_row() -> Row {
             .steps(vec![(0.0, "red"), (900.0, "orange"), (3600.0, "green")])
             .width(6),
         ],
-    }
+    )
 }
 
 fn connections_row() -> Row {
-    Row {
-        title: "Connections".into(),
-        panels: vec![
+    Row::collapsed(
+        "Connections",
+        vec![
             Panel::new(
                 TimeSeries,
                 "Sockets by state",
@@ -224,13 +279,13 @@ fn connections_row() -> Row {
             )
             .describe("Held sockets first seen longer ago than connections.stale_after."),
         ],
-    }
+    )
 }
 
 fn tasks_row() -> Row {
-    Row {
-        title: "Descriptors, threads and child processes".into(),
-        panels: vec![
+    Row::collapsed(
+        "Descriptors, threads and child processes",
+        vec![
             Panel::new(
                 TimeSeries,
                 "Descriptor utilization",
@@ -274,13 +329,13 @@ fn tasks_row() -> Row {
             )
             .describe("Descendants older than tasks.stale_after: stuck or leaked workers."),
         ],
-    }
+    )
 }
 
 fn logs_row() -> Row {
-    Row {
-        title: "Logs".into(),
-        panels: vec![
+    Row::collapsed(
+        "Logs",
+        vec![
             Panel::new(TimeSeries, "Lines ingested", "short", &format!("sum by (source) (rate(leakwatch_log_lines_total{}[$__rate_interval]))", p("")), "{{source}}")
                 .describe("Lines per second stored in each source's buffer.")
                 .width(8),
@@ -292,21 +347,23 @@ fn logs_row() -> Row {
                 .steps(level_steps(Ratio::LogBufferFill))
                 .width(8),
         ],
-    }
+    )
 }
 
 fn leakwatch_row() -> Row {
-    Row {
-        title: "leakwatch itself".into(),
-        panels: vec![
+    Row::collapsed(
+        "leakwatch itself",
+        vec![
             Panel::new(
                 TimeSeries,
                 "leakwatch memory",
                 "bytes",
-                &format!("process_resident_memory_bytes{}", p(r#"job=~".+""#)),
+                // Only the series of leakwatch's own scrape: an application in the same pod may
+                // export a process_resident_memory_bytes of its own.
+                &format!("process_resident_memory_bytes{} and on (job, instance) leakwatch_build_info{}", p(""), p("")),
                 "{{pod}}",
             )
-            .describe("leakwatch's own RSS: its buffers' caps plus a few MiB.")
+            .describe("leakwatch's own RSS (the series of the scrape that carries leakwatch_build_info): its buffers' caps plus a few MiB.")
             .width(8),
             Panel::new(
                 TimeSeries,
@@ -357,18 +414,44 @@ fn leakwatch_row() -> Row {
             .describe("Spare capacity and dead entries released by cleanups, per second.")
             .width(8),
         ],
-    }
+    )
 }
 
-/// A mark at every OOM kill leakwatch counted (its report is on the pod's `GET /oom`).
-fn oom_annotation(selector: &str) -> Annotation {
-    Annotation {
-        name: "OOM kills",
-        expr: format!("sum without(detection) (increase(leakwatch_target_oom_kills_total{selector}[2m])) > 0"),
-        title: "OOM kill: {{target}}",
-        text: "{{namespace}}/{{pod}}: the pre-mortem report is on leakwatch's GET /oom",
-        tags: "namespace,pod,target",
-    }
+/// The events marked on the time axes: OOM kills (a mark; the report is on the pod's
+/// `GET /oom`), target restarts (the group's oldest process has a new start time) and alerts
+/// firing in leakwatch's engine (a region while they fire). `detail` turns the last two on.
+fn annotations(target: &str, pod: &str, detail: bool) -> Vec<Annotation> {
+    vec![
+        Annotation {
+            name: "OOM kills",
+            enable: true,
+            color: "red",
+            expr: format!("sum without(detection) (increase(leakwatch_target_oom_kills_total{target}[2m])) > 0"),
+            title: "OOM kill: {{target}}",
+            text: "{{namespace}}/{{pod}}: the pre-mortem report is on leakwatch's GET /oom",
+            tags: "namespace,pod,target",
+        },
+        Annotation {
+            name: "Target restarts",
+            enable: detail,
+            color: "orange",
+            expr: format!("changes(leakwatch_process_start_time_seconds{target}[2m]) > 0"),
+            title: "Target restarted: {{target}}",
+            text: "{{namespace}}/{{pod}}: the target's oldest process has a new start time",
+            tags: "namespace,pod,target",
+        },
+        Annotation {
+            name: "Alerts firing",
+            enable: detail,
+            color: "yellow",
+            expr: format!(
+                "sum by (namespace, pod, target, source, alert, severity) (leakwatch_alert_active{pod} == 1)"
+            ),
+            title: "{{alert}} ({{severity}})",
+            text: "{{namespace}}/{{pod}} {{target}}{{source}}: firing in leakwatch's engine",
+            tags: "namespace,pod,alert,severity",
+        },
+    ]
 }
 
 /// One row per capability, for the pods and targets picked.
@@ -380,15 +463,15 @@ pub fn overview() -> Dashboard {
             "Memory against the cgroup limit, connections, descriptors and tasks, log buffers and leakwatch itself.",
         variables: pod_variables(),
         rows: vec![memory_row(), alerts_row(), connections_row(), tasks_row(), logs_row(), leakwatch_row()],
-        annotations: vec![oom_annotation(&t(""))],
+        annotations: annotations(&t(""), &p(""), true),
     }
 }
 
 /// Everything about one target, in detail.
 pub fn target() -> Dashboard {
-    let detail = Row {
-        title: "Memory in detail".into(),
-        panels: vec![
+    let detail = Row::open(
+        "Memory in detail",
+        vec![
             Panel::new(TimeSeries, "Cgroup memory", "bytes", &format!("leakwatch_cgroup_memory_usage_bytes{}", t("")), "usage {{pod}}")
                 .query(&format!("leakwatch_cgroup_memory_working_set_bytes{}", t("")), "working set {{pod}}")
                 .query(&format!("leakwatch_cgroup_memory_cache_bytes{}", t("")), "page cache {{pod}}")
@@ -397,7 +480,8 @@ pub fn target() -> Dashboard {
                 .describe("The target's cgroup: usage includes reclaimable cache; the working set (usage − inactive file) is what counts."),
             Panel::new(TimeSeries, "Peak RSS and virtual size", "bytes", &format!("leakwatch_process_resident_memory_max_bytes{}", t("")), "peak RSS {{pod}}")
                 .query(&format!("leakwatch_process_virtual_memory_bytes{}", t("")), "virtual {{pod}}"),
-            Panel::new(TimeSeries, "CPU", "percentunit", &format!("rate(leakwatch_process_cpu_seconds_total{}[$__rate_interval])", t("")), "{{pod}}")
+            Panel::new(TimeSeries, "CPU (cores)", "short", &format!("rate(leakwatch_process_cpu_seconds_total{}[$__rate_interval])", t("")), "{{pod}}")
+                .describe("CPU seconds per second of the target group: 1 is one core busy.")
                 .width(8),
             Panel::new(TimeSeries, "Context switches", "ops", &format!("sum by (kind) (rate(leakwatch_task_context_switches_total{}[$__rate_interval]))", t("")), "{{kind}}")
                 .width(8),
@@ -409,92 +493,126 @@ pub fn target() -> Dashboard {
                 .query(&format!("increase(leakwatch_target_changes_total{}[$__rate_interval])", t("")), "changes {{pod}}"),
             Panel::new(TimeSeries, "Peer connections by state", "short", &format!("sum by (peer, state) (leakwatch_peer_connections{})", t("")), "{{peer}} {{state}}"),
         ],
-    };
+    );
     Dashboard {
         uid: "leakwatch-target",
         title: "leakwatch / Target",
         description: "One target in detail: cgroup and process memory, CPU, connections and tasks.",
         variables: pod_variables(),
         rows: vec![memory_row(), alerts_row(), detail, connections_row(), tasks_row(), logs_row()],
-        annotations: vec![oom_annotation(&t(""))],
+        annotations: annotations(&t(""), &p(""), true),
     }
 }
 
-/// Hundreds of pods at once: who hits a limit next, OOM kills, the worst offenders.
+/// Hundreds of pods at once: who hits a limit next, OOM kills, the worst offenders (each a link
+/// into the target view), and per-namespace trends from the recording rules.
 pub fn fleet() -> Dashboard {
-    let ns = r#"{namespace=~"$namespace"}"#;
+    let n = ns("");
+    let row_link = || target_link("__data.fields");
+    let series_link = || target_link("__field.labels");
+    let by = "cluster, namespace, pod, target";
     Dashboard {
         uid: "leakwatch-fleet",
         title: "leakwatch / Fleet",
-        description: "Across namespaces: the pods closest to their memory limit, top connection and descriptor use, OOM kills.",
-        variables: vec![Variable {
-            name: "namespace",
-            label: "Namespace",
-            query: "label_values(leakwatch_build_info, namespace)".into(),
-        }],
+        description: "Across namespaces: the pods closest to their memory limit, top connection and descriptor use, OOM kills; per-namespace trends from the recording rules.",
+        variables: scope_variables(),
         rows: vec![
-            Row {
-                title: "Fleet".into(),
-                panels: vec![
-                    Panel::new(Stat, "Pods watched", "short", &format!("count(leakwatch_build_info{ns})"), "pods").width(6),
-                    Panel::new(Stat, "OOM kills (24 h)", "short", &format!("sum(increase(leakwatch_target_oom_kills_total{ns}[24h]))"), "OOM kills")
+            Row::open(
+                "Fleet",
+                vec![
+                    Panel::new(Stat, "Pods watched", "short", &format!("count(leakwatch_build_info{n})"), "pods").width(6),
+                    Panel::new(Stat, "OOM kills (24 h)", "short", &format!("sum(increase(leakwatch_target_oom_kills_total{n}[24h]))"), "OOM kills")
                         .steps(vec![(1.0, "red")])
                         .width(6),
-                    Panel::new(Stat, "Targets above the warning level", "short", &format!("count(leakwatch_memory_utilization_ratio{ns} > {}) or vector(0)", warning_level(Ratio::MemoryUtilization)), "targets")
+                    Panel::new(Stat, "Targets above the warning level", "short", &format!("sum(namespace:leakwatch_memory_utilization_above_warning:count{n}) or vector(0)"), "targets")
+                        .describe("From the recording rule namespace:leakwatch_memory_utilization_above_warning:count.")
                         .steps(vec![(1.0, "orange")])
                         .width(6),
-                    Panel::new(Stat, "Targets gone", "short", &format!("count(leakwatch_target_processes{ns} == 0) or vector(0)"), "targets")
-                        .describe("Sidecars whose target is not running.")
+                    Panel::new(Stat, "Targets gone", "short", &format!("count(leakwatch_target_up{n} == 0) or vector(0)"), "targets")
+                        .describe("Sidecars whose target has no process (exited, OOM-killed, restarting).")
                         .steps(vec![(1.0, "orange")])
                         .width(6),
                 ],
-            },
-            Row {
-                title: "Leaks".into(),
-                panels: vec![
+            ),
+            Row::open(
+                "Leaks",
+                vec![
                     Panel::new(
                         Table,
                         "Next to hit their memory limit (predicted)",
                         "s",
-                        &format!("bottomk(20, leakwatch_trend_time_to_limit_seconds{})", r#"{namespace=~"$namespace", resource="memory"}"#),
+                        &format!("sort(bottomk(20, min by ({by}) (leakwatch_trend_time_to_limit_seconds{})))", ns(r#"resource="memory""#)),
                         "{{namespace}}/{{pod}} {{target}}",
                     )
-                    .describe("Targets whose memory grows steadily, sorted by the predicted time until the limit at that rate."),
+                    .describe("Targets whose memory grows steadily, sorted by the predicted time until the limit at that rate. Click a row for the target view.")
+                    .link(row_link()),
                     Panel::new(
                         BarGauge,
                         "Fastest memory growth",
                         "Bps",
-                        &format!("topk(20, leakwatch_trend_memory_slope_bytes_per_second{ns} > 0)"),
+                        &format!("topk(20, leakwatch_trend_memory_slope_bytes_per_second{n} > 0)"),
                         "{{namespace}}/{{pod}} {{target}}",
-                    ),
+                    )
+                    .link(series_link()),
                     Panel::new(
                         Table,
-                        "Alerts firing by namespace",
+                        "Alerts firing or pending",
                         "short",
-                        &format!("sum by (namespace, alert, severity) (leakwatch_alert_active{ns})"),
+                        &alert_states(&n, "cluster, namespace"),
                         "{{namespace}} {{alert}} {{severity}}",
                     )
+                    .describe("Alerts firing or pending in leakwatch's engines, per namespace; the value is how many targets.")
                     .width(24),
                 ],
-            },
-            Row {
-                title: "Closest to their limits".into(),
-                panels: vec![
-                    Panel::new(BarGauge, "Highest memory utilization", "percentunit", &format!("topk(20, leakwatch_memory_utilization_ratio{ns})"), "{{namespace}}/{{pod}} {{target}}")
-                        .steps(level_steps(Ratio::MemoryUtilization)),
-                    Panel::new(Table, "OOM kills by pod (24 h)", "short", &format!("topk(20, sum by (namespace, pod, target) (increase(leakwatch_target_oom_kills_total{ns}[24h])) > 0) or on() vector(0)"), "{{namespace}}/{{pod}}"),
-                    Panel::new(BarGauge, "Highest descriptor utilization", "percentunit", &format!("topk(20, leakwatch_fd_utilization_ratio{ns})"), "{{namespace}}/{{pod}} {{target}}")
+            ),
+            Row::open(
+                "Closest to their limits",
+                vec![
+                    Panel::new(BarGauge, "Highest memory utilization", "percentunit", &format!("topk(20, leakwatch_memory_utilization_ratio{n})"), "{{namespace}}/{{pod}} {{target}}")
+                        .steps(level_steps(Ratio::MemoryUtilization))
+                        .link(series_link()),
+                    Panel::new(Table, "OOM kills by pod (24 h)", "short", &format!("sort_desc(topk(20, sum by ({by}) (increase(leakwatch_target_oom_kills_total{n}[24h]))))"), "{{namespace}}/{{pod}}")
+                        .steps(vec![(1.0, "red")])
+                        .link(row_link()),
+                    Panel::new(BarGauge, "Highest descriptor utilization", "percentunit", &format!("topk(20, leakwatch_fd_utilization_ratio{n})"), "{{namespace}}/{{pod}} {{target}}")
                         .steps(level_steps(Ratio::FdUtilization))
+                        .link(series_link())
                         .width(8),
-                    Panel::new(BarGauge, "Highest peer-group utilization", "percentunit", &format!("topk(20, leakwatch_peer_utilization_ratio{ns})"), "{{namespace}}/{{pod}} {{peer}}")
+                    Panel::new(BarGauge, "Highest peer-group utilization", "percentunit", &format!("topk(20, leakwatch_peer_utilization_ratio{n})"), "{{namespace}}/{{pod}} {{peer}}")
                         .steps(level_steps(Ratio::PeerUtilization))
+                        .link(series_link())
                         .width(8),
-                    Panel::new(BarGauge, "Most CLOSE_WAIT sockets", "short", &format!("topk(20, sum by (namespace, pod, target) (leakwatch_conn_sockets{})) or on() vector(0)", r#"{namespace=~"$namespace", state="close_wait"}"#), "{{namespace}}/{{pod}} {{target}}")
+                    Panel::new(BarGauge, "Most CLOSE_WAIT sockets", "short", &format!("topk(20, sum by ({by}) (leakwatch_conn_sockets{}))", ns(r#"state="close_wait""#)), "{{namespace}}/{{pod}} {{target}}")
+                        .link(series_link())
                         .width(8),
                 ],
-            },
+            ),
+            Row::open(
+                "By namespace (recording rules)",
+                vec![
+                    Panel::new(TimeSeries, "Worst memory utilization", "percentunit", &format!("namespace:leakwatch_memory_utilization_ratio:max{n}"), "{{namespace}}")
+                        .describe("The highest memory utilization of any target in the namespace (namespace:leakwatch_memory_utilization_ratio:max).")
+                        .steps(level_steps(Ratio::MemoryUtilization))
+                        .width(8),
+                    Panel::new(TimeSeries, "Shortest predicted time to a memory limit", "s", &format!("namespace:leakwatch_trend_time_to_limit_seconds:min{}", ns(r#"resource="memory""#)), "{{namespace}}")
+                        .width(8),
+                    Panel::new(TimeSeries, "OOM kills per hour", "short", &format!("namespace:leakwatch_cgroup_memory_oom_kills:increase1h{n}"), "{{namespace}}")
+                        .width(8),
+                    Panel::new(TimeSeries, "Worst descriptor utilization", "percentunit", &format!("namespace:leakwatch_fd_utilization_ratio:max{n}"), "{{namespace}}")
+                        .steps(level_steps(Ratio::FdUtilization))
+                        .width(8),
+                    Panel::new(TimeSeries, "Worst peer-group utilization", "percentunit", &format!("namespace:leakwatch_peer_utilization_ratio:max{n}"), "{{namespace}} {{peer}}")
+                        .steps(level_steps(Ratio::PeerUtilization))
+                        .width(8),
+                    Panel::new(TimeSeries, "CLOSE_WAIT sockets", "short", &format!("namespace:leakwatch_conn_close_wait_sockets:sum{n}"), "{{namespace}}")
+                        .width(8),
+                    Panel::new(TimeSeries, "Alerts firing by severity", "short", &format!("namespace:leakwatch_alerts_active:sum{n}"), "{{namespace}} {{severity}}"),
+                    Panel::new(TimeSeries, "Log lines dropped", "short", &format!("namespace:leakwatch_log_lines_dropped:rate5m{n}"), "{{namespace}} {{reason}}")
+                        .describe("Lines per second dropped from leakwatch's log buffers, by reason (evicted is normal when a buffer is full)."),
+                ],
+            ),
         ],
-        annotations: vec![oom_annotation(ns)],
+        annotations: annotations(&n, &n, false),
     }
 }
 

@@ -7,9 +7,11 @@ Run by tests/integration/helm.rs with the venv that tests/run.sh prepares:
 
 Checks: strict lint; a render of every ci/*-values.yaml scenario, each manifest validated against
 the Kubernetes schemas (kubernetes-validate, strict) or, for the Prometheus Operator kinds, their
-required fields; the restricted Pod Security Standard on every rendered container; the values
-schema rejecting wrong types and unknown keys; a parent chart that includes the sidecar template;
-and the chart's copies of alerts/ and dashboards/ being in sync (LEAKWATCH_BLESS=1 re-syncs).
+required fields; the restricted Pod Security Standard on every rendered container; NOTES.txt; the
+monitors' scrape settings (sampleLimit, relabelings, namespaceSelector, jobLabel, labels); the
+image reference (registry, digest, pull secrets); the probes; CONTAINER_NAME; the values schema
+rejecting wrong types and unknown keys; a parent chart that includes the sidecar template; and
+the chart's copies of alerts/ and dashboards/ being in sync (LEAKWATCH_BLESS=1 re-syncs).
 Prints one line per check and `helm: N passed, N failed`; exits 1 on any failure.
 """
 
@@ -61,11 +63,28 @@ def render(chart: helm.Chart, values: dict) -> list[dict]:
     out = chart.render(values, name="rel", namespace="shop", is_install=True)
     docs = []
     for path, text in sorted(out.items()):
+        if path.endswith("NOTES.txt"):
+            continue
         for doc in yaml.safe_load_all(text):
             if doc:
                 doc["__template"] = path
                 docs.append(doc)
     return docs
+
+
+def notes(chart: helm.Chart, values: dict) -> str:
+    out = chart.render(values, name="rel", namespace="shop", is_install=True)
+    [text] = [t for p, t in out.items() if p.endswith("templates/NOTES.txt")]
+    return text
+
+
+def sidecar_of(docs: list[dict]) -> dict:
+    [(_, spec)] = pod_specs(docs)
+    return next(c for c in spec["containers"] if c["name"] == "leakwatch")
+
+
+def env_of(container: dict) -> dict:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
 
 
 def validate(doc: dict) -> None:
@@ -184,11 +203,41 @@ for _file, _values in scenarios().items():
     scenario_check(_file, _values)
 
 
+@check("a default install renders the config, the dashboards and NOTES.txt")
+def _default_install():
+    chart = helm.Chart.load(str(CHART))
+    docs = render(chart, {})
+    names = sorted(d["metadata"]["name"] for d in docs)
+    assert [d["kind"] for d in docs] == ["ConfigMap", "ConfigMap"], names
+    assert names == ["rel-leakwatch-config", "rel-leakwatch-dashboards"], names
+    text = notes(chart, {})
+    for needed in [
+        "rel-leakwatch-config",
+        'include "leakwatch.sidecar"',
+        'include "leakwatch.volumes"',
+        "shareProcessNamespace: true",
+        "config.target",
+        "target.containerName",
+        "securityContext.runAsUser",
+        "podMonitor.enabled",
+        "kubectl -n shop port-forward",
+        "curl -s http://localhost:10171/metrics",
+        "leakwatch_memory_utilization_ratio",
+        "No PodMonitor or ServiceMonitor is enabled",
+    ]:
+        assert needed in text, f"NOTES.txt lacks {needed!r}:\n{text}"
+    demo = notes(chart, {"demo": {"enabled": True}, "podMonitor": {"enabled": True}})
+    assert "port-forward deploy/rel-leakwatch-demo 10171" in demo and "PodMonitor rel-leakwatch" in demo, demo
+    assert "No PodMonitor" not in demo and "DEPRECATED" not in demo, demo
+    tls = notes(chart, {"web": {"configSecret": "w", "tls": True}})
+    assert "curl -s https://localhost:10171/metrics" in tls, tls
+    old = notes(chart, {"serviceMonitor": {"enabled": True, "labels": {"release": "p"}}})
+    assert "DEPRECATED" in old and "additionalLabels" in old, old
+
+
 @check("every toggle renders its resource")
 def _toggles():
     chart = helm.Chart.load(str(CHART))
-    base = {d["kind"] for d in render(chart, {})}
-    assert base == {"ConfigMap"}, base
     for key, kind in [
         ("service", "Service"),
         ("serviceMonitor", "ServiceMonitor"),
@@ -198,9 +247,124 @@ def _toggles():
     ]:
         kinds = [d["kind"] for d in render(chart, {key: {"enabled": True}})]
         assert kind in kinds, f"{key}.enabled renders no {kind}: {kinds}"
-    dash = [d for d in render(chart, {"dashboards": {"enabled": True}}) if d["kind"] == "ConfigMap"]
+    dash = [d for d in render(chart, {}) if d["kind"] == "ConfigMap"]
     labelled = [d for d in dash if d["metadata"]["labels"].get("grafana_dashboard") == "1"]
     assert labelled and all(k.endswith(".json") for k in labelled[0]["data"]), dash
+    off = render(chart, {"dashboards": {"enabled": False}})
+    assert not any("grafana_dashboard" in d["metadata"]["labels"] for d in off), off
+
+
+@check("dashboards.multiCluster shows the dashboards' cluster variable")
+def _multi_cluster():
+    import json
+
+    chart = helm.Chart.load(str(CHART))
+    for multi, hide in [(False, 2), (True, 0)]:
+        [cm] = [d for d in render(chart, {"dashboards": {"multiCluster": multi}}) if "grafana_dashboard" in d["metadata"]["labels"]]
+        assert len(cm["data"]) == 3, list(cm["data"])
+        for name, text in cm["data"].items():
+            variables = {v["name"]: v for v in json.loads(text)["templating"]["list"]}
+            assert variables["cluster"]["hide"] == hide, (multi, name, variables["cluster"])
+            assert variables["job"]["hide"] == 0, (multi, name)
+
+
+@check("the monitors carry sampleLimit, relabelings, namespaceSelector, jobLabel and additionalLabels")
+def _monitors():
+    chart = helm.Chart.load(str(CHART))
+    relabel = [{"targetLabel": "cluster", "replacement": "east"}]
+    drop = [{"sourceLabels": ["__name__"], "regex": "leakwatch_http_.*", "action": "drop"}]
+    settings = {
+        "enabled": True,
+        "additionalLabels": {"release": "prometheus"},
+        "labels": {"team": "sre", "release": "old"},
+        "sampleLimit": 5000,
+        "jobLabel": "app.kubernetes.io/name",
+        "namespaceSelector": {"matchNames": ["shop", "web"]},
+        "relabelings": relabel,
+        "metricRelabelings": drop,
+    }
+    docs = render(chart, {"serviceMonitor": settings, "podMonitor": settings})
+    monitors = {d["kind"]: d for d in docs if d["kind"] in ("ServiceMonitor", "PodMonitor")}
+    assert set(monitors) == {"ServiceMonitor", "PodMonitor"}, list(monitors)
+    for kind, m in monitors.items():
+        validate(m)
+        labels = m["metadata"]["labels"]
+        assert labels["release"] == "prometheus" and labels["team"] == "sre", f"{kind}: additionalLabels win, labels merge: {labels}"
+        spec = m["spec"]
+        assert spec["sampleLimit"] == 5000 and spec["jobLabel"] == "app.kubernetes.io/name", spec
+        assert spec["namespaceSelector"] == {"matchNames": ["shop", "web"]}, spec
+        [endpoint] = spec.get("endpoints") or spec["podMetricsEndpoints"]
+        assert endpoint["relabelings"] == relabel and endpoint["metricRelabelings"] == drop, endpoint
+    # The defaults: sampleLimit 3000 (the bound the series test checks, with room), nothing else.
+    docs = render(chart, {"serviceMonitor": {"enabled": True}, "podMonitor": {"enabled": True}})
+    for m in (d for d in docs if d["kind"] in ("ServiceMonitor", "PodMonitor")):
+        spec = m["spec"]
+        assert spec["sampleLimit"] == 3000, spec
+        assert "jobLabel" not in spec and "namespaceSelector" not in spec, spec
+        [endpoint] = spec.get("endpoints") or spec["podMetricsEndpoints"]
+        assert "relabelings" not in endpoint and "metricRelabelings" not in endpoint, endpoint
+    # sampleLimit 0: no limit.
+    docs = render(chart, {"podMonitor": {"enabled": True, "sampleLimit": 0}})
+    [pm] = [d for d in docs if d["kind"] == "PodMonitor"]
+    assert "sampleLimit" not in pm["spec"], pm["spec"]
+
+
+@check("the image takes a registry (or global.imageRegistry), a digest and pull secrets")
+def _image():
+    chart = helm.Chart.load(str(CHART))
+    digest = "sha256:" + "ab" * 32
+    cases = [
+        ({}, "leakwatch/leakwatch:0.1.0"),
+        ({"image": {"registry": "registry.example.com"}}, "registry.example.com/leakwatch/leakwatch:0.1.0"),
+        ({"image": {"digest": digest}}, f"leakwatch/leakwatch:0.1.0@{digest}"),
+        ({"image": {"tag": "", "digest": digest}}, f"leakwatch/leakwatch@{digest}"),
+        (
+            {"image": {"registry": "a.example"}, "global": {"imageRegistry": "mirror.example"}},
+            "mirror.example/leakwatch/leakwatch:0.1.0",
+        ),
+    ]
+    for values, image in cases:
+        values = {**values, "demo": {"enabled": True}}
+        chart.validate_schema(values)
+        assert sidecar_of(render(chart, values))["image"] == image, (values, image)
+    values = {"demo": {"enabled": True}, "imagePullSecrets": [{"name": "regcred"}]}
+    chart.validate_schema(values)
+    docs = render(chart, values)
+    [(_, spec)] = pod_specs(docs)
+    assert spec["imagePullSecrets"] == [{"name": "regcred"}], spec
+    for d in docs:
+        validate(d)
+    [(_, spec)] = pod_specs(render(chart, {"demo": {"enabled": True}}))
+    assert "imagePullSecrets" not in spec, spec
+
+
+@check("the probes are configurable and can be turned off")
+def _probes():
+    chart = helm.Chart.load(str(CHART))
+    values = {
+        "demo": {"enabled": True},
+        "readinessProbe": {"periodSeconds": 7, "timeoutSeconds": 3, "failureThreshold": 5, "initialDelaySeconds": 2},
+        "livenessProbe": {"enabled": False},
+    }
+    chart.validate_schema(values)
+    lw = sidecar_of(render(chart, values))
+    probe = lw["readinessProbe"]
+    assert probe["httpGet"]["path"] == "/readyz", probe
+    assert (probe["periodSeconds"], probe["timeoutSeconds"], probe["failureThreshold"], probe["initialDelaySeconds"]) == (7, 3, 5, 2), probe
+    assert "enabled" not in probe, probe
+    assert "livenessProbe" not in lw, lw
+    lw = sidecar_of(render(chart, {"demo": {"enabled": True}}))
+    assert lw["livenessProbe"]["periodSeconds"] == 20 and lw["readinessProbe"]["periodSeconds"] == 5, lw
+
+
+@check("CONTAINER_NAME names the application's container, not leakwatch's")
+def _container_name():
+    chart = helm.Chart.load(str(CHART))
+    docs = render(chart, {"demo": {"enabled": True}})
+    [(_, spec)] = pod_specs(docs)
+    app = [c["name"] for c in spec["containers"] if c["name"] != "leakwatch"]
+    assert env_of(sidecar_of(docs))["CONTAINER_NAME"] == "app" and app == ["app"], (env_of(sidecar_of(docs)), app)
+    assert "POD_IP" in env_of(sidecar_of(docs)), "pushed alerts' instance"
 
 
 @check("the security values wire the flags, Secret mounts, probes and scrape auth")
@@ -239,12 +403,24 @@ def _security():
     assert not any("secret" in v for v in spec["volumes"]), spec["volumes"]
 
 
-@check("the PrometheusRule carries the generated rules unchanged")
+@check("the PrometheusRule carries the generated alert rules and the recording rules unchanged")
 def _rules():
     chart = helm.Chart.load(str(CHART))
-    rule = next(d for d in render(chart, {"prometheusRule": {"enabled": True}}) if d["kind"] == "PrometheusRule")
-    generated = yaml.safe_load((ROOT / "alerts" / "leakwatch-rules.yaml").read_text())
-    assert rule["spec"]["groups"] == generated["groups"], "the rule groups differ from alerts/leakwatch-rules.yaml"
+    generated = yaml.safe_load((ROOT / "alerts" / "leakwatch-rules.yaml").read_text())["groups"]
+    recording = yaml.safe_load((ROOT / "alerts" / "leakwatch-recording-rules.yaml").read_text())["groups"]
+    assert any("record" in r for g in recording for r in g["rules"]), recording
+    for values, groups in [
+        ({"prometheusRule": {"enabled": True}}, generated + recording),
+        ({"prometheusRule": {"enabled": True, "recordingRules": False}}, generated),
+    ]:
+        rule = next(d for d in render(chart, values) if d["kind"] == "PrometheusRule")
+        assert rule["spec"]["groups"] == groups, f"{values}: the groups differ from alerts/"
+    rule = next(
+        d
+        for d in render(chart, {"prometheusRule": {"enabled": True, "additionalLabels": {"release": "prometheus"}}})
+        if d["kind"] == "PrometheusRule"
+    )
+    assert rule["metadata"]["labels"]["release"] == "prometheus", rule["metadata"]
 
 
 @check("the values schema rejects wrong types and unknown keys")
@@ -268,6 +444,16 @@ def _schema():
         ({"web": {"tls": "yes"}}, "/web/tls"),
         ({"admin": {"token": "x"}}, "token"),
         ({"config": {"logs": {"basic_auth_users": {"reader": "plaintext"}}}}, "/config/logs/basic_auth_users/reader"),
+        ({"podMonitor": {"sampleLimit": -1}}, "/podMonitor/sampleLimit"),
+        ({"serviceMonitor": {"namespaceSelector": {"anyy": True}}}, "anyy"),
+        ({"serviceMonitor": {"relabelings": {"a": 1}}}, "/serviceMonitor/relabelings"),
+        ({"image": {"digest": "abc"}}, "/image/digest"),
+        ({"image": {"tag": ""}}, "/image/tag': minLength"),
+        ({"imagePullSecrets": ["regcred"]}, "/imagePullSecrets/0"),
+        ({"readinessProbe": {"periodSecond": 3}}, "periodSecond"),
+        ({"livenessProbe": {"enabled": "no"}}, "/livenessProbe/enabled"),
+        ({"target": {"containerName": "App_1"}}, "/target/containerName"),
+        ({"prometheusRule": {"recordingRules": "yes"}}, "/prometheusRule/recordingRules"),
     ]:
         try:
             chart.validate_schema(bad)
@@ -293,6 +479,9 @@ def _parent():
         assert_restricted(name, spec)
         sidecar = spec["containers"][1]
         assert sidecar["image"] == "leakwatch/leakwatch:0.1.0", sidecar["image"]
+        assert env_of(sidecar)["CONTAINER_NAME"] == "shop", "defaults to the including chart's name (its container's)"
+        named = sidecar_of(render(chart, {"leakwatch": {"target": {"containerName": "api"}}}))
+        assert env_of(named)["CONTAINER_NAME"] == "api", env_of(named)
         assert sidecar["securityContext"]["runAsUser"] == 1000, "the parent's UID for leakwatch"
         volume = next(v for v in spec["volumes"] if v["name"] == "leakwatch-config")
         configs = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
@@ -303,7 +492,10 @@ def _parent():
 
 @check("the chart's copies of alerts/ and dashboards/ are in sync")
 def _sync():
-    pairs = [(ROOT / "alerts" / "leakwatch-rules.yaml", CHART / "files" / "leakwatch-rules.yaml")]
+    pairs = [
+        (ROOT / "alerts" / name, CHART / "files" / name)
+        for name in ("leakwatch-rules.yaml", "leakwatch-recording-rules.yaml")
+    ]
     pairs += [(p, CHART / "files" / "dashboards" / p.name) for p in sorted((ROOT / "dashboards").glob("*.json"))]
     assert len(pairs) > 1, "no dashboards in dashboards/"
     stale = [f"{copy.relative_to(ROOT)}" for src, copy in pairs if not copy.exists() or not filecmp.cmp(src, copy, shallow=False)]

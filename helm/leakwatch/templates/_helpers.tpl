@@ -51,11 +51,50 @@ The pods the Service and PodMonitor select: the configured selector, else the de
 {{- end }}
 
 {{/*
-The image reference, `repository:tag`. Takes the leakwatch values (`.Values` here,
+The image reference, `[registry/]repository[:tag][@digest]` (global.imageRegistry before
+image.registry, as prometheus-community charts do). Takes the leakwatch values (`.Values` here,
 `.Values.leakwatch` in a parent chart): (dict "values" .Values "ctx" .)
 */}}
 {{- define "leakwatch.image" -}}
-{{- printf "%s:%s" .values.image.repository (required "leakwatch image.tag is required" .values.image.tag) }}
+{{- $image := .values.image }}
+{{- $global := default (dict) .ctx.Values.global }}
+{{- $registry := default ($image.registry | default "") $global.imageRegistry }}
+{{- if not (or $image.tag $image.digest) }}
+{{- fail "leakwatch image.tag or image.digest is required" }}
+{{- end }}
+{{- if $registry }}{{ $registry }}/{{ end }}{{ $image.repository }}
+{{- with $image.tag }}:{{ . }}{{ end }}
+{{- with $image.digest }}@{{ . }}{{ end }}
+{{- end }}
+
+{{/*
+The pod's imagePullSecrets for leakwatch's image, for a pod spec:
+  {{- include "leakwatch.imagePullSecrets" (dict "values" .Values.leakwatch) | nindent 6 }}
+Renders nothing without pull secrets.
+*/}}
+{{- define "leakwatch.imagePullSecrets" -}}
+{{- with .values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+Labels a monitor or rule carries besides the chart's: additionalLabels over the deprecated
+`labels`: (the monitor's values).
+*/}}
+{{- define "leakwatch.extraLabels" -}}
+{{- $labels := merge (dict) (.additionalLabels | default dict) (.labels | default dict) }}
+{{- with $labels }}
+{{- toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+A probe's timing fields from the values (`enabled` dropped).
+*/}}
+{{- define "leakwatch.probeTiming" -}}
+{{- toYaml (omit . "enabled") }}
 {{- end }}
 
 {{/*
@@ -82,10 +121,11 @@ The leakwatch sidecar container, for another chart's pod spec:
     volumes:
       {{- include "leakwatch.volumes" (dict "values" .Values.leakwatch "ctx" .) | nindent 6 }}
 
-Set `shareProcessNamespace: true` on the pod so leakwatch sees the application's processes.
+Set `shareProcessNamespace: true` on the pod so leakwatch sees the application's processes, and
+add the pull secrets with "leakwatch.imagePullSecrets" when the image is private.
 `values` are this chart's values (under the parent's `leakwatch:` key when it is a dependency);
 `configMap` (optional) names an existing ConfigMap with a `config.yaml` key, else the one this
-chart creates is used.
+chart creates is used. CONTAINER_NAME is `target.containerName`, else the including chart's name.
 */}}
 {{- define "leakwatch.sidecar" -}}
 - name: leakwatch
@@ -110,8 +150,11 @@ chart creates is used.
       valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
     - name: NODE_NAME
       valueFrom: {fieldRef: {fieldPath: spec.nodeName}}
+    - name: POD_IP
+      valueFrom: {fieldRef: {fieldPath: status.podIP}}
+    {{- /* The application's container, not leakwatch's: the `container` label means the app. */}}
     - name: CONTAINER_NAME
-      value: leakwatch
+      value: {{ (.values.target | default dict).containerName | default .ctx.Chart.Name | quote }}
   ports:
     - name: leakwatch
       containerPort: {{ .values.port }}
@@ -119,20 +162,26 @@ chart creates is used.
   {{- /* Basic auth covers the probe paths too (as in exporter-toolkit): probe the port then. */}}
   {{- $scheme := ternary "HTTPS" "HTTP" (and (ne .values.web.configSecret "") .values.web.tls) }}
   {{- $tcp := and (ne .values.web.configSecret "") .values.web.basicAuth }}
+  {{- $readiness := .values.readinessProbe | default dict }}
+  {{- if ne $readiness.enabled false }}
   readinessProbe:
     {{- if $tcp }}
     tcpSocket: {port: leakwatch}
     {{- else }}
     httpGet: {path: /readyz, port: leakwatch, scheme: {{ $scheme }}}
     {{- end }}
-    periodSeconds: 5
+    {{- include "leakwatch.probeTiming" $readiness | nindent 4 }}
+  {{- end }}
+  {{- $liveness := .values.livenessProbe | default dict }}
+  {{- if ne $liveness.enabled false }}
   livenessProbe:
     {{- if $tcp }}
     tcpSocket: {port: leakwatch}
     {{- else }}
     httpGet: {path: /healthz, port: leakwatch, scheme: {{ $scheme }}}
     {{- end }}
-    periodSeconds: 20
+    {{- include "leakwatch.probeTiming" $liveness | nindent 4 }}
+  {{- end }}
   resources:
     {{- toYaml .values.resources | nindent 4 }}
   securityContext:
