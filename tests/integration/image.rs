@@ -2,7 +2,7 @@
 //! layout whose blobs match their digests, one scratch-like layer (the static binary, passwd and
 //! group, nothing else: no shell), the nonroot user, the entrypoint and the
 //! `org.opencontainers.image.*` labels; the root `Dockerfile`, the Helm chart's default image and
-//! the README's deploy section say the same.
+//! the README's and docs/kubernetes.md's deploy sections say the same.
 
 use std::collections::BTreeSet;
 use std::path::Path;

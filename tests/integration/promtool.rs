@@ -1,7 +1,7 @@
 //! The exposition is checked by Prometheus's own linter, `promtool check metrics`: once on a live
 //! leakwatch watching a real process (host, process, cgroup and own-process families all present)
 //! and once on a snapshot with every field set (families this machine cannot produce, such as
-//! cgroup v2 pressure or a cgroup limit). The README's metric table is checked against the same
+//! cgroup v2 pressure or a cgroup limit). docs/metrics.md's metric table is checked against the same
 //! full render, so a new family cannot go undocumented.
 //!
 //! promtool is found through `LEAKWATCH_PROMTOOL`, then `PATH`, then `.cache/tools/bin/` (where
