@@ -175,7 +175,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value = "", value_name = "MATCHERS")]
     pub selector: String,
     /// Runbook URL before the `#anchor` of each alert [default: alerts.runbook_base_url of
-    /// --config, else the project's README].
+    /// --config, else docs/runbook.md on GitHub].
     #[arg(long, value_name = "URL")]
     pub runbook_base: Option<String>,
     /// Label matchers selecting leakwatch's own scrape job in `up` (LeakwatchDown, LeakwatchAbsent).
@@ -236,7 +236,7 @@ pub struct GlobalArgs {
     /// (bcrypt), response headers, rate limit.
     #[arg(long = "web.config.file", global = true, env = "LEAKWATCH_WEB_CONFIG_FILE", value_name = "FILE")]
     pub web_config_file: Option<PathBuf>,
-    /// Absolute URL of the runbook; each alert's runbook_url is URL#alertname [default: the project README].
+    /// Absolute URL of the runbook; each alert's runbook_url is URL#alertname [default: docs/runbook.md on GitHub].
     #[arg(long, global = true, env = "LEAKWATCH_RUNBOOK_BASE_URL", value_name = "URL")]
     pub runbook_base_url: Option<String>,
     /// The URL under which leakwatch is reached (pushed alerts' generatorURL is URL/alerts)

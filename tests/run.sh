@@ -204,7 +204,7 @@ export LEAKWATCH_HELM_PYTHON
 
 # --- checks ------------------------------------------------------------------------------------
 
-step "bash -n benches/peers.sh (syntax only: the peer benchmark is run by hand, see the README)"
+step "bash -n benches/peers.sh (syntax only: the peer benchmark is run by hand, see docs/benchmarks.md)"
 bash -n benches/peers.sh
 
 step "cargo fmt --all -- --check"

@@ -528,7 +528,7 @@ fn leak_corpus_every_leak_fires_before_the_limit_nothing_else_fires_and_no_later
     check(1);
 }
 
-/// Three seeds per series (the table in the README); `tests/run.sh` runs it.
+/// Three seeds per series (the table in docs/alerts.md); `tests/run.sh` runs it.
 #[test]
 #[ignore = "slow in a debug build: run by tests/run.sh"]
 fn leak_corpus_three_seeds() {

@@ -27,8 +27,8 @@ use super::rules::{
     self, prom_duration, AlertRules, PredictionLevel, Resource, Severity, OOM_ALERT, TARGET_DOWN_ALERT,
 };
 
-/// Where `runbook_url` points by default (the anchor is appended): the runbook section of the
-/// project's README. Override it with `--runbook-base` for a published copy.
+/// Where `runbook_url` points by default (the anchor is appended): the project's runbook,
+/// docs/runbook.md. Override it with `--runbook-base` for a published copy.
 pub const DEFAULT_RUNBOOK_BASE: &str = rules::DEFAULT_RUNBOOK_BASE;
 /// The default selector of leakwatch's own scrape job for `up`: a plain scrape config's job, or a
 /// prometheus-operator PodMonitor/ServiceMonitor job (`namespace/name`).
@@ -362,7 +362,7 @@ mod tests {
         assert_eq!(warning.for_.as_deref(), Some("15m"));
         assert_eq!(
             warning.annotations["runbook_url"],
-            "https://github.com/leakwatch/leakwatch/blob/main/README.md#leakwatchmemoryutilizationhigh"
+            "https://github.com/leakwatch/leakwatch/blob/main/docs/runbook.md#leakwatchmemoryutilizationhigh"
         );
         let prediction = &file.groups[1].rules[0];
         assert_eq!(prediction.for_.as_deref(), Some("1h"));

@@ -452,8 +452,8 @@ pub struct TargetDownRule {
 pub const TARGET_DOWN_ALERT: &str = "LeakwatchTargetDown";
 /// Default `for` of the target-down rule.
 pub const DEFAULT_TARGET_DOWN_FOR: Duration = Duration::from_secs(120);
-/// Where `runbook_url` points by default: the runbook section of the project's README.
-pub const DEFAULT_RUNBOOK_BASE: &str = "https://github.com/leakwatch/leakwatch/blob/main/README.md";
+/// Where `runbook_url` points by default: the project's runbook, docs/runbook.md.
+pub const DEFAULT_RUNBOOK_BASE: &str = "https://github.com/leakwatch/leakwatch/blob/main/docs/runbook.md";
 /// Why an alert ended because the target vanished (`reason` in `/alerts/history`).
 pub const REASON_TARGET_GONE: &str = "target_gone";
 
@@ -565,7 +565,7 @@ pub fn runbook_url(base: &str, alert: &str) -> String {
     format!("{base}#{}", runbook_anchor(alert))
 }
 
-/// The README anchor of an alert's runbook entry (GitHub's heading anchors: lower case).
+/// The docs/runbook.md anchor of an alert's runbook entry (GitHub's heading anchors: lower case).
 pub fn runbook_anchor(alert: &str) -> String {
     alert.to_ascii_lowercase()
 }

@@ -18,7 +18,7 @@
 //!     critical: { horizon: 20m, min_ratio: 0.8, for: 10m }
 //!   oom_kill: { enabled: true, window: 15m }
 //!   target_down: { enabled: true, for: 2m }
-//!   runbook_base_url: https://github.com/leakwatch/leakwatch/blob/main/README.md   # + "#alertname"
+//!   runbook_base_url: https://github.com/leakwatch/leakwatch/blob/main/docs/runbook.md   # + "#alertname"
 //!   history: { max_transitions: 1000, retention: 24h, resolved_retention: 15m }
 //!   alertmanager: { url: http://alertmanager:9093, timeout: 5s, resend_interval: 1m }   # optional
 //! ```
@@ -43,7 +43,7 @@ pub const MAX_SAMPLES: usize = 10_000;
 pub const MAX_TRANSITIONS: usize = 100_000;
 
 /// `alerts:`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertsConfig {
     /// Threshold rules; when given, they replace the built-in ones (one per ratio).
@@ -55,7 +55,7 @@ pub struct AlertsConfig {
     /// The target-down rule.
     pub target_down: TargetDownConfig,
     /// Absolute `http(s)://` URL of the runbook; each alert's `runbook_url` is this + `#alertname`.
-    /// Default: the project's README. Also `--runbook-base-url`.
+    /// Default: the project's runbook, docs/runbook.md on GitHub. Also `--runbook-base-url`.
     pub runbook_base_url: Option<String>,
     /// The transition history.
     pub history: HistoryConfig,
@@ -64,7 +64,7 @@ pub struct AlertsConfig {
 }
 
 /// `alerts.alertmanager`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertmanagerConfig {
     /// `http://host[:port][/prefix]`; alerts are pushed to `<url>/api/v2/alerts`. Unset: no push.
@@ -107,29 +107,32 @@ pub fn validate_alertmanager(c: &AlertmanagerConfig, problems: &mut Vec<String>)
 }
 
 /// One entry of `alerts.rules`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     /// What is measured: `memory_utilization`, `fd_utilization`, `peer_utilization`, `pids_utilization`,
     /// `log_buffer_fill`, `host_memory_utilization`.
+    #[schemars(with = "String")]
     pub ratio: Ratio,
-    /// The alert name; default per ratio, e.g. `LeakwatchMemoryUtilizationHigh`.
+    /// The alert name: `[A-Za-z_][A-Za-z0-9_]*`, at most 128 characters, unique. Default per ratio,
+    /// e.g. `LeakwatchMemoryUtilizationHigh`.
     #[serde(default)]
     pub name: Option<String>,
     /// Levels per severity (any subset, increasing with severity, in (0, 1]).
     /// Default `{info: 0.7, warning: 0.8, critical: 0.9}` (log buffers: `{info: 0.95}`).
     #[serde(default)]
     pub levels: Option<LevelsConfig>,
-    /// How long the ratio must stay above a level before that level fires. Default `15m`.
+    /// How long the ratio must stay above a level before that level fires. Default `15m`; 0s..=1d.
     #[serde(default, rename = "for", deserialize_with = "units::de_duration")]
     pub for_: Option<Duration>,
-    /// An active alert clears only at or below level − hysteresis. Default 0.05; 0..=0.5.
+    /// An active alert clears only at or below level − hysteresis. Default 0.05; 0..=0.5, below the
+    /// lowest level.
     #[serde(default)]
     pub hysteresis: Option<f64>,
 }
 
 /// Levels by severity.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LevelsConfig {
     /// `info` level.
@@ -141,22 +144,26 @@ pub struct LevelsConfig {
 }
 
 /// `alerts.prediction`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PredictionConfig {
-    /// Resources followed: `memory`, `fds`, `pids`. Default all three; `[]` turns prediction off.
+    /// Resources followed: `memory`, `fds`, `pids`, each at most once. Default all three; `[]` turns
+    /// prediction off.
+    #[schemars(with = "Option<Vec<String>>")]
     pub resources: Option<Vec<Resource>>,
     /// History kept per resource. Default `1h`; 1m..=7d.
     #[serde(deserialize_with = "units::de_duration")]
     pub retention: Option<Duration>,
-    /// Most samples kept per resource (spaced at least retention / max_samples). Default 240; 16..=10000.
+    /// Most samples kept per resource (spaced at least retention / max_samples; 24 bytes each).
+    /// Default 240; 16..=10000.
     pub max_samples: Option<usize>,
-    /// Share of the retention the history must cover before judging. Default 0.5; 0.1..=1.
+    /// Share of the retention the history must cover before judging (the detector also needs 6 of
+    /// its 12 blocks: half the retention). Default 0.5; 0.1..=1.
     pub min_fill: Option<f64>,
-    /// How long a prediction must hold before it fires. Default `1h`.
+    /// How long a prediction must hold before it fires. Default `1h`; 0s..=1d.
     #[serde(rename = "for", deserialize_with = "units::de_duration")]
     pub for_: Option<Duration>,
-    /// The ratio floor clears only at or below min_ratio − hysteresis. Default 0.05.
+    /// The ratio floor clears only at or below min_ratio − hysteresis. Default 0.05; 0..=0.5.
     pub hysteresis: Option<f64>,
     /// The warning tier. Default `{horizon: 1h, min_ratio: 0.6}`.
     pub warning: Option<PredictionLevelConfig>,
@@ -165,15 +172,16 @@ pub struct PredictionConfig {
 }
 
 /// One prediction tier.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PredictionLevelConfig {
-    /// Fire when the limit is predicted within this time.
+    /// Fire when the limit is predicted within this time: 1m..=7d, critical shorter than warning.
     #[serde(deserialize_with = "units::de_duration")]
     pub horizon: Option<Duration>,
-    /// ... and the peaks are projected above this share of the limit `for` from now (0..1).
+    /// ... and the peaks are projected above this share of the limit `for` from now: [0, 1),
+    /// critical not below warning.
     pub min_ratio: Option<f64>,
-    /// This tier's `for` (default: `alerts.prediction.for` for warning, `10m` for critical).
+    /// This tier's `for` (default: `alerts.prediction.for` for warning, `10m` for critical); 0s..=1d.
     #[serde(rename = "for", deserialize_with = "units::de_duration")]
     pub for_: Option<Duration>,
     /// `false` removes the tier.
@@ -181,7 +189,7 @@ pub struct PredictionLevelConfig {
 }
 
 /// `alerts.oom_kill`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct OomKillConfig {
     /// Default true.
@@ -192,7 +200,7 @@ pub struct OomKillConfig {
 }
 
 /// `alerts.target_down`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TargetDownConfig {
     /// Default true.
@@ -203,7 +211,7 @@ pub struct TargetDownConfig {
 }
 
 /// `alerts.history`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HistoryConfig {
     /// Most transitions kept (`GET /alerts/history`). Default 1000; 1..=100000.

@@ -50,15 +50,15 @@ pub const MAX_PEERS: usize = 32;
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// The config file, as written. Every key is optional.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// `host:port` to serve on. Default `0.0.0.0:10171`.
+    /// `host:port` to serve on, e.g. `127.0.0.1:10171` or `[::]:10171`. Default `0.0.0.0:10171`.
     pub listen: Option<String>,
     /// Sampling interval, e.g. `5s`. Default 5 s; 100 ms to 1 h.
     #[serde(deserialize_with = "units::de_duration")]
     pub interval: Option<Duration>,
-    /// procfs mount point. Default `/proc`.
+    /// procfs mount point (like node_exporter's `--path.procfs`). Default `/proc`.
     pub procfs_root: Option<PathBuf>,
     /// sysfs mount point (the cgroup filesystem is `<sysfs_root>/fs/cgroup`). Default `/sys`.
     pub sysfs_root: Option<PathBuf>,
@@ -84,14 +84,14 @@ pub struct Config {
     #[serde(skip)]
     pub web_config_file: Option<PathBuf>,
     /// The URL under which leakwatch is reached, e.g. `http://leakwatch.example:10171`; pushed
-    /// alerts' `generatorURL` is this + `/alerts`. Default `http://INSTANCE` (see the README).
+    /// alerts' `generatorURL` is this + `/alerts`. Default `http://INSTANCE` (see docs/alerts.md).
     /// Also `--web.external-url`.
     pub web_external_url: Option<String>,
 }
 
 /// `cleanup:` — leakwatch trims its own structures on an interval, when its own RSS passes a
 /// threshold, and on `POST /admin/cleanup`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CleanupConfig {
     /// Time between cleanups. Default `5m`; 1s..=24h.
@@ -107,7 +107,7 @@ pub struct CleanupConfig {
 }
 
 /// `console:` — the web console at `/` and the history behind its charts (`GET /api/history`).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsoleConfig {
     /// Time the history covers. Default `1h`; 1m..=24h.
@@ -120,7 +120,7 @@ pub struct ConsoleConfig {
 }
 
 /// `admin:` — the admin endpoints exist only with a token file.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// A file holding the bearer token (e.g. a mounted Secret), read on every admin request;
@@ -129,7 +129,7 @@ pub struct AdminConfig {
 }
 
 /// `connections:` — the target's sockets.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConnectionsConfig {
     /// `auto` (sock_diag when leakwatch shares the target's network namespace, else
@@ -146,7 +146,7 @@ pub struct ConnectionsConfig {
 }
 
 /// One entry of `connections.peers`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PeerConfig {
     /// `[A-Za-z0-9_.-]{1,64}`, unique; the `peer` label.
@@ -160,7 +160,7 @@ pub struct PeerConfig {
 }
 
 /// `tasks:` — the target's child processes.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TasksConfig {
     /// A descendant that started longer ago than this is stale. Default `1h`; 1s..=30d.
@@ -171,40 +171,41 @@ pub struct TasksConfig {
 }
 
 /// `target:` — at most one selector; none means leakwatch watches itself.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TargetConfig {
-    /// The `target` label value. Default: the process name, the wrapped command's name,
-    /// `leakwatch` for itself, else `target`.
+    /// The `target` label value, 1..=64 printable characters. Default: the process name, the
+    /// wrapped command's name, `leakwatch` for itself, else `target`.
     pub name: Option<String>,
-    /// A fixed pid.
+    /// A fixed pid (positive); when it exits, or is reused by another process, the target is gone.
     pub pid: Option<i32>,
     /// A file holding the pid, re-read every interval.
     pub pidfile: Option<PathBuf>,
-    /// Match `comm` exactly (at most 15 bytes, as the kernel truncates it).
+    /// Match `comm` exactly: 1..=15 bytes, as the kernel truncates it.
     pub process_name: Option<String>,
-    /// Match the command line (arguments joined by spaces); at most 1024 characters.
+    /// Match the command line (arguments joined by spaces) with a Rust `regex`; at most 1024
+    /// characters.
     pub cmdline_regex: Option<String>,
-    /// At most this many matching processes are sampled (lowest pids first). Default 64.
+    /// At most this many matching processes are sampled (lowest pids first). Default 64; 1..=10000.
     pub max_processes: Option<usize>,
 }
 
 /// `pss:` — limits on reading `/proc/PID/smaps_rollup`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PssConfig {
     /// Skip PSS for a process whose RSS is above this. Default `8GiB`.
     #[serde(deserialize_with = "units::de_bytes")]
     pub max_rss: Option<u64>,
     /// After a pass whose reads took longer than this, skip PSS for 1, 2, 4 … 64 passes.
-    /// Default `100ms`.
+    /// Default `100ms`; 1ms..=10s.
     #[serde(deserialize_with = "units::de_duration")]
     pub time_budget: Option<Duration>,
 }
 
 /// `logs:` — per-source buffer defaults and the sources. In `leakwatch run` mode the sources
 /// `stdout` and `stderr` (the wrapped command's streams) are added with the defaults.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogsConfig {
     /// Most lines held per source. Default 10000; 1..=10000000.
@@ -217,7 +218,7 @@ pub struct LogsConfig {
     pub max_line_bytes: Option<u64>,
     /// Most live subscribers per source. Default 64; 1..=10000.
     pub max_subscribers: Option<usize>,
-    /// The file sources.
+    /// The file sources, at most 64.
     pub sources: Vec<LogSourceConfig>,
     /// Absolute directories a source's file may resolve into (symlinks followed), e.g.
     /// `[/var/log]` for Kubernetes' `/var/log/containers` links into `/var/log/pods`. Default:
@@ -230,10 +231,11 @@ pub struct LogsConfig {
 
 /// One entry of `logs.sources`: a file followed across rotation. The four caps override the
 /// `logs:` defaults for this source.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSourceConfig {
-    /// `[A-Za-z0-9_.-]{1,64}`, unique; the `source` label and the URL segment.
+    /// `[A-Za-z0-9_.-]{1,64}`, unique, not `.` or `..`; `stdout` and `stderr` are reserved. The
+    /// `source` label and the URL segment.
     pub name: String,
     /// An absolute path or glob (a glob follows its newest matching file).
     pub path: String,

@@ -1,7 +1,7 @@
 //! `GET /status`: one JSON document with leakwatch's own figures, the latest snapshot, the size
 //! and cap of every internal structure, and the cleanup statistics; `GET /oom`: the snapshot's OOM
 //! section alone; `POST /admin/cleanup`: a cleanup now, answered with its report. The shape is
-//! documented in the README.
+//! documented in docs/status.md.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

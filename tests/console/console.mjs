@@ -165,7 +165,7 @@ const scenarios = {
     for (let i = 0; i < 12; i++) s += `GET ${routes[i % routes.length]} 200 ${10 + ((i * 7) % 30)}ms cache=${i % 3 ? 'miss' : 'hit'}\n`;
     write(s);
     await until(t.page, 'the lines', () => document.querySelectorAll('#log-lines .line').length >= 13);
-    await t.page.screenshot({ path: `${SHOTS}/alert-viewport.png` }); // the README's (docs/console.png)
+    await t.page.screenshot({ path: `${SHOTS}/alert-viewport.png` }); // docs/console.md's (docs/console.png)
     await close(t, 'alert');
   },
 

@@ -3,7 +3,7 @@
 //! Each target feeds arbitrary input (never a panic, errors name what is wrong) and, where there
 //! is an oracle, generated valid input whose parse must give back what was generated.
 //!
-//! Bounded by case count or time (see the README's "Fuzzing" section):
+//! Bounded by case count or time (see CONTRIBUTING.md's "Fuzzing" section):
 //!
 //! ```text
 //! cargo test --release --test fuzz                                  # 1000 cases per target

@@ -97,20 +97,61 @@ fn promtool_unit_tests_prove_each_alert_fires_and_resolves() {
     assert!(out.status.success() && !report.contains("FAILED"), "promtool test rules:\n{report}");
 }
 
+/// GitHub's anchors of a Markdown file's headings: lower case, punctuation but `-` and `_`
+/// dropped, spaces as `-` (headings inside code blocks are not headings).
+fn anchors(markdown: &str) -> Vec<String> {
+    let mut fenced = false;
+    let mut out = Vec::new();
+    for line in markdown.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+        }
+        let Some(heading) = line.strip_prefix('#').map(|l| l.trim_start_matches('#')) else { continue };
+        if fenced || !heading.starts_with(' ') {
+            continue;
+        }
+        let anchor: String = heading
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect();
+        out.push(anchor);
+    }
+    out
+}
+
 #[test]
 fn every_alert_has_a_runbook_entry_where_its_runbook_url_points() {
-    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let base = leakwatch::alert::rules::DEFAULT_RUNBOOK_BASE;
+    assert!(base.ends_with("/blob/main/docs/runbook.md"), "the default runbook is docs/runbook.md: {base}");
+    let runbook = std::fs::read_to_string(repo().join("docs/runbook.md")).expect("docs/runbook.md");
+    let anchors = anchors(&runbook);
     let rules = std::fs::read_to_string(repo().join("alerts/leakwatch-rules.yaml")).unwrap();
-    let runbook = readme.split("\n## Runbook\n").nth(1).expect("a Runbook section in README.md");
     let mut alerts: Vec<&str> = rules.lines().filter_map(|l| l.trim().strip_prefix("- alert: ")).collect();
     alerts.dedup();
     assert!(alerts.len() >= 9, "{alerts:?}");
-    for alert in alerts {
-        assert!(runbook.contains(&format!("\n### {alert}\n")), "README runbook has no `### {alert}`");
-        let url =
-            format!("runbook_url: {}#{}\n", leakwatch::alert::rules::DEFAULT_RUNBOOK_BASE, alert.to_ascii_lowercase());
-        assert!(rules.contains(&url), "{alert}: no {url:?}");
+    for alert in &alerts {
+        assert!(runbook.contains(&format!("\n## {alert}\n")), "docs/runbook.md has no `## {alert}`");
     }
+    // Every runbook_url of every generated file, the chart's copy included, lands on a heading.
+    let mut urls = 0;
+    for file in [
+        "alerts/leakwatch-rules.yaml",
+        "alerts/leakwatch-prometheusrule.yaml",
+        "helm/leakwatch/files/leakwatch-rules.yaml",
+    ] {
+        let text = std::fs::read_to_string(repo().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        for url in text.lines().filter_map(|l| l.trim().strip_prefix("runbook_url: ")) {
+            let url = url.trim_matches(|c| c == '"' || c == '\'');
+            let (page, anchor) = url.split_once('#').unwrap_or_else(|| panic!("{file}: {url} has no anchor"));
+            assert_eq!(page, base, "{file}: {url} points outside the runbook");
+            assert!(anchors.iter().any(|a| a == anchor), "{file}: {url}: docs/runbook.md has no heading #{anchor}");
+            urls += 1;
+        }
+    }
+    assert!(urls >= 3 * alerts.len(), "only {urls} runbook_urls found in the generated files");
 }
 
 #[test]

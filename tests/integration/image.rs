@@ -2,7 +2,7 @@
 //! layout whose blobs match their digests, one scratch-like layer (the static binary, passwd and
 //! group, nothing else: no shell), the nonroot user, the entrypoint and the
 //! `org.opencontainers.image.*` labels; the root `Dockerfile`, the Helm chart's default image and
-//! the README's deploy section say the same.
+//! the README's and docs/kubernetes.md's deploy sections say the same.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -184,14 +184,15 @@ fn dockerfile_chart_and_readme_match_the_image_script() {
     let values = std::fs::read_to_string(Path::new(ROOT).join("helm/leakwatch/values.yaml")).expect("values.yaml");
     assert!(values.contains("  repository: leakwatch/leakwatch\n"), "values.yaml image.repository");
     assert!(values.contains(&format!("  tag: \"{}\"\n", env!("CARGO_PKG_VERSION"))), "values.yaml image.tag");
-    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).expect("README.md");
+    let read = |file: &str| std::fs::read_to_string(Path::new(ROOT).join(file)).expect(file);
+    let (readme, kubernetes) = (read("README.md"), read("docs/kubernetes.md"));
     let version = env!("CARGO_PKG_VERSION");
-    for command in [
-        "bash .ci/image.sh".to_owned(),
-        format!("skopeo copy oci:target/oci:{version} docker://"),
-        format!("docker build -t leakwatch/leakwatch:{version}"),
-        "--set image.repository=".to_owned(),
-    ] {
-        assert!(readme.contains(&command), "the README's deploy section shows `{command}`");
+    let build = ["bash .ci/image.sh".to_owned(), format!("skopeo copy oci:target/oci:{version} docker://")];
+    let deploy = [format!("docker build -t leakwatch/leakwatch:{version}"), "--set image.repository=".to_owned()];
+    for command in build.iter().chain(&deploy) {
+        assert!(kubernetes.contains(command.as_str()), "docs/kubernetes.md's deploy section shows `{command}`");
+    }
+    for command in build.iter().chain(&deploy[1..]) {
+        assert!(readme.contains(command.as_str()), "the README's Kubernetes section shows `{command}`");
     }
 }

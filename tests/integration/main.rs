@@ -7,6 +7,7 @@ mod alerts_rules;
 mod cgroup;
 mod compression;
 mod config;
+mod config_docs;
 mod conns;
 mod conns_fixtures;
 mod console;

@@ -1,7 +1,7 @@
 //! The exposition is checked by Prometheus's own linter, `promtool check metrics`: once on a live
 //! leakwatch watching a real process (host, process, cgroup and own-process families all present)
 //! and once on a snapshot with every field set (families this machine cannot produce, such as
-//! cgroup v2 pressure or a cgroup limit). The README's metric table is checked against the same
+//! cgroup v2 pressure or a cgroup limit). docs/metrics.md's metric table is checked against the same
 //! full render, so a new family cannot go undocumented.
 //!
 //! promtool is found through `LEAKWATCH_PROMTOOL`, then `PATH`, then `.cache/tools/bin/` (where
@@ -107,11 +107,12 @@ fn every_family_of_a_fully_populated_snapshot_passes_promtool() {
 }
 
 #[test]
-fn the_readme_metric_table_lists_exactly_the_rendered_families() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README.md");
+fn the_docs_metric_table_lists_exactly_the_rendered_families() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/metrics.md"))
+        .expect("docs/metrics.md");
     let rendered = families(&full_render());
     let undocumented: Vec<&String> = rendered.iter().filter(|n| !readme.contains(&format!("`{n}`"))).collect();
-    assert!(undocumented.is_empty(), "README.md does not document: {undocumented:?}");
+    assert!(undocumented.is_empty(), "docs/metrics.md does not document: {undocumented:?}");
     // Table rows name the metric in their first cell: `| `name` | ...`.
     let documented: Vec<&str> = readme
         .lines()
@@ -120,7 +121,7 @@ fn the_readme_metric_table_lists_exactly_the_rendered_families() {
         .filter(|n| n.starts_with("leakwatch_") || n.starts_with("process_"))
         .collect();
     let stale: Vec<&&str> = documented.iter().filter(|n| !rendered.iter().any(|r| r == *n)).collect();
-    assert!(stale.is_empty(), "README.md documents metrics that are not rendered: {stale:?}");
+    assert!(stale.is_empty(), "docs/metrics.md documents metrics that are not rendered: {stale:?}");
 }
 
 /// Sockets from both methods, a listener with a backlog and a peer group.
