@@ -53,11 +53,11 @@ fn main() -> ExitCode {
 }
 
 /// `leakwatch logs`: 0 when done, 1 when the server refused or could not be reached.
-fn logs_command(args: leakwatch::logs_command::LogsArgs) -> ExitCode {
+fn logs_command(args: leakwatch::cli::logs::LogsArgs) -> ExitCode {
     let Some(runtime) = runtime() else { return ExitCode::FAILURE };
-    match runtime.block_on(leakwatch::logs_command::run(args)) {
+    match runtime.block_on(leakwatch::cli::logs::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e @ leakwatch::logs_command::LogsError::Client(leakwatch::client::ClientError::BadServer(_))) => {
+        Err(e @ leakwatch::cli::logs::LogsError::Client(leakwatch::cli::client::ClientError::BadServer(_))) => {
             usage_error(&e)
         }
         Err(e) => {
@@ -68,11 +68,11 @@ fn logs_command(args: leakwatch::logs_command::LogsArgs) -> ExitCode {
 }
 
 /// `leakwatch status`: 0 when printed, 1 when the server refused or could not be reached.
-fn status_command(args: leakwatch::status_command::StatusArgs) -> ExitCode {
-    use leakwatch::client::ClientError;
-    use leakwatch::status_command::StatusError;
+fn status_command(args: leakwatch::cli::status::StatusArgs) -> ExitCode {
+    use leakwatch::cli::client::ClientError;
+    use leakwatch::cli::status::StatusError;
     let Some(runtime) = runtime() else { return ExitCode::FAILURE };
-    match runtime.block_on(leakwatch::status_command::run(args)) {
+    match runtime.block_on(leakwatch::cli::status::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e @ StatusError::Client(ClientError::BadServer(_))) => usage_error(&e),
         Err(e) => {

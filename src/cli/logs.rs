@@ -5,7 +5,7 @@
 //! Control characters in log text are printed escaped (`\x1b`), so a log line cannot drive the
 //! terminal; `--raw` prints the bytes as stored.
 //!
-//! A protected server (`https://`, basic auth) is reached through [`crate::client::Access`].
+//! A protected server (`https://`, basic auth) is reached through [`crate::cli::client::Access`].
 
 use std::io::Write;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::StatusCode;
 
-use crate::client::{Access, ClientError, Server};
+use crate::cli::client::{Access, ClientError, Server};
 use crate::http::sse::{Decoder, Event};
 
 /// A stream silent this long (the server sends a keep-alive every 15 s) is taken as dropped.

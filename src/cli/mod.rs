@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod client;
+pub mod logs;
+pub mod status;
+
 use crate::config::{units, AdminConfig, Config, LogSourceConfig, LogsConfig, PssConfig, TargetConfig};
 
 /// leakwatch: watches a process's memory, its cgroup and its limits from outside, for Prometheus.
@@ -72,8 +76,8 @@ pub struct LogsCommand {
 
 impl LogsCommand {
     /// The command's settings.
-    pub fn args(&self) -> crate::logs_command::LogsArgs {
-        crate::logs_command::LogsArgs {
+    pub fn args(&self) -> crate::cli::logs::LogsArgs {
+        crate::cli::logs::LogsArgs {
             source: self.source.clone(),
             follow: self.follow,
             lines: self.lines as usize,
@@ -110,8 +114,8 @@ pub struct AccessArgs {
 
 impl AccessArgs {
     /// The client's settings.
-    pub fn access(&self) -> crate::client::Access {
-        crate::client::Access {
+    pub fn access(&self) -> crate::cli::client::Access {
+        crate::cli::client::Access {
             server: self.server.clone(),
             cacert: self.cacert.clone(),
             client_cert: self.cert.clone().zip(self.key.clone()),
@@ -134,8 +138,8 @@ pub struct StatusCommand {
 
 impl StatusCommand {
     /// The command's settings.
-    pub fn args(&self) -> crate::status_command::StatusArgs {
-        crate::status_command::StatusArgs { access: self.access.access(), json: self.json }
+    pub fn args(&self) -> crate::cli::status::StatusArgs {
+        crate::cli::status::StatusArgs { access: self.access.access(), json: self.json }
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::client::{Access, ClientError, Server};
+use crate::cli::client::{Access, ClientError, Server};
 
 /// What to print.
 #[derive(Debug, Clone)]
