@@ -17,6 +17,8 @@ pub struct StatusArgs {
     pub access: Access,
     /// Print the JSON document instead of the summary.
     pub json: bool,
+    /// Also print the internal structures and the last cleanup.
+    pub verbose: bool,
 }
 
 /// Why the command failed.
