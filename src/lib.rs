@@ -29,4 +29,5 @@ pub mod reload;
 pub mod roots;
 pub mod sample;
 pub mod snapshot;
+pub mod summary;
 pub mod web;

@@ -1,14 +1,17 @@
-//! `leakwatch status`: fetches `/status` from a running leakwatch and prints a summary (target
-//! memory against its limit, connections and tasks, log sources, internal structures, the last
-//! cleanup); `--json` prints the document as served.
+//! `leakwatch status`: fetches `/status` from a running leakwatch and prints its typed
+//! [`Summary`]: alerts first (firing, then pending, with the leak detector's time to the
+//! limit), then the target (or that it was not found), memory, fds, connections by state, tasks,
+//! OOM kills and log sources; `-v` adds the internal structures and the last cleanup. `--json`
+//! prints the document as served.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
 
-use serde_json::Value;
+use serde::Deserialize;
 
 use crate::cli::client::{Access, ClientError, Server};
+use crate::summary::{Summary, TargetState};
 
 /// What to print.
 #[derive(Debug, Clone)]
@@ -35,15 +38,19 @@ pub enum StatusError {
     Output(#[source] std::io::Error),
 }
 
+/// The part of the `/status` document the command reads.
+#[derive(Debug, Deserialize)]
+struct Document {
+    summary: Summary,
+}
+
 /// Fetches and prints the status.
 pub async fn run(args: StatusArgs) -> Result<(), StatusError> {
     let server = Server::connect(&args.access)?;
     let body = server.fetch("/status", &[("accept", "application/json")]).await?;
-    let doc: Value = serde_json::from_slice(&body).map_err(|e| StatusError::Malformed(e.to_string()))?;
-    if !doc["snapshot"].is_object() || !doc["structures"].is_array() {
-        return Err(StatusError::Malformed("no snapshot or structures section".into()));
-    }
-    let text = if args.json { String::from_utf8_lossy(&body).into_owned() } else { summary(&doc) };
+    let doc: Document = serde_json::from_slice(&body).map_err(|e| StatusError::Malformed(e.to_string()))?;
+    let text =
+        if args.json { String::from_utf8_lossy(&body).into_owned() } else { summary(&doc.summary, args.verbose) };
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(StatusError::Output(e)),
@@ -51,206 +58,212 @@ pub async fn run(args: StatusArgs) -> Result<(), StatusError> {
     }
 }
 
-/// The readable summary of a status document.
-pub fn summary(doc: &Value) -> String {
+/// The readable summary; `verbose` adds the structures and the cleanup.
+pub fn summary(s: &Summary, verbose: bool) -> String {
     let mut out = String::new();
-    let lw = &doc["leakwatch"];
-    let s = &doc["snapshot"];
+    alerts(&mut out, s);
+    target(&mut out, s);
+    logs(&mut out, s);
+    let lw = &s.leakwatch;
     let _ = writeln!(
         out,
-        "leakwatch {}  pid {}  up {}  rss {}",
-        lw["version"].as_str().unwrap_or("?"),
-        lw["pid"],
-        lw["uptime_seconds"].as_f64().map_or("?".into(), |u| humantime::format_duration(secs(u.floor())).to_string()),
-        size(lw["rss_bytes"].as_u64()),
+        "\nleakwatch {}  pid {}  up {}  rss {}  snapshot #{} at {} (took {:.1} ms)",
+        lw.version,
+        lw.pid,
+        lw.uptime_seconds.map_or("?".into(), |u| humantime::format_duration(secs(u.floor())).to_string()),
+        size(lw.rss_bytes),
+        s.snapshot.seq,
+        time(s.snapshot.taken_at),
+        s.snapshot.duration_seconds * 1000.0,
     );
-    let _ = writeln!(
-        out,
-        "snapshot #{} at {} (took {:.1} ms)",
-        s["seq"],
-        s["taken_at"]
-            .as_f64()
-            .map_or("?".into(), |t| humantime::format_rfc3339_seconds(UNIX_EPOCH + secs(t)).to_string()),
-        s["duration"].as_f64().unwrap_or(0.0) * 1000.0,
-    );
-    target(&mut out, &s["target"]);
-    oom(&mut out, &s["oom"]);
-    logs(&mut out, s["logs"].as_array().map(Vec::as_slice).unwrap_or_default());
-    structures(&mut out, doc["structures"].as_array().map(Vec::as_slice).unwrap_or_default());
-    cleanup(&mut out, &doc["cleanup"]);
+    if verbose {
+        structures(&mut out, s);
+        cleanup(&mut out, s);
+    }
     out
 }
 
-fn target(out: &mut String, t: &Value) {
-    let pids: Vec<String> = t["processes"].as_array().into_iter().flatten().map(|p| p["pid"].to_string()).collect();
-    let _ = writeln!(
-        out,
-        "\ntarget {}: {} process(es) [{}]",
-        t["name"].as_str().unwrap_or("?"),
-        pids.len(),
-        pids.join(" ")
-    );
-    let m = &t["memory"];
-    let c = &t["cgroup"];
-    let u = &t["utilization"];
-    let mut line = format!("  {:<12} rss {}", "memory", size(m["rss"].as_u64()));
-    if c.is_object() {
-        let _ = write!(
-            line,
-            "  cgroup working set {} / limit {}",
-            size(c["working_set"].as_u64()),
-            limit(c["limit"].as_u64())
+fn alerts(out: &mut String, s: &Summary) {
+    let firing = s.alerts.iter().filter(|a| a.state == "firing").count();
+    let _ = writeln!(out, "alerts: {firing} firing, {} pending", s.alerts.len() - firing);
+    for a in &s.alerts {
+        let mut line = format!(
+            "  {:<8} {:<9} {:<32} value {} (level {})",
+            a.state.to_uppercase(),
+            a.severity,
+            a.alert,
+            number(a.value),
+            number(a.level)
         );
+        if let Some(t) = a.seconds_to_limit {
+            let _ = write!(line, ", limit in {}", humantime::format_duration(secs(t.floor())));
+        }
+        if let Some(t) = a.active_since {
+            let _ = write!(line, ", since {}", time(t));
+        }
+        let _ = writeln!(out, "{line}\n           {}", a.summary);
     }
-    if let (Some(used), Some(lim)) = (u["used"].as_u64(), u["limit"].as_u64()) {
-        let _ = write!(
-            line,
-            "  used {} of {} ({}, {})",
-            size(Some(used)),
-            size(Some(lim)),
-            pct(used, lim),
-            u["basis"].as_str().unwrap_or("?")
-        );
+    for g in &s.growing {
+        let until = g
+            .seconds_to_limit
+            .map_or("no limit".into(), |t| format!("limit in {}", humantime::format_duration(secs(t.floor()))));
+        let _ = writeln!(out, "  {:<8} {} grows ({until}, from the peaks)", "GROWING", g.resource);
     }
-    let _ = writeln!(out, "{line}");
-    let k = &t["sockets"];
-    if k.is_object() {
-        let held: u64 = k["held"]
-            .as_object()
-            .into_iter()
-            .flat_map(|p| p.values())
-            .flat_map(|s| s.as_object())
-            .flat_map(|s| s.values())
-            .filter_map(Value::as_u64)
-            .sum();
-        let _ = writeln!(
-            out,
-            "  {:<12} {held} held, {} stale; tracked {} / {}, {} untracked",
-            "connections", k["stale"], k["tracked"], k["tracked_max"], k["untracked"]
-        );
-        for p in k["peers"].as_array().into_iter().flatten() {
-            let (n, l) = (p["connections"].as_u64().unwrap_or(0), p["limit"].as_u64().unwrap_or(0));
-            let _ = writeln!(out, "  {:<12} {} {n} / {l} ({})", "peer", p["name"].as_str().unwrap_or("?"), pct(n, l));
+}
+
+fn target(out: &mut String, s: &Summary) {
+    let t = &s.target;
+    let pids: Vec<String> = t.processes.iter().map(|(pid, _)| pid.to_string()).collect();
+    match t.state {
+        TargetState::Up => {
+            let _ = writeln!(out, "\ntarget {}: {} process(es) [{}]", t.name, pids.len(), pids.join(" "));
+        }
+        TargetState::NotFound => {
+            let _ = writeln!(out, "\ntarget {}: NOT FOUND (no process matches; see leakwatch's log)", t.name);
+        }
+        TargetState::Starting => {
+            let _ = writeln!(out, "\ntarget {}: no sample yet", t.name);
         }
     }
-    let k = &t["tasks"];
-    if k.is_object() {
-        let descendants: u64 =
-            k["descendants"].as_object().into_iter().flat_map(|d| d.values()).filter_map(Value::as_u64).sum();
+    let m = &s.memory;
+    let mut line = format!("  {:<12} rss {}", "memory", size(m.rss));
+    if m.cgroup_working_set.is_some() || m.cgroup_limit.is_some() {
+        let _ = write!(line, "  cgroup working set {} / limit {}", size(m.cgroup_working_set), limit(m.cgroup_limit));
+    }
+    if let Some((used, lim, basis)) = &m.utilization {
+        let _ = write!(line, "  used {} of {} ({}, {basis})", size(Some(*used)), size(Some(*lim)), pct(*used, *lim));
+    }
+    let _ = writeln!(out, "{line}");
+    if let Some(f) = &s.fds {
+        let open = f.open.map_or("?".into(), |n| n.to_string());
+        let lim = f.limit.map_or("no limit".into(), |n| format!("limit {n}"));
+        let share = f.utilization.map_or(String::new(), |u| format!(" ({:.1} % in the worst process)", u * 100.0));
+        let _ = writeln!(out, "  {:<12} {open} open / {lim}{share}", "fds");
+    }
+    if let Some(c) = &s.connections {
+        let states: Vec<String> = c.by_state.iter().map(|(st, n)| format!("{st} {n}")).collect();
+        let held: u64 = c.by_state.values().sum();
         let _ = writeln!(
             out,
-            "  {:<12} {} children, {descendants} descendants, {} stale; tracked {} / {}",
-            "tasks", k["children"], k["stale"], k["tracked"], k["tracked_max"]
+            "  {:<12} {held} held ({}); close_wait {}, {} stale",
+            "connections",
+            if states.is_empty() { "none".into() } else { states.join(", ") },
+            c.close_wait,
+            c.stale
         );
+        for (name, n, l) in &c.peers {
+            let _ = writeln!(out, "  {:<12} {name} {n} / {l} ({})", "peer", pct(*n, *l));
+        }
     }
-}
-
-/// Target down, leakwatch's OOM kill count and the newest report's last sample (`GET /oom` has them all).
-fn oom(out: &mut String, o: &Value) {
-    if !o.is_object() {
-        return;
+    if let Some(k) = &s.tasks {
+        let mut line =
+            format!("  {:<12} {} children, {} descendants, {} stale", "tasks", k.children, k.descendants, k.stale);
+        if let Some(n) = k.threads {
+            let _ = write!(line, "; {n} threads");
+        }
+        if let Some((current, max)) = k.pids {
+            let _ = write!(
+                line,
+                "; pids {} / {}",
+                current.map_or("?".into(), |c| c.to_string()),
+                max.map_or("max".into(), |m| m.to_string())
+            );
+        }
+        let _ = writeln!(out, "{line}");
     }
-    let state = if o["up"].as_bool() == Some(false) { "DOWN (no process)" } else { "up" };
-    let mut line = format!("  {:<12} target {state}, {} OOM kill(s)", "oom", o["kills_total"].as_u64().unwrap_or(0));
-    if let Some(t) = o["last_kill_at"].as_f64() {
-        let _ = write!(line, ", last at {}", humantime::format_rfc3339_seconds(UNIX_EPOCH + secs(t)));
-    }
-    if let Some(last) = o["reports"][0]["samples"].as_array().and_then(|s| s.last()) {
-        let _ = write!(
-            line,
-            "; before it: {} of {}",
-            size(last["cgroup_working_set_bytes"].as_u64()),
-            limit(last["cgroup_limit_bytes"].as_u64())
-        );
+    let mut line = format!("  {:<12} {} OOM kill(s)", "oom", s.oom.kills_total);
+    if let Some(t) = s.oom.last_kill_at {
+        let _ = write!(line, ", last at {}", time(t));
     }
     let _ = writeln!(out, "{line}");
 }
 
-fn logs(out: &mut String, logs: &[Value]) {
-    if logs.is_empty() {
+fn logs(out: &mut String, s: &Summary) {
+    if s.logs.is_empty() {
         return;
     }
     let _ = writeln!(out, "\nlog sources");
-    for l in logs {
-        let (r, lim) = (&l["ring"], &l["limits"]);
-        let (lines, max_lines) = (r["lines"].as_u64().unwrap_or(0), lim["max_lines"].as_u64().unwrap_or(0));
-        let (bytes, max_bytes) = (r["bytes"].as_u64().unwrap_or(0), lim["max_bytes"].as_u64().unwrap_or(0));
+    for l in &s.logs {
+        let (lines, max_lines) = l.lines;
+        let (bytes, max_bytes) = l.bytes;
         let _ = writeln!(
             out,
             "  {:<16} {:>8} lines / {:<8} ({:>6})  {:>10} / {:<10} ({:>6})  subscribers {} / {}",
-            l["name"].as_str().unwrap_or("?"),
+            l.name,
             lines,
             max_lines,
-            pct(lines, max_lines),
-            size(Some(bytes)),
-            size(Some(max_bytes)),
-            pct(bytes, max_bytes),
-            r["subscribers"],
-            lim["max_subscribers"],
+            pct(lines as u64, max_lines as u64),
+            size(Some(bytes as u64)),
+            size(Some(max_bytes as u64)),
+            pct(bytes as u64, max_bytes as u64),
+            l.subscribers.0,
+            l.subscribers.1,
         );
+        if let Some(problem) = &l.problem {
+            let _ = writeln!(out, "  {:<16} {problem}", "");
+        }
     }
 }
 
-fn structures(out: &mut String, structures: &[Value]) {
+fn structures(out: &mut String, s: &Summary) {
     let _ = writeln!(
         out,
         "\n  {:<32} {:>10} {:>10} {:>7} {:>10} {:>11}",
         "structure", "len", "max", "%", "capacity", "allocated"
     );
-    for s in structures {
-        let name = match s["source"].as_str() {
-            Some(source) => format!("{} {source}", s["name"].as_str().unwrap_or("?")),
-            None => s["name"].as_str().unwrap_or("?").to_owned(),
-        };
-        let len = s["len"].as_u64().unwrap_or(0);
-        let max = s["max"].as_u64();
+    for r in &s.structures {
         let _ = writeln!(
             out,
-            "  {name:<32} {len:>10} {:>10} {:>7} {:>10} {:>11}",
-            max.map_or("-".into(), |m| m.to_string()),
-            max.map_or("-".into(), |m| pct(len, m)),
-            s["capacity"].as_u64().map_or("-".into(), |c| c.to_string()),
-            s["bytes"].as_u64().map_or("-".into(), |b| size(Some(b))),
+            "  {:<32} {:>10} {:>10} {:>7} {:>10} {:>11}",
+            r.name,
+            r.len,
+            r.max.map_or("-".into(), |m| m.to_string()),
+            r.max.map_or("-".into(), |m| pct(r.len, m)),
+            r.capacity.map_or("-".into(), |c| c.to_string()),
+            r.bytes.map_or("-".into(), |b| size(Some(b))),
         );
     }
 }
 
-fn cleanup(out: &mut String, c: &Value) {
-    if !c.is_object() {
+fn cleanup(out: &mut String, s: &Summary) {
+    let Some(c) = &s.cleanup else {
         let _ = writeln!(out, "\ncleanup: not running");
         return;
-    }
-    let st = &c["settings"];
+    };
     let _ = writeln!(
         out,
         "\ncleanup (every {}, and when own rss > {})",
-        st["interval"].as_f64().map_or("?".into(), |s| humantime::format_duration(secs(s)).to_string()),
-        size(st["memory_threshold"].as_u64()),
+        humantime::format_duration(secs(c.interval_seconds)),
+        size(Some(c.memory_threshold)),
     );
-    let p = &c["performed"];
+    let (interval, memory, admin) = c.performed;
     let _ = writeln!(
         out,
-        "  performed: interval {}, memory {}, admin {}; freed {} in all",
-        p["interval"],
-        p["memory"],
-        p["admin"],
-        size(c["freed_bytes_total"].as_u64())
+        "  performed: interval {interval}, memory {memory}, admin {admin}; freed {} in all",
+        size(Some(c.freed_bytes_total))
     );
-    let last = &c["last"];
-    if last.is_object() {
+    if let Some(last) = &c.last {
         let _ = writeln!(
             out,
             "  last: {} at {}, freed {} in {} structure(s); rss {} -> {}",
-            last["trigger"].as_str().unwrap_or("?"),
-            last["at"]
-                .as_f64()
-                .map_or("?".into(), |t| humantime::format_rfc3339_seconds(UNIX_EPOCH + secs(t)).to_string()),
-            size(last["freed_bytes"].as_u64()),
-            last["structures"].as_array().map_or(0, Vec::len),
-            size(last["rss_before_bytes"].as_u64()),
-            size(last["rss_after_bytes"].as_u64()),
+            last.trigger,
+            time(last.at),
+            size(Some(last.freed_bytes)),
+            last.structures,
+            size(last.rss.0),
+            size(last.rss.1),
         );
     }
+}
+
+fn time(t: f64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + secs(t)).to_string()
+}
+
+/// A ratio or count, without trailing zeros.
+fn number(v: f64) -> String {
+    let text = format!("{v:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 fn secs(s: f64) -> Duration {
@@ -299,45 +312,145 @@ mod tests {
         assert_eq!(pct(1, 0), "-");
     }
 
-    #[test]
-    fn the_summary_shows_memory_against_the_limit_sources_structures_and_the_last_cleanup() {
-        let doc = serde_json::json!({
-            "leakwatch": {"version": "0.1.0", "pid": 7, "uptime_seconds": 65.4, "rss_bytes": 12u64 << 20},
-            "snapshot": {
-                "seq": 3, "taken_at": 1.7e9, "duration": 0.0012,
-                "target": {
-                    "name": "app", "processes": [{"pid": 42}],
-                    "memory": {"rss": 100u64 << 20},
-                    "cgroup": {"working_set": 128u64 << 20, "limit": 512u64 << 20},
-                    "utilization": {"basis": "cgroup_working_set", "used": 128u64 << 20, "limit": 512u64 << 20},
-                    "sockets": {"held": {"tcp": {"established": 3}}, "stale": 0, "tracked": 3, "tracked_max": 65536, "untracked": 0, "peers": []},
+    fn example() -> Summary {
+        use crate::summary::*;
+        Summary {
+            leakwatch: Own { version: "0.1.0".into(), pid: 7, uptime_seconds: Some(65.4), rss_bytes: Some(12 << 20) },
+            snapshot: SnapshotInfo { seq: 3, taken_at: 1.7e9, duration_seconds: 0.0012 },
+            target: Target {
+                name: "app".into(),
+                state: TargetState::Up,
+                processes: vec![(42, "app".into())],
+                matched: 1,
+            },
+            alerts: vec![
+                Alert {
+                    alert: "LeakwatchTargetOOMKilled".into(),
+                    state: "firing".into(),
+                    severity: "critical".into(),
+                    value: 1.0,
+                    level: 0.0,
+                    seconds_to_limit: None,
+                    active_since: Some(1.7e9),
+                    summary: "app was OOM-killed".into(),
                 },
-                "oom": {"up": true, "kills_total": 1, "last_kill_at": 1.7e9, "reports": [
-                    {"samples": [{"cgroup_working_set_bytes": 500u64 << 20, "cgroup_limit_bytes": 512u64 << 20}]}
-                ]},
-                "logs": [{"name": "app", "ring": {"lines": 10, "bytes": 100, "subscribers": 0}, "limits": {"max_lines": 1000, "max_bytes": 4096, "max_subscribers": 64}}],
+                Alert {
+                    alert: "LeakwatchMemoryLeak".into(),
+                    state: "pending".into(),
+                    severity: "warning".into(),
+                    value: 0.81,
+                    level: 0.5,
+                    seconds_to_limit: Some(7380.0),
+                    active_since: None,
+                    summary: "memory grows".into(),
+                },
+            ],
+            growing: vec![Growth {
+                resource: "memory".into(),
+                slope_per_second: Some(10.0),
+                seconds_to_limit: Some(7380.0),
+            }],
+            memory: Memory {
+                rss: Some(100 << 20),
+                cgroup_working_set: Some(128 << 20),
+                cgroup_limit: Some(512 << 20),
+                utilization: Some((128 << 20, 512 << 20, "cgroup_working_set".into())),
             },
-            "structures": [{"name": "log_lines", "source": "app", "len": 10, "max": 1000, "capacity": 16, "bytes": 512}],
-            "cleanup": {
-                "settings": {"interval": 300.0, "memory_threshold": 256u64 << 20},
-                "performed": {"interval": 0, "memory": 0, "admin": 1}, "freed_bytes_total": 2048,
-                "last": {"trigger": "admin", "at": 1.7e9, "freed_bytes": 2048, "structures": [{}], "rss_before_bytes": 1, "rss_after_bytes": 1},
-            },
-        });
-        let text = summary(&doc);
-        for want in [
-            "leakwatch 0.1.0  pid 7  up 1m 5s",
+            fds: Some(Fds { open: Some(12), limit: Some(1024), utilization: Some(12.0 / 1024.0) }),
+            connections: Some(Connections {
+                by_state: [("close_wait".to_owned(), 2), ("established".to_owned(), 3)].into_iter().collect(),
+                close_wait: 2,
+                stale: 0,
+                peers: vec![("db".into(), 3, 10)],
+            }),
+            tasks: Some(Tasks {
+                children: 1,
+                descendants: 2,
+                stale: 0,
+                threads: Some(5),
+                pids: Some((Some(7), Some(100))),
+            }),
+            oom: Oom { kills_total: 1, last_kill_at: Some(1.7e9) },
+            logs: vec![LogSource {
+                name: "app".into(),
+                kind: "file".into(),
+                pattern: Some("/missing.log".into()),
+                lines: (10, 1000),
+                bytes: (100, 4096),
+                subscribers: (0, 64),
+                lines_total: 10,
+                read_errors: 3,
+                problem: Some("/missing.log does not exist".into()),
+            }],
+            structures: vec![StructureRow {
+                name: "log_lines app".into(),
+                len: 10,
+                max: Some(1000),
+                capacity: Some(16),
+                bytes: Some(512),
+            }],
+            cleanup: Some(CleanupSummary {
+                interval_seconds: 300.0,
+                memory_threshold: 256 << 20,
+                performed: (0, 0, 1),
+                freed_bytes_total: 2048,
+                last: Some(LastCleanup {
+                    trigger: "admin".into(),
+                    at: 1.7e9,
+                    freed_bytes: 2048,
+                    structures: 1,
+                    rss: (Some(1), Some(1)),
+                }),
+            }),
+        }
+    }
+
+    #[test]
+    fn the_summary_begins_with_the_alerts_firing_first_then_the_target_and_hides_structures_without_v() {
+        let text = summary(&example(), false);
+        assert!(
+            text.starts_with("alerts: 1 firing, 1 pending\n  FIRING   critical  LeakwatchTargetOOMKilled"),
+            "{text}"
+        );
+        let order = [
+            "FIRING",
+            "PENDING  warning   LeakwatchMemoryLeak              value 0.81 (level 0.5), limit in 2h 3m",
+            "GROWING  memory grows (limit in 2h 3m, from the peaks)",
             "target app: 1 process(es) [42]",
-            "used 128.0 MiB of 512.0 MiB (25.0 %, cgroup_working_set)",
-            "3 held, 0 stale; tracked 3 / 65536",
-            "target up, 1 OOM kill(s), last at 2023-11-14T22:13:20Z; before it: 500.0 MiB of 512.0 MiB",
+            "memory       rss 100.0 MiB  cgroup working set 128.0 MiB / limit 512.0 MiB  used 128.0 MiB of 512.0 MiB (25.0 %, cgroup_working_set)",
+            "fds          12 open / limit 1024 (1.2 % in the worst process)",
+            "connections  5 held (close_wait 2, established 3); close_wait 2, 0 stale",
+            "peer         db 3 / 10 (30.0 %)",
+            "tasks        1 children, 2 descendants, 0 stale; 5 threads; pids 7 / 100",
+            "oom          1 OOM kill(s), last at 2023-11-14T22:13:20Z",
             "app                    10 lines / 1000     ( 1.0 %)",
+            "/missing.log does not exist",
+            "leakwatch 0.1.0  pid 7  up 1m 5s",
+        ];
+        let mut at = 0;
+        for want in order {
+            let found = text[at..].find(want).unwrap_or_else(|| panic!("{want:?} missing (in order) in\n{text}"));
+            at += found + want.len();
+        }
+        assert!(!text.contains("log_lines app") && !text.contains("cleanup"), "structures only with -v:\n{text}");
+        let verbose = summary(&example(), true);
+        for want in [
             "log_lines app",
             "cleanup (every 5m, and when own rss > 256.0 MiB)",
             "performed: interval 0, memory 0, admin 1; freed 2.0 KiB in all",
             "last: admin at 2023-11-14T22:13:20Z, freed 2.0 KiB in 1 structure(s)",
         ] {
-            assert!(text.contains(want), "{want:?} missing in\n{text}");
+            assert!(verbose.contains(want), "{want:?} missing in\n{verbose}");
         }
+    }
+
+    #[test]
+    fn a_target_not_found_says_so() {
+        let mut s = example();
+        s.target.state = TargetState::NotFound;
+        s.alerts.clear();
+        let text = summary(&s, false);
+        assert!(text.starts_with("alerts: 0 firing, 0 pending\n"), "{text}");
+        assert!(text.contains("target app: NOT FOUND"), "{text}");
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod locate;
+pub mod redact;
 pub mod token;
 pub mod units;
 mod validate;
@@ -174,7 +175,8 @@ pub struct TasksConfig {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TargetConfig {
-    /// The `target` label value. Default: the process name, the wrapped command's name,
+    /// The `target` label value. Default: the process name, the wrapped command's name, a
+    /// pid's command name (`comm`; `pid-N` when it does not exist), a pidfile's stem,
     /// `leakwatch` for itself, else `target`.
     pub name: Option<String>,
     /// A fixed pid.
@@ -332,7 +334,7 @@ impl Config {
             }
             yaml_guard::Root::Mapping | yaml_guard::Root::Unknown => {}
         }
-        yaml_serde::from_str(text).map_err(|e| syntax_message(text, &e))
+        yaml_serde::from_str(text).map_err(|e| redact::quoted_text(&syntax_message(text, &e)))
     }
 }
 

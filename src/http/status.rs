@@ -16,6 +16,9 @@ use crate::snapshot::Snapshot;
 /// The `/status` document.
 #[derive(Debug, Serialize)]
 pub struct Status<'a> {
+    /// What an operator reads first (alerts, target state, memory, fds, connections, tasks,
+    /// logs), typed once for the server and `leakwatch status`.
+    pub summary: crate::summary::Summary,
     /// leakwatch itself.
     pub leakwatch: Own<'a>,
     /// The latest snapshot (seq 0 before the first sample).
