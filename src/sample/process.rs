@@ -132,17 +132,7 @@ fn sample_one(
     errors: &mut ErrorCounts,
 ) -> Option<SampledProcess> {
     let dir = roots.pid(pid);
-    let stat = match read_parsed(&dir.join("stat"), parse_stat) {
-        Ok(stat) => stat,
-        // The process exited since it was listed (or a fixed pid names none): counted, not
-        // logged as a failure (the target's presence is logged by the sampler).
-        Err(e) if e.reason() == ErrorReason::NotFound => {
-            errors.record(ErrorSource::Stat, ErrorReason::NotFound);
-            tracing::debug!(pid, "no process: {e}");
-            return None;
-        }
-        Err(e) => return ok_or_record(errors, ErrorSource::Stat, Err(e)),
-    };
+    let stat = ok_or_record(errors, ErrorSource::Stat, read_parsed(&dir.join("stat"), parse_stat))?;
     // An exiting process (PF_EXITING: dying or a zombie) is gone in all but name: its memory is
     // being torn down, and on cgroup v1 its /proc/PID/cgroup already reads `/`, which in a
     // container resolves to leakwatch's own cgroup. Counted as vanished.
