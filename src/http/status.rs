@@ -1,5 +1,6 @@
-//! `GET /status`: one JSON document with leakwatch's own figures, the latest snapshot, the size
-//! and cap of every internal structure, and the cleanup statistics; `GET /oom`: the snapshot's OOM
+//! `GET /status`: one JSON document with the typed [`Summary`](crate::summary::Summary) that
+//! `leakwatch status` reads, leakwatch's own figures, the latest snapshot, the size and cap of
+//! every internal structure, and the cleanup statistics; `GET /oom`: the snapshot's OOM
 //! section alone; `POST /admin/cleanup`: a cleanup now, answered with its report. The shape is
 //! documented in the README.
 
