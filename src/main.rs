@@ -4,17 +4,18 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use std::sync::Arc;
+
 use leakwatch::alert::promgen;
 use leakwatch::alert::rules::AlertRules;
-use leakwatch::cli::{Cli, Command, Generate, GenerateArgs};
+use leakwatch::cli::{generate, Action, Cli, Generate, Output, RuleArgs, ServeArgs};
 use leakwatch::metrics::StaticInfo;
 use leakwatch::reload::ConfigSource;
 
 const EX_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::parse_args() {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { EX_USAGE } else { 0 };
@@ -22,22 +23,18 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_logging(cli.global.log.as_deref());
-    let (wrapped, generate) = match cli.command {
-        Some(Command::Logs(logs)) => return logs_command(logs.args()),
-        Some(Command::Status(status)) => return status_command(status.args()),
-        Some(Command::Run { command }) => (Some(command), None),
-        Some(Command::Generate { what }) => (None, Some(what)),
-        None => (None, None),
+    let (flags, wrapped) = match cli.into_action() {
+        Action::Serve { flags, wrapped } => (flags, wrapped),
+        Action::Logs(args) => return logs_command(args),
+        Action::Status(args) => return status_command(args),
+        Action::Generate { config, flags, what } => return generate_command(config, flags, what),
     };
-    let source = ConfigSource::new(cli.global.config.clone(), cli.global.overlay(), wrapped.is_some());
+    init_logging(flags.log().as_deref());
+    let source = ConfigSource::new(flags.config(), Arc::new(flags), wrapped.is_some());
     let loaded = match source.load() {
         Ok(l) => l,
         Err(e) => return usage_error(&e),
     };
-    if let Some(what) = generate {
-        return generate_files(&loaded.config.alerts, what);
-    }
     let Some(runtime) = runtime() else { return ExitCode::FAILURE };
     let info = StaticInfo::from_env(|k| std::env::var(k).ok());
     let result = runtime.block_on(leakwatch::lifecycle::run(loaded, source, wrapped, info));
@@ -53,13 +50,13 @@ fn main() -> ExitCode {
 }
 
 /// `leakwatch logs`: 0 when done, 1 when the server refused or could not be reached.
-fn logs_command(args: leakwatch::logs_command::LogsArgs) -> ExitCode {
+fn logs_command(args: leakwatch::cli::logs::LogsArgs) -> ExitCode {
+    use leakwatch::cli::client::ClientError;
+    use leakwatch::cli::logs::LogsError;
     let Some(runtime) = runtime() else { return ExitCode::FAILURE };
-    match runtime.block_on(leakwatch::logs_command::run(args)) {
+    match runtime.block_on(leakwatch::cli::logs::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e @ leakwatch::logs_command::LogsError::Client(leakwatch::client::ClientError::BadServer(_))) => {
-            usage_error(&e)
-        }
+        Err(e @ LogsError::Client(ClientError::BadServer(_))) => usage_error(&e),
         Err(e) => {
             eprintln!("leakwatch logs: {e}");
             ExitCode::FAILURE
@@ -68,11 +65,11 @@ fn logs_command(args: leakwatch::logs_command::LogsArgs) -> ExitCode {
 }
 
 /// `leakwatch status`: 0 when printed, 1 when the server refused or could not be reached.
-fn status_command(args: leakwatch::status_command::StatusArgs) -> ExitCode {
-    use leakwatch::client::ClientError;
-    use leakwatch::status_command::StatusError;
+fn status_command(args: leakwatch::cli::status::StatusArgs) -> ExitCode {
+    use leakwatch::cli::client::ClientError;
+    use leakwatch::cli::status::StatusError;
     let Some(runtime) = runtime() else { return ExitCode::FAILURE };
-    match runtime.block_on(leakwatch::status_command::run(args)) {
+    match runtime.block_on(leakwatch::cli::status::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e @ StatusError::Client(ClientError::BadServer(_))) => usage_error(&e),
         Err(e) => {
@@ -82,44 +79,57 @@ fn status_command(args: leakwatch::status_command::StatusArgs) -> ExitCode {
     }
 }
 
-/// `leakwatch generate ...`: writes a file generated from the alert rules.
-fn generate_files(rules: &AlertRules, what: Generate) -> ExitCode {
-    let opts = |out: &GenerateArgs| promgen::Options {
-        selector: out.selector.clone(),
-        runbook_base: out.runbook_base.clone().unwrap_or_else(|| rules.runbook_base.clone()),
-        job_selector: out.job_selector.clone(),
+/// `leakwatch generate ...`: the rules need the config (its `alerts:` section).
+fn generate_command(config: Option<std::path::PathBuf>, flags: ServeArgs, what: Generate) -> ExitCode {
+    let source = ConfigSource::new(config, Arc::new(flags), false);
+    let rules = || source.load().map(|l| l.config.alerts);
+    let opts = |rules: &AlertRules, args: &RuleArgs| promgen::Options {
+        selector: args.selector.clone(),
+        runbook_base: args.runbook_base.clone().unwrap_or_else(|| rules.runbook_base.clone()),
+        job_selector: args.job_selector.clone(),
     };
-    let (text, out) = match &what {
-        Generate::Dashboards { dir } => return generate_dashboards(dir),
-        Generate::PrometheusRules { out } => (promgen::rules_yaml(rules, &opts(out)), out),
-        Generate::PrometheusRuleCrd { out, name } => (promgen::prometheus_rule_yaml(rules, &opts(out), name), out),
-    };
-    let text = match text {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("leakwatch: {e}");
-            return ExitCode::FAILURE;
+    let (text, out, name): (Result<Vec<u8>, String>, &Output, String) = match &what {
+        Generate::Dashboards { output } => return generate_dashboards(output),
+        Generate::Completions { shell, out } => {
+            (Ok(generate::completions(*shell)), out, generate::completions_file_name(*shell))
+        }
+        Generate::Man { out } => (generate::man().map_err(|e| e.to_string()), out, "leakwatch.1".into()),
+        Generate::PrometheusRules { rules: args, out } => {
+            let rules = match rules() {
+                Ok(r) => r,
+                Err(e) => return usage_error(&e),
+            };
+            let text =
+                promgen::rules_yaml(&rules, &opts(&rules, args)).map(String::into_bytes).map_err(|e| e.to_string());
+            (text, out, "leakwatch-rules.yaml".into())
+        }
+        Generate::PrometheusRuleCrd { rules: args, out, name } => {
+            let rules = match rules() {
+                Ok(r) => r,
+                Err(e) => return usage_error(&e),
+            };
+            let text = promgen::prometheus_rule_yaml(&rules, &opts(&rules, args), name)
+                .map(String::into_bytes)
+                .map_err(|e| e.to_string());
+            (text, out, "leakwatch-prometheusrule.yaml".into())
         }
     };
-    let written = match &out.output {
-        Some(path) => std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display())),
-        None => std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes()).map_err(|e| e.to_string()),
-    };
+    let written = text.and_then(|t| generate::write(generate::output_path(out, &name).as_deref(), &t));
     match written {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("leakwatch: cannot write the rules: {e}");
+            eprintln!("leakwatch: cannot generate: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-/// `leakwatch generate dashboards`: one JSON file per dashboard in `dir`.
+/// `leakwatch generate dashboards`: one JSON file per dashboard in `dir` (created when missing).
 fn generate_dashboards(dir: &std::path::Path) -> ExitCode {
     for (file, dashboard) in leakwatch::dashboard::all() {
         let path = dir.join(file);
-        if let Err(e) = std::fs::write(&path, leakwatch::dashboard::file_text(&dashboard)) {
-            eprintln!("leakwatch: cannot write {}: {e}", path.display());
+        if let Err(e) = generate::write(Some(&path), leakwatch::dashboard::file_text(&dashboard).as_bytes()) {
+            eprintln!("leakwatch: cannot write {e}");
             return ExitCode::FAILURE;
         }
     }

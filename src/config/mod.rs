@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod locate;
+pub mod redact;
 pub mod token;
 pub mod units;
 mod validate;
@@ -175,7 +176,8 @@ pub struct TasksConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct TargetConfig {
     /// The `target` label value, 1..=64 printable characters. Default: the process name, the
-    /// wrapped command's name, `leakwatch` for itself, else `target`.
+    /// wrapped command's name, a pid's command name (`comm`; `pid-N` when it does not exist), a
+    /// pidfile's stem, `leakwatch` for itself, else `target`.
     pub name: Option<String>,
     /// A fixed pid (positive); when it exits, or is reused by another process, the target is gone.
     pub pid: Option<i32>,
@@ -297,68 +299,19 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
     })
 }
 
-impl Config {
-    /// This config with every value that `over` sets taken from `over` (flags and environment
-    /// variables over the file); log sources of both are kept, the file's first; alert rules
-    /// come from the file.
-    pub fn overlaid_with(self, over: Config) -> Config {
-        Config {
-            listen: over.listen.or(self.listen),
-            interval: over.interval.or(self.interval),
-            procfs_root: over.procfs_root.or(self.procfs_root),
-            sysfs_root: over.sysfs_root.or(self.sysfs_root),
-            target: TargetConfig {
-                name: over.target.name.or(self.target.name),
-                pid: over.target.pid.or(self.target.pid),
-                pidfile: over.target.pidfile.or(self.target.pidfile),
-                process_name: over.target.process_name.or(self.target.process_name),
-                cmdline_regex: over.target.cmdline_regex.or(self.target.cmdline_regex),
-                max_processes: over.target.max_processes.or(self.target.max_processes),
-            },
-            pss: PssConfig {
-                max_rss: over.pss.max_rss.or(self.pss.max_rss),
-                time_budget: over.pss.time_budget.or(self.pss.time_budget),
-            },
-            logs: LogsConfig {
-                max_lines: over.logs.max_lines.or(self.logs.max_lines),
-                max_bytes: over.logs.max_bytes.or(self.logs.max_bytes),
-                max_line_bytes: over.logs.max_line_bytes.or(self.logs.max_line_bytes),
-                max_subscribers: over.logs.max_subscribers.or(self.logs.max_subscribers),
-                sources: self.logs.sources.into_iter().chain(over.logs.sources).collect(),
-                allowed_dirs: over.logs.allowed_dirs.or(self.logs.allowed_dirs),
-                basic_auth_users: over.logs.basic_auth_users.or(self.logs.basic_auth_users),
-            },
-            connections: ConnectionsConfig {
-                method: over.connections.method.or(self.connections.method),
-                stale_after: over.connections.stale_after.or(self.connections.stale_after),
-                max_tracked: over.connections.max_tracked.or(self.connections.max_tracked),
-                peers: self.connections.peers.into_iter().chain(over.connections.peers).collect(),
-            },
-            tasks: TasksConfig {
-                stale_after: over.tasks.stale_after.or(self.tasks.stale_after),
-                max_tracked: over.tasks.max_tracked.or(self.tasks.max_tracked),
-            },
-            // No flag sets alert rules: they come from the file only (the runbook URL has one).
-            alerts: AlertsConfig {
-                runbook_base_url: over.alerts.runbook_base_url.or(self.alerts.runbook_base_url),
-                ..self.alerts
-            },
-            admin: AdminConfig { token_file: over.admin.token_file.or(self.admin.token_file) },
-            cleanup: CleanupConfig {
-                interval: over.cleanup.interval.or(self.cleanup.interval),
-                memory_threshold: over.cleanup.memory_threshold.or(self.cleanup.memory_threshold),
-                memory_cooldown: over.cleanup.memory_cooldown.or(self.cleanup.memory_cooldown),
-            },
-            console: ConsoleConfig {
-                history_retention: over.console.history_retention.or(self.console.history_retention),
-                history_max_points: over.console.history_max_points.or(self.console.history_max_points),
-                max_log_lines: over.console.max_log_lines.or(self.console.max_log_lines),
-            },
-            web_config_file: over.web_config_file.or(self.web_config_file),
-            web_external_url: over.web_external_url.or(self.web_external_url),
-        }
-    }
+/// Values laid over the config file: the command line's flags and their `LEAKWATCH_*`
+/// variables, a partial config applied in one place (at start and on every reload).
+pub trait Overlay: std::fmt::Debug + Send + Sync {
+    /// Sets in `config` every value the overlay holds (log sources are added after the file's).
+    fn apply(&self, config: &mut Config);
+}
 
+/// No values: the file (or the defaults) as it is.
+impl Overlay for () {
+    fn apply(&self, _: &mut Config) {}
+}
+
+impl Config {
     /// Parses the bytes read from `path` ([`read_file`]); errors name the file. An empty file
     /// (or one that holds only comments) is refused: `{}` asks for the default config.
     pub fn from_file_bytes(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
@@ -383,7 +336,7 @@ impl Config {
             }
             yaml_guard::Root::Mapping | yaml_guard::Root::Unknown => {}
         }
-        yaml_serde::from_str(text).map_err(|e| syntax_message(text, &e))
+        yaml_serde::from_str(text).map_err(|e| redact::quoted_text(&syntax_message(text, &e)))
     }
 }
 
@@ -498,16 +451,6 @@ mod tests {
     }
 
     #[test]
-    fn flags_override_the_file_key_by_key() {
-        let file = Config::from_yaml(b"interval: 2s\ntarget:\n  pid: 5\n  name: app\n").unwrap();
-        let flags = Config { target: TargetConfig { pid: Some(9), ..Default::default() }, ..Default::default() };
-        let merged = file.overlaid_with(flags);
-        assert_eq!(merged.target.pid, Some(9));
-        assert_eq!(merged.target.name.as_deref(), Some("app"));
-        assert_eq!(merged.interval, Some(Duration::from_secs(2)));
-    }
-
-    #[test]
     fn the_logs_section_parses_with_units_and_overrides() {
         let c = Config::from_yaml(
             b"logs:\n  max_lines: 500\n  max_bytes: 8MiB\n  sources:\n    - name: app\n      path: /var/log/app.log\n      max_line_bytes: 16KiB\n",
@@ -519,17 +462,6 @@ mod tests {
         assert_eq!(c.logs.sources[0].max_line_bytes, Some(16 << 10));
         let err = Config::from_yaml(b"logs:\n  sources:\n    - name: a\n      pth: /x\n").unwrap_err();
         assert!(err.contains("pth") && err.contains("line 4"), "{err}");
-        let flags = Config {
-            logs: LogsConfig {
-                sources: vec![LogSourceConfig { name: "b".into(), path: "/b".into(), ..Default::default() }],
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let merged = c.overlaid_with(flags);
-        let names: Vec<&str> = merged.logs.sources.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["app", "b"]);
-        assert_eq!(merged.logs.max_lines, Some(500));
     }
 
     #[test]

@@ -97,13 +97,30 @@ pub struct ValidConfig {
     pub external_url: Option<String>,
 }
 
+/// `HOST:PORT` as a socket address: an IP address as it is, a host name resolved (the first
+/// address found; `localhost` from /etc/hosts).
+fn listen_address(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    const LIKE: &str = "is not HOST:PORT like 0.0.0.0:10171, [::1]:10171 or localhost:10171";
+    let (host, port) = text.rsplit_once(':').ok_or(LIKE)?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(LIKE.into());
+    }
+    match std::net::ToSocketAddrs::to_socket_addrs(text) {
+        Ok(mut addrs) => addrs.next().ok_or_else(|| format!("{LIKE}: {host} has no address")),
+        Err(e) => Err(format!("{LIKE}: cannot resolve {host}: {e}")),
+    }
+}
+
 /// Checks every value; `wrapped` is true in `leakwatch run` mode, where the wrapped command is
 /// the target and no other selector may be given.
 pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigError> {
     let mut problems = Vec::new();
     let listen_text = config.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
-    let listen = listen_text.parse::<SocketAddr>().unwrap_or_else(|_| {
-        problems.push(format!("listen: {listen_text:?} is not an address like 0.0.0.0:10171 or [::1]:10171"));
+    let listen = listen_address(listen_text).unwrap_or_else(|problem| {
+        problems.push(format!("listen: {listen_text:?} {problem}"));
         SocketAddr::from(([0, 0, 0, 0], 0))
     });
     let interval = config.interval.unwrap_or(DEFAULT_INTERVAL);
@@ -512,6 +529,12 @@ mod tests {
         assert!(matches!(v.selector, Selector::Own));
         assert_eq!(v.interval, DEFAULT_INTERVAL);
         assert_eq!(v.listen.port(), 10171);
+        let local = validate(&Config { listen: Some("localhost:10193".into()), ..Config::default() }, false).unwrap();
+        assert!(local.listen.ip().is_loopback() && local.listen.port() == 10193, "{}", local.listen);
+        for bad in ["localhost", "localhost:http", ":10171"] {
+            let e = validate(&Config { listen: Some(bad.into()), ..Config::default() }, false).unwrap_err().to_string();
+            assert!(e.contains("listen:") && e.contains("HOST:PORT"), "{bad}: {e}");
+        }
     }
 
     #[test]

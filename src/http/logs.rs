@@ -417,6 +417,8 @@ struct SourceJson {
     refusals: u64,
     /// Why the source's file is refused now (see `logs::guard`).
     refused: Option<String>,
+    /// Why no file is read now (missing, unreadable, refused); `null` while one is followed.
+    problem: Option<String>,
 }
 
 impl From<&LogSourceStats> for SourceJson {
@@ -446,6 +448,7 @@ impl From<&LogSourceStats> for SourceJson {
             read_errors: s.read_errors,
             refusals: s.refusals,
             refused: s.refused.clone(),
+            problem: s.problem.clone(),
         }
     }
 }

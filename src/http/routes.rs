@@ -26,6 +26,7 @@ use crate::logs::LogSources;
 use crate::metrics::{self, StaticInfo};
 use crate::reload::{ReloadHandle, Trigger};
 use crate::snapshot::Snapshot;
+use crate::summary::Summary;
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -151,11 +152,13 @@ impl AppState {
         let snapshot = self.snapshot.borrow().clone();
         let alerts = self.alerts.borrow().clone();
         let structures = self.structures(&snapshot, &alerts);
+        let cleanup = self.cleanup.as_ref().map(Cleanup::stats);
         status::status(&status::Status {
+            summary: Summary::of(&self.info.version, &snapshot, &alerts, &structures, cleanup.as_ref()),
             leakwatch: status::Own::of(&self.info.version, &snapshot),
             snapshot: &snapshot,
             structures: &structures,
-            cleanup: self.cleanup.as_ref().map(Cleanup::stats),
+            cleanup,
             http: self.http.figures(),
         })
     }

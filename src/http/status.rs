@@ -1,5 +1,6 @@
-//! `GET /status`: one JSON document with leakwatch's own figures, the latest snapshot, the size
-//! and cap of every internal structure, and the cleanup statistics; `GET /oom`: the snapshot's OOM
+//! `GET /status`: one JSON document with the typed [`Summary`](crate::summary::Summary) that
+//! `leakwatch status` reads, leakwatch's own figures, the latest snapshot, the size and cap of
+//! every internal structure, and the cleanup statistics; `GET /oom`: the snapshot's OOM
 //! section alone; `POST /admin/cleanup`: a cleanup now, answered with its report. The shape is
 //! documented in docs/status.md.
 
@@ -16,6 +17,9 @@ use crate::snapshot::Snapshot;
 /// The `/status` document.
 #[derive(Debug, Serialize)]
 pub struct Status<'a> {
+    /// What an operator reads first (alerts, target state, memory, fds, connections, tasks,
+    /// logs), typed once for the server and `leakwatch status`.
+    pub summary: crate::summary::Summary,
     /// leakwatch itself.
     pub leakwatch: Own<'a>,
     /// The latest snapshot (seq 0 before the first sample).

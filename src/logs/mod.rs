@@ -67,6 +67,8 @@ pub struct SourceCounters {
     pub refusals: AtomicU64,
     /// The reason of the refusal in force; `None` once a file is followed again.
     pub refused: Mutex<Option<String>>,
+    /// Why no file is read now (missing, unreadable, refused); `None` while one is followed.
+    pub problem: Mutex<Option<String>>,
 }
 
 impl SourceCounters {
@@ -156,6 +158,7 @@ impl LogSource {
             read_errors: load(&self.counters.read_errors),
             refusals: load(&self.counters.refusals),
             refused: self.counters.refused.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            problem: self.counters.problem.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
     }
 }
@@ -189,6 +192,8 @@ pub struct LogSourceStats {
     pub refusals: u64,
     /// See [`SourceCounters::refused`].
     pub refused: Option<String>,
+    /// See [`SourceCounters::problem`].
+    pub problem: Option<String>,
 }
 
 impl LogSourceStats {

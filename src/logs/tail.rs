@@ -56,6 +56,8 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 pub const PARTIAL_LINE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 64 * 1024;
+/// A lasting problem (a missing file, a refused one) is logged again this often.
+pub const PROBLEM_REPEAT: Duration = Duration::from_secs(60);
 /// How long a rotated-away file is still read after it last grew: a writer that has not reopened
 /// its log yet (logrotate `create` before the app's reopen) keeps appending to the old file.
 pub const ROTATED_GRACE: Duration = Duration::from_secs(5);
@@ -95,8 +97,9 @@ pub struct Tailer {
     previous: Option<FileId>,
     at_start: bool,
     last_data: Instant,
-    /// The last problem logged, so a lasting one is logged once (and counted every time).
-    problem: Option<String>,
+    /// The last problem logged and when, so a lasting one is logged again only every
+    /// [`PROBLEM_REPEAT`].
+    problem: Option<(String, Instant)>,
     watch: Option<DirWatch>,
 }
 
@@ -181,12 +184,31 @@ impl Tailer {
         &self.source.counters
     }
 
-    /// Logs a problem once while it lasts, and counts it every time.
+    /// Counts a read problem and reports it.
     fn problem(&mut self, message: String) {
         SourceCounters::add(&self.source.counters.read_errors, 1);
-        if self.problem.as_ref() != Some(&message) {
+        self.report(message);
+    }
+
+    /// Shows a problem in the source's figures and logs it: at once, then every
+    /// [`PROBLEM_REPEAT`] while it lasts.
+    fn report(&mut self, message: String) {
+        let due = match &self.problem {
+            Some((last, at)) => *last != message || at.elapsed() >= PROBLEM_REPEAT,
+            None => true,
+        };
+        if due {
             tracing::warn!(source = %self.source.name, "{message}");
-            self.problem = Some(message);
+            *self.source.counters.problem.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.clone());
+            self.problem = Some((message, Instant::now()));
+        }
+    }
+
+    /// A file is followed again: no problem in force.
+    fn resolved(&mut self) {
+        if self.problem.take().is_some() {
+            tracing::info!(source = %self.source.name, "following {}", self.pattern);
+            *self.source.counters.problem.lock().unwrap_or_else(|p| p.into_inner()) = None;
         }
     }
 
@@ -295,6 +317,9 @@ impl Tailer {
         };
         let Some((path, meta)) = target else {
             self.close_if_deleted();
+            if self.current.is_none() {
+                self.report(format!("{}: no such file; waiting for it to appear", self.pattern));
+            }
             return;
         };
         if !meta.is_file() {
@@ -318,6 +343,7 @@ impl Tailer {
         if let Err(why) = super::guard::admit(&self.source, &self.pattern, &path, &next.0.file) {
             return self.problem(why);
         }
+        self.resolved();
         // Finish the old file first: every byte written to it before the switch is read; keep it
         // open (with its unfinished line) for writes that still land in it after the switch.
         self.drain();

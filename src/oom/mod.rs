@@ -303,7 +303,6 @@ impl OomTracker {
                 let pids: Vec<i32> = processes.iter().map(|p| p.pid).collect();
                 tracing::info!(target = %self.target, ?pids, "target found");
             }
-            (None, false) => tracing::warn!(target = %self.target, "target not found"),
             _ => {}
         }
         self.up = Some(up);

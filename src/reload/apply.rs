@@ -42,7 +42,8 @@ impl Wrapped {
             (Selector::ProcessName(n), None) => TargetSpec::ProcessName(n.clone()),
             (Selector::CmdlineRegex(r), None) => TargetSpec::CmdlineRegex(r.clone()),
         };
-        let target_name = config.target_name.clone().unwrap_or_else(|| self.default_target_name(&config.selector));
+        let target_name =
+            config.target_name.clone().unwrap_or_else(|| self.default_target_name(&config.selector, &config.roots));
         let settings = SamplerSettings {
             roots: config.roots.clone(),
             spec,
@@ -57,13 +58,25 @@ impl Wrapped {
         SamplerConfig { settings, interval: config.interval }
     }
 
-    fn default_target_name(&self, selector: &Selector) -> String {
+    /// The `target` label without `target.name`: the wrapped command's name, the process name,
+    /// a `--pid`'s command name (`comm`, or `pid-N` when there is no such process), a pidfile's
+    /// stem (`/run/nginx.pid`: `nginx`), `leakwatch` for itself, else `target`.
+    fn default_target_name(&self, selector: &Selector, roots: &crate::roots::Roots) -> String {
         match (selector, &self.program) {
             (_, Some(program)) => Path::new(program).file_name().map(|n| n.to_string_lossy().into_owned()),
             (Selector::Own, None) => Some("leakwatch".to_owned()),
             (Selector::ProcessName(n), None) => Some(n.clone()),
+            (Selector::Pid(pid), None) => Some(
+                std::fs::read_to_string(roots.pid(*pid).join("comm"))
+                    .ok()
+                    .map(|comm| comm.trim().to_owned())
+                    .filter(|comm| !comm.is_empty() && comm.chars().all(|c| !c.is_control()))
+                    .unwrap_or_else(|| format!("pid-{pid}")),
+            ),
+            (Selector::Pidfile(f), None) => f.file_stem().map(|n| n.to_string_lossy().into_owned()),
             _ => None,
         }
+        .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "target".to_owned())
     }
 }
@@ -364,11 +377,18 @@ mod tests {
 
     #[test]
     fn default_names() {
+        let dir = std::env::temp_dir().join(format!("leakwatch-names-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("4")).unwrap();
+        std::fs::write(dir.join("4/comm"), "nginx: worker\n").unwrap();
+        let roots = crate::roots::Roots::new(&dir, "/nonexistent-sys");
         let own = Wrapped::default();
-        assert_eq!(own.default_target_name(&Selector::Own), "leakwatch");
-        assert_eq!(own.default_target_name(&Selector::ProcessName("nginx".into())), "nginx");
-        assert_eq!(own.default_target_name(&Selector::Pid(4)), "target");
+        assert_eq!(own.default_target_name(&Selector::Own, &roots), "leakwatch");
+        assert_eq!(own.default_target_name(&Selector::ProcessName("nginx".into()), &roots), "nginx");
+        assert_eq!(own.default_target_name(&Selector::Pid(4), &roots), "nginx: worker", "the pid's comm");
+        assert_eq!(own.default_target_name(&Selector::Pid(5), &roots), "pid-5", "no such process");
+        assert_eq!(own.default_target_name(&Selector::Pidfile("/run/app.pid".into()), &roots), "app");
         let run = Wrapped { pid: Some(7), program: Some("/usr/bin/python3".into()) };
-        assert_eq!(run.default_target_name(&Selector::Wrapped), "python3");
+        assert_eq!(run.default_target_name(&Selector::Wrapped, &roots), "python3");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

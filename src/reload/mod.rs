@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, locate, Config, ConfigError, ValidConfig};
+use crate::config::{self, locate, Config, ConfigError, Overlay, ValidConfig};
 pub use apply::Running;
 pub use status::{ConfigHash, ReloadStatus};
 
@@ -34,7 +34,7 @@ pub use status::{ConfigHash, ReloadStatus};
 #[derive(Debug, Clone)]
 pub struct ConfigSource {
     path: Option<PathBuf>,
-    overlay: Config,
+    overlay: Arc<dyn Overlay>,
     wrapped: bool,
 }
 
@@ -50,7 +50,7 @@ pub struct Loaded {
 impl ConfigSource {
     /// The file at `path` (none: defaults), overlaid with `overlay` (flags and environment
     /// values win); `wrapped` in `leakwatch run` mode.
-    pub fn new(path: Option<PathBuf>, overlay: Config, wrapped: bool) -> Self {
+    pub fn new(path: Option<PathBuf>, overlay: Arc<dyn Overlay>, wrapped: bool) -> Self {
         Self { path, overlay, wrapped }
     }
 
@@ -73,11 +73,12 @@ impl ConfigSource {
 
     /// Parses `bytes` (the file's), overlays and validates.
     fn validate(&self, bytes: Option<&[u8]>) -> Result<ValidConfig, ConfigError> {
-        let file = match (&self.path, bytes) {
+        let mut merged = match (&self.path, bytes) {
             (Some(path), Some(bytes)) => Config::from_file_bytes(path, bytes)?,
             _ => Config::default(),
         };
-        config::validate(&file.overlaid_with(self.overlay.clone()), self.wrapped).map_err(|e| match (e, bytes) {
+        self.overlay.apply(&mut merged);
+        config::validate(&merged, self.wrapped).map_err(|e| match (e, bytes) {
             // Name the line of each value that failed (when the file is block-style YAML).
             (ConfigError::Invalid(problems), Some(bytes)) => {
                 let text = String::from_utf8_lossy(bytes);
@@ -261,13 +262,19 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("config.yaml");
         std::fs::write(&path, "interval: 2s\n").unwrap();
-        let source = ConfigSource::new(Some(path.clone()), Config::default(), false);
+        let source = ConfigSource::new(Some(path.clone()), Arc::new(()), false);
         let (tried, result) = source.attempt(None).expect("a first attempt");
         assert_eq!(result.unwrap().config.interval, std::time::Duration::from_secs(2));
         assert!(source.attempt(Some(&tried)).is_none(), "the same content again");
         // Flags still win over the file.
-        let flags = Config { interval: Some(std::time::Duration::from_secs(1)), ..Config::default() };
-        let flagged = ConfigSource::new(Some(path.clone()), flags, false);
+        #[derive(Debug)]
+        struct OneSecond;
+        impl Overlay for OneSecond {
+            fn apply(&self, config: &mut Config) {
+                config.interval = Some(std::time::Duration::from_secs(1));
+            }
+        }
+        let flagged = ConfigSource::new(Some(path.clone()), Arc::new(OneSecond), false);
         assert_eq!(flagged.load().unwrap().config.interval, std::time::Duration::from_secs(1));
 
         std::fs::write(&path, "interval: 2s\ntarget:\n  max_processes: 0\n").unwrap();

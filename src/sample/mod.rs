@@ -80,7 +80,12 @@ pub struct Sampler {
     last_group: Vec<(i32, u64)>,
     changes: u64,
     seq: u64,
+    /// While the target has no process: since when, and when that was last logged.
+    missing: Option<(Instant, Instant)>,
 }
+
+/// A target that stays missing is logged again this often.
+pub const MISSING_TARGET_REPEAT: Duration = Duration::from_secs(60);
 
 impl Sampler {
     /// A sampler for the given settings; reads boot time once.
@@ -110,6 +115,7 @@ impl Sampler {
             last_group: Vec::new(),
             changes: 0,
             seq: 0,
+            missing: None,
         }
     }
 
@@ -219,6 +225,7 @@ impl Sampler {
             ),
         });
         let cgroup = located.map(|(_, c)| c);
+        self.log_missing(oom.up);
 
         self.seq += 1;
         let logs = self.settings.logs.stats();
@@ -266,6 +273,31 @@ impl Sampler {
         out.extend(self.tasks.trim());
         out.extend(self.oom.trim());
         out
+    }
+
+    /// Logs a target without a process: at once, then every [`MISSING_TARGET_REPEAT`] while it
+    /// lasts (a target that was up and left is logged by the OOM tracker as gone).
+    fn log_missing(&mut self, up: bool) {
+        let now = Instant::now();
+        let target = &self.settings.target_name;
+        match self.missing {
+            // A wrapped command that exited is logged (and ends leakwatch) in `lifecycle`.
+            _ if up || matches!(self.settings.spec, TargetSpec::Child(_)) => self.missing = None,
+            None => {
+                self.missing = Some((now, now));
+                if self.last_group.is_empty() {
+                    let watching = self.settings.spec.describe();
+                    tracing::warn!(%target, "target not found: no process matches {watching}; looking again every pass");
+                }
+            }
+            Some((since, logged)) if now.duration_since(logged) >= MISSING_TARGET_REPEAT => {
+                let watching = self.settings.spec.describe();
+                let gone = humantime::format_duration(Duration::from_secs(now.duration_since(since).as_secs()));
+                tracing::warn!(%target, "target still not found after {gone}: no process matches {watching}");
+                self.missing = Some((since, now));
+            }
+            Some(_) => {}
+        }
     }
 
     /// A fixed pid (`--pid`, the wrapped child, the pid in a pidfile) is the target only while its

@@ -41,6 +41,26 @@ pub enum ReadError {
 }
 
 impl ReadError {
+    /// Whether the path lies under a `/proc/PID` directory that no longer exists (the process
+    /// exited between being listed and being read).
+    pub fn process_gone(&self) -> bool {
+        let path = match self {
+            ReadError::Io { path, .. } | ReadError::TooLarge { path } | ReadError::Parse { path, .. } => {
+                Path::new(path)
+            }
+        };
+        let mut prefix = std::path::PathBuf::new();
+        for part in path.components() {
+            prefix.push(part);
+            let is_pid =
+                part.as_os_str().to_str().is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
+            if is_pid {
+                return !prefix.exists();
+            }
+        }
+        false
+    }
+
     /// The bounded reason label for this error.
     pub fn reason(&self) -> ErrorReason {
         match self {
@@ -84,7 +104,12 @@ pub fn read_parsed<T>(path: &Path, parse: impl FnOnce(&[u8]) -> Result<T, ParseE
 /// warn level, later ones at debug, so a permanently failing file does not flood the log.
 pub fn record(errors: &mut ErrorCounts, source: ErrorSource, err: &ReadError) {
     let reason = err.reason();
-    if errors.record(source, reason) {
+    let first = errors.record(source, reason);
+    if reason == ErrorReason::NotFound && err.process_gone() {
+        // A process that exited during the pass: counted, not a failure worth a warning (the
+        // target's presence is logged by the sampler).
+        tracing::debug!(source = source.as_str(), "process gone: {err}");
+    } else if first {
         tracing::warn!(source = source.as_str(), reason = reason.as_str(), "sample error: {err}");
     } else {
         tracing::debug!(source = source.as_str(), reason = reason.as_str(), "sample error: {err}");
@@ -99,6 +124,19 @@ pub fn ok_or_record<T>(errors: &mut ErrorCounts, source: ErrorSource, result: Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_under_a_vanished_pid_directory_is_a_gone_process() {
+        let dir = std::env::temp_dir().join(format!("leakwatch-gone-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("12")).unwrap();
+        let live = read_capped(&dir.join("12/stat")).unwrap_err();
+        let gone = read_capped(&dir.join("13/net/tcp")).unwrap_err();
+        let host = read_capped(&dir.join("meminfo")).unwrap_err();
+        assert!(!live.process_gone(), "the process directory is there: the file is missing");
+        assert!(gone.process_gone());
+        assert!(!host.process_gone(), "not under a pid directory");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn missing_files_are_not_found_and_big_files_are_refused() {

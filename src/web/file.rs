@@ -122,7 +122,7 @@ pub fn parse(text: &str) -> Result<WebFile, String> {
     }
     crate::config::yaml_guard::check(text.as_bytes())?;
     yaml_serde::from_str(text).map_err(|e| {
-        let mut message = hide_string_values(&e.to_string());
+        let mut message = crate::config::redact::quoted_text(&hide_string_values(&e.to_string()));
         // The parser leaves out the position when it is the file's start.
         if let Some(at) = e.location().filter(|_| !message.contains(" at line ")) {
             message.push_str(&format!(" at line {} column {}", at.line(), at.column()));

@@ -240,3 +240,22 @@ fn the_corpus_baseline_fires_when_promtool_does() {
     let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && !report.contains("FAILED"), "promtool test rules:\n{report}");
 }
+
+#[test]
+fn generate_writes_into_directories_it_creates_and_renders_completions_and_the_man_page() {
+    let dir = TempDir::new("generate-out");
+    let boards = dir.path().join("a/b");
+    leakwatch(&["generate", "dashboards", "-o", boards.to_str().unwrap()]);
+    let files = std::fs::read_dir(&boards).expect("the directory is created").count();
+    assert_eq!(files, 3, "one file per dashboard");
+    let rules = format!("{}/", dir.path().join("rules").display());
+    leakwatch(&["generate", "prometheus-rules", "-o", &rules]);
+    assert!(dir.path().join("rules/leakwatch-rules.yaml").is_file(), "a directory gets the usual name");
+    leakwatch(&["generate", "man", "-o", dir.path().join("man/man1/").to_str().unwrap()]);
+    let man = std::fs::read_to_string(dir.path().join("man/man1/leakwatch.1")).expect("the man page");
+    let bash = leakwatch(&["generate", "completions", "bash"]);
+    for sub in ["serve", "run", "logs", "status", "generate"] {
+        assert!(man.contains(&format!("leakwatch {sub}")), "the man page lacks {sub}");
+        assert!(bash.contains(sub), "the bash completions lack {sub}");
+    }
+}

@@ -75,3 +75,55 @@ fn config_errors_exit_64_and_name_the_problem() {
     assert_eq!(code, Some(64), "{stderr}");
     assert!(stderr.contains("/nonexistent/leakwatch.yaml"), "{stderr}");
 }
+
+#[test]
+fn errors_for_files_that_are_not_yaml_contain_no_line_of_the_file() {
+    let dir = TempDir::new("config-not-yaml");
+    // Shapes of files a path may name by mistake: a shadow file, a key, an env file, a script.
+    let files = [
+        "root:*:20228:0:99999:7:::\ndaemon:*:20228:0:99999:7:::\n",
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n",
+        "DB_PASSWORD=hunter2 secret\nAPI_KEY=abc:def\n",
+        "interval: \"hunter2 secret\"\n",
+        "target:\n  pid: \"hunter2 secret\"\n",
+        "#!/bin/sh\nexec app --token s3cr3t:x\n",
+    ];
+    for (i, text) in files.iter().enumerate() {
+        let file = dir.path().join(format!("file{i}"));
+        std::fs::write(&file, text).unwrap();
+        for flag in ["--config", "--web.config.file"] {
+            let (code, stderr) = exit_of(&["--listen", "127.0.0.1:0", flag, file.to_str().unwrap()]);
+            assert_eq!(code, Some(64), "{flag} {text:?}: {stderr}");
+            for line in text.lines().map(str::trim).filter(|l| l.len() > 3) {
+                assert!(!stderr.contains(line), "{flag}: the error repeats {line:?}: {stderr}");
+            }
+            for secret in ["hunter2", "s3cr3t", "20228", "MIIEv"] {
+                assert!(!stderr.contains(secret), "{flag}: the error repeats {secret:?}: {stderr}");
+            }
+        }
+    }
+}
+
+#[test]
+fn listen_takes_a_host_name() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    // The helper puts `--listen 127.0.0.1:0` before the subcommand; the one after `serve` wins.
+    let lw = Leakwatch::start(&["serve", "--listen", &format!("localhost:{port}")]);
+    assert!(lw.addr.ip().is_loopback() && lw.addr.port() == port, "{}", lw.addr);
+    lw.wait_for(Duration::from_secs(20), "a scrape over localhost", |m| {
+        m.get("leakwatch_target_processes", &[]).is_some()
+    });
+}
+
+#[test]
+fn a_pid_target_is_labelled_by_its_command_name() {
+    let mut child = Command::new("sleep").arg("600").spawn().expect("spawn sleep");
+    let pid = child.id().to_string();
+    let lw = Leakwatch::start_cmd(Command::new(binary()), &["--pid", &pid]);
+    assert_eq!(target_label(&lw), "sleep");
+    drop(lw);
+    let _ = child.kill();
+    let _ = child.wait();
+    let lw = Leakwatch::start_cmd(Command::new(binary()), &["--pid", "999999"]);
+    assert_eq!(target_label(&lw), "pid-999999");
+}

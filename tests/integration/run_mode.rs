@@ -49,3 +49,11 @@ fn sigint_is_forwarded_too() {
     let status = wait_timeout(&mut lw.child, Duration::from_secs(15)).expect("leakwatch exits after SIGINT");
     assert_eq!(status.code(), Some(130));
 }
+
+#[test]
+fn a_command_that_exits_at_once_leaves_no_sample_error_in_the_log() {
+    let out = run_to_exit(&["--listen", "127.0.0.1:0", "--interval", "100ms", "run", "--", "false"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("sample error") && !stderr.contains("not found"), "{stderr}");
+}

@@ -349,7 +349,8 @@ fn the_status_cli_prints_a_summary_and_the_json_document() {
     s.command("lines 5 10");
     s.wait_status("5 lines", |v| app_log(v)["ring"]["lines_total"] == 5);
     let server = format!("http://{}", s.lw.addr);
-    let out = Command::new(binary()).args(["status", "--server", &server]).output().expect("run leakwatch status");
+    let out =
+        Command::new(binary()).args(["status", "-v", "--server", &server]).output().expect("run leakwatch status");
     let text = String::from_utf8_lossy(&out.stdout);
     eprintln!("{text}");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -414,4 +415,63 @@ fn bad_cleanup_values_are_config_errors_naming_the_key() {
     let (code, err) = run(&write("key.yaml", "cleanup:\n  every: 5m\n"));
     assert_eq!(code, Some(64));
     assert!(err.contains("every") && err.contains("line 2"), "{err}");
+}
+
+/// Waits for stderr lines of `lw` containing each of `wanted`; returns the time taken.
+fn wait_log(lw: &Leakwatch, wanted: &[&str], timeout: Duration) -> Duration {
+    let start = Instant::now();
+    let mut missing: Vec<&str> = wanted.to_vec();
+    while !missing.is_empty() {
+        let left = timeout.saturating_sub(start.elapsed());
+        let line = lw.log.recv_timeout(left).unwrap_or_else(|_| panic!("no log line with {missing:?} in {timeout:?}"));
+        missing.retain(|w| !line.contains(w));
+    }
+    start.elapsed()
+}
+
+#[test]
+fn a_missing_target_and_a_missing_tail_file_are_reported_within_one_interval_and_shown() {
+    let dir = TempDir::new("status-missing");
+    let missing = dir.path().join("missing.log");
+    let tail = format!("app={}", missing.display());
+    // One interval is 10 s: both warnings come from the first pass and the tailer's first look.
+    let lw = Leakwatch::start(&["--interval", "10s", "--pid", "999999", "--tail", &tail]);
+    wait_log(
+        &lw,
+        &["target not found: no process matches pid 999999", "missing.log: no such file"],
+        Duration::from_secs(10),
+    );
+
+    let server = format!("http://{}", lw.addr);
+    let out = run_to_exit(&["status", "--server", &server]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.starts_with("alerts: "), "the alerts come first:\n{text}");
+    assert!(text.contains("LeakwatchTargetDown"), "the target-down alert is shown:\n{text}");
+    assert!(text.contains("target pid-999999: NOT FOUND"), "{text}");
+    assert!(text.contains("missing.log: no such file"), "the source's problem is shown:\n{text}");
+    assert!(!text.contains("conn_first_seen"), "the structures only with -v:\n{text}");
+
+    let (status, body) = lw.get("/status");
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(v["summary"]["target"]["state"], "not_found", "{body}");
+
+    let out = run_to_exit(&["logs", "app", "--server", &server]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "a source whose file is missing is an error: {stderr}");
+    assert!(stderr.contains("app: no lines") && stderr.contains("no such file"), "{stderr}");
+
+    // The file appears: the source follows it, and an empty page is no error.
+    std::fs::write(&missing, "").expect("create the file");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = run_to_exit(&["logs", "app", "--server", &server]);
+        if out.status.success() {
+            assert!(String::from_utf8_lossy(&out.stderr).contains("no lines yet"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new file is not followed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -5,7 +5,7 @@
 //! Control characters in log text are printed escaped (`\x1b`), so a log line cannot drive the
 //! terminal; `--raw` prints the bytes as stored.
 //!
-//! A protected server (`https://`, basic auth) is reached through [`crate::client::Access`].
+//! A protected server (`https://`, basic auth) is reached through [`crate::cli::client::Access`].
 
 use std::io::Write;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::StatusCode;
 
-use crate::client::{Access, ClientError, Server};
+use crate::cli::client::{Access, ClientError, Server};
 use crate::http::sse::{Decoder, Event};
 
 /// A stream silent this long (the server sends a keep-alive every 15 s) is taken as dropped.
@@ -51,6 +51,14 @@ pub enum LogsError {
     /// Standard output failed (other than a closed pipe, which ends the command quietly).
     #[error("writing to standard output: {0}")]
     Output(#[source] std::io::Error),
+    /// The source has no lines because its file cannot be read.
+    #[error("{name}: no lines: {problem}")]
+    NoFile {
+        /// The source name.
+        name: String,
+        /// Why its file is not read (e.g. it does not exist).
+        problem: String,
+    },
 }
 
 /// Runs the command until done (or, with `--follow`, until interrupted or refused).
@@ -71,10 +79,48 @@ async fn print_page(server: &Server, args: &LogsArgs, out: &mut Output) -> Resul
     }
     let path = format!("/logs/{}?format=text&lines={}{}", encode(&args.source), args.lines, filters(args));
     let body = server.fetch(&path, &[("accept", "text/plain")]).await?;
+    let mut printed = 0usize;
     for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         out.line(line)?;
+        printed += 1;
     }
-    out.flush()
+    out.flush()?;
+    if printed == 0 {
+        explain_empty(server, args).await?;
+    }
+    Ok(())
+}
+
+/// An empty page: says why on stderr; a source whose file cannot be read is an error.
+async fn explain_empty(server: &Server, args: &LogsArgs) -> Result<(), LogsError> {
+    #[derive(serde::Deserialize)]
+    struct List {
+        sources: Vec<Source>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Source {
+        name: String,
+        path: Option<String>,
+        problem: Option<String>,
+    }
+    let body = server.fetch("/logs", &[("accept", "application/json")]).await?;
+    let list: Option<List> = serde_json::from_slice(&body).ok();
+    let source = list.and_then(|l| l.sources.into_iter().find(|s| s.name == args.source));
+    match source {
+        Some(Source { problem: Some(problem), .. }) => Err(LogsError::NoFile { name: args.source.clone(), problem }),
+        _ if args.contains.is_some() || args.regex.is_some() => {
+            eprintln!("leakwatch logs: {}: no line matches", args.source);
+            Ok(())
+        }
+        Some(Source { path: Some(path), .. }) => {
+            eprintln!("leakwatch logs: {}: no lines yet (following {path})", args.source);
+            Ok(())
+        }
+        _ => {
+            eprintln!("leakwatch logs: {}: no lines yet", args.source);
+            Ok(())
+        }
+    }
 }
 
 async fn follow(server: &Server, args: &LogsArgs, out: &mut Output) -> Result<(), LogsError> {
