@@ -125,8 +125,9 @@ pub enum Command {
     /// Write files generated from the alert rules (the built-in ones, or the `alerts:` section
     /// of `--config`), the dashboards, shell completions or the man page.
     Generate {
-        /// YAML config file whose `alerts:` section the rules come from.
-        #[arg(long, value_name = "FILE")]
+        /// YAML config file whose `alerts:` section the rules come from (before or after the
+        /// kind of file: `generate prometheus-rules --config FILE` works too).
+        #[arg(long, global = true, value_name = "FILE")]
         config: Option<PathBuf>,
         /// What to write.
         #[command(subcommand)]
@@ -522,6 +523,9 @@ mod tests {
             panic!("generate expected")
         };
         assert_eq!(config, Some(PathBuf::from("c.yaml")));
+        let after = ["generate", "prometheus-rules", "--config", "c.yaml", "-o", "r.yaml"];
+        let Action::Generate { config, .. } = parse(&after).into_action() else { panic!("generate expected") };
+        assert_eq!(config, Some(PathBuf::from("c.yaml")), "the chart checks pass --config after the kind");
         assert!(matches!(parse(&["generate", "completions", "bash"]).command, Some(Command::Generate { .. })));
     }
 
