@@ -134,7 +134,7 @@ impl BlockLog {
     /// length, or time going back, starts over.
     pub fn update(&mut self, points: &[(f64, f64)], len: f64) {
         let (Some(&(oldest, _)), Some(&(newest, _))) = (points.first(), points.last()) else { return };
-        if !(len > 0.0) {
+        if len.is_nan() || len <= 0.0 {
             return;
         }
         let mut start = match self.next {
@@ -322,6 +322,32 @@ mod tests {
         ring.push(10.0, 1.0);
         assert_eq!(ring.points(), vec![(10.0, 1.0)]);
         assert!(!ring.push(f64::NAN, 1.0));
+    }
+
+    #[test]
+    fn the_block_log_summarises_whole_blocks_keeps_its_cap_and_starts_over_when_time_goes_back() {
+        let mut ring = SampleRing::new(limits(3600, 240));
+        let mut log = BlockLog::new(4);
+        for i in 0..=(600 / 15) {
+            let t = 1000.0 + 15.0 * i as f64;
+            ring.push(t, t);
+            log.update(&ring.points(), 300.0);
+        }
+        // 600 s of samples: two whole blocks of 300 s, aligned to the first sample.
+        let blocks = log.blocks();
+        assert_eq!(blocks.len(), 2, "{blocks:?}");
+        assert_eq!((blocks[0].start, blocks[0].end, blocks[1].end), (1000.0, 1300.0, 1600.0));
+        assert!(blocks[0].value < blocks[0].high && blocks[0].high < blocks[1].value);
+        for i in 41..=(3000 / 15) {
+            let t = 1000.0 + 15.0 * i as f64;
+            ring.push(t, t);
+            log.update(&ring.points(), 300.0);
+        }
+        assert_eq!(log.len(), 4, "the cap holds");
+        assert_eq!(log.blocks()[3].end, 4000.0);
+        ring.push(10.0, 1.0);
+        log.update(&ring.points(), 300.0);
+        assert!(log.is_empty(), "time went back: {:?}", log.blocks());
     }
 
     #[test]
