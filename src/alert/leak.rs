@@ -25,7 +25,11 @@
 //! 4. **Hysteresis.** Once growing, a series stays growing while the lower bound at [`Z_STAY`]
 //!    standard deviations is above zero and the window does not slow down significantly (the
 //!    other shape checks only apply to start): a wandering series does not drop out for single
-//!    evaluations.
+//!    evaluations. While growing, the **longer scale** may speak too: the older blocks of a
+//!    [`BlockLog`](super::history::BlockLog) followed by the window's (at most [`LONG_BLOCKS`]),
+//!    when its lower bound is above zero and its slope lies between the window's lower bound and
+//!    [`LONG_AGREE`] times its upper bound (an hour of wander may flatten, three hours do not; a
+//!    leak that started inside the window keeps the window's slope).
 //!
 //! The level "now" is the median of the samples of the judged blocks projected to now along the
 //! slope; the **peaks** are their [`PEAK_QUANTILE`] quantile (the upper envelope: a GC sawtooth
