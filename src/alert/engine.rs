@@ -21,7 +21,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use super::history::{BoundedLog, SampleRing};
+use super::history::{BlockLog, BoundedLog, SampleRing};
 use super::leak::{self, Trend};
 use super::rules::{self, AlertRules, Labels, Resource, Severity, OOM_ALERT, REASON_TARGET_GONE, TARGET_DOWN_ALERT};
 use crate::cleanup::measure::{trim_with, Structure, Trimmed};
@@ -224,6 +224,8 @@ struct Instance {
 
 struct TrendTrack {
     ring: SampleRing,
+    /// Block summaries beyond the ring (the detector's longer scale).
+    blocks: BlockLog,
     series: String,
     usage: Option<rules::Usage>,
     trend: Trend,
@@ -310,6 +312,7 @@ impl Engine {
             for track in t.values_mut() {
                 track.ring.trim(now);
                 track.ring.shrink();
+                track.blocks.shrink();
             }
         });
         let history = trim_with(&mut self.history, history_structure, |h| {
@@ -381,6 +384,7 @@ impl Engine {
         for &resource in &p.resources {
             let track = self.trends.entry(resource).or_insert_with(|| TrendTrack {
                 ring: SampleRing::new(p.window),
+                blocks: BlockLog::new(leak::LONG_BLOCKS),
                 series: String::new(),
                 usage: None,
                 trend: Trend::default(),
@@ -391,6 +395,7 @@ impl Engine {
             };
             if usage.series != track.series {
                 track.ring.clear();
+                track.blocks.clear();
                 track.trend = Trend::default();
                 track.series = usage.series.clone();
             }
@@ -401,7 +406,10 @@ impl Engine {
             // it stands (a sample is stored every `retention / max_samples`).
             let limit_changed = track.usage.as_ref().is_none_or(|u| u.limit != usage.limit);
             if stored || before != track.ring.len() || limit_changed {
-                track.trend = leak::judge(&track.ring.points(), now, usage.limit, &p.window, track.trend.growing);
+                let points = track.ring.points();
+                track.blocks.update(&points, p.window.retention.as_secs_f64() / leak::BLOCKS as f64);
+                let older = track.blocks.blocks();
+                track.trend = leak::judge(&points, &older, now, usage.limit, &p.window, track.trend.growing);
             }
             track.usage = Some(usage.clone());
             let trend = track.trend;
@@ -674,6 +682,7 @@ impl Engine {
             history_max: self.history.max(),
             structures: vec![
                 trend_structure(&self.trends),
+                trend_blocks_structure(&self.trends),
                 history_structure(&self.history),
                 Structure::counted("alert_instances", self.instances.len(), None),
             ],
@@ -689,6 +698,17 @@ fn trend_structure(trends: &BTreeMap<Resource, TrendTrack>) -> Structure {
         sum(&|t| t.ring.len()),
         sum(&|t| t.ring.capacity()),
         Some(sum(&|t| t.ring.limits().max_samples)),
+    )
+}
+
+/// Every resource's block summaries beyond its sample history, summed.
+fn trend_blocks_structure(trends: &BTreeMap<Resource, TrendTrack>) -> Structure {
+    let sum = |f: &dyn Fn(&TrendTrack) -> usize| trends.values().map(f).sum::<usize>();
+    Structure::deque::<leak::Block>(
+        "alert_trend_blocks",
+        sum(&|t| t.blocks.len()),
+        sum(&|t| t.blocks.capacity()),
+        Some(sum(&|t| t.blocks.max())),
     )
 }
 

@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use super::leak::{summarize, Block};
 use crate::cleanup::measure::{reserve_capped, shrink_deque};
 
 /// Caps of a sample history.
@@ -108,6 +109,95 @@ impl SampleRing {
     /// Releases spare room (when most of it is spare); every point stays.
     pub fn shrink(&mut self) {
         shrink_deque(&mut self.points);
+    }
+}
+
+/// Summaries of a sample history's blocks kept beyond its retention: the leak detector's longer
+/// scale. Blocks of `len` seconds, aligned to the first sample seen, are summarised as soon as
+/// the ring holds the whole block; at most `max` are kept, oldest dropped first.
+#[derive(Debug, Clone)]
+pub struct BlockLog {
+    blocks: VecDeque<Block>,
+    max: usize,
+    /// The next block's start and length.
+    next: Option<(f64, f64)>,
+    scratch: Vec<f64>,
+}
+
+impl BlockLog {
+    /// An empty log of at most `max` blocks.
+    pub fn new(max: usize) -> Self {
+        Self { blocks: VecDeque::new(), max, next: None, scratch: Vec::new() }
+    }
+
+    /// Summarises every block of `len` seconds that `points` (oldest first) complete; a new
+    /// length, or time going back, starts over.
+    pub fn update(&mut self, points: &[(f64, f64)], len: f64) {
+        let (Some(&(oldest, _)), Some(&(newest, _))) = (points.first(), points.last()) else { return };
+        if len.is_nan() || len <= 0.0 {
+            return;
+        }
+        let mut start = match self.next {
+            Some((start, l)) if l == len && start <= newest + len => start,
+            _ => {
+                self.clear();
+                oldest
+            }
+        };
+        // A gap in the samples: skip the blocks the ring no longer holds.
+        if start < oldest {
+            start += ((oldest - start) / len).floor() * len;
+        }
+        while start + len <= newest {
+            let a = points.partition_point(|p| p.0 < start);
+            let b = points.partition_point(|p| p.0 < start + len);
+            if let Some(block) = summarize(&points[a..b], start + len, len / 2.0, &mut self.scratch) {
+                reserve_capped(&mut self.blocks, 1, self.max + 1);
+                self.blocks.push_back(block);
+                while self.blocks.len() > self.max {
+                    self.blocks.pop_front();
+                }
+            }
+            start += len;
+        }
+        self.next = Some((start, len));
+    }
+
+    /// The blocks, oldest first.
+    pub fn blocks(&self) -> Vec<Block> {
+        self.blocks.iter().copied().collect()
+    }
+
+    /// Forgets every block.
+    pub fn clear(&mut self) {
+        self.blocks.clear();
+        self.next = None;
+    }
+
+    /// Blocks held.
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Whether no block is held.
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+
+    /// The count cap.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Blocks the log has room for without reallocating.
+    pub fn capacity(&self) -> usize {
+        self.blocks.capacity()
+    }
+
+    /// Releases spare room (when most of it is spare); every block stays.
+    pub fn shrink(&mut self) {
+        shrink_deque(&mut self.blocks);
+        self.scratch = Vec::new();
     }
 }
 
@@ -232,6 +322,32 @@ mod tests {
         ring.push(10.0, 1.0);
         assert_eq!(ring.points(), vec![(10.0, 1.0)]);
         assert!(!ring.push(f64::NAN, 1.0));
+    }
+
+    #[test]
+    fn the_block_log_summarises_whole_blocks_keeps_its_cap_and_starts_over_when_time_goes_back() {
+        let mut ring = SampleRing::new(limits(3600, 240));
+        let mut log = BlockLog::new(4);
+        for i in 0..=(600 / 15) {
+            let t = 1000.0 + 15.0 * i as f64;
+            ring.push(t, t);
+            log.update(&ring.points(), 300.0);
+        }
+        // 600 s of samples: two whole blocks of 300 s, aligned to the first sample.
+        let blocks = log.blocks();
+        assert_eq!(blocks.len(), 2, "{blocks:?}");
+        assert_eq!((blocks[0].start, blocks[0].end, blocks[1].end), (1000.0, 1300.0, 1600.0));
+        assert!(blocks[0].value < blocks[0].high && blocks[0].high < blocks[1].value);
+        for i in 41..=(3000 / 15) {
+            let t = 1000.0 + 15.0 * i as f64;
+            ring.push(t, t);
+            log.update(&ring.points(), 300.0);
+        }
+        assert_eq!(log.len(), 4, "the cap holds");
+        assert_eq!(log.blocks()[3].end, 4000.0);
+        ring.push(10.0, 1.0);
+        log.update(&ring.points(), 300.0);
+        assert!(log.is_empty(), "time went back: {:?}", log.blocks());
     }
 
     #[test]

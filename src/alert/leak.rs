@@ -25,7 +25,11 @@
 //! 4. **Hysteresis.** Once growing, a series stays growing while the lower bound at [`Z_STAY`]
 //!    standard deviations is above zero and the window does not slow down significantly (the
 //!    other shape checks only apply to start): a wandering series does not drop out for single
-//!    evaluations.
+//!    evaluations. While growing, the **longer scale** may speak too: the older blocks of a
+//!    [`BlockLog`](super::history::BlockLog) followed by the window's (at most [`LONG_BLOCKS`]),
+//!    when its lower bound is above zero and its slope lies between the window's lower bound and
+//!    [`LONG_AGREE`] times its upper bound (an hour of wander may flatten, three hours do not; a
+//!    leak that started inside the window keeps the window's slope).
 //!
 //! The level "now" is the median of the samples of the judged blocks projected to now along the
 //! slope; the **peaks** are their [`PEAK_QUANTILE`] quantile (the upper envelope: a GC sawtooth
@@ -39,6 +43,10 @@ use super::history::WindowLimits;
 
 /// The window is cut into this many blocks (of `retention / BLOCKS` each).
 pub const BLOCKS: usize = 12;
+/// The longer scale (hysteresis only) spans at most this many blocks, older ones included.
+pub const LONG_BLOCKS: usize = 3 * BLOCKS;
+/// The longer scale's slope may exceed the window's upper bound by at most this factor.
+pub const LONG_AGREE: f64 = 2.0;
 /// Fewer blocks than this are never judged.
 pub const MIN_BLOCKS: usize = 6;
 /// Fewer points than this are never judged.
@@ -97,13 +105,35 @@ impl Trend {
     }
 }
 
-/// One block: its mean time and the middle of its low and high quantiles.
-#[derive(Debug, Clone, Copy)]
-struct Block {
-    t: f64,
-    value: f64,
+/// One block of samples, summarised: its mean time, the middle of its low and high quantiles,
+/// and its high quantile.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Block {
+    /// The mean time of its points.
+    pub t: f64,
+    /// The middle of its [`BLOCK_LOW`] and [`BLOCK_HIGH`] quantiles.
+    pub value: f64,
     /// The time its oldest point was taken.
-    start: f64,
+    pub start: f64,
+    /// The time its block ends (its newest point's time, or the block's edge).
+    pub end: f64,
+    /// Its [`BLOCK_HIGH`] quantile.
+    pub high: f64,
+}
+
+/// Summarises the points of one block (oldest first) ending at `end`: it needs two points
+/// covering at least `min_span` seconds. `values` is scratch space.
+pub fn summarize(block: &[(f64, f64)], end: f64, min_span: f64, values: &mut Vec<f64>) -> Option<Block> {
+    let (first, last) = (block.first()?, block.last()?);
+    if block.len() < 2 || last.0 - first.0 < min_span {
+        return None;
+    }
+    values.clear();
+    values.extend(block.iter().map(|p| p.1));
+    let low = quantile(values, BLOCK_LOW)?;
+    let high = quantile(values, BLOCK_HIGH)?;
+    let t = block.iter().map(|p| p.0).sum::<f64>() / block.len() as f64;
+    Some(Block { t, value: (low + high) / 2.0, start: first.0, end, high })
 }
 
 /// A Theil–Sen fit over blocks: the slope and its confidence interval.
@@ -114,9 +144,17 @@ struct Fit {
     high: f64,
 }
 
-/// Judges the points of a window (oldest first) at time `now` against `limit`; `was_growing`
-/// is the previous judgement (the hysteresis).
-pub fn judge(points: &[(f64, f64)], now: f64, limit: f64, window: &WindowLimits, was_growing: bool) -> Trend {
+/// Judges the points of a window (oldest first) at time `now` against `limit`; `older` are
+/// summaries of blocks before the window (oldest first; see [`BlockLog`](super::history::BlockLog)),
+/// `was_growing` is the previous judgement (the hysteresis).
+pub fn judge(
+    points: &[(f64, f64)],
+    older: &[Block],
+    now: f64,
+    limit: f64,
+    window: &WindowLimits,
+    was_growing: bool,
+) -> Trend {
     let samples = points.len();
     let span = match (points.first(), points.last()) {
         (Some(a), Some(b)) => b.0 - a.0,
@@ -146,16 +184,27 @@ pub fn judge(points: &[(f64, f64)], now: f64, limit: f64, window: &WindowLimits,
     for &m in &scales {
         let judged = &blocks[n - m..];
         let Some(fit) = sen(judged, z) else { continue };
-        whole.get_or_insert((judged, fit));
+        whole.get_or_insert((judged[0].start, fit));
         let shape = was_growing || (halves_agree(judged, AGREE_ENTER) && thirds_rise(judged, fit.slope));
         if !slowing && fit.low > 0.0 && fit.slope > 0.0 && shape {
-            chosen = Some((judged, fit));
+            chosen = Some((judged[0].start, fit));
             break;
         }
     }
-    let Some((judged, fit)) = chosen.or(whole) else { return trend };
+    // Staying growing, the longer scale speaks when it is significant and its slope lies above
+    // the window's lower bound and within [`LONG_AGREE`] times its upper bound: a wandering series' hour may flatten, its three hours do not;
+    // a leak that started in the window keeps the window's steeper slope, and a flat window
+    // is not lifted by a step hours ago.
+    if was_growing && !slowing {
+        let long = longer(older, &blocks).and_then(|long| Some((long.first()?.start, sen(&long, Z_STAY)?)));
+        let within =
+            |f: &Fit| whole.is_some_and(|(_, w): (f64, Fit)| w.low <= f.slope && f.slope <= LONG_AGREE * w.high);
+        if let Some((from, fit)) = long.filter(|(_, f)| f.low > 0.0 && f.slope > 0.0 && within(f)) {
+            chosen = Some((from, fit));
+        }
+    }
+    let Some((from, fit)) = chosen.or(whole) else { return trend };
     let growing = chosen.is_some();
-    let from = judged[0].start;
     let mut projected: Vec<f64> =
         points.iter().filter(|&&(t, _)| t >= from).map(|&(t, y)| y + fit.slope * (now - t)).collect();
     let level = quantile(&mut projected, 0.5);
@@ -163,7 +212,7 @@ pub fn judge(points: &[(f64, f64)], now: f64, limit: f64, window: &WindowLimits,
     trend.ready = true;
     trend.slope = Some(fit.slope);
     trend.slope_low = Some(fit.low);
-    trend.judged_seconds = judged.last().map(|b| now.max(b.t) - from);
+    trend.judged_seconds = Some(now.max(blocks[n - 1].t) - from);
     trend.level = level;
     trend.peaks = peaks;
     trend.growing = growing;
@@ -173,6 +222,19 @@ pub fn judge(points: &[(f64, f64)], now: f64, limit: f64, window: &WindowLimits,
         trend.level_seconds_to_limit = level.map(to_limit);
     }
     trend
+}
+
+/// The older blocks that end before the window's first, then the window's: at most
+/// [`LONG_BLOCKS`], newest kept. `None` without an older block.
+fn longer(older: &[Block], recent: &[Block]) -> Option<Vec<Block>> {
+    let first = recent.first()?.start;
+    let mut long: Vec<Block> = older.iter().filter(|b| b.end <= first).copied().collect();
+    if long.is_empty() {
+        return None;
+    }
+    long.extend_from_slice(recent);
+    let skip = long.len().saturating_sub(LONG_BLOCKS);
+    Some(long.split_off(skip))
 }
 
 /// Cuts the points into blocks of `len` seconds counted back from the newest point; a block
@@ -188,16 +250,8 @@ fn blocks(points: &[(f64, f64)], len: f64) -> Vec<Block> {
     let mut values = Vec::with_capacity(points.len() / BLOCKS + 2);
     while end > 0 {
         let start = points[..end].partition_point(|&(t, _)| t <= edge);
-        let block = &points[start..end];
-        if block.len() >= 2 && block[block.len() - 1].0 - block[0].0 >= len / 2.0 {
-            values.clear();
-            values.extend(block.iter().map(|p| p.1));
-            let low = quantile(&mut values, BLOCK_LOW);
-            let high = quantile(&mut values, BLOCK_HIGH);
-            if let (Some(low), Some(high)) = (low, high) {
-                let t = block.iter().map(|p| p.0).sum::<f64>() / block.len() as f64;
-                out.push(Block { t, value: (low + high) / 2.0, start: block[0].0 });
-            }
+        if let Some(block) = summarize(&points[start..end], points[end - 1].0, len / 2.0, &mut values) {
+            out.push(block);
         }
         end = start;
         edge -= len;

@@ -25,7 +25,7 @@ fn the_detector_waits_for_the_minimum_window_fill() {
     let mut t = 0.0;
     while t < 1800.0 - 15.0 {
         ring.push(t, 1000.0 + t);
-        let trend = judge(&ring.points(), t, 1e6, ring.limits(), false);
+        let trend = judge(&ring.points(), &[], t, 1e6, ring.limits(), false);
         assert!(!trend.ready && trend.slope.is_none(), "judged at {t} s: {trend:?}");
         t += 15.0;
     }
@@ -55,7 +55,7 @@ fn ten_percent_an_hour_under_a_ten_percent_three_minute_sawtooth_is_growing_with
         let mut first = None;
         for &(t, v, _) in &series {
             ring.push(t, v);
-            trend = judge(&ring.points(), t, limit, ring.limits(), trend.growing);
+            trend = judge(&ring.points(), &[], t, limit, ring.limits(), trend.growing);
             if trend.growing && first.is_none() {
                 first = Some(t);
             }
@@ -72,11 +72,11 @@ fn ten_percent_an_hour_under_a_ten_percent_three_minute_sawtooth_is_growing_with
     }
 }
 
-/// The issue asks for "pending and stays pending"; that holds for seeds 1 and 3 but not 2, where
-/// the wander flattens the hour's slope to half the leak's and the warning drops out after 45 min
-/// of pending (the critical tier fires shortly before the limit). What holds on every seed:
+/// Once pending it stays so until it fires: no evaluation between the first pending and the
+/// first firing finds the alert inactive (a 1 h window's slope flattens on this wander; the longer
+/// scale of block summaries holds it).
 #[test]
-fn a_hundred_fds_an_hour_on_twenty_fds_of_wander_goes_pending_and_fires_before_the_limit() {
+fn a_hundred_fds_an_hour_on_twenty_fds_of_wander_goes_pending_and_stays_pending() {
     let limit = limit_of(Resource::Fds);
     let spec = Spec {
         name: "100 fds/h on ±20 wander".into(),
@@ -87,10 +87,11 @@ fn a_hundred_fds_an_hour_on_twenty_fds_of_wander_goes_pending_and_fires_before_t
         noise: 0.005,
         ..Spec::default()
     };
-    for seed in 1..=3 {
+    for seed in 1..=4 {
         let o = run(&spec, seed);
         let reached = o.reached.expect("reaches the limit");
         assert!(o.pending.is_some_and(|p| p < reached), "seed {seed}: never pending: {o:?}");
+        assert!(o.dropped.is_none(), "seed {seed}: dropped out of pending: {o:?}");
         assert!(o.fired.is_some_and(|f| f.0 < reached), "seed {seed}: did not fire before the limit: {o:?}");
     }
 }
