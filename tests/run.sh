@@ -26,6 +26,7 @@
 #     chart checks (tests/helm/check_chart.py). Set LEAKWATCH_HELM_PYTHON to use another python.
 # Then it runs, failing on the first error:
 #   bash -n benches/peers.sh   (syntax only; the peer benchmark is run by hand)
+#   git grep for merge-conflict markers (a merge must not leave them in the docs)
 #   cargo fmt --all -- --check
 #   cargo clippy --all-targets -- -D warnings
 #   cargo build --release --bin leakwatch (LEAKWATCH_RELEASE_BIN, for the memory tests)
@@ -206,6 +207,11 @@ export LEAKWATCH_HELM_PYTHON
 
 step "bash -n benches/peers.sh (syntax only: the peer benchmark is run by hand, see docs/benchmarks.md)"
 bash -n benches/peers.sh
+
+step "no merge-conflict markers in tracked files"
+if git -C "$repo" grep -nE '^(<<<<<<<|>>>>>>>)( |$)|^=======$' -- . ':!*.rs'; then
+  die "merge-conflict markers above (a merge left them)"
+fi
 
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check

@@ -99,7 +99,7 @@ fn promtool_unit_tests_prove_each_alert_fires_and_resolves() {
 
 /// GitHub's anchors of a Markdown file's headings: lower case, punctuation but `-` and `_`
 /// dropped, spaces as `-` (headings inside code blocks are not headings).
-fn anchors(markdown: &str) -> Vec<String> {
+pub(crate) fn anchors(markdown: &str) -> Vec<String> {
     let mut fenced = false;
     let mut out = Vec::new();
     for line in markdown.lines() {

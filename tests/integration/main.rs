@@ -12,6 +12,7 @@ mod conns;
 mod conns_fixtures;
 mod console;
 mod dashboards;
+mod docs_links;
 mod e2e;
 mod fixtures;
 mod follow;
