@@ -265,6 +265,7 @@ impl GlobalArgs {
                 max_processes: self.max_processes,
             },
             pss: PssConfig { max_rss: self.pss_max_rss, time_budget: self.pss_time_budget },
+            sampling: Default::default(),
             logs: LogsConfig {
                 sources: self
                     .tail

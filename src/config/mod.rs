@@ -44,6 +44,12 @@ pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(3600);
 pub const DEFAULT_CONN_MAX_TRACKED: usize = 65_536;
 /// Default cap on the child processes in the first-seen map.
 pub const DEFAULT_TASK_MAX_TRACKED: usize = 4096;
+/// Default: the expensive figures (descriptor walk, socket tables, PSS, the process scan) are read
+/// on every this many passes, and in between only when a cheap figure says they changed.
+pub const DEFAULT_EXPENSIVE_EVERY: u32 = 12;
+/// Default: PSS is re-read between full passes when a process's RSS moved by more than this
+/// fraction since the last read.
+pub const DEFAULT_PSS_RSS_CHANGE: f64 = 0.05;
 /// Most peer groups.
 pub const MAX_PEERS: usize = 32;
 /// The largest config file accepted.
@@ -66,6 +72,8 @@ pub struct Config {
     pub target: TargetConfig,
     /// Proportional set size reads.
     pub pss: PssConfig,
+    /// Tiered sampling: how often the expensive figures are read.
+    pub sampling: SamplingConfig,
     /// Log sources and their buffers.
     pub logs: LogsConfig,
     /// Sockets: how to read the tables, peer groups, socket ages.
@@ -202,6 +210,21 @@ pub struct PssConfig {
     pub time_budget: Option<Duration>,
 }
 
+/// `sampling:` — cheap figures (status, statm, cgroup files, meminfo, PSI, the descriptor count)
+/// are read every pass; expensive ones (the descriptor walk, the socket tables, PSS, the process
+/// scan for descendants) every `expensive_every` passes, and in between only when a cheap figure
+/// says they changed.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamplingConfig {
+    /// Passes between two full reads of the expensive figures. Default 12 (60 s at the default
+    /// 5 s interval); 1..=1000, 1 reads everything every pass.
+    pub expensive_every: Option<u32>,
+    /// Re-read PSS between full passes when RSS moved by more than this fraction. Default 0.05;
+    /// 0..=1.
+    pub pss_rss_change: Option<f64>,
+}
+
 /// `logs:` — per-source buffer defaults and the sources. In `leakwatch run` mode the sources
 /// `stdout` and `stderr` (the wrapped command's streams) are added with the defaults.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -316,6 +339,10 @@ impl Config {
             pss: PssConfig {
                 max_rss: over.pss.max_rss.or(self.pss.max_rss),
                 time_budget: over.pss.time_budget.or(self.pss.time_budget),
+            },
+            sampling: SamplingConfig {
+                expensive_every: over.sampling.expensive_every.or(self.sampling.expensive_every),
+                pss_rss_change: over.sampling.pss_rss_change.or(self.sampling.pss_rss_change),
             },
             logs: LogsConfig {
                 max_lines: over.logs.max_lines.or(self.logs.max_lines),
