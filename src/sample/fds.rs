@@ -34,8 +34,8 @@ fn kind_index(kind: FdKind) -> usize {
 
 /// Whether `path` is on a procfs mount (where a `fd` directory's size is its descriptor count).
 pub fn is_procfs(path: &Path) -> bool {
-    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
-    rustix::fs::statfs(path).is_ok_and(|s| s.f_type as i64 == PROC_SUPER_MAGIC)
+    // PROC_SUPER_MAGIC (`f_type`'s integer type differs between architectures).
+    rustix::fs::statfs(path).is_ok_and(|s| s.f_type == 0x9fa0)
 }
 
 /// How many descriptors `dir` (a `/proc/PID/fd`) holds. On procfs since Linux 6.2 the
