@@ -135,11 +135,12 @@ for n in "${names[@]}"; do
 done
 
 scrape_all() { # one Prometheus-style scrape of every exporter (gzip asked), in parallel
-  local n
+  local n curls=()
   for n in "${names[@]}"; do
     curl -sf -o /dev/null -H 'Accept-Encoding: gzip' "${url[$n]}" &
+    curls+=($!)
   done
-  wait
+  wait "${curls[@]}" || true # only the curls: a bare `wait` would wait for the exporters too
 }
 # measure LABEL INTERVAL SECS: scrapes every INTERVAL s for SECS s; CPU per minute into cpm[LABEL,name]
 declare -A cpm
@@ -177,6 +178,8 @@ for n in "${names[@]}"; do
   echo "$n: ${plain[$n]} bytes plain, ${gz[$n]} with gzip asked, ${series[$n]} series"
 done
 grep -q "^leakwatch_target_processes{target=\"$TARGET_COMM\"} 1\$" "$work/leakwatch.prom" || die "leakwatch does not see the target"
+# The bodies stay for itemising the series (docs/cost.md): target/cost-bench/NAME.prom.
+mkdir -p "$repo/target/cost-bench" && cp "$work"/*.prom "$repo/target/cost-bench/"
 
 step "cost: total CPU per minute, scrapes every 15 s then every 60 s ($WINDOW_SECS s windows)"
 measure "15s" 15 "$WINDOW_SECS"

@@ -206,6 +206,7 @@ export LEAKWATCH_HELM_PYTHON
 
 step "bash -n benches/peers.sh (syntax only: the peer benchmark is run by hand, see the README)"
 bash -n benches/peers.sh
+bash -n benches/cost.sh
 
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
