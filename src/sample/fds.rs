@@ -44,6 +44,10 @@ pub fn is_procfs(path: &Path) -> bool {
 /// entries are counted without reading a link.
 pub fn count(dir: &Path, by_size: bool) -> Result<u64, ReadError> {
     let io_err = |e: rustix::io::Errno| ReadError::Io { path: dir.display().to_string(), source: e.into() };
+    // The size is readable without the right to list the directory: ask for that right first,
+    // so a process leakwatch may not inspect gives no count (as the walk would).
+    rustix::fs::accessat(rustix::fs::CWD, dir, rustix::fs::Access::READ_OK, rustix::fs::AtFlags::EACCESS)
+        .map_err(io_err)?;
     let st = rustix::fs::stat(dir).map_err(io_err)?;
     if by_size && st.st_size > 0 {
         return Ok(st.st_size as u64);
