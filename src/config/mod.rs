@@ -571,6 +571,19 @@ mod tests {
     }
 
     #[test]
+    fn the_sampling_section_parses_and_is_validated() {
+        let c = Config::from_yaml(b"sampling:\n  expensive_every: 3\n  pss_rss_change: 0.2\n").unwrap();
+        let v = validate(&c, false).unwrap();
+        assert_eq!((v.tiers.expensive_every, v.tiers.pss_rss_change), (3, 0.2));
+        let v = validate(&Config::default(), false).unwrap();
+        assert_eq!(v.tiers, crate::sample::tier::TierSettings::default());
+        let c = Config::from_yaml(b"sampling:\n  expensive_every: 0\n  pss_rss_change: 1.5\n").unwrap();
+        let Err(ConfigError::Invalid(problems)) = validate(&c, false) else { panic!("accepted") };
+        assert!(problems.iter().any(|p| p.starts_with("sampling.expensive_every: must be 1..=1000")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.starts_with("sampling.pss_rss_change: must be a fraction")), "{problems:?}");
+    }
+
+    #[test]
     fn the_cleanup_section_parses_with_units() {
         let c = Config::from_yaml(b"cleanup:\n  interval: 30s\n  memory_threshold: 64MiB\n  memory_cooldown: 2m\n")
             .unwrap();
