@@ -76,6 +76,8 @@ pub struct Sampler {
     fd_count_by_size: bool,
     own_fd_count_by_size: bool,
     tiers: Tiers,
+    /// The target selector's last process scan.
+    scans: target::ScanCache,
     conns: ConnSampler,
     tasks: TaskSampler,
     /// The last socket tables and descendants read, and when: carried between full passes.
@@ -110,6 +112,7 @@ impl Sampler {
             fd_count_by_size: fds::is_procfs(settings.roots.procfs()),
             own_fd_count_by_size: fds::is_procfs(own_roots.procfs()),
             tiers,
+            scans: target::ScanCache::new(&settings.roots, std::process::id() as i32),
             last_sockets: None,
             last_tasks: None,
             conns,
@@ -138,6 +141,9 @@ impl Sampler {
         if settings.roots != self.settings.roots {
             self.facts = SystemFacts::read(&settings.roots);
             self.fd_count_by_size = fds::is_procfs(settings.roots.procfs());
+        }
+        if settings.roots != self.settings.roots || settings.spec.describe() != self.settings.spec.describe() {
+            self.scans = target::ScanCache::new(&settings.roots, self.own_pid);
         }
         if settings.spec.describe() != self.settings.spec.describe() {
             self.pinned = None;
@@ -172,10 +178,11 @@ impl Sampler {
         let roots = self.settings.roots.clone();
         let host = host::sample(&roots, &mut self.errors);
 
-        let mut pids = target::candidates(&self.settings.spec, &roots, self.own_pid, &mut self.errors);
+        let pass = self.tiers.begin(taken_at);
+        let mut pids =
+            target::candidates(&self.settings.spec, &roots, self.own_pid, &mut self.scans, pass.full, &mut self.errors);
         let matched = pids.len();
         pids.truncate(self.settings.max_processes);
-        let pass = self.tiers.begin(taken_at);
         let mut group = process::sample_group(&roots, &pids, &self.facts, self.fd_count_by_size, &mut self.errors);
         self.drop_reused_pid(&mut group);
         let changed = self.count_change(&group);
