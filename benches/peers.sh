@@ -13,7 +13,8 @@
 # own (cgroup v1 or v2 cpu.stat), so its CPU is counted in ns, exited threads included; without
 # one, utime+stime from /proc/PID/stat (10 ms ticks) is used. Prometheus-style scrapes (gzip asked)
 # every 15 s, then every 60 s, over a measured window; then one target after another with 1 000 and
-# 10 000 sockets, 1 000 and 10 000 fds, 50 children and 1 GiB RSS, scraped every 15 s.
+# 10 000 sockets, 1 000 and 10 000 fds, 50 children and 1 GiB RSS, scraped every 15 s
+# (COST_SCALING=0 leaves the scaling rows out).
 #
 # Meant for a Debian bookworm machine, as root (like tests/run.sh), with network to package
 # registries only. It fetches what it needs itself, into .cache/tools/peers/:
