@@ -9,6 +9,7 @@ if [ "$quick" = 1 ]; then
 else
   WINDOW_SECS=150 SCALE_SECS=90 SETTLE_SECS=15
 fi
+built="$(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?')" # the build just made
 before_bin="${LEAKWATCH_BEFORE_BIN:-}"
 [ -z "$before_bin" ] || [ -x "$before_bin" ] || die "LEAKWATCH_BEFORE_BIN=$before_bin is not an executable"
 
@@ -201,7 +202,7 @@ stop_target
 
 step "cost: results"
 lw_name=leakwatch
-echo "leakwatch $(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?')${before_bin:+ (before: $before_bin)}," \
+echo "leakwatch $built${before_bin:+ (before: $before_bin)}," \
   "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg)" \
   "$( [ "$quick" = 1 ] && echo ', QUICK RUN: figures not comparable')"
 echo "CPU per minute in ms (from ${cg_root:-/proc/PID/stat}); ratio = leakwatch / process-exporter (-gather-smaps)"
