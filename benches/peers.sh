@@ -4,6 +4,17 @@
 #
 #   bash benches/peers.sh            # the measurement (about 4 minutes on 2 cores)
 #   bash benches/peers.sh --quick    # short durations, to check the script works (figures not comparable)
+#   bash benches/peers.sh --cost     # total cost: CPU per minute at 15 s / 60 s scrapes, gzip bytes,
+#                                    # series, and scaling rows (about 16 minutes; --cost --quick: 5)
+#
+# --cost runs leakwatch at its default settings (only --listen and --process-name), and, when
+# LEAKWATCH_BEFORE_BIN names another leakwatch binary (e.g. main's), that one beside it, so
+# "before" and "after" are measured in the same run. Each exporter runs in a cpuacct cgroup of its
+# own (cgroup v1 or v2 cpu.stat), so its CPU is counted in ns, exited threads included; without
+# one, utime+stime from /proc/PID/stat (10 ms ticks) is used. Prometheus-style scrapes (gzip asked)
+# every 15 s, then every 60 s, over a measured window; then one target after another with 1 000 and
+# 10 000 sockets, 1 000 and 10 000 fds, 50 children and 1 GiB RSS, scraped every 15 s
+# (COST_SCALING=0 leaves the scaling rows out).
 #
 # Meant for a Debian bookworm machine, as root (like tests/run.sh), with network to package
 # registries only. It fetches what it needs itself, into .cache/tools/peers/:
@@ -31,12 +42,15 @@ tools="$repo/.cache/tools/peers"
 started=$SECONDS
 
 quick=0
-case "${1:-}" in
-  "") ;;
-  --quick) quick=1 ;;
-  -h | --help) sed -n '2,6p' "$0"; exit 0 ;;
-  *) echo "usage: bash benches/peers.sh [--quick]" >&2; exit 64 ;;
-esac
+cost=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=1 ;;
+    --cost) cost=1 ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "usage: bash benches/peers.sh [--cost] [--quick]" >&2; exit 64 ;;
+  esac
+done
 if [ "$quick" = 1 ]; then
   IDLE_SECS=5 SCRAPES=200 MIN_TICKS=5 WRK_ROUNDS=1 WRK_SECS=1 FLOOD_MIB=64
   export LEAKWATCH_BENCH_ITERS=100 INGEST_MIB=32 FANOUT_MIB=4
@@ -55,15 +69,17 @@ die() { printf '\nbenches/peers.sh: %s\n' "$*" >&2; exit 1; }
 # --- cleanup: only what this script started ------------------------------------------------------
 
 pids=()
+cgroups=() # cgroups --cost made (removed once their processes are gone)
 work=""
 cleanup() {
-  local pid i
+  local pid i cg
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do
     for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
+  for cg in "${cgroups[@]}"; do rmdir "$cg" 2>/dev/null || true; done
   [ -n "$work" ] && rm -rf "$work"
 }
 trap cleanup EXIT
@@ -129,7 +145,7 @@ sed 's/^/  /' "$tools/SOURCES"
 
 step "building leakwatch (release) and its benches"
 cargo build --release --quiet --bin leakwatch
-cargo bench --quiet --no-run --bench sample_cost --bench log_ingest --bench log_fanout 2>&1 | grep -v '^  Executable' || true
+[ "$cost" = 1 ] || cargo bench --quiet --no-run --bench sample_cost --bench log_ingest --bench log_fanout 2>&1 | grep -v '^  Executable' || true
 lw="$repo/target/release/leakwatch"
 
 work="$(mktemp -d /tmp/leakwatch-peers.XXXXXX)"
@@ -161,6 +177,14 @@ wait_http() { # wait_http PID URL: until URL answers 200, or fail if PID dies
 }
 calc() { awk "BEGIN { printf \"%s\", ($*) }"; }
 us_per_scrape() { calc "${scrape_ticks[$1]} * 1e6 / $clk_tck / ${scrape_n[$1]}"; }
+
+# --- --cost: total CPU per minute, bytes and series; scaling rows ------------------------------------
+
+if [ "$cost" = 1 ]; then
+  # shellcheck source=benches/cost.sh
+  . "$repo/benches/cost.sh"
+  exit 0
+fi
 
 # --- the target and the exporters ----------------------------------------------------------------
 

@@ -95,6 +95,8 @@ fn run_case(
         max_processes: DEFAULT_MAX_PROCESSES,
         pss_max_rss: DEFAULT_PSS_MAX_RSS,
         pss_time_budget: DEFAULT_PSS_TIME_BUDGET,
+        // Every pass full: the pass is measured against reading all of its files.
+        tiers: leakwatch::sample::tier::TierSettings { expensive_every: 1, ..Default::default() },
         logs: Default::default(),
         conns: Default::default(),
         tasks: Default::default(),

@@ -121,6 +121,35 @@ pub struct TargetSample {
     pub tasks: Option<TaskSample>,
     /// The group leader's `pids` cgroup controller, when it has one.
     pub pids: Option<PidsSample>,
+    /// How old the expensive figures were at this pass (tiered sampling).
+    pub freshness: Freshness,
+}
+
+/// How old each expensive figure group was when the pass started: zero when it was read in this
+/// pass, at most `sampling.expensive_every` intervals otherwise; `None` when never read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Freshness {
+    /// The descriptor walk (counts by kind, socket inodes); the oldest over the group.
+    #[serde(serialize_with = "json::opt_seconds")]
+    pub fds: Option<Duration>,
+    /// PSS (`smaps_rollup`); the oldest over the group.
+    #[serde(serialize_with = "json::opt_seconds")]
+    pub pss: Option<Duration>,
+    /// The socket tables.
+    #[serde(serialize_with = "json::opt_seconds")]
+    pub sockets: Option<Duration>,
+    /// The descendants and their states.
+    #[serde(serialize_with = "json::opt_seconds")]
+    pub tasks: Option<Duration>,
+    /// Passes between two full passes (`sampling.expensive_every`).
+    pub expensive_every: u32,
+}
+
+impl Freshness {
+    /// The figure groups with their `figures` label values.
+    pub fn groups(&self) -> [(&'static str, Option<Duration>); 4] {
+        [("fds", self.fds), ("pss", self.pss), ("sockets", self.sockets), ("tasks", self.tasks)]
+    }
 }
 
 /// How a socket table was read.

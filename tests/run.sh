@@ -207,6 +207,7 @@ export LEAKWATCH_HELM_PYTHON
 
 step "bash -n benches/peers.sh (syntax only: the peer benchmark is run by hand, see docs/benchmarks.md)"
 bash -n benches/peers.sh
+bash -n benches/cost.sh
 
 step "no merge-conflict markers in tracked files"
 if git -C "$repo" grep -nE '^(<<<<<<<|>>>>>>>)( |$)|^=======$' -- . ':!*.rs'; then

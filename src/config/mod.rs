@@ -45,6 +45,12 @@ pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(3600);
 pub const DEFAULT_CONN_MAX_TRACKED: usize = 65_536;
 /// Default cap on the child processes in the first-seen map.
 pub const DEFAULT_TASK_MAX_TRACKED: usize = 4096;
+/// Default: the expensive figures (descriptor walk, socket tables, PSS, the process scan) are read
+/// on every this many passes, and in between only when a cheap figure says they changed.
+pub const DEFAULT_EXPENSIVE_EVERY: u32 = 12;
+/// Default: PSS is re-read between full passes when a process's RSS moved by more than this
+/// fraction since the last read.
+pub const DEFAULT_PSS_RSS_CHANGE: f64 = 0.05;
 /// Most peer groups.
 pub const MAX_PEERS: usize = 32;
 /// The largest config file accepted.
@@ -67,6 +73,8 @@ pub struct Config {
     pub target: TargetConfig,
     /// Proportional set size reads.
     pub pss: PssConfig,
+    /// Tiered sampling: how often the expensive figures are read.
+    pub sampling: SamplingConfig,
     /// Log sources and their buffers.
     pub logs: LogsConfig,
     /// Sockets: how to read the tables, peer groups, socket ages.
@@ -203,6 +211,21 @@ pub struct PssConfig {
     /// Default `100ms`; 1ms..=10s.
     #[serde(deserialize_with = "units::de_duration")]
     pub time_budget: Option<Duration>,
+}
+
+/// `sampling:` — cheap figures (status, statm, cgroup files, meminfo, PSI, the descriptor count)
+/// are read every pass; expensive ones (the descriptor walk, the socket tables, PSS, the process
+/// scan for descendants) every `expensive_every` passes, and in between only when a cheap figure
+/// says they changed.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamplingConfig {
+    /// Passes between two full reads of the expensive figures. Default 12 (60 s at the default
+    /// 5 s interval); 1..=1000, 1 reads everything every pass.
+    pub expensive_every: Option<u32>,
+    /// Re-read PSS between full passes when RSS moved by more than this fraction. Default 0.05;
+    /// 0..=1.
+    pub pss_rss_change: Option<f64>,
 }
 
 /// `logs:` — per-source buffer defaults and the sources. In `leakwatch run` mode the sources
@@ -475,6 +498,19 @@ mod tests {
         assert_eq!(c.tasks.stale_after, Some(Duration::from_secs(2)));
         let err = Config::from_yaml(b"connections:\n  peers:\n    - name: a\n      port: 1\n").unwrap_err();
         assert!(err.contains("port") && err.contains("line 4"), "{err}");
+    }
+
+    #[test]
+    fn the_sampling_section_parses_and_is_validated() {
+        let c = Config::from_yaml(b"sampling:\n  expensive_every: 3\n  pss_rss_change: 0.2\n").unwrap();
+        let v = validate(&c, false).unwrap();
+        assert_eq!((v.tiers.expensive_every, v.tiers.pss_rss_change), (3, 0.2));
+        let v = validate(&Config::default(), false).unwrap();
+        assert_eq!(v.tiers, crate::sample::tier::TierSettings::default());
+        let c = Config::from_yaml(b"sampling:\n  expensive_every: 0\n  pss_rss_change: 1.5\n").unwrap();
+        let Err(ConfigError::Invalid(problems)) = validate(&c, false) else { panic!("accepted") };
+        assert!(problems.iter().any(|p| p.starts_with("sampling.expensive_every: must be 1..=1000")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.starts_with("sampling.pss_rss_change: must be a fraction")), "{problems:?}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::logs::SourceKind;
 use crate::roots::{Roots, DEFAULT_PROCFS, DEFAULT_SYSFS};
 use crate::sample::conns::{ConnSettings, MethodChoice, PeerSpec};
 use crate::sample::tasks::TaskSettings;
+use crate::sample::tier::TierSettings;
 
 /// Longest accepted `target.cmdline_regex`.
 pub const MAX_REGEX_LEN: usize = 1024;
@@ -73,6 +74,8 @@ pub struct ValidConfig {
     pub pss_time_budget: Duration,
     /// Log sources in order: the configured files, then `stdout` and `stderr` in `run` mode.
     pub logs: Vec<LogSourceSpec>,
+    /// Which figures each pass reads.
+    pub tiers: TierSettings,
     /// Socket sampling.
     pub conns: ConnSettings,
     /// Child-process sampling.
@@ -143,6 +146,7 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
         problems
             .push(format!("pss.time_budget: must be 1ms..=10s, got {}", humantime::format_duration(pss_time_budget)));
     }
+    let tiers = tiers(&config.sampling, &mut problems);
     let logs = log_sources(&config.logs, wrapped, &mut problems);
     let conns = connections(&config.connections, &mut problems);
     let tasks = TaskSettings {
@@ -208,6 +212,7 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
             pss_max_rss: config.pss.max_rss.unwrap_or(DEFAULT_PSS_MAX_RSS),
             pss_time_budget,
             logs,
+            tiers,
             conns,
             tasks,
             alerts,
@@ -223,6 +228,18 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
     } else {
         Err(ConfigError::Invalid(problems))
     }
+}
+
+fn tiers(c: &SamplingConfig, problems: &mut Vec<String>) -> TierSettings {
+    let expensive_every = c.expensive_every.unwrap_or(DEFAULT_EXPENSIVE_EVERY);
+    if !(1..=1000).contains(&expensive_every) {
+        problems.push(format!("sampling.expensive_every: must be 1..=1000 passes, got {expensive_every}"));
+    }
+    let pss_rss_change = c.pss_rss_change.unwrap_or(DEFAULT_PSS_RSS_CHANGE);
+    if !(0.0..=1.0).contains(&pss_rss_change) {
+        problems.push(format!("sampling.pss_rss_change: must be a fraction 0..=1, got {pss_rss_change}"));
+    }
+    TierSettings { expensive_every, pss_rss_change }
 }
 
 fn log_sources(logs: &LogsConfig, wrapped: bool, problems: &mut Vec<String>) -> Vec<LogSourceSpec> {

@@ -136,6 +136,14 @@ fn meta(out: &mut Vec<Family>, s: &Snapshot, info: &StaticInfo) {
         Family::gauge("leakwatch_last_sample_timestamp_seconds", "Unix time when the last sampling pass started.");
     f.add(&[], s.taken_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0));
     out.push(f);
+    let mut f = Family::gauge(
+        "leakwatch_sample_age_seconds",
+        "Age at the last pass of each expensive figure group (read every sampling.expensive_every passes, or on change).",
+    );
+    for (figures, age) in s.target.freshness.groups() {
+        f.add_opt(&[("figures", figures)], age.map(|a| a.as_secs_f64()));
+    }
+    out.push(f);
     let mut f = Family::counter(
         "leakwatch_sample_errors_total",
         "Files that could not be read or parsed while sampling, by file kind and reason.",

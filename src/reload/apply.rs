@@ -51,6 +51,7 @@ impl Wrapped {
             max_processes: config.max_processes,
             pss_max_rss: config.pss_max_rss,
             pss_time_budget: config.pss_time_budget,
+            tiers: config.tiers,
             logs,
             conns: config.conns.clone(),
             tasks: config.tasks,

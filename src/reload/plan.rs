@@ -61,6 +61,7 @@ pub fn changed_sections(old: &ValidConfig, new: &ValidConfig) -> Vec<&'static st
         ("procfs/sysfs roots", old.roots != new.roots),
         ("target", target(old) != target(new)),
         ("pss", pss(old) != pss(new)),
+        ("sampling", old.tiers != new.tiers),
         ("logs", old.logs != new.logs),
         ("connections", conns(old) != conns(new)),
         ("tasks", format!("{:?}", old.tasks) != format!("{:?}", new.tasks)),

@@ -1,5 +1,6 @@
-//! One process's open descriptors: every link in `/proc/PID/fd`, read once per pass, gives both
-//! the counts by kind and the socket inodes that the socket tables are matched against.
+//! One process's open descriptors: the count, cheap enough for every pass (the size procfs
+//! reports for `/proc/PID/fd`), and the walk over every link, which gives the counts by kind and
+//! the socket inodes that the socket tables are matched against (the expensive tier).
 
 use std::path::Path;
 
@@ -29,6 +30,35 @@ impl FdScan {
 
 fn kind_index(kind: FdKind) -> usize {
     FdKind::ALL.iter().position(|k| *k == kind).unwrap_or(FdKind::ALL.len() - 1)
+}
+
+/// Whether `path` is on a procfs mount (where a `fd` directory's size is its descriptor count).
+pub fn is_procfs(path: &Path) -> bool {
+    // PROC_SUPER_MAGIC (`f_type`'s integer type differs between architectures).
+    rustix::fs::statfs(path).is_ok_and(|s| s.f_type == 0x9fa0)
+}
+
+/// How many descriptors `dir` (a `/proc/PID/fd`) holds. On procfs since Linux 6.2 the
+/// directory's `st_size` is the count (one `stat`, no listing); when it reads 0 (an older
+/// kernel, or no descriptors), or `dir` is not on procfs (`by_size` false: a fixture tree), the
+/// entries are counted without reading a link.
+pub fn count(dir: &Path, by_size: bool) -> Result<u64, ReadError> {
+    let io_err = |e: rustix::io::Errno| ReadError::Io { path: dir.display().to_string(), source: e.into() };
+    // The size is readable without the right to list the directory: ask for that right first,
+    // so a process leakwatch may not inspect gives no count (as the walk would).
+    rustix::fs::accessat(rustix::fs::CWD, dir, rustix::fs::Access::READ_OK, rustix::fs::AtFlags::EACCESS)
+        .map_err(io_err)?;
+    let st = rustix::fs::stat(dir).map_err(io_err)?;
+    if by_size && st.st_size > 0 {
+        return Ok(st.st_size as u64);
+    }
+    let fd =
+        rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(io_err)?;
+    let mut n = 0;
+    for entry in rustix::fs::Dir::read_from(&fd).map_err(io_err)? {
+        n += u64::from(entry.map_err(io_err)?.file_name().to_bytes().first() != Some(&b'.'));
+    }
+    Ok(n)
 }
 
 /// Lists `dir` (a `/proc/PID/fd`) and reads each link with `readlinkat` on the directory's own
@@ -85,6 +115,32 @@ mod tests {
         let inode = rustix::fs::fstat(&listener).unwrap().st_ino;
         assert!(scan.socket_inodes.contains(&inode), "{inode} in {:?}", scan.socket_inodes);
         drop(file);
+    }
+
+    #[test]
+    fn the_count_by_size_matches_the_walk() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let proc_dir = Path::new("/proc").join(child.id().to_string());
+        // Until the exec, the child is a copy of this process with its descriptors.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::fs::read_to_string(proc_dir.join("comm")).unwrap_or_default().trim() != "sleep"
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let dir = proc_dir.join("fd");
+        assert!(is_procfs(&dir));
+        let (sized, listed, walked) = (count(&dir, true).unwrap(), count(&dir, false).unwrap(), scan(&dir).unwrap());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(sized >= 2, "stdin and stdout at least: {sized}");
+        assert_eq!((sized, listed), (walked.total(), walked.total()), "the size, the listing and the walk agree");
+        assert!(!is_procfs(&std::env::temp_dir()));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod read;
 pub mod sock_diag;
 pub mod target;
 pub mod tasks;
+pub mod tier;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -24,12 +25,14 @@ use crate::oom::report::PremortemSample;
 use crate::oom::{OomTracker, PassFacts};
 use crate::roots::Roots;
 use crate::snapshot::{
-    Basis, ErrorCounts, FdKind, FdSample, ProcessMemory, PssCost, Snapshot, TargetSample, Utilization,
+    Basis, ErrorCounts, FdKind, FdSample, Freshness, ProcessMemory, PssCost, Snapshot, SocketSample, TargetSample,
+    TaskSample, Utilization,
 };
 use conns::{ConnSampler, ConnSettings};
 use process::{PssGate, SampledProcess, SystemFacts};
 use target::TargetSpec;
 use tasks::{TaskSampler, TaskSettings};
+use tier::{TierSettings, Tiers};
 
 /// What the sampler needs to know; built from the validated config.
 #[derive(Debug, Clone)]
@@ -46,6 +49,8 @@ pub struct SamplerSettings {
     pub pss_max_rss: u64,
     /// Back off PSS reads slower than this.
     pub pss_time_budget: Duration,
+    /// How often the expensive figures are read.
+    pub tiers: TierSettings,
     /// The log sources whose figures go into every snapshot.
     pub logs: Arc<LogSources>,
     /// Socket tables, peer groups and socket ages.
@@ -67,8 +72,17 @@ pub struct Sampler {
     own_facts: SystemFacts,
     gate: PssGate,
     pss: PssCost,
+    /// Whether the procfs roots report descriptor counts as the `fd` directory's size.
+    fd_count_by_size: bool,
+    own_fd_count_by_size: bool,
+    tiers: Tiers,
+    /// The target selector's last process scan.
+    scans: target::ScanCache,
     conns: ConnSampler,
     tasks: TaskSampler,
+    /// The last socket tables and descendants read, and when: carried between full passes.
+    last_sockets: Option<(SocketSample, SystemTime)>,
+    last_tasks: Option<(TaskSample, SystemTime)>,
     /// OOM kills (exit watcher, ledger, pre-mortem) and the target's presence.
     oom: OomTracker,
     /// Notified by the OOM exit watcher: the loop runs a pass at once.
@@ -96,9 +110,16 @@ impl Sampler {
         let gate = PssGate::new(settings.pss_max_rss, settings.pss_time_budget);
         let conns = ConnSampler::new(settings.conns.clone(), &own_roots);
         let tasks = TaskSampler::new(settings.tasks);
+        let tiers = Tiers::new(settings.tiers, settings.max_processes);
         let wake = Arc::new(tokio::sync::Notify::new());
         let oom = OomTracker::new(&settings.roots, settings.logs.clone(), wake.clone());
         Self {
+            fd_count_by_size: fds::is_procfs(settings.roots.procfs()),
+            own_fd_count_by_size: fds::is_procfs(own_roots.procfs()),
+            tiers,
+            scans: target::ScanCache::new(&settings.roots, std::process::id() as i32),
+            last_sockets: None,
+            last_tasks: None,
             conns,
             tasks,
             oom,
@@ -125,14 +146,18 @@ impl Sampler {
     pub fn reconfigure(&mut self, settings: SamplerSettings) {
         if settings.roots != self.settings.roots {
             self.facts = SystemFacts::read(&settings.roots);
+            self.fd_count_by_size = fds::is_procfs(settings.roots.procfs());
+        }
+        if settings.roots != self.settings.roots || settings.spec.describe() != self.settings.spec.describe() {
+            self.scans = target::ScanCache::new(&settings.roots, self.own_pid);
         }
         if settings.spec.describe() != self.settings.spec.describe() {
             self.pinned = None;
             self.last_group.clear();
-            self.conns.forget();
-            self.tasks.forget();
+            self.forget_target();
             self.oom.forget();
         }
+        self.tiers.set_settings(settings.tiers, settings.max_processes);
         self.oom.reconfigure(&settings.roots, settings.logs.clone());
         self.gate.set_limits(settings.pss_max_rss, settings.pss_time_budget);
         self.conns.set_settings(settings.conns.clone());
@@ -159,13 +184,15 @@ impl Sampler {
         let roots = self.settings.roots.clone();
         let host = host::sample(&roots, &mut self.errors);
 
-        let mut pids = target::candidates(&self.settings.spec, &roots, self.own_pid, &mut self.errors);
+        let pass = self.tiers.begin(taken_at);
+        let mut pids =
+            target::candidates(&self.settings.spec, &roots, self.own_pid, &mut self.scans, pass.full, &mut self.errors);
         let matched = pids.len();
         pids.truncate(self.settings.max_processes);
-        let mut group =
-            process::sample_group(&roots, &pids, &self.facts, Some(&mut self.gate), &mut self.pss, &mut self.errors);
+        let mut group = process::sample_group(&roots, &pids, &self.facts, self.fd_count_by_size, &mut self.errors);
         self.drop_reused_pid(&mut group);
-        self.count_change(&group);
+        let changed = self.count_change(&group);
+        let stamps = self.tiers.processes(pass, &roots, &mut group, &mut self.gate, &mut self.pss, &mut self.errors);
 
         let own_process = match self.settings.spec {
             TargetSpec::Own => group.first().map(|p| p.memory),
@@ -173,8 +200,7 @@ impl Sampler {
                 &self.own_roots,
                 &[self.own_pid],
                 &self.own_facts,
-                None,
-                &mut PssCost::default(),
+                self.own_fd_count_by_size,
                 &mut self.errors,
             )
             .first()
@@ -193,17 +219,37 @@ impl Sampler {
                     group.iter().filter_map(|p| p.fds.as_ref()).flat_map(|f| f.socket_inodes.iter().copied()).collect();
                 inodes.sort_unstable();
                 inodes.dedup();
-                let sockets = self.conns.sample(&roots, leader.id.pid, &inodes, &mut self.errors);
-                let pids: Vec<i32> = group.iter().map(|p| p.id.pid).collect();
-                let tasks = self.tasks.sample(&roots, &pids, &self.facts, &mut self.errors);
+                let dump = self.tiers.dump_sockets(pass, &inodes);
+                let sockets = match self.last_sockets.take() {
+                    Some(last) if !dump => last,
+                    _ => (self.conns.sample(&roots, leader.id.pid, &inodes, &mut self.errors), taken_at),
+                };
+                let rescan = pass.full || changed || self.tasks.cheap();
+                let tasks = match self.last_tasks.take() {
+                    Some(last) if !rescan => last,
+                    _ => {
+                        let pids: Vec<i32> = group.iter().map(|p| p.id.pid).collect();
+                        (self.tasks.sample(&roots, &pids, &self.facts, &mut self.errors), taken_at)
+                    }
+                };
+                self.last_sockets = Some(sockets.clone());
+                self.last_tasks = Some(tasks.clone());
                 (Some(sockets), Some(fd_sample(&group)), Some(tasks))
             }
             None => {
-                self.conns.forget();
-                self.tasks.forget();
+                self.forget_target();
                 (None, None, None)
             }
         };
+        let age = |at: Option<SystemTime>| at.map(|at| taken_at.duration_since(at).unwrap_or_default());
+        let freshness = Freshness {
+            fds: age(stamps.fds),
+            pss: age(stamps.pss),
+            sockets: age(sockets.as_ref().map(|s| s.1)),
+            tasks: age(tasks.as_ref().map(|t| t.1)),
+            expensive_every: self.settings.tiers.expensive_every,
+        };
+        let (sockets, tasks) = (sockets.map(|s| s.0), tasks.map(|t| t.0));
         let utilization =
             utilization(located.as_ref().and_then(|(_, c)| c.limit.zip(c.working_set)), memory.as_ref(), &host);
         let processes: Vec<_> = group.into_iter().map(|p| p.id).collect();
@@ -248,6 +294,7 @@ impl Sampler {
                 fds,
                 tasks,
                 pids,
+                freshness,
             },
             own_process,
             errors: self.errors.clone(),
@@ -262,6 +309,7 @@ impl Sampler {
         let mut out: Vec<Structure> = logs.iter().flat_map(LogSourceStats::structures).collect();
         out.extend(self.conns.structures());
         out.push(self.tasks.structure());
+        out.push(self.tiers.structure());
         out.extend(self.oom.structures());
         out.push(Structure::counted("sample_errors", self.errors.len(), None));
         out
@@ -317,31 +365,47 @@ impl Sampler {
         }
     }
 
-    fn count_change(&mut self, group: &[SampledProcess]) {
+    /// Counts a change of the group's processes; returns whether the group differs from the
+    /// last pass's.
+    fn count_change(&mut self, group: &[SampledProcess]) -> bool {
         if group.is_empty() {
-            return;
+            return false;
         }
         let current: Vec<(i32, u64)> = group.iter().map(|p| (p.id.pid, p.id.start_ticks)).collect();
-        if current != self.last_group {
-            if !self.last_group.is_empty() {
-                self.changes += 1;
-                tracing::info!(processes = current.len(), "target changed (restart or new processes)");
-            }
-            self.last_group = current;
+        if current == self.last_group {
+            return false;
         }
+        if !self.last_group.is_empty() {
+            self.changes += 1;
+            tracing::info!(processes = current.len(), "target changed (restart or new processes)");
+        }
+        self.last_group = current;
+        true
+    }
+
+    /// Drops what is carried between passes about the target's sockets, children and
+    /// descriptors (it is gone, or another one is watched).
+    fn forget_target(&mut self) {
+        self.conns.forget();
+        self.tasks.forget();
+        self.tiers.forget();
+        self.last_sockets = None;
+        self.last_tasks = None;
     }
 }
 
-/// Descriptors by kind over the group, and the worst process's open ÷ soft limit.
+/// Descriptors by kind over the group (from the walks), and the worst process's open ÷ soft
+/// limit (from this pass's count).
 fn fd_sample(group: &[SampledProcess]) -> FdSample {
     let mut out = FdSample::default();
     for p in group {
-        let Some(scan) = &p.fds else { continue };
-        for (kind, n) in FdKind::ALL.iter().zip(scan.by_kind) {
-            *out.by_kind.entry(*kind).or_insert(0) += n;
+        if let Some(scan) = &p.fds {
+            for (kind, n) in FdKind::ALL.iter().zip(scan.by_kind) {
+                *out.by_kind.entry(*kind).or_insert(0) += n;
+            }
         }
-        if let Some(limit) = p.memory.max_fds.filter(|l| *l > 0) {
-            let ratio = scan.total() as f64 / limit as f64;
+        if let (Some(open), Some(limit)) = (p.memory.open_fds, p.memory.max_fds.filter(|l| *l > 0)) {
+            let ratio = open as f64 / limit as f64;
             out.utilization = Some(out.utilization.map_or(ratio, |r: f64| r.max(ratio)));
         }
     }
@@ -513,6 +577,7 @@ mod tests {
             max_processes: 8,
             pss_max_rss: u64::MAX,
             pss_time_budget: Duration::from_secs(1),
+            tiers: Default::default(),
             logs: Default::default(),
             conns: Default::default(),
             tasks: Default::default(),
@@ -562,5 +627,88 @@ mod tests {
         assert_eq!((s.target.name.as_str(), s.seq), ("renamed", 2), "the new settings, the same sampler");
         token.cancel();
         task.await.unwrap();
+    }
+
+    /// A bash that connects to `port` when a line arrives on its stdin and says so on stdout.
+    fn connector(port: u16) -> std::process::Child {
+        use std::process::{Command, Stdio};
+        let script = format!("read a; exec 5<>/dev/tcp/127.0.0.1/{port}; echo connected; sleep 60");
+        Command::new("bash").args(["-c", &script]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap()
+    }
+
+    fn held_tcp(s: &Snapshot) -> u64 {
+        let sockets = s.target.sockets.as_ref().expect("sockets sampled");
+        sockets.held.iter().filter(|((p, _), _)| p.is_tcp()).map(|(_, n)| n).sum()
+    }
+
+    #[test]
+    fn a_new_socket_is_walked_and_dumped_in_the_same_pass_and_carried_figures_age() {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut child = connector(listener.local_addr().unwrap().port());
+        let mut sampler = Sampler::new(SamplerSettings {
+            roots: Roots::default(),
+            spec: TargetSpec::Pid(child.id() as i32),
+            target_name: "app".into(),
+            max_processes: 8,
+            pss_max_rss: u64::MAX,
+            pss_time_budget: Duration::from_secs(1),
+            // No full pass after the first: only a cheap signal can bring a re-read.
+            tiers: TierSettings { expensive_every: 1000, pss_rss_change: 0.05 },
+            logs: Default::default(),
+            conns: Default::default(),
+            tasks: Default::default(),
+        });
+        let first = sampler.sample();
+        let fresh = first.target.freshness;
+        assert_eq!(
+            (fresh.fds, fresh.sockets, fresh.tasks),
+            (Some(Duration::ZERO), Some(Duration::ZERO), Some(Duration::ZERO))
+        );
+        assert_eq!(held_tcp(&first), 0);
+        std::thread::sleep(Duration::from_millis(50));
+        let second = sampler.sample();
+        let fresh = second.target.freshness;
+        assert!(fresh.fds.is_some_and(|a| a >= Duration::from_millis(50)), "the walk is carried: {fresh:?}");
+        assert!(fresh.sockets.is_some_and(|a| a >= Duration::from_millis(50)), "the dump is carried: {fresh:?}");
+        assert_eq!(second.target.fds, first.target.fds);
+
+        child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "connected");
+        let third = sampler.sample();
+        let _ = child.kill();
+        let _ = child.wait();
+        let fresh = third.target.freshness;
+        assert_eq!((fresh.fds, fresh.sockets), (Some(Duration::ZERO), Some(Duration::ZERO)), "re-read in this pass");
+        assert_eq!(held_tcp(&third), 1, "the new connection is counted in the pass that saw the count change");
+        let body = crate::metrics::render(&third, &Default::default());
+        for figures in ["fds", "pss", "sockets", "tasks"] {
+            assert!(body.contains(&format!("leakwatch_sample_age_seconds{{figures=\"{figures}\"}}")), "{figures}");
+        }
+    }
+
+    #[test]
+    fn every_carried_figure_is_at_most_one_cadence_old() {
+        let tree = copy_fixture("cgroup-v2-limited");
+        let mut settings = sampler(&tree.0).settings;
+        settings.tiers = TierSettings { expensive_every: 3, pss_rss_change: 0.05 };
+        let mut sampler = Sampler::new(settings);
+        let mut starts: Vec<SystemTime> = Vec::new();
+        for pass in 0..7 {
+            let s = sampler.sample();
+            starts.push(s.taken_at);
+            let last_full = starts[pass - pass % 3];
+            let bound = s.taken_at.duration_since(last_full).unwrap();
+            for (figures, age) in s.target.freshness.groups() {
+                let age = age.unwrap_or_else(|| panic!("{figures} never read"));
+                assert!(age <= bound, "pass {pass}: {figures} is {age:?} old, the last full pass {bound:?} ago");
+                if pass % 3 == 0 {
+                    assert_eq!(age, Duration::ZERO, "pass {pass} is full: {figures}");
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }

@@ -1,5 +1,7 @@
-//! One process: `/proc/PID/{stat,status,limits,fd,smaps_rollup}`.
+//! One process: `/proc/PID/{stat,status,limits}` and its descriptor count every pass; PSS
+//! (`smaps_rollup`) through a [`PssGate`] when the tiers ask for it.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use procfs::process::{LimitValue, Limits, Stat};
@@ -47,6 +49,15 @@ pub struct PssGate {
     next_backoff: u32,
 }
 
+/// What [`PssGate::read`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PssRead {
+    /// Skipped: the RSS is above the ceiling or the gate is backing off.
+    Refused,
+    /// Read: the figure, or `None` when `smaps_rollup` was unreadable (counted in errors).
+    Read(Option<u64>),
+}
+
 /// The longest back-off, in sampling passes, after slow `smaps_rollup` reads.
 pub const MAX_PSS_BACKOFF_PASSES: u32 = 64;
 
@@ -60,6 +71,32 @@ impl PssGate {
     pub fn set_limits(&mut self, max_rss: u64, time_budget: Duration) {
         self.max_rss = max_rss;
         self.time_budget = time_budget;
+    }
+
+    /// Reads the PSS of the process whose `/proc/PID` is `dir`, unless its RSS is above the
+    /// ceiling or the gate is backing off. `allowed` is the pass's state: `None` until the
+    /// pass's first read asks (the back-off counts passes that wanted a read).
+    pub fn read(
+        &mut self,
+        allowed: &mut Option<bool>,
+        dir: &Path,
+        rss: Option<u64>,
+        cost: &mut PssCost,
+        errors: &mut ErrorCounts,
+    ) -> PssRead {
+        if !*allowed.get_or_insert_with(|| self.begin_pass(cost)) {
+            return PssRead::Refused;
+        }
+        if rss.is_some_and(|rss| rss > self.max_rss) {
+            cost.skipped_rss += 1;
+            return PssRead::Refused;
+        }
+        let started = Instant::now();
+        let pss = read_parsed(&dir.join("smaps_rollup"), pss);
+        self.finish_read(started.elapsed(), cost);
+        // One slow read stops the rest of the group for this pass too.
+        *allowed = Some(self.skip_passes == 0);
+        PssRead::Read(ok_or_record(errors, ErrorSource::SmapsRollup, pss))
     }
 
     /// Called once per pass before the group is read; returns whether PSS may be read this pass.
@@ -98,37 +135,30 @@ pub struct SampledProcess {
     pub id: ProcessIdentity,
     /// Its figures.
     pub memory: ProcessMemory,
-    /// Its descriptors, if the `fd` directory could be read.
+    /// Its descriptors by kind and socket inodes, if the `fd` directory could be walked (filled
+    /// in by the tiers, from this pass's walk or an earlier one).
     pub fds: Option<FdScan>,
 }
 
-/// Reads the processes of one group in a pass; PSS only when a gate is given. Returns one entry per process that could be
-/// identified (its `stat` was readable); processes that vanished are skipped and counted.
+/// Reads the cheap figures of the processes of one group in a pass; `fd_count_by_size` says
+/// the procfs root reports descriptor counts as the `fd` directory's size (see [`fds::count`]).
+/// Returns one entry per process that could be identified (its `stat` was readable); processes
+/// that vanished are skipped and counted.
 pub fn sample_group(
     roots: &Roots,
     pids: &[i32],
     facts: &SystemFacts,
-    mut gate: Option<&mut PssGate>,
-    cost: &mut PssCost,
+    fd_count_by_size: bool,
     errors: &mut ErrorCounts,
 ) -> Vec<SampledProcess> {
-    let mut pss_allowed = gate.as_deref_mut().is_some_and(|g| g.begin_pass(cost));
-    let mut out = Vec::with_capacity(pids.len());
-    for &pid in pids {
-        if let Some(sampled) = sample_one(roots, pid, facts, &mut pss_allowed, gate.as_deref_mut(), cost, errors) {
-            out.push(sampled);
-        }
-    }
-    out
+    pids.iter().filter_map(|&pid| sample_one(roots, pid, facts, fd_count_by_size, errors)).collect()
 }
 
 fn sample_one(
     roots: &Roots,
     pid: i32,
     facts: &SystemFacts,
-    pss_allowed: &mut bool,
-    gate: Option<&mut PssGate>,
-    cost: &mut PssCost,
+    fd_count_by_size: bool,
     errors: &mut ErrorCounts,
 ) -> Option<SampledProcess> {
     let dir = roots.pid(pid);
@@ -157,22 +187,8 @@ fn sample_one(
         m.threads = status.threads;
     }
     m.max_fds = ok_or_record(errors, ErrorSource::Limits, read_parsed(&dir.join("limits"), fd_soft_limit)).flatten();
-    let fds = ok_or_record(errors, ErrorSource::Fd, fds::scan(&dir.join("fd")));
-    m.open_fds = fds.as_ref().map(FdScan::total);
-    if let (true, Some(gate)) = (*pss_allowed, gate) {
-        match m.rss {
-            Some(rss) if rss > gate.max_rss => cost.skipped_rss += 1,
-            _ => {
-                let started = Instant::now();
-                let pss = read_parsed(&dir.join("smaps_rollup"), pss);
-                gate.finish_read(started.elapsed(), cost);
-                m.pss = ok_or_record(errors, ErrorSource::SmapsRollup, pss);
-                // One slow read stops the rest of the group for this pass too.
-                *pss_allowed = gate.skip_passes == 0;
-            }
-        }
-    }
-    Some(SampledProcess { id: identity, memory: m, fds })
+    m.open_fds = ok_or_record(errors, ErrorSource::Fd, fds::count(&dir.join("fd"), fd_count_by_size));
+    Some(SampledProcess { id: identity, memory: m, fds: None })
 }
 
 /// The kernel's task flag for a process that has begun to exit (`include/linux/sched.h`).
@@ -266,7 +282,7 @@ mod tests {
         let roots = Roots::new(&dir, "/nonexistent-sys");
         let facts = SystemFacts { ticks_per_second: 100.0, boot_time: None };
         let mut errors = ErrorCounts::default();
-        let group = sample_group(&roots, &[10, 11], &facts, None, &mut PssCost::default(), &mut errors);
+        let group = sample_group(&roots, &[10, 11], &facts, false, &mut errors);
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(group.iter().map(|p| p.id.pid).collect::<Vec<_>>(), [10], "the exiting process 11 is skipped");
         assert!(errors.get(ErrorSource::Stat, ErrorReason::NotFound) >= 1);

@@ -1,9 +1,11 @@
 //! Child processes of the target group and context switches of its threads.
 //!
-//! Descendants are found by one scan of `/proc/*/stat` (parent pids), which works on every
-//! kernel (`/proc/PID/task/TID/children` needs `CONFIG_PROC_CHILDREN`). Each descendant's age is
-//! taken from its start time; a bounded first-seen map keyed by (pid, start time) holds that
-//! origin and is pruned every pass.
+//! Descendants are found through `/proc/PID/task/TID/children` (`CONFIG_PROC_CHILDREN`): a walk
+//! down the group's own tree, whose cost follows the target's processes, not the node's. Where
+//! the kernel lacks that file, one scan of every `/proc/*/stat` (parent pids) finds them; that
+//! scan is an expensive figure (see [`super::tier`]). Each descendant's age is taken from its
+//! start time; a bounded first-seen map keyed by (pid, start time) holds that origin and is
+//! pruned every pass.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -32,10 +34,15 @@ impl Default for TaskSettings {
     }
 }
 
+/// Most descendants a children walk follows (a bound on a fork bomb).
+const MAX_WALK: usize = 1 << 16;
+
 /// State kept between passes: the first-seen map.
 #[derive(Debug)]
 pub struct TaskSampler {
     settings: TaskSettings,
+    /// The last pass found the descendants through the `children` files (not the scan).
+    children_files: bool,
     /// (pid, start ticks) → when it started (or, without `/proc/uptime`, was first seen).
     first_seen: HashMap<(i32, u64), Origin>,
 }
@@ -76,7 +83,7 @@ struct Proc {
 impl TaskSampler {
     /// A sampler with an empty first-seen map.
     pub fn new(settings: TaskSettings) -> Self {
-        Self { settings, first_seen: HashMap::new() }
+        Self { settings, children_files: false, first_seen: HashMap::new() }
     }
 
     /// Its structure: the first-seen map.
@@ -89,6 +96,12 @@ impl TaskSampler {
     pub fn trim(&mut self) -> Option<Trimmed> {
         let max = Some(self.settings.max_tracked);
         trim_with(&mut self.first_seen, |m| Structure::map("task_first_seen", m, max), shrink_map)
+    }
+
+    /// Whether the last pass found the descendants through the `children` files: cheap enough
+    /// for every pass. Otherwise it scanned every process.
+    pub fn cheap(&self) -> bool {
+        self.children_files
     }
 
     /// Drops every first-seen time (the target is gone: its children are no longer tracked).
@@ -121,24 +134,18 @@ impl TaskSampler {
             tracked_max: self.settings.max_tracked,
             ..TaskSample::default()
         };
-        let procs = scan(roots, errors);
-        let mut children_of: HashMap<i32, Vec<usize>> = HashMap::new();
-        for (i, p) in procs.iter().enumerate() {
-            children_of.entry(p.ppid).or_default().push(i);
-        }
-        let mut queue: Vec<(i32, bool)> = group.iter().map(|&pid| (pid, true)).collect();
-        let mut seen: HashSet<i32> = group.iter().copied().collect();
-        let mut descendants: Vec<&Proc> = Vec::new();
-        while let Some((parent, in_group)) = queue.pop() {
-            for &i in children_of.get(&parent).map(Vec::as_slice).unwrap_or_default() {
-                let p = &procs[i];
-                if seen.insert(p.pid) {
-                    queue.push((p.pid, false));
-                    out.children += u64::from(in_group);
-                    descendants.push(p);
-                }
+        let descendants = match walk_children(roots, group) {
+            Some(found) => {
+                self.children_files = true;
+                found
             }
-        }
+            None => {
+                self.children_files = false;
+                from_scan(scan(roots, errors), group)
+            }
+        };
+        out.children = descendants.iter().filter(|(_, direct)| *direct).count() as u64;
+        let descendants: Vec<&Proc> = descendants.iter().map(|(p, _)| p).collect();
         // Processes that are gone leave the map before new ones ask for room.
         let current: HashSet<(i32, u64)> = descendants.iter().map(|p| (p.pid, p.start_ticks)).collect();
         self.first_seen.retain(|key, _| current.contains(key));
@@ -173,6 +180,67 @@ impl TaskSampler {
         }
         out
     }
+}
+
+/// The descendants of `group` in the scanned process table, each with whether its parent is in
+/// the group.
+fn from_scan(procs: Vec<Proc>, group: &[i32]) -> Vec<(Proc, bool)> {
+    let mut children_of: HashMap<i32, Vec<usize>> = HashMap::new();
+    for (i, p) in procs.iter().enumerate() {
+        children_of.entry(p.ppid).or_default().push(i);
+    }
+    let mut queue: Vec<(i32, bool)> = group.iter().map(|&pid| (pid, true)).collect();
+    let mut seen: HashSet<i32> = group.iter().copied().collect();
+    let mut found: Vec<(usize, bool)> = Vec::new();
+    while let Some((parent, in_group)) = queue.pop() {
+        for &i in children_of.get(&parent).map(Vec::as_slice).unwrap_or_default() {
+            let p = &procs[i];
+            if seen.insert(p.pid) {
+                queue.push((p.pid, false));
+                found.push((i, in_group));
+            }
+        }
+    }
+    let mut procs: Vec<Option<Proc>> = procs.into_iter().map(Some).collect();
+    found.into_iter().filter_map(|(i, direct)| procs[i].take().map(|p| (p, direct))).collect()
+}
+
+/// The pids listed in every `/proc/PID/task/*/children` of `pid`; `None` when the kernel has
+/// no such file (the thread list itself is readable), `Some(empty)` when the process is gone.
+fn children_of(roots: &Roots, pid: i32) -> Option<Vec<i32>> {
+    let Ok(tasks) = std::fs::read_dir(roots.pid(pid).join("task")) else { return Some(Vec::new()) };
+    let mut out = Vec::new();
+    for task in tasks.filter_map(Result::ok) {
+        match read_capped(&task.path().join("children")) {
+            Ok(bytes) => out
+                .extend(String::from_utf8_lossy(&bytes).split_ascii_whitespace().filter_map(|p| p.parse::<i32>().ok())),
+            Err(e) if e.reason() == ErrorReason::NotFound && task.path().exists() => return None,
+            // A thread that exited since the listing.
+            Err(_) => {}
+        }
+    }
+    Some(out)
+}
+
+/// The descendants of `group` down the `children` files, each with whether its parent is in the
+/// group; `None` when the kernel has no `children` file. Processes that exit mid-walk are
+/// skipped; at most [`MAX_WALK`] are followed.
+fn walk_children(roots: &Roots, group: &[i32]) -> Option<Vec<(Proc, bool)>> {
+    let mut queue: Vec<(i32, bool)> = Vec::new();
+    for &pid in group {
+        queue.extend(children_of(roots, pid)?.into_iter().map(|c| (c, true)));
+    }
+    let mut seen: HashSet<i32> = group.iter().copied().collect();
+    let mut out = Vec::new();
+    while let Some((pid, direct)) = queue.pop() {
+        if out.len() >= MAX_WALK || !seen.insert(pid) {
+            continue;
+        }
+        let Some(b) = read_capped(&roots.pid(pid).join("stat")).ok().and_then(|s| brief(&s).ok()) else { continue };
+        out.push((Proc { pid, ppid: b.ppid, state: b.state, start_ticks: b.start_ticks }, direct));
+        queue.extend(children_of(roots, pid).unwrap_or_default().into_iter().map(|c| (c, false)));
+    }
+    Some(out)
 }
 
 /// Every process's parent, state and start time. Processes that exit mid-scan are skipped.
@@ -279,6 +347,33 @@ mod tests {
         assert_eq!((t.children, t.tracked, t.untracked, t.stale), (1, 1, 0, 1), "8 and 9 are gone and pruned");
         assert_eq!(errors.iter().count(), 0, "{errors:?}");
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_children_files_find_the_same_tree_as_the_scan() {
+        // sh forks a sleep and waits: one child, one grandchild under the sh.
+        let mut sh = std::process::Command::new("sh").args(["-c", "sleep 30 & wait"]).spawn().unwrap();
+        let pid = sh.id() as i32;
+        let roots = Roots::default();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while children_of(&roots, pid).is_some_and(|c| c.is_empty()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let walked = walk_children(&roots, &[pid]).expect("this kernel has the children files");
+        let scanned = from_scan(scan(&roots, &mut ErrorCounts::default()), &[pid]);
+        let facts = SystemFacts::read(&roots);
+        let mut sampler = TaskSampler::new(TaskSettings::default());
+        let t = sampler.sample(&roots, &[pid], &facts, &mut ErrorCounts::default());
+        for (p, _) in &walked {
+            let _ = std::process::Command::new("kill").arg(p.pid.to_string()).status();
+        }
+        let _ = sh.kill();
+        let _ = sh.wait();
+        let pids = |v: &[(Proc, bool)]| v.iter().map(|(p, d)| (p.pid, *d)).collect::<Vec<_>>();
+        assert_eq!(walked.len(), 1, "the sleep");
+        assert_eq!(pids(&walked), pids(&scanned), "the walk and the scan agree");
+        assert!(sampler.cheap(), "the pass used the children files");
+        assert_eq!(t.children, 1);
     }
 
     #[test]

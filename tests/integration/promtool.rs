@@ -20,9 +20,9 @@ use leakwatch::metrics::{render_scrape, structures, StaticInfo};
 use leakwatch::parse::pressure::{Pressure, PressureLine};
 use leakwatch::reload::ReloadStatus;
 use leakwatch::snapshot::{
-    Basis, CgroupSample, CgroupVersion, CgroupVia, ErrorCounts, ErrorReason, ErrorSource, FdKind, FdSample, HostMemory,
-    HostSample, Listener, PeerSample, PidsSample, ProcState, ProcessIdentity, ProcessMemory, Protocol, PssCost,
-    Snapshot, SockState, SocketMethod, SocketSample, TargetSample, TaskSample, Utilization,
+    Basis, CgroupSample, CgroupVersion, CgroupVia, ErrorCounts, ErrorReason, ErrorSource, FdKind, FdSample, Freshness,
+    HostMemory, HostSample, Listener, PeerSample, PidsSample, ProcState, ProcessIdentity, ProcessMemory, Protocol,
+    PssCost, Snapshot, SockState, SocketMethod, SocketSample, TargetSample, TaskSample, Utilization,
 };
 
 use crate::support::{Leakwatch, MemHog};
@@ -386,6 +386,13 @@ pub fn full_snapshot() -> Snapshot {
                 involuntary_switches: Some(37),
             }),
             pids: Some(PidsSample { version: CgroupVersion::V2, current: Some(40), max: Some(1000) }),
+            freshness: Freshness {
+                fds: Some(Duration::from_secs(5)),
+                pss: Some(Duration::ZERO),
+                sockets: Some(Duration::from_secs(5)),
+                tasks: Some(Duration::ZERO),
+                expensive_every: 12,
+            },
         },
         own_process: Some(ProcessMemory { pss: None, ..memory }),
         errors,
