@@ -217,7 +217,7 @@ pub struct PssConfig {
 /// are read every pass; expensive ones (the descriptor walk, the socket tables, PSS, the process
 /// scan for descendants) every `expensive_every` passes, and in between only when a cheap figure
 /// says they changed.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SamplingConfig {
     /// Passes between two full reads of the expensive figures. Default 12 (60 s at the default
