@@ -24,6 +24,7 @@ pub mod http;
 pub mod lifecycle;
 pub mod logs;
 pub mod logs_command;
+pub mod measure;
 pub mod metrics;
 pub mod oom;
 pub mod parse;

@@ -22,6 +22,7 @@ use crate::http::admin::AdminToken;
 use crate::http::AppState;
 use crate::logs::capture::Capture;
 use crate::logs::{LogSource, LogSources, SourceKind};
+use crate::measure;
 use crate::metrics::StaticInfo;
 use crate::reload::apply::{Followers, Push, Wrapped};
 use crate::reload::{self, ConfigSource, Loaded, ReloadHandle, ReloadStatus, Running, Trigger};
@@ -113,8 +114,8 @@ pub async fn run(
     let (tx, rx) = watch::channel(Arc::new(Snapshot::empty(&target_name)));
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let (sampler_trims, sampler_inbox) = cleanup::trim_channel();
-    let (engine_trims, engine_inbox) = cleanup::trim_channel();
+    let (sampler_trims, sampler_inbox) = measure::trim_channel();
+    let (engine_trims, engine_inbox) = measure::trim_channel();
     tracker.spawn(sample::run(sampler, sampler_rx, tx, sampler_inbox, token.child_token()));
     let engine = Engine::new(config.alerts.clone());
     tracker.spawn(alert::run(engine, rx.clone(), rules_rx, alert_tx, engine_inbox, token.child_token()));

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::cleanup::Structure;
 use crate::logs::LogSourceStats;
+use crate::measure::Structure;
 pub use crate::parse::fdlink::FdKind;
 use crate::parse::pressure::Pressure;
 pub use crate::parse::sockets::{Protocol, SockState};

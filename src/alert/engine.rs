@@ -24,7 +24,7 @@ use serde::Serialize;
 use super::history::{BoundedLog, SampleRing};
 use super::leak::{self, Trend};
 use super::rules::{self, AlertRules, Labels, Resource, Severity, OOM_ALERT, REASON_TARGET_GONE, TARGET_DOWN_ALERT};
-use crate::cleanup::measure::{trim_with, Structure, Trimmed};
+use crate::measure::{trim_with, Structure, Trimmed};
 use crate::snapshot::Snapshot;
 
 /// Where an alert instance is in its life.

@@ -14,8 +14,6 @@
 //! Trimming never drops a live entry: it releases spare capacity and entries that are already
 //! dead (past their retention, or of a rule that no longer exists).
 
-pub mod measure;
-
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,8 +21,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-pub use measure::{Structure, Trimmed};
-
+use crate::measure::{Trim, TrimRequest, Trimmed};
 use crate::snapshot::Snapshot;
 
 /// Default time between interval cleanups.
@@ -154,22 +151,6 @@ pub struct CleanupStats {
     pub freed_bytes_total: u64,
     /// The last cleanup.
     pub last: Option<Report>,
-}
-
-/// A request for an owner to trim its structures; it answers with what changed.
-pub type TrimRequest = oneshot::Sender<Vec<Trimmed>>;
-/// Where an owner receives trim requests (it answers between its own passes).
-pub type TrimInbox = mpsc::Receiver<TrimRequest>;
-
-/// A structure the cleanup can trim from its own task (it sits behind its own short lock).
-pub trait Trim: Send + Sync {
-    /// Trims and reports what changed.
-    fn trim(&self) -> Vec<Trimmed>;
-}
-
-/// A trim inbox and the sender the cleanup task keeps for it.
-pub fn trim_channel() -> (mpsc::Sender<TrimRequest>, TrimInbox) {
-    mpsc::channel(1)
 }
 
 /// The handle HTTP holds: figures, and a way to run a cleanup now.
@@ -370,6 +351,7 @@ fn own_rss() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::trim_channel;
 
     #[test]
     fn the_memory_trigger_needs_the_threshold_and_the_cooldown() {

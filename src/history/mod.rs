@@ -28,8 +28,8 @@ pub use point::Point;
 pub use query::HistoryQuery;
 
 use crate::alert::AlertState;
-use crate::cleanup::measure::{reserve_capped, shrink_deque, trim_with};
-use crate::cleanup::{Structure, Trim, Trimmed};
+use crate::measure::{reserve_capped, shrink_deque, trim_with};
+use crate::measure::{Structure, Trim, Trimmed};
 use crate::snapshot::Snapshot;
 
 /// Default time the history covers.

@@ -10,7 +10,8 @@ use hyper::{Response, StatusCode};
 use serde::Serialize;
 
 use super::body::Body;
-use crate::cleanup::{Cleanup, CleanupStats, Structure, Trigger};
+use crate::cleanup::{Cleanup, CleanupStats, Trigger};
+use crate::measure::Structure;
 use crate::snapshot::Snapshot;
 
 /// The `/status` document.

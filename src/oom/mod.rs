@@ -24,8 +24,8 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use crate::alert::AlertState;
-use crate::cleanup::Structure;
 use crate::logs::LogSources;
+use crate::measure::Structure;
 use crate::roots::Roots;
 use crate::sample::cgroup::Location;
 use crate::snapshot::{CgroupSample, ProcessIdentity};
@@ -326,7 +326,7 @@ impl OomTracker {
     }
 
     /// Releases spare room; every sample, report and count stays.
-    pub fn trim(&mut self) -> Vec<crate::cleanup::Trimmed> {
+    pub fn trim(&mut self) -> Vec<crate::measure::Trimmed> {
         self.premortem.trim()
     }
 

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::ledger::Detection;
-use crate::cleanup::measure::{shrink_deque, trim_with, Trimmed};
-use crate::cleanup::Structure;
 use crate::logs::ring::{Cursor, ReadLimits};
 use crate::logs::LogSources;
+use crate::measure::Structure;
+use crate::measure::{shrink_deque, trim_with, Trimmed};
 
 /// Samples kept before a kill.
 pub const PREMORTEM_SAMPLES: usize = 12;

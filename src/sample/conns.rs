@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::read::{record, ReadError};
 use super::sock_diag::{DiagError, SockDiag};
-use crate::cleanup::measure::{shrink_map, shrink_vec, trim_with, Structure, Trimmed};
+use crate::measure::{shrink_map, shrink_vec, trim_with, Structure, Trimmed};
 use crate::parse::sock_diag::DumpError;
 use crate::parse::sockets::{inet_line, is_header, unix_line, Protocol, SockState, SocketEntry};
 use crate::parse::ParseError;

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::cleanup::{Structure, TrimInbox, Trimmed};
 use crate::logs::{LogSourceStats, LogSources};
+use crate::measure::{Structure, TrimInbox, Trimmed};
 use crate::oom::report::PremortemSample;
 use crate::oom::{OomTracker, PassFacts};
 use crate::roots::Roots;
@@ -518,7 +518,7 @@ mod tests {
             watch::channel(Arc::new(SamplerConfig { settings: settings.clone(), interval: Duration::from_secs(3600) }));
         let (tx, mut rx) = watch::channel(Arc::new(Snapshot::empty("app")));
         let token = CancellationToken::new();
-        let (_trims, inbox) = crate::cleanup::trim_channel();
+        let (_trims, inbox) = crate::measure::trim_channel();
         let task = tokio::spawn(run(first, config_rx, tx, inbox, token.clone()));
         rx.changed().await.unwrap();
         assert_eq!(rx.borrow_and_update().target.name, "app", "the first pass runs at once");

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::process::SystemFacts;
 use super::read::{read_capped, read_parsed, record, ReadError};
-use crate::cleanup::measure::{shrink_map, trim_with, Structure, Trimmed};
+use crate::measure::{shrink_map, trim_with, Structure, Trimmed};
 use crate::parse::kv;
 use crate::parse::stat::{brief, ProcState};
 use crate::parse::ParseError;

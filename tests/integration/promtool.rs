@@ -13,9 +13,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use leakwatch::alert::{rules, AlertState, Engine};
-use leakwatch::cleanup::{ByTrigger, CleanupSettings, CleanupStats, Report, Structure, Trigger, Trimmed};
+use leakwatch::cleanup::{ByTrigger, CleanupSettings, CleanupStats, Report, Trigger};
 use leakwatch::logs::ring::RingLimits;
 use leakwatch::logs::{LogSource, LogSourceStats, SourceKind};
+use leakwatch::measure::{Structure, Trimmed};
 use leakwatch::metrics::{render_scrape, structures, StaticInfo};
 use leakwatch::parse::pressure::{Pressure, PressureLine};
 use leakwatch::reload::ReloadStatus;
