@@ -31,6 +31,7 @@ pub mod parse;
 pub mod reload;
 pub mod roots;
 pub mod sample;
+pub mod seconds;
 pub mod snapshot;
 pub mod status_command;
 pub mod web;

@@ -24,10 +24,10 @@ pub struct Snapshot {
     /// 1 for the first sample; 0 only for the placeholder published before it.
     pub seq: u64,
     /// When the pass started.
-    #[serde(serialize_with = "json::unix_seconds")]
+    #[serde(serialize_with = "crate::seconds::ser_unix")]
     pub taken_at: SystemTime,
     /// How long the pass took.
-    #[serde(serialize_with = "json::seconds")]
+    #[serde(serialize_with = "crate::seconds::ser_duration")]
     pub duration: Duration,
     /// Host-wide memory.
     pub host: HostSample,
@@ -165,7 +165,7 @@ pub struct SocketSample {
     /// Held sockets (not listening) first seen longer ago than `stale_after`.
     pub stale: u64,
     /// The configured age past which a socket is stale.
-    #[serde(serialize_with = "json::seconds")]
+    #[serde(serialize_with = "crate::seconds::ser_duration")]
     pub stale_after: Duration,
     /// Sockets in the first-seen map.
     pub tracked: usize,
@@ -174,7 +174,7 @@ pub struct SocketSample {
     /// Held sockets left out of the first-seen map this pass because it was full (no age known).
     pub untracked: u64,
     /// What reading the tables and matching them cost this pass.
-    #[serde(serialize_with = "json::seconds")]
+    #[serde(serialize_with = "crate::seconds::ser_duration")]
     pub duration: Duration,
 }
 
@@ -228,7 +228,7 @@ pub struct TaskSample {
     /// Descendants older (by their start time) than `stale_after`: stuck workers.
     pub stale: u64,
     /// The configured age past which a descendant is stale.
-    #[serde(serialize_with = "json::seconds")]
+    #[serde(serialize_with = "crate::seconds::ser_duration")]
     pub stale_after: Duration,
     /// Descendants in the first-seen map.
     pub tracked: usize,
@@ -458,7 +458,7 @@ impl Utilization {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct PssCost {
     /// Time spent reading `smaps_rollup` in the last pass, if it was read.
-    #[serde(serialize_with = "json::opt_seconds")]
+    #[serde(serialize_with = "crate::seconds::ser_opt_duration")]
     pub last_read: Option<Duration>,
     /// Total time spent reading it since start.
     pub read_seconds_total: f64,

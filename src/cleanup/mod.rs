@@ -64,12 +64,12 @@ impl Trigger {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CleanupSettings {
     /// Time between interval cleanups.
-    #[serde(serialize_with = "crate::snapshot::json::seconds")]
+    #[serde(serialize_with = "crate::seconds::ser_duration")]
     pub interval: Duration,
     /// Own RSS above which a sampling pass triggers a cleanup, bytes.
     pub memory_threshold: u64,
     /// Least time between two memory-triggered cleanups.
-    #[serde(serialize_with = "crate::snapshot::json::seconds")]
+    #[serde(serialize_with = "crate::seconds::ser_duration")]
     pub memory_cooldown: Duration,
 }
 

@@ -45,7 +45,7 @@ pub const MAX_MAX_POINTS: usize = 86_400;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct HistorySettings {
     /// Points older than this (relative to now) are dropped.
-    #[serde(serialize_with = "crate::snapshot::json::seconds")]
+    #[serde(serialize_with = "crate::seconds::ser_duration")]
     pub retention: Duration,
     /// At most this many points are kept (the oldest go first).
     pub max_points: usize,
