@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{units, AdminConfig, Config, LogSourceConfig, LogsConfig, PssConfig, TargetConfig};
+use crate::config::{AdminConfig, Config, LogSourceConfig, LogsConfig, PssConfig, TargetConfig};
+use crate::units;
 
 /// leakwatch: watches a process's memory, its cgroup and its limits from outside, for Prometheus.
 #[derive(Debug, Parser)]

@@ -34,4 +34,7 @@ pub mod sample;
 pub mod seconds;
 pub mod snapshot;
 pub mod status_command;
+pub mod token;
+pub mod units;
 pub mod web;
+pub mod yaml_guard;

@@ -18,7 +18,6 @@ use crate::alert::{self, AlertState, Engine};
 use crate::cleanup::{self, Cleaner};
 use crate::config::ValidConfig;
 use crate::history::{self, SharedHistory};
-use crate::http::admin::AdminToken;
 use crate::http::AppState;
 use crate::logs::capture::Capture;
 use crate::logs::{LogSource, LogSources, SourceKind};
@@ -28,6 +27,7 @@ use crate::reload::apply::{Followers, Push, Wrapped};
 use crate::reload::{self, ConfigSource, Loaded, ReloadHandle, ReloadStatus, Running, Trigger};
 use crate::sample::{self, Sampler};
 use crate::snapshot::Snapshot;
+use crate::token::AdminToken;
 use crate::web::SharedUsers;
 
 /// How long the wrapped command's output may stay open after it exits (`run` mode).

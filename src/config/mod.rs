@@ -5,16 +5,15 @@
 
 pub mod alerts;
 pub mod locate;
-pub mod token;
-pub mod units;
 mod validate;
-pub mod yaml_guard;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::{units, yaml_guard};
 
 pub use alerts::AlertsConfig;
 pub use validate::{validate, LogSourceSpec, Selector, ValidConfig};

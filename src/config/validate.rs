@@ -140,7 +140,7 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
     let alerts = super::alerts::validate(&config.alerts, &mut problems);
     let alertmanager = super::alerts::validate_alertmanager(&config.alerts.alertmanager, &mut problems);
     if let Some(file) = &config.admin.token_file {
-        if let Err(e) = super::token::read_token(file) {
+        if let Err(e) = crate::token::read_token(file) {
             problems.push(format!("admin.token_file: {e}"));
         }
     }
