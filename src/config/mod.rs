@@ -37,12 +37,6 @@ pub const DEFAULT_LOG_MAX_BYTES: u64 = 8 << 20;
 pub const DEFAULT_LOG_MAX_LINE_BYTES: u64 = 64 << 10;
 /// Default cap on live subscribers per log source.
 pub const DEFAULT_LOG_MAX_SUBSCRIBERS: usize = 64;
-/// Default age past which a socket or a child process counts as stale.
-pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(3600);
-/// Default cap on the sockets in the first-seen map.
-pub const DEFAULT_CONN_MAX_TRACKED: usize = 65_536;
-/// Default cap on the child processes in the first-seen map.
-pub const DEFAULT_TASK_MAX_TRACKED: usize = 4096;
 /// Most peer groups.
 pub const MAX_PEERS: usize = 32;
 /// The largest config file accepted.

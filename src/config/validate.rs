@@ -11,8 +11,9 @@ use crate::cleanup::CleanupSettings;
 use crate::logs::ring::{RingLimits, MIN_LINE_BYTES};
 use crate::logs::SourceKind;
 use crate::roots::{Roots, DEFAULT_PROCFS, DEFAULT_SYSFS};
-use crate::sample::conns::{ConnSettings, MethodChoice, PeerSpec};
-use crate::sample::tasks::TaskSettings;
+use crate::sample::conns::{ConnSettings, MethodChoice, PeerSpec, DEFAULT_CONN_MAX_TRACKED};
+use crate::sample::tasks::{TaskSettings, DEFAULT_TASK_MAX_TRACKED};
+use crate::sample::DEFAULT_STALE_AFTER;
 
 /// Longest accepted `target.cmdline_regex`.
 pub const MAX_REGEX_LEN: usize = 1024;

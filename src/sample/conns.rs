@@ -59,6 +59,9 @@ impl PeerSpec {
     }
 }
 
+/// Default cap on the sockets in the first-seen map.
+pub const DEFAULT_CONN_MAX_TRACKED: usize = 65_536;
+
 /// The socket sampler's settings, from `connections:`.
 #[derive(Debug, Clone)]
 pub struct ConnSettings {
@@ -77,8 +80,8 @@ impl Default for ConnSettings {
         Self {
             method: MethodChoice::Auto,
             peers: Vec::new(),
-            stale_after: crate::config::DEFAULT_STALE_AFTER,
-            max_tracked: crate::config::DEFAULT_CONN_MAX_TRACKED,
+            stale_after: super::DEFAULT_STALE_AFTER,
+            max_tracked: DEFAULT_CONN_MAX_TRACKED,
         }
     }
 }

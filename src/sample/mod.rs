@@ -31,6 +31,9 @@ use process::{PssGate, SampledProcess, SystemFacts};
 use target::TargetSpec;
 use tasks::{TaskSampler, TaskSettings};
 
+/// Default age past which a socket or a child process counts as stale.
+pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(3600);
+
 /// What the sampler needs to know; built from the validated config.
 #[derive(Debug, Clone)]
 pub struct SamplerSettings {

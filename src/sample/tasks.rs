@@ -17,6 +17,9 @@ use crate::parse::ParseError;
 use crate::roots::Roots;
 use crate::snapshot::{ErrorCounts, ErrorReason, ErrorSource, TaskSample};
 
+/// Default cap on the child processes in the first-seen map.
+pub const DEFAULT_TASK_MAX_TRACKED: usize = 4096;
+
 /// The task sampler's settings, from `tasks:`.
 #[derive(Debug, Clone, Copy)]
 pub struct TaskSettings {
@@ -28,7 +31,7 @@ pub struct TaskSettings {
 
 impl Default for TaskSettings {
     fn default() -> Self {
-        Self { stale_after: crate::config::DEFAULT_STALE_AFTER, max_tracked: crate::config::DEFAULT_TASK_MAX_TRACKED }
+        Self { stale_after: super::DEFAULT_STALE_AFTER, max_tracked: DEFAULT_TASK_MAX_TRACKED }
     }
 }
 
