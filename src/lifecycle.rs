@@ -109,6 +109,7 @@ pub async fn run(
 
     let (alert_tx, alert_rx) = watch::channel(Arc::new(AlertState::default()));
     let sampler = Sampler::new(sampling.settings.clone()).with_trends(alert_rx.clone());
+    let wake_sampler = sampler.wake();
     let (sampler_tx, sampler_rx) = watch::channel(Arc::new(sampling));
     let (rules_tx, rules_rx) = watch::channel(Arc::new(config.alerts.clone()));
     let (tx, rx) = watch::channel(Arc::new(Snapshot::empty(&target_name)));
@@ -171,7 +172,8 @@ pub async fn run(
         .trim_directly(Arc::new(history))
         .trim_directly(state.metrics_cache())
         .ask("sampler", sampler_trims)
-        .ask("alert_engine", engine_trims);
+        .ask("alert_engine", engine_trims)
+        .wake_sampler(wake_sampler);
     tracker.spawn(cleanup::run(cleaner, rx, token.child_token()));
     tracker.spawn(crate::http::serve(listener, state, token.child_token()));
     tracker.close();
