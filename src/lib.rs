@@ -21,6 +21,7 @@ pub mod dashboard;
 pub mod fsread;
 pub mod history;
 pub mod http;
+pub mod info;
 pub mod lifecycle;
 pub mod logs;
 pub mod logs_command;

@@ -8,7 +8,7 @@ use clap::Parser;
 use leakwatch::alert::promgen;
 use leakwatch::alert::rules::AlertRules;
 use leakwatch::cli::{Cli, Command, Generate, GenerateArgs};
-use leakwatch::metrics::StaticInfo;
+use leakwatch::info::StaticInfo;
 use leakwatch::reload::ConfigSource;
 
 const EX_USAGE: u8 = 64;

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::engine::State;
 use super::AlertState;
-use crate::metrics::StaticInfo;
+use crate::info::StaticInfo;
 
 /// Who sends the alerts: labels added to every alert and the `generatorURL`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

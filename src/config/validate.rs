@@ -87,7 +87,7 @@ pub struct ValidConfig {
     /// When leakwatch trims its own structures.
     pub cleanup: CleanupSettings,
     /// The console's history caps and page size.
-    pub console: crate::http::console::ConsoleSettings,
+    pub console: crate::history::ConsoleSettings,
     /// The web config (TLS, basic auth, headers, rate limit), from `--web.config.file`.
     pub web: Option<std::sync::Arc<crate::web::WebConfig>>,
     /// `logs.basic_auth_users`: who may read the log endpoints (`None`: the web config decides).
@@ -316,9 +316,8 @@ fn cleanup(c: &CleanupConfig, problems: &mut Vec<String>) -> CleanupSettings {
     CleanupSettings { interval, memory_threshold, memory_cooldown }
 }
 
-fn console(c: &super::ConsoleConfig, problems: &mut Vec<String>) -> crate::http::console::ConsoleSettings {
-    use crate::history::{HistorySettings, MAX_MAX_POINTS, MAX_RETENTION};
-    use crate::http::console::{ConsoleSettings, MAX_LOG_LINES};
+fn console(c: &super::ConsoleConfig, problems: &mut Vec<String>) -> crate::history::ConsoleSettings {
+    use crate::history::{ConsoleSettings, HistorySettings, MAX_LOG_LINES, MAX_MAX_POINTS, MAX_RETENTION};
     let d = ConsoleSettings::default();
     let retention = c.history_retention.unwrap_or(d.history.retention);
     if !(Duration::from_secs(60)..=MAX_RETENTION).contains(&retention) {

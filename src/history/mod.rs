@@ -41,6 +41,26 @@ pub const DEFAULT_MAX_POINTS: usize = 3600;
 /// The largest `console.history_max_points` (about 12 MiB of points).
 pub const MAX_MAX_POINTS: usize = 86_400;
 
+/// Default most log lines the page keeps.
+pub const DEFAULT_MAX_LOG_LINES: usize = 1000;
+/// The largest `console.max_log_lines`.
+pub const MAX_LOG_LINES: usize = 20_000;
+
+/// The `console:` settings, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ConsoleSettings {
+    /// The history's caps.
+    pub history: HistorySettings,
+    /// Most log lines the page keeps.
+    pub max_log_lines: usize,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self { history: HistorySettings::default(), max_log_lines: DEFAULT_MAX_LOG_LINES }
+    }
+}
+
 /// The history's caps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct HistorySettings {

@@ -14,10 +14,11 @@ use std::time::{Duration, SystemTime};
 
 use leakwatch::alert::{rules, AlertState, Engine};
 use leakwatch::cleanup::{ByTrigger, CleanupSettings, CleanupStats, Report, Trigger};
+use leakwatch::info::StaticInfo;
 use leakwatch::logs::ring::RingLimits;
 use leakwatch::logs::{LogSource, LogSourceStats, SourceKind};
 use leakwatch::measure::{Structure, Trimmed};
-use leakwatch::metrics::{render_scrape, structures, StaticInfo};
+use leakwatch::metrics::{render_scrape, structures};
 use leakwatch::parse::pressure::{Pressure, PressureLine};
 use leakwatch::reload::ReloadStatus;
 use leakwatch::snapshot::{
