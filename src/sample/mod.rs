@@ -20,11 +20,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::logs::{LogSourceStats, LogSources};
 use crate::measure::{Structure, TrimInbox, Trimmed};
-use crate::oom::report::PremortemSample;
 use crate::oom::{OomTracker, PassFacts};
 use crate::roots::Roots;
 use crate::snapshot::{
-    Basis, ErrorCounts, FdKind, FdSample, ProcessMemory, PssCost, Snapshot, TargetSample, Utilization,
+    oom::PremortemSample, Basis, ErrorCounts, FdKind, FdSample, ProcessMemory, PssCost, Snapshot, TargetSample,
+    Utilization,
 };
 use conns::{ConnSampler, ConnSettings};
 use process::{PssGate, SampledProcess, SystemFacts};

@@ -310,7 +310,7 @@ pub fn full_snapshot() -> Snapshot {
     let mut errors = ErrorCounts::default();
     errors.record(ErrorSource::SmapsRollup, ErrorReason::PermissionDenied);
     errors.record(ErrorSource::Stat, ErrorReason::NotFound);
-    let oom = leakwatch::oom::OomStatus {
+    let oom = leakwatch::snapshot::oom::OomStatus {
         target: "app".into(),
         up: true,
         kills_total: 3,

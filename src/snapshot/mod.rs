@@ -4,6 +4,7 @@
 //! could not be read; the reason is then counted in [`ErrorCounts`].
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -15,8 +16,8 @@ use crate::parse::pressure::Pressure;
 pub use crate::parse::sockets::{Protocol, SockState};
 pub use crate::parse::stat::ProcState;
 
-#[path = "snapshot_json.rs"]
 pub mod json;
+pub mod oom;
 
 /// One sampling pass.
 #[derive(Debug, Clone, Serialize)]
@@ -44,7 +45,7 @@ pub struct Snapshot {
     #[serde(skip)]
     pub structures: Vec<Structure>,
     /// The target's presence and OOM kills (leakwatch's own count and the newest reports).
-    pub oom: crate::oom::OomStatus,
+    pub oom: oom::OomStatus,
 }
 
 impl Snapshot {
@@ -60,7 +61,7 @@ impl Snapshot {
             errors: ErrorCounts::default(),
             logs: Vec::new(),
             structures: Vec::new(),
-            oom: crate::oom::OomStatus { target: target_name.to_owned(), ..Default::default() },
+            oom: oom::OomStatus { target: target_name.to_owned(), ..Default::default() },
         }
     }
 }
@@ -594,4 +595,16 @@ impl ErrorCounts {
     pub fn iter(&self) -> impl Iterator<Item = (ErrorSource, ErrorReason, u64)> + '_ {
         self.0.iter().map(|(&(s, r), &n)| (s, r, n))
     }
+}
+/// A located cgroup directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// Hierarchy version.
+    pub version: CgroupVersion,
+    /// How it was found.
+    pub via: CgroupVia,
+    /// The path `/proc/PID/cgroup` gives.
+    pub path: String,
+    /// The directory holding the `memory.*` files.
+    pub dir: PathBuf,
 }
