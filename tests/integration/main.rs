@@ -25,6 +25,7 @@ mod log_cli;
 mod log_flood;
 mod log_stream;
 mod log_tail;
+mod module_graph;
 mod oom;
 mod pod;
 mod process;
