@@ -18,7 +18,7 @@ pub mod query;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::watch;
@@ -108,7 +108,7 @@ pub struct Page {
 }
 
 fn now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    crate::seconds::now()
 }
 
 impl History {
@@ -124,7 +124,7 @@ impl History {
         if snapshot.seq == 0 || self.points.back().is_some_and(|p| p.seq >= snapshot.seq) {
             return false;
         }
-        let at = snapshot.taken_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let at = crate::seconds::unix(snapshot.taken_at);
         let lines: u64 = snapshot.logs.iter().map(|l| l.ring.lines_total).sum();
         let rate = match self.last_lines {
             Some((t, n)) if at > t && lines >= n => (lines - n) as f64 / (at - t),
@@ -257,6 +257,8 @@ pub async fn run(
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
 
     fn snapshot(seq: u64, at: f64, lines: u64) -> Snapshot {

@@ -109,7 +109,7 @@ fn meta(out: &mut Vec<Family>, s: &Snapshot, info: &StaticInfo) {
     out.push(f);
     let mut f =
         Family::gauge("leakwatch_last_sample_timestamp_seconds", "Unix time when the last sampling pass started.");
-    f.add(&[], s.taken_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0));
+    f.add(&[], crate::seconds::unix(s.taken_at));
     out.push(f);
     let mut f = Family::counter(
         "leakwatch_sample_errors_total",

@@ -204,7 +204,7 @@ impl Sampler {
         let utilization =
             utilization(located.as_ref().and_then(|(_, c)| c.limit.zip(c.working_set)), memory.as_ref(), &host);
         let processes: Vec<_> = group.into_iter().map(|p| p.id).collect();
-        let now = taken_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let now = crate::seconds::unix(taken_at);
         let oom = self.oom.pass(PassFacts {
             now,
             target: &self.settings.target_name,
