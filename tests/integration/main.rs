@@ -14,6 +14,7 @@ mod dashboards;
 mod e2e;
 mod fixtures;
 mod follow;
+mod golden_metrics;
 mod groups;
 mod helm;
 mod hostile;
