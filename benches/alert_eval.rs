@@ -16,7 +16,8 @@ use leakwatch::alert::history::SampleRing;
 use leakwatch::alert::leak::least_squares;
 use leakwatch::alert::rules::{defaults, DEFAULT_WINDOW};
 use leakwatch::alert::Engine;
-use leakwatch::metrics::{render_with_alerts, StaticInfo};
+use leakwatch::info::StaticInfo;
+use leakwatch::metrics::render_with_alerts;
 use leakwatch::snapshot::{Basis, CgroupVersion, PidsSample, ProcessMemory, Snapshot, Utilization};
 
 const DEFAULT_ITERATIONS: usize = 2000;

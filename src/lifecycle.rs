@@ -18,15 +18,16 @@ use crate::alert::{self, AlertState, Engine};
 use crate::cleanup::{self, Cleaner};
 use crate::config::ValidConfig;
 use crate::history::{self, SharedHistory};
-use crate::http::admin::AdminToken;
 use crate::http::AppState;
+use crate::info::StaticInfo;
 use crate::logs::capture::Capture;
 use crate::logs::{LogSource, LogSources, SourceKind};
-use crate::metrics::StaticInfo;
+use crate::measure;
 use crate::reload::apply::{Followers, Push, Wrapped};
 use crate::reload::{self, ConfigSource, Loaded, ReloadHandle, ReloadStatus, Running, Trigger};
 use crate::sample::{self, Sampler};
 use crate::snapshot::Snapshot;
+use crate::token::AdminToken;
 use crate::web::SharedUsers;
 
 /// How long the wrapped command's output may stay open after it exits (`run` mode).
@@ -108,13 +109,14 @@ pub async fn run(
 
     let (alert_tx, alert_rx) = watch::channel(Arc::new(AlertState::default()));
     let sampler = Sampler::new(sampling.settings.clone()).with_trends(alert_rx.clone());
+    let wake_sampler = sampler.wake();
     let (sampler_tx, sampler_rx) = watch::channel(Arc::new(sampling));
     let (rules_tx, rules_rx) = watch::channel(Arc::new(config.alerts.clone()));
     let (tx, rx) = watch::channel(Arc::new(Snapshot::empty(&target_name)));
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let (sampler_trims, sampler_inbox) = cleanup::trim_channel();
-    let (engine_trims, engine_inbox) = cleanup::trim_channel();
+    let (sampler_trims, sampler_inbox) = measure::trim_channel();
+    let (engine_trims, engine_inbox) = measure::trim_channel();
     tracker.spawn(sample::run(sampler, sampler_rx, tx, sampler_inbox, token.child_token()));
     let engine = Engine::new(config.alerts.clone());
     tracker.spawn(alert::run(engine, rx.clone(), rules_rx, alert_tx, engine_inbox, token.child_token()));
@@ -170,7 +172,8 @@ pub async fn run(
         .trim_directly(Arc::new(history))
         .trim_directly(state.metrics_cache())
         .ask("sampler", sampler_trims)
-        .ask("alert_engine", engine_trims);
+        .ask("alert_engine", engine_trims)
+        .wake_sampler(wake_sampler);
     tracker.spawn(cleanup::run(cleaner, rx, token.child_token()));
     tracker.spawn(crate::http::serve(listener, state, token.child_token()));
     tracker.close();

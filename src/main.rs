@@ -9,7 +9,7 @@ use std::sync::Arc;
 use leakwatch::alert::promgen;
 use leakwatch::alert::rules::AlertRules;
 use leakwatch::cli::{generate, Action, Cli, Generate, Output, RuleArgs, ServeArgs};
-use leakwatch::metrics::StaticInfo;
+use leakwatch::info::StaticInfo;
 use leakwatch::reload::ConfigSource;
 
 const EX_USAGE: u8 = 64;

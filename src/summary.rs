@@ -9,7 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::engine::{AlertState, State};
-use crate::cleanup::{CleanupStats, Structure};
+use crate::cleanup::CleanupStats;
+use crate::measure::Structure;
 use crate::snapshot::{Snapshot, SockState};
 
 /// The summary.

@@ -17,14 +17,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::Serialize;
 
 use super::history::{BlockLog, BoundedLog, SampleRing};
 use super::leak::{self, Trend};
 use super::rules::{self, AlertRules, Labels, Resource, Severity, OOM_ALERT, REASON_TARGET_GONE, TARGET_DOWN_ALERT};
-use crate::cleanup::measure::{trim_with, Structure, Trimmed};
+use crate::measure::{trim_with, Structure, Trimmed};
 use crate::snapshot::Snapshot;
 
 /// Where an alert instance is in its life.
@@ -332,7 +332,7 @@ impl Engine {
 
     /// Evaluates every rule on one snapshot and returns the new state.
     pub fn evaluate(&mut self, s: &Snapshot) -> AlertState {
-        let now = s.taken_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let now = crate::seconds::unix(s.taken_at);
         self.last_now = now;
         for inst in self.instances.values_mut() {
             inst.seen = false;

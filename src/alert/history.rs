@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::leak::{summarize, Block};
-use crate::cleanup::measure::{reserve_capped, shrink_deque};
+use crate::measure::{reserve_capped, shrink_deque};
 
 /// Caps of a sample history.
 #[derive(Debug, Clone, Copy, PartialEq)]

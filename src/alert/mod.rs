@@ -30,7 +30,7 @@ pub use engine::{AlertState, Engine};
 
 use rules::AlertRules;
 
-use crate::cleanup::TrimInbox;
+use crate::measure::TrimInbox;
 use crate::snapshot::Snapshot;
 
 /// Evaluates every new snapshot and publishes the resulting state, until cancelled or until the

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::engine::State;
 use super::AlertState;
-use crate::metrics::StaticInfo;
+use crate::info::StaticInfo;
 
 /// Who sends the alerts: labels added to every alert and the `generatorURL`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -280,7 +280,7 @@ pub async fn run(
             _ = tick.tick() => {}
         }
         let state = rx.borrow_and_update().clone();
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let now = crate::seconds::now();
         let (alerts, firing) = batch(&state, &sent, now, target.resend_interval, &identity);
         let changed = firing.keys().ne(sent.keys());
         let due = last_push.is_none_or(|t| t.elapsed() >= target.resend_interval);

@@ -14,17 +14,14 @@
 //! Trimming never drops a live entry: it releases spare capacity and entries that are already
 //! dead (past their retention, or of a rule that no longer exists).
 
-pub mod measure;
-
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-pub use measure::{Structure, Trimmed};
-
+use crate::measure::{Trim, TrimRequest, Trimmed};
 use crate::snapshot::Snapshot;
 
 /// Default time between interval cleanups.
@@ -67,12 +64,12 @@ impl Trigger {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CleanupSettings {
     /// Time between interval cleanups.
-    #[serde(serialize_with = "crate::snapshot::json::seconds")]
+    #[serde(serialize_with = "crate::seconds::ser_duration")]
     pub interval: Duration,
     /// Own RSS above which a sampling pass triggers a cleanup, bytes.
     pub memory_threshold: u64,
     /// Least time between two memory-triggered cleanups.
-    #[serde(serialize_with = "crate::snapshot::json::seconds")]
+    #[serde(serialize_with = "crate::seconds::ser_duration")]
     pub memory_cooldown: Duration,
 }
 
@@ -98,7 +95,8 @@ pub struct Report {
     /// The sum of the structures' `freed_bytes`.
     pub freed_bytes: u64,
     /// leakwatch's own RSS before and after, for information (the allocator decides when freed
-    /// memory goes back to the kernel).
+    /// memory goes back to the kernel): the latest snapshot's, and that of the pass the cleanup
+    /// asks the sampler for once it is done.
     pub rss_before_bytes: Option<u64>,
     /// See `rss_before_bytes`.
     pub rss_after_bytes: Option<u64>,
@@ -156,22 +154,6 @@ pub struct CleanupStats {
     pub last: Option<Report>,
 }
 
-/// A request for an owner to trim its structures; it answers with what changed.
-pub type TrimRequest = oneshot::Sender<Vec<Trimmed>>;
-/// Where an owner receives trim requests (it answers between its own passes).
-pub type TrimInbox = mpsc::Receiver<TrimRequest>;
-
-/// A structure the cleanup can trim from its own task (it sits behind its own short lock).
-pub trait Trim: Send + Sync {
-    /// Trims and reports what changed.
-    fn trim(&self) -> Vec<Trimmed>;
-}
-
-/// A trim inbox and the sender the cleanup task keeps for it.
-pub fn trim_channel() -> (mpsc::Sender<TrimRequest>, TrimInbox) {
-    mpsc::channel(1)
-}
-
 /// The handle HTTP holds: figures, and a way to run a cleanup now.
 #[derive(Debug, Clone)]
 pub struct Cleanup {
@@ -219,6 +201,7 @@ pub struct Cleaner {
     owners: Vec<(&'static str, mpsc::Sender<TrimRequest>)>,
     stats: Arc<Mutex<CleanupStats>>,
     requests: mpsc::Receiver<(Trigger, oneshot::Sender<Report>)>,
+    wake_sampler: Option<Arc<Notify>>,
 }
 
 impl Cleaner {
@@ -228,7 +211,14 @@ impl Cleaner {
         let (settings_tx, settings_rx) = watch::channel(settings);
         let stats = Arc::new(Mutex::new(CleanupStats { settings, ..CleanupStats::default() }));
         let handle = Cleanup { requests: tx, stats: stats.clone(), settings: Arc::new(settings_tx) };
-        let cleaner = Self { settings: settings_rx, direct: Vec::new(), owners: Vec::new(), stats, requests: rx };
+        let cleaner = Self {
+            settings: settings_rx,
+            direct: Vec::new(),
+            owners: Vec::new(),
+            stats,
+            requests: rx,
+            wake_sampler: None,
+        };
         (cleaner, handle)
     }
 
@@ -244,11 +234,18 @@ impl Cleaner {
         self
     }
 
-    /// One cleanup: every owner and direct part, then the figures.
-    pub async fn clean(&self, trigger: Trigger) -> Report {
+    /// Wakes the sampler for a pass once a cleanup is done: its snapshot gives the own RSS after.
+    pub fn wake_sampler(mut self, wake: Arc<Notify>) -> Self {
+        self.wake_sampler = Some(wake);
+        self
+    }
+
+    /// One cleanup: every owner and direct part, then the figures. leakwatch's own RSS comes
+    /// from the snapshots (the sampler reads it with the rest of the pass).
+    pub async fn clean(&self, trigger: Trigger, snapshots: &watch::Receiver<Arc<Snapshot>>) -> Report {
         let started = Instant::now();
-        let at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-        let rss_before_bytes = own_rss();
+        let at = crate::seconds::now();
+        let rss_before_bytes = own_rss(&snapshots.borrow());
         let mut pending = Vec::new();
         let mut unanswered = Vec::new();
         for (name, inbox) in &self.owners {
@@ -274,13 +271,14 @@ impl Cleaner {
             }
         }
         let freed_bytes = structures.iter().map(|t| t.freed_bytes).sum();
+        let duration_seconds = started.elapsed().as_secs_f64();
         let report = Report {
             trigger,
             at,
-            duration_seconds: started.elapsed().as_secs_f64(),
+            duration_seconds,
             freed_bytes,
             rss_before_bytes,
-            rss_after_bytes: own_rss(),
+            rss_after_bytes: self.rss_after(snapshots).await,
             structures,
             unanswered,
         };
@@ -298,6 +296,20 @@ impl Cleaner {
             "cleanup done"
         );
         report
+    }
+
+    /// The own RSS of the first pass after the cleanup (asked for at once, within
+    /// [`OWNER_TIMEOUT`]); without a sampler to wake, the latest snapshot's.
+    async fn rss_after(&self, snapshots: &watch::Receiver<Arc<Snapshot>>) -> Option<u64> {
+        let mut rx = snapshots.clone();
+        let seen = rx.borrow_and_update().seq;
+        let Some(wake) = &self.wake_sampler else { return own_rss(&rx.borrow()) };
+        wake.notify_one();
+        let after = match tokio::time::timeout(OWNER_TIMEOUT, rx.wait_for(|s| s.seq > seen)).await {
+            Ok(Ok(s)) => own_rss(&s),
+            _ => None,
+        };
+        after
     }
 }
 
@@ -325,7 +337,7 @@ pub async fn run(mut cleaner: Cleaner, mut snapshots: watch::Receiver<Arc<Snapsh
             }
             request = cleaner.requests.recv() => match request {
                 Some((trigger, reply)) => {
-                    let report = cleaner.clean(trigger).await;
+                    let report = cleaner.clean(trigger, &snapshots).await;
                     let _ = reply.send(report);
                     continue;
                 }
@@ -336,7 +348,7 @@ pub async fn run(mut cleaner: Cleaner, mut snapshots: watch::Receiver<Arc<Snapsh
                     snapshots_open = false;
                     continue;
                 }
-                let rss = snapshots.borrow_and_update().own_process.and_then(|p| p.rss);
+                let rss = own_rss(&snapshots.borrow_and_update());
                 if !memory_due(rss, settings, last_memory, Instant::now()) {
                     continue;
                 }
@@ -344,7 +356,7 @@ pub async fn run(mut cleaner: Cleaner, mut snapshots: watch::Receiver<Arc<Snapsh
                 Trigger::Memory
             }
         };
-        cleaner.clean(trigger).await;
+        cleaner.clean(trigger, &snapshots).await;
     }
 }
 
@@ -361,15 +373,15 @@ fn memory_due(rss: Option<u64>, settings: CleanupSettings, last: Option<Instant>
         && last.is_none_or(|t| now.duration_since(t) >= settings.memory_cooldown)
 }
 
-/// leakwatch's own `VmRSS`, read now.
-fn own_rss() -> Option<u64> {
-    let path = crate::roots::Roots::default().proc_file("self/status");
-    crate::sample::read::read_parsed(&path, |b| crate::parse::kv::colon_keyed(b)?.bytes("VmRSS")).ok().flatten()
+/// leakwatch's own RSS as a snapshot has it.
+fn own_rss(snapshot: &Snapshot) -> Option<u64> {
+    snapshot.own_process.and_then(|p| p.rss)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::trim_channel;
 
     #[test]
     fn the_memory_trigger_needs_the_threshold_and_the_cooldown() {
@@ -444,7 +456,8 @@ mod tests {
             // An owner that drops the request without answering.
             drop(mute_rx.recv().await.unwrap());
         });
-        let report = cleaner.clean(Trigger::Admin).await;
+        let (_snapshots_tx, snapshots) = watch::channel(Arc::new(Snapshot::empty("t")));
+        let report = cleaner.clean(Trigger::Admin, &snapshots).await;
         owner.await.unwrap();
         assert_eq!(report.freed_bytes, 3072 + 10_000);
         assert_eq!(report.structures.iter().map(|t| t.name).collect::<Vec<_>>(), ["direct", "owned"]);

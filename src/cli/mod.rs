@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::config::{units, Config, LogSourceConfig, Overlay};
+use crate::config::{Config, LogSourceConfig, Overlay};
+use crate::units;
 
 /// leakwatch: watches a process's memory, its cgroup and its limits from outside, for Prometheus.
 #[derive(Debug, Parser)]

@@ -27,13 +27,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::units;
 use crate::alert::history::WindowLimits;
 use crate::alert::push;
 use crate::alert::rules::{
     self, AlertRules, HistoryLimits, OomRule, PredictionLevel, PredictionRules, Ratio, Resource, Severity,
     TargetDownRule, ThresholdRule,
 };
+use crate::units;
 
 /// Most threshold rules.
 pub const MAX_RULES: usize = 64;

@@ -5,17 +5,15 @@
 
 pub mod alerts;
 pub mod locate;
-pub mod redact;
-pub mod token;
-pub mod units;
 mod validate;
-pub mod yaml_guard;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::{units, yaml_guard};
 
 pub use alerts::AlertsConfig;
 pub use validate::{validate, LogSourceSpec, Selector, ValidConfig};
@@ -39,18 +37,6 @@ pub const DEFAULT_LOG_MAX_BYTES: u64 = 8 << 20;
 pub const DEFAULT_LOG_MAX_LINE_BYTES: u64 = 64 << 10;
 /// Default cap on live subscribers per log source.
 pub const DEFAULT_LOG_MAX_SUBSCRIBERS: usize = 64;
-/// Default age past which a socket or a child process counts as stale.
-pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(3600);
-/// Default cap on the sockets in the first-seen map.
-pub const DEFAULT_CONN_MAX_TRACKED: usize = 65_536;
-/// Default cap on the child processes in the first-seen map.
-pub const DEFAULT_TASK_MAX_TRACKED: usize = 4096;
-/// Default: the expensive figures (descriptor walk, socket tables, PSS, the process scan) are read
-/// on every this many passes, and in between only when a cheap figure says they changed.
-pub const DEFAULT_EXPENSIVE_EVERY: u32 = 12;
-/// Default: PSS is re-read between full passes when a process's RSS moved by more than this
-/// fraction since the last read.
-pub const DEFAULT_PSS_RSS_CHANGE: f64 = 0.05;
 /// Most peer groups.
 pub const MAX_PEERS: usize = 32;
 /// The largest config file accepted.
@@ -359,7 +345,7 @@ impl Config {
             }
             yaml_guard::Root::Mapping | yaml_guard::Root::Unknown => {}
         }
-        yaml_serde::from_str(text).map_err(|e| redact::quoted_text(&syntax_message(text, &e)))
+        yaml_serde::from_str(text).map_err(|e| crate::redact::quoted_text(&syntax_message(text, &e)))
     }
 }
 

@@ -11,9 +11,10 @@ use crate::cleanup::CleanupSettings;
 use crate::logs::ring::{RingLimits, MIN_LINE_BYTES};
 use crate::logs::SourceKind;
 use crate::roots::{Roots, DEFAULT_PROCFS, DEFAULT_SYSFS};
-use crate::sample::conns::{ConnSettings, MethodChoice, PeerSpec};
-use crate::sample::tasks::TaskSettings;
-use crate::sample::tier::TierSettings;
+use crate::sample::conns::{ConnSettings, MethodChoice, PeerSpec, DEFAULT_CONN_MAX_TRACKED};
+use crate::sample::tasks::{TaskSettings, DEFAULT_TASK_MAX_TRACKED};
+use crate::sample::tier::{TierSettings, DEFAULT_EXPENSIVE_EVERY, DEFAULT_PSS_RSS_CHANGE};
+use crate::sample::DEFAULT_STALE_AFTER;
 
 /// Longest accepted `target.cmdline_regex`.
 pub const MAX_REGEX_LEN: usize = 1024;
@@ -89,7 +90,7 @@ pub struct ValidConfig {
     /// When leakwatch trims its own structures.
     pub cleanup: CleanupSettings,
     /// The console's history caps and page size.
-    pub console: crate::http::console::ConsoleSettings,
+    pub console: crate::history::ConsoleSettings,
     /// The web config (TLS, basic auth, headers, rate limit), from `--web.config.file`.
     pub web: Option<std::sync::Arc<crate::web::WebConfig>>,
     /// `logs.basic_auth_users`: who may read the log endpoints (`None`: the web config decides).
@@ -161,7 +162,7 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
     let alerts = super::alerts::validate(&config.alerts, &mut problems);
     let alertmanager = super::alerts::validate_alertmanager(&config.alerts.alertmanager, &mut problems);
     if let Some(file) = &config.admin.token_file {
-        if let Err(e) = super::token::read_token(file) {
+        if let Err(e) = crate::token::read_token(file) {
             problems.push(format!("admin.token_file: {e}"));
         }
     }
@@ -349,9 +350,8 @@ fn cleanup(c: &CleanupConfig, problems: &mut Vec<String>) -> CleanupSettings {
     CleanupSettings { interval, memory_threshold, memory_cooldown }
 }
 
-fn console(c: &super::ConsoleConfig, problems: &mut Vec<String>) -> crate::http::console::ConsoleSettings {
-    use crate::history::{HistorySettings, MAX_MAX_POINTS, MAX_RETENTION};
-    use crate::http::console::{ConsoleSettings, MAX_LOG_LINES};
+fn console(c: &super::ConsoleConfig, problems: &mut Vec<String>) -> crate::history::ConsoleSettings {
+    use crate::history::{ConsoleSettings, HistorySettings, MAX_LOG_LINES, MAX_MAX_POINTS, MAX_RETENTION};
     let d = ConsoleSettings::default();
     let retention = c.history_retention.unwrap_or(d.history.retention);
     if !(Duration::from_secs(60)..=MAX_RETENTION).contains(&retention) {

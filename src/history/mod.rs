@@ -18,7 +18,7 @@ pub mod query;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::watch;
@@ -28,8 +28,8 @@ pub use point::Point;
 pub use query::HistoryQuery;
 
 use crate::alert::AlertState;
-use crate::cleanup::measure::{reserve_capped, shrink_deque, trim_with};
-use crate::cleanup::{Structure, Trim, Trimmed};
+use crate::measure::{reserve_capped, shrink_deque, trim_with};
+use crate::measure::{Structure, Trim, Trimmed};
 use crate::snapshot::Snapshot;
 
 /// Default time the history covers.
@@ -41,11 +41,31 @@ pub const DEFAULT_MAX_POINTS: usize = 3600;
 /// The largest `console.history_max_points` (about 12 MiB of points).
 pub const MAX_MAX_POINTS: usize = 86_400;
 
+/// Default most log lines the page keeps.
+pub const DEFAULT_MAX_LOG_LINES: usize = 1000;
+/// The largest `console.max_log_lines`.
+pub const MAX_LOG_LINES: usize = 20_000;
+
+/// The `console:` settings, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ConsoleSettings {
+    /// The history's caps.
+    pub history: HistorySettings,
+    /// Most log lines the page keeps.
+    pub max_log_lines: usize,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self { history: HistorySettings::default(), max_log_lines: DEFAULT_MAX_LOG_LINES }
+    }
+}
+
 /// The history's caps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct HistorySettings {
     /// Points older than this (relative to now) are dropped.
-    #[serde(serialize_with = "crate::snapshot::json::seconds")]
+    #[serde(serialize_with = "crate::seconds::ser_duration")]
     pub retention: Duration,
     /// At most this many points are kept (the oldest go first).
     pub max_points: usize,
@@ -88,7 +108,7 @@ pub struct Page {
 }
 
 fn now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    crate::seconds::now()
 }
 
 impl History {
@@ -104,7 +124,7 @@ impl History {
         if snapshot.seq == 0 || self.points.back().is_some_and(|p| p.seq >= snapshot.seq) {
             return false;
         }
-        let at = snapshot.taken_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let at = crate::seconds::unix(snapshot.taken_at);
         let lines: u64 = snapshot.logs.iter().map(|l| l.ring.lines_total).sum();
         let rate = match self.last_lines {
             Some((t, n)) if at > t && lines >= n => (lines - n) as f64 / (at - t),
@@ -237,6 +257,8 @@ pub async fn run(
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
 
     fn snapshot(seq: u64, at: f64, lines: u64) -> Snapshot {

@@ -70,7 +70,7 @@ impl Point {
             .fold(f64::NAN, f64::min);
         Self {
             seq: snapshot.seq,
-            at: snapshot.taken_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
+            at: crate::seconds::unix(snapshot.taken_at),
             rss: bytes(memory.and_then(|m| m.rss)),
             cgroup_usage: bytes(cgroup.and_then(|c| c.usage)),
             cgroup_limit: bytes(cgroup.and_then(|c| c.limit)),

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::encoding;
-use crate::cleanup::{Structure, Trim, Trimmed};
+use crate::measure::{Structure, Trim, Trimmed};
 use crate::snapshot::Snapshot;
 
 /// What a cached body was rendered from: (snapshot seq, alert seq, reload generation, cleanups

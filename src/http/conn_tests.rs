@@ -10,9 +10,9 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
+use crate::info::StaticInfo;
 use crate::logs::ring::RingLimits;
 use crate::logs::{LogSource, LogSources, SourceKind};
-use crate::metrics::StaticInfo;
 use crate::snapshot::Snapshot;
 
 fn state() -> Arc<AppState> {

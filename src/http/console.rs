@@ -14,19 +14,14 @@ use hyper::header::{
     VARY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use hyper::{Response, StatusCode};
-use serde::Serialize;
 
 use super::body::Body;
-use crate::history::HistorySettings;
+use crate::history::ConsoleSettings;
 
 /// The page's script.
 pub const SCRIPT_PATH: &str = "/console/console.js";
 /// The page's style sheet.
 pub const STYLE_PATH: &str = "/console/console.css";
-/// Default most log lines the page keeps.
-pub const DEFAULT_MAX_LOG_LINES: usize = 1000;
-/// The largest `console.max_log_lines`.
-pub const MAX_LOG_LINES: usize = 20_000;
 
 const PAGE: &str = include_str!("console/index.html");
 const SCRIPT: &str = include_str!("console/console.js");
@@ -35,21 +30,6 @@ const STYLE: &str = include_str!("console/console.css");
 /// Only leakwatch's own origin, for everything; no inline script or style, no framing.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
-/// The `console:` settings, validated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct ConsoleSettings {
-    /// The history's caps.
-    pub history: HistorySettings,
-    /// Most log lines the page keeps.
-    pub max_log_lines: usize,
-}
-
-impl Default for ConsoleSettings {
-    fn default() -> Self {
-        Self { history: HistorySettings::default(), max_log_lines: DEFAULT_MAX_LOG_LINES }
-    }
-}
 
 /// Whether a request is for the console (page or asset): these answer to the log users.
 pub fn is_console(path: &str, headers: &HeaderMap) -> bool {

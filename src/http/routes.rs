@@ -11,22 +11,25 @@ use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use super::admin::AdminToken;
 use super::body::Body;
 use super::cache::MetricsCache;
-use super::console::{self, ConsoleSettings};
+use super::console;
 use super::encoding;
 use super::guard::{Guard, Realm};
 use super::stats::{HttpStats, Route};
 use super::{logs, status};
 use crate::alert::AlertState;
-use crate::cleanup::{Cleanup, Structure};
+use crate::cleanup::Cleanup;
+use crate::history::ConsoleSettings;
 use crate::history::SharedHistory;
+use crate::info::StaticInfo;
 use crate::logs::LogSources;
-use crate::metrics::{self, StaticInfo};
+use crate::measure::Structure;
+use crate::metrics;
 use crate::reload::{ReloadHandle, Trigger};
 use crate::snapshot::Snapshot;
 use crate::summary::Summary;
+use crate::token::AdminToken;
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -332,7 +335,7 @@ async fn admin_route(state: &AppState, req: &Request<Incoming>) -> Response<Body
     // The token file is read on the blocking pool, under a deadline: a file system that hangs
     // (a stale network mount) costs this request a 503, never the server's thread.
     // One read at a time, so a hung one holds one blocking thread.
-    match state.admin.authorize_within(req.headers().clone(), ADMIN_TOKEN_READ_TIMEOUT).await {
+    match super::admin::authorize_within(&state.admin, req.headers().clone(), ADMIN_TOKEN_READ_TIMEOUT).await {
         Some(Ok(())) => {}
         Some(Err(refused)) => return *refused,
         None => {

@@ -4,14 +4,13 @@
 //! section alone; `POST /admin/cleanup`: a cleanup now, answered with its report. The shape is
 //! documented in docs/status.md.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
 use super::body::Body;
-use crate::cleanup::{Cleanup, CleanupStats, Structure, Trigger};
+use crate::cleanup::{Cleanup, CleanupStats, Trigger};
+use crate::measure::Structure;
 use crate::snapshot::Snapshot;
 
 /// The `/status` document.
@@ -52,7 +51,7 @@ pub struct Own<'a> {
 impl<'a> Own<'a> {
     /// leakwatch's figures from its own sample in `snapshot`.
     pub fn of(version: &'a str, snapshot: &Snapshot) -> Self {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let now = crate::seconds::now();
         let own = snapshot.own_process.as_ref();
         let started_at = own.and_then(|p| p.start_time_seconds);
         Self {

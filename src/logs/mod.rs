@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
 
-use crate::cleanup::{Structure, Trim, Trimmed};
+use crate::measure::{Structure, Trim, Trimmed};
 use ring::{LogRing, RingLimits, RingStats, LINE_OVERHEAD_BYTES};
 
 /// Where a source's lines come from.

@@ -249,7 +249,7 @@ fn bytes(param: &str, value: &[u8]) -> Result<usize, ParamError> {
     if text.trim() != text || text.is_empty() {
         return Err(bad(""));
     }
-    let n = crate::config::units::parse_bytes(text).map_err(|_| bad(""))?;
+    let n = crate::units::parse_bytes(text).map_err(|_| bad(""))?;
     if (MIN_MAX_BYTES as u64..=MAX_MAX_BYTES as u64).contains(&n) {
         Ok(n as usize)
     } else {

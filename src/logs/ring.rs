@@ -19,7 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::cleanup::measure::{reserve_capped, shrink_deque, trim_with, Structure, Trimmed};
+use crate::measure::{reserve_capped, shrink_deque, trim_with, Structure, Trimmed};
 
 /// Appended to a line that was cut at `max_line_bytes`.
 pub const CUT_MARKER: &str = "…[cut]";

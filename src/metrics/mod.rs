@@ -14,36 +14,11 @@ use prometheus::proto::MetricFamily;
 use prometheus::{Encoder, TextEncoder};
 
 use crate::alert::AlertState;
+use crate::info::StaticInfo;
 use crate::parse::pressure::Pressure;
 use crate::reload::ReloadStatus;
 use crate::snapshot::{ProcessMemory, Snapshot};
 use family::{gauge_rows, Family};
-
-/// Facts fixed at start that appear on `_info` metrics.
-#[derive(Debug, Clone, Default)]
-pub struct StaticInfo {
-    /// leakwatch's version.
-    pub version: String,
-    /// Kubernetes pod context from Downward API environment variables, as (label, value).
-    pub kubernetes: Vec<(&'static str, String)>,
-}
-
-impl StaticInfo {
-    /// Reads the Downward API variables `POD_NAMESPACE`, `POD_NAME`, `CONTAINER_NAME`, `NODE_NAME`
-    /// through `env`, so tests can pass a map.
-    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Self {
-        let kubernetes = [
-            ("namespace", "POD_NAMESPACE"),
-            ("pod", "POD_NAME"),
-            ("container", "CONTAINER_NAME"),
-            ("node", "NODE_NAME"),
-        ]
-        .into_iter()
-        .filter_map(|(label, var)| env(var).filter(|v| !v.is_empty()).map(|v| (label, v)))
-        .collect();
-        Self { version: env!("CARGO_PKG_VERSION").to_owned(), kubernetes }
-    }
-}
 
 /// Renders the exposition text for one snapshot, without alert state.
 pub fn render(snapshot: &Snapshot, info: &StaticInfo) -> String {
@@ -134,7 +109,7 @@ fn meta(out: &mut Vec<Family>, s: &Snapshot, info: &StaticInfo) {
     out.push(f);
     let mut f =
         Family::gauge("leakwatch_last_sample_timestamp_seconds", "Unix time when the last sampling pass started.");
-    f.add(&[], s.taken_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0));
+    f.add(&[], crate::seconds::unix(s.taken_at));
     out.push(f);
     let mut f = Family::gauge(
         "leakwatch_sample_age_seconds",

@@ -1,7 +1,7 @@
 //! The target's presence and leakwatch's own OOM kill count (`leakwatch_target_*`).
 
 use super::family::Family;
-use crate::oom::ledger::Detection;
+use crate::snapshot::oom::Detection;
 use crate::snapshot::Snapshot;
 
 /// `leakwatch_target_up`, `leakwatch_target_oom_kills_total{detection}`,

@@ -1,7 +1,5 @@
 //! The `leakwatch_config_*` families: reload health, as Prometheus and Alertmanager spell it.
 
-use std::time::UNIX_EPOCH;
-
 use super::family::Family;
 use crate::reload::ReloadStatus;
 
@@ -17,7 +15,7 @@ pub fn reload(out: &mut Vec<Family>, r: &ReloadStatus) {
         "leakwatch_config_last_reload_success_timestamp_seconds",
         "Unix time of the last successful configuration load (the start counts).",
     );
-    f.add(&[], r.last_success_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0));
+    f.add(&[], crate::seconds::unix(r.last_success_at));
     out.push(f);
     let mut f =
         Family::counter("leakwatch_config_reloads_total", "Configuration reload attempts since start, by result.");

@@ -6,7 +6,8 @@
 use prometheus::{Encoder, TextEncoder};
 
 use super::family::Family;
-use crate::cleanup::{CleanupStats, Structure, Trigger};
+use crate::cleanup::{CleanupStats, Trigger};
+use crate::measure::Structure;
 
 /// The exposition text of the structure and cleanup families (empty families are left out).
 pub fn render(structures: &[Structure], cleanup: Option<&CleanupStats>) -> String {

@@ -25,29 +25,6 @@ pub struct CgroupKey {
     pub ino: u64,
 }
 
-/// How a kill was counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Detection {
-    /// The cgroup's kernel counter rose.
-    Cgroup,
-    /// The counter could not be read when the target died, and the host's `oom_kill` rose.
-    Inferred,
-}
-
-impl Detection {
-    /// Both, in label order.
-    pub const ALL: [Detection; 2] = [Detection::Cgroup, Detection::Inferred];
-
-    /// Label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Cgroup => "cgroup",
-            Self::Inferred => "inferred",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 struct Seen {
     key: CgroupKey,

@@ -20,57 +20,20 @@ pub mod watch;
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 
-use serde::Serialize;
 use tokio::sync::Notify;
 
 use crate::alert::AlertState;
-use crate::cleanup::Structure;
 use crate::logs::LogSources;
+use crate::measure::Structure;
 use crate::roots::Roots;
-use crate::sample::cgroup::Location;
-use crate::snapshot::{CgroupSample, ProcessIdentity};
-use ledger::{CgroupKey, Detection, Ledger};
-use report::{OomReport, Premortem, PremortemSample, SeenBy, MAX_REPORTS};
+use crate::snapshot::oom::{Detection, OomReport, OomStatus, PremortemSample, SeenBy};
+use crate::snapshot::{CgroupSample, Location, ProcessIdentity};
+use ledger::{CgroupKey, Ledger};
+use report::{Premortem, MAX_REPORTS};
 use watch::{Event, WatchSet, WatchedCgroup, Watcher};
 
 /// From this utilization on, the watcher reads the counter every [`watch::NEAR_LIMIT_POLL`].
 pub const NEAR_LIMIT_RATIO: f64 = 0.9;
-
-/// What a snapshot says about the target's presence and its OOM kills.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct OomStatus {
-    /// The `target` label value.
-    pub target: String,
-    /// Whether the target has a process (`leakwatch_target_up`).
-    pub up: bool,
-    /// leakwatch's own count of the target's OOM kills, both detections.
-    pub kills_total: u64,
-    /// The part of `kills_total` inferred from the host counter.
-    pub inferred_total: u64,
-    /// When leakwatch saw the last kill (Unix seconds).
-    pub last_kill_at: Option<f64>,
-    /// The reports' cap.
-    pub max_reports: usize,
-    /// The newest reports, newest first.
-    #[serde(serialize_with = "reports_json")]
-    pub reports: Vec<Arc<OomReport>>,
-    /// Exit watcher events dropped because no pass took them in time (its queue is bounded).
-    pub watch_events_dropped: u64,
-}
-
-fn reports_json<S: serde::Serializer>(reports: &[Arc<OomReport>], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(reports.iter().map(|r| &**r))
-}
-
-impl OomStatus {
-    /// Kills counted by `detection`.
-    pub fn kills(&self, detection: Detection) -> u64 {
-        match detection {
-            Detection::Cgroup => self.kills_total - self.inferred_total,
-            Detection::Inferred => self.inferred_total,
-        }
-    }
-}
 
 /// What one pass found, for the tracker.
 pub struct PassFacts<'a> {
@@ -325,7 +288,7 @@ impl OomTracker {
     }
 
     /// Releases spare room; every sample, report and count stays.
-    pub fn trim(&mut self) -> Vec<crate::cleanup::Trimmed> {
+    pub fn trim(&mut self) -> Vec<crate::measure::Trimmed> {
         self.premortem.trim()
     }
 

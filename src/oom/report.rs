@@ -4,13 +4,11 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use serde::Serialize;
-
-use super::ledger::Detection;
-use crate::cleanup::measure::{shrink_deque, trim_with, Trimmed};
-use crate::cleanup::Structure;
 use crate::logs::ring::{Cursor, ReadLimits};
 use crate::logs::LogSources;
+use crate::measure::Structure;
+use crate::measure::{shrink_deque, trim_with, Trimmed};
+use crate::snapshot::oom::{OomReport, PremortemSample};
 
 /// Samples kept before a kill.
 pub const PREMORTEM_SAMPLES: usize = 12;
@@ -25,84 +23,6 @@ pub const REPORT_LINE_BYTES: usize = 512;
 /// A process exit this soon after a kill seen before any exit (notified or polled) names the
 /// killed process in that kill's report.
 pub const EXIT_ATTRIBUTION_SECONDS: f64 = 10.0;
-
-/// One sample's key figures.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct PremortemSample {
-    /// When it was taken (Unix seconds).
-    pub at: f64,
-    /// Group RSS, bytes.
-    pub rss_bytes: Option<u64>,
-    /// Cgroup usage, bytes.
-    pub cgroup_usage_bytes: Option<u64>,
-    /// Cgroup working set, bytes.
-    pub cgroup_working_set_bytes: Option<u64>,
-    /// Cgroup limit, bytes.
-    pub cgroup_limit_bytes: Option<u64>,
-    /// Used ÷ limit on the alerting basis.
-    pub utilization_ratio: Option<f64>,
-    /// `cgroup_working_set` or `host_rss`.
-    pub basis: Option<&'static str>,
-    /// The memory leak detector's growth, bytes per second (its last judgement).
-    pub trend_bytes_per_second: Option<f64>,
-    /// The detector's predicted seconds until the limit.
-    pub seconds_to_limit: Option<f64>,
-    /// Open descriptors of the group.
-    pub fds: Option<u64>,
-    /// TCP/UDP/unix sockets held by the group.
-    pub connections: Option<u64>,
-    /// Processes of the group and their descendants.
-    pub tasks: Option<u64>,
-}
-
-/// How a kill came to leakwatch's notice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SeenBy {
-    /// The pidfd of a target process woke the watcher; the counter was read at once.
-    Pidfd,
-    /// The kernel notified a change of v2 `memory.events`.
-    EventsNotify,
-    /// The counter, read every 20 ms while the target was near its limit, rose.
-    NearLimitPoll,
-    /// The regular sampling pass read the counter.
-    Sample,
-}
-
-impl SeenBy {
-    /// Log value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pidfd => "pidfd",
-            Self::EventsNotify => "events_notify",
-            Self::NearLimitPoll => "near_limit_poll",
-            Self::Sample => "sample",
-        }
-    }
-}
-
-/// One OOM kill (or several seen at once) with what preceded it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OomReport {
-    /// When leakwatch saw it (Unix seconds).
-    pub at: f64,
-    /// The `target` label value.
-    pub target: String,
-    /// How it was counted.
-    pub detection: Detection,
-    /// How it was seen.
-    pub seen_by: SeenBy,
-    /// Kills this report covers.
-    pub kills: u64,
-    /// The processes that died (when known).
-    pub pids: Vec<i32>,
-    /// The cgroup path as `/proc/PID/cgroup` gave it.
-    pub cgroup: Option<String>,
-    /// The samples before the kill, oldest first.
-    pub samples: Vec<PremortemSample>,
-    /// The last lines of each log source (lossy UTF-8, cut at [`REPORT_LINE_BYTES`]).
-    pub logs: BTreeMap<String, Vec<String>>,
-}
 
 /// The ring of recent samples and the newest reports.
 #[derive(Debug, Default)]
@@ -192,6 +112,7 @@ mod tests {
     use super::*;
     use crate::logs::ring::RingLimits;
     use crate::logs::{LogSource, SourceKind};
+    use crate::snapshot::oom::{Detection, SeenBy};
 
     fn report() -> OomReport {
         OomReport {

@@ -14,12 +14,12 @@ use crate::alert::rules::AlertRules;
 use crate::alert::{self, AlertState};
 use crate::cleanup::Cleanup;
 use crate::config::{LogSourceSpec, Selector, ValidConfig};
-use crate::http::admin::AdminToken;
 use crate::logs::guard::{Policy, SharedPolicy};
 use crate::logs::tail::TailThread;
 use crate::logs::{LogSource, LogSources};
 use crate::sample::target::TargetSpec;
 use crate::sample::{SamplerConfig, SamplerSettings};
+use crate::token::AdminToken;
 use crate::web::SharedUsers;
 
 /// What `leakwatch run` fixes for the whole run: the wrapped command's pid and program.

@@ -6,20 +6,7 @@ use super::read::{ok_or_record, read_parsed, record, ReadError};
 use crate::parse::cgroup::{self, FlatKeyed, Membership};
 use crate::parse::pressure;
 use crate::roots::Roots;
-use crate::snapshot::{CgroupSample, CgroupVersion, CgroupVia, ErrorCounts, ErrorSource};
-
-/// A located cgroup directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Location {
-    /// Hierarchy version.
-    pub version: CgroupVersion,
-    /// How it was found.
-    pub via: CgroupVia,
-    /// The path `/proc/PID/cgroup` gives.
-    pub path: String,
-    /// The directory holding the `memory.*` files.
-    pub dir: PathBuf,
-}
+use crate::snapshot::{CgroupSample, CgroupVersion, CgroupVia, ErrorCounts, ErrorSource, Location};
 
 /// Samples the memory cgroup of `pid`. `None` (with a counted error) when it cannot be located.
 pub fn sample(roots: &Roots, pid: i32, errors: &mut ErrorCounts) -> Option<CgroupSample> {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::read::{record, ReadError};
 use super::sock_diag::{DiagError, SockDiag};
-use crate::cleanup::measure::{shrink_map, shrink_vec, trim_with, Structure, Trimmed};
+use crate::measure::{shrink_map, shrink_vec, trim_with, Structure, Trimmed};
 use crate::parse::sock_diag::DumpError;
 use crate::parse::sockets::{inet_line, is_header, unix_line, Protocol, SockState, SocketEntry};
 use crate::parse::ParseError;
@@ -59,6 +59,9 @@ impl PeerSpec {
     }
 }
 
+/// Default cap on the sockets in the first-seen map.
+pub const DEFAULT_CONN_MAX_TRACKED: usize = 65_536;
+
 /// The socket sampler's settings, from `connections:`.
 #[derive(Debug, Clone)]
 pub struct ConnSettings {
@@ -77,8 +80,8 @@ impl Default for ConnSettings {
         Self {
             method: MethodChoice::Auto,
             peers: Vec::new(),
-            stale_after: crate::config::DEFAULT_STALE_AFTER,
-            max_tracked: crate::config::DEFAULT_CONN_MAX_TRACKED,
+            stale_after: super::DEFAULT_STALE_AFTER,
+            max_tracked: DEFAULT_CONN_MAX_TRACKED,
         }
     }
 }

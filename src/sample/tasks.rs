@@ -12,12 +12,15 @@ use std::time::{Duration, Instant};
 
 use super::process::SystemFacts;
 use super::read::{read_capped, read_parsed, record, ReadError};
-use crate::cleanup::measure::{shrink_map, trim_with, Structure, Trimmed};
+use crate::measure::{shrink_map, trim_with, Structure, Trimmed};
 use crate::parse::kv;
 use crate::parse::stat::{brief, ProcState};
 use crate::parse::ParseError;
 use crate::roots::Roots;
 use crate::snapshot::{ErrorCounts, ErrorReason, ErrorSource, TaskSample};
+
+/// Default cap on the child processes in the first-seen map.
+pub const DEFAULT_TASK_MAX_TRACKED: usize = 4096;
 
 /// The task sampler's settings, from `tasks:`.
 #[derive(Debug, Clone, Copy)]
@@ -30,7 +33,7 @@ pub struct TaskSettings {
 
 impl Default for TaskSettings {
     fn default() -> Self {
-        Self { stale_after: crate::config::DEFAULT_STALE_AFTER, max_tracked: crate::config::DEFAULT_TASK_MAX_TRACKED }
+        Self { stale_after: super::DEFAULT_STALE_AFTER, max_tracked: DEFAULT_TASK_MAX_TRACKED }
     }
 }
 

@@ -14,9 +14,16 @@ use std::time::SystemTime;
 use super::fds::{self, FdScan};
 use super::process::{PssGate, PssRead, SampledProcess};
 use super::read::ok_or_record;
-use crate::cleanup::measure::Structure;
+use crate::measure::Structure;
 use crate::roots::Roots;
 use crate::snapshot::{ErrorCounts, ErrorSource, PssCost};
+
+/// Default: the expensive figures (descriptor walk, socket tables, PSS, the process scan) are read
+/// on every this many passes, and in between only when a cheap figure says they changed.
+pub const DEFAULT_EXPENSIVE_EVERY: u32 = 12;
+/// Default: PSS is re-read between full passes when a process's RSS moved by more than this
+/// fraction since the last read.
+pub const DEFAULT_PSS_RSS_CHANGE: f64 = 0.05;
 
 /// How often the expensive figures are read, from `sampling:`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,10 +36,7 @@ pub struct TierSettings {
 
 impl Default for TierSettings {
     fn default() -> Self {
-        Self {
-            expensive_every: crate::config::DEFAULT_EXPENSIVE_EVERY,
-            pss_rss_change: crate::config::DEFAULT_PSS_RSS_CHANGE,
-        }
+        Self { expensive_every: DEFAULT_EXPENSIVE_EVERY, pss_rss_change: DEFAULT_PSS_RSS_CHANGE }
     }
 }
 

@@ -120,9 +120,9 @@ pub fn parse(text: &str) -> Result<WebFile, String> {
     if text.trim().is_empty() {
         return Ok(WebFile::default());
     }
-    crate::config::yaml_guard::check(text.as_bytes())?;
+    crate::yaml_guard::check(text.as_bytes())?;
     yaml_serde::from_str(text).map_err(|e| {
-        let mut message = crate::config::redact::quoted_text(&hide_string_values(&e.to_string()));
+        let mut message = crate::redact::quoted_text(&hide_string_values(&e.to_string()));
         // The parser leaves out the position when it is the file's start.
         if let Some(at) = e.location().filter(|_| !message.contains(" at line ")) {
             message.push_str(&format!(" at line {} column {}", at.line(), at.column()));

@@ -255,7 +255,7 @@ fn deep_nesting_and_alias_bombs_are_refused_without_a_crash() {
 
 #[test]
 fn yaml_caps_hold_for_any_size_alias_count_and_depth() {
-    use leakwatch::config::yaml_guard::{MAX_ALIASES, MAX_DEPTH, MAX_EXPANDED_BYTES};
+    use leakwatch::yaml_guard::{MAX_ALIASES, MAX_DEPTH, MAX_EXPANDED_BYTES};
     // A `size`-byte anchored string named `aliases` times inside `depth` nested flow sequences.
     let shape = (1usize..100, 0usize..1500, 1usize..200_000);
     check("config::yaml_caps", shape, |(depth, aliases, size)| {

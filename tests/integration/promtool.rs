@@ -13,10 +13,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use leakwatch::alert::{rules, AlertState, Engine};
-use leakwatch::cleanup::{ByTrigger, CleanupSettings, CleanupStats, Report, Structure, Trigger, Trimmed};
+use leakwatch::cleanup::{ByTrigger, CleanupSettings, CleanupStats, Report, Trigger};
+use leakwatch::info::StaticInfo;
 use leakwatch::logs::ring::RingLimits;
 use leakwatch::logs::{LogSource, LogSourceStats, SourceKind};
-use leakwatch::metrics::{render_scrape, structures, StaticInfo};
+use leakwatch::measure::{Structure, Trimmed};
+use leakwatch::metrics::{render_scrape, structures};
 use leakwatch::parse::pressure::{Pressure, PressureLine};
 use leakwatch::reload::ReloadStatus;
 use leakwatch::snapshot::{
@@ -309,7 +311,7 @@ pub fn full_snapshot() -> Snapshot {
     let mut errors = ErrorCounts::default();
     errors.record(ErrorSource::SmapsRollup, ErrorReason::PermissionDenied);
     errors.record(ErrorSource::Stat, ErrorReason::NotFound);
-    let oom = leakwatch::oom::OomStatus {
+    let oom = leakwatch::snapshot::oom::OomStatus {
         target: "app".into(),
         up: true,
         kills_total: 3,

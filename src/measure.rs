@@ -1,11 +1,13 @@
 //! What a structure holds and what trimming it released: sizes from capacities (`capacity ×
 //! slot size`; a hash table's buckets and control bytes as hashbrown lays them out), and the
-//! shrink rule shared by every owner.
+//! shrink rule shared by every owner, and the trim protocol (`Trim`, `TrimInbox`) the cleanup
+//! task drives. A leaf: it imports nothing from the crate.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 
 use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
 
 /// Below this many spare bytes a buffer is left as it is (shrinking it would only cost a
 /// reallocation on the next write).
@@ -173,6 +175,22 @@ pub fn reserve_capped<T>(buf: &mut VecDeque<T>, extra: usize, cap: usize) {
         let target = (buf.capacity() * 2).clamp(needed, cap.max(needed));
         buf.reserve_exact(target - buf.len());
     }
+}
+
+/// A request for an owner to trim its structures; it answers with what changed.
+pub type TrimRequest = oneshot::Sender<Vec<Trimmed>>;
+/// Where an owner receives trim requests (it answers between its own passes).
+pub type TrimInbox = mpsc::Receiver<TrimRequest>;
+
+/// A structure the cleanup can trim from its own task (it sits behind its own short lock).
+pub trait Trim: Send + Sync {
+    /// Trims and reports what changed.
+    fn trim(&self) -> Vec<Trimmed>;
+}
+
+/// A trim inbox and the sender the cleanup task keeps for it.
+pub fn trim_channel() -> (mpsc::Sender<TrimRequest>, TrimInbox) {
+    mpsc::channel(1)
 }
 
 #[cfg(test)]

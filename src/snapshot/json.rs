@@ -1,9 +1,8 @@
 //! The snapshot's JSON form (for `GET /status`): label enums as their label values, durations
-//! in seconds, times in Unix seconds, `(table, state)` maps nested by table, error counts as a
+//! in seconds and times in Unix seconds (both through `crate::seconds`), `(table, state)` maps nested by table, error counts as a
 //! list.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
@@ -36,24 +35,6 @@ as_label!(
     ErrorSource,
     ErrorReason
 );
-
-/// A duration as seconds.
-pub fn seconds<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
-}
-
-/// An optional duration as seconds (or null).
-pub fn opt_seconds<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => s.serialize_some(&d.as_secs_f64()),
-        None => s.serialize_none(),
-    }
-}
-
-/// A time as Unix seconds.
-pub fn unix_seconds<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(t.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0))
-}
 
 /// `{(tcp, established): 3}` as `{"tcp": {"established": 3}}`.
 pub fn by_table<S: Serializer>(m: &BTreeMap<(Protocol, SockState), u64>, s: S) -> Result<S::Ok, S::Error> {
@@ -90,22 +71,9 @@ impl Serialize for ErrorCounts {
 
 #[cfg(test)]
 mod tests {
-    use std::time::UNIX_EPOCH;
+    use std::time::{Duration, UNIX_EPOCH};
 
     use super::super::*;
-
-    #[test]
-    fn unix_times_read_back_from_json_are_the_same_f64() {
-        // /status and /metrics show the same instants; a client comparing them needs the exact
-        // value back (serde_json's float_roundtrip; without it the last bit can differ).
-        let mut t = 1_796_286_055.426_667_5_f64;
-        for _ in 0..10_000 {
-            let text = serde_json::to_string(&t).expect("serialize");
-            assert_eq!(serde_json::from_str::<f64>(&text).expect("parse"), t, "{text}");
-            assert_eq!(text.parse::<f64>().expect("parse"), t, "the text format's parse agrees: {text}");
-            t += 0.000_123_7;
-        }
-    }
 
     #[test]
     fn a_snapshot_serializes_with_label_values_seconds_and_nested_tables() {

@@ -4,19 +4,20 @@
 //! could not be read; the reason is then counted in [`ErrorCounts`].
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::cleanup::Structure;
 use crate::logs::LogSourceStats;
+use crate::measure::Structure;
 pub use crate::parse::fdlink::FdKind;
 use crate::parse::pressure::Pressure;
 pub use crate::parse::sockets::{Protocol, SockState};
 pub use crate::parse::stat::ProcState;
 
-#[path = "snapshot_json.rs"]
 pub mod json;
+pub mod oom;
 
 /// One sampling pass.
 #[derive(Debug, Clone, Serialize)]
@@ -24,10 +25,10 @@ pub struct Snapshot {
     /// 1 for the first sample; 0 only for the placeholder published before it.
     pub seq: u64,
     /// When the pass started.
-    #[serde(serialize_with = "json::unix_seconds")]
+    #[serde(serialize_with = "crate::seconds::ser_unix")]
     pub taken_at: SystemTime,
     /// How long the pass took.
-    #[serde(serialize_with = "json::seconds")]
+    #[serde(serialize_with = "crate::seconds::ser_duration")]
     pub duration: Duration,
     /// Host-wide memory.
     pub host: HostSample,
@@ -44,7 +45,7 @@ pub struct Snapshot {
     #[serde(skip)]
     pub structures: Vec<Structure>,
     /// The target's presence and OOM kills (leakwatch's own count and the newest reports).
-    pub oom: crate::oom::OomStatus,
+    pub oom: oom::OomStatus,
 }
 
 impl Snapshot {
@@ -60,7 +61,7 @@ impl Snapshot {
             errors: ErrorCounts::default(),
             logs: Vec::new(),
             structures: Vec::new(),
-            oom: crate::oom::OomStatus { target: target_name.to_owned(), ..Default::default() },
+            oom: oom::OomStatus { target: target_name.to_owned(), ..Default::default() },
         }
     }
 }
@@ -130,16 +131,16 @@ pub struct TargetSample {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Freshness {
     /// The descriptor walk (counts by kind, socket inodes); the oldest over the group.
-    #[serde(serialize_with = "json::opt_seconds")]
+    #[serde(serialize_with = "crate::seconds::ser_opt_duration")]
     pub fds: Option<Duration>,
     /// PSS (`smaps_rollup`); the oldest over the group.
-    #[serde(serialize_with = "json::opt_seconds")]
+    #[serde(serialize_with = "crate::seconds::ser_opt_duration")]
     pub pss: Option<Duration>,
     /// The socket tables.
-    #[serde(serialize_with = "json::opt_seconds")]
+    #[serde(serialize_with = "crate::seconds::ser_opt_duration")]
     pub sockets: Option<Duration>,
     /// The descendants and their states.
-    #[serde(serialize_with = "json::opt_seconds")]
+    #[serde(serialize_with = "crate::seconds::ser_opt_duration")]
     pub tasks: Option<Duration>,
     /// Passes between two full passes (`sampling.expensive_every`).
     pub expensive_every: u32,
@@ -194,7 +195,7 @@ pub struct SocketSample {
     /// Held sockets (not listening) first seen longer ago than `stale_after`.
     pub stale: u64,
     /// The configured age past which a socket is stale.
-    #[serde(serialize_with = "json::seconds")]
+    #[serde(serialize_with = "crate::seconds::ser_duration")]
     pub stale_after: Duration,
     /// Sockets in the first-seen map.
     pub tracked: usize,
@@ -203,7 +204,7 @@ pub struct SocketSample {
     /// Held sockets left out of the first-seen map this pass because it was full (no age known).
     pub untracked: u64,
     /// What reading the tables and matching them cost this pass.
-    #[serde(serialize_with = "json::seconds")]
+    #[serde(serialize_with = "crate::seconds::ser_duration")]
     pub duration: Duration,
 }
 
@@ -257,7 +258,7 @@ pub struct TaskSample {
     /// Descendants older (by their start time) than `stale_after`: stuck workers.
     pub stale: u64,
     /// The configured age past which a descendant is stale.
-    #[serde(serialize_with = "json::seconds")]
+    #[serde(serialize_with = "crate::seconds::ser_duration")]
     pub stale_after: Duration,
     /// Descendants in the first-seen map.
     pub tracked: usize,
@@ -487,7 +488,7 @@ impl Utilization {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct PssCost {
     /// Time spent reading `smaps_rollup` in the last pass, if it was read.
-    #[serde(serialize_with = "json::opt_seconds")]
+    #[serde(serialize_with = "crate::seconds::ser_opt_duration")]
     pub last_read: Option<Duration>,
     /// Total time spent reading it since start.
     pub read_seconds_total: f64,
@@ -623,4 +624,16 @@ impl ErrorCounts {
     pub fn iter(&self) -> impl Iterator<Item = (ErrorSource, ErrorReason, u64)> + '_ {
         self.0.iter().map(|(&(s, r), &n)| (s, r, n))
     }
+}
+/// A located cgroup directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// Hierarchy version.
+    pub version: CgroupVersion,
+    /// How it was found.
+    pub via: CgroupVia,
+    /// The path `/proc/PID/cgroup` gives.
+    pub path: String,
+    /// The directory holding the `memory.*` files.
+    pub dir: PathBuf,
 }
