@@ -9,18 +9,17 @@ use crate::reload::ReloadStatus;
 pub fn reload(out: &mut Vec<Family>, r: &ReloadStatus) {
     let mut f = Family::gauge(
         "leakwatch_config_last_reload_successful",
-        "Whether the last configuration reload attempt succeeded (1) or kept the running configuration (0).",
+        "Whether the last configuration reload attempt succeeded.",
     );
     f.add(&[], if r.last_successful { 1.0 } else { 0.0 });
     out.push(f);
     let mut f = Family::gauge(
         "leakwatch_config_last_reload_success_timestamp_seconds",
-        "Unix time of the last successful configuration load (the start counts).",
+        "Unix time of the last successful configuration load.",
     );
     f.add(&[], r.last_success_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0));
     out.push(f);
-    let mut f =
-        Family::counter("leakwatch_config_reloads_total", "Configuration reload attempts since start, by result.");
+    let mut f = Family::counter("leakwatch_config_reloads_total", "Configuration reload attempts since start.");
     f.add(&[("result", "success")], r.successes as f64);
     f.add(&[("result", "failure")], r.failures as f64);
     out.push(f);

@@ -21,16 +21,10 @@ pub fn render(structures: &[Structure], cleanup: Option<&CleanupStats>) -> Strin
 }
 
 fn families(out: &mut Vec<Family>, structures: &[Structure], cleanup: Option<&CleanupStats>) {
-    let mut entries = Family::gauge(
-        "leakwatch_structure_entries",
-        "Entries held by an internal structure (KiB for log_page_budget_kib); see /status.",
-    );
+    let mut entries = Family::gauge("leakwatch_structure_entries", "Entries held by an internal structure.");
     let mut max =
         Family::gauge("leakwatch_structure_max_entries", "The configured cap on an internal structure's entries.");
-    let mut bytes = Family::gauge(
-        "leakwatch_structure_allocated_bytes",
-        "Bytes allocated by an internal structure (capacity × slot size): what a cleanup can shrink.",
-    );
+    let mut bytes = Family::gauge("leakwatch_structure_allocated_bytes", "Bytes allocated by an internal structure.");
     for s in structures.iter().filter(|s| s.source.is_none()) {
         let labels = [("structure", s.name)];
         entries.add(&labels, s.len as f64);
@@ -39,7 +33,7 @@ fn families(out: &mut Vec<Family>, structures: &[Structure], cleanup: Option<&Cl
     }
     out.extend([entries, max, bytes]);
     let Some(c) = cleanup else { return };
-    let mut f = Family::counter("leakwatch_cleanups_total", "Cleanups of leakwatch's own structures, by trigger.");
+    let mut f = Family::counter("leakwatch_cleanups_total", "Cleanups of leakwatch's own structures.");
     for t in Trigger::ALL {
         f.add(&[("trigger", t.as_str())], c.performed.get(t) as f64);
     }
