@@ -36,14 +36,9 @@ pub fn alerts(out: &mut Vec<Family>, state: &AlertState) {
     f.add(&[], state.history_max as f64);
     out.push(f);
 
-    let mut samples =
-        Family::gauge("leakwatch_trend_history_samples", "Samples in the leak detector's history of the resource.");
-    let mut max =
-        Family::gauge("leakwatch_trend_history_max_samples", "The cap of the leak detector's history of the resource.");
-    let mut fill = Family::gauge(
-        "leakwatch_trend_window_fill_ratio",
-        "Share of alerts.prediction.retention the resource's history covers.",
-    );
+    let mut samples = Family::gauge("leakwatch_trend_history_samples", "Samples in the detector's history.");
+    let mut max = Family::gauge("leakwatch_trend_history_max_samples", "Cap on the detector's history.");
+    let mut fill = Family::gauge("leakwatch_trend_window_fill_ratio", "Share of the retention the history covers.");
     let mut growing = Family::gauge(
         "leakwatch_trend_growing",
         "1 when the leak detector judges the resource to grow significantly, else 0 (absent before the window is full enough).",

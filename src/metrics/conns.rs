@@ -9,7 +9,7 @@ use crate::snapshot::{Protocol, SocketSample};
 /// Adds the socket and peer-group families of the target `target`.
 pub fn conns(out: &mut Vec<Family>, target: &str, s: &SocketSample) {
     let t = [("target", target)];
-    let mut f = Family::gauge("leakwatch_conn_source_info", "How each socket table was read in the last pass.");
+    let mut f = Family::gauge("leakwatch_conn_source_info", "How each socket table was read.");
     for (protocol, method) in &s.methods {
         f.add(&[("target", target), ("protocol", protocol.as_str()), ("method", method.as_str())], 1.0);
     }
@@ -19,7 +19,7 @@ pub fn conns(out: &mut Vec<Family>, target: &str, s: &SocketSample) {
         f.add(&[("target", target), ("protocol", protocol.as_str()), ("state", state.as_str())], *n as f64);
     }
     out.push(f);
-    let mut f = Family::gauge("leakwatch_conn_netns_sockets", "Every socket in the target's network namespace.");
+    let mut f = Family::gauge("leakwatch_conn_netns_sockets", "Sockets in the target's netns.");
     for ((protocol, state), n) in &s.netns {
         f.add(&[("target", target), ("protocol", protocol.as_str()), ("state", state.as_str())], *n as f64);
     }
@@ -50,11 +50,7 @@ pub fn conns(out: &mut Vec<Family>, target: &str, s: &SocketSample) {
 
     let gauges: [(&str, &str, f64); 5] = [
         ("leakwatch_conn_stale_sockets", "Target sockets older than stale_after.", s.stale as f64),
-        (
-            "leakwatch_conn_stale_after_seconds",
-            "The age past which a socket counts as stale.",
-            s.stale_after.as_secs_f64(),
-        ),
+        ("leakwatch_conn_stale_after_seconds", "Stale age of a socket.", s.stale_after.as_secs_f64()),
         ("leakwatch_conn_tracked_sockets", "Sockets in the first-seen map.", s.tracked as f64),
         ("leakwatch_conn_tracked_max_sockets", "The first-seen map's cap.", s.tracked_max as f64),
         ("leakwatch_conn_untracked_sockets", "Sockets left out of the full first-seen map.", s.untracked as f64),

@@ -129,11 +129,10 @@ fn meta(out: &mut Vec<Family>, s: &Snapshot, info: &StaticInfo) {
     let mut f = Family::gauge("leakwatch_sample_duration_seconds", "Duration of the last sampling pass.");
     f.add(&[], s.duration.as_secs_f64());
     out.push(f);
-    let mut f =
-        Family::gauge("leakwatch_last_sample_timestamp_seconds", "Unix time when the last sampling pass started.");
+    let mut f = Family::gauge("leakwatch_last_sample_timestamp_seconds", "Start of the last pass, Unix seconds.");
     f.add(&[], s.taken_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0));
     out.push(f);
-    let mut f = Family::gauge("leakwatch_sample_age_seconds", "Age at the last pass of each expensive figure group.");
+    let mut f = Family::gauge("leakwatch_sample_age_seconds", "Age of each expensive figure group.");
     for (figures, age) in s.target.freshness.groups() {
         f.add_opt(&[("figures", figures)], age.map(|a| a.as_secs_f64()));
     }
@@ -197,7 +196,7 @@ fn target(out: &mut Vec<Family>, s: &Snapshot) {
     if s.seq == 0 {
         return;
     }
-    let mut f = Family::gauge("leakwatch_target_processes", "Processes of the target group sampled in the last pass.");
+    let mut f = Family::gauge("leakwatch_target_processes", "Target processes sampled.");
     f.add(&target, t.processes.len() as f64);
     out.push(f);
     let mut f = Family::gauge("leakwatch_target_processes_matched", "Processes that matched the target selector.");
@@ -214,8 +213,7 @@ fn target(out: &mut Vec<Family>, s: &Snapshot) {
     if let Some(m) = &t.memory {
         process_memory(out, "leakwatch_process", m, &target, "target group");
     }
-    let mut f =
-        Family::gauge("leakwatch_pss_read_duration_seconds", "Time spent reading smaps_rollup in the last pass.");
+    let mut f = Family::gauge("leakwatch_pss_read_duration_seconds", "Last smaps_rollup read time.");
     f.add_opt(&target, t.pss.last_read.map(|d| d.as_secs_f64()));
     out.push(f);
     let mut f = Family::counter("leakwatch_pss_read_seconds_total", "Total time spent reading smaps_rollup.");
@@ -227,18 +225,14 @@ fn target(out: &mut Vec<Family>, s: &Snapshot) {
     out.push(f);
     if let Some(u) = &t.utilization {
         let labels = [("target", t.name.as_str()), ("basis", u.basis.as_str())];
-        let mut f = Family::gauge(
-            "leakwatch_memory_utilization_ratio",
-            "Memory used / limit on the basis the OOM killer acts on.",
-        );
+        let mut f =
+            Family::gauge("leakwatch_memory_utilization_ratio", "Memory used / limit, as the OOM killer sees it.");
         f.add(&labels, u.ratio());
         out.push(f);
-        let mut f =
-            Family::gauge("leakwatch_memory_used_bytes", "The used side of leakwatch_memory_utilization_ratio.");
+        let mut f = Family::gauge("leakwatch_memory_used_bytes", "Used side of the utilization ratio.");
         f.add(&labels, u.used as f64);
         out.push(f);
-        let mut f =
-            Family::gauge("leakwatch_memory_limit_bytes", "The limit side of leakwatch_memory_utilization_ratio.");
+        let mut f = Family::gauge("leakwatch_memory_limit_bytes", "Limit side of the utilization ratio.");
         f.add(&labels, u.limit as f64);
         out.push(f);
     }
@@ -295,14 +289,11 @@ fn cgroup(out: &mut Vec<Family>, s: &Snapshot) {
         f.add_opt(&target, value);
         out.push(f);
     }
-    let mut f = Family::counter(
-        "leakwatch_cgroup_memory_oom_kills_total",
-        "Processes killed by the OOM killer in the target's cgroup.",
-    );
+    let mut f = Family::counter("leakwatch_cgroup_memory_oom_kills_total", "OOM kills in the target's cgroup.");
     f.add_opt(&target, c.oom_kills);
     out.push(f);
     let mut f =
-        Family::counter("leakwatch_cgroup_memory_limit_hits_total", "Times the target's cgroup hit its memory limit.");
+        Family::counter("leakwatch_cgroup_memory_limit_hits_total", "Memory limit hits of the target's cgroup.");
     f.add_opt(&target, c.limit_hits);
     out.push(f);
     if let Some(p) = &c.pressure {

@@ -7,16 +7,11 @@ use crate::reload::ReloadStatus;
 
 /// Adds the reload families.
 pub fn reload(out: &mut Vec<Family>, r: &ReloadStatus) {
-    let mut f = Family::gauge(
-        "leakwatch_config_last_reload_successful",
-        "Whether the last configuration reload attempt succeeded.",
-    );
+    let mut f = Family::gauge("leakwatch_config_last_reload_successful", "Whether the last reload succeeded.");
     f.add(&[], if r.last_successful { 1.0 } else { 0.0 });
     out.push(f);
-    let mut f = Family::gauge(
-        "leakwatch_config_last_reload_success_timestamp_seconds",
-        "Unix time of the last successful configuration load.",
-    );
+    let mut f =
+        Family::gauge("leakwatch_config_last_reload_success_timestamp_seconds", "Last good config load, Unix seconds.");
     f.add(&[], r.last_success_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0));
     out.push(f);
     let mut f = Family::counter("leakwatch_config_reloads_total", "Configuration reload attempts since start.");

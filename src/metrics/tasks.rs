@@ -11,10 +11,7 @@ pub fn fds(out: &mut Vec<Family>, target: &str, s: &FdSample) {
         f.add(&[("target", target), ("kind", kind.as_str())], *n as f64);
     }
     out.push(f);
-    let mut f = Family::gauge(
-        "leakwatch_fd_utilization_ratio",
-        "Open fds / fd limit of the worst target process.",
-    );
+    let mut f = Family::gauge("leakwatch_fd_utilization_ratio", "Open fds / fd limit of the worst target process.");
     f.add_opt(&[("target", target)], s.utilization);
     out.push(f);
 }
@@ -32,16 +29,8 @@ pub fn tasks(out: &mut Vec<Family>, target: &str, s: &TaskSample) {
     out.push(f);
     let gauges: [(&str, &str, f64); 6] = [
         ("leakwatch_task_children", "Direct child processes of the target group.", s.children as f64),
-        (
-            "leakwatch_task_stale_descendants",
-            "Descendants that started longer ago than tasks.stale_after.",
-            s.stale as f64,
-        ),
-        (
-            "leakwatch_task_stale_after_seconds",
-            "The age past which a descendant counts as stale.",
-            s.stale_after.as_secs_f64(),
-        ),
+        ("leakwatch_task_stale_descendants", "Descendants older than stale_after.", s.stale as f64),
+        ("leakwatch_task_stale_after_seconds", "Stale age of a descendant.", s.stale_after.as_secs_f64()),
         ("leakwatch_task_tracked", "Descendants in the first-seen map.", s.tracked as f64),
         ("leakwatch_task_tracked_max", "The first-seen map's cap.", s.tracked_max as f64),
         ("leakwatch_task_untracked", "Descendants left out of the full first-seen map.", s.untracked as f64),
