@@ -242,37 +242,25 @@ impl HttpFigures {
         vec![
             gauge("leakwatch_http_connections", "Open HTTP connections.", self.connections_open),
             gauge("leakwatch_http_connections_max", "The cap on open HTTP connections.", self.connections_max),
-            gauge(
-                "leakwatch_http_connections_idle",
-                "HTTP connections not serving a request (sending a request head, or idle between keep-alive requests): evictable.",
-                self.connections_idle,
-            ),
+            gauge("leakwatch_http_connections_idle", "HTTP connections not serving a request.", self.connections_idle),
             gauge(
                 "leakwatch_http_connections_idle_max",
-                "Most idle HTTP connections before the oldest is closed.",
+                "The cap on idle HTTP connections.",
                 self.connections_idle_max,
             ),
             evicted,
             counter(
                 "leakwatch_http_connections_refused_total",
-                "New HTTP connections closed at once: the cap was reached and every connection was serving.",
+                "New HTTP connections closed at once.",
                 self.connections_refused,
             ),
             counter(
                 "leakwatch_http_header_timeouts_total",
-                "HTTP connections closed because a request head did not arrive within the header timeout.",
+                "HTTP connections closed by the header timeout.",
                 self.header_timeouts,
             ),
-            gauge(
-                "leakwatch_http_page_memory_bytes",
-                "Bytes of the log page memory budget held by pages being built or sent.",
-                self.page_memory_bytes,
-            ),
-            gauge(
-                "leakwatch_http_page_memory_max_bytes",
-                "The log page memory budget; a page beyond it gets 503.",
-                self.page_memory_max_bytes,
-            ),
+            gauge("leakwatch_http_page_memory_bytes", "Log page memory in use.", self.page_memory_bytes),
+            gauge("leakwatch_http_page_memory_max_bytes", "Log page memory budget.", self.page_memory_max_bytes),
             requests,
         ]
     }

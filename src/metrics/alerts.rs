@@ -32,23 +32,13 @@ pub fn alerts(out: &mut Vec<Family>, state: &AlertState) {
     let mut f = Family::gauge("leakwatch_alert_history_transitions", "Alert state transitions held in the history.");
     f.add(&[], state.history.len() as f64);
     out.push(f);
-    let mut f = Family::gauge(
-        "leakwatch_alert_history_max_transitions",
-        "The transition history's cap (alerts.history.max_transitions).",
-    );
+    let mut f = Family::gauge("leakwatch_alert_history_max_transitions", "The transition history's cap.");
     f.add(&[], state.history_max as f64);
     out.push(f);
 
-    let mut samples =
-        Family::gauge("leakwatch_trend_history_samples", "Samples in the leak detector's history of the resource.");
-    let mut max = Family::gauge(
-        "leakwatch_trend_history_max_samples",
-        "The cap of the leak detector's history of the resource (alerts.prediction.max_samples).",
-    );
-    let mut fill = Family::gauge(
-        "leakwatch_trend_window_fill_ratio",
-        "Share of alerts.prediction.retention the resource's history covers; judged from min_fill on.",
-    );
+    let mut samples = Family::gauge("leakwatch_trend_history_samples", "Samples in the detector's history.");
+    let mut max = Family::gauge("leakwatch_trend_history_max_samples", "Cap on the detector's history.");
+    let mut fill = Family::gauge("leakwatch_trend_window_fill_ratio", "Share of the retention the history covers.");
     let mut growing = Family::gauge(
         "leakwatch_trend_growing",
         "1 when the leak detector judges the resource to grow significantly, else 0 (absent before the window is full enough).",

@@ -9,26 +9,17 @@ use crate::snapshot::{Protocol, SocketSample};
 /// Adds the socket and peer-group families of the target `target`.
 pub fn conns(out: &mut Vec<Family>, target: &str, s: &SocketSample) {
     let t = [("target", target)];
-    let mut f = Family::gauge(
-        "leakwatch_conn_source_info",
-        "How each socket table was read in the last pass: sock_diag (netlink) or proc_net (/proc/PID/net); always 1.",
-    );
+    let mut f = Family::gauge("leakwatch_conn_source_info", "How each socket table was read.");
     for (protocol, method) in &s.methods {
         f.add(&[("target", target), ("protocol", protocol.as_str()), ("method", method.as_str())], 1.0);
     }
     out.push(f);
-    let mut f = Family::gauge(
-        "leakwatch_conn_sockets",
-        "Sockets held by the target group (matched by inode with its descriptors), by table and state.",
-    );
+    let mut f = Family::gauge("leakwatch_conn_sockets", "Sockets held by the target group.");
     for ((protocol, state), n) in &s.held {
         f.add(&[("target", target), ("protocol", protocol.as_str()), ("state", state.as_str())], *n as f64);
     }
     out.push(f);
-    let mut f = Family::gauge(
-        "leakwatch_conn_netns_sockets",
-        "Every socket in the target's network namespace, by table and state (includes time_wait and other processes' sockets).",
-    );
+    let mut f = Family::gauge("leakwatch_conn_netns_sockets", "Sockets in the target's netns.");
     for ((protocol, state), n) in &s.netns {
         f.add(&[("target", target), ("protocol", protocol.as_str()), ("state", state.as_str())], *n as f64);
     }
@@ -41,57 +32,31 @@ pub fn conns(out: &mut Vec<Family>, target: &str, s: &SocketSample) {
         let b = backlog.entry(l.protocol).or_insert(Some(0));
         *b = b.zip(l.backlog).map(|(a, b)| a + b);
     }
-    let mut f = Family::gauge(
-        "leakwatch_conn_accept_queue_length",
-        "Connections waiting in the accept queues of the target's listening TCP sockets, summed per table.",
-    );
+    let mut f =
+        Family::gauge("leakwatch_conn_accept_queue_length", "Connections waiting in the target's accept queues.");
     for (protocol, n) in &queued {
         f.add(&[("target", target), ("protocol", protocol.as_str())], *n as f64);
     }
     out.push(f);
-    let mut f = Family::gauge(
-        "leakwatch_conn_accept_queue_max_length",
-        "Accept-queue limits (listen backlogs) of the target's listening TCP sockets, summed per table (sock_diag only).",
-    );
+    let mut f = Family::gauge("leakwatch_conn_accept_queue_max_length", "Listen backlogs of the target.");
     for (protocol, n) in &backlog {
         f.add_opt(&[("target", target), ("protocol", protocol.as_str())], *n);
     }
     out.push(f);
-    let mut f = Family::gauge(
-        "leakwatch_conn_accept_queue_utilization_ratio",
-        "Fill of the target's fullest accept queue: queued / backlog (sock_diag only).",
-    );
+    let mut f =
+        Family::gauge("leakwatch_conn_accept_queue_utilization_ratio", "Fill of the target's fullest accept queue.");
     f.add_opt(&t, s.accept_queue_utilization);
     out.push(f);
 
     let gauges: [(&str, &str, f64); 5] = [
-        (
-            "leakwatch_conn_stale_sockets",
-            "Sockets held by the target (not listening) first seen longer ago than connections.stale_after.",
-            s.stale as f64,
-        ),
-        (
-            "leakwatch_conn_stale_after_seconds",
-            "The age past which a socket counts as stale.",
-            s.stale_after.as_secs_f64(),
-        ),
+        ("leakwatch_conn_stale_sockets", "Target sockets older than stale_after.", s.stale as f64),
+        ("leakwatch_conn_stale_after_seconds", "Stale age of a socket.", s.stale_after.as_secs_f64()),
         ("leakwatch_conn_tracked_sockets", "Sockets in the first-seen map.", s.tracked as f64),
-        (
-            "leakwatch_conn_tracked_max_sockets",
-            "The first-seen map's cap (connections.max_tracked).",
-            s.tracked_max as f64,
-        ),
-        (
-            "leakwatch_conn_untracked_sockets",
-            "Held sockets left out of the first-seen map in the last pass because it was full (their age is unknown).",
-            s.untracked as f64,
-        ),
+        ("leakwatch_conn_tracked_max_sockets", "The first-seen map's cap.", s.tracked_max as f64),
+        ("leakwatch_conn_untracked_sockets", "Sockets left out of the full first-seen map.", s.untracked as f64),
     ];
     gauge_rows(out, &t, gauges.map(|(name, help, value)| (name, help, Some(value))));
-    let mut f = Family::gauge(
-        "leakwatch_conn_sample_duration_seconds",
-        "Time spent reading the socket tables and matching them in the last pass.",
-    );
+    let mut f = Family::gauge("leakwatch_conn_sample_duration_seconds", "Duration of the last socket read.");
     f.add(&t, s.duration.as_secs_f64());
     out.push(f);
 

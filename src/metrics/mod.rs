@@ -86,13 +86,10 @@ fn families(
 }
 
 fn meta(out: &mut Vec<Family>, s: &Snapshot, info: &StaticInfo) {
-    let mut f = Family::gauge("leakwatch_build_info", "leakwatch build information; always 1.");
+    let mut f = Family::gauge("leakwatch_build_info", "leakwatch build information.");
     f.add(&[("version", &info.version)], 1.0);
     out.push(f);
-    let mut f = Family::gauge(
-        "leakwatch_kubernetes_info",
-        "Pod context from the Downward API environment (POD_NAMESPACE, POD_NAME, CONTAINER_NAME, NODE_NAME); always 1.",
-    );
+    let mut f = Family::gauge("leakwatch_kubernetes_info", "Pod context from the Downward API environment.");
     if !info.kubernetes.is_empty() {
         let labels: Vec<(&str, &str)> = info.kubernetes.iter().map(|(k, v)| (*k, v.as_str())).collect();
         f.add(&labels, 1.0);
@@ -107,14 +104,10 @@ fn meta(out: &mut Vec<Family>, s: &Snapshot, info: &StaticInfo) {
     let mut f = Family::gauge("leakwatch_sample_duration_seconds", "Duration of the last sampling pass.");
     f.add(&[], s.duration.as_secs_f64());
     out.push(f);
-    let mut f =
-        Family::gauge("leakwatch_last_sample_timestamp_seconds", "Unix time when the last sampling pass started.");
+    let mut f = Family::gauge("leakwatch_last_sample_timestamp_seconds", "Start of the last pass, Unix seconds.");
     f.add(&[], crate::seconds::unix(s.taken_at));
     out.push(f);
-    let mut f = Family::gauge(
-        "leakwatch_sample_age_seconds",
-        "Age at the last pass of each expensive figure group (read every sampling.expensive_every passes, or on change).",
-    );
+    let mut f = Family::gauge("leakwatch_sample_age_seconds", "Age of each expensive figure group.");
     for (figures, age) in s.target.freshness.groups() {
         f.add_opt(&[("figures", figures)], age.map(|a| a.as_secs_f64()));
     }
@@ -136,7 +129,7 @@ fn host(out: &mut Vec<Family>, s: &Snapshot) {
             ("leakwatch_host_memory_available_bytes", "Host MemAvailable.", m.available),
             ("leakwatch_host_memory_free_bytes", "Host MemFree.", m.free),
             ("leakwatch_host_memory_buffers_bytes", "Host Buffers.", m.buffers),
-            ("leakwatch_host_memory_cached_bytes", "Host Cached (page cache).", m.cached),
+            ("leakwatch_host_memory_cached_bytes", "Host Cached.", m.cached),
             ("leakwatch_host_memory_swap_total_bytes", "Host SwapTotal.", m.swap_total),
             ("leakwatch_host_memory_swap_free_bytes", "Host SwapFree.", m.swap_free),
         ];
@@ -151,18 +144,16 @@ fn host(out: &mut Vec<Family>, s: &Snapshot) {
 fn pressure(out: &mut Vec<Family>, prefix: &str, scope: &str, p: &Pressure, labels: &[(&str, &str)]) {
     let mut waiting = Family::counter(
         &format!("{prefix}_waiting_seconds_total"),
-        &format!("Time at least one {scope} task waited for memory (PSI some total)."),
+        &format!("Time some {scope} task waited for memory."),
     );
     waiting.add_opt(labels, p.some.map(|l| l.total_us as f64 / 1e6));
     let mut stalled = Family::counter(
         &format!("{prefix}_stalled_seconds_total"),
-        &format!("Time all non-idle {scope} tasks stalled on memory (PSI full total)."),
+        &format!("Time all {scope} tasks stalled on memory."),
     );
     stalled.add_opt(labels, p.full.map(|l| l.total_us as f64 / 1e6));
-    let mut ratio = Family::gauge(
-        &format!("{prefix}_ratio"),
-        &format!("Share of time {scope} tasks stalled on memory over the window (PSI avg10/60/300 / 100)."),
-    );
+    let mut ratio =
+        Family::gauge(&format!("{prefix}_ratio"), &format!("Share of time {scope} tasks stalled on memory."));
     for (kind, line) in [("some", p.some), ("full", p.full)] {
         let Some(line) = line else { continue };
         for (window, avg) in [("10s", line.avg10), ("60s", line.avg60), ("300s", line.avg300)] {
@@ -180,22 +171,16 @@ fn target(out: &mut Vec<Family>, s: &Snapshot) {
     if s.seq == 0 {
         return;
     }
-    let mut f = Family::gauge("leakwatch_target_processes", "Processes of the target group sampled in the last pass.");
+    let mut f = Family::gauge("leakwatch_target_processes", "Target processes sampled.");
     f.add(&target, t.processes.len() as f64);
     out.push(f);
-    let mut f = Family::gauge(
-        "leakwatch_target_processes_matched",
-        "Processes that matched the target selector (above target.max_processes only the lowest pids are sampled).",
-    );
+    let mut f = Family::gauge("leakwatch_target_processes_matched", "Processes that matched the target selector.");
     f.add(&target, t.matched as f64);
     out.push(f);
-    let mut f = Family::counter(
-        "leakwatch_target_changes_total",
-        "Times the target's set of processes changed (restarts, new workers, pid reuse).",
-    );
+    let mut f = Family::counter("leakwatch_target_changes_total", "Times the target's set of processes changed.");
     f.add(&target, t.changes as f64);
     out.push(f);
-    let mut f = Family::gauge("leakwatch_target_process_info", "One series per sampled target process; always 1.");
+    let mut f = Family::gauge("leakwatch_target_process_info", "One series per sampled target process.");
     for p in &t.processes {
         f.add(&[("target", &t.name), ("pid", &p.pid.to_string()), ("comm", &p.comm)], 1.0);
     }
@@ -203,34 +188,26 @@ fn target(out: &mut Vec<Family>, s: &Snapshot) {
     if let Some(m) = &t.memory {
         process_memory(out, "leakwatch_process", m, &target, "target group");
     }
-    let mut f =
-        Family::gauge("leakwatch_pss_read_duration_seconds", "Time spent reading smaps_rollup in the last pass.");
+    let mut f = Family::gauge("leakwatch_pss_read_duration_seconds", "Last smaps_rollup read time.");
     f.add_opt(&target, t.pss.last_read.map(|d| d.as_secs_f64()));
     out.push(f);
     let mut f = Family::counter("leakwatch_pss_read_seconds_total", "Total time spent reading smaps_rollup.");
     f.add(&target, t.pss.read_seconds_total);
     out.push(f);
-    let mut f = Family::counter(
-        "leakwatch_pss_reads_skipped_total",
-        "smaps_rollup reads skipped: rss_above_max (pss.max_rss) or over_time_budget (back-off after a slow read).",
-    );
+    let mut f = Family::counter("leakwatch_pss_reads_skipped_total", "smaps_rollup reads skipped.");
     f.add(&[("target", &t.name), ("reason", "rss_above_max")], t.pss.skipped_rss as f64);
     f.add(&[("target", &t.name), ("reason", "over_time_budget")], t.pss.skipped_budget as f64);
     out.push(f);
     if let Some(u) = &t.utilization {
         let labels = [("target", t.name.as_str()), ("basis", u.basis.as_str())];
-        let mut f = Family::gauge(
-            "leakwatch_memory_utilization_ratio",
-            "Memory used / limit on the basis the OOM killer acts on: cgroup_working_set when a cgroup limit is set, else host_rss.",
-        );
+        let mut f =
+            Family::gauge("leakwatch_memory_utilization_ratio", "Memory used / limit, as the OOM killer sees it.");
         f.add(&labels, u.ratio());
         out.push(f);
-        let mut f =
-            Family::gauge("leakwatch_memory_used_bytes", "The used side of leakwatch_memory_utilization_ratio.");
+        let mut f = Family::gauge("leakwatch_memory_used_bytes", "Used side of the utilization ratio.");
         f.add(&labels, u.used as f64);
         out.push(f);
-        let mut f =
-            Family::gauge("leakwatch_memory_limit_bytes", "The limit side of leakwatch_memory_utilization_ratio.");
+        let mut f = Family::gauge("leakwatch_memory_limit_bytes", "Limit side of the utilization ratio.");
         f.add(&labels, u.limit as f64);
         out.push(f);
     }
@@ -238,17 +215,17 @@ fn target(out: &mut Vec<Family>, s: &Snapshot) {
 
 fn process_memory(out: &mut Vec<Family>, prefix: &str, m: &ProcessMemory, labels: &[(&str, &str)], whom: &str) {
     let gauges: [(&str, &str, Option<f64>); 11] = [
-        ("resident_memory_bytes", "Resident set size (VmRSS)", m.rss.map(|v| v as f64)),
-        ("resident_memory_anon_bytes", "Resident anonymous memory (RssAnon)", m.rss_anon.map(|v| v as f64)),
-        ("resident_memory_file_bytes", "Resident file mappings (RssFile)", m.rss_file.map(|v| v as f64)),
-        ("resident_memory_shmem_bytes", "Resident shared memory (RssShmem)", m.rss_shmem.map(|v| v as f64)),
-        ("pss_bytes", "Proportional set size (Pss from smaps_rollup)", m.pss.map(|v| v as f64)),
-        ("swap_bytes", "Swapped-out memory (VmSwap)", m.swap.map(|v| v as f64)),
-        ("resident_memory_max_bytes", "Peak resident set size (VmHWM)", m.rss_peak.map(|v| v as f64)),
-        ("virtual_memory_bytes", "Virtual memory size (VmSize)", m.virtual_size.map(|v| v as f64)),
+        ("resident_memory_bytes", "Resident set size", m.rss.map(|v| v as f64)),
+        ("resident_memory_anon_bytes", "Resident anonymous memory", m.rss_anon.map(|v| v as f64)),
+        ("resident_memory_file_bytes", "Resident file mappings", m.rss_file.map(|v| v as f64)),
+        ("resident_memory_shmem_bytes", "Resident shared memory", m.rss_shmem.map(|v| v as f64)),
+        ("pss_bytes", "Proportional set size", m.pss.map(|v| v as f64)),
+        ("swap_bytes", "Swapped-out memory", m.swap.map(|v| v as f64)),
+        ("resident_memory_max_bytes", "Peak resident set size", m.rss_peak.map(|v| v as f64)),
+        ("virtual_memory_bytes", "Virtual memory size", m.virtual_size.map(|v| v as f64)),
         ("threads", "Threads", m.threads.map(|v| v as f64)),
         ("open_fds", "Open file descriptors", m.open_fds.map(|v| v as f64)),
-        ("max_fds", "Soft limit on open file descriptors", m.max_fds.map(|v| v as f64)),
+        ("max_fds", "Soft fd limit", m.max_fds.map(|v| v as f64)),
     ];
     for (suffix, help, value) in gauges {
         let mut f = Family::gauge(&format!("{prefix}_{suffix}"), &format!("{help} of the {whom}."));
@@ -259,10 +236,7 @@ fn process_memory(out: &mut Vec<Family>, prefix: &str, m: &ProcessMemory, labels
         Family::counter(&format!("{prefix}_cpu_seconds_total"), &format!("User and system CPU time of the {whom}."));
     f.add_opt(labels, m.cpu_seconds);
     out.push(f);
-    let mut f = Family::gauge(
-        &format!("{prefix}_start_time_seconds"),
-        &format!("Start time of the {whom} (the oldest process of a group), Unix seconds."),
-    );
+    let mut f = Family::gauge(&format!("{prefix}_start_time_seconds"), &format!("Start time of the {whom}."));
     f.add_opt(labels, m.start_time_seconds);
     out.push(f);
 }
@@ -271,38 +245,30 @@ fn cgroup(out: &mut Vec<Family>, s: &Snapshot) {
     let Some(c) = &s.target.cgroup else { return };
     let name = s.target.name.as_str();
     let target = [("target", name)];
-    let mut f = Family::gauge(
-        "leakwatch_cgroup_info",
-        "The target's memory cgroup: version, how it was found (direct or proc_root) and its path; always 1.",
-    );
+    let mut f = Family::gauge("leakwatch_cgroup_info", "The target's memory cgroup.");
     f.add(&[("target", name), ("version", c.version.as_str()), ("via", c.via.as_str()), ("path", &c.path)], 1.0);
     out.push(f);
     let gauges: [(&str, &str, Option<u64>); 8] = [
-        ("usage_bytes", "Memory usage (memory.current / memory.usage_in_bytes)", c.usage),
-        ("limit_bytes", "Memory limit (memory.max / memory.limit_in_bytes); absent when unlimited", c.limit),
-        ("working_set_bytes", "Working set: usage - inactive_file, as the kubelet computes it", c.working_set),
-        ("rss_bytes", "Anonymous memory (v2 anon, v1 total_rss)", c.rss),
-        ("cache_bytes", "Page cache (v2 file, v1 total_cache)", c.cache),
-        ("shmem_bytes", "Shared memory (v2 shmem, v1 total_shmem)", c.shmem),
-        ("inactive_file_bytes", "Inactive page cache (v2 inactive_file, v1 total_inactive_file)", c.inactive_file),
-        ("swap_bytes", "Swap in use (v2 memory.swap.current, v1 total_swap)", c.swap),
+        ("usage_bytes", "Memory usage", c.usage),
+        ("limit_bytes", "Memory limit", c.limit),
+        ("working_set_bytes", "Working set", c.working_set),
+        ("rss_bytes", "Anonymous memory", c.rss),
+        ("cache_bytes", "Page cache", c.cache),
+        ("shmem_bytes", "Shared memory", c.shmem),
+        ("inactive_file_bytes", "Inactive page cache", c.inactive_file),
+        ("swap_bytes", "Swap in use", c.swap),
     ];
     for (suffix, help, value) in gauges {
         let mut f =
-            Family::gauge(&format!("leakwatch_cgroup_memory_{suffix}"), &format!("{help}, of the target's cgroup."));
+            Family::gauge(&format!("leakwatch_cgroup_memory_{suffix}"), &format!("{help} of the target's cgroup."));
         f.add_opt(&target, value);
         out.push(f);
     }
-    let mut f = Family::counter(
-        "leakwatch_cgroup_memory_oom_kills_total",
-        "Processes killed by the OOM killer in the target's cgroup (kernel counter: memory.events / memory.oom_control oom_kill).",
-    );
+    let mut f = Family::counter("leakwatch_cgroup_memory_oom_kills_total", "OOM kills in the target's cgroup.");
     f.add_opt(&target, c.oom_kills);
     out.push(f);
-    let mut f = Family::counter(
-        "leakwatch_cgroup_memory_limit_hits_total",
-        "Times the target's cgroup hit its memory limit (v2 memory.events max, v1 memory.failcnt).",
-    );
+    let mut f =
+        Family::counter("leakwatch_cgroup_memory_limit_hits_total", "Memory limit hits of the target's cgroup.");
     f.add_opt(&target, c.limit_hits);
     out.push(f);
     if let Some(p) = &c.pressure {

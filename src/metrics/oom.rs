@@ -13,16 +13,10 @@ pub fn oom(out: &mut Vec<Family>, s: &Snapshot) {
     }
     let o = &s.oom;
     let target = [("target", o.target.as_str())];
-    let mut f = Family::gauge(
-        "leakwatch_target_up",
-        "1 while the configured target has a process, 0 while it is not found (exited, OOM-killed, restarting).",
-    );
+    let mut f = Family::gauge("leakwatch_target_up", "1 while the configured target has a process.");
     f.add(&target, if o.up { 1.0 } else { 0.0 });
     out.push(f);
-    let mut f = Family::counter(
-        "leakwatch_target_oom_kills_total",
-        "OOM kills of the target counted by leakwatch for its lifetime, across restarts and cgroup changes: detection=cgroup from the cgroup's counter, inferred from the host's oom_kill when the cgroup was already gone.",
-    );
+    let mut f = Family::counter("leakwatch_target_oom_kills_total", "OOM kills of the target.");
     for d in Detection::ALL {
         f.add(&[("target", &o.target), ("detection", d.as_str())], o.kills(d) as f64);
     }
@@ -33,13 +27,10 @@ pub fn oom(out: &mut Vec<Family>, s: &Snapshot) {
     );
     f.add_opt(&target, o.last_kill_at);
     out.push(f);
-    let mut f = Family::gauge("leakwatch_target_oom_reports", "OOM reports held (GET /oom), newest kept.");
+    let mut f = Family::gauge("leakwatch_target_oom_reports", "OOM reports held.");
     f.add(&target, o.reports.len() as f64);
     out.push(f);
-    let mut f = Family::counter(
-        "leakwatch_target_oom_watch_events_dropped_total",
-        "Exit watcher events dropped because its bounded queue was full (no sampling pass took them in time).",
-    );
+    let mut f = Family::counter("leakwatch_target_oom_watch_events_dropped_total", "Exit watcher events dropped.");
     f.add(&target, o.watch_events_dropped as f64);
     out.push(f);
 }

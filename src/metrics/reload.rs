@@ -5,20 +5,14 @@ use crate::reload::ReloadStatus;
 
 /// Adds the reload families.
 pub fn reload(out: &mut Vec<Family>, r: &ReloadStatus) {
-    let mut f = Family::gauge(
-        "leakwatch_config_last_reload_successful",
-        "Whether the last configuration reload attempt succeeded (1) or kept the running configuration (0).",
-    );
+    let mut f = Family::gauge("leakwatch_config_last_reload_successful", "Whether the last reload succeeded.");
     f.add(&[], if r.last_successful { 1.0 } else { 0.0 });
     out.push(f);
-    let mut f = Family::gauge(
-        "leakwatch_config_last_reload_success_timestamp_seconds",
-        "Unix time of the last successful configuration load (the start counts).",
-    );
+    let mut f =
+        Family::gauge("leakwatch_config_last_reload_success_timestamp_seconds", "Last good config load, Unix seconds.");
     f.add(&[], crate::seconds::unix(r.last_success_at));
     out.push(f);
-    let mut f =
-        Family::counter("leakwatch_config_reloads_total", "Configuration reload attempts since start, by result.");
+    let mut f = Family::counter("leakwatch_config_reloads_total", "Configuration reload attempts since start.");
     f.add(&[("result", "success")], r.successes as f64);
     f.add(&[("result", "failure")], r.failures as f64);
     out.push(f);

@@ -22,16 +22,9 @@ pub fn render(structures: &[Structure], cleanup: Option<&CleanupStats>) -> Strin
 }
 
 fn families(out: &mut Vec<Family>, structures: &[Structure], cleanup: Option<&CleanupStats>) {
-    let mut entries = Family::gauge(
-        "leakwatch_structure_entries",
-        "Entries held by an internal structure (KiB for log_page_budget_kib); see /status.",
-    );
-    let mut max =
-        Family::gauge("leakwatch_structure_max_entries", "The configured cap on an internal structure's entries.");
-    let mut bytes = Family::gauge(
-        "leakwatch_structure_allocated_bytes",
-        "Bytes allocated by an internal structure (capacity × slot size): what a cleanup can shrink.",
-    );
+    let mut entries = Family::gauge("leakwatch_structure_entries", "Entries of a structure.");
+    let mut max = Family::gauge("leakwatch_structure_max_entries", "Cap on a structure's entries.");
+    let mut bytes = Family::gauge("leakwatch_structure_allocated_bytes", "Bytes allocated by a structure.");
     for s in structures.iter().filter(|s| s.source.is_none()) {
         let labels = [("structure", s.name)];
         entries.add(&labels, s.len as f64);
@@ -40,15 +33,12 @@ fn families(out: &mut Vec<Family>, structures: &[Structure], cleanup: Option<&Cl
     }
     out.extend([entries, max, bytes]);
     let Some(c) = cleanup else { return };
-    let mut f = Family::counter("leakwatch_cleanups_total", "Cleanups of leakwatch's own structures, by trigger.");
+    let mut f = Family::counter("leakwatch_cleanups_total", "Cleanups of leakwatch's own structures.");
     for t in Trigger::ALL {
         f.add(&[("trigger", t.as_str())], c.performed.get(t) as f64);
     }
     out.push(f);
-    let mut f = Family::counter(
-        "leakwatch_cleanup_freed_bytes_total",
-        "Bytes of spare capacity and dead entries released by cleanups.",
-    );
+    let mut f = Family::counter("leakwatch_cleanup_freed_bytes_total", "Bytes released by cleanups.");
     f.add(&[], c.freed_bytes_total as f64);
     out.push(f);
     let mut f = Family::gauge("leakwatch_cleanup_last_timestamp_seconds", "Unix time when the last cleanup started.");

@@ -6,18 +6,12 @@ use crate::snapshot::{FdSample, TaskSample};
 
 /// Adds the descriptor families of the target `target`.
 pub fn fds(out: &mut Vec<Family>, target: &str, s: &FdSample) {
-    let mut f = Family::gauge(
-        "leakwatch_fd_open",
-        "Open file descriptors of the target group by kind (socket, file, pipe, anon_inode, other).",
-    );
+    let mut f = Family::gauge("leakwatch_fd_open", "Open file descriptors of the target group by kind.");
     for (kind, n) in &s.by_kind {
         f.add(&[("target", target), ("kind", kind.as_str())], *n as f64);
     }
     out.push(f);
-    let mut f = Family::gauge(
-        "leakwatch_fd_utilization_ratio",
-        "Open descriptors / soft RLIMIT_NOFILE of the target's worst process (the one that hits EMFILE first).",
-    );
+    let mut f = Family::gauge("leakwatch_fd_utilization_ratio", "Open fds / fd limit of the worst target process.");
     f.add_opt(&[("target", target)], s.utilization);
     out.push(f);
 }
@@ -35,29 +29,14 @@ pub fn tasks(out: &mut Vec<Family>, target: &str, s: &TaskSample) {
     out.push(f);
     let gauges: [(&str, &str, f64); 6] = [
         ("leakwatch_task_children", "Direct child processes of the target group.", s.children as f64),
-        (
-            "leakwatch_task_stale_descendants",
-            "Descendants that started longer ago than tasks.stale_after (stuck or leaked workers).",
-            s.stale as f64,
-        ),
-        (
-            "leakwatch_task_stale_after_seconds",
-            "The age past which a descendant counts as stale.",
-            s.stale_after.as_secs_f64(),
-        ),
+        ("leakwatch_task_stale_descendants", "Descendants older than stale_after.", s.stale as f64),
+        ("leakwatch_task_stale_after_seconds", "Stale age of a descendant.", s.stale_after.as_secs_f64()),
         ("leakwatch_task_tracked", "Descendants in the first-seen map.", s.tracked as f64),
-        ("leakwatch_task_tracked_max", "The first-seen map's cap (tasks.max_tracked).", s.tracked_max as f64),
-        (
-            "leakwatch_task_untracked",
-            "Descendants left out of the first-seen map in the last pass because it was full.",
-            s.untracked as f64,
-        ),
+        ("leakwatch_task_tracked_max", "The first-seen map's cap.", s.tracked_max as f64),
+        ("leakwatch_task_untracked", "Descendants left out of the full first-seen map.", s.untracked as f64),
     ];
     gauge_rows(out, &t, gauges.map(|(name, help, value)| (name, help, Some(value))));
-    let mut f = Family::counter(
-        "leakwatch_task_context_switches_total",
-        "Context switches summed over every thread of the target group: voluntary (blocked) and involuntary (preempted).",
-    );
+    let mut f = Family::counter("leakwatch_task_context_switches_total", "Context switches of the target group.");
     f.add_opt(&[("target", target), ("kind", "voluntary")], s.voluntary_switches);
     f.add_opt(&[("target", target), ("kind", "involuntary")], s.involuntary_switches);
     out.push(f);
