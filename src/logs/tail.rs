@@ -46,6 +46,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 
+use super::discover::{Discovery, EventKind, Found, Noted};
 use super::identity::{FileId, Fingerprint};
 use super::lines::LineSplitter;
 use super::{LogSource, SourceCounters, SourceKind};
@@ -65,11 +66,14 @@ const MAX_COPY_CANDIDATES: usize = 256;
 /// The file being read.
 #[derive(Debug)]
 struct Current {
-    file: File,
+    /// Shared with the watcher thread, which notes its size between reads.
+    file: Arc<File>,
     path: PathBuf,
     id: FileId,
     offset: u64,
     fingerprint: Fingerprint,
+    /// The largest size `fstat` showed.
+    known_size: u64,
 }
 
 /// A file rotated away, still read until it has been idle for [`ROTATED_GRACE`].
@@ -86,6 +90,8 @@ struct Rotated {
 pub struct Tailer {
     source: Arc<LogSource>,
     pattern: String,
+    /// Files found at the path (by the watcher thread or a poll), opened and waiting.
+    discovery: Arc<Discovery>,
     splitter: LineSplitter,
     buf: Vec<u8>,
     current: Option<Current>,
@@ -109,6 +115,7 @@ impl Tailer {
         let pattern = pattern.clone();
         let max_line_bytes = source.ring.limits().max_line_bytes;
         Ok(Self {
+            discovery: Arc::new(Discovery::new(source.clone(), pattern.clone())),
             source,
             pattern,
             splitter: LineSplitter::new(max_line_bytes),
@@ -123,14 +130,21 @@ impl Tailer {
         })
     }
 
-    /// One pass: truncation check, read to EOF, rotation check, partial-line timeout.
+    /// One pass: truncation check, read to EOF, every file found since in order, partial-line
+    /// timeout.
     pub fn step(&mut self) {
         // The caps may have been reloaded.
         self.splitter.set_max_line_bytes(self.source.ring.limits().max_line_bytes);
         self.drain_rotated();
         self.check_truncation();
         self.drain();
-        self.check_path();
+        if let Err(problem) = self.discovery.discover() {
+            self.problem(problem);
+        }
+        while let Some(found) = self.discovery.take_next() {
+            self.switch_to(found);
+        }
+        self.close_if_deleted();
         self.at_start = false;
         if self.splitter.has_partial() && self.last_data.elapsed() >= PARTIAL_LINE_TIMEOUT {
             self.flush_partial();
@@ -139,6 +153,17 @@ impl Tailer {
             let current = self.current.as_ref().map(|c| c.path.as_path());
             w.update(&self.pattern, current);
         }
+    }
+
+    /// What a directory event does (the watcher thread calls it): notes the size of the file
+    /// being read and opens a new file the path names. Tests call it to stand for an event.
+    pub fn observe(&self) {
+        self.discovery.on_event(EventKind::Names);
+    }
+
+    /// Files opened ahead of the follower, waiting to be read.
+    pub fn pending_files(&self) -> usize {
+        self.discovery.pending()
     }
 
     /// Reads what is left and stores the unfinished line (shutdown).
@@ -225,23 +250,45 @@ impl Tailer {
     }
 
     /// Detects a shrink or an in-place rewrite of the open file and restarts it at 0.
+    ///
+    /// Bytes lost in the truncation are counted at once: the file's largest known size before it
+    /// (from this follower's `fstat`s and the watcher's, see [`Discovery::truncated_from`])
+    /// minus what was read or recovered from the copy. Writes after the last size seen are
+    /// unknowable, so this is a lower bound; exact when the size was seen after the last write.
     fn check_truncation(&mut self) {
-        let Some(cur) = &self.current else { return };
+        let Some(cur) = &mut self.current else { return };
         let size = match cur.file.metadata() {
             Ok(m) => m.len(),
-            Err(e) => return self.problem(format!("{}: fstat failed: {e}", cur.path.display())),
+            Err(e) => {
+                let message = format!("{}: fstat failed: {e}", cur.path.display());
+                return self.problem(message);
+            }
         };
-        if size >= cur.offset && !rewritten(cur) {
+        let shrunk = size < cur.offset;
+        if !shrunk && !rewritten(cur) {
+            cur.known_size = cur.known_size.max(size);
             return;
         }
-        let (path, offset) = (cur.path.clone(), cur.offset);
+        let (path, offset, known) = (cur.path.clone(), cur.offset, cur.known_size.max(cur.offset));
         let recovered = self.recover_from_copy();
         self.flush_partial();
+        // A rewrite past the offset may have been noted by the watcher as the new file's size.
+        let noted = self.discovery.truncated_from(size);
+        let before = match noted {
+            Noted::ShrunkFrom(n) => n.max(known),
+            Noted::Size(n) if shrunk => n.max(known),
+            Noted::Size(_) => known,
+        };
+        let lost = before.saturating_sub(offset + recovered);
+        if lost > 0 {
+            self.discovery.count_lost(lost, None);
+        }
         SourceCounters::add(&self.counters().truncations, 1);
-        tracing::info!(source = %self.source.name, path = %path.display(), offset, size, recovered,
+        tracing::info!(source = %self.source.name, path = %path.display(), offset, size, recovered, lost,
             "file truncated (copytruncate?): reading from its start");
         if let Some(cur) = &mut self.current {
             cur.offset = 0;
+            cur.known_size = size;
             cur.fingerprint = Fingerprint::read(&cur.file).unwrap_or_default();
         }
     }
@@ -262,7 +309,7 @@ impl Tailer {
             if !meta.is_file() || FileId::of(&meta) == cur.id || meta.len() <= cur.offset {
                 continue;
             }
-            let Ok(file) = File::open(entry.path()) else { continue };
+            let Ok((file, _)) = open_file(&entry.path()) else { continue };
             let matches = Fingerprint::read(&file).is_ok_and(|fp| cur.fingerprint.continues_in(&fp));
             let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
             if matches && best.as_ref().is_none_or(|(t, _, _)| mtime > *t) {
@@ -287,54 +334,42 @@ impl Tailer {
         offset - self.current.as_ref().map_or(offset, |c| c.offset)
     }
 
-    /// Follows the path to a new file when it names another one (rotation), opens it at start.
-    fn check_path(&mut self) {
-        let target = match resolve(&self.pattern) {
-            Ok(t) => t,
-            Err(e) => return self.problem(format!("{}: {e}", self.pattern)),
-        };
-        let Some((path, meta)) = target else {
-            self.close_if_deleted();
-            return;
-        };
-        if !meta.is_file() {
-            return self.problem(format!(
-                "{}: not a regular file ({}); refusing to read it",
-                path.display(),
-                kind(&meta)
-            ));
-        }
-        let id = FileId::of(&meta);
-        if self.current.as_ref().is_some_and(|c| c.id == id) {
+    /// Moves on to the next file found at the path: the open file is read to its end first and
+    /// kept (with its unfinished line) for late writes; the new one is read from its start (the
+    /// first file, at start-up, from its last `max_bytes`).
+    fn switch_to(&mut self, found: Found) {
+        if self.current.as_ref().is_some_and(|c| c.id == found.id) {
             return;
         }
-        let from_tail = self.at_start && self.current.is_none();
-        let next = match open(&path, from_tail.then_some(self.source.ring.limits().max_bytes as u64)) {
+        let from_tail = self.at_start && self.current.is_none() && self.previous.is_none();
+        let path = found.path.clone();
+        let (next, mid_line) = match start_reading(found, from_tail.then_some(self.source.ring.limits().max_bytes as u64))
+        {
             Ok(next) => next,
-            Err(e) => return self.problem(format!("{}: cannot open: {e}", path.display())),
+            Err(e) => return self.problem(format!("{}: cannot read: {e}", path.display())),
         };
         // Finish the old file first: every byte written to it before the switch is read; keep it
         // open (with its unfinished line) for writes that still land in it after the switch.
         self.drain();
         if let Some(old) = self.current.take() {
-            self.previous = Some(old.id);
             self.drain_rotated();
             self.retire_rotated();
             let splitter =
                 std::mem::replace(&mut self.splitter, LineSplitter::new(self.source.ring.limits().max_line_bytes));
             self.rotated = Some(Rotated { file: old, splitter, last_growth: Instant::now() });
         }
-        if self.previous.is_some_and(|p| p != next.0.id) {
+        if self.previous.is_some_and(|p| p != next.id) {
             SourceCounters::add(&self.counters().rotations, 1);
         }
         if self.problem.take().is_some() || self.previous.is_none() {
-            tracing::info!(source = %self.source.name, path = %path.display(), offset = next.0.offset, "following");
+            tracing::info!(source = %self.source.name, path = %next.path.display(), offset = next.offset, "following");
         }
-        if next.1 {
+        if mid_line {
             self.splitter.skip_first_line();
         }
-        self.previous = Some(next.0.id);
-        self.current = Some(next.0);
+        self.previous = Some(next.id);
+        self.discovery.reading(next.file.clone(), next.id);
+        self.current = Some(next);
         self.drain();
     }
 
@@ -343,6 +378,7 @@ impl Tailer {
         let Some(cur) = &self.current else { return };
         let deleted = cur.file.metadata().is_ok_and(|m| m.nlink() == 0);
         if deleted && self.last_data.elapsed() >= PARTIAL_LINE_TIMEOUT {
+            self.discovery.closed(cur.id);
             self.flush_partial();
             self.current = None;
         }
@@ -384,28 +420,35 @@ fn rewritten(cur: &Current) -> bool {
         && Fingerprint::read(&cur.file).is_ok_and(|now| !cur.fingerprint.continues_in(&now))
 }
 
-/// Opens a regular file for reading (`O_NONBLOCK`, so a FIFO cannot block the open; `fstat`
-/// then refuses anything but a regular file). With `tail`, the offset is set to the last `tail`
-/// bytes; the flag says the first line read is partial and must be dropped.
-fn open(path: &Path, tail: Option<u64>) -> io::Result<(Current, bool)> {
+/// Opens a regular file for reading: **every file the follower reads is opened here**.
+/// `O_NONBLOCK`, so a FIFO cannot block the open; `fstat` then refuses anything but a regular file.
+pub(super) fn open_file(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
     let file = OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32).open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(io::Error::other(format!("not a regular file ({})", kind(&meta))));
     }
+    Ok((file, meta))
+}
+
+/// Starts reading a file found at the path. With `tail`, the offset is set to the last `tail`
+/// bytes; the flag says the first line read is partial and must be dropped.
+fn start_reading(found: Found, tail: Option<u64>) -> io::Result<(Current, bool)> {
+    let Found { file, path, id } = found;
+    let size = file.metadata()?.len();
     let fingerprint = Fingerprint::read(&file)?;
-    let offset = tail.map_or(0, |max| meta.len().saturating_sub(max));
+    let offset = tail.map_or(0, |max| size.saturating_sub(max));
     let mut mid_line = false;
     if offset > 0 {
         let mut before = [0u8; 1];
         mid_line = file.read_at(&mut before, offset - 1)? == 1 && before[0] != b'\n';
     }
-    let current = Current { id: FileId::of(&meta), file, path: path.to_path_buf(), offset, fingerprint };
+    let current = Current { id, file: Arc::new(file), path, offset, fingerprint, known_size: size };
     Ok((current, mid_line))
 }
 
 /// What the pattern names now: the path itself, or a glob's newest regular file (by mtime).
-fn resolve(pattern: &str) -> io::Result<Option<(PathBuf, std::fs::Metadata)>> {
+pub(super) fn resolve(pattern: &str) -> io::Result<Option<(PathBuf, std::fs::Metadata)>> {
     if !is_glob(pattern) {
         return match std::fs::metadata(pattern) {
             Ok(meta) => Ok(Some((PathBuf::from(pattern), meta))),
@@ -426,7 +469,8 @@ pub fn is_glob(pattern: &str) -> bool {
     pattern.contains(['*', '?', '['])
 }
 
-fn kind(meta: &std::fs::Metadata) -> &'static str {
+/// What a non-regular file is, for messages.
+pub(super) fn kind(meta: &std::fs::Metadata) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     let t = meta.file_type();
     if t.is_dir() {
@@ -487,6 +531,7 @@ impl DirWatch {
 /// A tailer running on its own thread.
 pub struct TailThread {
     stop: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
     wake: SyncSender<()>,
     join: JoinHandle<()>,
 }
@@ -498,7 +543,14 @@ impl TailThread {
         // Capacity 1: a pending wake-up covers any number of events (each step reads everything).
         let (wake, woken) = sync_channel::<()>(1);
         let events = wake.clone();
-        match notify::recommended_watcher(move |_event: notify::Result<notify::Event>| {
+        let discovery = tailer.discovery.clone();
+        match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            use notify::event::{EventKind as Kind, ModifyKind};
+            let kind = match event.map(|e| e.kind) {
+                Ok(Kind::Modify(ModifyKind::Data(_)) | Kind::Access(_)) => EventKind::Data,
+                _ => EventKind::Names,
+            };
+            discovery.on_event(kind);
             let _ = events.try_send(());
         }) {
             Ok(watcher) => {
@@ -507,11 +559,19 @@ impl TailThread {
             Err(e) => tracing::warn!(source = %source.name, "no file events ({e}); polling every {POLL_INTERVAL:?}"),
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
+        let paused = Arc::new(AtomicBool::new(false));
+        let (stopping, pausing) = (stop.clone(), paused.clone());
         let join = std::thread::Builder::new()
             .name(format!("tail-{}", source.name))
-            .spawn(move || run(tailer, &woken, &stopping))?;
-        Ok(Self { stop, wake, join })
+            .spawn(move || run(tailer, &woken, &stopping, &pausing))?;
+        Ok(Self { stop, paused, wake, join })
+    }
+
+    /// Test hook: a paused follower reads nothing (the watcher still opens the files it finds),
+    /// to starve it across rotations on purpose.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Release);
+        let _ = self.wake.try_send(());
     }
 
     /// Stops the thread after a last read, and waits for it.
@@ -524,9 +584,11 @@ impl TailThread {
     }
 }
 
-fn run(mut tailer: Tailer, woken: &Receiver<()>, stop: &AtomicBool) {
+fn run(mut tailer: Tailer, woken: &Receiver<()>, stop: &AtomicBool, paused: &AtomicBool) {
     while !stop.load(Ordering::Acquire) {
-        tailer.step();
+        if !paused.load(Ordering::Acquire) {
+            tailer.step();
+        }
         if let Err(RecvTimeoutError::Disconnected) = woken.recv_timeout(POLL_INTERVAL) {
             break;
         }
@@ -549,7 +611,9 @@ mod tests {
         let source = LogSource::new("app", SourceKind::File { pattern: path.display().to_string() }, limits);
         let mut splitter = LineSplitter::new(1024);
         let mut buf = vec![0; READ_CHUNK];
-        let (mut cur, _) = open(&path, None).unwrap();
+        let (file, meta) = open_file(&path).unwrap();
+        let found = Found { file, path: path.clone(), id: FileId::of(&meta) };
+        let (mut cur, _) = start_reading(found, None).unwrap();
         assert_eq!(read_to_eof(&mut cur, &mut buf, &source, &mut splitter).unwrap(), 20);
         // copytruncate, and the writer went on past the old offset before the next read.
         std::fs::write(&path, "seq=3 new line, longer than the old file\n").unwrap();
