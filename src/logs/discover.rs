@@ -19,21 +19,29 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::identity::FileId;
-use super::tail::{kind, open_file, resolve};
+use super::tail::{is_glob, kind, open_file, resolve};
 use super::{LogSource, SourceCounters};
 
 /// Most files opened ahead of the follower.
 pub const MAX_PENDING_FILES: usize = 16;
+/// How many identities of files already queued are remembered (so a rotated sibling is not
+/// read twice).
+const KNOWN_FILES: usize = 64;
+/// Most directory entries examined when looking for rotated siblings.
+const MAX_SIBLINGS: usize = 256;
+/// Rotated siblings with these endings are compressed: never read.
+const COMPRESSED: [&str; 6] = [".gz", ".xz", ".bz2", ".zst", ".zip", ".lz4"];
 
 /// A file found at the path and opened, not read yet.
 #[derive(Debug)]
 pub struct Found {
     /// The open file.
-    pub file: File,
+    pub file: Arc<File>,
     /// The path it was opened by.
     pub path: PathBuf,
     /// Its identity.
@@ -44,6 +52,10 @@ pub struct Found {
 struct State {
     /// The last file queued or read: the next different one is new.
     last: Option<FileId>,
+    /// The newest file queued or read (its modification time bounds the rotated siblings).
+    newest: Option<Arc<File>>,
+    /// The files queued or read lately, oldest first (at most [`KNOWN_FILES`]).
+    known: VecDeque<FileId>,
     pending: VecDeque<Found>,
     /// The file being read, whose size the watcher notes between reads.
     watched: Option<Arc<File>>,
@@ -77,6 +89,17 @@ pub enum EventKind {
     Data,
     /// Names in a directory changed (or anything else): the path is resolved again.
     Names,
+}
+
+impl State {
+    /// Notes a file queued or read.
+    fn remember(&mut self, id: FileId, file: &Arc<File>) {
+        if self.known.len() == KNOWN_FILES {
+            self.known.pop_front();
+        }
+        self.known.push_back(id);
+        self.newest = Some(file.clone());
+    }
 }
 
 impl Discovery {
@@ -134,26 +157,86 @@ impl Discovery {
             }
             Err(e) => return Err(format!("{}: cannot open: {e}", path.display())),
         };
-        let given_up = {
+        // Files that were at the path and renamed away before anyone saw them (several renames
+        // between two looks): newer than the newest file known, oldest first, before this one.
+        let mut found = self.rotated_siblings(id);
+        found.push(Found { file: Arc::new(file), path, id });
+        let mut given_up = Vec::new();
+        {
             let mut state = self.lock();
-            if state.last == Some(id) {
-                return Ok(());
+            for f in found {
+                // (The path's new file may reuse the inode of a file read and closed before.)
+                if f.id != id && state.known.contains(&f.id) {
+                    continue;
+                }
+                state.remember(f.id, &f.file);
+                state.pending.push_back(f);
+                if state.pending.len() > MAX_PENDING_FILES {
+                    given_up.extend(state.pending.pop_front());
+                }
             }
             state.last = Some(id);
-            state.pending.push_back(Found { file, path, id });
-            if state.pending.len() > MAX_PENDING_FILES {
-                state.pending.pop_front()
-            } else {
-                None
-            }
-        };
-        if let Some(lost) = given_up {
+        }
+        for lost in given_up {
             let (lines, bytes) = count_lines(&lost.file);
             self.count_lost(bytes, Some(lines));
             tracing::warn!(source = %self.source.name, path = %lost.path.display(), lines, bytes,
                 "more than {MAX_PENDING_FILES} rotated files waiting: the oldest is given up and counted as lost");
         }
         Ok(())
+    }
+
+    /// Regular files beside the path named like it (`app.log.1`, `app.log-20260101`; not
+    /// compressed), not known, not `new`, modified since the newest file known: the rotated
+    /// files the path named between two looks. Opened, oldest first. None for a glob or before
+    /// the first file.
+    fn rotated_siblings(&self, new: FileId) -> Vec<Found> {
+        let path = Path::new(&self.pattern);
+        let (floor, known) = {
+            let state = self.lock();
+            let floor = state.newest.as_ref().and_then(|f| f.metadata().ok()).and_then(|m| m.modified().ok());
+            (floor, state.known.clone())
+        };
+        let (Some(floor), Some(dir), Some(name)) = (floor, path.parent(), path.file_name()) else { return Vec::new() };
+        if is_glob(&self.pattern) {
+            return Vec::new();
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+        let name = name.as_encoded_bytes();
+        let mut siblings: Vec<(SystemTime, PathBuf)> = entries
+            .flatten()
+            .take(MAX_SIBLINGS)
+            .filter(|e| {
+                let n = e.file_name();
+                let n = n.as_encoded_bytes();
+                n.len() > name.len() && n.starts_with(name) && !COMPRESSED.iter().any(|c| n.ends_with(c.as_bytes()))
+            })
+            .filter_map(|e| {
+                let meta = e.metadata().ok().filter(|m| m.is_file())?;
+                let id = FileId::of(&meta);
+                let mtime = meta.modified().ok().filter(|t| *t >= floor)?;
+                (id != new && !known.contains(&id)).then(|| (mtime, e.path()))
+            })
+            .collect();
+        // Modification times are coarse (a clock tick): on a tie `app.log.3` is older than
+        // `app.log.2` (logrotate numbering), other names sort as they read (dates).
+        let number = |p: &Path| -> u64 {
+            let n = p.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default();
+            std::str::from_utf8(&n[name.len().min(n.len())..])
+                .ok()
+                .and_then(|rest| rest.strip_prefix('.'))
+                .and_then(|rest| rest.parse().ok())
+                .unwrap_or(0)
+        };
+        siblings.sort_by_key(|(mtime, p)| (*mtime, std::cmp::Reverse(number(p)), p.clone()));
+        siblings
+            .into_iter()
+            .filter_map(|(_, p)| {
+                let (file, meta) = open_file(&p).ok()?;
+                Some(Found { file: Arc::new(file), path: p, id: FileId::of(&meta) })
+            })
+            .filter(|f| f.id != new)
+            .collect()
     }
 
     /// The next file found, oldest first.
@@ -170,11 +253,14 @@ impl Discovery {
     pub fn reading(&self, file: Arc<File>, id: FileId) {
         let mut state = self.lock();
         state.observed = file.metadata().map(|m| m.len()).unwrap_or(0);
-        state.watched = Some(file);
-        state.shrunk_from = None;
         if state.pending.is_empty() {
             state.last = Some(id);
         }
+        if !state.known.contains(&id) {
+            state.remember(id, &file);
+        }
+        state.watched = Some(file);
+        state.shrunk_from = None;
     }
 
     /// The follower closed the file `id` (deleted and idle): a new file reusing its inode is new.

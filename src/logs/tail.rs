@@ -443,7 +443,7 @@ fn start_reading(found: Found, tail: Option<u64>) -> io::Result<(Current, bool)>
         let mut before = [0u8; 1];
         mid_line = file.read_at(&mut before, offset - 1)? == 1 && before[0] != b'\n';
     }
-    let current = Current { id, file: Arc::new(file), path, offset, fingerprint, known_size: size };
+    let current = Current { id, file, path, offset, fingerprint, known_size: size };
     Ok((current, mid_line))
 }
 
@@ -612,7 +612,7 @@ mod tests {
         let mut splitter = LineSplitter::new(1024);
         let mut buf = vec![0; READ_CHUNK];
         let (file, meta) = open_file(&path).unwrap();
-        let found = Found { file, path: path.clone(), id: FileId::of(&meta) };
+        let found = Found { file: Arc::new(file), path: path.clone(), id: FileId::of(&meta) };
         let (mut cur, _) = start_reading(found, None).unwrap();
         assert_eq!(read_to_eof(&mut cur, &mut buf, &source, &mut splitter).unwrap(), 20);
         // copytruncate, and the writer went on past the old offset before the next read.

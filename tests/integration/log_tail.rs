@@ -343,3 +343,173 @@ fn log_tail_permission_errors_are_counted_and_retried() {
         m.get("leakwatch_log_lines_total", &[("source", "secret")]) == Some(1.0)
     });
 }
+
+/// Spins `n` threads until dropped: a loaded machine on purpose (the machine may be loaded already).
+struct Load {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(n: usize) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..n)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut x = 1u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                    }
+                })
+            })
+            .collect();
+        Self { stop, threads }
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Busy threads for the "loaded" runs: `LEAKWATCH_TEST_LOAD` (default 2; 0 = quiet).
+fn load_threads() -> usize {
+    std::env::var("LEAKWATCH_TEST_LOAD").ok().and_then(|v| v.parse().ok()).unwrap_or(2)
+}
+
+/// The seq numbers stored, checked to be `0..written` exactly once and in order.
+fn assert_exactly_once(source: &LogSource, written: u64, what: &str) {
+    let page = source.ring.read(Cursor::After(0), ALL, None);
+    let seqs: Vec<u64> = page.iter().map(|l| seq_of(l.text)).collect();
+    let dups = seqs.windows(2).filter(|w| w[1] <= w[0]).count();
+    let missing = written - seqs.iter().collect::<std::collections::BTreeSet<_>>().len() as u64;
+    eprintln!("{what}: {written} lines written, {} stored, {missing} lost, {dups} duplicated", seqs.len());
+    assert!(seqs == (0..written).collect::<Vec<_>>(), "{what}: {missing} lines lost, {dups} out of order or duplicated");
+}
+
+#[test]
+fn log_tail_rename_rotations_with_the_follower_starved_across_3_rotations_lose_nothing() {
+    let dir = TempDir::new("tail-starved");
+    let path = dir.path().join("app.log");
+    let source = file_source("app", &path, big_limits());
+    let tail = TailThread::start(source.clone()).expect("start the tailer");
+    let _load = Load::start(load_threads());
+    let kind = Rotation::RenameNumbered;
+    let written = logwriter::write_and_rotate(kind, dir.path(), &path, ROTATIONS, 500, |r, bytes| {
+        // Rotations 4k+1, 4k+2 and 4k+3 happen while the follower is paused; before 4k+4 it
+        // runs and catches up (the first file must be open before anything rotates).
+        if r % 4 == 0 || r == 1 {
+            tail.set_paused(false);
+            let caught_up = source.stats().rotations >= r - 1 && source.stats().bytes_read > bytes;
+            if caught_up {
+                tail.set_paused(true);
+            }
+            caught_up
+        } else {
+            true
+        }
+    });
+    tail.set_paused(false);
+    wait_until(Duration::from_secs(30), "every line", || source.stats().ring.lines_total >= written.lines);
+    tail.stop();
+    let stats = source.stats();
+    assert_eq!((stats.rotations, stats.lost_lines, stats.lost_bytes), (ROTATIONS, 0, 0), "{stats:?}");
+    assert_exactly_once(&source, written.lines, "rename, starved across 3 rotations");
+    assert_eq!(stats.bytes_read, written.bytes);
+}
+
+/// Writes `lines` lines to a new file at `path` over at least `life`, then deletes it. Returns
+/// the bytes written and the file's inode.
+fn short_lived_file(path: &Path, first: u64, lines: u64, life: Duration) -> (u64, u64) {
+    let born = Instant::now();
+    let mut f = std::fs::OpenOptions::new().create_new(true).append(true).open(path).expect("create the log");
+    let ino = std::os::unix::fs::MetadataExt::ino(&f.metadata().expect("fstat"));
+    let mut bytes = 0;
+    for seq in first..first + lines {
+        let l = line(seq);
+        f.write_all(l.as_bytes()).expect("append");
+        bytes += l.len() as u64;
+        if seq % 5 == 4 {
+            std::thread::sleep(life / (lines as u32 / 5 + 1));
+        }
+    }
+    std::thread::sleep(life.saturating_sub(born.elapsed()));
+    std::fs::remove_file(path).expect("delete the log");
+    (bytes, ino)
+}
+
+#[test]
+fn log_tail_1000_delete_and_recreate_rotations_of_20_ms_files_under_load_lose_nothing() {
+    let dir = TempDir::new("tail-short-lived");
+    let path = dir.path().join("app.log");
+    let source = file_source("app", &path, big_limits());
+    let tail = TailThread::start(source.clone()).expect("start the tailer");
+    std::thread::sleep(Duration::from_millis(300)); // the directory is watched
+    let _load = Load::start(load_threads());
+    let (files, per_file) = (1000u64, 20u64);
+    let mut inodes = std::collections::HashSet::new();
+    let (mut bytes, mut reused) = (0, 0);
+    for n in 0..files {
+        if n > 0 {
+            assert!(!path.exists(), "the previous file is gone");
+        }
+        let (b, ino) = short_lived_file(&path, n * per_file, per_file, Duration::from_millis(20));
+        reused += u64::from(!inodes.insert(ino));
+        bytes += b;
+    }
+    let lines = files * per_file;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while source.stats().ring.lines_total < lines && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    tail.stop();
+    let stats = source.stats();
+    eprintln!("1000 files of 20 ms: {reused} inode reuses; {stats:?}");
+    assert_eq!((stats.lost_lines, stats.lost_bytes), (0, 0), "{stats:?}");
+    assert_exactly_once(&source, lines, "delete+recreate, 1000 files of 20 ms");
+    assert_eq!(stats.bytes_read, bytes);
+}
+
+#[test]
+fn log_tail_files_the_paused_follower_never_opened_are_counted_as_lost() {
+    use leakwatch::logs::discover::MAX_PENDING_FILES;
+    let dir = TempDir::new("tail-paused");
+    let path = dir.path().join("app.log");
+    let source = file_source("app", &path, big_limits());
+    let tail = TailThread::start(source.clone()).expect("start the tailer");
+    let per_file = 50u64;
+    std::fs::write(&path, b"").unwrap();
+    std::thread::sleep(leakwatch::logs::tail::POLL_INTERVAL * 3); // the follower has it open
+    let mut bytes = 0;
+    std::fs::remove_file(&path).unwrap();
+    tail.set_paused(true);
+    let files = MAX_PENDING_FILES as u64 + 4;
+    let mut sizes = Vec::new();
+    for n in 0..files {
+        let (b, _) = short_lived_file(&path, n * per_file, per_file, Duration::from_millis(30));
+        sizes.push(b);
+        bytes += b;
+    }
+    tail.set_paused(false);
+    let lines = files * per_file;
+    wait_until(Duration::from_secs(30), "every line read or counted", || {
+        let s = source.stats();
+        s.ring.lines_total + s.lost_lines >= lines
+    });
+    tail.stop();
+    let stats = source.stats();
+    let given_up = files - MAX_PENDING_FILES as u64;
+    eprintln!("paused over {files} files: {stats:?}");
+    assert_eq!(stats.lost_lines, given_up * per_file, "the oldest files beyond the queue are counted, in lines");
+    assert_eq!(stats.lost_bytes, sizes[..given_up as usize].iter().sum::<u64>(), "and in bytes");
+    assert_eq!(stats.ring.lines_total, MAX_PENDING_FILES as u64 * per_file, "the others are read");
+    assert_eq!(stats.bytes_read + stats.lost_bytes, bytes, "every byte read or counted");
+    let page = source.ring.read(Cursor::After(0), ALL, None);
+    let first = given_up * per_file;
+    assert!(page.iter().map(|l| seq_of(l.text)).eq(first..lines), "the newest files, in order, once");
+}
