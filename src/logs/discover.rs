@@ -21,7 +21,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use super::identity::FileId;
 use super::tail::{is_glob, kind, open_file, resolve};
@@ -29,8 +29,7 @@ use super::{LogSource, SourceCounters};
 
 /// Most files opened ahead of the follower.
 pub const MAX_PENDING_FILES: usize = 16;
-/// How many identities of files already queued are remembered (so a rotated sibling is not
-/// read twice).
+/// How many files already queued are remembered (so a rotated sibling is not read twice).
 const KNOWN_FILES: usize = 64;
 /// Most directory entries examined when looking for rotated siblings.
 const MAX_SIBLINGS: usize = 256;
@@ -54,8 +53,9 @@ struct State {
     last: Option<FileId>,
     /// The newest file queued or read (its modification time bounds the rotated siblings).
     newest: Option<Arc<File>>,
-    /// The files queued or read lately, oldest first (at most [`KNOWN_FILES`]).
-    known: VecDeque<FileId>,
+    /// The files queued or read lately, oldest first (at most [`KNOWN_FILES`]). An identity
+    /// means that file only while it is held open: a closed file's inode may be reused.
+    known: VecDeque<(FileId, Weak<File>)>,
     pending: VecDeque<Found>,
     /// The file being read, whose size the watcher notes between reads.
     watched: Option<Arc<File>>,
@@ -97,8 +97,13 @@ impl State {
         if self.known.len() == KNOWN_FILES {
             self.known.pop_front();
         }
-        self.known.push_back(id);
+        self.known.push_back((id, Arc::downgrade(file)));
         self.newest = Some(file.clone());
+    }
+
+    /// Whether `id` is a file queued or read and still open.
+    fn knows(&self, id: FileId) -> bool {
+        self.known.iter().any(|(k, f)| *k == id && f.strong_count() > 0)
     }
 }
 
@@ -166,7 +171,7 @@ impl Discovery {
             let mut state = self.lock();
             for f in found {
                 // (The path's new file may reuse the inode of a file read and closed before.)
-                if f.id != id && state.known.contains(&f.id) {
+                if f.id != id && state.knows(f.id) {
                     continue;
                 }
                 state.remember(f.id, &f.file);
@@ -195,7 +200,8 @@ impl Discovery {
         let (floor, known) = {
             let state = self.lock();
             let floor = state.newest.as_ref().and_then(|f| f.metadata().ok()).and_then(|m| m.modified().ok());
-            (floor, state.known.clone())
+            let known: Vec<FileId> = state.known.iter().filter(|(_, f)| f.strong_count() > 0).map(|(id, _)| *id).collect();
+            (floor, known)
         };
         let (Some(floor), Some(dir), Some(name)) = (floor, path.parent(), path.file_name()) else { return Vec::new() };
         if is_glob(&self.pattern) {
@@ -256,7 +262,7 @@ impl Discovery {
         if state.pending.is_empty() {
             state.last = Some(id);
         }
-        if !state.known.contains(&id) {
+        if !state.knows(id) {
             state.remember(id, &file);
         }
         state.watched = Some(file);

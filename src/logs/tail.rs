@@ -60,6 +60,8 @@ const READ_CHUNK: usize = 64 * 1024;
 /// How long a rotated-away file is still read after it last grew: a writer that has not reopened
 /// its log yet (logrotate `create` before the app's reopen) keeps appending to the old file.
 pub const ROTATED_GRACE: Duration = Duration::from_secs(5);
+/// The nice value the directory watcher thread asks for (it only stats and opens files).
+const WATCHER_NICE: i32 = -10;
 /// Most directory entries examined when looking for a copytruncate copy.
 const MAX_COPY_CANDIDATES: usize = 256;
 
@@ -544,8 +546,16 @@ impl TailThread {
         let (wake, woken) = sync_channel::<()>(1);
         let events = wake.clone();
         let discovery = tailer.discovery.clone();
+        let mut prioritized = false;
         match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             use notify::event::{EventKind as Kind, ModifyKind};
+            if !prioritized {
+                prioritized = true;
+                // A file that lives a few ms must be opened before it is deleted: ask for a
+                // higher priority for the watcher thread (Linux: `who = 0` is the calling
+                // thread). Without CAP_SYS_NICE this fails and the default stays.
+                let _ = rustix::process::setpriority_process(None, WATCHER_NICE);
+            }
             let kind = match event.map(|e| e.kind) {
                 Ok(Kind::Modify(ModifyKind::Data(_)) | Kind::Access(_)) => EventKind::Data,
                 _ => EventKind::Names,
