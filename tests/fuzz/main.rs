@@ -16,6 +16,7 @@
 mod config;
 mod procfs;
 mod query;
+mod ring;
 mod sse;
 
 use std::fmt::Debug;

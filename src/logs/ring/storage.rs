@@ -96,6 +96,11 @@ impl Storage {
         {
             self.evict_oldest();
         }
+        if self.text.len() + len > self.text_budget() {
+            // Nothing left to evict: the entry slots give way (one line always fits).
+            let slots = self.limits.max_bytes.saturating_sub(self.text.len() + len) / LINE_OVERHEAD_BYTES;
+            self.entries.shrink_to(slots.max(self.entries.len() + 1));
+        }
         let budget = self.text_budget();
         reserve_capped(&mut self.text, len, budget);
         let start = (self.text_base + self.text.len() as u64) as u32;
