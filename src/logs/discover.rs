@@ -20,10 +20,10 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::SystemTime;
 
-use super::identity::FileId;
+use super::identity::{FileId, Fingerprint};
 use super::tail::{is_glob, kind, open_file, resolve};
 use super::{LogSource, SourceCounters};
 
@@ -45,6 +45,12 @@ pub struct Found {
     pub path: PathBuf,
     /// Its identity.
     pub id: FileId,
+    /// Its size when the watcher last looked while it waited.
+    pub seen: u64,
+    /// Bytes truncated away while it waited (it is read from its start: all were unread).
+    pub truncated: u64,
+    /// Truncations the watcher saw while it waited.
+    pub truncations: u64,
 }
 
 #[derive(Debug, Default)]
@@ -56,6 +62,9 @@ struct State {
     /// The files queued or read lately, oldest first (at most [`KNOWN_FILES`]). An identity
     /// means that file only while it is held open: a closed file's inode may be reused.
     known: VecDeque<(FileId, Weak<File>)>,
+    /// The first bytes of files read lately (at most [`KNOWN_FILES`]): a sibling that starts
+    /// like one of them is a copy (`copytruncate`), not a rotated file.
+    prints: VecDeque<Fingerprint>,
     pending: VecDeque<Found>,
     /// The file being read, whose size the watcher notes between reads.
     watched: Option<Arc<File>>,
@@ -130,6 +139,15 @@ impl Discovery {
     /// Notes the size of the file being read.
     pub fn observe(&self) {
         let mut state = self.lock();
+        for f in &mut state.pending {
+            if let Ok(m) = f.file.metadata() {
+                if m.len() < f.seen {
+                    f.truncated += f.seen;
+                    f.truncations += 1;
+                }
+                f.seen = m.len();
+            }
+        }
         let Some(size) = state.watched.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len()) else { return };
         if size < state.observed && state.shrunk_from.is_none() {
             state.shrunk_from = Some(state.observed);
@@ -165,7 +183,8 @@ impl Discovery {
         // Files that were at the path and renamed away before anyone saw them (several renames
         // between two looks): newer than the newest file known, oldest first, before this one.
         let mut found = self.rotated_siblings(id);
-        found.push(Found { file: Arc::new(file), path, id });
+        let seen = meta.len();
+        found.push(Found { file: Arc::new(file), path, id, seen, truncated: 0, truncations: 0 });
         let mut given_up = Vec::new();
         {
             let mut state = self.lock();
@@ -197,11 +216,12 @@ impl Discovery {
     /// the first file.
     fn rotated_siblings(&self, new: FileId) -> Vec<Found> {
         let path = Path::new(&self.pattern);
-        let (floor, known) = {
+        let (floor, known, prints) = {
             let state = self.lock();
             let floor = state.newest.as_ref().and_then(|f| f.metadata().ok()).and_then(|m| m.modified().ok());
-            let known: Vec<FileId> = state.known.iter().filter(|(_, f)| f.strong_count() > 0).map(|(id, _)| *id).collect();
-            (floor, known)
+            let known: Vec<FileId> =
+                state.known.iter().filter(|(_, f)| f.strong_count() > 0).map(|(id, _)| *id).collect();
+            (floor, known, state.prints.clone())
         };
         let (Some(floor), Some(dir), Some(name)) = (floor, path.parent(), path.file_name()) else { return Vec::new() };
         if is_glob(&self.pattern) {
@@ -239,7 +259,17 @@ impl Discovery {
             .into_iter()
             .filter_map(|(_, p)| {
                 let (file, meta) = open_file(&p).ok()?;
-                Some(Found { file: Arc::new(file), path: p, id: FileId::of(&meta) })
+                let print = Fingerprint::read(&file).ok()?;
+                let copy = !print.bytes().is_empty()
+                    && prints.iter().any(|known| known.continues_in(&print) || print.continues_in(known));
+                (!copy).then(|| Found {
+                    file: Arc::new(file),
+                    path: p,
+                    id: FileId::of(&meta),
+                    seen: meta.len(),
+                    truncated: 0,
+                    truncations: 0,
+                })
             })
             .filter(|f| f.id != new)
             .collect()
@@ -276,6 +306,24 @@ impl Discovery {
         if state.last == Some(id) {
             state.last = None;
         }
+    }
+
+    /// The follower read a file starting with `print` (or saw more of its start).
+    pub fn read_print(&self, print: &Fingerprint) {
+        if print.bytes().is_empty() {
+            return;
+        }
+        let mut state = self.lock();
+        if state.prints.len() == KNOWN_FILES {
+            state.prints.pop_front();
+        }
+        state.prints.retain(|p| !p.continues_in(print));
+        state.prints.push_back(print.clone());
+    }
+
+    /// Whether the watcher saw the file being read shrink since the follower last looked.
+    pub fn shrink_seen(&self) -> bool {
+        self.lock().shrunk_from.is_some()
     }
 
     /// What the watcher noted of the file being read before a truncation the follower just

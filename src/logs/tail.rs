@@ -243,6 +243,7 @@ impl Tailer {
         if !cur.fingerprint.is_complete() {
             if let Ok(fp) = Fingerprint::read(&cur.file) {
                 if cur.fingerprint.continues_in(&fp) {
+                    self.discovery.read_print(&fp);
                     cur.fingerprint = fp;
                 }
             }
@@ -266,7 +267,9 @@ impl Tailer {
                 return self.problem(message);
             }
         };
-        let shrunk = size < cur.offset;
+        // Shrunk below what was read or seen (the watcher may have seen a truncation that was
+        // rewritten past the offset since, with a fingerprint too short to tell).
+        let shrunk = size < cur.offset || size < cur.known_size || self.discovery.shrink_seen();
         if !shrunk && !rewritten(cur) {
             cur.known_size = cur.known_size.max(size);
             return;
@@ -292,6 +295,7 @@ impl Tailer {
             cur.offset = 0;
             cur.known_size = size;
             cur.fingerprint = Fingerprint::read(&cur.file).unwrap_or_default();
+            self.discovery.read_print(&cur.fingerprint);
         }
     }
 
@@ -344,12 +348,19 @@ impl Tailer {
             return;
         }
         let from_tail = self.at_start && self.current.is_none() && self.previous.is_none();
-        let path = found.path.clone();
-        let (next, mid_line) = match start_reading(found, from_tail.then_some(self.source.ring.limits().max_bytes as u64))
-        {
-            Ok(next) => next,
-            Err(e) => return self.problem(format!("{}: cannot read: {e}", path.display())),
-        };
+        let (path, seen, truncated, truncations) = (found.path.clone(), found.seen, found.truncated, found.truncations);
+        let (next, mid_line) =
+            match start_reading(found, from_tail.then_some(self.source.ring.limits().max_bytes as u64)) {
+                Ok(next) => next,
+                Err(e) => return self.problem(format!("{}: cannot read: {e}", path.display())),
+            };
+        // Truncated while it waited: what the watcher saw in it is gone.
+        let (lost, shrinks) =
+            if next.known_size < seen { (truncated + seen, truncations + 1) } else { (truncated, truncations) };
+        if lost > 0 {
+            self.discovery.count_lost(lost, None);
+        }
+        SourceCounters::add(&self.counters().truncations, shrinks);
         // Finish the old file first: every byte written to it before the switch is read; keep it
         // open (with its unfinished line) for writes that still land in it after the switch.
         self.drain();
@@ -371,6 +382,7 @@ impl Tailer {
         }
         self.previous = Some(next.id);
         self.discovery.reading(next.file.clone(), next.id);
+        self.discovery.read_print(&next.fingerprint);
         self.current = Some(next);
         self.drain();
     }
@@ -436,7 +448,7 @@ pub(super) fn open_file(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
 /// Starts reading a file found at the path. With `tail`, the offset is set to the last `tail`
 /// bytes; the flag says the first line read is partial and must be dropped.
 fn start_reading(found: Found, tail: Option<u64>) -> io::Result<(Current, bool)> {
-    let Found { file, path, id } = found;
+    let Found { file, path, id, .. } = found;
     let size = file.metadata()?.len();
     let fingerprint = Fingerprint::read(&file)?;
     let offset = tail.map_or(0, |max| size.saturating_sub(max));
@@ -622,7 +634,14 @@ mod tests {
         let mut splitter = LineSplitter::new(1024);
         let mut buf = vec![0; READ_CHUNK];
         let (file, meta) = open_file(&path).unwrap();
-        let found = Found { file: Arc::new(file), path: path.clone(), id: FileId::of(&meta) };
+        let found = Found {
+            file: Arc::new(file),
+            path: path.clone(),
+            id: FileId::of(&meta),
+            seen: 0,
+            truncated: 0,
+            truncations: 0,
+        };
         let (mut cur, _) = start_reading(found, None).unwrap();
         assert_eq!(read_to_eof(&mut cur, &mut buf, &source, &mut splitter).unwrap(), 20);
         // copytruncate, and the writer went on past the old offset before the next read.

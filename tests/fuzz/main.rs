@@ -18,6 +18,7 @@ mod procfs;
 mod query;
 mod ring;
 mod sse;
+mod tail;
 
 use std::fmt::Debug;
 use std::time::{Duration, Instant};

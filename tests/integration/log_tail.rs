@@ -389,7 +389,10 @@ fn assert_exactly_once(source: &LogSource, written: u64, what: &str) {
     let dups = seqs.windows(2).filter(|w| w[1] <= w[0]).count();
     let missing = written - seqs.iter().collect::<std::collections::BTreeSet<_>>().len() as u64;
     eprintln!("{what}: {written} lines written, {} stored, {missing} lost, {dups} duplicated", seqs.len());
-    assert!(seqs == (0..written).collect::<Vec<_>>(), "{what}: {missing} lines lost, {dups} out of order or duplicated");
+    assert!(
+        seqs == (0..written).collect::<Vec<_>>(),
+        "{what}: {missing} lines lost, {dups} out of order or duplicated"
+    );
 }
 
 #[test]
@@ -450,9 +453,9 @@ fn log_tail_1000_delete_and_recreate_rotations_of_20_ms_files_under_load_lose_no
     let source = file_source("app", &path, big_limits());
     let tail = TailThread::start(source.clone()).expect("start the tailer");
     std::thread::sleep(Duration::from_millis(300)); // the directory is watched
-    // The test suite runs in parallel on 2 cores: the machine is loaded already. (With 2 more
-    // busy threads at load 10, the watcher thread was sometimes scheduled more than 20 ms late
-    // and 2 of 1000 files were gone before it opened them: see the README's limits.)
+                                                    // The test suite runs in parallel on 2 cores: the machine is loaded already. (With 2 more
+                                                    // busy threads at load 10, the watcher thread was sometimes scheduled more than 20 ms late
+                                                    // and 2 of 1000 files were gone before it opened them: see the README's limits.)
     let _load = Load::start(load_threads(0));
     let (files, per_file) = (1000u64, 20u64);
     let mut inodes = std::collections::HashSet::new();
@@ -595,7 +598,11 @@ fn log_tail_copytruncate_under_load_counts_a_lower_bound_of_what_it_loses() {
     append_fixed(&mut app, seq..seq + 1);
     seq += 1;
     wait_until(Duration::from_secs(30), "the last line", || {
-        source.ring.read(Cursor::Before(u64::MAX), ReadLimits { lines: 1, bytes: 1 << 20 }, None).iter().any(|l| seq_of(l.text) == seq - 1)
+        source
+            .ring
+            .read(Cursor::Before(u64::MAX), ReadLimits { lines: 1, bytes: 1 << 20 }, None)
+            .iter()
+            .any(|l| seq_of(l.text) == seq - 1)
     });
     tail.stop();
     let stats = source.stats();
