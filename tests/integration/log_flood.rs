@@ -135,7 +135,7 @@ fn log_flood_the_buffer_holds_exactly_the_newest_lines_that_fit() {
     assert!(page.len() <= fit && page.len() >= fit * 3 / 4, "{} lines held, {fit} fit", page.len());
     assert!(stats.text_capacity + stats.line_capacity * LINE_OVERHEAD_BYTES <= 1 << 20, "{stats:?}");
     for (i, l) in page.iter().enumerate() {
-        let seq = lines - fit as u64 + i as u64;
+        let seq = lines - page.len() as u64 + i as u64;
         assert_eq!(l.text, &flood_line(seq)[..LINE - 1], "line {i}");
     }
 }
