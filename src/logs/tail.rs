@@ -8,31 +8,33 @@
 //! `/var/log/containers` symlinks); every [`POLL_INTERVAL`] it wakes anyway, because inotify can
 //! miss or drop events.
 //!
+//! The watcher's thread also finds the files ([`Discovery`], in `discover.rs`): on every event
+//! it opens a new file the path names and queues it, so rotations cannot outrun the follower.
+//!
 //! Each wake-up is one [`Tailer::step`]:
-//! 1. **Truncation** of the open file: `fstat` size below the read offset, or its first bytes no
-//!    longer match the fingerprint (truncated and already rewritten past the offset). The bytes
-//!    between the offset and the end of the copy are recovered from the rotated copy when one is
-//!    found beside it (same fingerprint, not the same inode: logrotate's `copytruncate` copy);
-//!    then reading restarts at 0 and `truncations` is counted.
+//! 1. **Truncation** of the open file: `fstat` size below the read offset or below a size seen
+//!    before, a shrink the watcher saw, or its first bytes no longer match the fingerprint
+//!    (truncated and already rewritten past the offset). The bytes between the offset and the end
+//!    of the copy are recovered from the rotated copy when one is found beside it (same
+//!    fingerprint, not the same inode: logrotate's `copytruncate` copy); the rest, up to the
+//!    largest size seen, is counted as lost at once (a lower bound: writes after the last size
+//!    seen are unknowable); then reading restarts at 0 and `truncations` is counted.
 //! 2. **Read to EOF** from the offset, splitting lines ([`LineSplitter`]) into the ring. After each
 //!    chunk the fingerprint is checked again: a truncation between step 1 and the read would
 //!    otherwise feed the new file's bytes from mid-line; such a chunk is left, with the offset, for
 //!    step 1 of the next wake-up.
-//! 3. **Identity**: `stat` the path (through symlinks; a glob resolves to its newest regular
-//!    file). A different device+inode is a rotation (rename-and-create, delete-and-recreate,
-//!    symlink switch): the old file is read to its end and the new file is read from 0. The old
-//!    file stays open, with its own unfinished line, and is read until idle for
-//!    [`ROTATED_GRACE`] (late writes before the application reopens its log). While the path is missing the old file stays open and is read; a
-//!    deleted file is closed once idle for [`PARTIAL_LINE_TIMEOUT`].
+//! 3. **Every file found** since, oldest first (rename-and-create, delete-and-recreate, symlink
+//!    switch, rotated siblings): the file being read is read to its end, then the next one from
+//!    0. The last file left stays open, with its own unfinished line, and is read until idle for
+//!    [`ROTATED_GRACE`] (late writes before the application reopens its log). While the path is
+//!    missing the open file stays open and is read; a deleted file is closed once idle for
+//!    [`PARTIAL_LINE_TIMEOUT`].
 //! 4. An unfinished last line is flushed after [`PARTIAL_LINE_TIMEOUT`] without new bytes.
 //!
 //! The first open reads only the last `max_bytes` of the file (the first partial line dropped),
 //! so a restarted sidecar shows recent lines at once.
 //!
-//! What cannot be counted: bytes appended to a copytruncated file after the last read and before
-//! the truncation, when no rotated copy holds them, are gone before anyone can see them (no
-//! reader can know their size), so `lost_bytes` counts only bytes a read or `fstat` saw and the
-//! ring did not get.
+//! Every file the follower reads is opened by [`open_file`].
 
 use std::fs::{File, OpenOptions};
 use std::io;

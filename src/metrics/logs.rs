@@ -41,7 +41,7 @@ pub fn logs(out: &mut Vec<Family>, sources: &[LogSourceStats]) {
         ),
         (
             "leakwatch_log_lost_bytes_total",
-            "Bytes known to have been written to the source but never read (e.g. in a truncation window).",
+            "Bytes known to have been written to the source but never read (a truncation window, a rotated file gone before it was opened); a lower bound.",
             |s| s.lost_bytes,
         ),
     ];
@@ -55,7 +55,7 @@ pub fn logs(out: &mut Vec<Family>, sources: &[LogSourceStats]) {
     let mut dropped = Family::counter(
         "leakwatch_log_lines_dropped_total",
         "Lines lost by reason: evicted (pushed out of the buffer by newer lines), subscriber_lag (evicted \
-         before a live subscriber read them, per subscriber), truncation (known lost in a truncation window).",
+         before a live subscriber read them, per subscriber), truncation (known lost: a truncation window, a rotated file gone before it was opened; a lower bound).",
     );
     for s in sources {
         for (reason, n) in

@@ -15,6 +15,9 @@ use proptest::prelude::*;
 
 use crate::{check, ensure};
 
+/// A stored line: (seq, text, cut).
+type Line = (u64, Vec<u8>, bool);
+
 #[derive(Debug, Clone)]
 enum Op {
     Push { len: usize, cut: bool },
@@ -59,29 +62,24 @@ fn text(seq: u64, len: usize) -> Vec<u8> {
 
 struct Model {
     /// Every line pushed: (seq, stored text, cut).
-    pushed: VecDeque<(u64, Vec<u8>, bool)>,
+    pushed: VecDeque<Line>,
     limits: RingLimits,
 }
 
 impl Model {
     /// The lines the ring holds: the newest `held` pushed.
-    fn held(&self, held: usize) -> Vec<&(u64, Vec<u8>, bool)> {
+    fn held(&self, held: usize) -> Vec<&Line> {
         self.pushed.iter().skip(self.pushed.len() - held).collect()
     }
 }
 
-fn lines_of(page: &Page) -> Vec<(u64, Vec<u8>, bool)> {
+fn lines_of(page: &Page) -> Vec<Line> {
     page.iter().map(|l| (l.seq, l.text.to_vec(), l.cut)).collect()
 }
 
 /// (lines, missed, truncated, more) the model expects for a read of `held`.
-fn model_read(
-    held: &[&(u64, Vec<u8>, bool)],
-    first_seq: u64,
-    cursor: Cursor,
-    limits: ReadLimits,
-) -> (Vec<(u64, Vec<u8>, bool)>, u64, bool, bool) {
-    let (candidates, missed): (Vec<&(u64, Vec<u8>, bool)>, u64) = match cursor {
+fn model_read(held: &[&Line], first_seq: u64, cursor: Cursor, limits: ReadLimits) -> (Vec<Line>, u64, bool, bool) {
+    let (candidates, missed): (Vec<&Line>, u64) = match cursor {
         Cursor::After(n) => {
             (held.iter().copied().filter(|l| l.0 > n).collect(), first_seq.saturating_sub(n.saturating_add(1)))
         }

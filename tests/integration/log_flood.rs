@@ -62,14 +62,14 @@ fn log_flood_1_gib_into_256_mib_keeps_rss_under_the_cap_plus_16_mib() {
 fn flood_1_gib(cap: usize) {
     let dir = TempDir::new("flood");
     let path = dir.path().join("flood.log");
-    std::fs::write(&path, b"").unwrap();
+    std::fs::write(&path, b"").expect("create the flood file");
     let config = dir.path().join("leakwatch.yaml");
     let yaml = format!(
         "logs:\n  max_lines: {MAX_LINES}\n  max_bytes: {cap}\n  sources:\n    - name: flood\n      path: {}\n",
         path.display()
     );
-    std::fs::write(&config, yaml).unwrap();
-    let lw = Leakwatch::start_cmd(Command::new(release_binary()), &["--config", config.to_str().unwrap()]);
+    std::fs::write(&config, yaml).expect("write the config");
+    let lw = Leakwatch::start_cmd(Command::new(release_binary()), &["--config", config.to_str().expect("utf-8 path")]);
     lw.wait_for(Duration::from_secs(10), "the flood source", |m| {
         m.get("leakwatch_log_buffer_max_bytes", &[("source", "flood")]) == Some(cap as f64)
     });
@@ -92,7 +92,7 @@ fn flood_1_gib(cap: usize) {
         m.get("leakwatch_log_lines_total", &[("source", "flood")]) == Some(lines as f64)
     });
     done.store(true, Ordering::Release);
-    let samples = sampler.join().unwrap();
+    let samples = sampler.join().expect("the RSS sampler");
     let peak = samples.iter().copied().max().unwrap_or(0);
     eprintln!(
         "1 GiB flood into {} MiB: {} RSS samples, peak {:.1} MiB, limit {:.1} MiB, ratio to the buffer cap {:.2}",
