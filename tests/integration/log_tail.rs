@@ -616,6 +616,8 @@ fn log_tail_copytruncate_under_load_counts_a_lower_bound_of_what_it_loses() {
         stats.lost_bytes
     );
     assert_eq!(stats.truncations, rotations);
+    // A lower bound: never more than was lost (reads may stop mid-line, so bytes need not be
+    // whole lines; two truncations between two looks of the follower lose a whole generation).
     assert!(stats.lost_lines <= measured, "never more than was lost: {stats:?}");
-    assert_eq!(stats.lost_bytes % 50, 0, "whole lines");
+    assert!(stats.lost_bytes <= measured * 50, "{stats:?}");
 }
