@@ -89,7 +89,7 @@ impl Storage {
         // first, then the oldest lines. Halving at least, so this is rare.
         if self.text.len() + len > self.text_budget() && self.entries.capacity() > 2 * (self.entries.len() + 1) {
             let slots = self.limits.max_bytes.saturating_sub(self.text.len() + len) / LINE_OVERHEAD_BYTES;
-            self.entries.shrink_to(slots.max(self.entries.len() + 1));
+            self.entries.shrink_to(slots.min(self.entries.capacity() / 2).max(self.entries.len() + 1));
         }
         while (self.text.len() + len > self.text_budget() || self.entries.len() == self.entries.capacity())
             && !self.entries.is_empty()
