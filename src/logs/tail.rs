@@ -277,6 +277,10 @@ impl Tailer {
             return;
         }
         let (path, offset, known) = (cur.path.clone(), cur.offset, cur.known_size.max(cur.offset));
+        // The size now, not the one read before the check: a truncation that came after that
+        // `fstat` (found by the rewrite check) would leave the watch expecting the old size, and the
+        // watcher would take the real one for a second truncation.
+        let size = cur.file.metadata().map_or(size, |m| m.len());
         let recovered = self.recover_from_copy();
         self.flush_partial();
         // A rewrite past the offset may have been noted by the watcher as the new file's size.
