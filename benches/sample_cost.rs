@@ -16,7 +16,10 @@
 //! - **`Sampler::sample()`**: one full pass, the same reads plus parsing and the snapshot, plus
 //!   the `sock_diag` dumps of the socket tables (netlink, not files: `benches/conn_sample.rs`
 //!   measures them against the `/proc/net` files);
-//! - **`metrics::render()`**: the `/metrics` text for that pass's snapshot (no file reads).
+//! - **`metrics::render()`**: the `/metrics` text for that pass's snapshot (no file reads);
+//! - **`History::record()`**: that snapshot recorded into the console's history, kept full at its
+//!   default cap (3600 points), so every record also evicts the oldest point: what the history
+//!   task adds to each pass.
 //!
 //! Two targets: the bench process itself (the default `leakwatch` with no config), and, when
 //! `python3` is available, a child holding 100 MiB (a `--pid` target: its files, plus the bench
@@ -29,9 +32,11 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
+use leakwatch::alert::AlertState;
 use leakwatch::config::{DEFAULT_MAX_PROCESSES, DEFAULT_PSS_MAX_RSS, DEFAULT_PSS_TIME_BUDGET};
+use leakwatch::history::{History, HistorySettings};
 use leakwatch::metrics::{render, StaticInfo};
 use leakwatch::roots::Roots;
 use leakwatch::sample::target::TargetSpec;
@@ -99,6 +104,8 @@ fn run_case(
     let mut raw = Vec::with_capacity(iterations);
     let mut sample = Vec::with_capacity(iterations);
     let mut rendering = Vec::with_capacity(iterations);
+    let mut recording = Vec::with_capacity(iterations);
+    let (history, alerts) = (&mut full_history(&mut sampler), AlertState::default());
     let mut last: Option<Snapshot> = None;
     let mut body_len = 0;
     for i in 0..warm_up + iterations {
@@ -108,7 +115,7 @@ fn run_case(
         std::hint::black_box(bytes);
 
         let t = Instant::now();
-        let snapshot = sampler.sample();
+        let mut snapshot = sampler.sample();
         let sample_took = t.elapsed();
 
         let t = Instant::now();
@@ -116,10 +123,18 @@ fn run_case(
         let render_took = t.elapsed();
         body_len = std::hint::black_box(body).len();
 
+        // Past the prefilled points (the history ignores a snapshot it has seen).
+        snapshot.seq += PREFILL_SEQ;
+        let t = Instant::now();
+        let stored = history.record(&snapshot, &alerts);
+        let record_took = t.elapsed();
+        assert!(stored, "the history stores every new snapshot");
+
         if i >= warm_up {
             raw.push(raw_took);
             sample.push(sample_took);
             rendering.push(render_took);
+            recording.push(record_took);
         }
         last = Some(snapshot);
     }
@@ -133,12 +148,39 @@ fn run_case(
         println!("  note: PSS reads were skipped in some passes, so sample() did less work than the raw reads");
     }
 
-    let raw = Stats::of(raw);
+    assert_eq!(history.len(), HistorySettings::default().max_points, "the history stayed full");
+    let (raw, sample, recording) = (Stats::of(raw), Stats::of(sample), Stats::of(recording));
+    println!(
+        "  History::record() adds {:.2} % to a sampling pass (median {} of {})",
+        recording.median.as_secs_f64() / sample.median.as_secs_f64() * 100.0,
+        human(recording.median),
+        human(sample.median)
+    );
     vec![
         Row { case: label.to_owned(), op: "raw reads (no parsing)", stats: raw, ratio_to: None },
-        Row { case: label.to_owned(), op: "Sampler::sample()", stats: Stats::of(sample), ratio_to: Some(raw) },
+        Row { case: label.to_owned(), op: "Sampler::sample()", stats: sample, ratio_to: Some(raw) },
         Row { case: label.to_owned(), op: "metrics::render()", stats: Stats::of(rendering), ratio_to: Some(raw) },
+        Row { case: label.to_owned(), op: "History::record()", stats: recording, ratio_to: Some(raw) },
     ]
+}
+
+/// Where the prefilled history's sequence numbers end.
+const PREFILL_SEQ: u64 = 1_000_000;
+
+/// A history at its default cap, from copies of one real snapshot over the last hour.
+fn full_history(sampler: &mut Sampler) -> History {
+    let settings = HistorySettings::default();
+    let mut history = History::new(settings);
+    let first = sampler.sample();
+    let n = settings.max_points as u64;
+    for i in 1..=n {
+        let mut s = first.clone();
+        s.seq = i;
+        s.taken_at = SystemTime::now() - Duration::from_secs_f64((n - i) as f64 * 0.9 + 1.0);
+        history.record(&s, &AlertState::default());
+    }
+    assert_eq!(history.len(), settings.max_points);
+    history
 }
 
 fn describe(label: &str, s: &Snapshot, files: &PassFiles, body_len: usize) {

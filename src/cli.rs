@@ -174,9 +174,13 @@ pub struct GenerateArgs {
     /// Label matchers added to every metric in the PromQL, e.g. 'job="leakwatch"'.
     #[arg(long, default_value = "", value_name = "MATCHERS")]
     pub selector: String,
-    /// Runbook URL before the `#anchor` of each alert.
-    #[arg(long, default_value = crate::alert::promgen::DEFAULT_RUNBOOK_BASE, value_name = "URL")]
-    pub runbook_base: String,
+    /// Runbook URL before the `#anchor` of each alert [default: alerts.runbook_base_url of
+    /// --config, else the project's README].
+    #[arg(long, value_name = "URL")]
+    pub runbook_base: Option<String>,
+    /// Label matchers selecting leakwatch's own scrape job in `up` (LeakwatchDown, LeakwatchAbsent).
+    #[arg(long, default_value = crate::alert::promgen::DEFAULT_JOB_SELECTOR, value_name = "MATCHERS")]
+    pub job_selector: String,
 }
 
 /// Flags that override the config file.
@@ -232,6 +236,13 @@ pub struct GlobalArgs {
     /// (bcrypt), response headers, rate limit.
     #[arg(long = "web.config.file", global = true, env = "LEAKWATCH_WEB_CONFIG_FILE", value_name = "FILE")]
     pub web_config_file: Option<PathBuf>,
+    /// Absolute URL of the runbook; each alert's runbook_url is URL#alertname [default: the project README].
+    #[arg(long, global = true, env = "LEAKWATCH_RUNBOOK_BASE_URL", value_name = "URL")]
+    pub runbook_base_url: Option<String>,
+    /// The URL under which leakwatch is reached (pushed alerts' generatorURL is URL/alerts)
+    /// [default: http://INSTANCE, INSTANCE as in the pushed `instance` label].
+    #[arg(long = "web.external-url", global = true, env = "LEAKWATCH_WEB_EXTERNAL_URL", value_name = "URL")]
+    pub web_external_url: Option<String>,
     /// Log filter, e.g. info or leakwatch=debug [default: info].
     #[arg(long, global = true, env = "LEAKWATCH_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -268,10 +279,15 @@ impl GlobalArgs {
             },
             connections: Default::default(),
             tasks: Default::default(),
-            alerts: Default::default(),
+            alerts: crate::config::AlertsConfig {
+                runbook_base_url: self.runbook_base_url.clone(),
+                ..Default::default()
+            },
             admin: AdminConfig { token_file: self.admin_token_file.clone() },
             cleanup: Default::default(),
+            console: Default::default(),
             web_config_file: self.web_config_file.clone(),
+            web_external_url: self.web_external_url.clone(),
         }
     }
 }

@@ -22,6 +22,8 @@ use tokio_util::either::Either;
 
 /// The environment variable read for the password when no `--password-file` is given.
 pub const PASSWORD_ENV: &str = "LEAKWATCH_PASSWORD";
+/// The largest password file read.
+const MAX_PASSWORD_FILE_BYTES: u64 = 4096;
 
 /// How long a connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -232,8 +234,9 @@ fn authorization(args: &Access) -> Result<Option<String>, ClientError> {
     }
     let password = match &args.password_file {
         Some(file) => {
-            let mut bytes = std::fs::read(file)
-                .map_err(|e| ClientError::BadServer(format!("--password-file {}: {e}", file.display())))?;
+            // A regular file only, opened without blocking (see crate::fsread).
+            let mut bytes = crate::fsread::read_capped(file, MAX_PASSWORD_FILE_BYTES)
+                .map_err(|e| ClientError::BadServer(format!("--password-file {e}")))?;
             for end in [b'\n', b'\r'] {
                 if bytes.last() == Some(&end) {
                     bytes.pop();

@@ -1,6 +1,6 @@
-//! Process lifecycle: binds, starts the sampler, the alert engine, the reloader and the server,
-//! handles SIGTERM/SIGINT (forwarded to the wrapped command in `run` mode) and SIGHUP (reload),
-//! and shuts down within a grace period. The only module that spawns long-lived tasks (the
+//! Process lifecycle: binds, starts the sampler, the alert engine, the history, the reloader and
+//! the server, handles SIGTERM/SIGINT (forwarded to the wrapped command in `run` mode) and SIGHUP
+//! (reload), and shuts down within a grace period. The only module that spawns long-lived tasks (the
 //! reloader restarts the Alertmanager push on the same tracker).
 
 use std::ffi::OsString;
@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use crate::alert::{self, AlertState, Engine};
 use crate::cleanup::{self, Cleaner};
 use crate::config::ValidConfig;
+use crate::history::{self, SharedHistory};
 use crate::http::admin::AdminToken;
 use crate::http::AppState;
 use crate::logs::capture::Capture;
@@ -28,8 +29,13 @@ use crate::sample::{self, Sampler};
 use crate::snapshot::Snapshot;
 use crate::web::SharedUsers;
 
-/// How long tasks get to finish after shutdown starts.
+/// How long the wrapped command's output may stay open after it exits (`run` mode).
 pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
+/// How long tasks get to finish once shutdown starts (the HTTP drain is
+/// [`crate::http::SHUTDOWN_GRACE`] of it); then leakwatch exits anyway, and `main` does not wait
+/// for blocking work still running (a reload stuck in a file system): SIGTERM to exit stays
+/// under 2 s.
+pub const STOP_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Why leakwatch could not run.
 #[derive(Debug, thiserror::Error)]
@@ -74,8 +80,13 @@ pub async fn run(
     let mut sigint = signal(SignalKind::interrupt()).map_err(RunError::Signals)?;
     let mut sighup = signal(SignalKind::hangup()).map_err(RunError::Signals)?;
 
-    let sources: Vec<Arc<LogSource>> =
-        config.logs.iter().map(|s| Arc::new(LogSource::new(s.name.clone(), s.kind.clone(), s.limits))).collect();
+    // Which files the log readers may open (shared; a reload replaces it).
+    let paths = crate::logs::guard::SharedPolicy::new(reload::apply::path_policy(&config, source.path()));
+    let sources: Vec<Arc<LogSource>> = config
+        .logs
+        .iter()
+        .map(|s| Arc::new(LogSource::new(s.name.clone(), s.kind.clone(), s.limits).with_paths(paths.clone())))
+        .collect();
     let mut captures = Vec::new();
     let mut child = match &wrapped {
         Some(command) => {
@@ -88,17 +99,18 @@ pub async fn run(
         pid: child.as_ref().map(|c| c.id().map(|p| p as i32).unwrap_or(0)),
         program: wrapped.as_ref().and_then(|w| w.first().cloned()),
     };
+    let child_pid = run_mode.pid;
     let logs = Arc::new(LogSources::new(sources));
     let sampling = run_mode.sampler_config(&config, logs.clone());
     let target_name = sampling.settings.target_name.clone();
     tracing::info!(%local, target = %target_name, watching = %sampling.settings.spec.describe(), interval = ?config.interval, "leakwatch listening");
-    let followers = Followers::start(logs.clone());
+    let followers = Followers::start(logs.clone(), paths);
 
-    let sampler = Sampler::new(sampling.settings.clone());
+    let (alert_tx, alert_rx) = watch::channel(Arc::new(AlertState::default()));
+    let sampler = Sampler::new(sampling.settings.clone()).with_trends(alert_rx.clone());
     let (sampler_tx, sampler_rx) = watch::channel(Arc::new(sampling));
     let (rules_tx, rules_rx) = watch::channel(Arc::new(config.alerts.clone()));
     let (tx, rx) = watch::channel(Arc::new(Snapshot::empty(&target_name)));
-    let (alert_tx, alert_rx) = watch::channel(Arc::new(AlertState::default()));
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
     let (sampler_trims, sampler_inbox) = cleanup::trim_channel();
@@ -106,7 +118,14 @@ pub async fn run(
     tracker.spawn(sample::run(sampler, sampler_rx, tx, sampler_inbox, token.child_token()));
     let engine = Engine::new(config.alerts.clone());
     tracker.spawn(alert::run(engine, rx.clone(), rules_rx, alert_tx, engine_inbox, token.child_token()));
-    let mut push = Push::new(alert_rx.clone(), tracker.clone(), token.child_token());
+    let identity = alert::push::Identity::new(
+        &info,
+        config.external_url.as_deref(),
+        local,
+        std::env::var("POD_IP").ok().as_deref(),
+        hostname().as_deref(),
+    );
+    let mut push = Push::new(alert_rx.clone(), identity, tracker.clone(), token.child_token());
     push.set(config.alertmanager.clone());
     let admin = AdminToken::new(config.admin_token_file.clone());
     let (cleaner, cleanup) = Cleaner::new(config.cleanup);
@@ -120,6 +139,9 @@ pub async fn run(
     // A config reload replaces the log endpoints' users through this handle.
     let log_users = SharedUsers::new(config.logs_basic_auth_users.clone());
     log_web_config(&config);
+    let (console, interval) = (config.console, config.interval);
+    let history = SharedHistory::new(console.history);
+    tracker.spawn(history::run(history.clone(), rx.clone(), alert_rx.clone(), token.child_token()));
     let config_web = config.web.clone();
     let running = Running {
         config,
@@ -135,14 +157,17 @@ pub async fn run(
     // Also stops the log readers on shutdown.
     tracker.spawn(reload::run(source, running, reload_rx, status_tx, token.child_token()));
 
+    let mut last_snapshot = rx.clone();
     let state = AppState::new(rx.clone(), info, logs.clone(), token.child_token())
         .with_alerts(alert_rx)
         .with_admin(admin)
         .with_web(config_web, log_users)
         .with_reload(reloads.clone())
-        .with_cleanup(cleanup);
+        .with_cleanup(cleanup)
+        .with_console(history.clone(), console, interval);
     let cleaner = cleaner
         .trim_directly(logs)
+        .trim_directly(Arc::new(history))
         .trim_directly(state.metrics_cache())
         .ask("sampler", sampler_trims)
         .ask("alert_engine", engine_trims);
@@ -153,7 +178,7 @@ pub async fn run(
     let code = match child.as_mut() {
         Some(child) => loop {
             tokio::select! {
-                status = child.wait() => break status.map(exit_code).unwrap_or(1),
+                status = child.wait() => break child_ended(status, child_pid, &mut last_snapshot).await,
                 _ = sigterm.recv() => forward(child, rustix::process::Signal::TERM),
                 _ = sigint.recv() => forward(child, rustix::process::Signal::INT),
                 _ = sighup.recv() => reload_on_sighup(&reloads),
@@ -181,10 +206,16 @@ pub async fn run(
         }
     }
     token.cancel();
-    if tokio::time::timeout(GRACE_PERIOD, tracker.wait()).await.is_err() {
-        tracing::warn!("tasks did not stop within {GRACE_PERIOD:?}; exiting anyway");
+    if tokio::time::timeout(STOP_TIMEOUT, tracker.wait()).await.is_err() {
+        tracing::warn!("tasks did not stop within {STOP_TIMEOUT:?}; exiting anyway");
     }
     Ok(code)
+}
+
+/// The kernel's host name (the pod name in Kubernetes), for the `instance` label's fallback.
+fn hostname() -> Option<String> {
+    let path = crate::roots::Roots::default().proc_file("sys/kernel/hostname");
+    std::fs::read_to_string(path).ok().map(|h| h.trim().to_owned()).filter(|h| !h.is_empty())
 }
 
 /// SIGHUP reloads the configuration (it is not forwarded to the wrapped command).
@@ -249,6 +280,50 @@ fn forward(child: &tokio::process::Child, signal: rustix::process::Signal) {
     if let Err(e) = rustix::process::kill_process(pid, signal) {
         tracing::warn!("could not forward {signal:?}: {e}");
     }
+}
+
+/// Logs how the wrapped command ended. Killed by SIGKILL, it says whether leakwatch counted an
+/// OOM kill of it: the exit watcher read the cgroup's counter at the exit and woke a sampling
+/// pass, whose OOM report names the pid (awaited briefly). Returns the exit code.
+async fn child_ended(
+    status: std::io::Result<ExitStatus>,
+    pid: Option<i32>,
+    snapshots: &mut watch::Receiver<Arc<Snapshot>>,
+) -> i32 {
+    let status = match status {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("waiting for the wrapped command failed: {e}");
+            return 1;
+        }
+    };
+    match (status.code(), status.signal()) {
+        (Some(code), _) => tracing::info!(code, "wrapped command exited"),
+        (None, Some(signal)) => {
+            let oom_killed = signal == rustix::process::Signal::KILL.as_raw() && oom_report_for(pid, snapshots).await;
+            let kills_total = snapshots.borrow().oom.kills_total;
+            tracing::warn!(signal, oom_killed, oom_kills_total = kills_total, "wrapped command killed by a signal");
+        }
+        _ => tracing::warn!("wrapped command ended without a code or signal"),
+    }
+    exit_code(status)
+}
+
+/// Waits up to 2 s for a snapshot with an OOM report naming `pid`.
+async fn oom_report_for(pid: Option<i32>, snapshots: &mut watch::Receiver<Arc<Snapshot>>) -> bool {
+    let Some(pid) = pid else { return false };
+    let found = |s: &Snapshot| s.oom.reports.iter().any(|r| r.pids.contains(&pid));
+    let wait = async {
+        loop {
+            if found(&snapshots.borrow_and_update()) {
+                return true;
+            }
+            if snapshots.changed().await.is_err() {
+                return false;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(2), wait).await.unwrap_or(false)
 }
 
 /// The shell convention: the exit code, or 128 + the signal number that killed it.

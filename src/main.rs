@@ -40,7 +40,10 @@ fn main() -> ExitCode {
     }
     let Some(runtime) = runtime() else { return ExitCode::FAILURE };
     let info = StaticInfo::from_env(|k| std::env::var(k).ok());
-    match runtime.block_on(leakwatch::lifecycle::run(loaded, source, wrapped, info)) {
+    let result = runtime.block_on(leakwatch::lifecycle::run(loaded, source, wrapped, info));
+    // Blocking work still running (a reload or a page stuck in a file system) is not waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
             eprintln!("leakwatch: {e}");
@@ -83,7 +86,8 @@ fn status_command(args: leakwatch::status_command::StatusArgs) -> ExitCode {
 fn generate_files(rules: &AlertRules, what: Generate) -> ExitCode {
     let opts = |out: &GenerateArgs| promgen::Options {
         selector: out.selector.clone(),
-        runbook_base: out.runbook_base.clone(),
+        runbook_base: out.runbook_base.clone().unwrap_or_else(|| rules.runbook_base.clone()),
+        job_selector: out.job_selector.clone(),
     };
     let (text, out) = match &what {
         Generate::Dashboards { dir } => return generate_dashboards(dir),

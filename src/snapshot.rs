@@ -43,6 +43,8 @@ pub struct Snapshot {
     /// the end of the pass (in `/status` they are in the top-level `structures` list).
     #[serde(skip)]
     pub structures: Vec<Structure>,
+    /// The target's presence and OOM kills (leakwatch's own count and the newest reports).
+    pub oom: crate::oom::OomStatus,
 }
 
 impl Snapshot {
@@ -58,6 +60,7 @@ impl Snapshot {
             errors: ErrorCounts::default(),
             logs: Vec::new(),
             structures: Vec::new(),
+            oom: crate::oom::OomStatus { target: target_name.to_owned(), ..Default::default() },
         }
     }
 }

@@ -95,6 +95,19 @@ mod tests {
     use super::super::*;
 
     #[test]
+    fn unix_times_read_back_from_json_are_the_same_f64() {
+        // /status and /metrics show the same instants; a client comparing them needs the exact
+        // value back (serde_json's float_roundtrip; without it the last bit can differ).
+        let mut t = 1_796_286_055.426_667_5_f64;
+        for _ in 0..10_000 {
+            let text = serde_json::to_string(&t).expect("serialize");
+            assert_eq!(serde_json::from_str::<f64>(&text).expect("parse"), t, "{text}");
+            assert_eq!(text.parse::<f64>().expect("parse"), t, "the text format's parse agrees: {text}");
+            t += 0.000_123_7;
+        }
+    }
+
+    #[test]
     fn a_snapshot_serializes_with_label_values_seconds_and_nested_tables() {
         let mut s = Snapshot::empty("app");
         s.seq = 3;

@@ -72,6 +72,7 @@ pub fn summary(doc: &Value) -> String {
         s["duration"].as_f64().unwrap_or(0.0) * 1000.0,
     );
     target(&mut out, &s["target"]);
+    oom(&mut out, &s["oom"]);
     logs(&mut out, s["logs"].as_array().map(Vec::as_slice).unwrap_or_default());
     structures(&mut out, doc["structures"].as_array().map(Vec::as_slice).unwrap_or_default());
     cleanup(&mut out, &doc["cleanup"]);
@@ -140,6 +141,27 @@ fn target(out: &mut String, t: &Value) {
             "tasks", k["children"], k["stale"], k["tracked"], k["tracked_max"]
         );
     }
+}
+
+/// Target down, leakwatch's OOM kill count and the newest report's last sample (`GET /oom` has them all).
+fn oom(out: &mut String, o: &Value) {
+    if !o.is_object() {
+        return;
+    }
+    let state = if o["up"].as_bool() == Some(false) { "DOWN (no process)" } else { "up" };
+    let mut line = format!("  {:<12} target {state}, {} OOM kill(s)", "oom", o["kills_total"].as_u64().unwrap_or(0));
+    if let Some(t) = o["last_kill_at"].as_f64() {
+        let _ = write!(line, ", last at {}", humantime::format_rfc3339_seconds(UNIX_EPOCH + secs(t)));
+    }
+    if let Some(last) = o["reports"][0]["samples"].as_array().and_then(|s| s.last()) {
+        let _ = write!(
+            line,
+            "; before it: {} of {}",
+            size(last["cgroup_working_set_bytes"].as_u64()),
+            limit(last["cgroup_limit_bytes"].as_u64())
+        );
+    }
+    let _ = writeln!(out, "{line}");
 }
 
 fn logs(out: &mut String, logs: &[Value]) {
@@ -288,6 +310,9 @@ mod tests {
                     "utilization": {"basis": "cgroup_working_set", "used": 128u64 << 20, "limit": 512u64 << 20},
                     "sockets": {"held": {"tcp": {"established": 3}}, "stale": 0, "tracked": 3, "tracked_max": 65536, "untracked": 0, "peers": []},
                 },
+                "oom": {"up": true, "kills_total": 1, "last_kill_at": 1.7e9, "reports": [
+                    {"samples": [{"cgroup_working_set_bytes": 500u64 << 20, "cgroup_limit_bytes": 512u64 << 20}]}
+                ]},
                 "logs": [{"name": "app", "ring": {"lines": 10, "bytes": 100, "subscribers": 0}, "limits": {"max_lines": 1000, "max_bytes": 4096, "max_subscribers": 64}}],
             },
             "structures": [{"name": "log_lines", "source": "app", "len": 10, "max": 1000, "capacity": 16, "bytes": 512}],
@@ -303,6 +328,7 @@ mod tests {
             "target app: 1 process(es) [42]",
             "used 128.0 MiB of 512.0 MiB (25.0 %, cgroup_working_set)",
             "3 held, 0 stale; tracked 3 / 65536",
+            "target up, 1 OOM kill(s), last at 2023-11-14T22:13:20Z; before it: 500.0 MiB of 512.0 MiB",
             "app                    10 lines / 1000     ( 1.0 %)",
             "log_lines app",
             "cleanup (every 5m, and when own rss > 256.0 MiB)",

@@ -14,6 +14,13 @@
 #     their certificates), from Debian's golang-github-prometheus-exporter-toolkit-dev, fetched
 #     with `apt-get download` and unpacked into .cache/tools/exporter-toolkit/ (set
 #     LEAKWATCH_TOOLKIT_TESTDATA to use another copy).
+#   - runc, umoci and busybox-static (the pod test's container runtime, image unpacker and pause
+#     and app containers' tools), from Debian, fetched with `apt-get download` and unpacked into
+#     .cache/tools/bin/ (set LEAKWATCH_RUNC, LEAKWATCH_UMOCI, LEAKWATCH_BUSYBOX to use others).
+#   - chromium (the console's browser tests), from Debian, if missing (LEAKWATCH_CHROMIUM to use
+#     another build), and playwright-core from the npm registry into tests/console/node_modules
+#     (`npm ci` against tests/console/package-lock.json; it downloads no browser), with the
+#     machine's node and npm.
 #   - a Python venv in .cache/venv with tests/helm/requirements.txt (helm-python-sdk: the real
 #     Helm engine, no helm binary; kubernetes-validate: offline Kubernetes schemas), for the
 #     chart checks (tests/helm/check_chart.py). Set LEAKWATCH_HELM_PYTHON to use another python.
@@ -22,9 +29,14 @@
 #   cargo fmt --all -- --check
 #   cargo clippy --all-targets -- -D warnings
 #   cargo build --release --bin leakwatch (LEAKWATCH_RELEASE_BIN, for the memory tests)
+#   bash .ci/image.sh target/oci  (the static binary and the OCI image; LEAKWATCH_IMAGE, for the
+#                                  image and pod tests)
 #   cargo test --all-targets  (tests/fuzz at 1000 cases per target: PROPTEST_CASES raises it;
 #                              LEAKWATCH_FUZZ_SECONDS is unset here so CI stays bounded)
 #   cargo test --test integration http_load -- --ignored   (the HTTP load test, alone)
+#   cargo test --lib leak_corpus_three_seeds -- --ignored  (the leak corpus, three seeds)
+#   cargo test --test integration console:: -- --ignored  (the console's browser tests, alone:
+#                                                           they measure latencies)
 # The integration tests create cgroups and namespaces: they need root.
 set -euo pipefail
 
@@ -65,6 +77,26 @@ for tool in curl openssl; do
   fi
 done
 echo "$(curl --version | head -n 1); $(openssl version)"
+
+step "chromium and playwright-core (the console's browser tests)"
+if [ -z "${LEAKWATCH_CHROMIUM:-}" ]; then
+  if ! [ -x /usr/bin/chromium ]; then
+    echo "installing Debian's chromium"
+    apt_update_once
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  LEAKWATCH_CHROMIUM=/usr/bin/chromium
+fi
+[ -x "$LEAKWATCH_CHROMIUM" ] || die "LEAKWATCH_CHROMIUM=$LEAKWATCH_CHROMIUM is not an executable"
+echo "$("$LEAKWATCH_CHROMIUM" --version 2>/dev/null | tail -n 1)"
+export LEAKWATCH_CHROMIUM
+command -v node >/dev/null && command -v npm >/dev/null || die "node and npm are needed for the console's browser tests"
+console_stamp="$repo/tests/console/node_modules/.package-lock.stamp"
+if ! [ -d "$repo/tests/console/node_modules/playwright-core" ] || ! cmp -s "$repo/tests/console/package-lock.json" "$console_stamp"; then
+  (cd "$repo/tests/console" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$repo/tests/console/package-lock.json" "$console_stamp"
+fi
+echo "node $(node --version); playwright-core $(node -p 'require("./tests/console/node_modules/playwright-core/package.json").version')"
 
 step "exporter-toolkit's web config fixtures"
 if [ -z "${LEAKWATCH_TOOLKIT_TESTDATA:-}" ]; then
@@ -117,6 +149,36 @@ for tool in "$LEAKWATCH_PROMTOOL" "$LEAKWATCH_PROMETHEUS"; do
 done
 export LEAKWATCH_PROMTOOL LEAKWATCH_PROMETHEUS
 
+# pod_tool NAME PACKAGE PATH: installs PATH of the Debian PACKAGE as .cache/tools/bin/NAME.
+pod_tool() {
+  local work="$tools/.download-$1" deb
+  deb_fetch "$work" "$2"
+  deb="$(ls "$work/$2"_*.deb)"
+  dpkg -x "$deb" "$work/root"
+  mkdir -p "$tools/bin"
+  install -m 0755 "$work/root/$3" "$tools/bin/$1"
+  basename "$deb" > "$tools/bin/$1.source"
+  rm -rf "$work"
+}
+
+step "runc, umoci and busybox-static (the pod test)"
+for spec in runc:runc:usr/sbin/runc umoci:umoci:usr/bin/umoci busybox:busybox-static:bin/busybox; do
+  IFS=: read -r name package path <<< "$spec"
+  var="LEAKWATCH_${name^^}"
+  if [ -z "${!var:-}" ]; then
+    if ! [ -x "$tools/bin/$name" ] || ! "$tools/bin/$name" --help >/dev/null 2>&1; then
+      command -v apt-get >/dev/null || die "$name is not in $tools/bin and apt-get is missing: set $var"
+      echo "fetching Debian's $package package for $name (into .cache/tools/)"
+      pod_tool "$name" "$package" "$path"
+    fi
+    printf -v "$var" '%s' "$tools/bin/$name"
+  fi
+  [ -x "${!var}" ] || die "$var=${!var} is not an executable"
+  "${!var}" --help >/dev/null 2>&1 || die "${!var} --help failed"
+  echo "${!var}"
+  export "${var?}"
+done
+
 step "Python venv for the Helm chart checks"
 if [ -n "${LEAKWATCH_HELM_PYTHON:-}" ]; then
   [ -x "$LEAKWATCH_HELM_PYTHON" ] || die "LEAKWATCH_HELM_PYTHON=$LEAKWATCH_HELM_PYTHON is not an executable"
@@ -155,6 +217,10 @@ step "cargo build --release --bin leakwatch (the memory tests measure the binary
 cargo build --release --bin leakwatch --quiet
 export LEAKWATCH_RELEASE_BIN="$repo/target/release/leakwatch"
 
+step "bash .ci/image.sh target/oci (the static binary and the OCI image the pod test runs)"
+bash .ci/image.sh target/oci
+export LEAKWATCH_IMAGE="$repo/target/oci"
+
 step "cargo test --all-targets"
 unset LEAKWATCH_FUZZ_SECONDS
 log="$(mktemp)"
@@ -165,6 +231,12 @@ if [ "$status" = 0 ]; then
   step "cargo test --test integration http_load -- --ignored (the HTTP load test, alone)"
   echo "# run alone: the ignored tests above that pass here are not skipped" >> "$log"
   cargo test --test integration http_load -- --ignored --nocapture 2>&1 | grep -v '^\[leakwatch\]' | tee -a "$log" || status=$?
+  step "cargo test --lib leak_corpus_three_seeds -- --ignored (the leak corpus, three seeds)"
+  cargo test --lib leak_corpus_three_seeds -- --ignored --nocapture 2>&1 | tee -a "$log" || status=$?
+fi
+if [ "$status" = 0 ]; then
+  step "cargo test --test integration console:: -- --ignored (the console's browser tests, alone)"
+  cargo test --test integration console:: -- --ignored --nocapture 2>&1 | grep -v '^\[leakwatch\]' | tee -a "$log" || status=$?
 fi
 
 # One closing line over every test binary (cargo prints one `test result:` per binary).

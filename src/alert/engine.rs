@@ -8,7 +8,9 @@
 //! - **Hysteresis**: an instance that is pending or firing stays so while its value is above
 //!   `level − hysteresis`; it needs the full level to start. The generated PromQL says the same
 //!   through the `ALERTS` series of the previous evaluation.
-//! - A reading that disappears (the target exited) counts as the condition not holding.
+//! - A reading that disappears counts as the condition not holding. When it disappeared because
+//!   the target has no process any more, the change carries the reason `target_gone`
+//!   (`/alerts/history`, and `resolved_reason` on the pushed resolution).
 //!
 //! Time is the snapshot's `taken_at`, so the engine is a pure function of its inputs and tests
 //! drive it with synthetic snapshots. Every transition goes into a bounded history.
@@ -21,7 +23,7 @@ use serde::Serialize;
 
 use super::history::{BoundedLog, SampleRing};
 use super::leak::{self, Trend};
-use super::rules::{self, AlertRules, Labels, Resource, Severity, OOM_ALERT};
+use super::rules::{self, AlertRules, Labels, Resource, Severity, OOM_ALERT, REASON_TARGET_GONE, TARGET_DOWN_ALERT};
 use crate::cleanup::measure::{trim_with, Structure, Trimmed};
 use crate::snapshot::Snapshot;
 
@@ -73,6 +75,9 @@ pub struct AlertView {
     /// For prediction alerts: the detector's seconds until the limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seconds_to_limit: Option<f64>,
+    /// What `seconds_to_limit` projects (`peaks`), when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projection: Option<&'static str>,
     /// When the current pending/firing episode started (Unix seconds).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub active_since: Option<f64>,
@@ -82,10 +87,15 @@ pub struct AlertView {
     /// When it resolved (Unix seconds).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolved_at: Option<f64>,
+    /// Why it resolved, when not because its value fell: `target_gone`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_reason: Option<&'static str>,
     /// The summary, rendered from the same template as the Prometheus rule.
     pub summary: String,
     /// The description, likewise.
     pub description: String,
+    /// The runbook entry (absolute).
+    pub runbook_url: String,
 }
 
 /// One state change.
@@ -105,6 +115,9 @@ pub struct Transition {
     pub to: State,
     /// The value at the change.
     pub value: f64,
+    /// Why, when not because the value crossed the level: `target_gone`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
 }
 
 /// What the leak detector says about one resource.
@@ -127,6 +140,9 @@ pub struct TrendView {
     pub trend: TrendJson,
 }
 
+/// What a time to the limit is projected from: the upper envelope (see [`leak`]).
+pub const PROJECTION: &str = "peaks";
+
 /// [`Trend`] in JSON form.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct TrendJson {
@@ -136,10 +152,18 @@ pub struct TrendJson {
     pub ready: bool,
     /// Growth per second (bytes/s for memory).
     pub slope_per_second: Option<f64>,
-    /// Whether it grows steadily.
+    /// The lower bound of the growth's confidence interval.
+    pub slope_low_per_second: Option<f64>,
+    /// Seconds of history judged (the whole window or its newest part).
+    pub judged_seconds: Option<f64>,
+    /// Whether it grows significantly.
     pub growing: bool,
-    /// Seconds until the limit at that growth.
+    /// Seconds until the limit at that growth, from [`TrendJson::projection`].
     pub seconds_to_limit: Option<f64>,
+    /// What `seconds_to_limit` projects: `peaks` (the upper envelope).
+    pub projection: &'static str,
+    /// Seconds until the median level reaches the limit (later than the peaks).
+    pub level_seconds_to_limit: Option<f64>,
 }
 
 impl From<Trend> for TrendJson {
@@ -148,8 +172,12 @@ impl From<Trend> for TrendJson {
             window_fill: t.fill,
             ready: t.ready,
             slope_per_second: t.slope,
+            slope_low_per_second: t.slope_low,
+            judged_seconds: t.judged_seconds,
             growing: t.growing,
             seconds_to_limit: t.seconds_to_limit,
+            projection: PROJECTION,
+            level_seconds_to_limit: t.level_seconds_to_limit,
         }
     }
 }
@@ -189,6 +217,7 @@ struct Instance {
     active_since: Option<f64>,
     fired_at: Option<f64>,
     resolved_at: Option<f64>,
+    resolved_reason: Option<&'static str>,
     texts: Arc<(String, String)>,
     seen: bool,
 }
@@ -200,8 +229,8 @@ struct TrendTrack {
     trend: Trend,
 }
 
-/// The OOM counter last read, and the current episode: kills since its first kill, and when the
-/// last one happened (the alert holds while that is within the window).
+/// leakwatch's own OOM count last read (per target name), and the current episode: kills since
+/// its first kill, and when the last one happened (the alert holds while that is within the window).
 #[derive(Default)]
 struct OomTrack {
     last: Option<(String, u64)>,
@@ -219,6 +248,8 @@ struct Verdict<'a> {
     texts: &'a dyn Fn() -> (String, String),
     /// The condition, given whether the instance was active (pending or firing) before.
     holds: &'a dyn Fn(bool) -> bool,
+    /// Why the state changes, if not the value (recorded in the transition).
+    reason: Option<&'static str>,
 }
 
 /// The one owner of alert state.
@@ -306,7 +337,8 @@ impl Engine {
         self.thresholds(s, now);
         self.predictions(s, now);
         self.oom_kills(s, now);
-        self.unseen(now);
+        self.target_down(s, now);
+        self.unseen(now, (!s.oom.up).then_some(REASON_TARGET_GONE));
         self.texts_stale = false;
         if self.history.trim(now) > 0 {
             self.history_changed = true;
@@ -334,6 +366,7 @@ impl Engine {
                             for_: rule.for_,
                             texts: &|| rule.ratio.texts(level),
                             holds: &|active| value > level || (active && value > clear),
+                            reason: None,
                         },
                         now,
                     );
@@ -358,19 +391,28 @@ impl Engine {
             };
             if usage.series != track.series {
                 track.ring.clear();
+                track.trend = Trend::default();
                 track.series = usage.series.clone();
             }
-            track.ring.push(now, usage.used);
+            let stored = track.ring.push(now, usage.used);
+            let before = track.ring.len();
             track.ring.trim(now);
-            track.trend = leak::judge(&track.ring.points(), now, usage.limit, &p.window);
+            // The judgement changes only with the history (or the limit): between stored samples
+            // it stands (a sample is stored every `retention / max_samples`).
+            let limit_changed = track.usage.as_ref().is_none_or(|u| u.limit != usage.limit);
+            if stored || before != track.ring.len() || limit_changed {
+                track.trend = leak::judge(&track.ring.points(), now, usage.limit, &p.window, track.trend.growing);
+            }
             track.usage = Some(usage.clone());
             let trend = track.trend;
             let ratio = usage.used / usage.limit;
             for level in &p.levels {
-                let lookahead = (level.horizon + p.for_).as_secs_f64();
+                let for_ = p.for_of(level);
+                let lookahead = (level.horizon + for_).as_secs_f64();
                 let clear = rules::clear_level(level.min_ratio, p.hysteresis);
                 let min = level.min_ratio;
-                let predicted = trend.growing && trend.seconds_to_limit.is_some_and(|t| t < lookahead);
+                let projected = trend.projected_ratio(for_.as_secs_f64(), usage.limit);
+                let ttl = trend.seconds_to_limit.filter(|_| trend.growing);
                 self.step(
                     Verdict {
                         key: Key {
@@ -381,9 +423,14 @@ impl Engine {
                         value: ratio,
                         level: min,
                         seconds_to_limit: trend.seconds_to_limit,
-                        for_: p.for_,
-                        texts: &|| resource.texts(level.horizon, min, p.window.retention),
-                        holds: &|active| predicted && (ratio > min || (active && ratio > clear)),
+                        for_,
+                        texts: &|| resource.texts(level.horizon, min, for_, p.window.retention),
+                        holds: &|active| {
+                            let limit = if active { lookahead * rules::TTL_HYSTERESIS } else { lookahead };
+                            let floor = if active { clear } else { min };
+                            ttl.is_some_and(|t| t < limit) && projected.is_some_and(|r| r > floor)
+                        },
+                        reason: None,
                     },
                     now,
                 );
@@ -393,22 +440,17 @@ impl Engine {
 
     fn oom_kills(&mut self, s: &Snapshot, now: f64) {
         let Some(rule) = self.rules.oom_kill else { return };
-        let Some(cgroup) = &s.target.cgroup else { return };
-        let Some(kills) = cgroup.oom_kills else { return };
-        let series = format!("{}/{}", s.target.name, cgroup.path);
+        if s.oom.target.is_empty() {
+            return;
+        }
+        let kills = s.oom.kills_total;
         let delta = match &self.oom.last {
-            Some((last_series, last)) if *last_series == series => {
-                // A counter that went down was reset: everything since counts (as `increase` does).
-                if kills >= *last {
-                    kills - last
-                } else {
-                    kills
-                }
-            }
-            // The first reading of a cgroup is the baseline: kills before leakwatch watched it are not news.
-            _ => 0,
+            // leakwatch's own count only grows; a lower one belongs to a new count (everything counts).
+            Some((target, last)) if *target == s.oom.target => kills.checked_sub(*last).unwrap_or(kills),
+            // The count starts at 0 with leakwatch: every kill in it is news.
+            _ => kills,
         };
-        self.oom.last = Some((series, kills));
+        self.oom.last = Some((s.oom.target.clone(), kills));
         let window = rule.window.as_secs_f64();
         let within = |t: Option<f64>| t.is_some_and(|t| now - t <= window);
         if delta > 0 {
@@ -421,7 +463,7 @@ impl Engine {
                 key: Key {
                     alert: OOM_ALERT.to_owned(),
                     severity: Severity::Critical,
-                    labels: vec![("target", s.target.name.clone())],
+                    labels: vec![("target", s.oom.target.clone())],
                 },
                 value: in_window as f64,
                 level: 0.0,
@@ -429,13 +471,41 @@ impl Engine {
                 for_: Duration::ZERO,
                 texts: &rules::oom_texts,
                 holds: &|_| in_window > 0,
+                reason: None,
             },
             now,
         );
     }
 
-    /// Instances without a reading this time: their condition does not hold.
-    fn unseen(&mut self, now: f64) {
+    /// `LeakwatchTargetDown`: the configured target has no process (for the rule's `for`).
+    fn target_down(&mut self, s: &Snapshot, now: f64) {
+        let Some(rule) = self.rules.target_down else { return };
+        if s.oom.target.is_empty() {
+            return;
+        }
+        let down = !s.oom.up;
+        self.step(
+            Verdict {
+                key: Key {
+                    alert: TARGET_DOWN_ALERT.to_owned(),
+                    severity: Severity::Warning,
+                    labels: vec![("target", s.oom.target.clone())],
+                },
+                value: if down { 1.0 } else { 0.0 },
+                level: 0.0,
+                seconds_to_limit: None,
+                for_: rule.for_,
+                texts: &rules::target_down_texts,
+                holds: &|_| down,
+                reason: None,
+            },
+            now,
+        );
+    }
+
+    /// Instances without a reading this time: their condition does not hold (for `reason`, when
+    /// given: the target is gone).
+    fn unseen(&mut self, now: f64, reason: Option<&'static str>) {
         let retention = self.rules.history.resolved_retention.as_secs_f64();
         let keys: Vec<Key> = self.instances.iter().filter(|(_, i)| !i.seen).map(|(k, _)| k.clone()).collect();
         for key in keys {
@@ -452,6 +522,7 @@ impl Engine {
                         for_: Duration::ZERO,
                         texts: &|| (*texts).clone(),
                         holds: &|_| false,
+                        reason,
                     },
                     now,
                 );
@@ -489,6 +560,7 @@ impl Engine {
             active_since: None,
             fired_at: None,
             resolved_at: None,
+            resolved_reason: None,
             texts: Arc::new((v.texts)()),
             seen: true,
         });
@@ -506,6 +578,7 @@ impl Engine {
             (State::Inactive | State::Resolved, true) => {
                 inst.active_since = Some(now);
                 inst.resolved_at = None;
+                inst.resolved_reason = None;
                 if for_ <= 0.0 {
                     State::Firing
                 } else {
@@ -519,6 +592,7 @@ impl Engine {
             }
             (State::Firing, false) => {
                 inst.resolved_at = Some(now);
+                inst.resolved_reason = v.reason;
                 State::Resolved
             }
             (state, _) => state,
@@ -538,6 +612,7 @@ impl Engine {
             from: before,
             to: after,
             value: v.value,
+            reason: v.reason,
         };
         tracing::info!(
             alert = %transition.alert,
@@ -545,6 +620,7 @@ impl Engine {
             from = before.as_str(),
             to = after.as_str(),
             value = v.value,
+            reason = v.reason.unwrap_or(""),
             "alert state changed"
         );
         self.history.push(now, transition);
@@ -563,11 +639,14 @@ impl Engine {
                 value: i.value,
                 level: i.level,
                 seconds_to_limit: i.seconds_to_limit,
+                projection: i.seconds_to_limit.map(|_| PROJECTION),
                 active_since: i.active_since.filter(|_| i.state.is_active()),
                 fired_at: i.fired_at.filter(|_| matches!(i.state, State::Firing | State::Resolved)),
                 resolved_at: i.resolved_at,
+                resolved_reason: i.resolved_reason.filter(|_| i.state == State::Resolved),
                 summary: rules::render_template(&i.texts.0, &k.labels, i.value),
                 description: rules::render_template(&i.texts.1, &k.labels, i.value),
+                runbook_url: rules::runbook_url(&self.rules.runbook_base, &k.alert),
             })
             .collect();
         let trends = self

@@ -6,13 +6,13 @@ use std::time::{Duration, SystemTime};
 use super::*;
 use crate::alert::history::WindowLimits;
 use crate::alert::rules::{
-    default_threshold, defaults, HistoryLimits, OomRule, PredictionLevel, PredictionRules, Ratio, ThresholdRule,
+    default_threshold, defaults, HistoryLimits, OomRule, PredictionLevel, PredictionRules, Ratio, TargetDownRule,
+    ThresholdRule,
 };
 use crate::logs::ring::RingLimits;
 use crate::logs::{LogSource, SourceKind};
 use crate::snapshot::{
-    Basis, CgroupSample, CgroupVersion, CgroupVia, FdSample, HostMemory, PeerSample, PidsSample, ProcessMemory,
-    SocketSample, Utilization,
+    Basis, CgroupVersion, FdSample, HostMemory, PeerSample, PidsSample, ProcessMemory, SocketSample, Utilization,
 };
 
 const T0: u64 = 1_700_000_000;
@@ -23,6 +23,7 @@ fn only(rule: ThresholdRule) -> AlertRules {
     r.thresholds = vec![rule];
     r.prediction.resources.clear();
     r.oom_kill = None;
+    r.target_down = None;
     r
 }
 
@@ -30,6 +31,7 @@ fn snapshot(seq: u64, t: u64) -> Snapshot {
     let mut s = Snapshot::empty("app");
     s.seq = seq;
     s.taken_at = SystemTime::UNIX_EPOCH + Duration::from_secs(T0 + t);
+    s.oom.up = true;
     s
 }
 
@@ -209,11 +211,12 @@ fn prediction_rules(for_: Duration, horizon: Duration) -> AlertRules {
     let mut r = defaults();
     r.thresholds.clear();
     r.oom_kill = None;
+    r.target_down = None;
     r.prediction = PredictionRules {
         resources: vec![Resource::Memory, Resource::Fds, Resource::Pids],
         window: WindowLimits { retention: Duration::from_secs(600), max_samples: 120, min_fill: 0.5 },
         for_,
-        levels: vec![PredictionLevel { severity: Severity::Warning, horizon, min_ratio: 0.6 }],
+        levels: vec![PredictionLevel { severity: Severity::Warning, horizon, min_ratio: 0.6, for_: None }],
         hysteresis: 0.05,
     };
     r
@@ -251,18 +254,19 @@ fn prediction_rules_wait_for_the_window_and_the_ratio_floor_then_for() {
     let at = |t: u64| &log[(t / 10) as usize];
     assert_eq!(prediction_states(at(250)), [I, I, I], "not judged before min_fill");
     assert!(at(250).trends.iter().all(|t| !t.trend.ready && t.samples > 0), "{:?}", at(250).trends);
-    // Judged growing, but under the 0.6 floor (the current-threshold half): inactive.
+    // Judged growing, but the peaks projected `for` (120 s) ahead are under the 0.6 floor: inactive.
     assert!(at(500).trends.iter().all(|t| t.trend.growing), "{:?}", at(500).trends);
     assert_eq!(prediction_states(at(500)), [I, I, I]);
     let ttl = at(500).trends[0].trend.seconds_to_limit.unwrap();
     let truth = (1.0 - (0.58 + GROWTH * 500.0)) / GROWTH;
     assert!((ttl - truth).abs() < 0.05 * truth, "time to limit {ttl}, truth {truth}");
-    // The floor is crossed at 1000 s: pending, and firing once `for` (120 s) has passed.
-    assert_eq!(prediction_states(at(1000)), [I, I, I]);
-    assert_eq!(prediction_states(at(1010)), [P, P, P]);
-    assert_eq!(prediction_states(at(1120)), [P, P, P]);
-    assert_eq!(prediction_states(at(1130)), [F, F, F]);
-    let view = at(1130).alerts.iter().find(|a| a.alert == "LeakwatchMemoryFillingUp").unwrap();
+    // The projection crosses the floor at 880 s (the ratio itself at 1000 s): pending, and
+    // firing once `for` (120 s) has passed, as the ratio reaches the floor.
+    assert_eq!(prediction_states(at(870)), [I, I, I]);
+    assert_eq!(prediction_states(at(890)), [P, P, P]);
+    assert_eq!(prediction_states(at(1000)), [P, P, P]);
+    assert_eq!(prediction_states(at(1010)), [F, F, F]);
+    let view = at(1010).alerts.iter().find(|a| a.alert == "LeakwatchMemoryFillingUp").unwrap();
     assert!(view.seconds_to_limit.is_some() && view.level == 0.6, "{view:?}");
 }
 
@@ -314,10 +318,7 @@ fn prediction_history_starts_over_when_the_target_restarts_and_its_cap_holds() {
 
 fn with_oom(seq: u64, t: u64, kills: u64) -> Snapshot {
     let mut s = snapshot(seq, t);
-    s.target.cgroup = Some(CgroupSample {
-        oom_kills: Some(kills),
-        ..CgroupSample::empty(CgroupVersion::V1, CgroupVia::Direct, "/app".into())
-    });
+    s.oom.kills_total = kills;
     s
 }
 
@@ -327,8 +328,9 @@ fn an_oom_kill_fires_at_once_stays_firing_for_its_window_and_resolves() {
     rules.thresholds.clear();
     rules.prediction.resources.clear();
     rules.oom_kill = Some(OomRule { window: Duration::from_secs(300) });
+    rules.target_down = None;
     let mut engine = Engine::new(rules);
-    let kills = [3, 3, 4, 4, 4, 4, 4, 4, 4, 0, 1, 1];
+    let kills = [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2];
     let states: Vec<State> = kills
         .iter()
         .enumerate()
@@ -337,10 +339,11 @@ fn an_oom_kill_fires_at_once_stays_firing_for_its_window_and_resolves() {
             state_of(&st, OOM_ALERT, Severity::Critical)
         })
         .collect();
-    // 3 kills before leakwatch started are the baseline; the 4th (at 120 s) fires at once (no
-    // `for`) and holds while it is at most 300 s old, with no hysteresis beyond it; a reset to 0 then 1 is a new kill.
+    // leakwatch's own count (which survives cgroup changes): the first kill (at 120 s) fires at
+    // once (no `for`) and holds while it is at most 300 s old, with no hysteresis beyond it; the
+    // second (at 600 s) fires again.
     assert_eq!(states, [I, I, F, F, F, F, F, F, R, R, F, F]);
-    let st = engine.evaluate(&with_oom(13, 12 * 60, 1));
+    let st = engine.evaluate(&with_oom(13, 12 * 60, 2));
     let a = st.alerts.iter().find(|a| a.alert == OOM_ALERT).unwrap();
     assert_eq!(a.value, 1.0);
     assert!(a.summary.contains("app"), "{}", a.summary);
@@ -409,4 +412,39 @@ fn trimming_drops_dead_samples_and_spare_room_and_keeps_live_ones() {
     let before = samples(&engine.evaluate(&snapshot(214, 1900)));
     assert_eq!(before.len, 30);
     assert!(engine.trim().iter().all(|t| t.name != "alert_trend_samples" || t.len_after == 30));
+}
+
+#[test]
+fn a_vanished_target_ends_its_alerts_with_a_reason_and_target_down_fires_after_its_for() {
+    let mut rules = only(ThresholdRule { for_: Duration::ZERO, ..rule(Ratio::MemoryUtilization) });
+    rules.target_down = Some(TargetDownRule { for_: Duration::from_secs(120) });
+    let mut engine = Engine::new(rules);
+    let mut s = snapshot(1, 0);
+    set(&mut s, Ratio::MemoryUtilization, 0.95);
+    let st = engine.evaluate(&s);
+    assert_eq!(state_of(&st, "LeakwatchMemoryUtilizationHigh", Severity::Critical), F);
+    assert_eq!(state_of(&st, TARGET_DOWN_ALERT, Severity::Warning), I);
+
+    // The target is gone (OOM-killed): no process, no reading.
+    let mut gone = snapshot(2, 30);
+    gone.oom.up = false;
+    let st = engine.evaluate(&gone);
+    let critical = st.alerts.iter().find(|a| a.severity == Severity::Critical && a.alert != TARGET_DOWN_ALERT).unwrap();
+    assert_eq!((critical.state, critical.resolved_reason), (R, Some(REASON_TARGET_GONE)));
+    assert!(st.history.iter().filter(|t| t.to == R).all(|t| t.reason == Some(REASON_TARGET_GONE)), "{:?}", st.history);
+    assert_eq!(state_of(&st, TARGET_DOWN_ALERT, Severity::Warning), P, "pending until its for");
+    let json = serde_json::to_value(&st.history[0]).unwrap();
+    assert!(json.get("reason").is_some() || json["alert"] == TARGET_DOWN_ALERT, "{json}");
+    gone.seq = 3;
+    gone.taken_at += Duration::from_secs(120);
+    let st = engine.evaluate(&gone);
+    assert_eq!(state_of(&st, TARGET_DOWN_ALERT, Severity::Warning), F);
+    let down = st.alerts.iter().find(|a| a.alert == TARGET_DOWN_ALERT).unwrap();
+    assert!(down.runbook_url.ends_with("#leakwatchtargetdown"), "{}", down.runbook_url);
+    assert!(down.runbook_url.starts_with("https://"), "absolute: {}", down.runbook_url);
+
+    // Back: target-down resolves (its value fell: no reason).
+    let st = engine.evaluate(&snapshot(4, 200));
+    let down = st.alerts.iter().find(|a| a.alert == TARGET_DOWN_ALERT).unwrap();
+    assert_eq!((down.state, down.resolved_reason), (R, None));
 }

@@ -1,38 +1,66 @@
-//! Leak detection: a robust growth-rate estimate over a bounded sample history, and the time
-//! until the series reaches its limit.
+//! Leak detection: whether a resource grows significantly over a bounded sample history, and
+//! when its peaks reach the limit.
 //!
-//! The slope is the Theil–Sen estimator (the median of the slopes between every pair of points),
-//! which ignores up to ~29 % of outlying points. A slope alone is not a leak: a garbage-collector
-//! sawtooth, a one-off step (a cache filled once) and a warm-up that levels off all have positive
-//! slopes over some window. So the window is also split in two halves in time and the series is
-//! judged *growing* only when
+//! The window is cut into blocks of `retention / BLOCKS` (5 min by default), counted back from
+//! the newest sample. Each block is summarised by the middle of its low and high quantiles
+//! ([`BLOCK_LOW`], [`BLOCK_HIGH`]): under a GC sawtooth shorter than a block that is the middle
+//! of its troughs and peaks, whatever the phase, and one spike moves it little. Over those block
+//! values:
 //!
-//! 1. the whole window, the older half and the newer half all have a positive Theil–Sen slope,
-//! 2. the two halves agree (the smaller slope is at least [`HALVES_AGREEMENT`] of the larger) and
-//!    each rises by more than its own noise ([`HALF_MIN_RISE_OVER_SPREAD`]): a step or a warm-up
-//!    shows up in one half only, a leak in both,
-//! 3. the rise over the window (slope × span) is at least [`MIN_RISE_OVER_SPREAD`] times the
-//!    robust spread of the residuals (1.4826 × their median absolute deviation): growth smaller
-//!    than the noise (a sawtooth's amplitude) is not called a leak,
+//! 1. **Significance, not size.** The slope is the median of the slopes between every pair of
+//!    blocks (Theil–Sen); its confidence interval comes from the distribution of Kendall's S,
+//!    widened by `(1 + ρ) / (1 − ρ)` for the lag-1 autocorrelation ρ of the blocks' residuals
+//!    (slow wander and long-period sawtooths make neighbouring blocks alike). A series is growing
+//!    only when the interval's lower bound is above zero ([`Z_ENTER`] standard deviations).
+//! 2. **Shape**, to start: the older and the newer half of the blocks judged both rise and the
+//!    smaller half-slope is at least [`AGREE_ENTER`] of the larger (a one-off step shows up in
+//!    one half only, a leak in both); each third rises by [`AGREE_THIRDS`] of the slope (a
+//!    staircase of a few steps has a flat third); over the whole window the newer half rises at
+//!    least [`SLOWING`] as fast as the older. And always: over the whole window the newer half
+//!    does not rise significantly slower than the older (its interval entirely below the
+//!    older's): a warm-up levelling off slows down, a leak that stopped too, a leak keeps its pace.
+//! 3. **Scale.** The whole window is tried first, then its newest two thirds and newest half
+//!    (never fewer than [`MIN_BLOCKS`] blocks): a leak that started recently is judged on the
+//!    part of the window it fills, so it is not averaged away by the flat history before it.
+//! 4. **Hysteresis.** Once growing, a series stays growing while the lower bound at [`Z_STAY`]
+//!    standard deviations is above zero and the window does not slow down significantly (the
+//!    other shape checks only apply to start): a wandering series does not drop out for single
+//!    evaluations.
 //!
-//! and only once the history covers `min_fill` of its retention. The level "now" is the median
-//! of every point projected to now along the slope; the time to the limit is
-//! `(limit − level) / slope`.
+//! The level "now" is the median of the samples of the judged blocks projected to now along the
+//! slope; the **peaks** are their [`PEAK_QUANTILE`] quantile (the upper envelope: a GC sawtooth
+//! is killed when its peaks, not its median, reach the limit). The time to the limit is
+//! `(limit − peaks) / slope`; the level's `(limit − level) / slope` is reported alongside.
 //!
 //! [`least_squares`] is the baseline this is compared with: an ordinary least-squares line over
 //! the same window, which is what Prometheus's `predict_linear` computes.
 
 use super::history::WindowLimits;
 
-/// The smaller half-window slope must be at least this share of the larger one.
-pub const HALVES_AGREEMENT: f64 = 0.4;
-/// The rise over the window must be at least this many robust standard deviations of the residuals.
-pub const MIN_RISE_OVER_SPREAD: f64 = 3.0;
-/// Each half's rise must be at least this many robust standard deviations of its own residuals
-/// (a flat half next to a step is not growth).
-pub const HALF_MIN_RISE_OVER_SPREAD: f64 = 1.0;
-/// Fewer points than this are never judged (nor in either half).
+/// The window is cut into this many blocks (of `retention / BLOCKS` each).
+pub const BLOCKS: usize = 12;
+/// Fewer blocks than this are never judged.
+pub const MIN_BLOCKS: usize = 6;
+/// Fewer points than this are never judged.
 pub const MIN_POINTS: usize = 8;
+/// A block's low quantile.
+pub const BLOCK_LOW: f64 = 0.1;
+/// A block's high quantile.
+pub const BLOCK_HIGH: f64 = 0.9;
+/// Standard deviations of the slope's lower bound to start calling a series growing.
+pub const Z_ENTER: f64 = 2.33;
+/// Standard deviations of the slope's lower bound to keep calling it growing.
+pub const Z_STAY: f64 = 1.0;
+/// The smaller half-slope must be at least this share of the larger one to start growing.
+pub const AGREE_ENTER: f64 = 0.5;
+/// To start growing, each third of the blocks must rise by at least this share of the slope.
+pub const AGREE_THIRDS: f64 = 0.3;
+/// To start growing, the newer half of the window must rise at least this share as fast as the older.
+pub const SLOWING: f64 = 0.6;
+/// The quantile of the projected samples taken as the peaks.
+pub const PEAK_QUANTILE: f64 = 0.95;
+/// The largest lag-1 autocorrelation allowed for in the variance (beyond, the inflation is capped).
+const MAX_AUTOCORRELATION: f64 = 0.9;
 
 /// What the detector concluded about one series.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -41,20 +69,54 @@ pub struct Trend {
     pub samples: usize,
     /// The share of the retention the window covers, 0..=1.
     pub fill: f64,
-    /// Whether the window is full enough to judge (`fill >= min_fill` and enough points).
+    /// Whether the window is full enough to judge (`fill >= min_fill` and enough points and blocks).
     pub ready: bool,
-    /// Theil–Sen slope over the window, units per second (when ready).
+    /// Theil–Sen slope over the blocks judged, units per second (when ready).
     pub slope: Option<f64>,
+    /// The lower bound of the slope's confidence interval (when ready).
+    pub slope_low: Option<f64>,
+    /// Seconds of history the judgement used (the whole window or its newest part).
+    pub judged_seconds: Option<f64>,
     /// The level now along that slope (when ready).
     pub level: Option<f64>,
-    /// Whether the series grows steadily (see the module doc).
+    /// The peaks now along that slope (the upper envelope; when ready).
+    pub peaks: Option<f64>,
+    /// Whether the series grows significantly (see the module doc).
     pub growing: bool,
-    /// Seconds until `level` reaches the limit at `slope`; only when growing (0 at or above it).
+    /// Seconds until the peaks reach the limit at `slope`; only when growing (0 at or above it).
     pub seconds_to_limit: Option<f64>,
+    /// Seconds until the level reaches the limit; only when growing.
+    pub level_seconds_to_limit: Option<f64>,
 }
 
-/// Judges the points of a window (oldest first) at time `now` against `limit`.
-pub fn judge(points: &[(f64, f64)], now: f64, limit: f64, window: &WindowLimits) -> Trend {
+impl Trend {
+    /// The peaks' share of `limit` `ahead` seconds from now along the slope (when growing).
+    pub fn projected_ratio(&self, ahead: f64, limit: f64) -> Option<f64> {
+        let (peaks, slope) = (self.peaks?, self.slope?);
+        (self.growing && limit > 0.0).then(|| (peaks + slope * ahead) / limit)
+    }
+}
+
+/// One block: its mean time and the middle of its low and high quantiles.
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    t: f64,
+    value: f64,
+    /// The time its oldest point was taken.
+    start: f64,
+}
+
+/// A Theil–Sen fit over blocks: the slope and its confidence interval.
+#[derive(Debug, Clone, Copy)]
+struct Fit {
+    slope: f64,
+    low: f64,
+    high: f64,
+}
+
+/// Judges the points of a window (oldest first) at time `now` against `limit`; `was_growing`
+/// is the previous judgement (the hysteresis).
+pub fn judge(points: &[(f64, f64)], now: f64, limit: f64, window: &WindowLimits, was_growing: bool) -> Trend {
     let samples = points.len();
     let span = match (points.first(), points.last()) {
         (Some(a), Some(b)) => b.0 - a.0,
@@ -68,58 +130,157 @@ pub fn judge(points: &[(f64, f64)], now: f64, limit: f64, window: &WindowLimits)
     if samples < MIN_POINTS || fill < window.min_fill || span <= 0.0 {
         return trend;
     }
-    let Some(slope) = theil_sen(points) else { return trend };
-    let level = median(points.iter().map(|&(t, y)| y + slope * (now - t)).collect());
+    let blocks = blocks(points, retention / BLOCKS as f64);
+    if blocks.len() < MIN_BLOCKS {
+        return trend;
+    }
+    let z = if was_growing { Z_STAY } else { Z_ENTER };
+    let n = blocks.len();
+    let mut scales = vec![n, n * 2 / 3, n / 2];
+    scales.retain(|&m| m >= MIN_BLOCKS);
+    scales.dedup();
+    let mut chosen = None;
+    let mut whole = None;
+    // A series slowing down over the whole window is not rescued by a shorter scale.
+    let slowing = decelerating(&blocks, !was_growing);
+    for &m in &scales {
+        let judged = &blocks[n - m..];
+        let Some(fit) = sen(judged, z) else { continue };
+        whole.get_or_insert((judged, fit));
+        let shape = was_growing || (halves_agree(judged, AGREE_ENTER) && thirds_rise(judged, fit.slope));
+        if !slowing && fit.low > 0.0 && fit.slope > 0.0 && shape {
+            chosen = Some((judged, fit));
+            break;
+        }
+    }
+    let Some((judged, fit)) = chosen.or(whole) else { return trend };
+    let growing = chosen.is_some();
+    let from = judged[0].start;
+    let mut projected: Vec<f64> =
+        points.iter().filter(|&&(t, _)| t >= from).map(|&(t, y)| y + fit.slope * (now - t)).collect();
+    let level = quantile(&mut projected, 0.5);
+    let peaks = quantile(&mut projected, PEAK_QUANTILE);
     trend.ready = true;
-    trend.slope = Some(slope);
+    trend.slope = Some(fit.slope);
+    trend.slope_low = Some(fit.low);
+    trend.judged_seconds = judged.last().map(|b| now.max(b.t) - from);
     trend.level = level;
-    trend.growing =
-        slope > 0.0 && halves_agree(points, span) && rise_beats_noise(points, slope, span, MIN_RISE_OVER_SPREAD);
-    if trend.growing {
-        trend.seconds_to_limit = level.map(|l| if l >= limit { 0.0 } else { (limit - l) / slope });
+    trend.peaks = peaks;
+    trend.growing = growing;
+    if growing {
+        let to_limit = |v: f64| if v >= limit { 0.0 } else { (limit - v) / fit.slope };
+        trend.seconds_to_limit = peaks.map(to_limit);
+        trend.level_seconds_to_limit = level.map(to_limit);
     }
     trend
 }
 
-fn halves_agree(points: &[(f64, f64)], span: f64) -> bool {
-    let middle = points[0].0 + span / 2.0;
-    let split = points.partition_point(|&(t, _)| t < middle);
-    let (older, newer) = points.split_at(split);
-    if older.len() < MIN_POINTS / 2 || newer.len() < MIN_POINTS / 2 {
-        return false;
+/// Cuts the points into blocks of `len` seconds counted back from the newest point; a block
+/// needs two points and to cover half its length (the oldest one may be partial).
+fn blocks(points: &[(f64, f64)], len: f64) -> Vec<Block> {
+    let mut out = Vec::with_capacity(BLOCKS + 1);
+    let Some(&(newest, _)) = points.last() else { return out };
+    if len <= 0.0 {
+        return out;
     }
-    let rises = |half: &[(f64, f64)], slope: f64| {
-        let half_span = half[half.len() - 1].0 - half[0].0;
-        rise_beats_noise(half, slope, half_span, HALF_MIN_RISE_OVER_SPREAD)
+    let mut end = points.len();
+    let mut edge = newest - len;
+    let mut values = Vec::with_capacity(points.len() / BLOCKS + 2);
+    while end > 0 {
+        let start = points[..end].partition_point(|&(t, _)| t <= edge);
+        let block = &points[start..end];
+        if block.len() >= 2 && block[block.len() - 1].0 - block[0].0 >= len / 2.0 {
+            values.clear();
+            values.extend(block.iter().map(|p| p.1));
+            let low = quantile(&mut values, BLOCK_LOW);
+            let high = quantile(&mut values, BLOCK_HIGH);
+            if let (Some(low), Some(high)) = (low, high) {
+                let t = block.iter().map(|p| p.0).sum::<f64>() / block.len() as f64;
+                out.push(Block { t, value: (low + high) / 2.0, start: block[0].0 });
+            }
+        }
+        end = start;
+        edge -= len;
+    }
+    out.reverse();
+    out
+}
+
+/// Theil–Sen over the blocks, with the lower bound of the slope's confidence interval at `z`
+/// standard deviations of Kendall's S (widened for the residuals' lag-1 autocorrelation).
+fn sen(blocks: &[Block], z: f64) -> Option<Fit> {
+    let mut slopes = pair_slopes(blocks);
+    let slope = quantile(&mut slopes, 0.5)?;
+    slopes.sort_unstable_by(f64::total_cmp);
+    let mut offsets: Vec<f64> = blocks.iter().map(|b| b.value - slope * b.t).collect();
+    let intercept = quantile(&mut offsets, 0.5)?;
+    let residuals: Vec<f64> = blocks.iter().map(|b| b.value - intercept - slope * b.t).collect();
+    let (mut lag, mut sq) = (0.0, 0.0);
+    for w in residuals.windows(2) {
+        lag += w[0] * w[1];
+    }
+    for r in &residuals {
+        sq += r * r;
+    }
+    let rho = if sq > 0.0 { (lag / sq).clamp(0.0, MAX_AUTOCORRELATION) } else { 0.0 };
+    let n = blocks.len() as f64;
+    let variance = n * (n - 1.0) * (2.0 * n + 5.0) / 18.0 * (1.0 + rho) / (1.0 - rho);
+    let pairs = slopes.len() as f64;
+    let rank = ((pairs - z * variance.sqrt()) / 2.0).floor();
+    let (low, high) = if rank < 0.0 {
+        (f64::NEG_INFINITY, f64::INFINITY)
+    } else {
+        let k = (rank as usize).min(slopes.len() - 1);
+        (slopes[k], slopes[slopes.len() - 1 - k])
     };
-    match (theil_sen(older), theil_sen(newer)) {
-        (Some(a), Some(b)) if a > 0.0 && b > 0.0 => {
-            a.min(b) >= HALVES_AGREEMENT * a.max(b) && rises(older, a) && rises(newer, b)
+    Some(Fit { slope, low, high })
+}
+
+fn pair_slopes(blocks: &[Block]) -> Vec<f64> {
+    let mut slopes = Vec::with_capacity(blocks.len() * blocks.len().saturating_sub(1) / 2);
+    for (i, a) in blocks.iter().enumerate() {
+        for b in &blocks[i + 1..] {
+            if b.t > a.t {
+                slopes.push((b.value - a.value) / (b.t - a.t));
+            }
+        }
+    }
+    slopes
+}
+
+/// Whether the older and the newer half both rise and agree to `agree`.
+fn halves_agree(blocks: &[Block], agree: f64) -> bool {
+    let half = blocks.len() / 2;
+    let slope = |b: &[Block]| quantile(&mut pair_slopes(b), 0.5);
+    match (slope(&blocks[..half]), slope(&blocks[blocks.len() - half..])) {
+        (Some(a), Some(b)) if a > 0.0 && b > 0.0 => a.min(b) >= agree * a.max(b),
+        _ => false,
+    }
+}
+
+/// Whether the newer half of the blocks rises significantly slower than the older (their
+/// intervals at [`Z_ENTER`] apart): a warm-up levelling off, or a leak that stopped. To start
+/// growing, the newer half must also rise at least [`SLOWING`] as fast as the older (a young
+/// window is too short for the intervals to tell).
+fn decelerating(blocks: &[Block], starting: bool) -> bool {
+    let half = blocks.len() / 2;
+    match (sen(&blocks[..half], Z_ENTER), sen(&blocks[blocks.len() - half..], Z_ENTER)) {
+        (Some(older), Some(newer)) => {
+            newer.high < older.low || (starting && older.slope > 0.0 && newer.slope < SLOWING * older.slope)
         }
         _ => false,
     }
 }
 
-fn rise_beats_noise(points: &[(f64, f64)], slope: f64, span: f64, factor: f64) -> bool {
-    let t0 = points[0].0;
-    let Some(intercept) = median(points.iter().map(|&(t, y)| y - slope * (t - t0)).collect()) else { return false };
-    let residuals: Vec<f64> = points.iter().map(|&(t, y)| (y - intercept - slope * (t - t0)).abs()).collect();
-    let spread = 1.4826 * median(residuals).unwrap_or(0.0);
-    slope * span >= factor * spread
-}
-
-/// The Theil–Sen slope: the median of `(y_j − y_i) / (t_j − t_i)` over all pairs with
-/// `t_j > t_i`. `None` with fewer than two distinct times.
-pub fn theil_sen(points: &[(f64, f64)]) -> Option<f64> {
-    let mut slopes = Vec::with_capacity(points.len() * points.len().saturating_sub(1) / 2);
-    for (i, &(ti, yi)) in points.iter().enumerate() {
-        for &(tj, yj) in &points[i + 1..] {
-            if tj > ti {
-                slopes.push((yj - yi) / (tj - ti));
-            }
-        }
-    }
-    median(slopes)
+/// Whether each third of the blocks rises by at least [`AGREE_THIRDS`] of `slope` (a staircase
+/// of a few one-off steps has a flat third; a leak rises in each).
+fn thirds_rise(blocks: &[Block], slope: f64) -> bool {
+    let n = blocks.len();
+    let cuts = [0, n / 3, n - n / 3, n];
+    cuts.windows(2).all(|w| {
+        let part = &blocks[w[0]..w[1]];
+        part.len() >= 2 && quantile(&mut pair_slopes(part), 0.5).is_some_and(|s| s >= AGREE_THIRDS * slope)
+    })
 }
 
 /// The ordinary least-squares line over the points, as `predict_linear` fits it: returns the
@@ -144,20 +305,28 @@ pub fn least_squares(points: &[(f64, f64)], now: f64) -> Option<(f64, f64)> {
     Some((slope, y_mean + slope * (now - t_mean)))
 }
 
-/// The median (the mean of the two middle values for an even count); `None` when empty.
-fn median(mut values: Vec<f64>) -> Option<f64> {
+/// The `q` quantile (0..=1, nearest rank; the median of an even count is the mean of the two
+/// middle values); reorders `values`. `None` when empty.
+fn quantile(values: &mut [f64], q: f64) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
-    let mid = values.len() / 2;
-    let (_, &mut upper, _) = values.select_nth_unstable_by(mid, f64::total_cmp);
-    if values.len() % 2 == 1 {
-        return Some(upper);
+    let last = values.len() - 1;
+    if (q - 0.5).abs() < f64::EPSILON && values.len() % 2 == 0 {
+        let mid = values.len() / 2;
+        let (_, &mut upper, _) = values.select_nth_unstable_by(mid, f64::total_cmp);
+        let lower = values[..mid].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        return Some((lower + upper) / 2.0);
     }
-    let lower = values[..mid].iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    Some((lower + upper) / 2.0)
+    let k = ((q.clamp(0.0, 1.0) * last as f64).round() as usize).min(last);
+    let (_, &mut v, _) = values.select_nth_unstable_by(k, f64::total_cmp);
+    Some(v)
 }
 
 #[cfg(test)]
 #[path = "leak_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "leak_corpus.rs"]
+mod leak_corpus;

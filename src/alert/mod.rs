@@ -4,7 +4,7 @@
 //! ```text
 //!  watch<Arc<Snapshot>> ──► run(): Engine::evaluate(&snapshot) ──► watch<Arc<AlertState>>
 //!                               │ rules.rs   threshold / prediction / OOM kill rules (data + defaults)
-//!                               │ leak.rs    Theil–Sen trend, time to the limit
+//!                               │ leak.rs    significant growth, the peaks' time to the limit
 //!                               │ history.rs bounded sample and transition rings
 //!                               ▼
 //!                           engine.rs  inactive → pending → firing → resolved, `for`, hysteresis

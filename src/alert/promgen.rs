@@ -5,19 +5,40 @@
 //!
 //! - threshold: `RATIO > level`, or, while the alert is already pending or firing (its `ALERTS`
 //!   series from the previous evaluation), `RATIO > level − hysteresis`;
-//! - prediction (node-mixin `NodeFilesystemSpaceFillingUp` shape): the ratio above its floor
-//!   AND `predict_linear(USED[window], horizon + for) > LIMIT`;
-//! - OOM kill: `increase(leakwatch_cgroup_memory_oom_kills_total[window]) > 0`.
+//! - prediction: the same judgement as the engine, on the figures the detector exports
+//!   (`leakwatch_trend_time_to_limit_seconds` under `horizon + for`, and the peaks projected `for`
+//!   ahead above the floor), with the engine's hysteresis through `ALERTS`;
+//! - OOM kill: `sum without(detection) (increase(leakwatch_target_oom_kills_total[window])) > 0`
+//!   (leakwatch's own count, which survives the cgroup a container restart replaces);
+//! - target down: `leakwatch_target_up == 0` for the rule's `for`;
+//! - leakwatch itself: `up{JOB} == 0` (down), `absent(up{JOB})` (absent), and
+//!   `leakwatch_config_last_reload_successful == 0` (a config reload failed).
+//!
+//! No expression aggregates away `namespace`, `pod`, `container` or `instance`: every alert keeps
+//! the labels of the series it fired on.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::rules::{self, prom_duration, AlertRules, Severity, OOM_ALERT};
+use std::time::Duration;
 
-/// Where `runbook_url` points by default: the runbook section of the README (the anchor is
-/// appended). Override it with `--runbook-base` for a published copy.
-pub const DEFAULT_RUNBOOK_BASE: &str = "README.md";
+use super::rules::{
+    self, prom_duration, AlertRules, PredictionLevel, Resource, Severity, OOM_ALERT, TARGET_DOWN_ALERT,
+};
+
+/// Where `runbook_url` points by default (the anchor is appended): the runbook section of the
+/// project's README. Override it with `--runbook-base` for a published copy.
+pub const DEFAULT_RUNBOOK_BASE: &str = rules::DEFAULT_RUNBOOK_BASE;
+/// The default selector of leakwatch's own scrape job for `up`: a plain scrape config's job, or a
+/// prometheus-operator PodMonitor/ServiceMonitor job (`namespace/name`).
+pub const DEFAULT_JOB_SELECTOR: &str = "job=~\".*leakwatch.*\"";
+/// Alert: leakwatch's scrape fails.
+pub const DOWN_ALERT: &str = "LeakwatchDown";
+/// Alert: no leakwatch series at all.
+pub const ABSENT_ALERT: &str = "LeakwatchAbsent";
+/// Alert: the last config reload failed.
+pub const RELOAD_ALERT: &str = "LeakwatchConfigReloadFailed";
 /// The PrometheusRule's default name.
 pub const DEFAULT_CRD_NAME: &str = "leakwatch";
 
@@ -28,11 +49,17 @@ pub struct Options {
     pub selector: String,
     /// The runbook URL before `#anchor`.
     pub runbook_base: String,
+    /// Label matchers selecting leakwatch's scrape job in `up`, e.g. `job="leakwatch"`.
+    pub job_selector: String,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { selector: String::new(), runbook_base: DEFAULT_RUNBOOK_BASE.to_owned() }
+        Self {
+            selector: String::new(),
+            runbook_base: DEFAULT_RUNBOOK_BASE.to_owned(),
+            job_selector: DEFAULT_JOB_SELECTOR.to_owned(),
+        }
     }
 }
 
@@ -116,43 +143,84 @@ pub fn rule_file(rules: &AlertRules, opts: &Options) -> RuleFile {
         groups.push(Group { name: "leakwatch-utilization".to_owned(), rules: thresholds });
     }
     let p = &rules.prediction;
-    let window = prom_duration(p.window.retention);
+    let sel = sel.as_str();
     let predictions: Vec<AlertingRule> = p
         .resources
         .iter()
         .flat_map(|&resource| {
-            let ratio = paren(&resource.ratio_promql(&sel));
-            let (used, limit) = resource.promql(&sel);
-            let window = window.clone();
             p.levels.iter().map(move |level| {
-                let floor = with_hysteresis(
-                    &format!("{ratio} > {}", level.min_ratio),
-                    &ratio,
-                    rules::clear_level(level.min_ratio, p.hysteresis),
-                    level.min_ratio,
-                    resource.alert(),
-                    level.severity,
-                );
-                let lookahead = (level.horizon + p.for_).as_secs();
-                let expr =
-                    format!("(\n  {}\n)\nand\npredict_linear({used}[{window}], {lookahead}) > {limit}", indent(&floor));
-                let (summary, description) = resource.texts(level.horizon, level.min_ratio, p.window.retention);
-                alerting(resource.alert(), expr, Some(p.for_), level.severity, summary, description, opts)
+                let for_ = p.for_of(level);
+                let expr = prediction_expr(resource, level, for_, p.hysteresis, &opts.selector, sel);
+                let (summary, description) = resource.texts(level.horizon, level.min_ratio, for_, p.window.retention);
+                alerting(resource.alert(), expr, Some(for_), level.severity, summary, description, opts)
             })
         })
         .collect();
     if !predictions.is_empty() {
         groups.push(Group { name: "leakwatch-prediction".to_owned(), rules: predictions });
     }
+    let mut target = Vec::new();
     if let Some(oom) = rules.oom_kill {
-        let expr = format!("increase(leakwatch_cgroup_memory_oom_kills_total{sel}[{}]) > 0", prom_duration(oom.window));
+        let expr = format!(
+            "sum without(detection) (increase(leakwatch_target_oom_kills_total{sel}[{}])) > 0",
+            prom_duration(oom.window)
+        );
         let (summary, description) = rules::oom_texts();
-        groups.push(Group {
-            name: "leakwatch-oom".to_owned(),
-            rules: vec![alerting(OOM_ALERT, expr, None, Severity::Critical, summary, description, opts)],
-        });
+        target.push(alerting(OOM_ALERT, expr, None, Severity::Critical, summary, description, opts));
     }
+    if let Some(down) = rules.target_down {
+        let expr = format!("leakwatch_target_up{sel} == 0");
+        let (summary, description) = rules::target_down_texts();
+        target.push(alerting(TARGET_DOWN_ALERT, expr, Some(down.for_), Severity::Warning, summary, description, opts));
+    }
+    if !target.is_empty() {
+        groups.push(Group { name: "leakwatch-oom".to_owned(), rules: target });
+    }
+    groups.push(Group { name: "leakwatch-self".to_owned(), rules: self_rules(sel, opts) });
     RuleFile { groups }
+}
+
+/// leakwatch's own failure modes: its scrape fails, it is absent, a config reload failed.
+fn self_rules(sel: &str, opts: &Options) -> Vec<AlertingRule> {
+    let job = format!("{{{}}}", opts.job_selector);
+    let minutes = |m: u64| Some(Duration::from_secs(m * 60));
+    vec![
+        alerting(
+            DOWN_ALERT,
+            format!("up{job} == 0"),
+            minutes(5),
+            Severity::Critical,
+            "leakwatch on {{ $labels.instance }} cannot be scraped.".to_owned(),
+            "Prometheus has failed to scrape leakwatch ({{ $labels.job }}, {{ $labels.instance }}) for 5 minutes: \
+             the pod's memory is not watched and its alerts cannot fire."
+                .to_owned(),
+            opts,
+        ),
+        alerting(
+            ABSENT_ALERT,
+            format!("absent(up{job})"),
+            minutes(10),
+            Severity::Critical,
+            "No leakwatch target is scraped.".to_owned(),
+            format!(
+                "Prometheus has had no `up` series for {} for 10 minutes: leakwatch is not deployed, or its \
+                 PodMonitor/scrape config no longer finds it.",
+                opts.job_selector.replace('"', "'")
+            ),
+            opts,
+        ),
+        alerting(
+            RELOAD_ALERT,
+            format!("leakwatch_config_last_reload_successful{sel} == 0"),
+            minutes(5),
+            Severity::Warning,
+            "leakwatch on {{ $labels.instance }} failed to reload its configuration.".to_owned(),
+            "The last configuration reload of leakwatch ({{ $labels.instance }}) failed; it keeps running with \
+             the previous configuration. Its log says which key is wrong."
+                .to_owned(),
+            opts,
+        ),
+    ]
 }
 
 /// The rule file as YAML, with a header saying where it comes from.
@@ -184,6 +252,47 @@ fn header(command: &str) -> String {
     format!(
         "# Generated by `leakwatch generate {command}` from leakwatch's alert rules; do not edit.\n\
          # Regenerate (and re-bless the test) with: LEAKWATCH_BLESS=1 cargo test --test integration alerts_rules\n"
+    )
+}
+
+/// A prediction tier in PromQL, on the detector's own figures: the current ratio (the alert's
+/// value) AND the time until the peaks reach the limit under `horizon + for` AND the peaks
+/// projected `for` ahead above `min_ratio` (`ttl − for < (1 − min_ratio) × limit / slope`);
+/// while the alert is pending or firing, the time may be up to [`rules::TTL_HYSTERESIS`] times
+/// as long and the floor `hysteresis` lower.
+fn prediction_expr(
+    resource: Resource,
+    level: &PredictionLevel,
+    for_: Duration,
+    hysteresis: f64,
+    matchers: &str,
+    sel: &str,
+) -> String {
+    let ratio = paren(&resource.ratio_promql(sel));
+    let (_, limit) = resource.promql(sel);
+    let slope = resource.slope_promql(sel);
+    let ttl_sel = if matchers.is_empty() {
+        format!("{{resource=\"{}\"}}", resource.as_str())
+    } else {
+        format!("{{resource=\"{}\", {matchers}}}", resource.as_str())
+    };
+    let ttl = format!("leakwatch_trend_time_to_limit_seconds{ttl_sel}");
+    let lookahead = (level.horizon + for_).as_secs_f64();
+    let for_s = for_.as_secs();
+    let condition = |lookahead: f64, min: f64| {
+        format!(
+            "{ttl} < {lookahead}\nand ignoring(resource)\n{ttl} - {for_s}\n  < ignoring(resource) {} * {limit} / {slope}",
+            rules::clear_level(1.0, min)
+        )
+    };
+    let start = condition(lookahead, level.min_ratio);
+    let stay = condition((lookahead * rules::TTL_HYSTERESIS).round(), rules::clear_level(level.min_ratio, hysteresis));
+    format!(
+        "{ratio}\nand ignoring(resource)\n(\n  {}\n  or\n  (\n    {}\n    and ignoring(resource, alertname, alertstate, severity)\n    ALERTS{{alertname=\"{}\", severity=\"{}\"}}\n  )\n)",
+        indent(&start),
+        indent(&indent(&stay)),
+        resource.alert(),
+        level.severity.as_str()
     )
 }
 
@@ -251,15 +360,39 @@ mod tests {
         assert!(warning.expr.starts_with("leakwatch_memory_utilization_ratio > 0.8\nor\n"), "{}", warning.expr);
         assert!(warning.expr.contains("> 0.75\n"), "{}", warning.expr);
         assert_eq!(warning.for_.as_deref(), Some("15m"));
-        assert_eq!(warning.annotations["runbook_url"], "README.md#leakwatchmemoryutilizationhigh");
+        assert_eq!(
+            warning.annotations["runbook_url"],
+            "https://github.com/leakwatch/leakwatch/blob/main/README.md#leakwatchmemoryutilizationhigh"
+        );
         let prediction = &file.groups[1].rules[0];
         assert_eq!(prediction.for_.as_deref(), Some("1h"));
-        assert!(prediction
-            .expr
-            .contains("predict_linear(leakwatch_memory_used_bytes[1h], 7200) > leakwatch_memory_limit_bytes"));
+        assert!(prediction.expr.contains("leakwatch_trend_time_to_limit_seconds{resource=\"memory\"} < 7200\n"));
+        assert!(prediction.expr.contains("< 9000\n"), "{}", prediction.expr);
+        assert!(
+            prediction.expr.contains(
+                "- 3600\n    < ignoring(resource) 0.4 * leakwatch_memory_limit_bytes / \
+                 leakwatch_trend_memory_slope_bytes_per_second"
+            ),
+            "{}",
+            prediction.expr
+        );
+        let critical = &file.groups[1].rules[1];
+        assert_eq!(critical.for_.as_deref(), Some("10m"));
+        assert!(critical.expr.contains("} < 1800\n"), "{}", critical.expr);
         let oom = &file.groups[2].rules[0];
         assert_eq!(oom.for_, None);
-        assert_eq!(oom.expr, "increase(leakwatch_cgroup_memory_oom_kills_total[15m]) > 0");
+        assert_eq!(oom.expr, "sum without(detection) (increase(leakwatch_target_oom_kills_total[15m])) > 0");
+        let down = &file.groups[2].rules[1];
+        assert_eq!((down.expr.as_str(), down.for_.as_deref()), ("leakwatch_target_up == 0", Some("2m")));
+        let own: Vec<&str> = file.groups[3].rules.iter().map(|r| r.expr.as_str()).collect();
+        assert_eq!(
+            own,
+            [
+                "up{job=~\".*leakwatch.*\"} == 0",
+                "absent(up{job=~\".*leakwatch.*\"})",
+                "leakwatch_config_last_reload_successful == 0"
+            ]
+        );
     }
 
     #[test]
@@ -270,7 +403,8 @@ mod tests {
         for group in rule_file(&rules::defaults(), &opts).groups {
             for rule in group.rules {
                 for m in metric.captures_iter(&rule.expr) {
-                    assert_eq!(m.get(1).map(|g| g.as_str()), Some("{job=\"lw\"}"), "{}", rule.expr);
+                    let matchers = m.get(1).map_or("", |g| g.as_str());
+                    assert!(matchers.ends_with("job=\"lw\"}"), "{}", rule.expr);
                     seen += 1;
                 }
             }

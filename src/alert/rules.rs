@@ -313,7 +313,16 @@ impl Resource {
         }
     }
 
-    /// The ratio used/limit as PromQL (the current-threshold half of the prediction rule).
+    /// The detector's exported slope of this resource, as PromQL.
+    pub fn slope_promql(self, sel: &str) -> String {
+        match self {
+            Self::Memory => format!("leakwatch_trend_memory_slope_bytes_per_second{sel}"),
+            Self::Fds => format!("leakwatch_trend_fds_slope_per_second{sel}"),
+            Self::Pids => format!("leakwatch_trend_pids_slope_per_second{sel}"),
+        }
+    }
+
+    /// The ratio used/limit as PromQL (the alert's value).
     pub fn ratio_promql(self, sel: &str) -> String {
         match self {
             Self::Memory => Ratio::MemoryUtilization.promql(sel),
@@ -324,7 +333,7 @@ impl Resource {
     }
 
     /// Summary and description for a prediction level.
-    pub fn texts(self, horizon: Duration, min_ratio: f64, window: Duration) -> (String, String) {
+    pub fn texts(self, horizon: Duration, min_ratio: f64, for_: Duration, window: Duration) -> (String, String) {
         let (what, limit) = match self {
             Self::Memory => ("memory", "its memory limit"),
             Self::Fds => ("open file descriptors", "its file descriptor limit"),
@@ -332,11 +341,13 @@ impl Resource {
         };
         let horizon = prom_duration(horizon);
         let window = prom_duration(window);
+        let for_ = prom_duration(for_);
         (
             format!("The {what} of {{{{ $labels.target }}}} will reach {limit} within {horizon}."),
             format!(
-                "The {what} of {{{{ $labels.target }}}} ({{{{ printf \"%.2f\" $value }}}} of {limit}, above {min_ratio}) \
-                 grew steadily over the last {window}; at that rate {limit} is reached within {horizon}."
+                "The {what} of {{{{ $labels.target }}}} ({{{{ printf \"%.2f\" $value }}}} of {limit}) grew \
+                 significantly over the last {window}, its peaks heading above {min_ratio} within {for_}; at that \
+                 rate they reach {limit} within {horizon}."
             ),
         )
     }
@@ -364,8 +375,10 @@ pub struct PredictionLevel {
     pub severity: Severity,
     /// Fires when the limit is predicted within this time.
     pub horizon: Duration,
-    /// ... and the ratio is above this floor (the current-threshold half).
+    /// ... and the peaks are projected above this share of the limit `for` from now.
     pub min_ratio: f64,
+    /// How long the prediction must hold before it fires; `None`: the rules' `for`.
+    pub for_: Option<Duration>,
 }
 
 /// The prediction rules (one alert per resource, with severity tiers).
@@ -383,6 +396,13 @@ pub struct PredictionRules {
     pub levels: Vec<PredictionLevel>,
     /// The ratio floor clears only at or below `min_ratio − hysteresis`.
     pub hysteresis: f64,
+}
+
+impl PredictionRules {
+    /// The `for` of a tier: its own, else the rules'.
+    pub fn for_of(&self, level: &PredictionLevel) -> Duration {
+        level.for_.unwrap_or(self.for_)
+    }
 }
 
 /// The OOM kill rule.
@@ -413,9 +433,29 @@ pub struct AlertRules {
     pub prediction: PredictionRules,
     /// The OOM kill rule, unless disabled.
     pub oom_kill: Option<OomRule>,
+    /// The target-down rule, unless disabled.
+    pub target_down: Option<TargetDownRule>,
     /// History caps.
     pub history: HistoryLimits,
+    /// Absolute URL of the runbook (the alert's anchor is appended after `#`).
+    pub runbook_base: String,
 }
+
+/// `LeakwatchTargetDown`: the configured target has had no process for `for_`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TargetDownRule {
+    /// How long the target must be gone.
+    pub for_: Duration,
+}
+
+/// The alert name of the target-down rule.
+pub const TARGET_DOWN_ALERT: &str = "LeakwatchTargetDown";
+/// Default `for` of the target-down rule.
+pub const DEFAULT_TARGET_DOWN_FOR: Duration = Duration::from_secs(120);
+/// Where `runbook_url` points by default: the runbook section of the project's README.
+pub const DEFAULT_RUNBOOK_BASE: &str = "https://github.com/leakwatch/leakwatch/blob/main/README.md";
+/// Why an alert ended because the target vanished (`reason` in `/alerts/history`).
+pub const REASON_TARGET_GONE: &str = "target_gone";
 
 /// The alert name of the OOM kill rule.
 pub const OOM_ALERT: &str = "LeakwatchOomKill";
@@ -430,11 +470,20 @@ pub const DEFAULT_HYSTERESIS: f64 = 0.05;
 pub const DEFAULT_LOG_BUFFER_LEVELS: [(Severity, f64); 1] = [(Severity::Info, 0.95)];
 /// Default `for` of prediction rules.
 pub const DEFAULT_PREDICTION_FOR: Duration = Duration::from_secs(3600);
-/// Default prediction tiers: warning within 1 h above 60 %, critical within 15 min above 80 %.
+/// Default prediction tiers: warning when the limit is 1 h away and the peaks above 60 %;
+/// critical (the fast path, with a 10 min `for`) when it is 20 min away and above 80 %.
 pub const DEFAULT_PREDICTION_LEVELS: [PredictionLevel; 2] = [
-    PredictionLevel { severity: Severity::Warning, horizon: Duration::from_secs(3600), min_ratio: 0.6 },
-    PredictionLevel { severity: Severity::Critical, horizon: Duration::from_secs(15 * 60), min_ratio: 0.8 },
+    PredictionLevel { severity: Severity::Warning, horizon: Duration::from_secs(3600), min_ratio: 0.6, for_: None },
+    PredictionLevel {
+        severity: Severity::Critical,
+        horizon: Duration::from_secs(20 * 60),
+        min_ratio: 0.8,
+        for_: Some(Duration::from_secs(10 * 60)),
+    },
 ];
+/// Once a prediction alert is active, it holds while the time to the limit is below this
+/// multiple of its lookahead (`horizon + for`).
+pub const TTL_HYSTERESIS: f64 = 1.25;
 /// Default leak window: 1 h of history, at most 240 samples (one per 15 s), judged from half full.
 pub const DEFAULT_WINDOW: WindowLimits =
     WindowLimits { retention: Duration::from_secs(3600), max_samples: 240, min_fill: 0.5 };
@@ -474,11 +523,13 @@ pub fn defaults() -> AlertRules {
             hysteresis: DEFAULT_HYSTERESIS,
         },
         oom_kill: Some(OomRule { window: DEFAULT_OOM_WINDOW }),
+        target_down: Some(TargetDownRule { for_: DEFAULT_TARGET_DOWN_FOR }),
         history: HistoryLimits {
             max_transitions: DEFAULT_MAX_TRANSITIONS,
             retention: DEFAULT_HISTORY_RETENTION,
             resolved_retention: DEFAULT_RESOLVED_RETENTION,
         },
+        runbook_base: DEFAULT_RUNBOOK_BASE.to_owned(),
     }
 }
 
@@ -491,11 +542,27 @@ pub fn clear_level(level: f64, margin: f64) -> f64 {
 /// The OOM rule's texts.
 pub fn oom_texts() -> (String, String) {
     (
-        "A process of {{ $labels.target }}'s cgroup was killed by the OOM killer.".to_owned(),
-        "The kernel's oom_kill counter of the cgroup of {{ $labels.target }} rose by {{ printf \"%.2f\" $value }} \
-         in the alert window: the cgroup reached its memory limit and a process was killed."
+        "{{ $labels.target }} was killed by the OOM killer.".to_owned(),
+        "leakwatch counted {{ printf \"%.2f\" $value }} OOM kills of {{ $labels.target }} in the alert window \
+         (its own count, kept across container restarts and cgroup changes): the cgroup reached its memory \
+         limit and a process was killed. GET /oom on leakwatch shows what preceded each kill."
             .to_owned(),
     )
+}
+
+/// The target-down rule's texts.
+pub fn target_down_texts() -> (String, String) {
+    (
+        "leakwatch finds no process of {{ $labels.target }}.".to_owned(),
+        "The configured target {{ $labels.target }} has had no process for the rule's `for`: it exited, \
+         was OOM-killed or is restarting (crash loop?). Its memory alerts ended with reason target_gone."
+            .to_owned(),
+    )
+}
+
+/// The absolute runbook URL of an alert.
+pub fn runbook_url(base: &str, alert: &str) -> String {
+    format!("{base}#{}", runbook_anchor(alert))
 }
 
 /// The README anchor of an alert's runbook entry (GitHub's heading anchors: lower case).
@@ -597,7 +664,9 @@ mod tests {
         assert_eq!(memory.for_, Duration::from_secs(900));
         assert_eq!(d.prediction.for_, Duration::from_secs(3600));
         assert_eq!(d.prediction.levels[0].horizon, Duration::from_secs(3600));
-        assert_eq!(d.prediction.levels[1].horizon, Duration::from_secs(900));
+        assert_eq!(d.prediction.levels[1].horizon, Duration::from_secs(1200));
+        assert_eq!(d.prediction.for_of(&d.prediction.levels[0]), Duration::from_secs(3600));
+        assert_eq!(d.prediction.for_of(&d.prediction.levels[1]), Duration::from_secs(600));
         let names: Vec<&str> = d.thresholds.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names.len(), Ratio::ALL.len());
     }

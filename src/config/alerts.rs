@@ -15,8 +15,10 @@
 //!     for: 1h
 //!     hysteresis: 0.05
 //!     warning: { horizon: 1h, min_ratio: 0.6 }
-//!     critical: { horizon: 15m, min_ratio: 0.8 }
+//!     critical: { horizon: 20m, min_ratio: 0.8, for: 10m }
 //!   oom_kill: { enabled: true, window: 15m }
+//!   target_down: { enabled: true, for: 2m }
+//!   runbook_base_url: https://github.com/leakwatch/leakwatch/blob/main/README.md   # + "#alertname"
 //!   history: { max_transitions: 1000, retention: 24h, resolved_retention: 15m }
 //!   alertmanager: { url: http://alertmanager:9093, timeout: 5s, resend_interval: 1m }   # optional
 //! ```
@@ -30,7 +32,7 @@ use crate::alert::history::WindowLimits;
 use crate::alert::push;
 use crate::alert::rules::{
     self, AlertRules, HistoryLimits, OomRule, PredictionLevel, PredictionRules, Ratio, Resource, Severity,
-    ThresholdRule,
+    TargetDownRule, ThresholdRule,
 };
 
 /// Most threshold rules.
@@ -50,6 +52,11 @@ pub struct AlertsConfig {
     pub prediction: PredictionConfig,
     /// The OOM kill rule.
     pub oom_kill: OomKillConfig,
+    /// The target-down rule.
+    pub target_down: TargetDownConfig,
+    /// Absolute `http(s)://` URL of the runbook; each alert's `runbook_url` is this + `#alertname`.
+    /// Default: the project's README. Also `--runbook-base-url`.
+    pub runbook_base_url: Option<String>,
     /// The transition history.
     pub history: HistoryConfig,
     /// Optional push to an Alertmanager.
@@ -153,7 +160,7 @@ pub struct PredictionConfig {
     pub hysteresis: Option<f64>,
     /// The warning tier. Default `{horizon: 1h, min_ratio: 0.6}`.
     pub warning: Option<PredictionLevelConfig>,
-    /// The critical tier. Default `{horizon: 15m, min_ratio: 0.8}`.
+    /// The critical tier. Default `{horizon: 20m, min_ratio: 0.8, for: 10m}`.
     pub critical: Option<PredictionLevelConfig>,
 }
 
@@ -164,8 +171,11 @@ pub struct PredictionLevelConfig {
     /// Fire when the limit is predicted within this time.
     #[serde(deserialize_with = "units::de_duration")]
     pub horizon: Option<Duration>,
-    /// ... and the ratio is above this (0..1).
+    /// ... and the peaks are projected above this share of the limit `for` from now (0..1).
     pub min_ratio: Option<f64>,
+    /// This tier's `for` (default: `alerts.prediction.for` for warning, `10m` for critical).
+    #[serde(rename = "for", deserialize_with = "units::de_duration")]
+    pub for_: Option<Duration>,
     /// `false` removes the tier.
     pub enabled: Option<bool>,
 }
@@ -179,6 +189,17 @@ pub struct OomKillConfig {
     /// The alert fires on a kill and stays firing this long after the last one. Default `15m`; 1m..=1d.
     #[serde(deserialize_with = "units::de_duration")]
     pub window: Option<Duration>,
+}
+
+/// `alerts.target_down`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TargetDownConfig {
+    /// Default true.
+    pub enabled: Option<bool>,
+    /// The target must have had no process this long. Default `2m`; 1s..=1d.
+    #[serde(rename = "for", deserialize_with = "units::de_duration")]
+    pub for_: Option<Duration>,
 }
 
 /// `alerts.history`.
@@ -222,8 +243,29 @@ pub fn validate(c: &AlertsConfig, problems: &mut Vec<String>) -> AlertRules {
         thresholds,
         prediction: prediction(&c.prediction, d.prediction, problems),
         oom_kill: oom(&c.oom_kill, problems),
+        target_down: target_down(&c.target_down, problems),
         history: history(&c.history, d.history, problems),
+        runbook_base: runbook_base(c.runbook_base_url.as_deref(), problems),
     }
+}
+
+fn target_down(c: &TargetDownConfig, problems: &mut Vec<String>) -> Option<TargetDownRule> {
+    let for_ = c.for_.unwrap_or(rules::DEFAULT_TARGET_DOWN_FOR);
+    if !(Duration::from_secs(1)..=DAY).contains(&for_) {
+        problems.push(format!("alerts.target_down.for: must be 1s..=1d, got {}", humantime::format_duration(for_)));
+    }
+    (c.enabled != Some(false)).then_some(TargetDownRule { for_ })
+}
+
+fn runbook_base(url: Option<&str>, problems: &mut Vec<String>) -> String {
+    let Some(url) = url else { return rules::DEFAULT_RUNBOOK_BASE.to_owned() };
+    let absolute = ["http://", "https://"].iter().any(|p| url.strip_prefix(p).is_some_and(|rest| !rest.is_empty()));
+    if !absolute || url.contains('#') || url.chars().any(char::is_whitespace) {
+        problems.push(format!(
+            "alerts.runbook_base_url: must be an absolute http(s):// URL without a #fragment, got {url:?}"
+        ));
+    }
+    url.to_owned()
 }
 
 fn threshold(key: &str, r: &RuleConfig, problems: &mut Vec<String>) -> ThresholdRule {
@@ -320,7 +362,11 @@ fn prediction(c: &PredictionConfig, d: PredictionRules, problems: &mut Vec<Strin
         if !(0.0..1.0).contains(&min_ratio) {
             problems.push(format!("{key}.{sev}.min_ratio: must be in [0, 1), got {min_ratio}"));
         }
-        levels.push(PredictionLevel { severity: default.severity, horizon, min_ratio });
+        let level_for = given.for_.or(default.for_);
+        if level_for.is_some_and(|f| f > DAY) {
+            problems.push(format!("{key}.{sev}.for: must be 0s..=1d"));
+        }
+        levels.push(PredictionLevel { severity: default.severity, horizon, min_ratio, for_: level_for });
     }
     if let [warning, critical] = levels.as_slice() {
         if critical.horizon >= warning.horizon {
@@ -472,6 +518,20 @@ mod tests {
     }
 
     #[test]
+    fn target_down_and_the_runbook_url_are_checked() {
+        let found = problems("alerts:\n  target_down: {for: 0s}\n  runbook_base_url: README.md\n");
+        assert!(found.contains("alerts.target_down.for: must be 1s..=1d"), "{found}");
+        assert!(found.contains("alerts.runbook_base_url: must be an absolute http(s):// URL"), "{found}");
+        let c =
+            Config::from_yaml(b"alerts:\n  target_down: {enabled: false}\n  runbook_base_url: https://x.example/rb\n")
+                .unwrap();
+        let mut none = Vec::new();
+        let r = validate(&c.alerts, &mut none);
+        assert!(none.is_empty() && r.target_down.is_none(), "{none:?}");
+        assert_eq!(rules::runbook_url(&r.runbook_base, "LeakwatchOomKill"), "https://x.example/rb#leakwatchoomkill");
+    }
+
+    #[test]
     fn tiers_and_the_oom_rule_can_be_turned_off() {
         let c = Config::from_yaml(
             b"alerts:\n  prediction:\n    critical: {enabled: false}\n  oom_kill: {enabled: false}\n  rules: []\n",
@@ -482,5 +542,18 @@ mod tests {
         assert!(p.is_empty(), "{p:?}");
         assert!(r.thresholds.is_empty() && r.oom_kill.is_none());
         assert_eq!(r.prediction.levels.len(), 1);
+    }
+
+    #[test]
+    fn each_tier_has_its_own_for() {
+        let c = Config::from_yaml(b"alerts:\n  prediction:\n    for: 2h\n    critical: {for: 5m}\n").unwrap();
+        let mut p = Vec::new();
+        let r = validate(&c.alerts, &mut p).prediction;
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(r.for_of(&r.levels[0]), Duration::from_secs(7200), "warning: the rules' for");
+        assert_eq!(r.for_of(&r.levels[1]), Duration::from_secs(300));
+        let c = Config::from_yaml(b"alerts:\n  prediction:\n    warning: {for: 2d}\n").unwrap();
+        validate(&c.alerts, &mut p);
+        assert!(p.iter().any(|e| e.contains("alerts.prediction.warning.for: must be 0s..=1d")), "{p:?}");
     }
 }

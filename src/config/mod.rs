@@ -8,6 +8,7 @@ pub mod locate;
 pub mod token;
 pub mod units;
 mod validate;
+pub mod yaml_guard;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -77,9 +78,15 @@ pub struct Config {
     pub admin: AdminConfig,
     /// When leakwatch trims its own structures.
     pub cleanup: CleanupConfig,
+    /// The web console at `/` and its history.
+    pub console: ConsoleConfig,
     /// The exporter-toolkit web config file (TLS, basic auth); from `--web.config.file` only.
     #[serde(skip)]
     pub web_config_file: Option<PathBuf>,
+    /// The URL under which leakwatch is reached, e.g. `http://leakwatch.example:10171`; pushed
+    /// alerts' `generatorURL` is this + `/alerts`. Default `http://INSTANCE` (see the README).
+    /// Also `--web.external-url`.
+    pub web_external_url: Option<String>,
 }
 
 /// `cleanup:` — leakwatch trims its own structures on an interval, when its own RSS passes a
@@ -97,6 +104,19 @@ pub struct CleanupConfig {
     /// Least time between two memory-triggered cleanups. Default `1m`; 1s..=24h.
     #[serde(deserialize_with = "units::de_duration")]
     pub memory_cooldown: Option<Duration>,
+}
+
+/// `console:` — the web console at `/` and the history behind its charts (`GET /api/history`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Time the history covers. Default `1h`; 1m..=24h.
+    #[serde(deserialize_with = "units::de_duration")]
+    pub history_retention: Option<Duration>,
+    /// Most points the history keeps (one per sampling interval). Default 3600; 10..=86400.
+    pub history_max_points: Option<usize>,
+    /// Most log lines the console page keeps. Default 1000; 10..=20000.
+    pub max_log_lines: Option<usize>,
 }
 
 /// `admin:` — the admin endpoints exist only with a token file.
@@ -199,6 +219,10 @@ pub struct LogsConfig {
     pub max_subscribers: Option<usize>,
     /// The file sources.
     pub sources: Vec<LogSourceConfig>,
+    /// Absolute directories a source's file may resolve into (symlinks followed), e.g.
+    /// `[/var/log]` for Kubernetes' `/var/log/containers` links into `/var/log/pods`. Default:
+    /// each source's own directory (of its path, or of a glob's fixed part) and below.
+    pub allowed_dirs: Option<Vec<PathBuf>>,
     /// User name → bcrypt hash: when set, the log endpoints (`/logs`, `/logs/{source}`,
     /// `/logs/{source}/stream`) require one of these users instead of the web config's.
     pub basic_auth_users: Option<BTreeMap<String, String>>,
@@ -256,17 +280,19 @@ pub enum ConfigError {
     Invalid(Vec<String>),
 }
 
-/// The bytes of a config file, at most [`MAX_CONFIG_BYTES`].
+/// The bytes of a config file, at most [`MAX_CONFIG_BYTES`]; a regular file only (a FIFO or a
+/// directory at the path is refused without blocking, see [`crate::fsread`]).
 pub fn read_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
-    use std::io::Read;
-    let read_err = |source| ConfigError::Read { path: path.to_path_buf(), source };
-    let file = std::fs::File::open(path).map_err(read_err)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes).map_err(read_err)?;
-    if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(ConfigError::TooLarge { path: path.to_path_buf() });
-    }
-    Ok(bytes)
+    use crate::fsread::FileError;
+    crate::fsread::read_capped(path, MAX_CONFIG_BYTES).map_err(|e| match e {
+        FileError::TooLarge { path, .. } => ConfigError::TooLarge { path },
+        FileError::Io { path, source } => ConfigError::Read { path, source },
+        e @ FileError::NotRegular { .. } => {
+            let problem = e.to_string();
+            let problem = problem.split_once(": ").map_or(problem.clone(), |(_, p)| p.to_owned());
+            ConfigError::Read { path: path.to_path_buf(), source: std::io::Error::other(problem) }
+        }
+    })
 }
 
 impl Config {
@@ -297,6 +323,7 @@ impl Config {
                 max_line_bytes: over.logs.max_line_bytes.or(self.logs.max_line_bytes),
                 max_subscribers: over.logs.max_subscribers.or(self.logs.max_subscribers),
                 sources: self.logs.sources.into_iter().chain(over.logs.sources).collect(),
+                allowed_dirs: over.logs.allowed_dirs.or(self.logs.allowed_dirs),
                 basic_auth_users: over.logs.basic_auth_users.or(self.logs.basic_auth_users),
             },
             connections: ConnectionsConfig {
@@ -309,20 +336,29 @@ impl Config {
                 stale_after: over.tasks.stale_after.or(self.tasks.stale_after),
                 max_tracked: over.tasks.max_tracked.or(self.tasks.max_tracked),
             },
-            // No flag sets alert rules: they come from the file only.
-            alerts: self.alerts,
+            // No flag sets alert rules: they come from the file only (the runbook URL has one).
+            alerts: AlertsConfig {
+                runbook_base_url: over.alerts.runbook_base_url.or(self.alerts.runbook_base_url),
+                ..self.alerts
+            },
             admin: AdminConfig { token_file: over.admin.token_file.or(self.admin.token_file) },
             cleanup: CleanupConfig {
                 interval: over.cleanup.interval.or(self.cleanup.interval),
                 memory_threshold: over.cleanup.memory_threshold.or(self.cleanup.memory_threshold),
                 memory_cooldown: over.cleanup.memory_cooldown.or(self.cleanup.memory_cooldown),
             },
+            console: ConsoleConfig {
+                history_retention: over.console.history_retention.or(self.console.history_retention),
+                history_max_points: over.console.history_max_points.or(self.console.history_max_points),
+                max_log_lines: over.console.max_log_lines.or(self.console.max_log_lines),
+            },
             web_config_file: over.web_config_file.or(self.web_config_file),
+            web_external_url: over.web_external_url.or(self.web_external_url),
         }
     }
 
     /// Parses the bytes read from `path` ([`read_file`]); errors name the file. An empty file
-    /// is the default config.
+    /// (or one that holds only comments) is refused: `{}` asks for the default config.
     pub fn from_file_bytes(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
         Self::from_yaml(bytes).map_err(|message| ConfigError::Syntax { path: path.to_path_buf(), message })
     }
@@ -330,8 +366,20 @@ impl Config {
     /// Parses YAML text; the error names the line and column (and the key, when unknown).
     pub fn from_yaml(bytes: &[u8]) -> Result<Config, String> {
         let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
-        if text.trim().is_empty() {
-            return Ok(Config::default());
+        // Before yaml_serde builds anything: depth, node and alias caps (linear in the bytes).
+        match yaml_guard::check(bytes)? {
+            // A file truncated by an editor's save must not silently mean "all defaults".
+            yaml_guard::Root::Empty => {
+                return Err("the file holds no YAML document (empty, or only comments) at line 1; \
+                            write `{}` for all defaults"
+                    .into())
+            }
+            yaml_guard::Root::Other => {
+                return Err("the top level is not a mapping of keys (a truncated file?) at line 1; \
+                            write `{}` for all defaults"
+                    .into())
+            }
+            yaml_guard::Root::Mapping | yaml_guard::Root::Unknown => {}
         }
         yaml_serde::from_str(text).map_err(|e| syntax_message(text, &e))
     }
@@ -536,7 +584,16 @@ mod tests {
 
     #[test]
     fn empty_and_non_utf8_files() {
-        assert_eq!(Config::from_yaml(b"\n").unwrap(), Config::default());
+        // An editor that truncates before writing must not turn a reload into "all defaults".
+        for empty in [&b""[..], b"\n", b"# only comments\n\n"] {
+            let err = Config::from_yaml(empty).unwrap_err();
+            assert!(err.contains("no YAML document") && err.contains("write `{}`"), "{err}");
+        }
+        for other in [&b"logs"[..], b"- a\n", b"~\n", b"---\n"] {
+            assert!(Config::from_yaml(other).unwrap_err().contains("not a mapping"));
+        }
+        assert_eq!(Config::from_yaml(b"{}\n").unwrap(), Config::default());
+        assert_eq!(Config::from_yaml(b"# all defaults\n{}\n").unwrap(), Config::default());
         assert!(Config::from_yaml(b"\xff\xfe").is_err());
     }
 }

@@ -1,6 +1,5 @@
 //! Secret tokens read from files (mounted Kubernetes Secrets).
 
-use std::io::Read;
 use std::path::Path;
 
 /// Shortest token accepted, bytes.
@@ -11,13 +10,8 @@ pub const MAX_TOKEN_FILE_BYTES: u64 = 4096;
 /// The token in `file`: its content without surrounding whitespace, at least
 /// [`MIN_TOKEN_BYTES`] long. The error names the file and the problem, never the token.
 pub fn read_token(file: &Path) -> Result<Vec<u8>, String> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(file)
-        .and_then(|f| f.take(MAX_TOKEN_FILE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| format!("{}: {e}", file.display()))?;
-    if bytes.len() as u64 > MAX_TOKEN_FILE_BYTES {
-        return Err(format!("{}: larger than {MAX_TOKEN_FILE_BYTES} bytes", file.display()));
-    }
+    // A regular file only, opened without blocking (see crate::fsread).
+    let bytes = crate::fsread::read_capped(file, MAX_TOKEN_FILE_BYTES).map_err(|e| e.to_string())?;
     let token = bytes.trim_ascii();
     if token.len() < MIN_TOKEN_BYTES {
         return Err(format!(

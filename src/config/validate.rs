@@ -85,10 +85,16 @@ pub struct ValidConfig {
     pub admin_token_file: Option<PathBuf>,
     /// When leakwatch trims its own structures.
     pub cleanup: CleanupSettings,
+    /// The console's history caps and page size.
+    pub console: crate::http::console::ConsoleSettings,
     /// The web config (TLS, basic auth, headers, rate limit), from `--web.config.file`.
     pub web: Option<std::sync::Arc<crate::web::WebConfig>>,
     /// `logs.basic_auth_users`: who may read the log endpoints (`None`: the web config decides).
     pub logs_basic_auth_users: Option<crate::web::Users>,
+    /// `logs.allowed_dirs` (empty: each source's own directory; see [`crate::logs::guard`]).
+    pub logs_allowed_dirs: Vec<PathBuf>,
+    /// `web_external_url` without a trailing `/` (`None`: derived from the instance).
+    pub external_url: Option<String>,
 }
 
 /// Checks every value; `wrapped` is true in `leakwatch run` mode, where the wrapped command is
@@ -139,6 +145,14 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
         }
     }
     let cleanup = cleanup(&config.cleanup, &mut problems);
+    let external_url = config.web_external_url.as_deref().map(|url| {
+        let absolute = ["http://", "https://"].iter().any(|p| url.strip_prefix(p).is_some_and(|r| !r.is_empty()));
+        if !absolute || url.chars().any(char::is_whitespace) {
+            problems.push(format!("web_external_url: must be an absolute http(s):// URL, got {url:?}"));
+        }
+        url.trim_end_matches('/').to_owned()
+    });
+    let console = console(&config.console, &mut problems);
     let web = config.web_config_file.as_deref().and_then(|path| {
         crate::web::WebConfig::load(path)
             .map(std::sync::Arc::new)
@@ -159,6 +173,10 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
         }),
         None => None,
     };
+    let logs_allowed_dirs = config.logs.allowed_dirs.clone().unwrap_or_default();
+    for dir in logs_allowed_dirs.iter().filter(|d| !d.is_absolute()) {
+        problems.push(format!("logs.allowed_dirs: {} is not an absolute path", dir.display()));
+    }
     if problems.is_empty() {
         Ok(ValidConfig {
             listen,
@@ -179,8 +197,11 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
             alertmanager,
             admin_token_file: config.admin.token_file.clone(),
             cleanup,
+            console,
             web,
             logs_basic_auth_users,
+            logs_allowed_dirs,
+            external_url,
         })
     } else {
         Err(ConfigError::Invalid(problems))
@@ -292,6 +313,28 @@ fn cleanup(c: &CleanupConfig, problems: &mut Vec<String>) -> CleanupSettings {
         ));
     }
     CleanupSettings { interval, memory_threshold, memory_cooldown }
+}
+
+fn console(c: &super::ConsoleConfig, problems: &mut Vec<String>) -> crate::http::console::ConsoleSettings {
+    use crate::history::{HistorySettings, MAX_MAX_POINTS, MAX_RETENTION};
+    use crate::http::console::{ConsoleSettings, MAX_LOG_LINES};
+    let d = ConsoleSettings::default();
+    let retention = c.history_retention.unwrap_or(d.history.retention);
+    if !(Duration::from_secs(60)..=MAX_RETENTION).contains(&retention) {
+        problems.push(format!(
+            "console.history_retention: must be 1m..=24h, got {}",
+            humantime::format_duration(retention)
+        ));
+    }
+    let max_points = c.history_max_points.unwrap_or(d.history.max_points);
+    if !(10..=MAX_MAX_POINTS).contains(&max_points) {
+        problems.push(format!("console.history_max_points: must be 10..={MAX_MAX_POINTS}, got {max_points}"));
+    }
+    let max_log_lines = c.max_log_lines.unwrap_or(d.max_log_lines);
+    if !(10..=MAX_LOG_LINES).contains(&max_log_lines) {
+        problems.push(format!("console.max_log_lines: must be 10..={MAX_LOG_LINES}, got {max_log_lines}"));
+    }
+    ConsoleSettings { history: HistorySettings { retention, max_points }, max_log_lines }
 }
 
 fn stale_after(key: &str, value: Option<Duration>, problems: &mut Vec<String>) -> Duration {
@@ -455,6 +498,15 @@ mod tests {
     }
 
     #[test]
+    fn the_external_url_is_absolute_and_loses_its_trailing_slash() {
+        let c = Config::from_yaml(b"web_external_url: https://lw.example/app/\n").unwrap();
+        assert_eq!(validate(&c, false).unwrap().external_url.as_deref(), Some("https://lw.example/app"));
+        let err = problems("web_external_url: lw.example\n", false);
+        assert!(err.contains("web_external_url: must be an absolute http(s):// URL"), "{err}");
+        assert_eq!(validate(&Config::default(), false).unwrap().external_url, None);
+    }
+
+    #[test]
     fn defaults_watch_leakwatch_itself() {
         let v = validate(&Config::default(), false).unwrap();
         assert!(matches!(v.selector, Selector::Own));
@@ -484,6 +536,19 @@ mod tests {
         let v = validate(&Config::from_yaml(yaml.as_bytes()).unwrap(), false).unwrap();
         assert_eq!(v.cleanup.interval, Duration::from_secs(2));
         assert_eq!(v.cleanup.memory_threshold, 1 << 20);
+    }
+
+    #[test]
+    fn console_values_are_range_checked_by_key() {
+        let e =
+            problems("console:\n  history_retention: 30s\n  history_max_points: 100000\n  max_log_lines: 5\n", false);
+        assert!(e.contains("console.history_retention: must be 1m..=24h, got 30s"), "{e}");
+        assert!(e.contains("console.history_max_points: must be 10..=86400, got 100000"), "{e}");
+        assert!(e.contains("console.max_log_lines: must be 10..=20000, got 5"), "{e}");
+        let yaml = "console:\n  history_retention: 10m\n  history_max_points: 600\n  max_log_lines: 200\n";
+        let v = validate(&Config::from_yaml(yaml.as_bytes()).unwrap(), false).unwrap();
+        assert_eq!(v.console.history.retention, Duration::from_secs(600));
+        assert_eq!((v.console.history.max_points, v.console.max_log_lines), (600, 200));
     }
 
     #[test]

@@ -125,6 +125,23 @@ pub struct Dashboard {
     pub variables: Vec<Variable>,
     /// Rows.
     pub rows: Vec<Row>,
+    /// Events marked on every time axis.
+    pub annotations: Vec<Annotation>,
+}
+
+/// A Prometheus annotation query: a mark at every step where `expr` returns a series.
+#[derive(Debug, Clone)]
+pub struct Annotation {
+    /// Its name in the dashboard's annotation list.
+    pub name: &'static str,
+    /// PromQL.
+    pub expr: String,
+    /// The mark's title (`{{label}}` templates).
+    pub title: &'static str,
+    /// The mark's text.
+    pub text: &'static str,
+    /// Labels shown as tags.
+    pub tags: &'static str,
 }
 
 impl Dashboard {
@@ -176,7 +193,11 @@ impl Dashboard {
             "timezone": "browser",
             "version": 1,
             "templating": { "list": templating },
-            "annotations": { "list": [] },
+            "annotations": { "list": self.annotations.iter().map(|a| json!({
+                "name": a.name, "datasource": datasource(), "enable": true, "hide": false,
+                "iconColor": "red", "expr": a.expr, "step": "1m", "titleFormat": a.title,
+                "textFormat": a.text, "tagKeys": a.tags, "useValueForTime": false
+            })).collect::<Vec<Value>>() },
             "links": [],
             "panels": panels,
         })
@@ -185,6 +206,11 @@ impl Dashboard {
     /// Every query of every panel.
     pub fn exprs(&self) -> impl Iterator<Item = &str> + '_ {
         self.rows.iter().flat_map(|r| r.panels.iter()).flat_map(|p| p.queries.iter()).map(|q| q.expr.as_str())
+    }
+
+    /// Every annotation query (they return data only when their event happened).
+    pub fn annotation_exprs(&self) -> impl Iterator<Item = &str> + '_ {
+        self.annotations.iter().map(|a| a.expr.as_str())
     }
 }
 

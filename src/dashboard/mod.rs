@@ -6,7 +6,7 @@
 
 pub mod grafana;
 
-use grafana::{Dashboard, Kind, Panel, Row, Steps, Variable};
+use grafana::{Annotation, Dashboard, Kind, Panel, Row, Steps, Variable};
 
 use crate::alert::rules::{self, Ratio, Severity};
 
@@ -121,8 +121,8 @@ fn memory_row() -> Row {
                 .query(&format!("sum by (target) (leakwatch_process_swap_bytes{})", t("")), "swap {{target}}")
                 .describe("The target process group: resident, proportional (shared pages split), anonymous (heap: where leaks live) and swapped.")
                 .width(8),
-            Panel::new(Stat, "OOM kills (24 h)", "short", &format!("sum(increase(leakwatch_cgroup_memory_oom_kills_total{}[24h]))", t("")), "OOM kills")
-                .describe("OOM kills in the target's cgroup, from the kernel's counter.")
+            Panel::new(Stat, "OOM kills (24 h)", "short", &format!("sum(increase(leakwatch_target_oom_kills_total{}[24h]))", t("")), "OOM kills")
+                .describe("OOM kills of the target counted by leakwatch (across restarts and new cgroups); GET /oom has the reports.")
                 .steps(vec![(1.0, "red")])
                 .width(4),
             Panel::new(TimeSeries, "Memory pressure", "percentunit", &format!("leakwatch_cgroup_memory_pressure_ratio{}", t(r#"window="10s""#)), "{{kind}} {{pod}} {{target}}")
@@ -360,6 +360,17 @@ fn leakwatch_row() -> Row {
     }
 }
 
+/// A mark at every OOM kill leakwatch counted (its report is on the pod's `GET /oom`).
+fn oom_annotation(selector: &str) -> Annotation {
+    Annotation {
+        name: "OOM kills",
+        expr: format!("sum without(detection) (increase(leakwatch_target_oom_kills_total{selector}[2m])) > 0"),
+        title: "OOM kill: {{target}}",
+        text: "{{namespace}}/{{pod}}: the pre-mortem report is on leakwatch's GET /oom",
+        tags: "namespace,pod,target",
+    }
+}
+
 /// One row per capability, for the pods and targets picked.
 pub fn overview() -> Dashboard {
     Dashboard {
@@ -369,6 +380,7 @@ pub fn overview() -> Dashboard {
             "Memory against the cgroup limit, connections, descriptors and tasks, log buffers and leakwatch itself.",
         variables: pod_variables(),
         rows: vec![memory_row(), alerts_row(), connections_row(), tasks_row(), logs_row(), leakwatch_row()],
+        annotations: vec![oom_annotation(&t(""))],
     }
 }
 
@@ -404,6 +416,7 @@ pub fn target() -> Dashboard {
         description: "One target in detail: cgroup and process memory, CPU, connections and tasks.",
         variables: pod_variables(),
         rows: vec![memory_row(), alerts_row(), detail, connections_row(), tasks_row(), logs_row()],
+        annotations: vec![oom_annotation(&t(""))],
     }
 }
 
@@ -424,7 +437,7 @@ pub fn fleet() -> Dashboard {
                 title: "Fleet".into(),
                 panels: vec![
                     Panel::new(Stat, "Pods watched", "short", &format!("count(leakwatch_build_info{ns})"), "pods").width(6),
-                    Panel::new(Stat, "OOM kills (24 h)", "short", &format!("sum(increase(leakwatch_cgroup_memory_oom_kills_total{ns}[24h]))"), "OOM kills")
+                    Panel::new(Stat, "OOM kills (24 h)", "short", &format!("sum(increase(leakwatch_target_oom_kills_total{ns}[24h]))"), "OOM kills")
                         .steps(vec![(1.0, "red")])
                         .width(6),
                     Panel::new(Stat, "Targets above the warning level", "short", &format!("count(leakwatch_memory_utilization_ratio{ns} > {}) or vector(0)", warning_level(Ratio::MemoryUtilization)), "targets")
@@ -469,7 +482,7 @@ pub fn fleet() -> Dashboard {
                 panels: vec![
                     Panel::new(BarGauge, "Highest memory utilization", "percentunit", &format!("topk(20, leakwatch_memory_utilization_ratio{ns})"), "{{namespace}}/{{pod}} {{target}}")
                         .steps(level_steps(Ratio::MemoryUtilization)),
-                    Panel::new(Table, "OOM kills by pod (24 h)", "short", &format!("topk(20, sum by (namespace, pod, target) (increase(leakwatch_cgroup_memory_oom_kills_total{ns}[24h])) > 0) or on() vector(0)"), "{{namespace}}/{{pod}}"),
+                    Panel::new(Table, "OOM kills by pod (24 h)", "short", &format!("topk(20, sum by (namespace, pod, target) (increase(leakwatch_target_oom_kills_total{ns}[24h])) > 0) or on() vector(0)"), "{{namespace}}/{{pod}}"),
                     Panel::new(BarGauge, "Highest descriptor utilization", "percentunit", &format!("topk(20, leakwatch_fd_utilization_ratio{ns})"), "{{namespace}}/{{pod}} {{target}}")
                         .steps(level_steps(Ratio::FdUtilization))
                         .width(8),
@@ -481,6 +494,7 @@ pub fn fleet() -> Dashboard {
                 ],
             },
         ],
+        annotations: vec![oom_annotation(ns)],
     }
 }
 

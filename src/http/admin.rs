@@ -18,15 +18,45 @@ use crate::config::token::read_token;
 
 /// Where the admin token is read from; `None` disables the admin endpoints. Clones share the
 /// setting, so a reload ([`AdminToken::set_file`]) reaches the server's copy.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AdminToken {
     file: Arc<RwLock<Option<PathBuf>>>,
+    /// One read of the token file at a time: a file system that hangs holds one blocking
+    /// thread, not one per request.
+    reading: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for AdminToken {
+    fn default() -> Self {
+        Self::new(None)
+    }
 }
 
 impl AdminToken {
     /// Admin endpoints guarded by the token in `file`, or disabled with `None`.
     pub fn new(file: Option<PathBuf>) -> Self {
-        Self { file: Arc::new(RwLock::new(file)) }
+        Self { file: Arc::new(RwLock::new(file)), reading: Arc::new(tokio::sync::Semaphore::new(1)) }
+    }
+
+    /// [`AdminToken::authorize`] on the blocking pool, one read of the file at a time, within
+    /// `deadline` (waiting for the turn included); `None` past it.
+    pub async fn authorize_within(
+        &self,
+        headers: HeaderMap,
+        deadline: std::time::Duration,
+    ) -> Option<Result<(), Box<Response<Body>>>> {
+        let admin = self.clone();
+        let check = async move {
+            let permit = self.reading.clone().acquire_owned().await.ok()?;
+            tokio::task::spawn_blocking(move || {
+                // A hung read keeps the permit until it returns.
+                let _reading = permit;
+                admin.authorize(&headers)
+            })
+            .await
+            .ok()
+        };
+        tokio::time::timeout(deadline, check).await.ok().flatten()
     }
 
     /// Whether the admin endpoints exist (a token file is configured).
@@ -93,6 +123,25 @@ mod tests {
 
     fn status(r: Result<(), Box<Response<Body>>>) -> StatusCode {
         r.err().map_or(StatusCode::OK, |r| r.status())
+    }
+
+    #[tokio::test]
+    async fn reads_run_one_at_a_time_off_the_runtime_and_a_fifo_is_a_503() {
+        let dir = std::env::temp_dir().join(format!("leakwatch-admin-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("token");
+        std::fs::write(&file, "s3cret-token-0123456789\n").unwrap();
+        let admin = AdminToken::new(Some(file.clone()));
+        let deadline = std::time::Duration::from_secs(5);
+        let good = headers(Some("Bearer s3cret-token-0123456789"));
+        let (a, b) =
+            tokio::join!(admin.authorize_within(good.clone(), deadline), admin.authorize_within(good, deadline));
+        assert!(matches!((a, b), (Some(Ok(())), Some(Ok(())))), "concurrent requests wait their turn");
+        std::fs::remove_file(&file).unwrap();
+        rustix::fs::mkfifoat(rustix::fs::CWD, &file, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+        let refused = admin.authorize_within(headers(Some("Bearer x")), deadline).await;
+        assert_eq!(status(refused.expect("answered at once")), StatusCode::SERVICE_UNAVAILABLE);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! The rendered `/metrics` body, cached per (snapshot, alert state, reload attempt, cleanup count), so a scrape
-//! storm costs one render per sampling interval. A body for an older snapshot can never be served
-//! again: the cleanup drops it.
+//! storm costs one render per sampling interval. Its gzip form is compressed once per body, on the
+//! first scrape that asks for it. A body for an older snapshot can never be served again: the
+//! cleanup drops it.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use tokio::sync::watch;
 
+use super::encoding;
 use crate::cleanup::{Structure, Trim, Trimmed};
 use crate::snapshot::Snapshot;
 
@@ -14,10 +16,18 @@ use crate::snapshot::Snapshot;
 /// performed).
 pub type RenderKey = (u64, u64, u64, u64);
 
+/// One rendered body and, once asked for, its gzip form.
+#[derive(Debug)]
+struct Cached {
+    key: RenderKey,
+    plain: Bytes,
+    gzip: Option<Bytes>,
+}
+
 /// The cached body.
 #[derive(Debug)]
 pub struct MetricsCache {
-    body: Mutex<Option<(RenderKey, Bytes)>>,
+    body: Mutex<Option<Cached>>,
     snapshots: watch::Receiver<Arc<Snapshot>>,
 }
 
@@ -27,7 +37,7 @@ impl MetricsCache {
         Self { body: Mutex::new(None), snapshots }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<(RenderKey, Bytes)>> {
+    fn lock(&self) -> MutexGuard<'_, Option<Cached>> {
         self.body.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -35,20 +45,36 @@ impl MetricsCache {
     /// placeholder, seq 0). The body is stored without spare capacity. `render` runs without the
     /// cache locked, so it may measure the cache ([`MetricsCache::structure`]).
     pub fn get_or_render(&self, key: RenderKey, render: impl FnOnce() -> String) -> Bytes {
-        if let Some((k, body)) = &*self.lock() {
-            if *k == key && key.0 != 0 {
-                return body.clone();
+        if let Some(c) = &*self.lock() {
+            if c.key == key && key.0 != 0 {
+                return c.plain.clone();
             }
         }
         let body = Bytes::from(render().into_bytes().into_boxed_slice());
-        *self.lock() = Some((key, body.clone()));
+        *self.lock() = Some(Cached { key, plain: body.clone(), gzip: None });
         body
     }
 
-    /// The cache as a structure: 0 or 1 body, its bytes.
+    /// The gzip form of the body for `key`, compressed once per cached body (outside the lock);
+    /// the placeholder snapshot's body is compressed each time, as it is rendered each time.
+    pub fn get_or_render_gzip(&self, key: RenderKey, render: impl FnOnce() -> String) -> Bytes {
+        let plain = self.get_or_render(key, render);
+        if let Some(Cached { key: k, gzip: Some(gz), .. }) = &*self.lock() {
+            if *k == key && key.0 != 0 {
+                return gz.clone();
+            }
+        }
+        let gz = encoding::gzip(&plain);
+        if let Some(c) = self.lock().as_mut().filter(|c| c.key == key) {
+            c.gzip = Some(gz.clone());
+        }
+        gz
+    }
+
+    /// The cache as a structure: 0 or 1 body, its bytes (plain and gzip).
     pub fn structure(&self) -> Structure {
         let cache = self.lock();
-        let bytes = cache.as_ref().map_or(0, |(_, b)| b.len());
+        let bytes = cache.as_ref().map_or(0, |c| c.plain.len() + c.gzip.as_ref().map_or(0, Bytes::len));
         Structure {
             bytes: Some(bytes as u64),
             ..Structure::counted("metrics_cache", usize::from(cache.is_some()), Some(1))
@@ -63,7 +89,7 @@ impl Trim for MetricsCache {
         let before = self.structure();
         {
             let mut cache = self.lock();
-            if cache.as_ref().is_some_and(|((seq, ..), _)| *seq < latest) {
+            if cache.as_ref().is_some_and(|c| c.key.0 < latest) {
                 *cache = None;
             }
         }
@@ -102,5 +128,23 @@ mod tests {
         assert_eq!(trimmed.len(), 1);
         assert_eq!((trimmed[0].bytes_before, trimmed[0].bytes_after, trimmed[0].freed_bytes), (5000, 0, 5000));
         assert_eq!(cache.structure().len, 0);
+    }
+
+    #[test]
+    fn the_gzip_body_is_compressed_once_per_body_and_decodes_to_it() {
+        use std::io::Read;
+        let (_tx, rx) = watch::channel(Arc::new(Snapshot::empty("t")));
+        let cache = MetricsCache::new(rx);
+        let text = "leakwatch_up 1\n".repeat(500);
+        let gz = cache.get_or_render_gzip((1, 0, 0, 0), || text.clone());
+        assert!(gz.len() < text.len() / 10, "compressed: {} of {} bytes", gz.len(), text.len());
+        let mut plain = String::new();
+        flate2::read::GzDecoder::new(&gz[..]).read_to_string(&mut plain).expect("gzip");
+        assert_eq!(plain, text);
+        assert_eq!(cache.structure().bytes, Some((text.len() + gz.len()) as u64), "both forms are counted");
+        let again = cache.get_or_render_gzip((1, 0, 0, 0), || unreachable!("cached"));
+        assert_eq!(again.as_ptr(), gz.as_ptr(), "the same compressed bytes, not a second compression");
+        let next = cache.get_or_render_gzip((2, 0, 0, 0), || "other\n".to_owned());
+        assert_ne!(next, gz, "a new key renders and compresses anew");
     }
 }

@@ -39,7 +39,11 @@ pub fn list(sources: &LogSources) -> Response<Body> {
 }
 
 /// `GET /logs/{source}`: a page of lines (newest by default), read and encoded off the runtime
-/// thread, within the memory `budget` (see [`PAGE_MEMORY_BUDGET`]).
+/// thread, within the memory `budget` (see [`PAGE_MEMORY_BUDGET`]). The page's whole reservation
+/// (the lines copied out and the largest body they can encode to) is taken at once, in turn:
+/// pages wait in a first-come first-served queue (tokio's semaphore is fair) for up to
+/// [`PAGE_QUEUE_WAIT`], so concurrent clients asking for the largest page are served one after
+/// the other instead of starving each other; beyond the wait, 503 with `Retry-After`.
 pub async fn page(source: Arc<LogSource>, query: &str, accept: Option<&str>, budget: Arc<Semaphore>) -> Response<Body> {
     let query = match query::page_query(query, accept) {
         Ok(q) => q,
@@ -49,7 +53,13 @@ pub async fn page(source: Arc<LogSource>, query: &str, accept: Option<&str>, bud
     if let Err(e) = query::check_cursor(query.cursor, source.ring.stats().next_seq) {
         return bad_request(&e);
     }
-    match tokio::task::spawn_blocking(move || encode_page(&source, &query, &budget)).await {
+    let (text_bytes, body_bytes) = reservation(&source, &query);
+    let Ok(kib) = u32::try_from((text_bytes + body_bytes).div_ceil(1024)) else { return busy() };
+    let permit = match tokio::time::timeout(PAGE_QUEUE_WAIT, budget.acquire_many_owned(kib)).await {
+        Ok(Ok(permit)) => permit,
+        _ => return busy(),
+    };
+    match tokio::task::spawn_blocking(move || encode_page(&source, &query, permit, text_bytes)).await {
         Ok(response) => response,
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("reading the page failed: {e}"), None),
     }
@@ -158,24 +168,45 @@ async fn next_frame(mut state: StreamState) -> Option<(Bytes, StreamState)> {
     }
 }
 
-/// Reads the page and encodes it, keeping to `max_bytes` of encoded lines. The memory it takes
-/// (the lines copied out, then the body until it is sent) is reserved from `budget` first.
-fn encode_page(source: &LogSource, query: &PageQuery, budget: &Arc<Semaphore>) -> Response<Body> {
-    // The copy of the lines is at most what the ring holds now (a ring that grows meanwhile
-    // gives a page cut a little short, which says so).
-    let text_bytes = query.limits.bytes.min(source.ring.stats().bytes.max(1));
-    let Some(text_permit) = reserve(budget, text_bytes) else { return busy() };
+/// What a page reserves, bytes: the copy of its lines (at most what the ring holds now: a ring
+/// that grows meanwhile gives a page cut a little short, which says so) and the largest body
+/// they encode to (JSON escapes a byte to at most 6, plus each line's fields), both within
+/// [`PAGE_MEMORY_BUDGET`].
+fn reservation(source: &LogSource, query: &PageQuery) -> (usize, usize) {
+    let stats = source.ring.stats();
+    let text_bytes = query.limits.bytes.min(stats.bytes.max(1));
+    let lines = query.limits.lines.min(stats.lines);
+    let encoded = match query.format {
+        Format::Json => text_bytes.saturating_mul(6).saturating_add(lines.saturating_mul(JSON_LINE_BYTES)),
+        Format::Text => text_bytes.saturating_add(lines),
+    };
+    let body_bytes = encoded.min(query.limits.bytes).saturating_add(ENVELOPE_BYTES);
+    let body_bytes = body_bytes.min(PAGE_MEMORY_BUDGET.saturating_sub(text_bytes));
+    (text_bytes, body_bytes)
+}
+
+/// Reads the page and encodes it, keeping to `max_bytes` of encoded lines and to what `permit`
+/// reserved (see [`reservation`]); the lines' copy is released once encoded, the body's share
+/// is held until the body is sent.
+fn encode_page(
+    source: &LogSource,
+    query: &PageQuery,
+    mut permit: OwnedSemaphorePermit,
+    text_bytes: usize,
+) -> Response<Body> {
+    let reserved = permit.num_permits() << 10;
     let accept = |text: &[u8]| query.filter.accepts(text);
     let filter: Option<&crate::logs::ring::LineFilter<'_>> = if query.filter.is_empty() { None } else { Some(&accept) };
     let limits = ReadLimits { bytes: text_bytes, ..query.limits };
     let page = source.ring.read(query.cursor, limits, filter);
     let newest_first = matches!(query.cursor, Cursor::Before(_));
+    // Within the body's share of the reservation (only a page near the whole budget is cut by it).
+    let body_cap = query.limits.bytes.min(reserved.saturating_sub(text_bytes + ENVELOPE_BYTES));
     let (kept, body_size) = match query.format {
-        Format::Json => fitting(&page, query.limits.bytes, newest_first, 1, json_size),
-        Format::Text => fitting(&page, query.limits.bytes, newest_first, 0, |l| l.text.len() + 1),
+        Format::Json => fitting(&page, body_cap, newest_first, 1, json_size),
+        Format::Text => fitting(&page, body_cap, newest_first, 0, |l| l.text.len() + 1),
     };
     let body_size = body_size + ENVELOPE_BYTES;
-    let Some(body_permit) = reserve(budget, body_size) else { return busy() };
     let cut_here = kept.len() < page.len();
     let meta = PageMeta::new(&page, &kept, cut_here);
     let lines = || page.iter().skip(kept.start).take(kept.len());
@@ -206,8 +237,10 @@ fn encode_page(source: &LogSource, query: &PageQuery, budget: &Arc<Semaphore>) -
         }
     };
     drop(page);
-    drop(text_permit);
-    let mut response = with_type(Response::new(Body::full_with(body, body_permit)), content_type);
+    // Only the body's size stays reserved until it is sent.
+    let keep = body_size.div_ceil(1024).min(permit.num_permits());
+    drop(permit.split(permit.num_permits() - keep));
+    let mut response = with_type(Response::new(Body::full_with(body, permit)), content_type);
     if query.format == Format::Text {
         meta.to_headers(response.headers_mut());
     }
@@ -216,17 +249,16 @@ fn encode_page(source: &LogSource, query: &PageQuery, budget: &Arc<Semaphore>) -
 
 /// Room for the JSON around the lines (source name, figures).
 const ENVELOPE_BYTES: usize = 512;
-
-/// Takes `bytes` (rounded up to KiB) from the page budget, or `None` when it is spent.
-fn reserve(budget: &Arc<Semaphore>, bytes: usize) -> Option<OwnedSemaphorePermit> {
-    let kib = u32::try_from(bytes.div_ceil(1024)).ok()?;
-    budget.clone().try_acquire_many_owned(kib).ok()
-}
+/// The most a line's JSON fields take besides its text (`{"seq":…,"ts":"…","text":"","cut":false},`).
+const JSON_LINE_BYTES: usize = 96;
+/// How long a page waits in the queue for its share of the budget before a 503.
+pub const PAGE_QUEUE_WAIT: Duration = Duration::from_secs(10);
 
 fn busy() -> Response<Body> {
     let message = format!(
-        "busy: pages being built or sent hold the whole {} MiB page budget; retry shortly",
-        PAGE_MEMORY_BUDGET >> 20
+        "busy: pages being built or sent held the whole {} MiB page budget for {}s; retry shortly",
+        PAGE_MEMORY_BUDGET >> 20,
+        PAGE_QUEUE_WAIT.as_secs()
     );
     let mut r = error(StatusCode::SERVICE_UNAVAILABLE, &message, None);
     r.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
@@ -382,6 +414,9 @@ struct SourceJson {
     rotations: u64,
     truncations: u64,
     read_errors: u64,
+    refusals: u64,
+    /// Why the source's file is refused now (see `logs::guard`).
+    refused: Option<String>,
 }
 
 impl From<&LogSourceStats> for SourceJson {
@@ -409,6 +444,8 @@ impl From<&LogSourceStats> for SourceJson {
             rotations: s.rotations,
             truncations: s.truncations,
             read_errors: s.read_errors,
+            refusals: s.refusals,
+            refused: s.refused.clone(),
         }
     }
 }
@@ -500,11 +537,30 @@ mod tests {
         let held = page(s.clone(), "", None, budget.clone()).await;
         assert_eq!(held.status(), StatusCode::OK);
         assert!(budget.available_permits() < 4, "the unsent body keeps its reservation");
+        // A spent budget: the page waits its turn, then gets 503 (the wait under paused time).
+        tokio::time::pause();
         let (status, v) = body(page(s.clone(), "", None, Arc::new(Semaphore::new(0))).await).await;
+        tokio::time::resume();
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(v["error"].as_str().unwrap().starts_with("busy"), "{v}");
         drop(held);
         assert_eq!(budget.available_permits(), 4, "released with the body");
+    }
+
+    #[tokio::test]
+    async fn pages_queue_for_the_budget_in_turn_and_keep_only_their_body() {
+        let s = source(&["aaaa", "bbbb"]);
+        let budget = Arc::new(Semaphore::new(4));
+        let all = budget.clone().acquire_many_owned(4).await.unwrap();
+        let waiting = tokio::spawn(page(s.clone(), "", None, budget.clone()));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "the page waits for its turn");
+        drop(all);
+        let held = waiting.await.unwrap();
+        assert_eq!(held.status(), StatusCode::OK, "served once the budget is back");
+        assert_eq!(budget.available_permits(), 3, "only the body's KiB stays reserved until it is sent");
+        drop(held);
+        assert_eq!(budget.available_permits(), 4);
     }
 
     #[tokio::test]

@@ -11,7 +11,9 @@
 //! | `/status`  | leakwatch, the latest snapshot, every internal structure's size and cap, cleanups (JSON) |
 //! | `/alerts`  | pending, firing and recently resolved alerts, and the leak detector (JSON) |
 //! | `/alerts/history` | the bounded alert transition history, newest first (JSON) |
-//! | `/`        | a short index |
+//! | `/`        | the web console for a browser (`Accept: text/html`, [`console`]), else a short index |
+//! | `/index.txt` | the short index |
+//! | `/api/history` | the in-process history of key figures: `since`, `after_seq`, `limit` pages (JSON) |
 //!
 //! Admin endpoints (`POST`) exist only with an admin token file and need its bearer token
 //! ([`admin`]): `POST /-/reload` reloads the config file ([`crate::reload`]), `POST
@@ -36,7 +38,10 @@ mod body;
 pub mod cache;
 #[cfg(test)]
 mod conn_tests;
+pub mod console;
+mod encoding;
 mod guard;
+mod history;
 mod logs;
 mod pending;
 mod routes;
@@ -76,11 +81,17 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// intervals (15 s to 1 min, Prometheus's default), so a scraper's connection is reused from
 /// scrape to scrape; a client that went away without closing is dropped after it.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
-/// hyper's read buffer cap, which bounds a request head (request line and headers): one that
-/// does not fit (64 KiB, plus at most the read that overran it) gets 431, a longer URI 414 or 431.
+/// The largest request head (request line and headers): one byte more gets 431 (hyper's
+/// `max_header_size`, checked on the parsed head, so a head that arrives in one large read is
+/// held to it too), a longer URI 414 or 431. It is also hyper's read buffer cap.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
-/// How long open connections may take to finish on shutdown.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long connections serving a request may take to finish on shutdown (connections without a
+/// request in flight are closed at once).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// The answer to a connection refused at the cap (all serving), written before it is closed.
+const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n\
+    Content-Length: 46\r\nConnection: close\r\n\r\nbusy: every connection is serving; retry soon\n";
 
 /// Binds the listener (separately, so a bind error is reported before anything starts).
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -107,9 +118,16 @@ pub async fn serve(listener: TcpListener, state: AppState, token: CancellationTo
                 continue;
             }
         };
-        let Some(permit) = make_room(&permits, &stats).await else { continue };
         // Per connection: a changed web config applies from the next connection on.
         let tls = state.tls().map(tokio_rustls::TlsAcceptor::from);
+        let Some(permit) = make_room(&permits, &stats).await else {
+            if tls.is_none() {
+                // Every connection is serving: say so rather than close in silence (best effort,
+                // never waiting on the client).
+                let _ = stream.try_write(REFUSED);
+            }
+            continue;
+        };
         let ticket = Arc::new(stats.pending.admit());
         let watcher = graceful.watcher();
         let open = stats.opened();
@@ -132,6 +150,8 @@ pub async fn serve(listener: TcpListener, state: AppState, token: CancellationTo
         });
     }
     drop(listener);
+    // Connections still sending a head, or idle between requests, have nothing to finish.
+    stats.pending.close_all();
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
         tracing::warn!("open HTTP connections did not finish within {SHUTDOWN_GRACE:?}");
     }
@@ -177,6 +197,7 @@ where
         // idle keep-alive connections at the header timeout).
         .header_read_timeout(None)
         .max_buf_size(MAX_HEAD_BYTES)
+        .max_header_size(MAX_HEAD_BYTES)
         .serve_connection(TokioIo::new(pending::Watched::new(stream, ticket)), service)
 }
 

@@ -2,10 +2,11 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -13,11 +14,14 @@ use tokio_util::sync::CancellationToken;
 use super::admin::AdminToken;
 use super::body::Body;
 use super::cache::MetricsCache;
+use super::console::{self, ConsoleSettings};
+use super::encoding;
 use super::guard::{Guard, Realm};
 use super::stats::{HttpStats, Route};
 use super::{logs, status};
 use crate::alert::AlertState;
 use crate::cleanup::{Cleanup, Structure};
+use crate::history::SharedHistory;
 use crate::logs::LogSources;
 use crate::metrics::{self, StaticInfo};
 use crate::reload::{ReloadHandle, Trigger};
@@ -29,9 +33,12 @@ const INDEX: &str = "leakwatch\n\n\
 /metrics                 Prometheus metrics\n\
 /healthz                 liveness\n\
 /readyz                  readiness (after the first sample)\n\
+/index.txt               this index (a browser asking for / gets the web console)\n\
+/api/history             key figures over the last hour: since, after_seq, limit (JSON)\n\
 /status                  leakwatch, the latest snapshot, internal structures and cleanups (JSON)\n\
 /alerts                  pending, firing and recently resolved alerts, and the leak detector (JSON)\n\
 /alerts/history          alert transitions, newest first (JSON)\n\
+/oom                     target up/down, OOM kills counted by leakwatch, the newest OOM reports (JSON)\n\
 /logs                    log sources and their figures (JSON)\n\
 /logs/SOURCE             recent lines: lines, max_bytes, before_seq, after_seq, contains, regex, format\n\
 /logs/SOURCE/stream      live lines as Server-Sent Events: backlog, after_seq or Last-Event-ID, contains, regex, format\n\
@@ -55,6 +62,10 @@ pub struct AppState {
     guard: Guard,
     /// The server's connection and request figures.
     http: Arc<HttpStats>,
+    /// The history behind the console's charts, when kept.
+    history: Option<SharedHistory>,
+    console: ConsoleSettings,
+    interval: Duration,
 }
 
 impl AppState {
@@ -85,7 +96,16 @@ impl AppState {
             cleanup: None,
             guard,
             http,
+            history: None,
+            console: ConsoleSettings::default(),
+            interval: Duration::from_secs(1),
         }
+    }
+
+    /// The same state, serving `history` on `/api/history` (and listing it in `/status`), and
+    /// the console with `settings`; the page polls every sampling `interval`.
+    pub fn with_console(self, history: SharedHistory, settings: ConsoleSettings, interval: Duration) -> Self {
+        Self { history: Some(history), console: settings, interval, ..self }
     }
 
     /// The server's connection and request figures (for `/status`).
@@ -108,13 +128,15 @@ impl AppState {
     fn http_structures(&self) -> Vec<Structure> {
         let budget_kib = logs::PAGE_MEMORY_BUDGET >> 10;
         let in_use = budget_kib.saturating_sub(self.page_budget.available_permits());
-        vec![
+        let mut out = vec![
             self.rendered.structure(),
             Structure {
                 bytes: Some((in_use as u64) << 10),
                 ..Structure::counted("log_page_budget_kib", in_use, Some(budget_kib))
             },
-        ]
+        ];
+        out.extend(self.history.as_ref().map(SharedHistory::structure));
+        out
     }
 
     /// Every internal structure: the snapshot's (log buffers, sampler), the alert engine's, HTTP's.
@@ -166,17 +188,27 @@ impl AppState {
         Self { alerts, ..self }
     }
 
-    /// The cached snapshot render with the HTTP families, rendered fresh, after it.
-    fn metrics_response_body(&self) -> Bytes {
-        let cached = self.metrics_body();
+    /// `/metrics`: the cached snapshot render with the HTTP families, rendered fresh, after it.
+    /// With gzip, the cached part is compressed once per render and the fresh part on its own:
+    /// two gzip members, which decode as one stream.
+    fn metrics_response(&self, gzip: bool) -> Response<Body> {
         let http = self.http.render();
-        let mut body = Vec::with_capacity(cached.len() + http.len());
-        body.extend_from_slice(&cached);
-        body.extend_from_slice(http.as_bytes());
-        Bytes::from(body)
+        let body = if gzip {
+            let cached = self.metrics_body(true);
+            let tail = encoding::gzip(http.as_bytes());
+            [cached, tail].concat()
+        } else {
+            [&self.metrics_body(false)[..], http.as_bytes()].concat()
+        };
+        let mut r = with_type(Response::new(Body::full(Bytes::from(body))), PROMETHEUS_TEXT);
+        r.headers_mut().insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+        if gzip {
+            r.headers_mut().insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        r
     }
 
-    fn metrics_body(&self) -> Bytes {
+    fn metrics_body(&self, gzip: bool) -> Bytes {
         let snapshot = self.snapshot.borrow().clone();
         let alerts = self.alerts.borrow().clone();
         let reload = self.reload.as_ref().map(ReloadHandle::status);
@@ -189,13 +221,18 @@ impl AppState {
             reload.as_ref().map_or(0, |r| r.generation),
             self.cleanup.as_ref().map_or(0, Cleanup::performed_total),
         );
-        self.rendered.get_or_render(key, || {
+        let render = || {
             let cleanup = self.cleanup.as_ref().map(Cleanup::stats);
             let structures = self.structures(&snapshot, &alerts);
             let mut body = metrics::render_scrape(&snapshot, Some(&alerts), reload.as_deref(), &self.info);
             body.push_str(&metrics::structures::render(&structures, cleanup.as_ref()));
             body
-        })
+        };
+        if gzip {
+            self.rendered.get_or_render_gzip(key, render)
+        } else {
+            self.rendered.get_or_render(key, render)
+        }
     }
 }
 
@@ -205,8 +242,13 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp
     let admin = *req.method() == Method::POST && ADMIN_PATHS.contains(&req.uri().path());
     let counted = if admin { Route::Admin } else { Route::of_path(req.uri().path()) };
     let web = state.guard.web();
-    let mut response = match state.guard.admit(web.as_deref(), Realm::of(req.uri().path(), admin), req.headers()).await
-    {
+    // The console shows logs: it answers to the log endpoints' users.
+    let realm = if console::is_console(req.uri().path(), req.headers()) {
+        Realm::Logs
+    } else {
+        Realm::of(req.uri().path(), admin)
+    };
+    let mut response = match state.guard.admit(web.as_deref(), realm, req.headers()).await {
         Ok(()) => route(&state, req, admin).await,
         Err(refused) => refused,
     };
@@ -236,9 +278,13 @@ async fn route(state: &AppState, req: Request<Incoming>, admin: bool) -> Respons
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or("");
     match path {
-        "/metrics" => with_type(Response::new(Body::full(state.metrics_response_body())), PROMETHEUS_TEXT),
+        "/metrics" => {
+            let accept_encoding = req.headers().get(ACCEPT_ENCODING).and_then(|v| v.to_str().ok());
+            state.metrics_response(encoding::accepts_gzip(accept_encoding))
+        }
         "/healthz" => plain(StatusCode::OK, "ok\n"),
         "/status" => state.status(),
+        "/oom" => status::oom(&state.snapshot.borrow().clone()),
         "/alerts" => super::alerts::current(&state.alerts),
         "/alerts/history" => super::alerts::history(&state.alerts),
         "/readyz" => {
@@ -248,17 +294,28 @@ async fn route(state: &AppState, req: Request<Incoming>, admin: bool) -> Respons
                 plain(StatusCode::SERVICE_UNAVAILABLE, "not ready: no sample taken yet\n")
             }
         }
-        "/" => plain(StatusCode::OK, INDEX),
+        "/" if console::wants_html(req.headers()) => console::page(&state.console, state.interval),
+        "/" => {
+            let mut r = plain(StatusCode::OK, INDEX);
+            r.headers_mut().insert(VARY, HeaderValue::from_static("Accept"));
+            r
+        }
+        "/index.txt" => plain(StatusCode::OK, INDEX),
+        "/api/history" => super::history::history(state.history.as_ref(), query),
         "/logs" => logs::list(&state.logs),
         _ => match path.strip_prefix("/logs/") {
             Some(rest) => log_route(state, &req, rest, query, head).await,
-            None => plain(StatusCode::NOT_FOUND, "not found; see / for the endpoints\n"),
+            None => console::asset_at(path)
+                .unwrap_or_else(|| plain(StatusCode::NOT_FOUND, "not found; see /index.txt for the endpoints\n")),
         },
     }
 }
 
 /// The admin endpoints: `POST` only, behind the bearer token.
 const ADMIN_PATHS: &[&str] = &["/admin/cleanup", "/-/reload"];
+
+/// How long reading the admin token file may take before the request gets 503.
+const ADMIN_TOKEN_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The largest request body an admin endpoint accepts (they take none).
 pub const MAX_ADMIN_BODY: u64 = 1024;
@@ -269,8 +326,18 @@ async fn admin_route(state: &AppState, req: &Request<Incoming>) -> Response<Body
     if let Some(refused) = oversized_body(req) {
         return refused;
     }
-    if let Err(refused) = state.admin.authorize(req.headers()) {
-        return *refused;
+    // The token file is read on the blocking pool, under a deadline: a file system that hangs
+    // (a stale network mount) costs this request a 503, never the server's thread.
+    // One read at a time, so a hung one holds one blocking thread.
+    match state.admin.authorize_within(req.headers().clone(), ADMIN_TOKEN_READ_TIMEOUT).await {
+        Some(Ok(())) => {}
+        Some(Err(refused)) => return *refused,
+        None => {
+            tracing::error!("admin token: the file could not be read within {ADMIN_TOKEN_READ_TIMEOUT:?}");
+            let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, "the admin token file cannot be read; see the log\n");
+            r.headers_mut().insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("5"));
+            return r;
+        }
     }
     match req.uri().path() {
         "/-/reload" => reload(state).await,

@@ -53,7 +53,7 @@ pub enum Route {
     Stream,
     /// `/alerts`, `/alerts/history`.
     Alerts,
-    /// `/status`, `/healthz`, `/readyz`.
+    /// `/status`, `/healthz`, `/readyz`, `/oom`, `/api/history`.
     Status,
     /// The `POST` admin endpoints.
     Admin,
@@ -84,7 +84,7 @@ impl Route {
         match path {
             "/metrics" => Route::Metrics,
             "/alerts" | "/alerts/history" => Route::Alerts,
-            "/status" | "/healthz" | "/readyz" => Route::Status,
+            "/status" | "/healthz" | "/readyz" | "/oom" | "/api/history" => Route::Status,
             "/logs" => Route::Logs,
             // As the router splits it: `/logs/stream` is the page of a source named `stream`.
             p => match p.strip_prefix("/logs/") {
@@ -159,7 +159,8 @@ impl HttpStats {
         OpenGuard(self.clone())
     }
 
-    pub(super) fn evicted(&self, reason: EvictReason) {
+    /// Counts one connection closed by leakwatch for `reason`.
+    pub fn evicted(&self, reason: EvictReason) {
         self.evicted[reason as usize].fetch_add(1, Ordering::Relaxed);
     }
 
@@ -172,7 +173,7 @@ impl HttpStats {
     }
 
     /// Counts one answered request.
-    pub(super) fn request(&self, route: Route, status: u16) {
+    pub fn request(&self, route: Route, status: u16) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         self.requests[route as usize][class].fetch_add(1, Ordering::Relaxed);
     }
@@ -201,7 +202,8 @@ impl HttpStats {
 
     /// The `leakwatch_http_*` families in the text format.
     pub fn render(&self) -> String {
-        let families: Vec<MetricFamily> = self.figures().families().into_iter().map(Family::finish).collect();
+        let families: Vec<MetricFamily> =
+            self.figures().families().into_iter().filter(|f| !f.is_empty()).map(Family::finish).collect();
         let mut out = Vec::with_capacity(8 << 10);
         if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
             tracing::error!("encoding the HTTP families failed: {e}");
@@ -226,14 +228,15 @@ impl HttpFigures {
             "leakwatch_http_connections_evicted_total",
             "Connections closed by leakwatch, by reason: idle_cap (too many idle), connection_cap (room for a new one), idle_timeout.",
         );
-        for (reason, n) in &self.connections_evicted {
+        // Label sets appear on first use, as client libraries create them: no always-zero series.
+        for (reason, n) in self.connections_evicted.iter().filter(|(_, n)| *n > 0) {
             evicted.add(&[("reason", reason.as_str())], *n as f64);
         }
         let mut requests = Family::counter(
             "leakwatch_http_requests_total",
             "HTTP requests answered, by route (metrics, logs, stream, alerts, status, admin, other) and status class.",
         );
-        for (route, class, n) in &self.requests {
+        for (route, class, n) in self.requests.iter().filter(|(.., n)| *n > 0) {
             requests.add(&[("route", route.as_str()), ("status_class", class)], *n as f64);
         }
         vec![
@@ -306,7 +309,9 @@ mod tests {
         assert_eq!(stats.figures().connections_open, 0);
         let text = stats.render();
         assert!(text.contains("leakwatch_http_requests_total{route=\"metrics\",status_class=\"2xx\"} 1"), "{text}");
-        assert_eq!(text.lines().filter(|l| l.starts_with("leakwatch_http_requests_total")).count(), 35);
+        let series = |name: &str| text.lines().filter(|l| l.starts_with(name)).count();
+        assert_eq!(series("leakwatch_http_requests_total"), 3, "only the route and class pairs seen: {text}");
+        assert_eq!(series("leakwatch_http_connections_evicted_total"), 1, "only the reason seen: {text}");
         assert_eq!(Route::of_path("/logs/app/stream"), Route::Stream);
         assert_eq!(Route::of_path("/logs/app"), Route::Logs);
         assert_eq!(Route::of_path("/logs/stream"), Route::Logs, "the page of a source named stream");

@@ -1,6 +1,7 @@
 //! `GET /status`: one JSON document with leakwatch's own figures, the latest snapshot, the size
-//! and cap of every internal structure, and the cleanup statistics; `POST /admin/cleanup`: a
-//! cleanup now, answered with its report. The shape is documented in the README.
+//! and cap of every internal structure, and the cleanup statistics; `GET /oom`: the snapshot's OOM
+//! section alone; `POST /admin/cleanup`: a cleanup now, answered with its report. The shape is
+//! documented in the README.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -63,6 +64,11 @@ impl<'a> Own<'a> {
 /// `GET /status`.
 pub fn status(doc: &Status<'_>) -> Response<Body> {
     json(StatusCode::OK, doc)
+}
+
+/// `GET /oom`: the target's presence, leakwatch's OOM kill count and the newest OOM reports.
+pub fn oom(snapshot: &Snapshot) -> Response<Body> {
+    json(StatusCode::OK, &snapshot.oom)
 }
 
 /// `POST /admin/cleanup` (already authorized): runs a cleanup and returns its report.

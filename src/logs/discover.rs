@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::SystemTime;
 
 use super::identity::{FileId, Fingerprint};
-use super::tail::{is_glob, kind, open_file, resolve};
+use super::tail::{is_glob, open_file, resolve};
 use super::{LogSource, SourceCounters};
 
 /// Most files opened ahead of the follower.
@@ -164,7 +164,13 @@ impl Discovery {
             Err(e) => return Err(format!("{}: {e}", self.pattern)),
         };
         if !meta.is_file() {
-            return Err(format!("{}: not a regular file ({}); refusing to read it", path.display(), kind(&meta)));
+            let why = format!(
+                "{}: not a regular file (a {}); refusing to read it",
+                path.display(),
+                crate::fsread::kind_of(&meta)
+            );
+            self.source.counters.refuse(&why);
+            return Err(why);
         }
         if self.lock().last == Some(FileId::of(&meta)) {
             return Ok(());
@@ -180,6 +186,9 @@ impl Discovery {
             }
             Err(e) => return Err(format!("{}: cannot open: {e}", path.display())),
         };
+        // Checked before the file is remembered: a refused one is looked at again at the next pass
+        // (another link to the same file is refused for its own reason, a fixed path is followed).
+        super::guard::admit(&self.source, &self.pattern, &path, &file)?;
         // Files that were at the path and renamed away before anyone saw them (several renames
         // between two looks): newer than the newest file known, oldest first, before this one.
         let mut found = self.rotated_siblings(id);

@@ -8,6 +8,7 @@
 
 pub mod capture;
 pub mod discover;
+pub mod guard;
 pub mod identity;
 pub mod lines;
 pub mod query;
@@ -15,7 +16,7 @@ pub mod ring;
 pub mod tail;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
 
@@ -62,6 +63,27 @@ pub struct SourceCounters {
     pub lost_bytes: AtomicU64,
     /// Read errors (permission, I/O) while following the source.
     pub read_errors: AtomicU64,
+    /// Opens refused by the [`guard`] (a link to a secret, a special file, outside the allowed
+    /// directories), each attempt counted.
+    pub refusals: AtomicU64,
+    /// The reason of the refusal in force; `None` once a file is followed again.
+    pub refused: Mutex<Option<String>>,
+}
+
+impl SourceCounters {
+    /// Records a refusal and its reason.
+    pub fn refuse(&self, reason: &str) {
+        self.refusals.fetch_add(1, Ordering::Relaxed);
+        let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        if refused.as_deref() != Some(reason) {
+            *refused = Some(reason.to_owned());
+        }
+    }
+
+    /// A file is followed: no refusal in force.
+    pub fn admitted(&self) {
+        *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
 }
 
 impl SourceCounters {
@@ -82,18 +104,37 @@ pub struct LogSource {
     pub ring: Arc<LogRing>,
     /// The reader's counters (shared with the same source under another path after a reload).
     pub counters: Arc<SourceCounters>,
+    /// Which files the reader may open ([`guard`]).
+    pub paths: guard::SharedPolicy,
 }
 
 impl LogSource {
     /// A source with an empty ring.
     pub fn new(name: impl Into<String>, kind: SourceKind, limits: RingLimits) -> Self {
-        Self { name: name.into(), kind, ring: Arc::new(LogRing::new(limits)), counters: Arc::default() }
+        Self {
+            name: name.into(),
+            kind,
+            ring: Arc::new(LogRing::new(limits)),
+            counters: Arc::default(),
+            paths: guard::SharedPolicy::default(),
+        }
+    }
+
+    /// The same source under the shared file policy `paths`.
+    pub fn with_paths(self, paths: guard::SharedPolicy) -> Self {
+        Self { paths, ..self }
     }
 
     /// The same source (its ring, lines, subscribers and counters) read from somewhere else: a
     /// reload changed its path.
     pub fn moved_to(&self, kind: SourceKind) -> Self {
-        Self { name: self.name.clone(), kind, ring: self.ring.clone(), counters: self.counters.clone() }
+        Self {
+            name: self.name.clone(),
+            kind,
+            ring: self.ring.clone(),
+            counters: self.counters.clone(),
+            paths: self.paths.clone(),
+        }
     }
 
     /// A copy of the source's figures now.
@@ -114,6 +155,8 @@ impl LogSource {
             lost_lines: load(&self.counters.lost_lines),
             lost_bytes: load(&self.counters.lost_bytes),
             read_errors: load(&self.counters.read_errors),
+            refusals: load(&self.counters.refusals),
+            refused: self.counters.refused.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
     }
 }
@@ -143,6 +186,10 @@ pub struct LogSourceStats {
     pub lost_bytes: u64,
     /// See [`SourceCounters::read_errors`].
     pub read_errors: u64,
+    /// See [`SourceCounters::refusals`].
+    pub refusals: u64,
+    /// See [`SourceCounters::refused`].
+    pub refused: Option<String>,
 }
 
 impl LogSourceStats {

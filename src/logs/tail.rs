@@ -36,9 +36,9 @@
 //!
 //! Every file the follower reads is opened by [`open_file`].
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
@@ -360,6 +360,10 @@ impl Tailer {
                 Ok(next) => next,
                 Err(e) => return self.problem(format!("{}: cannot read: {e}", path.display())),
             };
+        // Discovery admitted the path's file; a rotated sibling is checked here, on its descriptor.
+        if let Err(why) = super::guard::admit(&self.source, &self.pattern, &path, &next.file) {
+            return self.problem(why);
+        }
         // Truncated while it waited: what the watcher saw in it is gone.
         let (lost, shrinks) =
             if next.known_size < seen { (truncated + seen, truncations + 1) } else { (truncated, truncations) };
@@ -441,14 +445,13 @@ fn rewritten(cur: &Current) -> bool {
 }
 
 /// Opens a regular file for reading: **every file the follower reads is opened here**.
-/// `O_NONBLOCK`, so a FIFO cannot block the open; `fstat` then refuses anything but a regular file.
+/// Through [`crate::fsread::open_regular`]: a FIFO cannot block the open, anything but a regular
+/// file is refused.
 pub(super) fn open_file(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
-    let file = OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32).open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(io::Error::other(format!("not a regular file ({})", kind(&meta))));
-    }
-    Ok((file, meta))
+    crate::fsread::open_regular(path).map_err(|e| match e {
+        crate::fsread::FileError::Io { source, .. } => source,
+        other => io::Error::other(other.to_string()),
+    })
 }
 
 /// Starts reading a file found at the path. With `tail`, the offset is set to the last `tail`
@@ -487,23 +490,6 @@ pub(super) fn resolve(pattern: &str) -> io::Result<Option<(PathBuf, std::fs::Met
 /// Whether a configured path is a glob pattern.
 pub fn is_glob(pattern: &str) -> bool {
     pattern.contains(['*', '?', '['])
-}
-
-/// What a non-regular file is, for messages.
-pub(super) fn kind(meta: &std::fs::Metadata) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    let t = meta.file_type();
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_block_device() || t.is_char_device() {
-        "a device"
-    } else {
-        "not a regular file"
-    }
 }
 
 /// The directories a tailer watches: the pattern's directory and the real directory of the file

@@ -12,17 +12,21 @@ pub fn alerts(out: &mut Vec<Family>, state: &AlertState) {
     }
     let mut active = Family::gauge(
         "leakwatch_alert_active",
-        "1 while the alert is firing, else 0; one series per alert, severity and instance labels evaluated.",
+        "1 while the alert is firing; present only then, as Prometheus's ALERTS (every alert is on /alerts).",
     );
     let mut pending = Family::gauge(
         "leakwatch_alert_pending",
-        "1 while the alert's condition holds but its `for` has not passed yet, else 0.",
+        "1 while the alert's condition holds but its `for` has not passed yet; present only then.",
     );
     for a in &state.alerts {
+        let family = match a.state {
+            State::Firing => &mut active,
+            State::Pending => &mut pending,
+            _ => continue,
+        };
         let mut labels: Vec<(&str, &str)> = vec![("alert", &a.alert), ("severity", a.severity.as_str())];
         labels.extend(a.labels.iter().map(|(k, v)| (*k, v.as_str())));
-        active.add(&labels, f64::from(u8::from(a.state == State::Firing)));
-        pending.add(&labels, f64::from(u8::from(a.state == State::Pending)));
+        family.add(&labels, 1.0);
     }
     out.extend([active, pending]);
     let mut f = Family::gauge("leakwatch_alert_history_transitions", "Alert state transitions held in the history.");
@@ -47,15 +51,15 @@ pub fn alerts(out: &mut Vec<Family>, state: &AlertState) {
     );
     let mut growing = Family::gauge(
         "leakwatch_trend_growing",
-        "1 when the leak detector judges the resource to grow steadily, else 0 (absent before the window is full enough).",
+        "1 when the leak detector judges the resource to grow significantly, else 0 (absent before the window is full enough).",
     );
     let mut ttl = Family::gauge(
         "leakwatch_trend_time_to_limit_seconds",
-        "Seconds until the resource reaches its limit at the detected growth (absent unless growing).",
+        "Seconds until the resource's peaks (its upper envelope) reach the limit at the detected growth (absent unless growing).",
     );
     let mut memory_slope = Family::gauge(
         "leakwatch_trend_memory_slope_bytes_per_second",
-        "Robust (Theil-Sen) growth rate of the target's memory on the utilization basis over the history window.",
+        "Robust (Theil-Sen, over 5-minute blocks) growth rate of the target's memory on the utilization basis over the history window.",
     );
     let mut fds_slope = Family::gauge(
         "leakwatch_trend_fds_slope_per_second",

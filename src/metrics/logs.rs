@@ -18,7 +18,7 @@ pub fn logs(out: &mut Vec<Family>, sources: &[LogSourceStats]) {
         info.add(&[("source", &s.name), ("kind", s.kind), ("path", s.pattern.as_deref().unwrap_or(""))], 1.0);
     }
     out.push(info);
-    let counters: [Row; 7] = [
+    let counters: [Row; 8] = [
         ("leakwatch_log_lines_total", "Lines stored in the source's buffer since start.", |s| s.ring.lines_total),
         ("leakwatch_log_bytes_total", "Bytes read from the source (before overlong lines are cut).", |s| s.bytes_read),
         ("leakwatch_log_lines_cut_total", "Lines longer than max_line_bytes, stored cut with a marker.", |s| {
@@ -38,6 +38,12 @@ pub fn logs(out: &mut Vec<Family>, sources: &[LogSourceStats]) {
             "leakwatch_log_read_errors_total",
             "Failed attempts to open, stat or read the source (permission, not a regular file, I/O); retried.",
             |s| s.read_errors,
+        ),
+        (
+            "leakwatch_log_refusals_total",
+            "Opens refused by the log path guard: a link to one of leakwatch's own files or outside \
+             logs.allowed_dirs, a special file system, not a regular file; retried.",
+            |s| s.refusals,
         ),
         (
             "leakwatch_log_lost_bytes_total",

@@ -5,6 +5,7 @@ mod alerts;
 mod conns;
 pub(crate) mod family;
 mod logs;
+mod oom;
 mod reload;
 pub mod structures;
 mod tasks;
@@ -84,6 +85,7 @@ fn families(
     }
     host(&mut out, s);
     target(&mut out, s);
+    oom::oom(&mut out, s);
     cgroup(&mut out, s);
     pids(&mut out, s);
     if s.seq > 0 {

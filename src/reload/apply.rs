@@ -2,7 +2,7 @@
 //! readers, the sampler's settings, the alert rules, the Alertmanager push and the admin token.
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -15,6 +15,7 @@ use crate::alert::{self, AlertState};
 use crate::cleanup::Cleanup;
 use crate::config::{LogSourceSpec, Selector, ValidConfig};
 use crate::http::admin::AdminToken;
+use crate::logs::guard::{Policy, SharedPolicy};
 use crate::logs::tail::TailThread;
 use crate::logs::{LogSource, LogSources};
 use crate::sample::target::TargetSpec;
@@ -71,13 +72,25 @@ impl Wrapped {
 pub struct Followers {
     logs: Arc<LogSources>,
     tails: Vec<(String, TailThread)>,
+    /// Which files the readers may open (shared by every source).
+    pub paths: SharedPolicy,
+}
+
+/// The log path policy of `config` ([`crate::logs::guard`]): its allowed directories and
+/// leakwatch's own files (the admin token, the web config and its TLS files, and `config_file`).
+pub fn path_policy(config: &ValidConfig, config_file: Option<&Path>) -> Policy {
+    let mut own_files: Vec<(&'static str, PathBuf)> = Vec::new();
+    own_files.extend(config_file.map(|f| ("config file", f.to_path_buf())));
+    own_files.extend(config.admin_token_file.clone().map(|f| ("admin token", f)));
+    own_files.extend(config.web.iter().flat_map(|w| w.files.iter().cloned()));
+    Policy { allowed_dirs: config.logs_allowed_dirs.clone(), own_files }
 }
 
 impl Followers {
     /// Starts a tail thread for every file source in `logs` (a source that cannot be followed
-    /// is logged and stays, empty).
-    pub fn start(logs: Arc<LogSources>) -> Self {
-        let mut followers = Self { logs, tails: Vec::new() };
+    /// is logged and stays, empty); sources added later follow `paths` too.
+    pub fn start(logs: Arc<LogSources>, paths: SharedPolicy) -> Self {
+        let mut followers = Self { logs, tails: Vec::new(), paths };
         for source in followers.logs.list().iter() {
             followers.follow(source.clone());
         }
@@ -146,7 +159,8 @@ impl Followers {
     }
 
     fn add(&mut self, spec: &LogSourceSpec) -> Arc<LogSource> {
-        let source = Arc::new(LogSource::new(spec.name.clone(), spec.kind.clone(), spec.limits));
+        let source =
+            Arc::new(LogSource::new(spec.name.clone(), spec.kind.clone(), spec.limits).with_paths(self.paths.clone()));
         self.follow(source.clone());
         source
     }
@@ -160,15 +174,22 @@ impl Followers {
 /// The Alertmanager push task, restarted when its target changes.
 pub struct Push {
     alerts: watch::Receiver<Arc<AlertState>>,
+    identity: alert::push::Identity,
     tracker: TaskTracker,
     token: CancellationToken,
     current: Option<(alert::push::Target, CancellationToken)>,
 }
 
 impl Push {
-    /// No push yet; [`Push::set`] starts one as a task of `tracker` under `token`.
-    pub fn new(alerts: watch::Receiver<Arc<AlertState>>, tracker: TaskTracker, token: CancellationToken) -> Self {
-        Self { alerts, tracker, token, current: None }
+    /// No push yet; [`Push::set`] starts one as a task of `tracker` under `token`, sending as
+    /// `identity`.
+    pub fn new(
+        alerts: watch::Receiver<Arc<AlertState>>,
+        identity: alert::push::Identity,
+        tracker: TaskTracker,
+        token: CancellationToken,
+    ) -> Self {
+        Self { alerts, identity, tracker, token, current: None }
     }
 
     /// Pushes to `target` (nothing with `None`), restarting the task when it changed.
@@ -182,7 +203,12 @@ impl Push {
         if let Some(target) = target {
             tracing::info!(alertmanager = %target.authority, path = %target.path, "pushing alerts to Alertmanager");
             let stop = self.token.child_token();
-            self.tracker.spawn(alert::push::run(target.clone(), self.alerts.clone(), stop.clone()));
+            self.tracker.spawn(alert::push::run(
+                target.clone(),
+                self.identity.clone(),
+                self.alerts.clone(),
+                stop.clone(),
+            ));
             self.current = Some((target, stop));
         }
     }
@@ -222,6 +248,10 @@ impl Running {
             self.rules.send_replace(Arc::new(new.alerts.clone()));
         }
         if let Some(mut followers) = self.followers.take() {
+            // The config file stays the one leakwatch started with.
+            let config_file =
+                followers.paths.get().own_files.iter().find(|(w, _)| *w == "config file").map(|f| f.1.clone());
+            followers.paths.set(path_policy(&new, config_file.as_deref()));
             let (old, next) = (self.config.logs.clone(), new.logs.clone());
             let done = tokio::task::spawn_blocking(move || {
                 followers.apply(&old, &next);
@@ -296,7 +326,7 @@ mod tests {
         let old = vec![spec("a", &a, 100), spec("b", &b, 100), spec("gone", &d, 100)];
         let sources = old.iter().map(|s| Arc::new(LogSource::new(s.name.clone(), s.kind.clone(), s.limits))).collect();
         let logs = Arc::new(LogSources::new(sources));
-        let mut followers = Followers::start(logs.clone());
+        let mut followers = Followers::start(logs.clone(), SharedPolicy::default());
         append(&a, 0..10);
         append(&b, 0..10);
         let (ring_a, ring_b) = (logs.get("a").unwrap().ring.clone(), logs.get("b").unwrap().ring.clone());

@@ -42,6 +42,12 @@ pub fn restart_only(old: &ValidConfig, new: &ValidConfig) -> Vec<&'static str> {
     if old.listen != new.listen {
         keys.push("listen");
     }
+    if old.external_url != new.external_url {
+        keys.push("web_external_url");
+    }
+    if old.console != new.console {
+        keys.push("console");
+    }
     keys
 }
 

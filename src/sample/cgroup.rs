@@ -23,6 +23,11 @@ pub struct Location {
 
 /// Samples the memory cgroup of `pid`. `None` (with a counted error) when it cannot be located.
 pub fn sample(roots: &Roots, pid: i32, errors: &mut ErrorCounts) -> Option<CgroupSample> {
+    sample_located(roots, pid, errors).map(|(_, s)| s)
+}
+
+/// Like [`sample`], with the location (the OOM tracker keeps the directory's counter open).
+pub fn sample_located(roots: &Roots, pid: i32, errors: &mut ErrorCounts) -> Option<(Location, CgroupSample)> {
     let cgroup_file = roots.pid(pid).join("cgroup");
     let members = ok_or_record(errors, ErrorSource::Cgroup, read_parsed(&cgroup_file, cgroup::memberships))?;
     let Some(location) = locate(roots, pid, &members) else {
@@ -33,10 +38,11 @@ pub fn sample(roots: &Roots, pid: i32, errors: &mut ErrorCounts) -> Option<Cgrou
         record(errors, ErrorSource::Cgroup, &err);
         return None;
     };
-    Some(match location.version {
-        CgroupVersion::V2 => read_v2(location, errors),
-        CgroupVersion::V1 => read_v1(location, errors),
-    })
+    let sample = match location.version {
+        CgroupVersion::V2 => read_v2(location.clone(), errors),
+        CgroupVersion::V1 => read_v1(location.clone(), errors),
+    };
+    Some((location, sample))
 }
 
 /// Finds the memory controller directory of a process.

@@ -20,6 +20,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cleanup::{Structure, TrimInbox, Trimmed};
 use crate::logs::{LogSourceStats, LogSources};
+use crate::oom::report::PremortemSample;
+use crate::oom::{OomTracker, PassFacts};
 use crate::roots::Roots;
 use crate::snapshot::{
     Basis, ErrorCounts, FdKind, FdSample, ProcessMemory, PssCost, Snapshot, TargetSample, Utilization,
@@ -67,6 +69,10 @@ pub struct Sampler {
     pss: PssCost,
     conns: ConnSampler,
     tasks: TaskSampler,
+    /// OOM kills (exit watcher, ledger, pre-mortem) and the target's presence.
+    oom: OomTracker,
+    /// Notified by the OOM exit watcher: the loop runs a pass at once.
+    wake: Arc<tokio::sync::Notify>,
     errors: ErrorCounts,
     /// For fixed-pid targets: the pid and start time first seen, so a reused pid is not taken
     /// for the target.
@@ -85,9 +91,13 @@ impl Sampler {
         let gate = PssGate::new(settings.pss_max_rss, settings.pss_time_budget);
         let conns = ConnSampler::new(settings.conns.clone(), &own_roots);
         let tasks = TaskSampler::new(settings.tasks);
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let oom = OomTracker::new(&settings.roots, settings.logs.clone(), wake.clone());
         Self {
             conns,
             tasks,
+            oom,
+            wake,
             settings,
             own_pid: std::process::id() as i32,
             facts,
@@ -115,11 +125,25 @@ impl Sampler {
             self.last_group.clear();
             self.conns.forget();
             self.tasks.forget();
+            self.oom.forget();
         }
+        self.oom.reconfigure(&settings.roots, settings.logs.clone());
         self.gate.set_limits(settings.pss_max_rss, settings.pss_time_budget);
         self.conns.set_settings(settings.conns.clone());
         self.tasks.set_settings(settings.tasks);
         self.settings = settings;
+    }
+
+    /// Lets the pre-mortem samples carry the memory leak detector's judgement (the alert
+    /// engine's latest state).
+    pub fn with_trends(mut self, rx: tokio::sync::watch::Receiver<Arc<crate::alert::AlertState>>) -> Self {
+        self.oom.set_trends(rx);
+        self
+    }
+
+    /// Notified when a pass should run at once (the OOM exit watcher saw something).
+    pub fn wake(&self) -> Arc<tokio::sync::Notify> {
+        self.wake.clone()
     }
 
     /// One full pass.
@@ -155,7 +179,7 @@ impl Sampler {
             acc.accumulate(&m);
             acc
         });
-        let cgroup = group.first().and_then(|p| cgroup::sample(&roots, p.id.pid, &mut self.errors));
+        let located = group.first().and_then(|p| cgroup::sample_located(&roots, p.id.pid, &mut self.errors));
         let pids = group.first().and_then(|p| pids::sample(&roots, p.id.pid, &mut self.errors));
         let (sockets, fds, tasks) = match group.first() {
             Some(leader) => {
@@ -174,7 +198,27 @@ impl Sampler {
                 (None, None, None)
             }
         };
-        let utilization = utilization(cgroup.as_ref().and_then(|c| c.limit.zip(c.working_set)), memory.as_ref(), &host);
+        let utilization =
+            utilization(located.as_ref().and_then(|(_, c)| c.limit.zip(c.working_set)), memory.as_ref(), &host);
+        let processes: Vec<_> = group.into_iter().map(|p| p.id).collect();
+        let now = taken_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let oom = self.oom.pass(PassFacts {
+            now,
+            target: &self.settings.target_name,
+            processes: &processes,
+            cgroup: located.as_ref().map(|(l, c)| (l, c)),
+            sample: premortem_sample(
+                now,
+                memory.as_ref(),
+                located.as_ref().map(|(_, c)| c),
+                utilization.as_ref(),
+                fds.as_ref(),
+                sockets.as_ref(),
+                tasks.as_ref(),
+                processes.len(),
+            ),
+        });
+        let cgroup = located.map(|(_, c)| c);
 
         self.seq += 1;
         let logs = self.settings.logs.stats();
@@ -186,7 +230,7 @@ impl Sampler {
             host,
             target: TargetSample {
                 name: self.settings.target_name.clone(),
-                processes: group.into_iter().map(|p| p.id).collect(),
+                processes,
                 matched,
                 memory,
                 cgroup,
@@ -202,6 +246,7 @@ impl Sampler {
             errors: self.errors.clone(),
             logs,
             structures,
+            oom,
         }
     }
 
@@ -210,6 +255,7 @@ impl Sampler {
         let mut out: Vec<Structure> = logs.iter().flat_map(LogSourceStats::structures).collect();
         out.extend(self.conns.structures());
         out.push(self.tasks.structure());
+        out.extend(self.oom.structures());
         out.push(Structure::counted("sample_errors", self.errors.len(), None));
         out
     }
@@ -218,6 +264,7 @@ impl Sampler {
     pub fn trim(&mut self) -> Vec<Trimmed> {
         let mut out = self.conns.trim();
         out.extend(self.tasks.trim());
+        out.extend(self.oom.trim());
         out
     }
 
@@ -269,6 +316,34 @@ fn fd_sample(group: &[SampledProcess]) -> FdSample {
     out
 }
 
+/// One pass's key figures for the OOM pre-mortem.
+#[allow(clippy::too_many_arguments)]
+fn premortem_sample(
+    now: f64,
+    memory: Option<&ProcessMemory>,
+    cgroup: Option<&crate::snapshot::CgroupSample>,
+    utilization: Option<&Utilization>,
+    fds: Option<&FdSample>,
+    sockets: Option<&crate::snapshot::SocketSample>,
+    tasks: Option<&crate::snapshot::TaskSample>,
+    processes: usize,
+) -> PremortemSample {
+    PremortemSample {
+        at: now,
+        rss_bytes: memory.and_then(|m| m.rss),
+        cgroup_usage_bytes: cgroup.and_then(|c| c.usage),
+        cgroup_working_set_bytes: cgroup.and_then(|c| c.working_set),
+        cgroup_limit_bytes: cgroup.and_then(|c| c.limit),
+        utilization_ratio: utilization.map(Utilization::ratio),
+        basis: utilization.map(|u| u.basis.as_str()),
+        trend_bytes_per_second: None,
+        seconds_to_limit: None,
+        fds: fds.map(|f| f.by_kind.values().sum()),
+        connections: sockets.map(|s| s.held.values().sum()),
+        tasks: tasks.map(|t| processes as u64 + t.descendants.values().sum::<u64>()),
+    }
+}
+
 /// The basis the OOM killer acts on: cgroup working set against its limit when a limit is set,
 /// otherwise the group's RSS against host memory.
 fn utilization(
@@ -311,6 +386,7 @@ pub async fn run(
     mut trims: TrimInbox,
     token: CancellationToken,
 ) {
+    let wake = sampler.wake();
     let mut interval = config.borrow_and_update().interval;
     let mut tick = ticker(interval, tokio::time::Instant::now());
     let mut open = true;
@@ -319,6 +395,8 @@ pub async fn run(
         tokio::select! {
             _ = token.cancelled() => break,
             _ = tick.tick() => {}
+            // The OOM exit watcher saw an exit or a counter change: count it now.
+            _ = wake.notified() => {}
             changed = config.changed(), if open => {
                 if changed.is_err() {
                     open = false;

@@ -9,7 +9,7 @@ use super::fds::{self, FdScan};
 use super::read::{ok_or_record, read_capped, read_parsed};
 use crate::parse::{kv, ParseError};
 use crate::roots::Roots;
-use crate::snapshot::{ErrorCounts, ErrorSource, ProcessIdentity, ProcessMemory, PssCost};
+use crate::snapshot::{ErrorCounts, ErrorReason, ErrorSource, ProcessIdentity, ProcessMemory, PssCost};
 
 /// Constants of the running kernel that turn ticks and pages into seconds and bytes.
 #[derive(Debug, Clone, Copy)]
@@ -133,6 +133,13 @@ fn sample_one(
 ) -> Option<SampledProcess> {
     let dir = roots.pid(pid);
     let stat = ok_or_record(errors, ErrorSource::Stat, read_parsed(&dir.join("stat"), parse_stat))?;
+    // An exiting process (PF_EXITING: dying or a zombie) is gone in all but name: its memory is
+    // being torn down, and on cgroup v1 its /proc/PID/cgroup already reads `/`, which in a
+    // container resolves to leakwatch's own cgroup. Counted as vanished.
+    if stat.flags & PF_EXITING != 0 {
+        errors.record(ErrorSource::Stat, ErrorReason::NotFound);
+        return None;
+    }
     let identity = ProcessIdentity { pid, start_ticks: stat.starttime, comm: stat.comm.clone() };
     let mut m = ProcessMemory {
         cpu_seconds: Some((stat.utime + stat.stime) as f64 / facts.ticks_per_second),
@@ -167,6 +174,9 @@ fn sample_one(
     }
     Some(SampledProcess { id: identity, memory: m, fds })
 }
+
+/// The kernel's task flag for a process that has begun to exit (`include/linux/sched.h`).
+const PF_EXITING: u32 = 0x0000_0004;
 
 fn parse_stat(bytes: &[u8]) -> Result<Stat, ParseError> {
     Stat::from_read(bytes).map_err(|e| ParseError::Invalid(e.to_string()))
@@ -243,6 +253,23 @@ mod tests {
         let text = b"00400000-7ffd4f1e6000 ---p 00000000 00:00 0                      [rollup]\nRss:  2048 kB\nPss:  1024 kB\n";
         assert_eq!(pss(text), Ok(1024 * 1024));
         assert!(pss(b"Rss: 1 kB\n").is_err());
+    }
+
+    #[test]
+    fn an_exiting_process_is_skipped_as_vanished() {
+        let dir = std::env::temp_dir().join(format!("leakwatch-exiting-{}", std::process::id()));
+        for (pid, flags) in [(10, 0x0040_0000u32), (11, 0x0040_0004)] {
+            std::fs::create_dir_all(dir.join(pid.to_string())).unwrap();
+            let stat = format!("{pid} (app) S 1 {pid} {pid} 0 -1 {flags} 0 0 0 0 1 1 0 0 20 0 1 0 100 1000 10 0 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n");
+            std::fs::write(dir.join(pid.to_string()).join("stat"), stat).unwrap();
+        }
+        let roots = Roots::new(&dir, "/nonexistent-sys");
+        let facts = SystemFacts { ticks_per_second: 100.0, boot_time: None };
+        let mut errors = ErrorCounts::default();
+        let group = sample_group(&roots, &[10, 11], &facts, None, &mut PssCost::default(), &mut errors);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(group.iter().map(|p| p.id.pid).collect::<Vec<_>>(), [10], "the exiting process 11 is skipped");
+        assert!(errors.get(ErrorSource::Stat, ErrorReason::NotFound) >= 1);
     }
 
     #[test]

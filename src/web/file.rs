@@ -120,6 +120,7 @@ pub fn parse(text: &str) -> Result<WebFile, String> {
     if text.trim().is_empty() {
         return Ok(WebFile::default());
     }
+    crate::config::yaml_guard::check(text.as_bytes())?;
     yaml_serde::from_str(text).map_err(|e| {
         let mut message = hide_string_values(&e.to_string());
         // The parser leaves out the position when it is the file's start.

@@ -37,6 +37,9 @@ pub struct WebConfig {
     pub rate_limit: Option<RateLimit>,
     /// What the file asks that leakwatch serves differently (logged at startup).
     pub warnings: Vec<String>,
+    /// The files it consists of (itself, certificate, key and client CA files), with what each
+    /// is: no log source may read them ([`crate::logs::guard`]).
+    pub files: Vec<(&'static str, PathBuf)>,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -54,18 +57,21 @@ impl WebConfig {
     /// Reads and checks the file (and the certificate and key it names). The error starts with
     /// the file's path.
     pub fn load(path: &Path) -> Result<WebConfig, String> {
-        use std::io::Read;
         let at = |e: String| format!("{}: {e}", path.display());
-        let mut bytes = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_WEB_CONFIG_BYTES + 1).read_to_end(&mut bytes))
-            .map_err(|e| at(e.to_string()))?;
-        if bytes.len() as u64 > MAX_WEB_CONFIG_BYTES {
-            return Err(at(format!("larger than {MAX_WEB_CONFIG_BYTES} bytes")));
-        }
+        // A regular file only, opened without blocking (see crate::fsread).
+        let bytes = crate::fsread::read_capped(path, MAX_WEB_CONFIG_BYTES).map_err(|e| e.to_string())?;
         let text = std::str::from_utf8(&bytes).map_err(|e| at(format!("not UTF-8: {e}")))?;
         let parsed = file::parse(text).map_err(at)?;
         let dir = path.parent().unwrap_or(Path::new("."));
+        let t = &parsed.tls_server_config;
+        let mut files = vec![("web config", path.to_path_buf())];
+        for (what, file) in
+            [("TLS certificate", &t.cert_file), ("TLS key", &t.key_file), ("TLS client CA", &t.client_ca_file)]
+        {
+            if !file.is_empty() {
+                files.push((what, dir.join(file)));
+            }
+        }
         let mut warnings = Vec::new();
         let tls = match parsed.tls_server_config.is_enabled() {
             true => Some(tls::server_config(&parsed.tls_server_config, dir, &mut warnings).map_err(at)?),
@@ -96,7 +102,7 @@ impl WebConfig {
                 Some(RateLimit::new(interval, limit.burst))
             }
         };
-        Ok(WebConfig { path: path.to_path_buf(), tls, users, headers, rate_limit, warnings })
+        Ok(WebConfig { path: path.to_path_buf(), tls, users, headers, rate_limit, warnings, files })
     }
 }
 

@@ -24,6 +24,9 @@ use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConf
 
 use super::file::{ClientAuthKind, Curve, TlsFile, TlsVersion};
 
+/// The largest certificate, key or CA file read (a system CA bundle is about 200 KiB).
+const MAX_PEM_BYTES: u64 = 4 << 20;
+
 /// System CA bundles tried, as Go does, when a verifying client auth type has no client CA.
 const SYSTEM_CA_FILES: &[&str] = &[
     "/etc/ssl/certs/ca-certificates.crt",
@@ -98,7 +101,10 @@ fn pem_source(
 impl Pem {
     fn bytes(&self, what: &str) -> Result<Vec<u8>, String> {
         match self {
-            Pem::File(path) => std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display())),
+            // A regular file only, opened without blocking (see crate::fsread).
+            Pem::File(path) => {
+                crate::fsread::read_capped(path, MAX_PEM_BYTES).map_err(|e| format!("cannot read {what} {e}"))
+            }
             Pem::Inline(text) => Ok(text.as_bytes().to_vec()),
         }
     }

@@ -254,6 +254,43 @@ fn deep_nesting_and_alias_bombs_are_refused_without_a_crash() {
 }
 
 #[test]
+fn yaml_caps_hold_for_any_size_alias_count_and_depth() {
+    use leakwatch::config::yaml_guard::{MAX_ALIASES, MAX_DEPTH, MAX_EXPANDED_BYTES};
+    // A `size`-byte anchored string named `aliases` times inside `depth` nested flow sequences.
+    let shape = (1usize..100, 0usize..1500, 1usize..200_000);
+    check("config::yaml_caps", shape, |(depth, aliases, size)| {
+        let refs = vec!["*s"; aliases].join(",");
+        let y = format!("a: &s {}\nb: {}{refs}{}\n", "x".repeat(size), "[".repeat(depth), "]".repeat(depth));
+        let started = std::time::Instant::now();
+        let result = Config::from_yaml(y.as_bytes());
+        ensure!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+        let message = result.err().unwrap_or_default();
+        // The root mapping is one level, each `[` one more.
+        let expect = if depth + 1 > MAX_DEPTH {
+            Some("deeper than")
+        } else {
+            // The alias at which each cap is crossed (the count is checked before the size).
+            let by_bytes = (1..=aliases).find(|k| (size * (k + 1)) as u64 > MAX_EXPANDED_BYTES);
+            let by_count = (aliases as u64 > MAX_ALIASES).then_some(MAX_ALIASES as usize + 1);
+            match (by_count, by_bytes) {
+                (Some(c), Some(b)) if b < c => Some("expand to more than"),
+                (Some(_), _) => Some("aliases (at line"),
+                (None, Some(_)) => Some("expand to more than"),
+                (None, None) => None,
+            }
+        };
+        match expect {
+            Some(text) => ensure!(message.contains(text), "expected {text:?}, got {message:?}"),
+            None => ensure!(
+                !message.contains("deeper than") && !message.contains("expand to") && !message.contains("aliases ("),
+                "a cap refused a file within them: {message}"
+            ),
+        }
+        Ok(())
+    });
+}
+
+#[test]
 fn generated_configs_validate_to_their_values() {
     check("config::generated_roundtrip", generated(), |g| {
         let config =

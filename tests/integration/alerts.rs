@@ -19,14 +19,14 @@ const ALERT: &str = "LeakwatchMemoryUtilizationHigh";
 const FOR: f64 = 1.0;
 
 /// A python3 process that allocates (and touches) memory on command: `grow MIB`, `free`.
-struct Grower {
+pub(crate) struct Grower {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
 }
 
 impl Grower {
-    fn start(cg: &MemoryCgroup) -> Grower {
+    pub(crate) fn start(cg: &MemoryCgroup) -> Grower {
         let script = "import sys\nheld = []\nprint('ready', flush=True)\nfor line in sys.stdin:\n    cmd, _, arg = line.strip().partition(' ')\n    if cmd == 'grow':\n        held.append(bytearray(b'\\x01') * (int(arg) << 20))\n    elif cmd == 'free':\n        held.clear()\n    print('ok', flush=True)\n";
         let mut child = cg
             .command("python3")
@@ -48,12 +48,12 @@ impl Grower {
         line.trim().to_owned()
     }
 
-    fn send(&mut self, cmd: &str) {
+    pub(crate) fn send(&mut self, cmd: &str) {
         writeln!(self.stdin, "{cmd}").expect("write to the grower");
         assert_eq!(self.line(), "ok", "the grower did {cmd:?}");
     }
 
-    fn pid(&self) -> i32 {
+    pub(crate) fn pid(&self) -> i32 {
         self.child.id() as i32
     }
 }
@@ -66,7 +66,7 @@ impl Drop for Grower {
 }
 
 /// The cgroup's working set as the kubelet (and leakwatch) computes it, read directly.
-fn working_set(cg: &MemoryCgroup) -> u64 {
+pub(crate) fn working_set(cg: &MemoryCgroup) -> u64 {
     let (usage, inactive) = match cg.version() {
         Version::V1 => (cg.read("memory.usage_in_bytes"), cg.keyed("memory.stat", "total_inactive_file")),
         Version::V2 => (cg.read("memory.current"), cg.keyed("memory.stat", "inactive_file")),
@@ -114,8 +114,11 @@ fn a_growing_child_in_a_memory_cgroup_raises_info_then_warning_then_critical_and
         .expect("write config");
     let pid = grower.pid().to_string();
     let lw = Leakwatch::start(&["--pid", &pid, "--target-name", "grower", "--config", config.to_str().unwrap()]);
-    lw.wait_for(Duration::from_secs(15), "the alert metrics", |m| active(m, "info").is_some());
+    let m = lw.wait_for(Duration::from_secs(15), "the engine's first evaluation", |m| {
+        m.get("leakwatch_alert_history_max_transitions", &[]).is_some()
+    });
     assert!(firing(&lw).is_empty(), "nothing fires at rest: {:?}", listed(&lw));
+    assert!(["info", "warning", "critical"].iter().all(|s| active(&m, s).is_none()), "no series at rest: {}", m.text);
 
     let steps = [
         (0.75, "info", &["info"][..]),
@@ -133,8 +136,9 @@ fn a_growing_child_in_a_memory_cgroup_raises_info_then_warning_then_critical_and
             active(m, severity) == Some(1.0)
         });
         for s in ["info", "warning", "critical"] {
-            let want = if expected.contains(&s) { 1.0 } else { 0.0 };
-            assert_eq!(active(&m, s), Some(want), "leakwatch_alert_active severity={s} at {ws:.2}:\n{}", m.text);
+            // Present (1) only while firing, as Prometheus's ALERTS.
+            let want = expected.contains(&s).then_some(1.0);
+            assert_eq!(active(&m, s), want, "leakwatch_alert_active severity={s} at {ws:.2}:\n{}", m.text);
         }
         let mut on_page = firing(&lw);
         on_page.sort();
@@ -173,9 +177,10 @@ fn a_growing_child_in_a_memory_cgroup_raises_info_then_warning_then_critical_and
     let ws = working_set(&cg) as f64 / LIMIT as f64;
     assert!(ws < 0.5, "the grower freed its memory: {ws:.2}");
     let m = lw.wait_for(Duration::from_secs(15), "all clear", |m| {
-        ["info", "warning", "critical"].iter().all(|s| active(m, s) == Some(0.0))
+        ["info", "warning", "critical"].iter().all(|s| active(m, s).is_none())
     });
-    assert!(m.all("leakwatch_alert_pending", &[("alert", ALERT), ("target", "grower")]).iter().all(|(_, v)| *v == 0.0));
+    assert!(m.all("leakwatch_alert_pending", &[("alert", ALERT), ("target", "grower")]).is_empty(), "{}", m.text);
+    assert!(m.get("leakwatch_trend_history_samples", &[("resource", "memory")]).is_some(), "the engine still renders");
     let states = listed(&lw);
     assert!(states.iter().all(|(_, s)| s == "resolved") && states.len() == 3, "all resolved: {states:?}");
     let history = alerts_json(&lw, "/alerts/history");
@@ -287,5 +292,61 @@ fn alerts_are_pushed_to_an_alertmanager_resent_while_firing_and_sent_resolved() 
     drop(hog);
     let (_, _, resolved) = wait_push(&pushes, ALERT, "the alert resolved", |a| rfc3339(&a["endsAt"]) <= now() + 0.5);
     assert!(rfc3339(&resolved["endsAt"]) >= started, "{resolved}");
+    drop(lw);
+}
+
+#[test]
+fn pushed_alerts_carry_the_pod_identity_and_a_vanished_target_resolves_them_with_its_reason() {
+    let (am, pushes) = fake_alertmanager();
+    let hog = crate::support::MemHog::start(16);
+    let dir = TempDir::new("alerts-identity");
+    let config = dir.path().join("leakwatch.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "alerts:\n  rules:\n    - ratio: memory_utilization\n      levels: {{critical: 0.000001}}\n      for: 0s\n      hysteresis: 0\n  target_down: {{for: 1s}}\n  runbook_base_url: https://runbooks.example/leakwatch.md\n  alertmanager:\n    url: http://{am}\n    resend_interval: 1s\n"
+        ),
+    )
+    .expect("write config");
+    let mut cmd = std::process::Command::new(crate::support::binary());
+    cmd.env("POD_NAMESPACE", "shop").env("POD_NAME", "cart-7f9").env("CONTAINER_NAME", "app").env_remove("POD_IP");
+    let pid = hog.pid().to_string();
+    let lw = Leakwatch::start_cmd(cmd, &["--pid", &pid, "--target-name", "hog", "--config", config.to_str().unwrap()]);
+
+    let (_, _, first) = wait_push(&pushes, ALERT, "the alert firing", |a| rfc3339(&a["endsAt"]) > now() + 2.0);
+    let labels = &first["labels"];
+    assert_eq!((labels["namespace"].as_str(), labels["pod"].as_str()), (Some("shop"), Some("cart-7f9")), "{first}");
+    assert_eq!(labels["container"], "app");
+    assert_eq!(labels["instance"], lw.addr.to_string(), "the listen address (no POD_IP)");
+    assert_eq!(first["generatorURL"], format!("http://{}/alerts", lw.addr));
+    assert_eq!(
+        first["annotations"]["runbook_url"],
+        "https://runbooks.example/leakwatch.md#leakwatchmemoryutilizationhigh"
+    );
+    // generatorURL answers: it is leakwatch's /alerts.
+    let (code, body) = lw.get("/alerts");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"runbook_url\""), "{body}");
+
+    // The target vanishes: its memory alert is resolved with the reason, and target-down fires.
+    drop(hog);
+    let (_, _, resolved) = wait_push(&pushes, ALERT, "the alert resolved", |a| rfc3339(&a["endsAt"]) <= now() + 0.5);
+    assert_eq!(resolved["annotations"]["resolved_reason"], "target gone", "{resolved}");
+    assert_eq!(resolved["labels"]["pod"], "cart-7f9");
+    let (_, _, down) =
+        wait_push(&pushes, "LeakwatchTargetDown", "target down firing", |a| rfc3339(&a["endsAt"]) > now() + 2.0);
+    assert_eq!(
+        (down["labels"]["severity"].as_str(), down["labels"]["namespace"].as_str()),
+        (Some("warning"), Some("shop"))
+    );
+    let (_, history) = lw.get("/alerts/history");
+    let history: Value = serde_json::from_str(&history).expect("history JSON");
+    let gone = history["transitions"]
+        .as_array()
+        .expect("transitions")
+        .iter()
+        .find(|t| t["alert"] == ALERT && t["to"] == "resolved")
+        .cloned();
+    assert_eq!(gone.as_ref().map(|t| t["reason"].clone()), Some(Value::from("target_gone")), "{history}");
     drop(lw);
 }

@@ -107,7 +107,8 @@ fn every_alert_has_a_runbook_entry_where_its_runbook_url_points() {
     assert!(alerts.len() >= 9, "{alerts:?}");
     for alert in alerts {
         assert!(runbook.contains(&format!("\n### {alert}\n")), "README runbook has no `### {alert}`");
-        let url = format!("runbook_url: README.md#{}\n", alert.to_ascii_lowercase());
+        let url =
+            format!("runbook_url: {}#{}\n", leakwatch::alert::rules::DEFAULT_RUNBOOK_BASE, alert.to_ascii_lowercase());
         assert!(rules.contains(&url), "{alert}: no {url:?}");
     }
 }
@@ -137,4 +138,64 @@ fn generate_uses_the_rules_of_the_config_file_and_rejects_bad_ones() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(64), "{stderr}");
     assert!(stderr.contains("alerts.rules[0].levels: must increase with severity"), "{stderr}");
+}
+
+/// A series' value at t seconds.
+type Shape = fn(f64) -> f64;
+
+/// When `predict_linear(x[1h], 7200) > limit` with `for: 1h`, evaluated every minute, first
+/// fires on samples `(t, value)` — the least-squares reimplementation the leak corpus
+/// (`src/alert/leak_corpus.rs`) compares the detector with.
+fn baseline_fires(samples: &[(f64, f64)], limit: f64) -> Option<f64> {
+    let mut since = None;
+    let end = samples.last()?.0;
+    let mut t = 0.0;
+    while t <= end {
+        let window: Vec<(f64, f64)> = samples.iter().copied().filter(|&(s, _)| s >= t - 3600.0 && s <= t).collect();
+        let holds =
+            leakwatch::alert::leak::least_squares(&window, t).is_some_and(|(slope, at)| at + slope * 7200.0 > limit);
+        since = if holds { since.or(Some(t)) } else { None };
+        if since.is_some_and(|s| t - s >= 3600.0) {
+            return Some(t);
+        }
+        t += 60.0;
+    }
+    None
+}
+
+#[test]
+fn the_corpus_baseline_fires_when_promtool_does() {
+    let dir = TempDir::new("baseline");
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        "groups:\n- name: baseline\n  rules:\n  - alert: Baseline\n    expr: predict_linear(x[1h], 7200) > 1000\n    for: 1h\n",
+    )
+    .unwrap();
+    // Three series at 15 s for 4 h: a noisy leak, a leak under a 7 min sawtooth, a late start.
+    let series: [(&str, Shape); 3] = [
+        ("leak", |t| 300.0 + 0.05 * t + 8.0 * (t / 97.0).sin()),
+        ("sawtooth", |t| 300.0 + 0.04 * t + 120.0 * (t / 420.0).fract()),
+        ("late", |t| 350.0 + 0.09 * (t - 5400.0).max(0.0) + 5.0 * (t / 61.0).cos()),
+    ];
+    let mut tests = String::from("rule_files:\n  - rules.yaml\nevaluation_interval: 1m\ntests:\n");
+    for (name, f) in &series {
+        let samples: Vec<(f64, f64)> =
+            (0..=960).map(|i| (i as f64 * 15.0, (f(i as f64 * 15.0) * 1000.0).round() / 1000.0)).collect();
+        let fires = baseline_fires(&samples, 1000.0).expect("the baseline fires");
+        let minutes = (fires / 60.0) as u64;
+        let values: Vec<String> = samples.iter().map(|s| s.1.to_string()).collect();
+        tests.push_str(&format!(
+            "  - interval: 15s\n    input_series:\n      - series: 'x{{s=\"{name}\"}}'\n        values: '{}'\n    alert_rule_test:\n      - eval_time: {}m\n        alertname: Baseline\n        exp_alerts: []\n      - eval_time: {minutes}m\n        alertname: Baseline\n        exp_alerts:\n          - exp_labels: {{ s: {name} }}\n",
+            values.join(" "),
+            minutes - 1
+        ));
+    }
+    std::fs::write(dir.path().join("baseline.test.yaml"), tests).unwrap();
+    let out = Command::new(promtool())
+        .current_dir(dir.path())
+        .args(["test", "rules", "baseline.test.yaml"])
+        .output()
+        .expect("run promtool");
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && !report.contains("FAILED"), "promtool test rules:\n{report}");
 }

@@ -42,7 +42,7 @@ fn every_metric_a_panel_queries_is_exported() {
     let name = regex::Regex::new(r"\b(leakwatch_[a-z0-9_]+|process_[a-z0-9_]+)\b").expect("valid regex");
     let mut checked = 0;
     for (file, d) in leakwatch::dashboard::all() {
-        for expr in d.exprs() {
+        for expr in d.exprs().chain(d.annotation_exprs()) {
             for m in name.find_iter(expr) {
                 assert!(
                     exported.iter().any(|f| f == m.as_str()),

@@ -184,8 +184,14 @@ fn e2e_alerts_fire_in_prometheus_and_every_dashboard_query_returns_data() {
     assert!(recorded.len() >= 5, "{recorded:?}");
     for name in &recorded {
         checked += 1;
-        if prom.query(name).is_empty() {
-            empty.push(format!("recording rule {name}"));
+        // A trend series comes and goes with the detector's judgement: poll for a while.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while prom.query(name).is_empty() {
+            if std::time::Instant::now() > deadline {
+                empty.push(format!("recording rule {name}"));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
         }
     }
     assert!(empty.is_empty(), "{} of {checked} queries returned no data:\n{}", empty.len(), empty.join("\n"));

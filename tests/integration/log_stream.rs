@@ -1,5 +1,5 @@
 //! `GET /logs/{source}/stream` on the real binary: 50 live subscribers while a writer appends at
-//! a steady rate, one of them stalled for 10 s; resume with `Last-Event-ID`; the subscriber cap;
+//! a steady rate, one of them stalled for 12 s; resume with `Last-Event-ID`; the subscriber cap;
 //! shutdown ending open streams.
 
 use std::io::Write;
@@ -16,10 +16,13 @@ const SUBSCRIBERS: usize = 50;
 const RATE: u64 = 3000;
 const SECONDS: u64 = 14;
 const TOTAL: u64 = RATE * SECONDS;
-/// The ring holds 2 s of lines (1.8 MB): a reading subscriber on a busy machine has that much
-/// slack, and the stalled one (10 s unread, 9 MB) still falls out of it with the kernel's socket
-/// buffers (up to 4 MiB) holding part of what it did not read.
-const RING_LINES: usize = 6000;
+/// The ring holds 4 s of lines (3.6 MB): a reading subscriber on a busy machine (a clean-clone
+/// CI run missed lines with 2 s) has that much slack, and the stalled one ([`STALL`] unread,
+/// 10.8 MB) still falls out of it with the kernel's socket buffers (up to 4 MiB) holding part of
+/// what it did not read.
+const RING_LINES: usize = 12_000;
+/// How long the stalled subscriber reads nothing.
+const STALL: Duration = Duration::from_secs(12);
 
 fn line(seq: u64) -> String {
     let mut l = format!("seq={seq:09} ");
@@ -102,7 +105,7 @@ fn fifty_subscribers_one_stalled_the_others_get_every_line_and_the_stalled_one_i
             let mut seen = Seen::default();
             read_until(&mut client, RATE, &mut seen);
             let stalled_at = written.load(Ordering::Acquire);
-            std::thread::sleep(Duration::from_secs(10));
+            std::thread::sleep(STALL);
             let resumed_at = written.load(Ordering::Acquire);
             read_until(&mut client, TOTAL, &mut seen);
             (seen, stalled_at, resumed_at)

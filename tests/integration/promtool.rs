@@ -221,11 +221,15 @@ pub fn full_reload_status() -> ReloadStatus {
     ReloadStatus::started(Some([7; 32])).failed().succeeded(Some([9; 32])).failed()
 }
 
-/// The `leakwatch_http_*` families (rendered per scrape after the snapshot's, every series always
-/// present), as a server with no traffic renders them.
+/// The `leakwatch_http_*` families (rendered per scrape after the snapshot's), as a server that
+/// answered a scrape and evicted an idle connection renders them (labelled series appear on first
+/// use).
 pub fn http_render() -> String {
     let budget = std::sync::Arc::new(tokio::sync::Semaphore::new(leakwatch::http::PAGE_MEMORY_BUDGET >> 10));
-    leakwatch::http::HttpStats::new(budget).render()
+    let stats = leakwatch::http::HttpStats::new(budget);
+    stats.request(leakwatch::http::Route::Metrics, 200);
+    stats.evicted(leakwatch::http::EvictReason::IdleCap);
+    stats.render()
 }
 
 fn full_alert_state() -> AlertState {
@@ -304,7 +308,18 @@ pub fn full_snapshot() -> Snapshot {
     let mut errors = ErrorCounts::default();
     errors.record(ErrorSource::SmapsRollup, ErrorReason::PermissionDenied);
     errors.record(ErrorSource::Stat, ErrorReason::NotFound);
+    let oom = leakwatch::oom::OomStatus {
+        target: "app".into(),
+        up: true,
+        kills_total: 3,
+        inferred_total: 1,
+        last_kill_at: Some(1.7e9),
+        max_reports: 8,
+        reports: Vec::new(),
+        watch_events_dropped: 0,
+    };
     Snapshot {
+        oom,
         logs: log_sources(),
         seq: 42,
         taken_at: SystemTime::now(),

@@ -184,6 +184,7 @@ fn status_has_every_section_with_the_figures_of_the_real_target() {
         ("alert_instances", None),
         ("metrics_cache", None),
         ("log_page_budget_kib", None),
+        ("history_points", None),
     ] {
         structure(&v, name, source);
     }

@@ -34,18 +34,25 @@ pub fn release_binary() -> PathBuf {
 }
 
 impl Leakwatch {
-    /// Starts `leakwatch ARGS` with `--listen 127.0.0.1:0 --interval 200ms` prepended.
+    /// Starts `leakwatch ARGS` with `--listen 127.0.0.1:0 --interval 200ms` prepended (the
+    /// interval only when ARGS has none).
     pub fn start(args: &[&str]) -> Leakwatch {
         Self::start_cmd(Command::new(binary()), args)
     }
 
     /// Starts leakwatch from a prepared command (e.g. with a different user or env).
-    pub fn start_cmd(mut cmd: Command, args: &[&str]) -> Leakwatch {
-        cmd.args(["--listen", "127.0.0.1:0", "--interval", "200ms"])
-            .args(args)
-            .env_remove("LEAKWATCH_CONFIG")
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::piped());
+    pub fn start_cmd(cmd: Command, args: &[&str]) -> Leakwatch {
+        Self::start_cmd_every(cmd, "200ms", args)
+    }
+
+    /// Starts leakwatch from a prepared command, sampling every `interval` (an `--interval` in
+    /// `args` wins).
+    pub fn start_cmd_every(mut cmd: Command, interval: &str, args: &[&str]) -> Leakwatch {
+        cmd.args(["--listen", "127.0.0.1:0"]);
+        if !args.contains(&"--interval") {
+            cmd.args(["--interval", interval]);
+        }
+        cmd.args(args).env_remove("LEAKWATCH_CONFIG").stdout(Stdio::inherit()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn leakwatch");
         let stderr = child.stderr.take().expect("piped stderr");
         let (tx, rx) = mpsc::channel();
@@ -316,5 +323,6 @@ impl Drop for TempDir {
 pub mod cgroup;
 pub mod http;
 pub mod logwriter;
+pub mod pod;
 pub mod procs;
 pub mod prometheus;
