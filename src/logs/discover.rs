@@ -8,6 +8,12 @@
 //! A file found deleted between the `stat` and the `open` cannot be read by anyone: its size at
 //! the `stat` is counted as lost (a lower bound).
 //!
+//! One look runs at a time (the watcher's and the follower's would otherwise queue a file twice).
+//! Rotated siblings found by a look are older than the path's file when the path still names it
+//! after the scan; when the path moves on during the scan (several rotations within it), the look
+//! is made again, and after [`MAX_LOOKS`] the files are ordered by their times ([`Stamp`]): files
+//! rotated within one clock tick of each other may then be read out of order.
+//!
 //! The queue holds at most [`MAX_PENDING_FILES`] descriptors (deleted files keep their disk
 //! space while open). When it is full the oldest queued file is given up: its lines and bytes
 //! at that moment are counted as lost (writes to it afterwards cannot be known).
@@ -29,12 +35,26 @@ use super::{LogSource, SourceCounters};
 
 /// Most files opened ahead of the follower.
 pub const MAX_PENDING_FILES: usize = 16;
+/// Most looks at the path in one discovery while it keeps naming new files (see
+/// [`Discovery::discover`]).
+const MAX_LOOKS: usize = 4;
 /// How many files already queued are remembered (so a rotated sibling is not read twice).
 const KNOWN_FILES: usize = 64;
 /// Most directory entries examined when looking for rotated siblings.
 const MAX_SIBLINGS: usize = 256;
 /// Rotated siblings with these endings are compressed: never read.
 const COMPRESSED: [&str; 6] = [".gz", ".xz", ".bz2", ".zst", ".zip", ".lz4"];
+
+/// When a file was last written, then when its inode last changed: the order files left the
+/// path in. A file is no longer written once rotated away, and a rename sets its change time, so
+/// a file renamed after another sorts after it even when both were last written in the same
+/// clock tick.
+type Stamp = (SystemTime, i64, i64);
+
+fn stamp(meta: &std::fs::Metadata) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
+    (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.ctime(), meta.ctime_nsec())
+}
 
 /// A file found at the path and opened, not read yet.
 #[derive(Debug)]
@@ -80,6 +100,11 @@ pub struct Discovery {
     source: Arc<LogSource>,
     pattern: String,
     state: Mutex<State>,
+    /// Held through a whole [`Discovery::discover`]: the watcher thread and the follower look at
+    /// the same time, and a look that compared the path with the last file, then stalled while
+    /// the other queued that file, the follower read it and the path moved on, would queue it
+    /// again after the newer one (read twice, counted as one more rotation).
+    looking: Mutex<()>,
 }
 
 /// What the watcher noted of a truncated file.
@@ -119,7 +144,7 @@ impl State {
 impl Discovery {
     /// Discovery for `source`, following `pattern`.
     pub fn new(source: Arc<LogSource>, pattern: String) -> Self {
-        Self { source, pattern, state: Mutex::default() }
+        Self { source, pattern, state: Mutex::default(), looking: Mutex::new(()) }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -158,42 +183,48 @@ impl Discovery {
     /// Resolves the path; opens and queues the file it names if it is a new one. Fails with a
     /// message when the path names something that cannot be read.
     pub fn discover(&self) -> Result<(), String> {
-        let (path, meta) = match resolve(&self.pattern) {
-            Ok(Some(found)) => found,
-            Ok(None) => return Ok(()),
-            Err(e) => return Err(format!("{}: {e}", self.pattern)),
-        };
-        if !meta.is_file() {
-            let why = format!(
-                "{}: not a regular file (a {}); refusing to read it",
-                path.display(),
-                crate::fsread::kind_of(&meta)
-            );
-            self.source.counters.refuse(&why);
-            return Err(why);
-        }
-        if self.lock().last == Some(FileId::of(&meta)) {
-            return Ok(());
-        }
-        let (file, id) = match open_file(&path) {
-            Ok((file, meta)) => (file, FileId::of(&meta)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                // Deleted between the stat and the open: nobody can read it any more.
-                self.count_lost(meta.len(), None);
-                tracing::warn!(source = %self.source.name, path = %path.display(), bytes = meta.len(),
-                    "a rotated file was deleted before it could be opened: its bytes are counted as lost");
-                return Ok(());
-            }
-            Err(e) => return Err(format!("{}: cannot open: {e}", path.display())),
-        };
-        // Checked before the file is remembered: a refused one is looked at again at the next pass
-        // (another link to the same file is refused for its own reason, a fixed path is followed).
-        super::guard::admit(&self.source, &self.pattern, &path, &file)?;
+        let _looking = self.looking.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(mut newest) = self.open_path()? else { return Ok(()) };
         // Files that were at the path and renamed away before anyone saw them (several renames
         // between two looks): newer than the newest file known, oldest first, before this one.
-        let mut found = self.rotated_siblings(id);
-        let seen = meta.len();
-        found.push(Found { file: Arc::new(file), path, id, seen, truncated: 0, truncations: 0 });
+        // A sibling is older than the path's file only if the path still names that file after
+        // the scan: otherwise the scan may have met files rotated after it (read in the wrong
+        // order), so the path's file is kept for its turn and the look is made again.
+        let stamp_of = |f: &Found| f.file.metadata().map(|m| stamp(&m)).unwrap_or((SystemTime::UNIX_EPOCH, 0, 0));
+        let mut earlier: Vec<(Stamp, Found)> = Vec::new();
+        let mut siblings;
+        let mut looks = 1;
+        let stable = loop {
+            let mut exclude: Vec<FileId> = earlier.iter().map(|(_, f)| f.id).collect();
+            exclude.push(newest.id);
+            siblings = self.rotated_siblings(&exclude);
+            let now = resolve(&self.pattern).ok().flatten().map(|(_, meta)| FileId::of(&meta));
+            if now == Some(newest.id) {
+                break true;
+            }
+            if looks == MAX_LOOKS {
+                break false;
+            }
+            looks += 1;
+            match self.open_path() {
+                Ok(Some(next)) => earlier.push((stamp_of(&newest), std::mem::replace(&mut newest, next))),
+                Ok(None) | Err(_) => break false,
+            }
+        };
+        // Oldest first ([`Stamp`]); on equal times a file the path named before comes before a
+        // sibling.
+        earlier.extend(siblings);
+        let id = newest.id;
+        let last = match stable {
+            true => Some(newest),
+            // Not confirmed: the path's file takes its place by its times too.
+            false => {
+                earlier.push((stamp_of(&newest), newest));
+                None
+            }
+        };
+        earlier.sort_by_key(|(stamp, _)| *stamp);
+        let found = earlier.into_iter().map(|(_, f)| f).chain(last);
         let mut given_up = Vec::new();
         {
             let mut state = self.lock();
@@ -219,11 +250,48 @@ impl Discovery {
         Ok(())
     }
 
+    /// Resolves the path; opens the file it names when it is not the last one queued or read.
+    /// `None`: nothing new (or it was deleted before the open: counted as lost).
+    fn open_path(&self) -> Result<Option<Found>, String> {
+        let (path, meta) = match resolve(&self.pattern) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(format!("{}: {e}", self.pattern)),
+        };
+        if !meta.is_file() {
+            let why = format!(
+                "{}: not a regular file (a {}); refusing to read it",
+                path.display(),
+                crate::fsread::kind_of(&meta)
+            );
+            self.source.counters.refuse(&why);
+            return Err(why);
+        }
+        if self.lock().last == Some(FileId::of(&meta)) {
+            return Ok(None);
+        }
+        let (file, id) = match open_file(&path) {
+            Ok((file, meta)) => (file, FileId::of(&meta)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Deleted between the stat and the open: nobody can read it any more.
+                self.count_lost(meta.len(), None);
+                tracing::warn!(source = %self.source.name, path = %path.display(), bytes = meta.len(),
+                    "a rotated file was deleted before it could be opened: its bytes are counted as lost");
+                return Ok(None);
+            }
+            Err(e) => return Err(format!("{}: cannot open: {e}", path.display())),
+        };
+        // Checked before the file is remembered: a refused one is looked at again at the next pass
+        // (another link to the same file is refused for its own reason, a fixed path is followed).
+        super::guard::admit(&self.source, &self.pattern, &path, &file)?;
+        Ok(Some(Found { file: Arc::new(file), path, id, seen: meta.len(), truncated: 0, truncations: 0 }))
+    }
+
     /// Regular files beside the path named like it (`app.log.1`, `app.log-20260101`; not
-    /// compressed), not known, not `new`, modified since the newest file known: the rotated
+    /// compressed), not known, not in `exclude`, modified since the newest file known: the rotated
     /// files the path named between two looks. Opened, oldest first. None for a glob or before
     /// the first file.
-    fn rotated_siblings(&self, new: FileId) -> Vec<Found> {
+    fn rotated_siblings(&self, exclude: &[FileId]) -> Vec<(Stamp, Found)> {
         let path = Path::new(&self.pattern);
         let (floor, known, prints) = {
             let state = self.lock();
@@ -238,7 +306,7 @@ impl Discovery {
         }
         let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
         let name = name.as_encoded_bytes();
-        let mut siblings: Vec<(SystemTime, PathBuf)> = entries
+        let mut siblings: Vec<(Stamp, PathBuf)> = entries
             .flatten()
             .take(MAX_SIBLINGS)
             .filter(|e| {
@@ -249,12 +317,12 @@ impl Discovery {
             .filter_map(|e| {
                 let meta = e.metadata().ok().filter(|m| m.is_file())?;
                 let id = FileId::of(&meta);
-                let mtime = meta.modified().ok().filter(|t| *t >= floor)?;
-                (id != new && !known.contains(&id)).then(|| (mtime, e.path()))
+                meta.modified().ok().filter(|t| *t >= floor)?;
+                (!exclude.contains(&id) && !known.contains(&id)).then(|| (stamp(&meta), e.path()))
             })
             .collect();
-        // Modification times are coarse (a clock tick): on a tie `app.log.3` is older than
-        // `app.log.2` (logrotate numbering), other names sort as they read (dates).
+        // Times are coarse (a clock tick): on a tie `app.log.3` is older than `app.log.2`
+        // (logrotate numbering), other names sort as they read (dates).
         let number = |p: &Path| -> u64 {
             let n = p.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default();
             std::str::from_utf8(&n[name.len().min(n.len())..])
@@ -263,24 +331,25 @@ impl Discovery {
                 .and_then(|rest| rest.parse().ok())
                 .unwrap_or(0)
         };
-        siblings.sort_by_key(|(mtime, p)| (*mtime, std::cmp::Reverse(number(p)), p.clone()));
+        siblings.sort_by_key(|(stamp, p)| (*stamp, std::cmp::Reverse(number(p)), p.clone()));
         siblings
             .into_iter()
-            .filter_map(|(_, p)| {
+            .filter_map(|(stamp, p)| {
                 let (file, meta) = open_file(&p).ok()?;
                 let print = Fingerprint::read(&file).ok()?;
                 let copy = !print.bytes().is_empty()
                     && prints.iter().any(|known| known.continues_in(&print) || print.continues_in(known));
-                (!copy).then(|| Found {
+                let found = Found {
                     file: Arc::new(file),
                     path: p,
                     id: FileId::of(&meta),
                     seen: meta.len(),
                     truncated: 0,
                     truncations: 0,
-                })
+                };
+                (!copy).then_some((stamp, found))
             })
-            .filter(|f| f.id != new)
+            .filter(|(_, f)| !exclude.contains(&f.id))
             .collect()
     }
 
@@ -387,4 +456,73 @@ fn count_lines(file: &File) -> (u64, u64) {
         }
     }
     (lines + u64::from(last != b'\n'), offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logs::ring::RingLimits;
+    use crate::logs::SourceKind;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// The watcher thread and the follower look at the same time; a file must never be queued
+    /// again after a newer one (it would be read a second time and counted as one more rotation).
+    #[test]
+    fn concurrent_looks_never_queue_a_file_again_after_a_newer_one() {
+        let dir = std::env::temp_dir().join(format!("leakwatch-discover-race-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("app.log");
+        std::fs::write(&path, "file 0\n").unwrap();
+        let limits = RingLimits { max_lines: 100, max_bytes: 1 << 20, max_line_bytes: 1024, max_subscribers: 1 };
+        let source = Arc::new(LogSource::new("app", SourceKind::File { pattern: path.display().to_string() }, limits));
+        let discovery = Arc::new(Discovery::new(source, path.display().to_string()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let lookers: Vec<_> = (0..3)
+            .map(|_| {
+                let (d, stop) = (discovery.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let _ = d.discover();
+                    }
+                })
+            })
+            .collect();
+        let number = |f: &File| {
+            let mut buf = [0u8; 32];
+            let n = f.read_at(&mut buf, 0).unwrap();
+            std::str::from_utf8(&buf[5..n - 1]).unwrap().parse::<u64>().unwrap()
+        };
+        // The follower: holds the file it reads and the one before (as `Rotated`).
+        let (mut taken, mut held) = (Vec::new(), VecDeque::new());
+        // Each rotation waits until the follower took the file before (as the rotation tests'
+        // writer does): a look that stalled between its check and its push would queue it again.
+        for n in 1..=1000u64 {
+            std::fs::rename(&path, dir.join("app.log.1")).unwrap();
+            std::fs::write(&path, format!("file {n}\n")).unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while taken.last() < Some(&n) {
+                assert!(std::time::Instant::now() < deadline, "file {n} never queued");
+                let Some(found) = discovery.take_next() else {
+                    std::thread::yield_now();
+                    continue;
+                };
+                taken.push(number(&found.file));
+                discovery.reading(found.file.clone(), found.id);
+                held.push_back(found.file);
+                if held.len() > 2 {
+                    held.pop_front();
+                }
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        for l in lookers {
+            l.join().unwrap();
+        }
+        while let Some(found) = discovery.take_next() {
+            taken.push(number(&found.file));
+        }
+        let back = taken.windows(2).find(|w| w[1] <= w[0]);
+        assert!(back.is_none(), "a file queued again after a newer one: {back:?} in {} files", taken.len());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
