@@ -92,6 +92,9 @@ struct State {
     observed: u64,
     /// Its size before it first shrank since the follower last looked (a truncation).
     shrunk_from: Option<u64>,
+    /// Truncations seen after that one before the follower looked, and the bytes of the whole
+    /// generations they took (written after one truncation, gone at the next: never read).
+    later: (u64, u64),
 }
 
 /// The files found for one source, shared by its watcher thread and its follower.
@@ -174,8 +177,14 @@ impl Discovery {
             }
         }
         let Some(size) = state.watched.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len()) else { return };
-        if size < state.observed && state.shrunk_from.is_none() {
-            state.shrunk_from = Some(state.observed);
+        if size < state.observed {
+            match state.shrunk_from {
+                None => state.shrunk_from = Some(state.observed),
+                Some(_) => {
+                    state.later.0 += 1;
+                    state.later.1 += state.observed;
+                }
+            }
         }
         state.observed = size;
     }
@@ -375,6 +384,7 @@ impl Discovery {
         }
         state.watched = Some(file);
         state.shrunk_from = None;
+        state.later = (0, 0);
     }
 
     /// The follower closed the file `id` (deleted and idle): a new file reusing its inode is new.
@@ -405,15 +415,16 @@ impl Discovery {
     }
 
     /// What the watcher noted of the file being read before a truncation the follower just
-    /// found; the watch then restarts from `size_now`.
-    pub fn truncated_from(&self, size_now: u64) -> Noted {
+    /// found, and the truncations it saw after that one with the bytes of the generations they
+    /// took; the watch then restarts from `size_now`.
+    pub fn truncated_from(&self, size_now: u64) -> (Noted, (u64, u64)) {
         let mut state = self.lock();
         let noted = match state.shrunk_from.take() {
             Some(n) => Noted::ShrunkFrom(n),
             None => Noted::Size(state.observed),
         };
         state.observed = size_now;
-        noted
+        (noted, std::mem::take(&mut state.later))
     }
 
     /// Counts bytes that will never be read, and their lines (estimated from the source's mean

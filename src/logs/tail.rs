@@ -284,17 +284,18 @@ impl Tailer {
         let recovered = self.recover_from_copy();
         self.flush_partial();
         // A rewrite past the offset may have been noted by the watcher as the new file's size.
-        let noted = self.discovery.truncated_from(size);
+        let (noted, (later, later_bytes)) = self.discovery.truncated_from(size);
         let before = match noted {
             Noted::ShrunkFrom(n) => n.max(known),
             Noted::Size(n) if shrunk => n.max(known),
             Noted::Size(_) => known,
         };
-        let lost = before.saturating_sub(offset + recovered);
+        // Later truncations the watcher saw before this look took whole generations, unread.
+        let lost = before.saturating_sub(offset + recovered) + later_bytes;
         if lost > 0 {
             self.discovery.count_lost(lost, None);
         }
-        SourceCounters::add(&self.counters().truncations, 1);
+        SourceCounters::add(&self.counters().truncations, 1 + later);
         tracing::info!(source = %self.source.name, path = %path.display(), offset, size, recovered, lost,
             "file truncated (copytruncate?): reading from its start");
         if let Some(cur) = &mut self.current {
@@ -551,14 +552,20 @@ impl TailThread {
         let events = wake.clone();
         let discovery = tailer.discovery.clone();
         let mut prioritized = false;
+        let name = source.name.clone();
         match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             use notify::event::{EventKind as Kind, ModifyKind};
             if !prioritized {
                 prioritized = true;
-                // A file that lives a few ms must be opened before it is deleted: ask for a
-                // higher priority for the watcher thread (Linux: `who = 0` is the calling
-                // thread). Without CAP_SYS_NICE this fails and the default stays.
-                let _ = rustix::process::setpriority_process(None, WATCHER_NICE);
+                // A file that lives a few ms must be opened before it is deleted, and a size
+                // noted before a truncation: ask for a higher priority for the watcher thread
+                // (Linux: `who = 0` is the calling thread). Without CAP_SYS_NICE this fails and
+                // the default stays; the log says which.
+                match rustix::process::setpriority_process(None, WATCHER_NICE) {
+                    Ok(()) => tracing::debug!(source = %name, nice = WATCHER_NICE, "file watcher thread prioritized"),
+                    Err(e) => tracing::info!(source = %name,
+                        "file watcher thread at the default priority (nice {WATCHER_NICE} refused: {e}; needs CAP_SYS_NICE)"),
+                }
             }
             let kind = match event.map(|e| e.kind) {
                 Ok(Kind::Modify(ModifyKind::Data(_)) | Kind::Access(_)) => EventKind::Data,

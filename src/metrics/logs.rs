@@ -73,7 +73,11 @@ pub fn logs(out: &mut Vec<Family>, sources: &[LogSourceStats]) {
     out.push(dropped);
     let gauges: [Row; 6] = [
         ("leakwatch_log_buffer_lines", "Lines held in the source's buffer.", |s| s.ring.lines as u64),
-        ("leakwatch_log_buffer_bytes", "Text bytes held in the source's buffer.", |s| s.ring.bytes as u64),
+        (
+            "leakwatch_log_buffer_bytes",
+            "Bytes of the source's buffer counted against max_bytes: the text held plus 16 per line entry slot.",
+            |s| s.ring.counted_bytes() as u64,
+        ),
         ("leakwatch_log_buffer_max_lines", "The buffer's line cap (max_lines).", |s| s.limits.max_lines as u64),
         ("leakwatch_log_buffer_max_bytes", "The buffer's text byte cap (max_bytes).", |s| s.limits.max_bytes as u64),
         ("leakwatch_log_subscribers", "Live subscribers of the source.", |s| s.ring.subscribers as u64),

@@ -89,6 +89,14 @@ pub struct RingStats {
     pub text_capacity: usize,
 }
 
+impl RingStats {
+    /// Bytes counted against `max_bytes`, as the cap counts them: the text held plus
+    /// [`LINE_OVERHEAD_BYTES`] per entry slot. Near `max_bytes` once the ring evicts.
+    pub fn counted_bytes(&self) -> usize {
+        self.bytes + self.line_capacity * LINE_OVERHEAD_BYTES
+    }
+}
+
 /// One line of a [`Page`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LineRef<'a> {
