@@ -66,6 +66,14 @@ fn exactly_once_across_rotations(kind: Rotation) {
     assert_eq!(stats.lost_lines, 0);
     let page = source.ring.read(Cursor::After(0), ALL, None);
     let seqs: Vec<u64> = page.iter().map(|l| seq_of(l.text)).collect();
+    let unique: std::collections::BTreeSet<u64> = seqs.iter().copied().collect();
+    eprintln!(
+        "{kind:?}: {ROTATIONS} rotations, {} lines written, {} lost, {} duplicated, {} reported lost",
+        written.lines,
+        written.lines - unique.len() as u64,
+        seqs.len() - unique.len(),
+        stats.lost_lines
+    );
     let expected: Vec<u64> = (0..written.lines).collect();
     if seqs != expected {
         let dup = seqs.windows(2).find(|w| w[1] <= w[0]);
