@@ -137,13 +137,22 @@ impl Tailer {
     /// One pass: truncation check, read to EOF, every file found since in order, partial-line
     /// timeout.
     pub fn step(&mut self) {
+        self.step_looking(true);
+    }
+
+    /// [`Tailer::step`]; with `look` false the path is not looked at (the watcher thread looked
+    /// on the event that woke the follower: a look of the follower's own would only make the
+    /// watcher's next one wait for it, see [`Discovery::discover`]).
+    fn step_looking(&mut self, look: bool) {
         // The caps may have been reloaded.
         self.splitter.set_max_line_bytes(self.source.ring.limits().max_line_bytes);
         self.drain_rotated();
         self.check_truncation();
         self.drain();
-        if let Err(problem) = self.discovery.discover() {
-            self.problem(problem);
+        if look {
+            if let Err(problem) = self.discovery.discover() {
+                self.problem(problem);
+            }
         }
         while let Some(found) = self.discovery.take_next() {
             self.switch_to(found);
@@ -606,12 +615,22 @@ impl TailThread {
 }
 
 fn run(mut tailer: Tailer, woken: &Receiver<()>, stop: &AtomicBool, paused: &AtomicBool) {
+    // The follower looks at the path itself at start, without file events, and at least every
+    // poll interval (events can be lost); on an event the watcher thread has looked.
+    let mut by_event = false;
+    let mut looked = Instant::now();
     while !stop.load(Ordering::Acquire) {
         if !paused.load(Ordering::Acquire) {
-            tailer.step();
+            let look = !by_event || tailer.watch.is_none() || looked.elapsed() >= POLL_INTERVAL;
+            if look {
+                looked = Instant::now();
+            }
+            tailer.step_looking(look);
         }
-        if let Err(RecvTimeoutError::Disconnected) = woken.recv_timeout(POLL_INTERVAL) {
-            break;
+        match woken.recv_timeout(POLL_INTERVAL) {
+            Ok(()) => by_event = true,
+            Err(RecvTimeoutError::Timeout) => by_event = false,
+            Err(RecvTimeoutError::Disconnected) => break,
         }
     }
     tailer.finish();
