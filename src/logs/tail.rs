@@ -615,17 +615,14 @@ impl TailThread {
 }
 
 fn run(mut tailer: Tailer, woken: &Receiver<()>, stop: &AtomicBool, paused: &AtomicBool) {
-    // The follower looks at the path itself at start, without file events, and at least every
-    // poll interval (events can be lost); on an event the watcher thread has looked.
+    // The follower looks at the path itself at start, without file events, and after a poll
+    // interval without events (events can be lost; a lost one ends in a rescan event, on which
+    // the watcher looks); on an event the watcher thread has looked. While events come, the
+    // follower never holds the look's lock, so the prioritized watcher never waits for it.
     let mut by_event = false;
-    let mut looked = Instant::now();
     while !stop.load(Ordering::Acquire) {
         if !paused.load(Ordering::Acquire) {
-            let look = !by_event || tailer.watch.is_none() || looked.elapsed() >= POLL_INTERVAL;
-            if look {
-                looked = Instant::now();
-            }
-            tailer.step_looking(look);
+            tailer.step_looking(!by_event || tailer.watch.is_none());
         }
         match woken.recv_timeout(POLL_INTERVAL) {
             Ok(()) => by_event = true,
