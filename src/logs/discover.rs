@@ -1,7 +1,8 @@
 //! Learns every file a followed path names, as it appears, so rotation cannot outrun the reader.
 //!
 //! The directory watcher calls [`Discovery::on_event`] from its own thread for every event; the
-//! follower calls [`Discovery::discover`] on each wake-up too (events can be missed). Each call
+//! follower calls [`Discovery::discover`] at start and after a poll interval without events
+//! (events can be missed). Each call
 //! resolves the path and, when it names a file other than the last one seen, **opens it at
 //! once** and queues it: an open descriptor keeps a renamed or deleted file readable, so
 //! however many rotations happen before the follower runs again, it drains every file in order.
