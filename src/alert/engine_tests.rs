@@ -66,10 +66,13 @@ fn set(s: &mut Snapshot, ratio: Ratio, value: f64) {
         Ratio::LogBufferFill => {
             let limits = RingLimits { max_lines: 100_000, max_bytes: 10_000, max_line_bytes: 100, max_subscribers: 1 };
             let source = LogSource::new("app", SourceKind::Stdout, limits);
+            // 84 text bytes + a 16-byte entry: 100 bytes counted per line (no spare slot).
             for _ in 0..(value * 100.0).round() as usize {
-                source.ring.push(&[b'x'; 100], false);
+                source.ring.push(&[b'x'; 84], false);
             }
-            s.logs = vec![source.stats()];
+            let mut stats = source.stats();
+            stats.ring.line_capacity = stats.ring.lines;
+            s.logs = vec![stats];
         }
         Ratio::HostMemoryUtilization => {
             s.host.memory = Some(HostMemory { total: LIMIT, available: Some(LIMIT - used), ..Default::default() })

@@ -146,7 +146,7 @@ impl Ratio {
                 .logs
                 .iter()
                 .filter_map(|l| {
-                    let value = ratio(l.ring.bytes as u64, l.limits.max_bytes as u64)?;
+                    let value = ratio(l.ring.counted_bytes() as u64, l.limits.max_bytes as u64)?;
                     Some(Reading { labels: vec![("source", l.name.clone())], value })
                 })
                 .collect(),

@@ -343,7 +343,7 @@ fn logs_row() -> Row {
                 .describe("evicted: pushed out by newer lines (normal when full); subscriber_lag: a slow live reader missed them; truncation: lost in a copytruncate window.")
                 .width(8),
             Panel::new(TimeSeries, "Buffer fill", "percentunit", &format!("leakwatch_log_buffer_bytes{} / leakwatch_log_buffer_max_bytes{}", p(""), p("")), "{{pod}} {{source}}")
-                .describe("Text bytes held ÷ the buffer's byte cap.")
+                .describe("Bytes held (text + 16 per line entry) ÷ the buffer's byte cap.")
                 .steps(level_steps(Ratio::LogBufferFill))
                 .width(8),
         ],

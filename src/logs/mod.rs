@@ -7,6 +7,7 @@
 //! snapshot like everything else).
 
 pub mod capture;
+pub mod discover;
 pub mod guard;
 pub mod identity;
 pub mod lines;

@@ -8,31 +8,33 @@
 //! `/var/log/containers` symlinks); every [`POLL_INTERVAL`] it wakes anyway, because inotify can
 //! miss or drop events.
 //!
+//! The watcher's thread also finds the files ([`Discovery`], in `discover.rs`): on every event
+//! it opens a new file the path names and queues it, so rotations cannot outrun the follower.
+//!
 //! Each wake-up is one [`Tailer::step`]:
-//! 1. **Truncation** of the open file: `fstat` size below the read offset, or its first bytes no
-//!    longer match the fingerprint (truncated and already rewritten past the offset). The bytes
-//!    between the offset and the end of the copy are recovered from the rotated copy when one is
-//!    found beside it (same fingerprint, not the same inode: logrotate's `copytruncate` copy);
-//!    then reading restarts at 0 and `truncations` is counted.
+//! 1. **Truncation** of the open file: `fstat` size below the read offset or below a size seen
+//!    before, a shrink the watcher saw, or its first bytes no longer match the fingerprint
+//!    (truncated and already rewritten past the offset). The bytes between the offset and the end
+//!    of the copy are recovered from the rotated copy when one is found beside it (same
+//!    fingerprint, not the same inode: logrotate's `copytruncate` copy); the rest, up to the
+//!    largest size seen, is counted as lost at once (a lower bound: writes after the last size
+//!    seen are unknowable); then reading restarts at 0 and `truncations` is counted.
 //! 2. **Read to EOF** from the offset, splitting lines ([`LineSplitter`]) into the ring. After each
 //!    chunk the fingerprint is checked again: a truncation between step 1 and the read would
 //!    otherwise feed the new file's bytes from mid-line; such a chunk is left, with the offset, for
 //!    step 1 of the next wake-up.
-//! 3. **Identity**: `stat` the path (through symlinks; a glob resolves to its newest regular
-//!    file). A different device+inode is a rotation (rename-and-create, delete-and-recreate,
-//!    symlink switch): the old file is read to its end and the new file is read from 0. The old
-//!    file stays open, with its own unfinished line, and is read until idle for
-//!    [`ROTATED_GRACE`] (late writes before the application reopens its log). While the path is missing the old file stays open and is read; a
-//!    deleted file is closed once idle for [`PARTIAL_LINE_TIMEOUT`].
+//! 3. **Every file found** since, oldest first (rename-and-create, delete-and-recreate, symlink
+//!    switch, rotated siblings): the file being read is read to its end, then the next one from
+//!    0. The last file left stays open, with its own unfinished line, and is read until idle for
+//!    [`ROTATED_GRACE`] (late writes before the application reopens its log). While the path is
+//!    missing the open file stays open and is read; a deleted file is closed once idle for
+//!    [`PARTIAL_LINE_TIMEOUT`].
 //! 4. An unfinished last line is flushed after [`PARTIAL_LINE_TIMEOUT`] without new bytes.
 //!
 //! The first open reads only the last `max_bytes` of the file (the first partial line dropped),
 //! so a restarted sidecar shows recent lines at once.
 //!
-//! What cannot be counted: bytes appended to a copytruncated file after the last read and before
-//! the truncation, when no rotated copy holds them, are gone before anyone can see them (no
-//! reader can know their size), so `lost_bytes` counts only bytes a read or `fstat` saw and the
-//! ring did not get.
+//! Every file the follower reads is opened by [`open_file`].
 
 use std::fs::File;
 use std::io;
@@ -46,6 +48,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 
+use super::discover::{Discovery, EventKind, Found, Noted};
 use super::identity::{FileId, Fingerprint};
 use super::lines::LineSplitter;
 use super::{LogSource, SourceCounters, SourceKind};
@@ -61,17 +64,22 @@ pub const PROBLEM_REPEAT: Duration = Duration::from_secs(60);
 /// How long a rotated-away file is still read after it last grew: a writer that has not reopened
 /// its log yet (logrotate `create` before the app's reopen) keeps appending to the old file.
 pub const ROTATED_GRACE: Duration = Duration::from_secs(5);
+/// The nice value the directory watcher thread asks for (it only stats and opens files).
+const WATCHER_NICE: i32 = -10;
 /// Most directory entries examined when looking for a copytruncate copy.
 const MAX_COPY_CANDIDATES: usize = 256;
 
 /// The file being read.
 #[derive(Debug)]
 struct Current {
-    file: File,
+    /// Shared with the watcher thread, which notes its size between reads.
+    file: Arc<File>,
     path: PathBuf,
     id: FileId,
     offset: u64,
     fingerprint: Fingerprint,
+    /// The largest size `fstat` showed.
+    known_size: u64,
 }
 
 /// A file rotated away, still read until it has been idle for [`ROTATED_GRACE`].
@@ -88,6 +96,8 @@ struct Rotated {
 pub struct Tailer {
     source: Arc<LogSource>,
     pattern: String,
+    /// Files found at the path (by the watcher thread or a poll), opened and waiting.
+    discovery: Arc<Discovery>,
     splitter: LineSplitter,
     buf: Vec<u8>,
     current: Option<Current>,
@@ -112,6 +122,7 @@ impl Tailer {
         let pattern = pattern.clone();
         let max_line_bytes = source.ring.limits().max_line_bytes;
         Ok(Self {
+            discovery: Arc::new(Discovery::new(source.clone(), pattern.clone())),
             source,
             pattern,
             splitter: LineSplitter::new(max_line_bytes),
@@ -126,14 +137,33 @@ impl Tailer {
         })
     }
 
-    /// One pass: truncation check, read to EOF, rotation check, partial-line timeout.
+    /// One pass: truncation check, read to EOF, every file found since in order, partial-line
+    /// timeout.
     pub fn step(&mut self) {
+        self.step_looking(true);
+    }
+
+    /// [`Tailer::step`]; with `look` false the path is not looked at (the watcher thread looked
+    /// on the event that woke the follower: a look of the follower's own would only make the
+    /// watcher's next one wait for it, see [`Discovery::discover`]).
+    fn step_looking(&mut self, look: bool) {
         // The caps may have been reloaded.
         self.splitter.set_max_line_bytes(self.source.ring.limits().max_line_bytes);
         self.drain_rotated();
         self.check_truncation();
         self.drain();
-        self.check_path();
+        if look {
+            if let Err(problem) = self.discovery.discover() {
+                self.problem(problem);
+            }
+        }
+        while let Some(found) = self.discovery.take_next() {
+            self.switch_to(found);
+        }
+        if self.current.is_none() && matches!(resolve(&self.pattern), Ok(None)) {
+            self.report(format!("{}: no such file; waiting for it to appear", self.pattern));
+        }
+        self.close_if_deleted();
         self.at_start = false;
         if self.splitter.has_partial() && self.last_data.elapsed() >= PARTIAL_LINE_TIMEOUT {
             self.flush_partial();
@@ -142,6 +172,17 @@ impl Tailer {
             let current = self.current.as_ref().map(|c| c.path.as_path());
             w.update(&self.pattern, current);
         }
+    }
+
+    /// What a directory event does (the watcher thread calls it): notes the size of the file
+    /// being read and opens a new file the path names. Tests call it to stand for an event.
+    pub fn observe(&self) {
+        self.discovery.on_event(EventKind::Names);
+    }
+
+    /// Files opened ahead of the follower, waiting to be read.
+    pub fn pending_files(&self) -> usize {
+        self.discovery.pending()
     }
 
     /// Reads what is left and stores the unfinished line (shutdown).
@@ -204,12 +245,13 @@ impl Tailer {
         }
     }
 
-    /// A file is followed again: no problem in force.
-    fn resolved(&mut self) {
-        if self.problem.take().is_some() {
-            tracing::info!(source = %self.source.name, "following {}", self.pattern);
+    /// A file is followed again: no problem in force. True when there was one.
+    fn resolved(&mut self) -> bool {
+        let had = self.problem.take().is_some();
+        if had {
             *self.source.counters.problem.lock().unwrap_or_else(|p| p.into_inner()) = None;
         }
+        had
     }
 
     fn ingest(&mut self, chunk: &[u8]) {
@@ -238,6 +280,7 @@ impl Tailer {
         if !cur.fingerprint.is_complete() {
             if let Ok(fp) = Fingerprint::read(&cur.file) {
                 if cur.fingerprint.continues_in(&fp) {
+                    self.discovery.read_print(&fp);
                     cur.fingerprint = fp;
                 }
             }
@@ -247,24 +290,54 @@ impl Tailer {
     }
 
     /// Detects a shrink or an in-place rewrite of the open file and restarts it at 0.
+    ///
+    /// Bytes lost in the truncation are counted at once: the file's largest known size before it
+    /// (from this follower's `fstat`s and the watcher's, see [`Discovery::truncated_from`])
+    /// minus what was read or recovered from the copy. Writes after the last size seen are
+    /// unknowable, so this is a lower bound; exact when the size was seen after the last write.
     fn check_truncation(&mut self) {
-        let Some(cur) = &self.current else { return };
+        let Some(cur) = &mut self.current else { return };
         let size = match cur.file.metadata() {
             Ok(m) => m.len(),
-            Err(e) => return self.problem(format!("{}: fstat failed: {e}", cur.path.display())),
+            Err(e) => {
+                let message = format!("{}: fstat failed: {e}", cur.path.display());
+                return self.problem(message);
+            }
         };
-        if size >= cur.offset && !rewritten(cur) {
+        // Shrunk below what was read or seen (the watcher may have seen a truncation that was
+        // rewritten past the offset since, with a fingerprint too short to tell).
+        let shrunk = size < cur.offset || size < cur.known_size || self.discovery.shrink_seen();
+        if !shrunk && !rewritten(cur) {
+            cur.known_size = cur.known_size.max(size);
             return;
         }
-        let (path, offset) = (cur.path.clone(), cur.offset);
+        let (path, offset, known) = (cur.path.clone(), cur.offset, cur.known_size.max(cur.offset));
+        // The size now, not the one read before the check: a truncation that came after that
+        // `fstat` (found by the rewrite check) would leave the watch expecting the old size, and the
+        // watcher would take the real one for a second truncation.
+        let size = cur.file.metadata().map_or(size, |m| m.len());
         let recovered = self.recover_from_copy();
         self.flush_partial();
-        SourceCounters::add(&self.counters().truncations, 1);
-        tracing::info!(source = %self.source.name, path = %path.display(), offset, size, recovered,
+        // A rewrite past the offset may have been noted by the watcher as the new file's size.
+        let (noted, (later, later_bytes)) = self.discovery.truncated_from(size);
+        let before = match noted {
+            Noted::ShrunkFrom(n) => n.max(known),
+            Noted::Size(n) if shrunk => n.max(known),
+            Noted::Size(_) => known,
+        };
+        // Later truncations the watcher saw before this look took whole generations, unread.
+        let lost = before.saturating_sub(offset + recovered) + later_bytes;
+        if lost > 0 {
+            self.discovery.count_lost(lost, None);
+        }
+        SourceCounters::add(&self.counters().truncations, 1 + later);
+        tracing::info!(source = %self.source.name, path = %path.display(), offset, size, recovered, lost,
             "file truncated (copytruncate?): reading from its start");
         if let Some(cur) = &mut self.current {
             cur.offset = 0;
+            cur.known_size = size;
             cur.fingerprint = Fingerprint::read(&cur.file).unwrap_or_default();
+            self.discovery.read_print(&cur.fingerprint);
         }
     }
 
@@ -284,7 +357,7 @@ impl Tailer {
             if !meta.is_file() || FileId::of(&meta) == cur.id || meta.len() <= cur.offset {
                 continue;
             }
-            let Ok(file) = File::open(entry.path()) else { continue };
+            let Ok((file, _)) = open_file(&entry.path()) else { continue };
             let matches = Fingerprint::read(&file).is_ok_and(|fp| cur.fingerprint.continues_in(&fp));
             let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
             if matches && best.as_ref().is_none_or(|(t, _, _)| mtime > *t) {
@@ -309,63 +382,54 @@ impl Tailer {
         offset - self.current.as_ref().map_or(offset, |c| c.offset)
     }
 
-    /// Follows the path to a new file when it names another one (rotation), opens it at start.
-    fn check_path(&mut self) {
-        let target = match resolve(&self.pattern) {
-            Ok(t) => t,
-            Err(e) => return self.problem(format!("{}: {e}", self.pattern)),
-        };
-        let Some((path, meta)) = target else {
-            self.close_if_deleted();
-            if self.current.is_none() {
-                self.report(format!("{}: no such file; waiting for it to appear", self.pattern));
-            }
-            return;
-        };
-        if !meta.is_file() {
-            let why = format!(
-                "{}: not a regular file (a {}); refusing to read it",
-                path.display(),
-                crate::fsread::kind_of(&meta)
-            );
-            self.source.counters.refuse(&why);
-            return self.problem(why);
-        }
-        let id = FileId::of(&meta);
-        if self.current.as_ref().is_some_and(|c| c.id == id) {
+    /// Moves on to the next file found at the path: the open file is read to its end first and
+    /// kept (with its unfinished line) for late writes; the new one is read from its start (the
+    /// first file, at start-up, from its last `max_bytes`).
+    fn switch_to(&mut self, found: Found) {
+        if self.current.as_ref().is_some_and(|c| c.id == found.id) {
             return;
         }
-        let from_tail = self.at_start && self.current.is_none();
-        let next = match open(&path, from_tail.then_some(self.source.ring.limits().max_bytes as u64)) {
-            Ok(next) => next,
-            Err(e) => return self.problem(format!("{}: cannot open: {e}", path.display())),
-        };
-        if let Err(why) = super::guard::admit(&self.source, &self.pattern, &path, &next.0.file) {
+        let from_tail = self.at_start && self.current.is_none() && self.previous.is_none();
+        let (path, seen, truncated, truncations) = (found.path.clone(), found.seen, found.truncated, found.truncations);
+        let (next, mid_line) =
+            match start_reading(found, from_tail.then_some(self.source.ring.limits().max_bytes as u64)) {
+                Ok(next) => next,
+                Err(e) => return self.problem(format!("{}: cannot read: {e}", path.display())),
+            };
+        // Discovery admitted the path's file; a rotated sibling is checked here, on its descriptor.
+        if let Err(why) = super::guard::admit(&self.source, &self.pattern, &path, &next.file) {
             return self.problem(why);
         }
-        self.resolved();
+        // Truncated while it waited: what the watcher saw in it is gone.
+        let (lost, shrinks) =
+            if next.known_size < seen { (truncated + seen, truncations + 1) } else { (truncated, truncations) };
+        if lost > 0 {
+            self.discovery.count_lost(lost, None);
+        }
+        SourceCounters::add(&self.counters().truncations, shrinks);
         // Finish the old file first: every byte written to it before the switch is read; keep it
         // open (with its unfinished line) for writes that still land in it after the switch.
         self.drain();
         if let Some(old) = self.current.take() {
-            self.previous = Some(old.id);
             self.drain_rotated();
             self.retire_rotated();
             let splitter =
                 std::mem::replace(&mut self.splitter, LineSplitter::new(self.source.ring.limits().max_line_bytes));
             self.rotated = Some(Rotated { file: old, splitter, last_growth: Instant::now() });
         }
-        if self.previous.is_some_and(|p| p != next.0.id) {
+        if self.previous.is_some_and(|p| p != next.id) {
             SourceCounters::add(&self.counters().rotations, 1);
         }
-        if self.problem.take().is_some() || self.previous.is_none() {
-            tracing::info!(source = %self.source.name, path = %path.display(), offset = next.0.offset, "following");
+        if self.resolved() || self.previous.is_none() {
+            tracing::info!(source = %self.source.name, path = %next.path.display(), offset = next.offset, "following");
         }
-        if next.1 {
+        if mid_line {
             self.splitter.skip_first_line();
         }
-        self.previous = Some(next.0.id);
-        self.current = Some(next.0);
+        self.previous = Some(next.id);
+        self.discovery.reading(next.file.clone(), next.id);
+        self.discovery.read_print(&next.fingerprint);
+        self.current = Some(next);
         self.drain();
     }
 
@@ -374,6 +438,7 @@ impl Tailer {
         let Some(cur) = &self.current else { return };
         let deleted = cur.file.metadata().is_ok_and(|m| m.nlink() == 0);
         if deleted && self.last_data.elapsed() >= PARTIAL_LINE_TIMEOUT {
+            self.discovery.closed(cur.id);
             self.flush_partial();
             self.current = None;
         }
@@ -415,27 +480,34 @@ fn rewritten(cur: &Current) -> bool {
         && Fingerprint::read(&cur.file).is_ok_and(|now| !cur.fingerprint.continues_in(&now))
 }
 
-/// Opens a regular file for reading ([`crate::fsread::open_regular`]: a FIFO cannot block the
-/// open, anything but a regular file is refused). With `tail`, the offset is set to the last `tail`
-/// bytes; the flag says the first line read is partial and must be dropped.
-fn open(path: &Path, tail: Option<u64>) -> io::Result<(Current, bool)> {
-    let (file, meta) = crate::fsread::open_regular(path).map_err(|e| match e {
+/// Opens a regular file for reading: **every file the follower reads is opened here**.
+/// Through [`crate::fsread::open_regular`]: a FIFO cannot block the open, anything but a regular
+/// file is refused.
+pub(super) fn open_file(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
+    crate::fsread::open_regular(path).map_err(|e| match e {
         crate::fsread::FileError::Io { source, .. } => source,
         other => io::Error::other(other.to_string()),
-    })?;
+    })
+}
+
+/// Starts reading a file found at the path. With `tail`, the offset is set to the last `tail`
+/// bytes; the flag says the first line read is partial and must be dropped.
+fn start_reading(found: Found, tail: Option<u64>) -> io::Result<(Current, bool)> {
+    let Found { file, path, id, .. } = found;
+    let size = file.metadata()?.len();
     let fingerprint = Fingerprint::read(&file)?;
-    let offset = tail.map_or(0, |max| meta.len().saturating_sub(max));
+    let offset = tail.map_or(0, |max| size.saturating_sub(max));
     let mut mid_line = false;
     if offset > 0 {
         let mut before = [0u8; 1];
         mid_line = file.read_at(&mut before, offset - 1)? == 1 && before[0] != b'\n';
     }
-    let current = Current { id: FileId::of(&meta), file, path: path.to_path_buf(), offset, fingerprint };
+    let current = Current { id, file, path, offset, fingerprint, known_size: size };
     Ok((current, mid_line))
 }
 
 /// What the pattern names now: the path itself, or a glob's newest regular file (by mtime).
-fn resolve(pattern: &str) -> io::Result<Option<(PathBuf, std::fs::Metadata)>> {
+pub(super) fn resolve(pattern: &str) -> io::Result<Option<(PathBuf, std::fs::Metadata)>> {
     if !is_glob(pattern) {
         return match std::fs::metadata(pattern) {
             Ok(meta) => Ok(Some((PathBuf::from(pattern), meta))),
@@ -501,6 +573,7 @@ impl DirWatch {
 /// A tailer running on its own thread.
 pub struct TailThread {
     stop: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
     wake: SyncSender<()>,
     join: JoinHandle<()>,
 }
@@ -512,7 +585,28 @@ impl TailThread {
         // Capacity 1: a pending wake-up covers any number of events (each step reads everything).
         let (wake, woken) = sync_channel::<()>(1);
         let events = wake.clone();
-        match notify::recommended_watcher(move |_event: notify::Result<notify::Event>| {
+        let discovery = tailer.discovery.clone();
+        let mut prioritized = false;
+        let name = source.name.clone();
+        match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            use notify::event::{EventKind as Kind, ModifyKind};
+            if !prioritized {
+                prioritized = true;
+                // A file that lives a few ms must be opened before it is deleted, and a size
+                // noted before a truncation: ask for a higher priority for the watcher thread
+                // (Linux: `who = 0` is the calling thread). Without CAP_SYS_NICE this fails and
+                // the default stays; the log says which.
+                match rustix::process::setpriority_process(None, WATCHER_NICE) {
+                    Ok(()) => tracing::debug!(source = %name, nice = WATCHER_NICE, "file watcher thread prioritized"),
+                    Err(e) => tracing::info!(source = %name,
+                        "file watcher thread at the default priority (nice {WATCHER_NICE} refused: {e}; needs CAP_SYS_NICE)"),
+                }
+            }
+            let kind = match event.map(|e| e.kind) {
+                Ok(Kind::Modify(ModifyKind::Data(_)) | Kind::Access(_)) => EventKind::Data,
+                _ => EventKind::Names,
+            };
+            discovery.on_event(kind);
             let _ = events.try_send(());
         }) {
             Ok(watcher) => {
@@ -521,11 +615,19 @@ impl TailThread {
             Err(e) => tracing::warn!(source = %source.name, "no file events ({e}); polling every {POLL_INTERVAL:?}"),
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
+        let paused = Arc::new(AtomicBool::new(false));
+        let (stopping, pausing) = (stop.clone(), paused.clone());
         let join = std::thread::Builder::new()
             .name(format!("tail-{}", source.name))
-            .spawn(move || run(tailer, &woken, &stopping))?;
-        Ok(Self { stop, wake, join })
+            .spawn(move || run(tailer, &woken, &stopping, &pausing))?;
+        Ok(Self { stop, paused, wake, join })
+    }
+
+    /// Test hook: a paused follower reads nothing (the watcher still opens the files it finds),
+    /// to starve it across rotations on purpose.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Release);
+        let _ = self.wake.try_send(());
     }
 
     /// Stops the thread after a last read, and waits for it.
@@ -538,11 +640,20 @@ impl TailThread {
     }
 }
 
-fn run(mut tailer: Tailer, woken: &Receiver<()>, stop: &AtomicBool) {
+fn run(mut tailer: Tailer, woken: &Receiver<()>, stop: &AtomicBool, paused: &AtomicBool) {
+    // The follower looks at the path itself at start, without file events, and after a poll
+    // interval without events (events can be lost; a lost one ends in a rescan event, on which
+    // the watcher looks); on an event the watcher thread has looked. While events come, the
+    // follower never holds the look's lock, so the prioritized watcher never waits for it.
+    let mut by_event = false;
     while !stop.load(Ordering::Acquire) {
-        tailer.step();
-        if let Err(RecvTimeoutError::Disconnected) = woken.recv_timeout(POLL_INTERVAL) {
-            break;
+        if !paused.load(Ordering::Acquire) {
+            tailer.step_looking(!by_event || tailer.watch.is_none());
+        }
+        match woken.recv_timeout(POLL_INTERVAL) {
+            Ok(()) => by_event = true,
+            Err(RecvTimeoutError::Timeout) => by_event = false,
+            Err(RecvTimeoutError::Disconnected) => break,
         }
     }
     tailer.finish();
@@ -563,7 +674,16 @@ mod tests {
         let source = LogSource::new("app", SourceKind::File { pattern: path.display().to_string() }, limits);
         let mut splitter = LineSplitter::new(1024);
         let mut buf = vec![0; READ_CHUNK];
-        let (mut cur, _) = open(&path, None).unwrap();
+        let (file, meta) = open_file(&path).unwrap();
+        let found = Found {
+            file: Arc::new(file),
+            path: path.clone(),
+            id: FileId::of(&meta),
+            seen: 0,
+            truncated: 0,
+            truncations: 0,
+        };
+        let (mut cur, _) = start_reading(found, None).unwrap();
         assert_eq!(read_to_eof(&mut cur, &mut buf, &source, &mut splitter).unwrap(), 20);
         // copytruncate, and the writer went on past the old offset before the next read.
         std::fs::write(&path, "seq=3 new line, longer than the old file\n").unwrap();

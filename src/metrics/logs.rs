@@ -47,7 +47,7 @@ pub fn logs(out: &mut Vec<Family>, sources: &[LogSourceStats]) {
         ),
         (
             "leakwatch_log_lost_bytes_total",
-            "Bytes known to have been written to the source but never read (e.g. in a truncation window).",
+            "Bytes known to have been written to the source but never read (a truncation window, a rotated file gone before it was opened); a lower bound.",
             |s| s.lost_bytes,
         ),
     ];
@@ -61,7 +61,7 @@ pub fn logs(out: &mut Vec<Family>, sources: &[LogSourceStats]) {
     let mut dropped = Family::counter(
         "leakwatch_log_lines_dropped_total",
         "Lines lost by reason: evicted (pushed out of the buffer by newer lines), subscriber_lag (evicted \
-         before a live subscriber read them, per subscriber), truncation (known lost in a truncation window).",
+         before a live subscriber read them, per subscriber), truncation (known lost: a truncation window, a rotated file gone before it was opened; a lower bound).",
     );
     for s in sources {
         for (reason, n) in
@@ -73,7 +73,11 @@ pub fn logs(out: &mut Vec<Family>, sources: &[LogSourceStats]) {
     out.push(dropped);
     let gauges: [Row; 6] = [
         ("leakwatch_log_buffer_lines", "Lines held in the source's buffer.", |s| s.ring.lines as u64),
-        ("leakwatch_log_buffer_bytes", "Text bytes held in the source's buffer.", |s| s.ring.bytes as u64),
+        (
+            "leakwatch_log_buffer_bytes",
+            "Bytes of the source's buffer counted against max_bytes: the text held plus 16 per line entry slot.",
+            |s| s.ring.counted_bytes() as u64,
+        ),
         ("leakwatch_log_buffer_max_lines", "The buffer's line cap (max_lines).", |s| s.limits.max_lines as u64),
         ("leakwatch_log_buffer_max_bytes", "The buffer's text byte cap (max_bytes).", |s| s.limits.max_bytes as u64),
         ("leakwatch_log_subscribers", "Live subscribers of the source.", |s| s.ring.subscribers as u64),

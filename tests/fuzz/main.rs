@@ -16,7 +16,9 @@
 mod config;
 mod procfs;
 mod query;
+mod ring;
 mod sse;
+mod tail;
 
 use std::fmt::Debug;
 use std::time::{Duration, Instant};

@@ -1,5 +1,6 @@
-//! A 1 GiB flood into a followed file: leakwatch's memory stays under its buffer caps + 16 MiB
-//! at every 100 ms sample, and the buffer ends up holding exactly the newest lines that fit.
+//! A 1 GiB flood into a followed file at 8, 64 and 256 MiB buffers with `max_lines` at its
+//! maximum: leakwatch's memory stays under the buffer cap + 16 MiB at every 100 ms sample (the
+//! cap covers the 16-byte line entries too), and the buffer ends up holding the newest lines.
 
 use std::io::Write;
 use std::process::Command;
@@ -7,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use leakwatch::logs::ring::{Cursor, ReadLimits, RingLimits};
+use leakwatch::logs::ring::{Cursor, ReadLimits, RingLimits, LINE_OVERHEAD_BYTES};
 use leakwatch::logs::tail::Tailer;
 use leakwatch::logs::{LogSource, SourceKind};
 
@@ -15,7 +16,8 @@ use crate::support::{release_binary, vmrss, Leakwatch, TempDir};
 
 /// Every line is this long with its newline, so "the newest lines that fit" is exact.
 const LINE: usize = 100;
-const BUFFER_BYTES: usize = 8 << 20;
+/// The largest `max_lines` the configuration accepts.
+const MAX_LINES: usize = 10_000_000;
 
 fn flood_line(seq: u64) -> Vec<u8> {
     let mut l = format!("flood seq={seq:012} ").into_bytes();
@@ -42,22 +44,37 @@ fn write_flood(path: &std::path::Path, total: u64) -> u64 {
 }
 
 #[test]
-fn log_flood_1_gib_keeps_rss_under_the_caps_plus_16_mib() {
+fn log_flood_1_gib_into_8_mib_keeps_rss_under_the_cap_plus_16_mib() {
+    flood_1_gib(8 << 20);
+}
+
+#[test]
+fn log_flood_1_gib_into_64_mib_keeps_rss_under_the_cap_plus_16_mib() {
+    flood_1_gib(64 << 20);
+}
+
+#[test]
+fn log_flood_1_gib_into_256_mib_keeps_rss_under_the_cap_plus_16_mib() {
+    flood_1_gib(256 << 20);
+}
+
+/// Floods 1 GiB into a source whose buffer is capped at `cap` bytes.
+fn flood_1_gib(cap: usize) {
     let dir = TempDir::new("flood");
     let path = dir.path().join("flood.log");
-    std::fs::write(&path, b"").unwrap();
+    std::fs::write(&path, b"").expect("create the flood file");
     let config = dir.path().join("leakwatch.yaml");
     let yaml = format!(
-        "logs:\n  max_lines: 1000000\n  max_bytes: {BUFFER_BYTES}\n  sources:\n    - name: flood\n      path: {}\n",
+        "logs:\n  max_lines: {MAX_LINES}\n  max_bytes: {cap}\n  sources:\n    - name: flood\n      path: {}\n",
         path.display()
     );
-    std::fs::write(&config, yaml).unwrap();
-    let lw = Leakwatch::start_cmd(Command::new(release_binary()), &["--config", config.to_str().unwrap()]);
+    std::fs::write(&config, yaml).expect("write the config");
+    let lw = Leakwatch::start_cmd(Command::new(release_binary()), &["--config", config.to_str().expect("utf-8 path")]);
     lw.wait_for(Duration::from_secs(10), "the flood source", |m| {
-        m.get("leakwatch_log_buffer_max_bytes", &[("source", "flood")]) == Some(BUFFER_BYTES as f64)
+        m.get("leakwatch_log_buffer_max_bytes", &[("source", "flood")]) == Some(cap as f64)
     });
     let pid = lw.child.id() as i32;
-    let limit = (BUFFER_BYTES + (16 << 20)) as u64;
+    let limit = (cap + (16 << 20)) as u64;
     let done = Arc::new(AtomicBool::new(false));
     let sampler = {
         let done = done.clone();
@@ -71,29 +88,37 @@ fn log_flood_1_gib_keeps_rss_under_the_caps_plus_16_mib() {
         })
     };
     let lines = write_flood(&path, 1 << 30);
-    let m = lw.wait_for(Duration::from_secs(50), "every flood line read", |m| {
+    let m = lw.wait_for(Duration::from_secs(120), "every flood line read", |m| {
         m.get("leakwatch_log_lines_total", &[("source", "flood")]) == Some(lines as f64)
     });
     done.store(true, Ordering::Release);
-    let samples = sampler.join().unwrap();
+    let samples = sampler.join().expect("the RSS sampler");
     let peak = samples.iter().copied().max().unwrap_or(0);
     eprintln!(
-        "1 GiB flood: {} RSS samples, peak {:.1} MiB, limit {:.1} MiB, ratio to the buffer cap {:.2}",
+        "1 GiB flood into {} MiB: {} RSS samples, peak {:.1} MiB, limit {:.1} MiB, ratio to the buffer cap {:.2}",
+        cap >> 20,
         samples.len(),
         peak as f64 / 1048576.0,
         limit as f64 / 1048576.0,
-        peak as f64 / BUFFER_BYTES as f64
+        peak as f64 / cap as f64
     );
     assert!(samples.len() >= 5, "RSS was sampled during the flood");
     for (i, rss) in samples.iter().enumerate() {
         assert!(*rss <= limit, "sample {i}: RSS {rss} above {limit}");
     }
-    let fit = (BUFFER_BYTES / (LINE - 1)) as f64;
-    assert_eq!(m.get("leakwatch_log_buffer_lines", &[("source", "flood")]), Some(fit));
-    assert_eq!(m.get("leakwatch_log_buffer_bytes", &[("source", "flood")]), Some(fit * (LINE - 1) as f64));
+    // The buffer holds as many lines as the cap allows with their entries, give or take the
+    // entry slots kept spare (growth is by at least a quarter).
+    let held = m.get("leakwatch_log_buffer_lines", &[("source", "flood")]).expect("buffer lines");
+    let most = (cap / (LINE - 1 + LINE_OVERHEAD_BYTES)) as f64;
+    assert!(held <= most && held >= 0.75 * most, "{held} lines held, {most} fit");
+    // The fill counts what the cap counts (text + 16 per entry slot): a flooded buffer is full.
+    let counted = m.get("leakwatch_log_buffer_bytes", &[("source", "flood")]).expect("buffer bytes");
+    assert!(counted >= held * (LINE - 1 + LINE_OVERHEAD_BYTES) as f64, "{counted} counted for {held} lines");
+    assert!(counted <= cap as f64, "{counted} counted against {cap}");
+    eprintln!("buffer fill after the flood: {:.3} of max_bytes (text + entry slots)", counted / cap as f64);
     assert_eq!(
         m.get("leakwatch_log_lines_dropped_total", &[("source", "flood"), ("reason", "evicted")]),
-        Some(lines as f64 - fit)
+        Some(lines as f64 - held)
     );
 }
 
@@ -102,17 +127,19 @@ fn log_flood_the_buffer_holds_exactly_the_newest_lines_that_fit() {
     let dir = TempDir::new("flood-lib");
     let path = dir.path().join("flood.log");
     std::fs::write(&path, b"").unwrap();
-    let limits = RingLimits { max_lines: 1_000_000, max_bytes: 1 << 20, max_line_bytes: 4096, max_subscribers: 1 };
+    let limits = RingLimits { max_lines: MAX_LINES, max_bytes: 1 << 20, max_line_bytes: 4096, max_subscribers: 1 };
     let source = Arc::new(LogSource::new("flood", SourceKind::File { pattern: path.display().to_string() }, limits));
     let mut tailer = Tailer::new(source.clone()).unwrap();
     tailer.step();
     let lines = write_flood(&path, 64 << 20);
     tailer.step();
     let page = source.ring.read(Cursor::After(0), ReadLimits { lines: usize::MAX, bytes: usize::MAX }, None);
-    let fit = (1 << 20) / (LINE - 1);
-    assert_eq!(page.len(), fit);
+    let stats = source.ring.stats();
+    let fit = (1 << 20) / (LINE - 1 + LINE_OVERHEAD_BYTES);
+    assert!(page.len() <= fit && page.len() >= fit * 3 / 4, "{} lines held, {fit} fit", page.len());
+    assert!(stats.text_capacity + stats.line_capacity * LINE_OVERHEAD_BYTES <= 1 << 20, "{stats:?}");
     for (i, l) in page.iter().enumerate() {
-        let seq = lines - fit as u64 + i as u64;
+        let seq = lines - page.len() as u64 + i as u64;
         assert_eq!(l.text, &flood_line(seq)[..LINE - 1], "line {i}");
     }
 }

@@ -12,6 +12,9 @@ use std::time::Instant;
 pub enum Rotation {
     /// `mv app.log app.log.1` then a new `app.log` (logrotate's default).
     RenameCreate,
+    /// `app.log.N` → `app.log.N+1` (5 kept), `app.log` → `app.log.1`, a new `app.log`
+    /// (logrotate `rotate 5`): rotated files stay readable for several rotations.
+    RenameNumbered,
     /// `rm app.log` then a new `app.log`.
     DeleteRecreate,
     /// `app.log` is a symlink to `pods/N.log`; a new symlink is renamed over it (kubelet).
@@ -27,6 +30,7 @@ impl Rotation {
     pub fn name(self) -> &'static str {
         match self {
             Rotation::RenameCreate => "rename",
+            Rotation::RenameNumbered => "rename-numbered",
             Rotation::DeleteRecreate => "delete",
             Rotation::Symlink => "symlink",
             Rotation::CopyTruncate => "copytruncate",
@@ -129,6 +133,17 @@ fn rotate(kind: Rotation, dir: &Path, path: &Path, file: File, n: u64) -> File {
             std::fs::rename(path, rotated(path)).expect("rename the log");
             create(kind, dir, path, n)
         }
+        Rotation::RenameNumbered => {
+            drop(file);
+            for k in (1..5).rev() {
+                let from = numbered(path, k);
+                if from.exists() {
+                    std::fs::rename(&from, numbered(path, k + 1)).expect("shift a rotated log");
+                }
+            }
+            std::fs::rename(path, numbered(path, 1)).expect("rename the log");
+            create(kind, dir, path, n)
+        }
         Rotation::DeleteRecreate => {
             drop(file);
             std::fs::remove_file(path).expect("delete the log");
@@ -150,7 +165,11 @@ fn rotate(kind: Rotation, dir: &Path, path: &Path, file: File, n: u64) -> File {
 }
 
 fn rotated(path: &Path) -> PathBuf {
+    numbered(path, 1)
+}
+
+fn numbered(path: &Path, k: u32) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
-    name.push(".1");
+    name.push(format!(".{k}"));
     PathBuf::from(name)
 }
