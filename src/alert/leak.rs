@@ -278,7 +278,6 @@ fn blocks(points: &[(f64, f64)], len: f64) -> Vec<Block> {
 fn sen(blocks: &[Block], z: f64) -> Option<Fit> {
     let mut slopes = pair_slopes(blocks);
     let slope = quantile(&mut slopes, 0.5)?;
-    slopes.sort_unstable_by(f64::total_cmp);
     let mut offsets: Vec<f64> = blocks.iter().map(|b| b.value - slope * b.t).collect();
     let intercept = quantile(&mut offsets, 0.5)?;
     let residuals: Vec<f64> = blocks.iter().map(|b| b.value - intercept - slope * b.t).collect();
@@ -297,8 +296,12 @@ fn sen(blocks: &[Block], z: f64) -> Option<Fit> {
     let (low, high) = if rank < 0.0 {
         (f64::NEG_INFINITY, f64::INFINITY)
     } else {
-        let k = (rank as usize).min(slopes.len() - 1);
-        (slopes[k], slopes[slopes.len() - 1 - k])
+        // Two selections, not a sort: the longer scale has up to 630 pairs per fit.
+        let last = slopes.len() - 1;
+        let k = (rank as usize).min(last);
+        let low = *slopes.select_nth_unstable_by(k, f64::total_cmp).1;
+        let high = *slopes.select_nth_unstable_by(last - k, f64::total_cmp).1;
+        (low, high)
     };
     Some(Fit { slope, low, high })
 }
