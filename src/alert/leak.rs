@@ -25,7 +25,8 @@
 //! 4. **Hysteresis.** Once growing, a series stays growing while the lower bound at [`Z_STAY`]
 //!    standard deviations is above zero and the window does not slow down significantly (the
 //!    other shape checks only apply to start): a wandering series does not drop out for single
-//!    evaluations. While growing, the **longer scale** may speak too: the older blocks of a
+//!    evaluations; before an older block exists, a steeper shorter scale still significant at
+//!    [`Z_ENTER`] holds instead of the flatter whole window. While growing, the **longer scale** may speak too: the older blocks of a
 //!    [`BlockLog`](super::history::BlockLog) followed by the window's (at most [`LONG_BLOCKS`]),
 //!    when its lower bound is above zero and its slope lies between the window's lower bound and
 //!    [`LONG_AGREE`] times its upper bound (an hour of wander may flatten, three hours do not; a
@@ -177,26 +178,38 @@ pub fn judge(
     let mut scales = vec![n, n * 2 / 3, n / 2];
     scales.retain(|&m| m >= MIN_BLOCKS);
     scales.dedup();
-    let mut chosen = None;
+    let mut chosen: Option<(f64, Fit)> = None;
     let mut whole = None;
     // A series slowing down over the whole window is not rescued by a shorter scale.
     let slowing = decelerating(&blocks, !was_growing);
+    let long = if was_growing && !slowing { longer(older, &blocks) } else { None };
     for &m in &scales {
         let judged = &blocks[n - m..];
         let Some(fit) = sen(judged, z) else { continue };
         whole.get_or_insert((judged[0].start, fit));
         let shape = was_growing || (halves_agree(judged, AGREE_ENTER) && thirds_rise(judged, fit.slope));
         if !slowing && fit.low > 0.0 && fit.slope > 0.0 && shape {
+            // Staying growing before a longer scale exists, a steeper shorter scale that is
+            // significant at [`Z_ENTER`] holds: a wandering leak that went pending on its newest
+            // half is not dropped when the flatter whole window takes over.
+            if let Some((_, c)) = chosen {
+                if c.slope >= fit.slope || !sen(judged, Z_ENTER).is_some_and(|f| f.low > 0.0) {
+                    continue;
+                }
+            }
             chosen = Some((judged[0].start, fit));
-            break;
+            if !was_growing || long.is_some() {
+                break;
+            }
         }
     }
     // Staying growing, the longer scale speaks when it is significant and its slope lies above
-    // the window's lower bound and within [`LONG_AGREE`] times its upper bound: a wandering series' hour may flatten, its three hours do not;
+    // the window's lower bound and within [`LONG_AGREE`] times its upper bound: a wandering
+    // series' hour may flatten, its three hours do not;
     // a leak that started in the window keeps the window's steeper slope, and a flat window
     // is not lifted by a step hours ago.
     if was_growing && !slowing {
-        let long = longer(older, &blocks).and_then(|long| Some((long.first()?.start, sen(&long, Z_STAY)?)));
+        let long = long.and_then(|long| Some((long.first()?.start, sen(&long, Z_STAY)?)));
         let within =
             |f: &Fit| whole.is_some_and(|(_, w): (f64, Fit)| w.low <= f.slope && f.slope <= LONG_AGREE * w.high);
         if let Some((from, fit)) = long.filter(|(_, f)| f.low > 0.0 && f.slope > 0.0 && within(f)) {
@@ -265,7 +278,6 @@ fn blocks(points: &[(f64, f64)], len: f64) -> Vec<Block> {
 fn sen(blocks: &[Block], z: f64) -> Option<Fit> {
     let mut slopes = pair_slopes(blocks);
     let slope = quantile(&mut slopes, 0.5)?;
-    slopes.sort_unstable_by(f64::total_cmp);
     let mut offsets: Vec<f64> = blocks.iter().map(|b| b.value - slope * b.t).collect();
     let intercept = quantile(&mut offsets, 0.5)?;
     let residuals: Vec<f64> = blocks.iter().map(|b| b.value - intercept - slope * b.t).collect();
@@ -284,8 +296,12 @@ fn sen(blocks: &[Block], z: f64) -> Option<Fit> {
     let (low, high) = if rank < 0.0 {
         (f64::NEG_INFINITY, f64::INFINITY)
     } else {
-        let k = (rank as usize).min(slopes.len() - 1);
-        (slopes[k], slopes[slopes.len() - 1 - k])
+        // Two selections, not a sort: the longer scale has up to 630 pairs per fit.
+        let last = slopes.len() - 1;
+        let k = (rank as usize).min(last);
+        let low = *slopes.select_nth_unstable_by(k, f64::total_cmp).1;
+        let high = *slopes.select_nth_unstable_by(last - k, f64::total_cmp).1;
+        (low, high)
     };
     Some(Fit { slope, low, high })
 }
