@@ -35,6 +35,8 @@
 #   cargo test --all-targets  (tests/fuzz at 1000 cases per target: PROPTEST_CASES raises it;
 #                              LEAKWATCH_FUZZ_SECONDS is unset here so CI stays bounded)
 #   cargo test --test integration http_load -- --ignored   (the HTTP load test, alone)
+#   cargo test --test integration -- --ignored log_flood_1_gib log_tail_1000  (the 1 GiB floods and
+#                              the 1 000 short-lived files, one at a time: memory and latency)
 #   cargo test --lib leak_corpus_three_seeds -- --ignored  (the leak corpus, three seeds)
 #   cargo test --test integration console:: -- --ignored  (the console's browser tests, alone:
 #                                                           they measure latencies)
@@ -238,6 +240,8 @@ if [ "$status" = 0 ]; then
   step "cargo test --test integration http_load -- --ignored (the HTTP load test, alone)"
   echo "# run alone: the ignored tests above that pass here are not skipped" >> "$log"
   cargo test --test integration http_load -- --ignored --nocapture 2>&1 | grep -v '^\[leakwatch\]' | tee -a "$log" || status=$?
+  step "cargo test --test integration log_flood_1_gib log_tail_1000 -- --ignored (1 GiB floods, 1 000 short-lived files: alone)"
+  cargo test --test integration -- --ignored --test-threads=1 --nocapture log_flood_1_gib log_tail_1000 2>&1 | grep -v '^\[leakwatch\]' | tee -a "$log" || status=$?
   step "cargo test --lib leak_corpus_three_seeds -- --ignored (the leak corpus, three seeds)"
   cargo test --lib leak_corpus_three_seeds -- --ignored --nocapture 2>&1 | tee -a "$log" || status=$?
 fi

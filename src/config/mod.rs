@@ -221,7 +221,7 @@ pub struct SamplingConfig {
 pub struct LogsConfig {
     /// Most lines held per source. Default 10000; 1..=10000000.
     pub max_lines: Option<usize>,
-    /// Most text bytes held per source, e.g. `8MiB`. Default 8 MiB; 4KiB..=1GiB.
+    /// Most memory held per source (text + 16 bytes per line), e.g. `8MiB`. Default 8 MiB; 4KiB..=1GiB.
     #[serde(deserialize_with = "units::de_bytes")]
     pub max_bytes: Option<u64>,
     /// Longer lines are cut (with a marker), e.g. `64KiB`. Default 64 KiB; 64..=max_bytes.

@@ -44,16 +44,19 @@ fn write_flood(path: &std::path::Path, total: u64) -> u64 {
 }
 
 #[test]
+#[ignore = "run alone by tests/run.sh: three 1 GiB floods beside the parallel suite starve the streaming tests"]
 fn log_flood_1_gib_into_8_mib_keeps_rss_under_the_cap_plus_16_mib() {
     flood_1_gib(8 << 20);
 }
 
 #[test]
+#[ignore = "run alone by tests/run.sh: three 1 GiB floods beside the parallel suite starve the streaming tests"]
 fn log_flood_1_gib_into_64_mib_keeps_rss_under_the_cap_plus_16_mib() {
     flood_1_gib(64 << 20);
 }
 
 #[test]
+#[ignore = "run alone by tests/run.sh: three 1 GiB floods beside the parallel suite starve the streaming tests"]
 fn log_flood_1_gib_into_256_mib_keeps_rss_under_the_cap_plus_16_mib() {
     flood_1_gib(256 << 20);
 }
