@@ -312,6 +312,7 @@ impl Sampler {
         out.extend(self.conns.structures());
         out.push(self.tasks.structure());
         out.push(self.tiers.structure());
+        out.push(self.scans.structure());
         out.extend(self.oom.structures());
         out.push(Structure::counted("sample_errors", self.errors.len(), None));
         out

@@ -1,6 +1,9 @@
-//! Which processes form the target, resolved every pass. A name or command-line selector scans
-//! every process only on a full pass or when a process was created since the last scan (the
-//! newest pid in `/proc/loadavg` moved); otherwise the last scan's matches are checked again.
+//! Which processes form the target, resolved every pass. A name or command-line selector reads
+//! every process's `comm` or `cmdline` only on a full pass. Between full passes, when a process
+//! was created since the last look (the newest pid in `/proc/loadavg` moved, or always when that
+//! signal is unusable), `/proc` is listed and only the pids new since the last listing (and those
+//! new in the one before, which may have been caught between fork and exec) are read; otherwise
+//! the last matches are checked again.
 
 use std::path::PathBuf;
 
@@ -41,13 +44,17 @@ impl TargetSpec {
     }
 }
 
-/// The last scan's matches and the newest pid at that time.
+/// The last scan's matches, the newest pid at that time, and the last listing of `/proc`.
 #[derive(Debug, Default)]
 pub struct ScanCache {
     /// `/proc/loadavg` speaks of the procfs root's pid namespace (it is leakwatch's own).
     usable: bool,
     newest: Option<u64>,
     pids: Vec<i32>,
+    /// Every pid of the last listing, sorted (bounded by the namespace's processes).
+    listed: Vec<i32>,
+    /// The pids that were new in the last listing: read once more in the next one.
+    young: Vec<i32>,
 }
 
 impl ScanCache {
@@ -58,7 +65,12 @@ impl ScanCache {
         let own = std::fs::read_link(roots.procfs().join("self"))
             .ok()
             .and_then(|p| p.to_str().and_then(|s| s.parse::<i32>().ok()));
-        Self { usable: own == Some(own_pid), newest: None, pids: Vec::new() }
+        Self { usable: own == Some(own_pid), newest: None, pids: Vec::new(), listed: Vec::new(), young: Vec::new() }
+    }
+
+    /// The last listing of `/proc`, as a structure.
+    pub fn structure(&self) -> crate::measure::Structure {
+        crate::measure::Structure::counted("target_scan", self.listed.len(), None)
     }
 
     /// The newest pid created in the namespace (the fifth field of `/proc/loadavg`).
@@ -68,7 +80,8 @@ impl ScanCache {
     }
 
     /// The matching pids: the last scan's, checked again, while no process was created since;
-    /// otherwise (or on a `full` pass) a new scan.
+    /// otherwise a listing that reads only the new pids; on a `full` pass (or before any listing)
+    /// a scan that reads every one.
     fn resolve(
         &mut self,
         roots: &Roots,
@@ -82,7 +95,23 @@ impl ScanCache {
             self.pids.retain(|&pid| matches(&roots.pid(pid)));
             return self.pids.clone();
         }
-        self.pids = scan(roots, own_pid, errors, matches);
+        let Some(listed) = list(roots, own_pid, errors) else {
+            self.pids.clear();
+            self.listed.clear();
+            self.young.clear();
+            return Vec::new();
+        };
+        let whole = full || self.listed.is_empty();
+        let young: Vec<i32> = listed.iter().copied().filter(|p| self.listed.binary_search(p).is_err()).collect();
+        let read = |pid: &i32| {
+            whole
+                || self.pids.binary_search(pid).is_ok()
+                || self.young.binary_search(pid).is_ok()
+                || young.binary_search(pid).is_ok()
+        };
+        self.pids = listed.iter().copied().filter(|pid| read(pid) && matches(&roots.pid(*pid))).collect();
+        self.listed = listed;
+        self.young = young;
         self.newest = newest;
         self.pids.clone()
     }
@@ -136,24 +165,24 @@ pub fn cmdline_text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(trimmed).replace('\0', " ")
 }
 
-/// Lists `/proc` and keeps the pids whose directory passes `matches`. leakwatch never matches
-/// itself (its own command line contains the pattern). Processes that vanish mid-scan are skipped.
-fn scan(roots: &Roots, own_pid: i32, errors: &mut ErrorCounts, matches: impl Fn(&std::path::Path) -> bool) -> Vec<i32> {
+/// Lists `/proc`: every pid but leakwatch's own (its command line contains the pattern), sorted;
+/// `None` (counted) when `/proc` cannot be listed.
+fn list(roots: &Roots, own_pid: i32, errors: &mut ErrorCounts) -> Option<Vec<i32>> {
     let entries = match std::fs::read_dir(roots.procfs()) {
         Ok(e) => e,
         Err(source) => {
             let err = ReadError::Io { path: roots.procfs().display().to_string(), source };
             record(errors, ErrorSource::ProcScan, &err);
-            return Vec::new();
+            return None;
         }
     };
     let mut pids: Vec<i32> = entries
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
-        .filter(|&pid| pid != own_pid && matches(&roots.pid(pid)))
+        .filter(|&pid| pid != own_pid)
         .collect();
     pids.sort_unstable();
-    pids
+    Some(pids)
 }
 
 #[cfg(test)]
@@ -193,6 +222,39 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(candidates(&spec, &roots, own, &mut cache, false, &mut errors).is_empty(), "an exited one is dropped");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn between_full_passes_only_new_pids_are_read() {
+        let dir = std::env::temp_dir().join(format!("leakwatch-scan-listing-{}", std::process::id()));
+        let comm = |pid: i32, name: &str| {
+            std::fs::create_dir_all(dir.join(pid.to_string())).unwrap();
+            std::fs::write(dir.join(pid.to_string()).join("comm"), format!("{name}\n")).unwrap();
+        };
+        comm(100, "other");
+        comm(101, "other");
+        let roots = Roots::new(&dir, "/nonexistent-sys");
+        let mut cache = ScanCache::new(&roots, 1);
+        assert!(!cache.usable, "a fixture tree has no `self`: every pass lists");
+        let spec = TargetSpec::ProcessName("app".into());
+        let mut errors = ErrorCounts::default();
+        let mut look = |full: bool| candidates(&spec, &roots, 1, &mut cache, full, &mut errors);
+        assert!(look(false).is_empty(), "the first listing reads every pid");
+        comm(102, "app");
+        assert_eq!(look(false), [102], "a new pid is read in the pass that lists it");
+        comm(103, "other");
+        assert_eq!(look(false), [102]);
+        // 103 was new in the last listing (caught between fork and exec, say): read once more.
+        comm(103, "app");
+        assert_eq!(look(false), [102, 103]);
+        // 100 is old: renaming it is seen on the next full pass, not before.
+        comm(100, "app");
+        assert_eq!(look(false), [102, 103]);
+        assert_eq!(look(true), [100, 102, 103], "a full pass reads every pid");
+        std::fs::remove_dir_all(dir.join("102")).unwrap();
+        assert_eq!(look(false), [100, 103], "an exited match leaves at once");
+        assert_eq!(cache.structure().len, 3);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
