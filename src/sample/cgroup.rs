@@ -15,9 +15,25 @@ pub fn sample(roots: &Roots, pid: i32, errors: &mut ErrorCounts) -> Option<Cgrou
 
 /// Like [`sample`], with the location (the OOM tracker keeps the directory's counter open).
 pub fn sample_located(roots: &Roots, pid: i32, errors: &mut ErrorCounts) -> Option<(Location, CgroupSample)> {
+    let members = memberships(roots, pid, errors)?;
+    sample_members(roots, pid, &members, errors)
+}
+
+/// `/proc/PID/cgroup`, parsed; `None` (counted) when unreadable.
+pub fn memberships(roots: &Roots, pid: i32, errors: &mut ErrorCounts) -> Option<Vec<Membership>> {
+    ok_or_record(errors, ErrorSource::Cgroup, read_parsed(&roots.pid(pid).join("cgroup"), cgroup::memberships))
+}
+
+/// Like [`sample_located`], from memberships already read (one read of `/proc/PID/cgroup` per
+/// pass serves the memory and the pids controller).
+pub fn sample_members(
+    roots: &Roots,
+    pid: i32,
+    members: &[Membership],
+    errors: &mut ErrorCounts,
+) -> Option<(Location, CgroupSample)> {
     let cgroup_file = roots.pid(pid).join("cgroup");
-    let members = ok_or_record(errors, ErrorSource::Cgroup, read_parsed(&cgroup_file, cgroup::memberships))?;
-    let Some(location) = locate(roots, pid, &members) else {
+    let Some(location) = locate(roots, pid, members) else {
         let err = ReadError::Io {
             path: format!("memory cgroup of pid {pid} (from {})", cgroup_file.display()),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no readable memory controller directory"),

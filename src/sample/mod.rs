@@ -213,8 +213,15 @@ impl Sampler {
             acc.accumulate(&m);
             acc
         });
-        let located = group.first().and_then(|p| cgroup::sample_located(&roots, p.id.pid, &mut self.errors));
-        let pids = group.first().and_then(|p| pids::sample(&roots, p.id.pid, &mut self.errors));
+        let members = group.first().and_then(|p| cgroup::memberships(&roots, p.id.pid, &mut self.errors));
+        let located = group
+            .first()
+            .zip(members.as_deref())
+            .and_then(|(p, m)| cgroup::sample_members(&roots, p.id.pid, m, &mut self.errors));
+        let pids = group
+            .first()
+            .zip(members.as_deref())
+            .and_then(|(p, m)| pids::sample_members(&roots, p.id.pid, m, &mut self.errors));
         let (sockets, fds, tasks) = match group.first() {
             Some(leader) => {
                 let mut inodes: Vec<u64> =

@@ -19,7 +19,12 @@ pub fn sample(roots: &Roots, pid: i32, errors: &mut ErrorCounts) -> Option<PidsS
         // The memory sampler already counted an unreadable /proc/PID/cgroup.
         Err(_) => return None,
     };
-    let (version, dir) = locate(roots, pid, &members)?;
+    sample_members(roots, pid, &members, errors)
+}
+
+/// Like [`sample`], from `/proc/PID/cgroup` already read for the memory controller.
+pub fn sample_members(roots: &Roots, pid: i32, members: &[Membership], errors: &mut ErrorCounts) -> Option<PidsSample> {
+    let (version, dir) = locate(roots, pid, members)?;
     let current =
         ok_or_record(errors, ErrorSource::CgroupPids, read_parsed(&dir.join("pids.current"), cgroup::single_value));
     let max = match read_parsed(&dir.join("pids.max"), pids::max) {
