@@ -80,6 +80,9 @@ pub struct Sampler {
     tiers: Tiers,
     /// The target selector's last process scan.
     scans: target::ScanCache,
+    /// The descriptor limits of the target's processes and of leakwatch's own, read on full passes.
+    limits: process::KnownLimits,
+    own_limits: process::KnownLimits,
     conns: ConnSampler,
     tasks: TaskSampler,
     /// The last socket tables and descendants read, and when: carried between full passes.
@@ -120,6 +123,8 @@ impl Sampler {
             own_fd_count_by_size: fds::is_procfs(own_roots.procfs()),
             tiers,
             scans: target::ScanCache::new(&settings.roots, std::process::id() as i32),
+            limits: process::KnownLimits::default(),
+            own_limits: process::KnownLimits::default(),
             last_sockets: None,
             last_tasks: None,
             conns,
@@ -191,7 +196,9 @@ impl Sampler {
             target::candidates(&self.settings.spec, &roots, self.own_pid, &mut self.scans, pass.full, &mut self.errors);
         let matched = pids.len();
         pids.truncate(self.settings.max_processes);
-        let mut group = process::sample_group(&roots, &pids, &self.facts, self.fd_count_by_size, &mut self.errors);
+        let limits = (&mut self.limits, pass.full);
+        let mut group =
+            process::sample_group(&roots, &pids, &self.facts, self.fd_count_by_size, limits, &mut self.errors);
         self.drop_reused_pid(&mut group);
         let changed = self.count_change(&group);
         let stamps = self.tiers.processes(pass, &roots, &mut group, &mut self.gate, &mut self.pss, &mut self.errors);
@@ -203,6 +210,7 @@ impl Sampler {
                 &[self.own_pid],
                 &self.own_facts,
                 self.own_fd_count_by_size,
+                (&mut self.own_limits, pass.full),
                 &mut self.errors,
             )
             .first()

@@ -140,18 +140,40 @@ pub struct SampledProcess {
     pub fds: Option<FdScan>,
 }
 
+/// The descriptor soft limits read at the last pass, by process: `/proc/PID/limits` is read again
+/// only on a full pass or when the process's descriptor count moved (a limit changes rarely; a
+/// process that lowers its own at start then opens descriptors). Holds the last group's entries.
+#[derive(Debug, Default)]
+pub struct KnownLimits {
+    /// (pid, start ticks, open descriptors, soft limit) of the last pass's processes.
+    entries: Vec<(i32, u64, Option<u64>, Option<u64>)>,
+}
+
+impl KnownLimits {
+    fn get(&self, pid: i32, start: u64, open_fds: Option<u64>) -> Option<Option<u64>> {
+        self.entries.iter().find(|e| e.0 == pid && e.1 == start && e.2 == open_fds).map(|e| e.3)
+    }
+}
+
 /// Reads the cheap figures of the processes of one group in a pass; `fd_count_by_size` says
-/// the procfs root reports descriptor counts as the `fd` directory's size (see [`fds::count`]).
-/// Returns one entry per process that could be identified (its `stat` was readable); processes
-/// that vanished are skipped and counted.
+/// the procfs root reports descriptor counts as the `fd` directory's size (see [`fds::count`]);
+/// `limits` are re-read on a `full` pass (see [`KnownLimits`]). Returns one entry per process
+/// that could be identified (its `stat` was readable); processes that vanished are skipped and
+/// counted.
 pub fn sample_group(
     roots: &Roots,
     pids: &[i32],
     facts: &SystemFacts,
     fd_count_by_size: bool,
+    (limits, full): (&mut KnownLimits, bool),
     errors: &mut ErrorCounts,
 ) -> Vec<SampledProcess> {
-    pids.iter().filter_map(|&pid| sample_one(roots, pid, facts, fd_count_by_size, errors)).collect()
+    let group: Vec<SampledProcess> = pids
+        .iter()
+        .filter_map(|&pid| sample_one(roots, pid, facts, fd_count_by_size, (limits, full), errors))
+        .collect();
+    limits.entries = group.iter().map(|p| (p.id.pid, p.id.start_ticks, p.memory.open_fds, p.memory.max_fds)).collect();
+    group
 }
 
 fn sample_one(
@@ -159,6 +181,7 @@ fn sample_one(
     pid: i32,
     facts: &SystemFacts,
     fd_count_by_size: bool,
+    (limits, full): (&KnownLimits, bool),
     errors: &mut ErrorCounts,
 ) -> Option<SampledProcess> {
     let dir = roots.pid(pid);
@@ -186,8 +209,11 @@ fn sample_one(
         m.virtual_size = status.virtual_size;
         m.threads = status.threads;
     }
-    m.max_fds = ok_or_record(errors, ErrorSource::Limits, read_parsed(&dir.join("limits"), fd_soft_limit)).flatten();
     m.open_fds = ok_or_record(errors, ErrorSource::Fd, fds::count(&dir.join("fd"), fd_count_by_size));
+    m.max_fds = match limits.get(pid, stat.starttime, m.open_fds) {
+        Some(known) if !full => known,
+        _ => ok_or_record(errors, ErrorSource::Limits, read_parsed(&dir.join("limits"), fd_soft_limit)).flatten(),
+    };
     Some(SampledProcess { id: identity, memory: m, fds: None })
 }
 
@@ -282,10 +308,46 @@ mod tests {
         let roots = Roots::new(&dir, "/nonexistent-sys");
         let facts = SystemFacts { ticks_per_second: 100.0, boot_time: None };
         let mut errors = ErrorCounts::default();
-        let group = sample_group(&roots, &[10, 11], &facts, false, &mut errors);
+        let group = sample_group(&roots, &[10, 11], &facts, false, (&mut KnownLimits::default(), true), &mut errors);
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(group.iter().map(|p| p.id.pid).collect::<Vec<_>>(), [10], "the exiting process 11 is skipped");
         assert!(errors.get(ErrorSource::Stat, ErrorReason::NotFound) >= 1);
+    }
+
+    #[test]
+    fn limits_are_read_again_on_a_full_pass_or_when_the_descriptor_count_moves() {
+        let dir = std::env::temp_dir().join(format!("leakwatch-limits-{}", std::process::id()));
+        let proc = dir.join("10");
+        std::fs::create_dir_all(proc.join("fd")).unwrap();
+        let stat =
+            "10 (app) S 1 10 10 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 100 1000 10 0 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n";
+        std::fs::write(proc.join("stat"), stat).unwrap();
+        let real = std::fs::read_to_string("/proc/self/limits").unwrap();
+        let limit = |soft: u64| {
+            let text: String = real
+                .lines()
+                .map(|l| match l.starts_with("Max open files") {
+                    true => format!("Max open files            {soft:<21}4096                 files     \n"),
+                    false => format!("{l}\n"),
+                })
+                .collect();
+            std::fs::write(proc.join("limits"), text).unwrap();
+        };
+        let roots = Roots::new(&dir, "/nonexistent-sys");
+        let facts = SystemFacts { ticks_per_second: 100.0, boot_time: None };
+        let mut errors = ErrorCounts::default();
+        let mut known = KnownLimits::default();
+        let mut max_fds =
+            |full: bool| sample_group(&roots, &[10], &facts, false, (&mut known, full), &mut errors)[0].memory.max_fds;
+        limit(1024);
+        assert_eq!(max_fds(false), Some(1024), "the first look reads the file");
+        limit(64);
+        assert_eq!(max_fds(false), Some(1024), "kept while the descriptor count stays");
+        std::fs::write(proc.join("fd").join("3"), "").unwrap();
+        assert_eq!(max_fds(false), Some(64), "the count moved: read again");
+        limit(128);
+        assert_eq!(max_fds(true), Some(128), "a full pass reads it");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
