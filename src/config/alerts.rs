@@ -71,8 +71,9 @@ pub struct AlertsConfig {
 pub struct AlertmanagerConfig {
     /// `http[s]://host[:port][/prefix]`; alerts are pushed to `<url>/api/v2/alerts`. Unset: no push.
     pub url: Option<String>,
-    /// CA certificates (PEM) trusted for an `https://` URL, read at each (re)load. Default: the
-    /// system CA bundle (`SSL_CERT_FILE`, else `/etc/ssl/certs/ca-certificates.crt`, ...).
+    /// CA certificates (PEM) trusted for an `https://` URL; checked at each (re)load, used from
+    /// when the push (re)starts. Default: the system CA bundle (`SSL_CERT_FILE`, else
+    /// `/etc/ssl/certs/ca-certificates.crt`, ...).
     pub ca_file: Option<std::path::PathBuf>,
     /// Limit on one push. Default `5s`; 100ms..=1m.
     #[serde(deserialize_with = "units::de_duration")]
