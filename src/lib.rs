@@ -20,6 +20,7 @@ pub mod dashboard;
 pub mod fsread;
 pub mod history;
 pub mod http;
+pub mod http_client;
 pub mod info;
 pub mod lifecycle;
 pub mod logs;

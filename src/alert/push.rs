@@ -2,8 +2,9 @@
 //! where no Prometheus evaluates the generated rules. Firing alerts are sent when they start and
 //! again every `resend_interval` (with `endsAt` 4 intervals ahead, as Prometheus does, so that
 //! Alertmanager resolves them by itself if leakwatch goes away); a resolved alert is sent once
-//! with its `endsAt`. A failed push is logged and retried on the next change or interval; plain
-//! `http://` only.
+//! with its `endsAt`. A failed push is logged and retried on the next change or interval. The
+//! request goes through the shared [`crate::http_client`]: `http://` or `https://` (trusting
+//! `ca_file`, else the system CA bundle).
 //!
 //! Every alert carries leakwatch's [`Identity`]: the pod's `namespace`, `pod`, `container` and
 //! `node` (Downward API) and `instance` as labels, so replicas never merge into one alert, and
@@ -16,17 +17,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
+use std::path::PathBuf;
+
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{CONTENT_TYPE, HOST};
-use hyper::Request;
-use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::engine::State;
 use super::AlertState;
+use crate::http_client::{Client, ClientError, Url};
 use crate::info::StaticInfo;
 
 /// Who sends the alerts: labels added to every alert and the `generatorURL`.
@@ -72,45 +72,28 @@ impl Identity {
 /// Where and how to push.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    /// `host:port` to connect to.
-    pub authority: String,
-    /// The request path: the URL's path prefix + `/api/v2/alerts`.
-    pub path: String,
+    /// Alertmanager's base URL; alerts go to its prefix + [`ALERTS_PATH`].
+    pub url: Url,
+    /// CA certificates (PEM) trusted for an `https://` URL; `None`: the system bundle.
+    pub ca_file: Option<PathBuf>,
     /// Limit on one push (connect, send, response head).
     pub timeout: Duration,
     /// Firing alerts are sent again after this long.
     pub resend_interval: Duration,
 }
 
+/// Alertmanager's v2 alerts endpoint, under the URL's prefix.
+pub const ALERTS_PATH: &str = "/api/v2/alerts";
+
 impl Target {
-    /// Parses `http://host[:port][/prefix]` into the authority and request path.
-    pub fn parse_url(url: &str) -> Result<(String, String), String> {
-        let Some(rest) = url.strip_prefix("http://") else {
-            return Err(if url.starts_with("https://") {
-                format!("{url:?}: https is not supported; use http:// (e.g. through a local proxy)")
-            } else {
-                format!("{url:?} is not an http:// URL like http://alertmanager:9093")
-            });
+    /// The client of this target: a TLS connector for `https://` (reading `ca_file`, else the
+    /// system bundle); the error names the file at fault.
+    pub fn client(&self) -> Result<Client, String> {
+        let tls = match self.url.https {
+            true => Some(crate::http_client::tls_connector(self.ca_file.as_deref(), None).map_err(|e| e.to_string())?),
+            false => None,
         };
-        let (authority, prefix) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
-        let valid_host =
-            |h: &str| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || "-._[]:".contains(c));
-        if !valid_host(authority) || authority.contains('@') {
-            return Err(format!("{url:?}: bad host {authority:?}"));
-        }
-        let has_port = if authority.starts_with('[') { authority.contains("]:") } else { authority.contains(':') };
-        let authority = if has_port {
-            let port = authority.rsplit_once(':').map_or("", |(_, p)| p);
-            if port.parse::<u16>().is_err() {
-                return Err(format!("{url:?}: bad port {port:?}"));
-            }
-            authority.to_owned()
-        } else {
-            format!("{authority}:80")
-        };
-        let prefix = prefix.trim_end_matches('/');
-        let path = if prefix.is_empty() { "/api/v2/alerts".to_owned() } else { format!("/{prefix}/api/v2/alerts") };
-        Ok((authority, path))
+        Client::new(self.url.clone(), tls, None).map_err(|e| e.to_string())
     }
 }
 
@@ -135,24 +118,9 @@ pub struct PostableAlert {
 /// Why a push failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
-    /// Connecting, writing or reading failed.
-    #[error("{authority}: {source}")]
-    Io {
-        /// The Alertmanager.
-        authority: String,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The HTTP exchange failed.
-    #[error("{authority}: {source}")]
-    Http {
-        /// The Alertmanager.
-        authority: String,
-        /// hyper's error.
-        #[source]
-        source: hyper::Error,
-    },
+    /// Connecting, the TLS handshake or the HTTP exchange failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
     /// The batch could not be written as JSON.
     #[error("cannot encode the alerts: {0}")]
     Encode(#[source] serde_json::Error),
@@ -160,10 +128,10 @@ pub enum PushError {
     #[error("{0}: no answer within the timeout")]
     Timeout(String),
     /// Alertmanager answered with an error status.
-    #[error("{authority} answered {status}")]
+    #[error("{url} answered {status}")]
     Status {
         /// The Alertmanager.
-        authority: String,
+        url: String,
         /// The status.
         status: hyper::StatusCode,
     },
@@ -227,37 +195,17 @@ fn rfc3339(unix: f64) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-/// Posts one batch.
-pub async fn post(target: &Target, alerts: &[PostableAlert]) -> Result<(), PushError> {
+/// Posts one batch through `client` within the target's timeout.
+pub async fn post(client: &Client, timeout: Duration, alerts: &[PostableAlert]) -> Result<(), PushError> {
     let body = serde_json::to_vec(alerts).map_err(PushError::Encode)?;
-    let authority = target.authority.clone();
-    let exchange = async {
-        let io = |source| PushError::Io { authority: authority.clone(), source };
-        let http = |source| PushError::Http { authority: authority.clone(), source };
-        let stream = tokio::net::TcpStream::connect(&authority).await.map_err(io)?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(http)?;
-        let request = Request::post(&target.path)
-            .header(HOST, &authority)
-            .header(CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
-        let mut conn = std::pin::pin!(conn);
-        let mut send = std::pin::pin!(sender.send_request(request));
-        // Drive the connection until the response head arrives; a server that closes the
-        // connection right after answering ends `conn` first, and `send` then yields the answer.
-        let response = tokio::select! {
-            r = &mut send => r.map_err(http)?,
-            r = &mut conn => {
-                r.map_err(http)?;
-                send.await.map_err(http)?
-            }
-        };
-        if !response.status().is_success() {
-            return Err(PushError::Status { authority: authority.clone(), status: response.status() });
-        }
-        Ok(())
-    };
-    tokio::time::timeout(target.timeout, exchange).await.map_err(|_| PushError::Timeout(target.authority.clone()))?
+    let url = &client.url.given;
+    let status = tokio::time::timeout(timeout, client.post(ALERTS_PATH, "application/json", Bytes::from(body)))
+        .await
+        .map_err(|_| PushError::Timeout(url.clone()))??;
+    if !status.is_success() {
+        return Err(PushError::Status { url: url.clone(), status });
+    }
+    Ok(())
 }
 
 /// Pushes on every change of the firing set and every `resend_interval` while something fires,
@@ -268,6 +216,14 @@ pub async fn run(
     mut rx: watch::Receiver<Arc<AlertState>>,
     token: CancellationToken,
 ) {
+    let client = match target.client() {
+        Ok(client) => client,
+        Err(e) => {
+            // Validation built the same client; the CA file changed since.
+            tracing::warn!("pushing alerts to Alertmanager is off: {e}");
+            return;
+        }
+    };
     let mut sent: BTreeMap<String, PostableAlert> = BTreeMap::new();
     let mut last_push: Option<Instant> = None;
     let mut tick = tokio::time::interval(target.resend_interval);
@@ -287,7 +243,7 @@ pub async fn run(
         if alerts.is_empty() || (!changed && !due) {
             continue;
         }
-        match post(&target, &alerts).await {
+        match post(&client, target.timeout, &alerts).await {
             Ok(()) => {
                 tracing::debug!(alerts = alerts.len(), "pushed alerts to Alertmanager");
                 sent = firing;
@@ -312,22 +268,6 @@ mod tests {
     use super::*;
     use crate::alert::engine::AlertView;
     use crate::alert::rules::Severity;
-
-    #[test]
-    fn urls_are_http_with_an_optional_port_and_prefix() {
-        assert_eq!(Target::parse_url("http://am:9093"), Ok(("am:9093".into(), "/api/v2/alerts".into())));
-        assert_eq!(Target::parse_url("http://am/"), Ok(("am:80".into(), "/api/v2/alerts".into())));
-        assert_eq!(
-            Target::parse_url("http://127.0.0.1:9093/alertmanager/"),
-            Ok(("127.0.0.1:9093".into(), "/alertmanager/api/v2/alerts".into()))
-        );
-        assert_eq!(Target::parse_url("http://[::1]:9093"), Ok(("[::1]:9093".into(), "/api/v2/alerts".into())));
-        assert!(Target::parse_url("https://am:9093").unwrap_err().contains("https is not supported"));
-        assert!(Target::parse_url("am:9093").is_err());
-        assert!(Target::parse_url("http://am:port").unwrap_err().contains("bad port"));
-        assert!(Target::parse_url("http://user@am:1").is_err());
-        assert!(Target::parse_url("http://").is_err());
-    }
 
     fn view(state: State) -> AlertView {
         AlertView {
@@ -406,5 +346,109 @@ mod tests {
         gone.alerts[0].resolved_reason = Some(crate::alert::rules::REASON_TARGET_GONE);
         let (out, _) = batch(&gone, &firing, 170.0, Duration::from_secs(60), &id);
         assert_eq!(out[0].annotations["resolved_reason"], "target gone");
+    }
+
+    /// Makes a CA and a server certificate for 127.0.0.1 with the openssl CLI in `dir`.
+    fn test_pki(dir: &std::path::Path) {
+        let openssl = |args: &[&str]| {
+            let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+        openssl(
+            &[&["req", "-x509"][..], &ec, &["-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=am ca"]]
+                .concat(),
+        );
+        openssl(&[&["req"][..], &ec, &["-keyout", "am.key", "-out", "am.csr", "-subj", "/CN=am"]].concat());
+        std::fs::write(dir.join("am.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "am.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "am.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "am.ext",
+        ]);
+    }
+
+    #[tokio::test]
+    async fn alerts_are_pushed_over_https_trusting_the_ca_file() {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let dir = std::env::temp_dir().join(format!("lw-push-https-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        test_pki(&dir);
+        let chain = CertificateDer::pem_file_iter(dir.join("am.crt")).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
+        let key = PrivateKeyDer::from_pem_file(dir.join("am.key")).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // A one-request Alertmanager: reads the head and the body, answers 200, hands over the text.
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut tls = acceptor.accept(tcp).await.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = tls.read(&mut buf).await.unwrap();
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request);
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
+                        })
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap();
+                    if body.len() >= length || n == 0 {
+                        break;
+                    }
+                }
+            }
+            tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await.unwrap();
+            tls.shutdown().await.unwrap();
+            // The second connection's client does not trust this certificate.
+            let (tcp, _) = listener.accept().await.unwrap();
+            assert!(acceptor.accept(tcp).await.is_err(), "the handshake with the untrusting client fails");
+            String::from_utf8(request).unwrap()
+        });
+
+        let target = Target {
+            url: Url::parse(&format!("https://{addr}/am/")).unwrap(),
+            ca_file: Some(dir.join("ca.crt")),
+            timeout: Duration::from_secs(30),
+            resend_interval: Duration::from_secs(60),
+        };
+        let client = target.client().unwrap();
+        let state = AlertState { seq: 1, alerts: vec![view(State::Firing)], ..AlertState::default() };
+        let (alerts, _) = batch(&state, &BTreeMap::new(), 120.0, target.resend_interval, &Identity::default());
+        post(&client, target.timeout, &alerts).await.unwrap();
+        // Another CA: the handshake fails, and the push says so.
+        let other = Target { ca_file: Some(dir.join("am.crt")), ..target.clone() };
+        let e = post(&other.client().unwrap(), other.timeout, &alerts).await.unwrap_err().to_string();
+        assert!(e.contains("TLS handshake"), "{e}");
+        let request = tokio::time::timeout(Duration::from_secs(30), server).await.unwrap().unwrap();
+        assert!(request.starts_with("POST /am/api/v2/alerts HTTP/1.1\r\n"), "{request}");
+        assert!(request.to_ascii_lowercase().contains("content-type: application/json"), "{request}");
+        assert!(request.contains("\"alertname\":\"LeakwatchOomKill\""), "{request}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -21,12 +21,14 @@
 //!   runbook_base_url: https://github.com/leakwatch/leakwatch/blob/main/docs/runbook.md   # + "#alertname"
 //!   history: { max_transitions: 1000, retention: 24h, resolved_retention: 15m }
 //!   alertmanager: { url: http://alertmanager:9093, timeout: 5s, resend_interval: 1m }   # optional
+//!                                 # (https:// URLs too, trusting ca_file, else the system bundle)
 //! ```
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::problem::Problem;
 use crate::alert::history::WindowLimits;
 use crate::alert::push;
 use crate::alert::rules::{
@@ -67,8 +69,12 @@ pub struct AlertsConfig {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertmanagerConfig {
-    /// `http://host[:port][/prefix]`; alerts are pushed to `<url>/api/v2/alerts`. Unset: no push.
+    /// `http[s]://host[:port][/prefix]`; alerts are pushed to `<url>/api/v2/alerts`. Unset: no push.
     pub url: Option<String>,
+    /// CA certificates (PEM) trusted for an `https://` URL; checked at each (re)load, used from
+    /// when the push (re)starts. Default: the system CA bundle (`SSL_CERT_FILE`, else
+    /// `/etc/ssl/certs/ca-certificates.crt`, ...).
+    pub ca_file: Option<std::path::PathBuf>,
     /// Limit on one push. Default `5s`; 100ms..=1m.
     #[serde(deserialize_with = "units::de_duration")]
     pub timeout: Option<Duration>,
@@ -83,24 +89,46 @@ pub const DEFAULT_PUSH_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_RESEND_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Validates `alerts.alertmanager`: `None` when no URL is set.
-pub fn validate_alertmanager(c: &AlertmanagerConfig, problems: &mut Vec<String>) -> Option<push::Target> {
+pub fn validate_alertmanager(c: &AlertmanagerConfig, problems: &mut Vec<Problem>) -> Option<push::Target> {
     let key = "alerts.alertmanager";
     let timeout = c.timeout.unwrap_or(DEFAULT_PUSH_TIMEOUT);
     if !(Duration::from_millis(100)..=MINUTE).contains(&timeout) {
-        problems.push(format!("{key}.timeout: must be 100ms..=1m, got {}", humantime::format_duration(timeout)));
+        problems.push(Problem::new(
+            format!("{key}.timeout"),
+            format!("must be 100ms..=1m, got {}", humantime::format_duration(timeout)),
+        ));
     }
     let resend_interval = c.resend_interval.unwrap_or(DEFAULT_RESEND_INTERVAL);
     if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&resend_interval) {
-        problems.push(format!(
-            "{key}.resend_interval: must be 1s..=1h, got {}",
-            humantime::format_duration(resend_interval)
+        problems.push(Problem::new(
+            format!("{key}.resend_interval"),
+            format!("must be 1s..=1h, got {}", humantime::format_duration(resend_interval)),
         ));
     }
-    let url = c.url.as_deref()?;
-    match push::Target::parse_url(url) {
-        Ok((authority, path)) => Some(push::Target { authority, path, timeout, resend_interval }),
+    let Some(url) = c.url.as_deref() else {
+        if c.ca_file.is_some() {
+            problems.push(Problem::new(format!("{key}.ca_file"), format!("needs {key}.url")));
+        }
+        return None;
+    };
+    let url = match crate::http_client::Url::parse(url) {
+        Ok(url) => url,
         Err(e) => {
-            problems.push(format!("{key}.url: {e}"));
+            problems.push(Problem::new(format!("{key}.url"), format!("{url:?}: {e}")));
+            return None;
+        }
+    };
+    if !url.https && c.ca_file.is_some() {
+        problems.push(Problem::new(format!("{key}.ca_file"), format!("needs an https:// {key}.url")));
+        return None;
+    }
+    let target = push::Target { url, ca_file: c.ca_file.clone(), timeout, resend_interval };
+    // Build the client now, so that an unreadable CA file is a problem of the config.
+    match target.client() {
+        Ok(_) => Some(target),
+        Err(e) => {
+            let at = if c.ca_file.is_some() { "ca_file" } else { "url" };
+            problems.push(Problem::new(format!("{key}.{at}"), e));
             None
         }
     }
@@ -228,19 +256,22 @@ const DAY: Duration = Duration::from_secs(86_400);
 const MINUTE: Duration = Duration::from_secs(60);
 
 /// Validates `alerts:`, adding every problem (by key path) to `problems`.
-pub fn validate(c: &AlertsConfig, problems: &mut Vec<String>) -> AlertRules {
+pub fn validate(c: &AlertsConfig, problems: &mut Vec<Problem>) -> AlertRules {
     let d = rules::defaults();
     let thresholds = match &c.rules {
         None => d.thresholds,
         Some(list) => {
             if list.len() > MAX_RULES {
-                problems.push(format!("alerts.rules: at most {MAX_RULES} rules, got {}", list.len()));
+                problems.push(Problem::new("alerts.rules", format!("at most {MAX_RULES} rules, got {}", list.len())));
             }
             let mut out: Vec<ThresholdRule> = Vec::new();
             for (i, r) in list.iter().enumerate() {
                 let rule = threshold(&format!("alerts.rules[{i}]"), r, problems);
                 if out.iter().any(|o| o.name == rule.name) {
-                    problems.push(format!("alerts.rules[{i}].name: {:?} is used by another rule", rule.name));
+                    problems.push(Problem::new(
+                        format!("alerts.rules[{i}].name"),
+                        format!("{:?} is used by another rule", rule.name),
+                    ));
                 }
                 out.push(rule);
             }
@@ -257,30 +288,37 @@ pub fn validate(c: &AlertsConfig, problems: &mut Vec<String>) -> AlertRules {
     }
 }
 
-fn target_down(c: &TargetDownConfig, problems: &mut Vec<String>) -> Option<TargetDownRule> {
+fn target_down(c: &TargetDownConfig, problems: &mut Vec<Problem>) -> Option<TargetDownRule> {
     let for_ = c.for_.unwrap_or(rules::DEFAULT_TARGET_DOWN_FOR);
     if !(Duration::from_secs(1)..=DAY).contains(&for_) {
-        problems.push(format!("alerts.target_down.for: must be 1s..=1d, got {}", humantime::format_duration(for_)));
+        problems.push(Problem::new(
+            "alerts.target_down.for",
+            format!("must be 1s..=1d, got {}", humantime::format_duration(for_)),
+        ));
     }
     (c.enabled != Some(false)).then_some(TargetDownRule { for_ })
 }
 
-fn runbook_base(url: Option<&str>, problems: &mut Vec<String>) -> String {
+fn runbook_base(url: Option<&str>, problems: &mut Vec<Problem>) -> String {
     let Some(url) = url else { return rules::DEFAULT_RUNBOOK_BASE.to_owned() };
     let absolute = ["http://", "https://"].iter().any(|p| url.strip_prefix(p).is_some_and(|rest| !rest.is_empty()));
     if !absolute || url.contains('#') || url.chars().any(char::is_whitespace) {
-        problems.push(format!(
-            "alerts.runbook_base_url: must be an absolute http(s):// URL without a #fragment, got {url:?}"
+        problems.push(Problem::new(
+            "alerts.runbook_base_url",
+            format!("must be an absolute http(s):// URL without a #fragment, got {url:?}"),
         ));
     }
     url.to_owned()
 }
 
-fn threshold(key: &str, r: &RuleConfig, problems: &mut Vec<String>) -> ThresholdRule {
+fn threshold(key: &str, r: &RuleConfig, problems: &mut Vec<Problem>) -> ThresholdRule {
     let default = rules::default_threshold(r.ratio);
     let name = r.name.clone().unwrap_or(default.name);
     if !valid_alert_name(&name) {
-        problems.push(format!("{key}.name: must match [A-Za-z_][A-Za-z0-9_]{{0,127}}, got {name:?}"));
+        problems.push(Problem::new(
+            format!("{key}.name"),
+            format!("must match [A-Za-z_][A-Za-z0-9_]{{0,127}}, got {name:?}"),
+        ));
     }
     let levels = match &r.levels {
         None => default.levels,
@@ -291,21 +329,26 @@ fn threshold(key: &str, r: &RuleConfig, problems: &mut Vec<String>) -> Threshold
                     .filter_map(|(s, v)| v.map(|v| (s, v)))
                     .collect();
             if given.is_empty() {
-                problems.push(format!("{key}.levels: give at least one of info, warning, critical"));
+                problems.push(Problem::new(format!("{key}.levels"), "give at least one of info, warning, critical"));
             }
             for &(s, v) in &given {
                 if !(v > 0.0 && v <= 1.0) {
-                    problems
-                        .push(format!("{key}.levels.{}: must be in (0, 1] (a ratio, 0.8 = 80 %), got {v}", s.as_str()));
+                    problems.push(Problem::new(
+                        format!("{key}.levels.{}", s.as_str()),
+                        format!("must be in (0, 1] (a ratio, 0.8 = 80 %), got {v}"),
+                    ));
                 }
             }
             for pair in given.windows(2) {
                 let ((s1, v1), (s2, v2)) = (pair[0], pair[1]);
                 if v2 <= v1 {
-                    problems.push(format!(
-                        "{key}.levels: must increase with severity, but {} ({v2}) is not above {} ({v1})",
-                        s2.as_str(),
-                        s1.as_str()
+                    problems.push(Problem::new(
+                        format!("{key}.levels"),
+                        format!(
+                            "must increase with severity, but {} ({v2}) is not above {} ({v1})",
+                            s2.as_str(),
+                            s1.as_str()
+                        ),
                     ));
                 }
             }
@@ -314,44 +357,54 @@ fn threshold(key: &str, r: &RuleConfig, problems: &mut Vec<String>) -> Threshold
     };
     let for_ = r.for_.unwrap_or(default.for_);
     if for_ > DAY {
-        problems.push(format!("{key}.for: must be 0s..=1d, got {}", humantime::format_duration(for_)));
+        problems.push(Problem::new(
+            format!("{key}.for"),
+            format!("must be 0s..=1d, got {}", humantime::format_duration(for_)),
+        ));
     }
     let hysteresis = r.hysteresis.unwrap_or(default.hysteresis);
     check_hysteresis(&format!("{key}.hysteresis"), hysteresis, problems);
     if let Some(&(s, lowest)) = levels.first() {
         if hysteresis >= lowest && lowest > 0.0 {
-            problems.push(format!(
-                "{key}.hysteresis: must be below the lowest level ({} = {lowest}), got {hysteresis}",
-                s.as_str()
+            problems.push(Problem::new(
+                format!("{key}.hysteresis"),
+                format!("must be below the lowest level ({} = {lowest}), got {hysteresis}", s.as_str()),
             ));
         }
     }
     ThresholdRule { name, ratio: r.ratio, levels, for_, hysteresis }
 }
 
-fn prediction(c: &PredictionConfig, d: PredictionRules, problems: &mut Vec<String>) -> PredictionRules {
+fn prediction(c: &PredictionConfig, d: PredictionRules, problems: &mut Vec<Problem>) -> PredictionRules {
     let key = "alerts.prediction";
     let resources = c.resources.clone().unwrap_or(d.resources);
     for (i, r) in resources.iter().enumerate() {
         if resources[..i].contains(r) {
-            problems.push(format!("{key}.resources[{i}]: {} is listed twice", r.as_str()));
+            problems.push(Problem::new(format!("{key}.resources[{i}]"), format!("{} is listed twice", r.as_str())));
         }
     }
     let retention = c.retention.unwrap_or(d.window.retention);
     if !(MINUTE..=7 * DAY).contains(&retention) {
-        problems.push(format!("{key}.retention: must be 1m..=7d, got {}", humantime::format_duration(retention)));
+        problems.push(Problem::new(
+            format!("{key}.retention"),
+            format!("must be 1m..=7d, got {}", humantime::format_duration(retention)),
+        ));
     }
     let max_samples = c.max_samples.unwrap_or(d.window.max_samples);
     if !(16..=MAX_SAMPLES).contains(&max_samples) {
-        problems.push(format!("{key}.max_samples: must be 16..={MAX_SAMPLES}, got {max_samples}"));
+        problems
+            .push(Problem::new(format!("{key}.max_samples"), format!("must be 16..={MAX_SAMPLES}, got {max_samples}")));
     }
     let min_fill = c.min_fill.unwrap_or(d.window.min_fill);
     if !(0.1..=1.0).contains(&min_fill) {
-        problems.push(format!("{key}.min_fill: must be 0.1..=1, got {min_fill}"));
+        problems.push(Problem::new(format!("{key}.min_fill"), format!("must be 0.1..=1, got {min_fill}")));
     }
     let for_ = c.for_.unwrap_or(d.for_);
     if for_ > DAY {
-        problems.push(format!("{key}.for: must be 0s..=1d, got {}", humantime::format_duration(for_)));
+        problems.push(Problem::new(
+            format!("{key}.for"),
+            format!("must be 0s..=1d, got {}", humantime::format_duration(for_)),
+        ));
     }
     let hysteresis = c.hysteresis.unwrap_or(d.hysteresis);
     check_hysteresis(&format!("{key}.hysteresis"), hysteresis, problems);
@@ -364,67 +417,82 @@ fn prediction(c: &PredictionConfig, d: PredictionRules, problems: &mut Vec<Strin
         }
         let horizon = given.horizon.unwrap_or(default.horizon);
         if !(MINUTE..=7 * DAY).contains(&horizon) {
-            problems.push(format!("{key}.{sev}.horizon: must be 1m..=7d, got {}", humantime::format_duration(horizon)));
+            problems.push(Problem::new(
+                format!("{key}.{sev}.horizon"),
+                format!("must be 1m..=7d, got {}", humantime::format_duration(horizon)),
+            ));
         }
         let min_ratio = given.min_ratio.unwrap_or(default.min_ratio);
         if !(0.0..1.0).contains(&min_ratio) {
-            problems.push(format!("{key}.{sev}.min_ratio: must be in [0, 1), got {min_ratio}"));
+            problems
+                .push(Problem::new(format!("{key}.{sev}.min_ratio"), format!("must be in [0, 1), got {min_ratio}")));
         }
         let level_for = given.for_.or(default.for_);
         if level_for.is_some_and(|f| f > DAY) {
-            problems.push(format!("{key}.{sev}.for: must be 0s..=1d"));
+            problems.push(Problem::new(format!("{key}.{sev}.for"), "must be 0s..=1d"));
         }
         levels.push(PredictionLevel { severity: default.severity, horizon, min_ratio, for_: level_for });
     }
     if let [warning, critical] = levels.as_slice() {
         if critical.horizon >= warning.horizon {
-            problems.push(format!(
-                "{key}.critical.horizon: must be shorter than the warning horizon ({}), got {}",
-                humantime::format_duration(warning.horizon),
-                humantime::format_duration(critical.horizon)
+            problems.push(Problem::new(
+                format!("{key}.critical.horizon"),
+                format!(
+                    "must be shorter than the warning horizon ({}), got {}",
+                    humantime::format_duration(warning.horizon),
+                    humantime::format_duration(critical.horizon)
+                ),
             ));
         }
         if critical.min_ratio < warning.min_ratio {
-            problems.push(format!(
-                "{key}.critical.min_ratio: must not be below the warning one ({}), got {}",
-                warning.min_ratio, critical.min_ratio
+            problems.push(Problem::new(
+                format!("{key}.critical.min_ratio"),
+                format!("must not be below the warning one ({}), got {}", warning.min_ratio, critical.min_ratio),
             ));
         }
     }
     PredictionRules { resources, window: WindowLimits { retention, max_samples, min_fill }, for_, levels, hysteresis }
 }
 
-fn oom(c: &OomKillConfig, problems: &mut Vec<String>) -> Option<OomRule> {
+fn oom(c: &OomKillConfig, problems: &mut Vec<Problem>) -> Option<OomRule> {
     let window = c.window.unwrap_or(rules::DEFAULT_OOM_WINDOW);
     if !(MINUTE..=DAY).contains(&window) {
-        problems.push(format!("alerts.oom_kill.window: must be 1m..=1d, got {}", humantime::format_duration(window)));
+        problems.push(Problem::new(
+            "alerts.oom_kill.window",
+            format!("must be 1m..=1d, got {}", humantime::format_duration(window)),
+        ));
     }
     (c.enabled != Some(false)).then_some(OomRule { window })
 }
 
-fn history(c: &HistoryConfig, d: HistoryLimits, problems: &mut Vec<String>) -> HistoryLimits {
+fn history(c: &HistoryConfig, d: HistoryLimits, problems: &mut Vec<Problem>) -> HistoryLimits {
     let max_transitions = c.max_transitions.unwrap_or(d.max_transitions);
     if !(1..=MAX_TRANSITIONS).contains(&max_transitions) {
-        problems.push(format!("alerts.history.max_transitions: must be 1..={MAX_TRANSITIONS}, got {max_transitions}"));
+        problems.push(Problem::new(
+            "alerts.history.max_transitions",
+            format!("must be 1..={MAX_TRANSITIONS}, got {max_transitions}"),
+        ));
     }
     let retention = c.retention.unwrap_or(d.retention);
     if !(MINUTE..=30 * DAY).contains(&retention) {
-        problems
-            .push(format!("alerts.history.retention: must be 1m..=30d, got {}", humantime::format_duration(retention)));
+        problems.push(Problem::new(
+            "alerts.history.retention",
+            format!("must be 1m..=30d, got {}", humantime::format_duration(retention)),
+        ));
     }
     let resolved_retention = c.resolved_retention.unwrap_or(d.resolved_retention);
     if resolved_retention > DAY {
-        problems.push(format!(
-            "alerts.history.resolved_retention: must be 0s..=1d, got {}",
-            humantime::format_duration(resolved_retention)
+        problems.push(Problem::new(
+            "alerts.history.resolved_retention",
+            format!("must be 0s..=1d, got {}", humantime::format_duration(resolved_retention)),
         ));
     }
     HistoryLimits { max_transitions, retention, resolved_retention }
 }
 
-fn check_hysteresis(key: &str, h: f64, problems: &mut Vec<String>) {
+fn check_hysteresis(key: &str, h: f64, problems: &mut Vec<Problem>) {
     if !(0.0..=0.5).contains(&h) {
-        problems.push(format!("{key}: must be 0..=0.5 (in ratio units), got {h}"));
+        problems.push(Problem::new(key, format!("must be 0..=0.5 (in ratio units), got {h}")));
     }
 }
 
@@ -445,7 +513,7 @@ mod tests {
         let c = Config::from_yaml(yaml.as_bytes()).unwrap();
         let mut p = Vec::new();
         validate(&c.alerts, &mut p);
-        p.join("\n")
+        crate::config::problem::join(&p, "\n")
     }
 
     #[test]
@@ -510,18 +578,31 @@ mod tests {
 
     #[test]
     fn the_alertmanager_url_is_checked() {
-        let c = Config::from_yaml(b"alerts:\n  alertmanager:\n    url: https://am:9093\n    resend_interval: 0s\n")
-            .unwrap();
+        let c = Config::from_yaml(b"alerts:\n  alertmanager:\n    url: am:9093\n    resend_interval: 0s\n").unwrap();
         let mut p = Vec::new();
         assert_eq!(validate_alertmanager(&c.alerts.alertmanager, &mut p), None);
-        let e = p.join("\n");
-        assert!(e.contains("alerts.alertmanager.url") && e.contains("https is not supported"), "{e}");
+        let e = crate::config::problem::join(&p, "\n");
+        assert!(e.contains("alerts.alertmanager.url") && e.contains("expected http[s]://"), "{e}");
         assert!(e.contains("alerts.alertmanager.resend_interval: must be 1s..=1h"), "{e}");
+        let c = Config::from_yaml(
+            b"alerts:\n  alertmanager:\n    url: https://am:9093\n    ca_file: /nonexistent/ca.pem\n",
+        )
+        .unwrap();
+        let mut p = Vec::new();
+        assert_eq!(validate_alertmanager(&c.alerts.alertmanager, &mut p), None);
+        assert_eq!(p[0].key_path, "alerts.alertmanager.ca_file");
+        assert!(p[0].message.starts_with("/nonexistent/ca.pem"), "{p:?}");
+        let c =
+            Config::from_yaml(b"alerts:\n  alertmanager:\n    url: http://am:9093\n    ca_file: /ca.pem\n").unwrap();
+        let mut p = Vec::new();
+        assert_eq!(validate_alertmanager(&c.alerts.alertmanager, &mut p), None);
+        assert_eq!(p[0].key_path, "alerts.alertmanager.ca_file");
+        assert!(p[0].message.contains("needs an https://"), "{p:?}");
         let c = Config::from_yaml(b"alerts:\n  alertmanager:\n    url: http://am:9093/am\n").unwrap();
         let mut p = Vec::new();
         let t = validate_alertmanager(&c.alerts.alertmanager, &mut p).unwrap();
         assert!(p.is_empty());
-        assert_eq!((t.authority.as_str(), t.path.as_str()), ("am:9093", "/am/api/v2/alerts"));
+        assert_eq!((t.url.authority.as_str(), t.url.prefix.as_str()), ("am:9093", "/am"));
         assert_eq!(validate_alertmanager(&AlertmanagerConfig::default(), &mut p), None);
     }
 
@@ -562,6 +643,6 @@ mod tests {
         assert_eq!(r.for_of(&r.levels[1]), Duration::from_secs(300));
         let c = Config::from_yaml(b"alerts:\n  prediction:\n    warning: {for: 2d}\n").unwrap();
         validate(&c.alerts, &mut p);
-        assert!(p.iter().any(|e| e.contains("alerts.prediction.warning.for: must be 0s..=1d")), "{p:?}");
+        assert!(p.iter().any(|e| e.to_string().contains("alerts.prediction.warning.for: must be 0s..=1d")), "{p:?}");
     }
 }

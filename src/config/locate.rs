@@ -3,6 +3,8 @@
 //! Flow style (`{a: 1}`, `[x, y]`) and anchors are not followed: the problem is then reported
 //! by key path only.
 
+use super::problem::Problem;
+
 /// One step of a key path.
 #[derive(Debug, PartialEq, Eq)]
 enum Step<'a> {
@@ -110,13 +112,10 @@ pub fn line_of(text: &str, path: &str) -> Option<usize> {
     found
 }
 
-/// `problem` (`key.path: message`) with the key's line in `text` appended, when it can be
-/// found: `key.path: message (line 7)`.
-pub fn with_line(text: &str, problem: &str) -> String {
-    let Some((path, _)) = problem.split_once(": ") else { return problem.to_owned() };
-    match line_of(text, path) {
-        Some(line) => format!("{problem} (line {line})"),
-        None => problem.to_owned(),
+/// Fills in each problem's line from its key path in `text` (left `None` when not found).
+pub fn locate(text: &str, problems: &mut [Problem]) {
+    for p in problems {
+        p.line = line_of(text, &p.key_path);
     }
 }
 
@@ -162,10 +161,13 @@ alerts:
         assert_eq!(line_of(YAML, "logs.sources[0].max_lines"), None, "not in another item");
         assert_eq!(line_of(YAML, "alerts.rules[0].levels.warning"), None, "flow style");
         assert_eq!(line_of(YAML, "target, logs"), None);
-        assert_eq!(
-            with_line(YAML, "target.max_processes: must be 1..=10000, got 0"),
-            "target.max_processes: must be 1..=10000, got 0 (line 4)"
-        );
-        assert_eq!(with_line(YAML, "no key here"), "no key here");
+        let mut problems = [
+            Problem::new("target.max_processes", "must be 1..=10000, got 0"),
+            Problem::new("target.pid, target.name", "give at most one"),
+        ];
+        locate(YAML, &mut problems);
+        assert_eq!(problems[0].line, Some(4));
+        assert_eq!(problems[0].to_string(), "target.max_processes: must be 1..=10000, got 0 (line 4)");
+        assert_eq!(problems[1].line, None, "not a key path");
     }
 }

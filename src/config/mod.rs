@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod locate;
+pub mod problem;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -289,8 +290,8 @@ pub enum ConfigError {
         message: String,
     },
     /// One or more values are out of range or contradict each other.
-    #[error("invalid configuration:\n  {}", .0.join("\n  "))]
-    Invalid(Vec<String>),
+    #[error("invalid configuration:\n  {}", problem::join(.0, "\n  "))]
+    Invalid(Vec<problem::Problem>),
 }
 
 /// The bytes of a config file, at most [`MAX_CONFIG_BYTES`]; a regular file only (a FIFO or a
@@ -495,8 +496,18 @@ mod tests {
         assert_eq!(v.tiers, crate::sample::tier::TierSettings::default());
         let c = Config::from_yaml(b"sampling:\n  expensive_every: 0\n  pss_rss_change: 1.5\n").unwrap();
         let Err(ConfigError::Invalid(problems)) = validate(&c, false) else { panic!("accepted") };
-        assert!(problems.iter().any(|p| p.starts_with("sampling.expensive_every: must be 1..=1000")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.starts_with("sampling.pss_rss_change: must be a fraction")), "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.key_path == "sampling.expensive_every" && p.message.starts_with("must be 1..=1000")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.key_path == "sampling.pss_rss_change" && p.message.starts_with("must be a fraction")),
+            "{problems:?}"
+        );
     }
 
     #[test]

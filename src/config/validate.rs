@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use regex::{Regex, RegexBuilder};
 
+use super::problem::Problem;
 use super::*;
 use crate::cleanup::CleanupSettings;
 use crate::logs::ring::{RingLimits, MIN_LINE_BYTES};
@@ -124,28 +125,33 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
     let mut problems = Vec::new();
     let listen_text = config.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
     let listen = listen_address(listen_text).unwrap_or_else(|problem| {
-        problems.push(format!("listen: {listen_text:?} {problem}"));
+        problems.push(Problem::new("listen", format!("{listen_text:?} {problem}")));
         SocketAddr::from(([0, 0, 0, 0], 0))
     });
     let interval = config.interval.unwrap_or(DEFAULT_INTERVAL);
     if !(Duration::from_millis(100)..=Duration::from_secs(3600)).contains(&interval) {
-        problems.push(format!("interval: must be 100ms..=1h, got {}", humantime::format_duration(interval)));
+        problems.push(Problem::new(
+            "interval",
+            format!("must be 100ms..=1h, got {}", humantime::format_duration(interval)),
+        ));
     }
     let t = &config.target;
     let selector = selector(t, wrapped, &mut problems);
     if let Some(name) = &t.name {
         if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
-            problems.push(format!("target.name: must be 1..=64 printable characters, got {name:?}"));
+            problems.push(Problem::new("target.name", format!("must be 1..=64 printable characters, got {name:?}")));
         }
     }
     let max_processes = t.max_processes.unwrap_or(DEFAULT_MAX_PROCESSES);
     if !(1..=10_000).contains(&max_processes) {
-        problems.push(format!("target.max_processes: must be 1..=10000, got {max_processes}"));
+        problems.push(Problem::new("target.max_processes", format!("must be 1..=10000, got {max_processes}")));
     }
     let pss_time_budget = config.pss.time_budget.unwrap_or(DEFAULT_PSS_TIME_BUDGET);
     if !(Duration::from_millis(1)..=Duration::from_secs(10)).contains(&pss_time_budget) {
-        problems
-            .push(format!("pss.time_budget: must be 1ms..=10s, got {}", humantime::format_duration(pss_time_budget)));
+        problems.push(Problem::new(
+            "pss.time_budget",
+            format!("must be 1ms..=10s, got {}", humantime::format_duration(pss_time_budget)),
+        ));
     }
     let tiers = tiers(&config.sampling, &mut problems);
     let logs = log_sources(&config.logs, wrapped, &mut problems);
@@ -163,14 +169,14 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
     let alertmanager = super::alerts::validate_alertmanager(&config.alerts.alertmanager, &mut problems);
     if let Some(file) = &config.admin.token_file {
         if let Err(e) = crate::token::read_token(file) {
-            problems.push(format!("admin.token_file: {e}"));
+            problems.push(Problem::new("admin.token_file", e.to_string()));
         }
     }
     let cleanup = cleanup(&config.cleanup, &mut problems);
     let external_url = config.web_external_url.as_deref().map(|url| {
         let absolute = ["http://", "https://"].iter().any(|p| url.strip_prefix(p).is_some_and(|r| !r.is_empty()));
         if !absolute || url.chars().any(char::is_whitespace) {
-            problems.push(format!("web_external_url: must be an absolute http(s):// URL, got {url:?}"));
+            problems.push(Problem::new("web_external_url", format!("must be an absolute http(s):// URL, got {url:?}")));
         }
         url.trim_end_matches('/').to_owned()
     });
@@ -178,26 +184,26 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
     let web = config.web_config_file.as_deref().and_then(|path| {
         crate::web::WebConfig::load(path)
             .map(std::sync::Arc::new)
-            .inspect_err(|e| problems.push(format!("--web.config.file: {e}")))
+            .inspect_err(|e| problems.push(Problem::new("--web.config.file", e.to_string())))
             .ok()
     });
     let logs_basic_auth_users = match &config.logs.basic_auth_users {
         Some(map) if map.is_empty() => {
-            problems.push(
-                "logs.basic_auth_users: lists no user (omit the key to let the web config protect the log endpoints)"
-                    .to_owned(),
-            );
+            problems.push(Problem::new(
+                "logs.basic_auth_users",
+                "lists no user (omit the key to let the web config protect the log endpoints)",
+            ));
             None
         }
-        Some(map) => crate::web::Users::parse("logs.basic_auth_users", map).unwrap_or_else(|e| {
-            problems.push(e);
+        Some(map) => crate::web::Users::parse("logs.basic_auth_users", map).unwrap_or_else(|(key_path, message)| {
+            problems.push(Problem::new(key_path, message));
             None
         }),
         None => None,
     };
     let logs_allowed_dirs = config.logs.allowed_dirs.clone().unwrap_or_default();
     for dir in logs_allowed_dirs.iter().filter(|d| !d.is_absolute()) {
-        problems.push(format!("logs.allowed_dirs: {} is not an absolute path", dir.display()));
+        problems.push(Problem::new("logs.allowed_dirs", format!("{} is not an absolute path", dir.display())));
     }
     if problems.is_empty() {
         Ok(ValidConfig {
@@ -231,19 +237,21 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
     }
 }
 
-fn tiers(c: &SamplingConfig, problems: &mut Vec<String>) -> TierSettings {
+fn tiers(c: &SamplingConfig, problems: &mut Vec<Problem>) -> TierSettings {
     let expensive_every = c.expensive_every.unwrap_or(DEFAULT_EXPENSIVE_EVERY);
     if !(1..=1000).contains(&expensive_every) {
-        problems.push(format!("sampling.expensive_every: must be 1..=1000 passes, got {expensive_every}"));
+        problems
+            .push(Problem::new("sampling.expensive_every", format!("must be 1..=1000 passes, got {expensive_every}")));
     }
     let pss_rss_change = c.pss_rss_change.unwrap_or(DEFAULT_PSS_RSS_CHANGE);
     if !(0.0..=1.0).contains(&pss_rss_change) {
-        problems.push(format!("sampling.pss_rss_change: must be a fraction 0..=1, got {pss_rss_change}"));
+        problems
+            .push(Problem::new("sampling.pss_rss_change", format!("must be a fraction 0..=1, got {pss_rss_change}")));
     }
     TierSettings { expensive_every, pss_rss_change }
 }
 
-fn log_sources(logs: &LogsConfig, wrapped: bool, problems: &mut Vec<String>) -> Vec<LogSourceSpec> {
+fn log_sources(logs: &LogsConfig, wrapped: bool, problems: &mut Vec<Problem>) -> Vec<LogSourceSpec> {
     let defaults = LogCaps {
         max_lines: logs.max_lines,
         max_bytes: logs.max_bytes,
@@ -252,22 +260,34 @@ fn log_sources(logs: &LogsConfig, wrapped: bool, problems: &mut Vec<String>) -> 
     };
     let default_limits = ring_limits("logs", &defaults, None, problems);
     if logs.sources.len() > MAX_LOG_SOURCES {
-        problems.push(format!("logs.sources: at most {MAX_LOG_SOURCES} sources, got {}", logs.sources.len()));
+        problems.push(Problem::new(
+            "logs.sources",
+            format!("at most {MAX_LOG_SOURCES} sources, got {}", logs.sources.len()),
+        ));
     }
     let mut out: Vec<LogSourceSpec> = Vec::new();
     for (i, s) in logs.sources.iter().enumerate() {
         let key = format!("logs.sources[{i}]");
         if !valid_source_name(&s.name) {
-            problems.push(format!("{key}.name: must match [A-Za-z0-9_.-]{{1,64}}, got {:?}", s.name));
+            problems.push(Problem::new(
+                format!("{key}.name"),
+                format!("must match [A-Za-z0-9_.-]{{1,64}}, got {:?}", s.name),
+            ));
         } else if RESERVED_SOURCE_NAMES.contains(&s.name.as_str()) {
-            problems.push(format!("{key}.name: {:?} is reserved for the wrapped command's stream", s.name));
+            problems.push(Problem::new(
+                format!("{key}.name"),
+                format!("{:?} is reserved for the wrapped command's stream", s.name),
+            ));
         } else if out.iter().any(|o| o.name == s.name) {
-            problems.push(format!("{key}.name: {:?} is used by another source", s.name));
+            problems.push(Problem::new(format!("{key}.name"), format!("{:?} is used by another source", s.name)));
         }
         if s.path.is_empty() || !s.path.starts_with('/') {
-            problems.push(format!("{key}.path: must be an absolute path or glob, got {:?}", s.path));
+            problems.push(Problem::new(
+                format!("{key}.path"),
+                format!("must be an absolute path or glob, got {:?}", s.path),
+            ));
         } else if let Err(e) = glob::Pattern::new(&s.path) {
-            problems.push(format!("{key}.path: not a valid glob: {e}"));
+            problems.push(Problem::new(format!("{key}.path"), format!("not a valid glob: {e}")));
         }
         let caps = LogCaps {
             max_lines: s.max_lines,
@@ -295,7 +315,7 @@ struct LogCaps {
 }
 
 /// The caps of a source: its own values, else the `logs:` defaults, else the built-in ones.
-fn ring_limits(key: &str, own: &LogCaps, defaults: Option<&LogCaps>, problems: &mut Vec<String>) -> RingLimits {
+fn ring_limits(key: &str, own: &LogCaps, defaults: Option<&LogCaps>, problems: &mut Vec<Problem>) -> RingLimits {
     let max_lines = own.max_lines.or(defaults.and_then(|d| d.max_lines)).unwrap_or(DEFAULT_LOG_MAX_LINES);
     let max_bytes = own.max_bytes.or(defaults.and_then(|d| d.max_bytes)).unwrap_or(DEFAULT_LOG_MAX_BYTES);
     // Unset, the line cap follows a small buffer down rather than failing validation.
@@ -307,20 +327,25 @@ fn ring_limits(key: &str, own: &LogCaps, defaults: Option<&LogCaps>, problems: &
         own.max_subscribers.or(defaults.and_then(|d| d.max_subscribers)).unwrap_or(DEFAULT_LOG_MAX_SUBSCRIBERS);
     // Only values written under this key are reported here (defaults are checked once, under `logs`).
     if own.max_lines.is_some() && !(1..=10_000_000).contains(&max_lines) {
-        problems.push(format!("{key}.max_lines: must be 1..=10000000, got {max_lines}"));
+        problems.push(Problem::new(format!("{key}.max_lines"), format!("must be 1..=10000000, got {max_lines}")));
     }
     if own.max_bytes.is_some() && !(4 << 10..=1 << 30).contains(&max_bytes) {
-        problems.push(format!("{key}.max_bytes: must be 4KiB..=1GiB (4096..=1073741824), got {max_bytes}"));
+        problems.push(Problem::new(
+            format!("{key}.max_bytes"),
+            format!("must be 4KiB..=1GiB (4096..=1073741824), got {max_bytes}"),
+        ));
     }
     if (own.max_line_bytes.is_some() || own.max_bytes.is_some())
         && !(MIN_LINE_BYTES as u64..=max_bytes).contains(&max_line_bytes)
     {
-        problems.push(format!(
-            "{key}.max_line_bytes: must be {MIN_LINE_BYTES}..=max_bytes ({max_bytes}), got {max_line_bytes}"
+        problems.push(Problem::new(
+            format!("{key}.max_line_bytes"),
+            format!("must be {MIN_LINE_BYTES}..=max_bytes ({max_bytes}), got {max_line_bytes}"),
         ));
     }
     if own.max_subscribers.is_some() && !(1..=10_000).contains(&max_subscribers) {
-        problems.push(format!("{key}.max_subscribers: must be 1..=10000, got {max_subscribers}"));
+        problems
+            .push(Problem::new(format!("{key}.max_subscribers"), format!("must be 1..=10000, got {max_subscribers}")));
     }
     RingLimits {
         max_lines,
@@ -330,12 +355,12 @@ fn ring_limits(key: &str, own: &LogCaps, defaults: Option<&LogCaps>, problems: &
     }
 }
 
-fn cleanup(c: &CleanupConfig, problems: &mut Vec<String>) -> CleanupSettings {
+fn cleanup(c: &CleanupConfig, problems: &mut Vec<Problem>) -> CleanupSettings {
     let d = CleanupSettings::default();
-    let duration = |key: &str, value: Option<Duration>, default: Duration, problems: &mut Vec<String>| {
+    let duration = |key: &str, value: Option<Duration>, default: Duration, problems: &mut Vec<Problem>| {
         let v = value.unwrap_or(default);
         if !(Duration::from_secs(1)..=Duration::from_secs(86400)).contains(&v) {
-            problems.push(format!("{key}: must be 1s..=24h, got {}", humantime::format_duration(v)));
+            problems.push(Problem::new(key, format!("must be 1s..=24h, got {}", humantime::format_duration(v))));
         }
         v
     };
@@ -343,96 +368,108 @@ fn cleanup(c: &CleanupConfig, problems: &mut Vec<String>) -> CleanupSettings {
     let memory_cooldown = duration("cleanup.memory_cooldown", c.memory_cooldown, d.memory_cooldown, problems);
     let memory_threshold = c.memory_threshold.unwrap_or(d.memory_threshold);
     if !(1 << 20..=1 << 40).contains(&memory_threshold) {
-        problems.push(format!(
-            "cleanup.memory_threshold: must be 1MiB..=1TiB (1048576..=1099511627776), got {memory_threshold}"
+        problems.push(Problem::new(
+            "cleanup.memory_threshold",
+            format!("must be 1MiB..=1TiB (1048576..=1099511627776), got {memory_threshold}"),
         ));
     }
     CleanupSettings { interval, memory_threshold, memory_cooldown }
 }
 
-fn console(c: &super::ConsoleConfig, problems: &mut Vec<String>) -> crate::history::ConsoleSettings {
+fn console(c: &super::ConsoleConfig, problems: &mut Vec<Problem>) -> crate::history::ConsoleSettings {
     use crate::history::{ConsoleSettings, HistorySettings, MAX_LOG_LINES, MAX_MAX_POINTS, MAX_RETENTION};
     let d = ConsoleSettings::default();
     let retention = c.history_retention.unwrap_or(d.history.retention);
     if !(Duration::from_secs(60)..=MAX_RETENTION).contains(&retention) {
-        problems.push(format!(
-            "console.history_retention: must be 1m..=24h, got {}",
-            humantime::format_duration(retention)
+        problems.push(Problem::new(
+            "console.history_retention",
+            format!("must be 1m..=24h, got {}", humantime::format_duration(retention)),
         ));
     }
     let max_points = c.history_max_points.unwrap_or(d.history.max_points);
     if !(10..=MAX_MAX_POINTS).contains(&max_points) {
-        problems.push(format!("console.history_max_points: must be 10..={MAX_MAX_POINTS}, got {max_points}"));
+        problems.push(Problem::new(
+            "console.history_max_points",
+            format!("must be 10..={MAX_MAX_POINTS}, got {max_points}"),
+        ));
     }
     let max_log_lines = c.max_log_lines.unwrap_or(d.max_log_lines);
     if !(10..=MAX_LOG_LINES).contains(&max_log_lines) {
-        problems.push(format!("console.max_log_lines: must be 10..={MAX_LOG_LINES}, got {max_log_lines}"));
+        problems
+            .push(Problem::new("console.max_log_lines", format!("must be 10..={MAX_LOG_LINES}, got {max_log_lines}")));
     }
     ConsoleSettings { history: HistorySettings { retention, max_points }, max_log_lines }
 }
 
-fn stale_after(key: &str, value: Option<Duration>, problems: &mut Vec<String>) -> Duration {
+fn stale_after(key: &str, value: Option<Duration>, problems: &mut Vec<Problem>) -> Duration {
     let d = value.unwrap_or(DEFAULT_STALE_AFTER);
     if !(Duration::from_secs(1)..=Duration::from_secs(30 * 86400)).contains(&d) {
-        problems.push(format!("{key}: must be 1s..=30d, got {}", humantime::format_duration(d)));
+        problems.push(Problem::new(key, format!("must be 1s..=30d, got {}", humantime::format_duration(d))));
     }
     d
 }
 
-fn max_tracked(key: &str, value: Option<usize>, default: usize, problems: &mut Vec<String>) -> usize {
+fn max_tracked(key: &str, value: Option<usize>, default: usize, problems: &mut Vec<Problem>) -> usize {
     let n = value.unwrap_or(default);
     if !(1..=1_000_000).contains(&n) {
-        problems.push(format!("{key}: must be 1..=1000000, got {n}"));
+        problems.push(Problem::new(key, format!("must be 1..=1000000, got {n}")));
     }
     n
 }
 
-fn connections(c: &ConnectionsConfig, problems: &mut Vec<String>) -> ConnSettings {
+fn connections(c: &ConnectionsConfig, problems: &mut Vec<Problem>) -> ConnSettings {
     let method = match c.method.as_deref() {
         None | Some("auto") => MethodChoice::Auto,
         Some("proc_net") => MethodChoice::ProcNet,
         Some(other) => {
-            problems.push(format!("connections.method: must be auto or proc_net, got {other:?}"));
+            problems.push(Problem::new("connections.method", format!("must be auto or proc_net, got {other:?}")));
             MethodChoice::Auto
         }
     };
     if c.peers.len() > MAX_PEERS {
-        problems.push(format!("connections.peers: at most {MAX_PEERS} peer groups, got {}", c.peers.len()));
+        problems
+            .push(Problem::new("connections.peers", format!("at most {MAX_PEERS} peer groups, got {}", c.peers.len())));
     }
     let mut peers: Vec<PeerSpec> = Vec::new();
     for (i, p) in c.peers.iter().enumerate() {
         let key = format!("connections.peers[{i}]");
         if !valid_source_name(&p.name) {
-            problems.push(format!("{key}.name: must match [A-Za-z0-9_.-]{{1,64}}, got {:?}", p.name));
+            problems.push(Problem::new(
+                format!("{key}.name"),
+                format!("must match [A-Za-z0-9_.-]{{1,64}}, got {:?}", p.name),
+            ));
         } else if peers.iter().any(|o| o.name == p.name) {
-            problems.push(format!("{key}.name: {:?} is used by another peer group", p.name));
+            problems.push(Problem::new(format!("{key}.name"), format!("{:?} is used by another peer group", p.name)));
         }
         let remote_port = match p.remote_port {
             Some(port @ 1..=65535) => port as u16,
             Some(port) => {
-                problems.push(format!("{key}.remote_port: must be 1..=65535, got {port}"));
+                problems.push(Problem::new(format!("{key}.remote_port"), format!("must be 1..=65535, got {port}")));
                 0
             }
             None => {
-                problems.push(format!("{key}.remote_port: required (the port the connections go to, e.g. 5432)"));
+                problems.push(Problem::new(
+                    format!("{key}.remote_port"),
+                    "required (the port the connections go to, e.g. 5432)",
+                ));
                 0
             }
         };
         let remote_address = p.remote_address.as_ref().and_then(|a| match a.parse::<std::net::IpAddr>() {
             Ok(ip) => Some(ip.to_canonical()),
             Err(_) => {
-                problems.push(format!("{key}.remote_address: {a:?} is not an IP address"));
+                problems.push(Problem::new(format!("{key}.remote_address"), format!("{a:?} is not an IP address")));
                 None
             }
         });
         let limit = match p.limit {
             Some(l @ 1..=1_000_000) => l,
             Some(l) => {
-                problems.push(format!("{key}.limit: must be 1..=1000000, got {l}"));
+                problems.push(Problem::new(format!("{key}.limit"), format!("must be 1..=1000000, got {l}")));
                 1
             }
             None => {
-                problems.push(format!("{key}.limit: required (e.g. the pool size)"));
+                problems.push(Problem::new(format!("{key}.limit"), "required (e.g. the pool size)"));
                 1
             }
         };
@@ -454,7 +491,7 @@ pub fn valid_source_name(name: &str) -> bool {
         && name != ".."
 }
 
-fn selector(t: &TargetConfig, wrapped: bool, problems: &mut Vec<String>) -> Selector {
+fn selector(t: &TargetConfig, wrapped: bool, problems: &mut Vec<Problem>) -> Selector {
     let given: Vec<&str> = [
         t.pid.map(|_| "target.pid"),
         t.pidfile.as_ref().map(|_| "target.pidfile"),
@@ -466,17 +503,17 @@ fn selector(t: &TargetConfig, wrapped: bool, problems: &mut Vec<String>) -> Sele
     .collect();
     if wrapped {
         if !given.is_empty() {
-            problems.push(format!("{}: `leakwatch run` watches the wrapped command; remove it", given.join(", ")));
+            problems.push(Problem::new(given.join(", "), "`leakwatch run` watches the wrapped command; remove it"));
         }
         return Selector::Wrapped;
     }
     if given.len() > 1 {
-        problems.push(format!("target: give at most one of {}", given.join(", ")));
+        problems.push(Problem::new("target", format!("give at most one of {}", given.join(", "))));
         return Selector::Own;
     }
     if let Some(pid) = t.pid {
         if pid <= 0 {
-            problems.push(format!("target.pid: must be a positive pid, got {pid}"));
+            problems.push(Problem::new("target.pid", format!("must be a positive pid, got {pid}")));
         }
         return Selector::Pid(pid);
     }
@@ -485,22 +522,28 @@ fn selector(t: &TargetConfig, wrapped: bool, problems: &mut Vec<String>) -> Sele
     }
     if let Some(name) = &t.process_name {
         if name.is_empty() || name.len() > 15 {
-            problems.push(format!(
-                "target.process_name: the kernel keeps at most 15 bytes of a process name, got {} ({name:?}); \
+            problems.push(Problem::new(
+                "target.process_name",
+                format!(
+                    "the kernel keeps at most 15 bytes of a process name, got {} ({name:?}); \
                  use target.cmdline_regex for longer names",
-                name.len()
+                    name.len()
+                ),
             ));
         }
         return Selector::ProcessName(name.clone());
     }
     if let Some(pattern) = &t.cmdline_regex {
         if pattern.len() > MAX_REGEX_LEN {
-            problems.push(format!("target.cmdline_regex: at most {MAX_REGEX_LEN} characters, got {}", pattern.len()));
+            problems.push(Problem::new(
+                "target.cmdline_regex",
+                format!("at most {MAX_REGEX_LEN} characters, got {}", pattern.len()),
+            ));
             return Selector::Own;
         }
         match RegexBuilder::new(pattern).size_limit(REGEX_SIZE_LIMIT).dfa_size_limit(REGEX_SIZE_LIMIT).build() {
             Ok(re) => return Selector::CmdlineRegex(re),
-            Err(e) => problems.push(format!("target.cmdline_regex: {e}")),
+            Err(e) => problems.push(Problem::new("target.cmdline_regex", format!("{e}"))),
         }
     }
     Selector::Own

@@ -215,7 +215,7 @@ impl Push {
             stop.cancel();
         }
         if let Some(target) = target {
-            tracing::info!(alertmanager = %target.authority, path = %target.path, "pushing alerts to Alertmanager");
+            tracing::info!(alertmanager = %target.url.given, "pushing alerts to Alertmanager");
             let stop = self.token.child_token();
             self.tracker.spawn(alert::push::run(
                 target.clone(),

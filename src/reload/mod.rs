@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::problem::{self, Problem};
 use crate::config::{self, locate, Config, ConfigError, Overlay, ValidConfig};
 pub use apply::Running;
 pub use status::{ConfigHash, ReloadStatus};
@@ -80,9 +81,9 @@ impl ConfigSource {
         self.overlay.apply(&mut merged);
         config::validate(&merged, self.wrapped).map_err(|e| match (e, bytes) {
             // Name the line of each value that failed (when the file is block-style YAML).
-            (ConfigError::Invalid(problems), Some(bytes)) => {
-                let text = String::from_utf8_lossy(bytes);
-                ConfigError::Invalid(problems.iter().map(|p| locate::with_line(&text, p)).collect())
+            (ConfigError::Invalid(mut problems), Some(bytes)) => {
+                locate::locate(&String::from_utf8_lossy(bytes), &mut problems);
+                ConfigError::Invalid(problems)
             }
             (e, _) => e,
         })
@@ -212,7 +213,10 @@ pub async fn run(
         let (tried, loaded) = match attempt {
             Ok(Some(a)) => a,
             Ok(None) => continue,
-            Err(e) => (last_tried.clone(), Err(ConfigError::Invalid(vec![format!("the reload task failed: {e}")]))),
+            Err(e) => (
+                last_tried.clone(),
+                Err(ConfigError::Invalid(vec![Problem::new("", format!("the reload task failed: {e}"))])),
+            ),
         };
         last_tried = tried;
         let result = match loaded {
@@ -246,8 +250,10 @@ pub async fn run(
 /// The error with the file named (read and syntax errors name it already).
 fn error_text(source: &ConfigSource, e: &ConfigError) -> String {
     match (e, source.path()) {
-        (ConfigError::Invalid(problems), Some(path)) => format!("{}: {}", path.display(), problems.join("; ")),
-        (ConfigError::Invalid(problems), None) => problems.join("; "),
+        (ConfigError::Invalid(problems), Some(path)) => {
+            format!("{}: {}", path.display(), problem::join(problems, "; "))
+        }
+        (ConfigError::Invalid(problems), None) => problem::join(problems, "; "),
         _ => e.to_string(),
     }
 }

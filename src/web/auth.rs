@@ -48,11 +48,11 @@ impl Users {
     }
 
     /// Users from `name → hash` text (the leakwatch config's `logs.basic_auth_users`); the
-    /// error names the user whose hash is bad.
-    pub fn parse(key: &str, map: &BTreeMap<String, String>) -> Result<Option<Users>, String> {
+    /// error is the key path of the user whose hash is bad (`key.name`) and what is wrong.
+    pub fn parse(key: &str, map: &BTreeMap<String, String>) -> Result<Option<Users>, (String, String)> {
         let mut hashes = BTreeMap::new();
         for (name, hash) in map {
-            let hash = BcryptHash::parse(hash).map_err(|e| format!("{key}.{name}: {e}"))?;
+            let hash = BcryptHash::parse(hash).map_err(|e| (format!("{key}.{name}"), e))?;
             hashes.insert(name.clone(), hash);
         }
         Ok(Users::new(hashes))
@@ -300,7 +300,9 @@ mod tests {
         assert!(shared.current().is_none());
         shared.replace(Some(users(TOOLKIT_USERS)));
         assert_eq!(shared.current().unwrap().names().collect::<Vec<_>>(), ["alice", "dave"]);
-        let err = Users::parse("logs.basic_auth_users", &[("eve".to_string(), "doe".to_string())].into()).unwrap_err();
-        assert!(err.contains("logs.basic_auth_users.eve") && !err.contains("doe"), "{err}");
+        let (key, err) =
+            Users::parse("logs.basic_auth_users", &[("eve".to_string(), "doe".to_string())].into()).unwrap_err();
+        assert_eq!(key, "logs.basic_auth_users.eve");
+        assert!(!err.contains("doe"), "{err}");
     }
 }

@@ -191,7 +191,7 @@ fn parse_and_validate(bytes: &[u8]) -> Result<(), TestCaseError> {
             Err(ConfigError::Invalid(problems)) => {
                 ensure!(!problems.is_empty(), "Invalid without a problem");
                 for p in &problems {
-                    let key = p.split([':', ',', '.', '[']).next().unwrap_or("");
+                    let key = p.key_path.split([':', ',', '.', '[']).next().unwrap_or("");
                     ensure!(TOP_KEYS.contains(&key), "problem {p:?} does not start with its key");
                 }
             }

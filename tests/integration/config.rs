@@ -77,6 +77,18 @@ fn config_errors_exit_64_and_name_the_problem() {
 }
 
 #[test]
+fn a_validation_problem_is_named_by_its_key_path_and_line() {
+    let dir = TempDir::new("config-am-ca");
+    let file = dir.path().join("am.yaml");
+    let yaml = "interval: 5s\nalerts:\n  alertmanager:\n    url: https://127.0.0.1:9093\n    ca_file: /nonexistent/am-ca.pem\n";
+    std::fs::write(&file, yaml).unwrap();
+    let (code, stderr) = exit_of(&["--listen", "127.0.0.1:0", "--config", file.to_str().unwrap()]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(stderr.contains("alerts.alertmanager.ca_file: /nonexistent/am-ca.pem: "), "{stderr}");
+    assert!(stderr.contains("(line 5)"), "the line comes from the key path: {stderr}");
+}
+
+#[test]
 fn errors_for_files_that_are_not_yaml_contain_no_line_of_the_file() {
     let dir = TempDir::new("config-not-yaml");
     // Shapes of files a path may name by mistake: a shadow file, a key, an env file, a script.

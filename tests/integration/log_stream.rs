@@ -1,5 +1,5 @@
 //! `GET /logs/{source}/stream` on the real binary: 50 live subscribers while a writer appends at
-//! a steady rate, one of them stalled for 12 s; resume with `Last-Event-ID`; the subscriber cap;
+//! a steady rate, one of them stalled for 20 s; resume with `Last-Event-ID`; the subscriber cap;
 //! shutdown ending open streams.
 
 use std::io::Write;
@@ -14,15 +14,16 @@ use crate::support::{Leakwatch, TempDir};
 const SUBSCRIBERS: usize = 50;
 /// Lines written per second, and for how long.
 const RATE: u64 = 3000;
-const SECONDS: u64 = 14;
+const SECONDS: u64 = 22;
 const TOTAL: u64 = RATE * SECONDS;
-/// The ring holds 4 s of lines (3.6 MB): a reading subscriber on a busy machine (a clean-clone
-/// CI run missed lines with 2 s) has that much slack, and the stalled one ([`STALL`] unread,
-/// 10.8 MB) still falls out of it with the kernel's socket buffers (up to 4 MiB) holding part of
-/// what it did not read.
-const RING_LINES: usize = 12_000;
+/// The ring holds 8 s of lines (7.4 MB, under the 16 MiB `max_bytes` the test sets): a reading
+/// subscriber on a busy machine has that much slack (a clean-clone CI run missed lines with 2 s;
+/// a run beside three compiling engineers, with 4 s), and the stalled one ([`STALL`] unread,
+/// 18 MB) still falls out of it with the kernel's socket buffers (up to 4 MiB each way) holding
+/// part of what it did not read.
+const RING_LINES: usize = 24_000;
 /// How long the stalled subscriber reads nothing.
-const STALL: Duration = Duration::from_secs(12);
+const STALL: Duration = Duration::from_secs(20);
 
 fn line(seq: u64) -> String {
     let mut l = format!("seq={seq:09} ");
@@ -40,7 +41,7 @@ fn start(dir: &TempDir, max_lines: usize, max_subscribers: usize) -> (Leakwatch,
     std::fs::write(&path, b"").expect("create the log file");
     let config = dir.path().join("leakwatch.yaml");
     let yaml = format!(
-        "logs:\n  max_lines: {max_lines}\n  max_subscribers: {max_subscribers}\n  sources:\n    - name: app\n      path: {}\n",
+        "logs:\n  max_lines: {max_lines}\n  max_bytes: 16MiB\n  max_subscribers: {max_subscribers}\n  sources:\n    - name: app\n      path: {}\n",
         path.display()
     );
     std::fs::write(&config, yaml).expect("write the config");
