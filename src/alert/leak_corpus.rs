@@ -309,10 +309,6 @@ pub fn corpus() -> Vec<Spec> {
         let mut s = leak(&format!("sawtooth {:.0} % / {period} min", amp * 100.0), Memory, 0.3, 0.0, 3.0);
         s.leak = Some((0.0, (1.0 - 0.3 - amp) / 3.0));
         s.sawtooth = Some((amp, period * MIN));
-        if period == 30.0 {
-            s.known_limit =
-                Some("a 30 min period in a 1 h window: the slope follows the ramps until the long scale takes over");
-        }
         c.push(s);
     }
     // Leaks that stop: one pauses for 45 min and resumes, one stops for good (never reaches it).
