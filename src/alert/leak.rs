@@ -222,7 +222,22 @@ pub fn judge(
     // window's slope follows the ramp at the top of a period, and its interval at [`Z_STAY`]
     // leaves out the longer scale's (right) slope.
     if was_growing && !slowing {
-        let long = long.and_then(|long| Some((long.first()?.start, sen(&long, Z_STAY)?, long)));
+        // The newest two thirds of the longer scale, when they span 1.5 windows and rise
+        // steeper and significantly, speak instead of its whole: an onset inside the longer
+        // scale (a flat stretch before the leak) flattens the whole.
+        let long = long.and_then(|mut long| {
+            let fit = sen(&long, Z_STAY)?;
+            let part = long.len() / 3;
+            let newer = (long.len() - part >= n + n / 2).then(|| sen(&long[part..], Z_STAY)).flatten();
+            let fit = match newer {
+                Some(f) if f.slope > fit.slope && f.low > 0.0 => {
+                    long.drain(..part);
+                    f
+                }
+                _ => fit,
+            };
+            Some((long.first()?.start, fit, long))
+        });
         let within = |f: &Fit, long: &[Block]| {
             whole.is_some_and(|(_, w): (f64, Fit)| {
                 let low = if halves_agree(long, AGREE_ENTER) {
