@@ -32,7 +32,9 @@
 //!    [`LONG_AGREE`] times its upper bound (an hour of wander may flatten, three hours do not; a
 //!    leak that started inside the window keeps the window's slope); that lower bound is taken at
 //!    [`Z_ENTER`] when the longer scale's halves agree. A longer scale of at least two windows
-//!    whose halves agree and which does not slow down overrules a window that slows down.
+//!    whose halves agree and which does not slow down overrules a window that slows down. The
+//!    longer scale's newest two thirds speak instead of its whole when they span 1.5 windows
+//!    and rise steeper, significantly (a flat stretch before an onset flattens the whole).
 //!
 //! The level "now" is the median of the samples of the judged blocks projected to now along the
 //! slope; the **peaks** are their [`PEAK_QUANTILE`] quantile (the upper envelope: a GC sawtooth

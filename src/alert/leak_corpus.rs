@@ -332,7 +332,7 @@ pub fn corpus() -> Vec<Spec> {
     let mut s = leak("memory 15 %/h on 3 % wander", Memory, 0.4, 30.0 * MIN, 4.0);
     s.wander = Some((0.03, 10.0 * MIN));
     s.known_limit =
-        Some("a wander of 12 min of growth (3 % at 15 %/h) against a critical tier that fires 15–20 min out");
+        Some("a wander of 12 min of growth (3 % at 15 %/h): the peaks' crossing moves by ±12 min, 20.0–20.3 % off");
     c.push(s);
 
     // No leak: high-amplitude sawtooths.
