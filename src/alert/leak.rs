@@ -30,7 +30,11 @@
 //!    [`BlockLog`](super::history::BlockLog) followed by the window's (at most [`LONG_BLOCKS`]),
 //!    when its lower bound is above zero and its slope lies between the window's lower bound and
 //!    [`LONG_AGREE`] times its upper bound (an hour of wander may flatten, three hours do not; a
-//!    leak that started inside the window keeps the window's slope).
+//!    leak that started inside the window keeps the window's slope); that lower bound is taken at
+//!    [`Z_ENTER`] when the longer scale's halves agree. A longer scale of at least two windows
+//!    whose halves agree and which does not slow down overrules a window that slows down. The
+//!    longer scale's newest two thirds speak instead of its whole when they span 1.5 windows
+//!    and rise steeper, significantly (a flat stretch before an onset flattens the whole).
 //!
 //! The level "now" is the median of the samples of the judged blocks projected to now along the
 //! slope; the **peaks** are their [`PEAK_QUANTILE`] quantile (the upper envelope: a GC sawtooth
@@ -181,8 +185,15 @@ pub fn judge(
     let mut chosen: Option<(f64, Fit)> = None;
     let mut whole = None;
     // A series slowing down over the whole window is not rescued by a shorter scale.
-    let slowing = decelerating(&blocks, !was_growing);
-    let long = if was_growing && !slowing { longer(older, &blocks) } else { None };
+    // Staying growing, a window that slows down is overruled by a longer scale of at least
+    // twice the window whose halves agree and which does not slow down itself: an hour of
+    // wander can look like a leak stopping, hours of it do not.
+    let long = if was_growing { longer(older, &blocks) } else { None };
+    let slowing = decelerating(&blocks, !was_growing)
+        && !long
+            .as_deref()
+            .is_some_and(|l| l.len() >= 2 * n && halves_agree(l, AGREE_ENTER) && !decelerating(l, false));
+    let long = long.filter(|_| !slowing);
     for &m in &scales {
         let judged = &blocks[n - m..];
         let Some(fit) = sen(judged, z) else { continue };
@@ -208,11 +219,38 @@ pub fn judge(
     // series' hour may flatten, its three hours do not;
     // a leak that started in the window keeps the window's steeper slope, and a flat window
     // is not lifted by a step hours ago.
+    // When the longer scale's halves agree (no onset inside it), the window's lower bound for
+    // that is taken at [`Z_ENTER`]: under a sawtooth whose period is half the window, the
+    // window's slope follows the ramp at the top of a period, and its interval at [`Z_STAY`]
+    // leaves out the longer scale's (right) slope.
     if was_growing && !slowing {
-        let long = long.and_then(|long| Some((long.first()?.start, sen(&long, Z_STAY)?)));
-        let within =
-            |f: &Fit| whole.is_some_and(|(_, w): (f64, Fit)| w.low <= f.slope && f.slope <= LONG_AGREE * w.high);
-        if let Some((from, fit)) = long.filter(|(_, f)| f.low > 0.0 && f.slope > 0.0 && within(f)) {
+        // The newest two thirds of the longer scale, when they span 1.5 windows and rise
+        // steeper and significantly, speak instead of its whole: an onset inside the longer
+        // scale (a flat stretch before the leak) flattens the whole.
+        let long = long.and_then(|mut long| {
+            let fit = sen(&long, Z_STAY)?;
+            let part = long.len() / 3;
+            let newer = (long.len() - part >= n + n / 2).then(|| sen(&long[part..], Z_STAY)).flatten();
+            let fit = match newer {
+                Some(f) if f.slope > fit.slope && f.low > 0.0 => {
+                    long.drain(..part);
+                    f
+                }
+                _ => fit,
+            };
+            Some((long.first()?.start, fit, long))
+        });
+        let within = |f: &Fit, long: &[Block]| {
+            whole.is_some_and(|(_, w): (f64, Fit)| {
+                let low = if halves_agree(long, AGREE_ENTER) {
+                    sen(&blocks, Z_ENTER).map_or(w.low, |a| a.low.min(w.low))
+                } else {
+                    w.low
+                };
+                low <= f.slope && f.slope <= LONG_AGREE * w.high
+            })
+        };
+        if let Some((from, fit, _)) = long.filter(|(_, f, l)| f.low > 0.0 && f.slope > 0.0 && within(f, l)) {
             chosen = Some((from, fit));
         }
     }
