@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use leakwatch::http::sse;
 use leakwatch::logs::lines::LineSplitter;
-use leakwatch::logs::ring::{LogRing, ReadLimits, RingLimits};
+use leakwatch::logs::ring::{LogRing, ReadLimits, RingLimits, LINE_OVERHEAD_BYTES};
 
 const SUBSCRIBERS: usize = 100;
 const FRAME: ReadLimits = ReadLimits { lines: 512, bytes: 64 << 10 };
@@ -80,7 +80,9 @@ fn main() {
     let (paced_along, paced_d, paced_m) = along(Some(PACE));
 
     // 3. Fan-out throughput from a full ring.
-    let big = RingLimits { max_lines: lines as usize + 1, max_bytes: data.len() + 1, ..default_caps };
+    // `max_bytes` caps the texts and the 16-byte entry of every line.
+    let held = data.len() + (lines as usize + 1) * LINE_OVERHEAD_BYTES + 1;
+    let big = RingLimits { max_lines: lines as usize + 1, max_bytes: held, ..default_caps };
     let ring = Arc::new(LogRing::new(big));
     ingest(&ring, &data, 1, None);
     let (fan_delivered, fan_missed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
@@ -173,7 +175,10 @@ fn subscribers(
                     tokio::spawn(async move {
                         let mut got = 0u64;
                         let mut frame = Vec::with_capacity(128 << 10);
-                        while until == 0 || got < until {
+                        let mut lost = 0u64;
+                        // Lines missed count towards `until` too: a subscriber that fell out of
+                        // the ring must not wait for lines that will never come.
+                        while until == 0 || got + lost < until {
                             if done.as_ref().is_some_and(|d| d.load(Ordering::Acquire)) {
                                 break;
                             }
@@ -183,6 +188,7 @@ fn subscribers(
                                 sse::event(&mut frame, "message", Some(line.seq), line.text);
                             }
                             got += page.len() as u64;
+                            lost += page.missed;
                             missed.fetch_add(page.missed, Ordering::Relaxed);
                             std::hint::black_box(&frame);
                         }
