@@ -626,8 +626,11 @@ impl TailThread {
     /// Test hook: a paused follower reads nothing (the watcher still opens the files it finds),
     /// to starve it across rotations on purpose.
     pub fn set_paused(&self, paused: bool) {
-        self.paused.store(paused, Ordering::Release);
-        let _ = self.wake.try_send(());
+        // Only a change wakes the follower: a caller polling with `set_paused(false)` must not
+        // flood it with wake-ups, which it would take for file events and never look itself.
+        if self.paused.swap(paused, Ordering::AcqRel) != paused {
+            let _ = self.wake.try_send(());
+        }
     }
 
     /// Stops the thread after a last read, and waits for it.
@@ -646,10 +649,15 @@ fn run(mut tailer: Tailer, woken: &Receiver<()>, stop: &AtomicBool, paused: &Ato
     // the watcher looks); on an event the watcher thread has looked. While events come, the
     // follower never holds the look's lock, so the prioritized watcher never waits for it.
     let mut by_event = false;
+    // A wake-up that ends a pause is not a file event: the first pass after one looks itself
+    // (the test hook's wake-ups would otherwise keep the follower from ever looking).
+    let mut was_paused = false;
     while !stop.load(Ordering::Acquire) {
-        if !paused.load(Ordering::Acquire) {
-            tailer.step_looking(!by_event || tailer.watch.is_none());
+        let is_paused = paused.load(Ordering::Acquire);
+        if !is_paused {
+            tailer.step_looking(was_paused || !by_event || tailer.watch.is_none());
         }
+        was_paused = is_paused;
         match woken.recv_timeout(POLL_INTERVAL) {
             Ok(()) => by_event = true,
             Err(RecvTimeoutError::Timeout) => by_event = false,
