@@ -652,10 +652,17 @@ fn run(mut tailer: Tailer, woken: &Receiver<()>, stop: &AtomicBool, paused: &Ato
     // A wake-up that ends a pause is not a file event: the first pass after one looks itself
     // (the test hook's wake-ups would otherwise keep the follower from ever looking).
     let mut was_paused = false;
+    // And it looks at least every poll interval even while events keep coming (a fast writer's
+    // events never leave it a quiet interval; a file the watcher did not queue would wait).
+    let mut last_look = Instant::now();
     while !stop.load(Ordering::Acquire) {
         let is_paused = paused.load(Ordering::Acquire);
         if !is_paused {
-            tailer.step_looking(was_paused || !by_event || tailer.watch.is_none());
+            let look = was_paused || !by_event || tailer.watch.is_none() || last_look.elapsed() >= POLL_INTERVAL;
+            if look {
+                last_look = Instant::now();
+            }
+            tailer.step_looking(look);
         }
         was_paused = is_paused;
         match woken.recv_timeout(POLL_INTERVAL) {
