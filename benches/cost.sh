@@ -4,10 +4,12 @@
 # CPU per minute of each exporter under Prometheus-style scrapes (gzip asked) at 15 s and 60 s
 # intervals, bytes and series per scrape, then scaling rows. See docs/cost.md.
 
+# Repetitions of each window (COST_REPS); windows hold an exact number of scrapes (COST_K15 at
+# 15 s, COST_K60 at 60 s); the decomposition's idle and scrape phases (see measure_parts).
 if [ "$quick" = 1 ]; then
-  WINDOW_SECS=30 SCALE_SECS=30 SETTLE_SECS=6
+  REPS=${COST_REPS:-1} K15=${COST_K15:-2} K60=${COST_K60:-1} SCALE_K=2 SETTLE_SECS=6 IDLE_PARTS=2 SCRAPES=4
 else
-  WINDOW_SECS=150 SCALE_SECS=90 SETTLE_SECS=15
+  REPS=${COST_REPS:-3} K15=${COST_K15:-4} K60=${COST_K60:-2} SCALE_K=6 SETTLE_SECS=15 IDLE_PARTS=4 SCRAPES=12
 fi
 built="$(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?')" # the build just made
 before_bin="${LEAKWATCH_BEFORE_BIN:-}"
@@ -143,29 +145,85 @@ scrape_all() { # one Prometheus-style scrape of every exporter (gzip asked), in 
   done
   wait "${curls[@]}" || true # only the curls: a bare `wait` would wait for the exporters too
 }
-# measure LABEL INTERVAL SECS: scrapes every INTERVAL s for SECS s; CPU per minute into cpm[LABEL,name]
-declare -A cpm
+clock0=$EPOCHREALTIME
+now() { awk "BEGIN { printf \"%.3f\", $EPOCHREALTIME - $clock0 }"; } # seconds since this script began
+sleep_until() { # sleep_until T: sleeps until the epoch time T (a float)
+  local left
+  left="$(calc "$1 - $(now)")"
+  [ "$(calc "$left > 0")" = 1 ] && sleep "$left"
+  return 0
+}
+load1() { cut -d' ' -f1 /proc/loadavg; }
+cpu_all() { # cpu_all ARRAY: each exporter's CPU ns now into ARRAY[name]
+  local -n into=$1
+  local n
+  for n in "${names[@]}"; do into[$n]="$(cpu_ns_of "$n" "${pid_of[$n]}")"; done
+}
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+spread() { sort -g | awk -v f="${1:-%.1f}" 'NR == 1 { lo = $1 } { hi = $1 } END { printf f "–" f, lo, hi }'; }
+
+# measure LABEL EVERY K: one window of exactly K scrapes, EVERY s apart, CPU read just before the
+# first and exactly K × EVERY s after it (just before the next window's first scrape), so every
+# window holds K scrapes and K × EVERY s of background work whatever the phase of the clock. CPU per
+# minute of each exporter is appended to cpms[LABEL,name], the ratio leakwatch ÷ process-exporter
+# of this window to ratios[LABEL], the 1-minute load average to loads[LABEL].
+declare -A cpms ratios loads
 measure() {
-  local label=$1 every=$2 secs=$3 n t0 start next
-  declare -A c0
-  scrape_all # the first scrape after a change is not part of the window
-  for n in "${names[@]}"; do c0[$n]="$(cpu_ns_of "$n" "${pid_of[$n]}")"; done
-  t0=$(date +%s.%N)
-  start=$SECONDS
-  next=$SECONDS
-  while [ $((SECONDS - start)) -lt "$secs" ]; do
-    if [ "$SECONDS" -ge "$next" ]; then scrape_all; next=$((next + every)); fi
-    sleep 0.2
+  local label=$1 every=$2 k=$3 n t0 took j
+  declare -A c0 c1
+  t0="$(now)"
+  cpu_all c0
+  for ((j = 0; j < k; j++)); do
+    sleep_until "$(calc "$t0 + $j * $every")"
+    scrape_all
   done
-  local took
-  took="$(calc "$(date +%s.%N) - $t0")"
+  sleep_until "$(calc "$t0 + $k * $every")"
+  cpu_all c1
+  took="$(calc "$(now) - $t0")"
+  printf '%s (%d scrapes in %.1f s, load %s):' "$label" "$k" "$took" "$(load1)"
+  declare -A v
   for n in "${names[@]}"; do
-    cpm[$label,$n]="$(calc "($(cpu_ns_of "$n" "${pid_of[$n]}") - ${c0[$n]}) / 1e6 / $took * 60")"
+    v[$n]="$(calc "(${c1[$n]} - ${c0[$n]}) / 1e6 / $took * 60")"
+    cpms[$label,$n]+="${v[$n]} "
+    printf ' %s %.1f;' "$n" "${v[$n]}"
   done
-  printf '%s:' "$label"
-  for n in "${names[@]}"; do printf ' %s %.1f ms/min;' "$n" "${cpm[$label,$n]}"; done
+  ratios[$label]+="$(calc "${v[leakwatch]} / ${v[process-exporter]}") "
+  loads[$label]+="$(load1) "
   echo
 }
+# measure_parts LABEL: CPU per minute without scrapes (over IDLE_PARTS × 30 s; each 30 s window's
+# figure is printed for the spread) and CPU per
+# scrape (SCRAPES scrapes 5 s apart, so each finds a new leakwatch snapshot to render, less the idle
+# rate over that time), into idle[LABEL,name] and
+# per_scrape[LABEL,name] (ms), and the per-minute figure at a 15 s and a 60 s scrape interval that
+# follows: idle + scrapes per minute × per scrape. Each part is an average over many events, so a
+# Go collection or one slow scrape weighs 1/SCRAPES, not 1/2 as in a 2-scrape window.
+declare -A idle per_scrape
+measure_parts() {
+  local label=$1 n i t0 took start
+  declare -A c0 c1 first parts
+  start="$(now)"; cpu_all first; cpu_all c1
+  for ((i = 0; i < IDLE_PARTS; i++)); do
+    for n in "${names[@]}"; do c0[$n]=${c1[$n]}; done
+    t0="$(now)"
+    sleep_until "$(calc "$start + ($i + 1) * 30")"
+    cpu_all c1; took="$(calc "$(now) - $t0")"
+    for n in "${names[@]}"; do parts[$n]+="$(calc "(${c1[$n]} - ${c0[$n]}) / 1e6 / $took * 60") "; done
+  done
+  took="$(calc "$(now) - $start")"
+  for n in "${names[@]}"; do idle[$label,$n]="$(calc "(${c1[$n]} - ${first[$n]}) / 1e6 / $took * 60")"; done
+  t0="$(now)"; cpu_all c0
+  for ((i = 0; i < SCRAPES; i++)); do sleep_until "$(calc "$t0 + $i * 5")"; scrape_all; done
+  sleep_until "$(calc "$t0 + $SCRAPES * 5")"
+  cpu_all c1; took="$(calc "$(now) - $t0")"
+  printf '%s, load %s:\n' "$label" "$(load1)"
+  for n in "${names[@]}"; do
+    per_scrape[$label,$n]="$(calc "((${c1[$n]} - ${c0[$n]}) / 1e6 - ${idle[$label,$n]} * $took / 60) / $SCRAPES")"
+    printf '  %s: idle %.1f ms/min (windows: %s), %.2f ms per scrape\n' "$n" "${idle[$label,$n]}" \
+      "$(tr ' ' '\n' <<< "${parts[$n]}" | grep . | spread)" "${per_scrape[$label,$n]}"
+  done
+}
+model() { calc "${idle[$1,$2]} + 60 / $3 * ${per_scrape[$1,$2]}"; }
 
 step "cost: bytes and series per scrape (gzip asked)"
 declare -A gz plain series
@@ -182,11 +240,15 @@ grep -q "^leakwatch_target_processes{target=\"$TARGET_COMM\"} 1\$" "$work/leakwa
 # The bodies stay for itemising the series (docs/cost.md): target/cost-bench/NAME.prom.
 mkdir -p "$repo/target/cost-bench" && cp "$work"/*.prom "$repo/target/cost-bench/"
 
-step "cost: total CPU per minute, scrapes every 15 s then every 60 s ($WINDOW_SECS s windows)"
-measure "15s" 15 "$WINDOW_SECS"
-measure "60s" 60 "$WINDOW_SECS"
+step "cost: total CPU per minute: $REPS × (a window of $K15 scrapes 15 s apart, one of $K60 scrapes 60 s apart), interleaved"
+for ((rep = 0; rep < REPS; rep++)); do
+  measure "15s" 15 "$K15"
+  measure "60s" 60 "$K60"
+done
+step "cost: the same decomposed: CPU without scrapes ($IDLE_PARTS × 30 s) and per scrape ($SCRAPES scrapes)"
+measure_parts plain
 
-step "cost: scaling rows, scrapes every 15 s ($SCALE_SECS s windows after $SETTLE_SECS s settling)"
+step "cost: scaling rows, one window of $SCALE_K scrapes 15 s apart each, after $SETTLE_SECS s settling"
 scales=("sockets 1000" "sockets 10000" "fds 1000" "fds 10000" "children 50" "rss 1024")
 [ "${COST_SCALING:-1}" = 0 ] && scales=() # COST_SCALING=0: the 15 s / 60 s rows only
 for sc in "${scales[@]+"${scales[@]}"}"; do
@@ -194,7 +256,8 @@ for sc in "${scales[@]+"${scales[@]}"}"; do
   # shellcheck disable=SC2086
   start_target $sc
   sleep "$SETTLE_SECS"
-  measure "$sc" 15 "$SCALE_SECS"
+  scrape_all # the first scrape after a change is not part of the window
+  measure "$sc" 15 "$SCALE_K"
 done
 stop_target
 
@@ -207,26 +270,44 @@ echo "leakwatch $built${before_bin:+ (before: $before_bin)}," \
   "$( [ "$quick" = 1 ] && echo ', QUICK RUN: figures not comparable')"
 echo "CPU per minute in ms (from ${cg_root:-/proc/PID/stat}); ratio = leakwatch / process-exporter (-gather-smaps)"
 echo
+echo "Each CPU cell: median of the windows (min–max); ratio: median over the windows of leakwatch ÷"
+echo "process-exporter measured in the same window (min–max); load: 1-minute load average at each window's end."
+echo
 hdr="| figure |"; sep="| --- |"
 for n in "${names[@]}"; do hdr+=" $n |"; sep+=" ---: |"; done
-echo "$hdr leakwatch / process-exporter | target | met? |"
-echo "$sep ---: | --- | --- |"
+echo "$hdr leakwatch / process-exporter | load | target | met? |"
+echo "$sep ---: | --- | --- | --- |"
 line() { # line LABEL KEY TARGET-RATIO
-  local out="| $1 |" n r ok="–"
-  for n in "${names[@]}"; do out+=" $(printf '%.1f' "${cpm[$2,$n]}") |"; done
-  r="$(calc "${cpm[$2,$lw_name]} / ${cpm[$2,process-exporter]}")"
+  local out="| $1 |" n r ok="–" vals
+  for n in "${names[@]}"; do
+    vals="$(tr ' ' '\n' <<< "${cpms[$2,$n]}" | grep .)"
+    out+=" $(median <<< "$vals" | xargs printf '%.1f')$( [ "$(wc -l <<< "$vals")" -gt 1 ] && echo " ($(spread <<< "$vals"))") |"
+  done
+  vals="$(tr ' ' '\n' <<< "${ratios[$2]}" | grep .)"
+  r="$(median <<< "$vals")"
   if [ "$3" != "–" ]; then ok="$( [ "$(calc "$r <= $3")" = 1 ] && echo yes || echo no)"; fi
-  echo "$out $(printf "%.2f" "$r") | ≤ $3× | $ok |"
+  out+=" $(printf "%.2f" "$r")$( [ "$(wc -l <<< "$vals")" -gt 1 ] && echo " ($(spread %.2f <<< "$vals"))")"
+  echo "$out | $(echo "${loads[$2]}" | xargs | tr ' ' ',') | ≤ $3× | $ok |"
 }
 line "CPU per minute, scrape every 15 s" "15s" 0.5
 line "CPU per minute, scrape every 60 s" "60s" 0.5
+for i in 15 60; do
+  out="| decomposed, every $i s: idle + $((60 / i)) × per scrape |"
+  for n in "${names[@]}"; do out+=" $(printf '%.1f' "$(model plain "$n" "$i")") |"; done
+  r="$(calc "$(model plain leakwatch "$i") / $(model plain process-exporter "$i")")"
+  echo "$out $(printf '%.2f' "$r") | | ≤ 0.5× | $( [ "$(calc "$r <= 0.5")" = 1 ] && echo yes || echo no) |"
+done
+out="| idle (no scrape), ms per minute |"; for n in "${names[@]}"; do out+=" $(printf '%.1f' "${idle[plain,$n]}") |"; done
+echo "$out – | | – | – |"
+out="| per scrape, ms |"; for n in "${names[@]}"; do out+=" $(printf '%.2f' "${per_scrape[plain,$n]}") |"; done
+echo "$out – | | – | – |"
 for sc in "${scales[@]+"${scales[@]}"}"; do line "CPU per minute, $sc (15 s scrapes)" "$sc" 1; done
 out="| bytes per scrape, gzip asked |"; for n in "${names[@]}"; do out+=" ${gz[$n]} |"; done
 smallest="$(for n in node_exporter process-exporter process-exporter-nosmaps; do echo "${gz[$n]}"; done | sort -n | head -1)"
-echo "$out $(calc "${gz[$lw_name]} / $smallest" | xargs printf '%.2f') (÷ smallest peer) | ≤ smallest peer | $( [ "${gz[$lw_name]}" -le "$smallest" ] && echo yes || echo no) |"
+echo "$out $(calc "${gz[$lw_name]} / $smallest" | xargs printf '%.2f') (÷ smallest peer) | | ≤ smallest peer | $( [ "${gz[$lw_name]}" -le "$smallest" ] && echo yes || echo no) |"
 out="| bytes per scrape, plain |"; for n in "${names[@]}"; do out+=" ${plain[$n]} |"; done
-echo "$out – | – | – |"
+echo "$out – | | – | – |"
 out="| series per scrape |"; for n in "${names[@]}"; do out+=" ${series[$n]} |"; done
-echo "$out $(calc "${series[$lw_name]} / ${series[process-exporter]}" | xargs printf '%.2f') | see docs/cost.md | – |"
+echo "$out $(calc "${series[$lw_name]} / ${series[process-exporter]}" | xargs printf '%.2f') | | see docs/cost.md | – |"
 echo
 echo "benches/peers.sh --cost: done in $((SECONDS - started)) s"

@@ -2,26 +2,32 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use super::read::{ok_or_record, read_parsed, record, ReadError};
+use super::held::HeldFiles;
+use super::read::{ok_or_record, record, ReadError};
 use crate::parse::cgroup::{self, FlatKeyed, Membership};
 use crate::parse::pressure;
 use crate::roots::Roots;
-use crate::snapshot::{CgroupSample, CgroupVersion, CgroupVia, ErrorCounts, ErrorSource, Location};
+use crate::snapshot::{CgroupSample, CgroupVersion, CgroupVia, ErrorCounts, ErrorSource, Location, PidsSample};
 
 /// Samples the memory cgroup of `pid`. `None` (with a counted error) when it cannot be located.
-pub fn sample(roots: &Roots, pid: i32, errors: &mut ErrorCounts) -> Option<CgroupSample> {
-    sample_located(roots, pid, errors).map(|(_, s)| s)
+pub fn sample(roots: &Roots, pid: i32, held: &mut HeldFiles, errors: &mut ErrorCounts) -> Option<CgroupSample> {
+    sample_located(roots, pid, held, errors).map(|(_, s)| s)
 }
 
 /// Like [`sample`], with the location (the OOM tracker keeps the directory's counter open).
-pub fn sample_located(roots: &Roots, pid: i32, errors: &mut ErrorCounts) -> Option<(Location, CgroupSample)> {
-    let members = memberships(roots, pid, errors)?;
-    sample_members(roots, pid, &members, errors)
+pub fn sample_located(
+    roots: &Roots,
+    pid: i32,
+    held: &mut HeldFiles,
+    errors: &mut ErrorCounts,
+) -> Option<(Location, CgroupSample)> {
+    let members = memberships(roots, pid, held, errors)?;
+    sample_members(roots, pid, &members, held, errors)
 }
 
 /// `/proc/PID/cgroup`, parsed; `None` (counted) when unreadable.
-pub fn memberships(roots: &Roots, pid: i32, errors: &mut ErrorCounts) -> Option<Vec<Membership>> {
-    ok_or_record(errors, ErrorSource::Cgroup, read_parsed(&roots.pid(pid).join("cgroup"), cgroup::memberships))
+pub fn memberships(roots: &Roots, pid: i32, held: &mut HeldFiles, errors: &mut ErrorCounts) -> Option<Vec<Membership>> {
+    ok_or_record(errors, ErrorSource::Cgroup, held.read_parsed(&roots.pid(pid).join("cgroup"), cgroup::memberships))
 }
 
 /// Like [`sample_located`], from memberships already read (one read of `/proc/PID/cgroup` per
@@ -30,22 +36,83 @@ pub fn sample_members(
     roots: &Roots,
     pid: i32,
     members: &[Membership],
+    held: &mut HeldFiles,
     errors: &mut ErrorCounts,
 ) -> Option<(Location, CgroupSample)> {
-    let cgroup_file = roots.pid(pid).join("cgroup");
     let Some(location) = locate(roots, pid, members) else {
-        let err = ReadError::Io {
-            path: format!("memory cgroup of pid {pid} (from {})", cgroup_file.display()),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no readable memory controller directory"),
-        };
-        record(errors, ErrorSource::Cgroup, &err);
+        not_located(roots, pid, errors);
         return None;
     };
-    let sample = match location.version {
-        CgroupVersion::V2 => read_v2(location.clone(), errors),
-        CgroupVersion::V1 => read_v1(location.clone(), errors),
-    };
+    let sample = read_at(location.clone(), held, errors);
     Some((location, sample))
+}
+
+/// Counts a memory controller directory that could not be found.
+fn not_located(roots: &Roots, pid: i32, errors: &mut ErrorCounts) {
+    let err = ReadError::Io {
+        path: format!("memory cgroup of pid {pid} (from {})", roots.pid(pid).join("cgroup").display()),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no readable memory controller directory"),
+    };
+    record(errors, ErrorSource::Cgroup, &err);
+}
+
+/// Reads the memory controller's files at a located directory.
+fn read_at(location: Location, held: &mut HeldFiles, errors: &mut ErrorCounts) -> CgroupSample {
+    match location.version {
+        CgroupVersion::V2 => read_v2(location, held, errors),
+        CgroupVersion::V1 => read_v1(location, held, errors),
+    }
+}
+
+/// The memory and pids controller directories of a group leader, kept between passes: locating
+/// them probes up to three directories each (a `stat` apiece), so they are located again only
+/// when `/proc/PID/cgroup` reads differently (or the leader changed), on a full pass, when the
+/// memory controller was not found, or after a read there failed.
+#[derive(Debug, Default)]
+pub struct Placement {
+    /// The leader and the memberships the directories were located from.
+    from: Option<(i32, Vec<Membership>)>,
+    memory: Option<Location>,
+    pids: Option<(CgroupVersion, PathBuf)>,
+}
+
+impl Placement {
+    /// The leader's memory cgroup (where it was found and its figures) and its pids controller.
+    pub fn sample(
+        &mut self,
+        roots: &Roots,
+        pid: i32,
+        members: &[Membership],
+        full: bool,
+        held: &mut HeldFiles,
+        errors: &mut ErrorCounts,
+    ) -> (Option<(Location, CgroupSample)>, Option<PidsSample>) {
+        let same = self.from.as_ref().is_some_and(|(p, m)| *p == pid && m.as_slice() == members);
+        if full || !same {
+            self.memory = locate(roots, pid, members);
+            self.pids = super::pids::locate(roots, pid, members);
+            self.from = Some((pid, members.to_vec()));
+        }
+        let memory = match self.memory.clone() {
+            Some(location) => {
+                let sample = read_at(location.clone(), held, errors);
+                if sample.usage.is_none() {
+                    self.from = None;
+                }
+                Some((location, sample))
+            }
+            None => {
+                not_located(roots, pid, errors);
+                self.from = None;
+                None
+            }
+        };
+        let pids = self.pids.as_ref().map(|(version, dir)| super::pids::read_at(*version, dir, held, errors));
+        if pids.as_ref().is_some_and(|p| p.current.is_none()) {
+            self.from = None;
+        }
+        (memory, pids)
+    }
 }
 
 /// Finds the memory controller directory of a process.
@@ -105,45 +172,51 @@ fn working_set(usage: Option<u64>, inactive_file: Option<u64>) -> Option<u64> {
     Some(usage?.saturating_sub(inactive_file.unwrap_or(0)))
 }
 
-fn read_v2(location: Location, errors: &mut ErrorCounts) -> CgroupSample {
+fn read_v2(location: Location, held: &mut HeldFiles, errors: &mut ErrorCounts) -> CgroupSample {
     let dir = location.dir.clone();
     let mut s = empty_sample(location);
-    s.usage =
-        ok_or_record(errors, ErrorSource::CgroupMemory, read_parsed(&dir.join("memory.current"), cgroup::single_value));
-    s.limit = ok_or_record(errors, ErrorSource::CgroupMemory, read_parsed(&dir.join("memory.max"), cgroup::limit))
+    s.usage = ok_or_record(
+        errors,
+        ErrorSource::CgroupMemory,
+        held.read_parsed(&dir.join("memory.current"), cgroup::single_value),
+    );
+    s.limit = ok_or_record(errors, ErrorSource::CgroupMemory, held.read_parsed(&dir.join("memory.max"), cgroup::limit))
         .and_then(cgroup::Limit::bytes);
-    if let Some(stat) = stat_file(&dir, errors) {
+    if let Some(stat) = stat_file(&dir, held, errors) {
         s.rss = stat.get("anon");
         s.cache = stat.get("file");
         s.shmem = stat.get("shmem");
         s.inactive_file = stat.get("inactive_file");
     }
     s.working_set = working_set(s.usage, s.inactive_file);
-    s.swap = optional(&dir.join("memory.swap.current"), cgroup::single_value, ErrorSource::CgroupMemory, errors);
+    s.swap = optional(&dir.join("memory.swap.current"), cgroup::single_value, ErrorSource::CgroupMemory, held, errors);
     if let Some(events) = ok_or_record(
         errors,
         ErrorSource::CgroupMemoryEvents,
-        read_parsed(&dir.join("memory.events"), cgroup::flat_keyed),
+        held.read_parsed(&dir.join("memory.events"), cgroup::flat_keyed),
     ) {
         s.oom_kills = events.get("oom_kill");
         s.limit_hits = events.get("max");
     }
-    s.pressure = optional(&dir.join("memory.pressure"), pressure::pressure, ErrorSource::CgroupPressure, errors);
+    s.pressure = optional(&dir.join("memory.pressure"), pressure::pressure, ErrorSource::CgroupPressure, held, errors);
     s
 }
 
-fn read_v1(location: Location, errors: &mut ErrorCounts) -> CgroupSample {
+fn read_v1(location: Location, held: &mut HeldFiles, errors: &mut ErrorCounts) -> CgroupSample {
     let dir = location.dir.clone();
     let mut s = empty_sample(location);
     s.usage = ok_or_record(
         errors,
         ErrorSource::CgroupMemory,
-        read_parsed(&dir.join("memory.usage_in_bytes"), cgroup::single_value),
+        held.read_parsed(&dir.join("memory.usage_in_bytes"), cgroup::single_value),
     );
-    s.limit =
-        ok_or_record(errors, ErrorSource::CgroupMemory, read_parsed(&dir.join("memory.limit_in_bytes"), cgroup::limit))
-            .and_then(cgroup::Limit::bytes);
-    if let Some(stat) = stat_file(&dir, errors) {
+    s.limit = ok_or_record(
+        errors,
+        ErrorSource::CgroupMemory,
+        held.read_parsed(&dir.join("memory.limit_in_bytes"), cgroup::limit),
+    )
+    .and_then(cgroup::Limit::bytes);
+    if let Some(stat) = stat_file(&dir, held, errors) {
         s.rss = stat.get("total_rss");
         s.cache = stat.get("total_cache");
         s.shmem = stat.get("total_shmem");
@@ -154,19 +227,19 @@ fn read_v1(location: Location, errors: &mut ErrorCounts) -> CgroupSample {
     s.oom_kills = ok_or_record(
         errors,
         ErrorSource::CgroupMemoryEvents,
-        read_parsed(&dir.join("memory.oom_control"), cgroup::flat_keyed),
+        held.read_parsed(&dir.join("memory.oom_control"), cgroup::flat_keyed),
     )
     .and_then(|c| c.get("oom_kill"));
     s.limit_hits = ok_or_record(
         errors,
         ErrorSource::CgroupMemoryEvents,
-        read_parsed(&dir.join("memory.failcnt"), cgroup::single_value),
+        held.read_parsed(&dir.join("memory.failcnt"), cgroup::single_value),
     );
     s
 }
 
-fn stat_file(dir: &Path, errors: &mut ErrorCounts) -> Option<FlatKeyed> {
-    ok_or_record(errors, ErrorSource::CgroupMemoryStat, read_parsed(&dir.join("memory.stat"), cgroup::flat_keyed))
+fn stat_file(dir: &Path, held: &mut HeldFiles, errors: &mut ErrorCounts) -> Option<FlatKeyed> {
+    ok_or_record(errors, ErrorSource::CgroupMemoryStat, held.read_parsed(&dir.join("memory.stat"), cgroup::flat_keyed))
 }
 
 /// A file the kernel may legitimately lack (no swap accounting, no PSI): absence is not an error.
@@ -174,9 +247,10 @@ fn optional<T>(
     path: &Path,
     parse: impl FnOnce(&[u8]) -> Result<T, crate::parse::ParseError>,
     source: ErrorSource,
+    held: &mut HeldFiles,
     errors: &mut ErrorCounts,
 ) -> Option<T> {
-    match read_parsed(path, parse) {
+    match held.read_parsed(path, parse) {
         Ok(v) => Some(v),
         Err(e) if e.reason() == crate::snapshot::ErrorReason::NotFound => None,
         Err(e) => {

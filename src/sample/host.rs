@@ -2,16 +2,17 @@
 
 use std::io;
 
-use super::read::{ok_or_record, read_parsed, ReadError};
+use super::held::HeldFiles;
+use super::read::{ok_or_record, ReadError};
 use crate::parse::{kv, pressure, ParseError};
 use crate::roots::Roots;
 use crate::snapshot::{ErrorCounts, ErrorSource, HostMemory, HostSample};
 
 /// Samples host memory and pressure. PSI being absent (kernel built without it, or booted with
 /// `psi=0`) is not an error: the pressure metrics are simply not exported.
-pub fn sample(roots: &Roots, errors: &mut ErrorCounts) -> HostSample {
-    let memory = ok_or_record(errors, ErrorSource::Meminfo, read_parsed(&roots.proc_file("meminfo"), meminfo));
-    let pressure = match read_parsed(&roots.proc_file("pressure/memory"), pressure::pressure) {
+pub fn sample(roots: &Roots, held: &mut HeldFiles, errors: &mut ErrorCounts) -> HostSample {
+    let memory = ok_or_record(errors, ErrorSource::Meminfo, held.read_parsed(&roots.proc_file("meminfo"), meminfo));
+    let pressure = match held.read_parsed(&roots.proc_file("pressure/memory"), pressure::pressure) {
         Ok(p) => Some(p),
         Err(ReadError::Io { source, .. })
             if matches!(source.kind(), io::ErrorKind::NotFound | io::ErrorKind::Unsupported)

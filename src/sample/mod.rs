@@ -4,6 +4,7 @@
 pub mod cgroup;
 pub mod conns;
 pub mod fds;
+pub mod held;
 pub mod host;
 pub mod pids;
 pub mod process;
@@ -78,6 +79,10 @@ pub struct Sampler {
     fd_count_by_size: bool,
     own_fd_count_by_size: bool,
     tiers: Tiers,
+    /// The kernel files read every pass, kept open between passes.
+    held: held::HeldFiles,
+    /// Where the leader's memory and pids controllers were found.
+    placement: cgroup::Placement,
     /// The target selector's last process scan.
     scans: target::ScanCache,
     /// The descriptor limits of the target's processes and of leakwatch's own, read on full passes.
@@ -122,6 +127,8 @@ impl Sampler {
             fd_count_by_size: fds::is_procfs(settings.roots.procfs()),
             own_fd_count_by_size: fds::is_procfs(own_roots.procfs()),
             tiers,
+            held: held::HeldFiles::default(),
+            placement: cgroup::Placement::default(),
             scans: target::ScanCache::new(&settings.roots, std::process::id() as i32),
             limits: process::KnownLimits::default(),
             own_limits: process::KnownLimits::default(),
@@ -154,6 +161,8 @@ impl Sampler {
         if settings.roots != self.settings.roots {
             self.facts = SystemFacts::read(&settings.roots);
             self.fd_count_by_size = fds::is_procfs(settings.roots.procfs());
+            self.held.clear();
+            self.placement = cgroup::Placement::default();
         }
         if settings.roots != self.settings.roots || settings.spec.describe() != self.settings.spec.describe() {
             self.scans = target::ScanCache::new(&settings.roots, self.own_pid);
@@ -189,16 +198,30 @@ impl Sampler {
         let started = Instant::now();
         let taken_at = SystemTime::now();
         let roots = self.settings.roots.clone();
-        let host = host::sample(&roots, &mut self.errors);
+        let host = host::sample(&roots, &mut self.held, &mut self.errors);
 
         let pass = self.tiers.begin(taken_at);
-        let mut pids =
-            target::candidates(&self.settings.spec, &roots, self.own_pid, &mut self.scans, pass.full, &mut self.errors);
+        let mut pids = target::candidates(
+            &self.settings.spec,
+            &roots,
+            self.own_pid,
+            &mut self.scans,
+            pass.full,
+            &mut self.held,
+            &mut self.errors,
+        );
         let matched = pids.len();
         pids.truncate(self.settings.max_processes);
         let limits = (&mut self.limits, pass.full);
-        let mut group =
-            process::sample_group(&roots, &pids, &self.facts, self.fd_count_by_size, limits, &mut self.errors);
+        let mut group = process::sample_group(
+            &roots,
+            &pids,
+            &self.facts,
+            self.fd_count_by_size,
+            limits,
+            &mut self.held,
+            &mut self.errors,
+        );
         self.drop_reused_pid(&mut group);
         let changed = self.count_change(&group);
         let stamps = self.tiers.processes(pass, &roots, &mut group, &mut self.gate, &mut self.pss, &mut self.errors);
@@ -211,6 +234,7 @@ impl Sampler {
                 &self.own_facts,
                 self.own_fd_count_by_size,
                 (&mut self.own_limits, pass.full),
+                &mut self.held,
                 &mut self.errors,
             )
             .first()
@@ -221,15 +245,15 @@ impl Sampler {
             acc.accumulate(&m);
             acc
         });
-        let members = group.first().and_then(|p| cgroup::memberships(&roots, p.id.pid, &mut self.errors));
-        let located = group
-            .first()
-            .zip(members.as_deref())
-            .and_then(|(p, m)| cgroup::sample_members(&roots, p.id.pid, m, &mut self.errors));
-        let pids = group
-            .first()
-            .zip(members.as_deref())
-            .and_then(|(p, m)| pids::sample_members(&roots, p.id.pid, m, &mut self.errors));
+        let (located, pids) = match group.first() {
+            Some(leader) => match cgroup::memberships(&roots, leader.id.pid, &mut self.held, &mut self.errors) {
+                Some(members) => {
+                    self.placement.sample(&roots, leader.id.pid, &members, pass.full, &mut self.held, &mut self.errors)
+                }
+                None => (None, None),
+            },
+            None => (None, None),
+        };
         let (sockets, fds, tasks) = match group.first() {
             Some(leader) => {
                 let mut inodes: Vec<u64> =
@@ -246,7 +270,7 @@ impl Sampler {
                     Some(last) if !rescan => last,
                     _ => {
                         let pids: Vec<i32> = group.iter().map(|p| p.id.pid).collect();
-                        (self.tasks.sample(&roots, &pids, &self.facts, &mut self.errors), taken_at)
+                        (self.tasks.sample(&roots, &pids, &self.facts, &mut self.held, &mut self.errors), taken_at)
                     }
                 };
                 self.last_sockets = Some(sockets.clone());
@@ -290,6 +314,7 @@ impl Sampler {
         let cgroup = located.map(|(_, c)| c);
         self.log_missing(oom.up);
 
+        self.held.end_pass();
         self.seq += 1;
         let logs = self.settings.logs.stats();
         let structures = self.structures(&logs);
@@ -328,6 +353,7 @@ impl Sampler {
         out.push(self.tasks.structure());
         out.push(self.tiers.structure());
         out.push(self.scans.structure());
+        out.push(self.held.structure());
         out.extend(self.oom.structures());
         out.push(Structure::counted("sample_errors", self.errors.len(), None));
         out

@@ -1,9 +1,10 @@
 //! The `pids` controller of the target's cgroup (v1: its own `pids` hierarchy; v2: the unified
 //! one), found the same ways as the memory controller: directly, or through `/proc/PID/root`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::cgroup::relative_inside;
+use super::held::HeldFiles;
 use super::read::{ok_or_record, read_parsed, ReadError};
 use crate::parse::cgroup::{self, Membership};
 use crate::parse::pids;
@@ -19,15 +20,34 @@ pub fn sample(roots: &Roots, pid: i32, errors: &mut ErrorCounts) -> Option<PidsS
         // The memory sampler already counted an unreadable /proc/PID/cgroup.
         Err(_) => return None,
     };
-    sample_members(roots, pid, &members, errors)
+    sample_members(roots, pid, &members, &mut HeldFiles::default(), errors)
 }
 
 /// Like [`sample`], from `/proc/PID/cgroup` already read for the memory controller.
-pub fn sample_members(roots: &Roots, pid: i32, members: &[Membership], errors: &mut ErrorCounts) -> Option<PidsSample> {
+pub fn sample_members(
+    roots: &Roots,
+    pid: i32,
+    members: &[Membership],
+    held: &mut HeldFiles,
+    errors: &mut ErrorCounts,
+) -> Option<PidsSample> {
     let (version, dir) = locate(roots, pid, members)?;
-    let current =
-        ok_or_record(errors, ErrorSource::CgroupPids, read_parsed(&dir.join("pids.current"), cgroup::single_value));
-    let max = match read_parsed(&dir.join("pids.max"), pids::max) {
+    Some(read_at(version, &dir, held, errors))
+}
+
+/// Reads the pids controller's files at a located directory.
+pub(super) fn read_at(
+    version: CgroupVersion,
+    dir: &Path,
+    held: &mut HeldFiles,
+    errors: &mut ErrorCounts,
+) -> PidsSample {
+    let current = ok_or_record(
+        errors,
+        ErrorSource::CgroupPids,
+        held.read_parsed(&dir.join("pids.current"), cgroup::single_value),
+    );
+    let max = match held.read_parsed(&dir.join("pids.max"), pids::max) {
         Ok(max) => max,
         // A v1 hierarchy's root has no pids.max: no limit.
         Err(e) if e.reason() == ErrorReason::NotFound => None,
@@ -36,7 +56,7 @@ pub fn sample_members(roots: &Roots, pid: i32, members: &[Membership], errors: &
             None
         }
     };
-    Some(PidsSample { version, current, max })
+    PidsSample { version, current, max }
 }
 
 fn record(errors: &mut ErrorCounts, e: &ReadError) {
@@ -45,7 +65,7 @@ fn record(errors: &mut ErrorCounts, e: &ReadError) {
 
 /// The directory of the `pids` controller: the v1 `pids` hierarchy when the process has one,
 /// else the unified hierarchy; tried under leakwatch's own mount, then the target's view.
-fn locate(roots: &Roots, pid: i32, members: &[Membership]) -> Option<(CgroupVersion, PathBuf)> {
+pub(super) fn locate(roots: &Roots, pid: i32, members: &[Membership]) -> Option<(CgroupVersion, PathBuf)> {
     let (version, path) = members
         .iter()
         .find(|m| m.hierarchy != 0 && m.controllers.iter().any(|c| c == "pids"))

@@ -8,6 +8,7 @@ use procfs::process::{LimitValue, Limits, Stat};
 use procfs::FromRead;
 
 use super::fds::{self, FdScan};
+use super::held::HeldFiles;
 use super::read::{ok_or_record, read_capped, read_parsed};
 use crate::parse::{kv, ParseError};
 use crate::roots::Roots;
@@ -166,11 +167,12 @@ pub fn sample_group(
     facts: &SystemFacts,
     fd_count_by_size: bool,
     (limits, full): (&mut KnownLimits, bool),
+    held: &mut HeldFiles,
     errors: &mut ErrorCounts,
 ) -> Vec<SampledProcess> {
     let group: Vec<SampledProcess> = pids
         .iter()
-        .filter_map(|&pid| sample_one(roots, pid, facts, fd_count_by_size, (limits, full), errors))
+        .filter_map(|&pid| sample_one(roots, pid, facts, fd_count_by_size, (limits, full), held, errors))
         .collect();
     limits.entries = group.iter().map(|p| (p.id.pid, p.id.start_ticks, p.memory.open_fds, p.memory.max_fds)).collect();
     group
@@ -182,10 +184,11 @@ fn sample_one(
     facts: &SystemFacts,
     fd_count_by_size: bool,
     (limits, full): (&KnownLimits, bool),
+    held: &mut HeldFiles,
     errors: &mut ErrorCounts,
 ) -> Option<SampledProcess> {
     let dir = roots.pid(pid);
-    let stat = ok_or_record(errors, ErrorSource::Stat, read_parsed(&dir.join("stat"), parse_stat))?;
+    let stat = ok_or_record(errors, ErrorSource::Stat, held.read_parsed(&dir.join("stat"), parse_stat))?;
     // An exiting process (PF_EXITING: dying or a zombie) is gone in all but name: its memory is
     // being torn down, and on cgroup v1 its /proc/PID/cgroup already reads `/`, which in a
     // container resolves to leakwatch's own cgroup. Counted as vanished.
@@ -199,7 +202,7 @@ fn sample_one(
         start_time_seconds: facts.boot_time.map(|b| b + stat.starttime as f64 / facts.ticks_per_second),
         ..ProcessMemory::default()
     };
-    if let Some(status) = ok_or_record(errors, ErrorSource::Status, read_parsed(&dir.join("status"), status)) {
+    if let Some(status) = ok_or_record(errors, ErrorSource::Status, held.read_parsed(&dir.join("status"), status)) {
         m.rss = status.rss;
         m.rss_anon = status.rss_anon;
         m.rss_file = status.rss_file;
@@ -308,7 +311,15 @@ mod tests {
         let roots = Roots::new(&dir, "/nonexistent-sys");
         let facts = SystemFacts { ticks_per_second: 100.0, boot_time: None };
         let mut errors = ErrorCounts::default();
-        let group = sample_group(&roots, &[10, 11], &facts, false, (&mut KnownLimits::default(), true), &mut errors);
+        let group = sample_group(
+            &roots,
+            &[10, 11],
+            &facts,
+            false,
+            (&mut KnownLimits::default(), true),
+            &mut HeldFiles::default(),
+            &mut errors,
+        );
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(group.iter().map(|p| p.id.pid).collect::<Vec<_>>(), [10], "the exiting process 11 is skipped");
         assert!(errors.get(ErrorSource::Stat, ErrorReason::NotFound) >= 1);
@@ -337,8 +348,11 @@ mod tests {
         let facts = SystemFacts { ticks_per_second: 100.0, boot_time: None };
         let mut errors = ErrorCounts::default();
         let mut known = KnownLimits::default();
-        let mut max_fds =
-            |full: bool| sample_group(&roots, &[10], &facts, false, (&mut known, full), &mut errors)[0].memory.max_fds;
+        let mut max_fds = |full: bool| {
+            sample_group(&roots, &[10], &facts, false, (&mut known, full), &mut HeldFiles::default(), &mut errors)[0]
+                .memory
+                .max_fds
+        };
         limit(1024);
         assert_eq!(max_fds(false), Some(1024), "the first look reads the file");
         limit(64);

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use regex::Regex;
 
+use super::held::HeldFiles;
 use super::read::{read_capped, record, ReadError};
 use crate::roots::Roots;
 use crate::snapshot::{ErrorCounts, ErrorSource};
@@ -74,8 +75,8 @@ impl ScanCache {
     }
 
     /// The newest pid created in the namespace (the fifth field of `/proc/loadavg`).
-    fn newest_pid(roots: &Roots) -> Option<u64> {
-        let bytes = read_capped(&roots.proc_file("loadavg")).ok()?;
+    fn newest_pid(roots: &Roots, held: &mut HeldFiles) -> Option<u64> {
+        let bytes = held.read(&roots.proc_file("loadavg")).ok()?;
         std::str::from_utf8(&bytes).ok()?.split_ascii_whitespace().nth(4)?.parse().ok()
     }
 
@@ -87,14 +88,16 @@ impl ScanCache {
         roots: &Roots,
         own_pid: i32,
         full: bool,
-        errors: &mut ErrorCounts,
-        matches: impl Fn(&std::path::Path) -> bool,
+        (held, errors): (&mut HeldFiles, &mut ErrorCounts),
+        (file, matches): (&str, impl Fn(&[u8]) -> bool),
     ) -> Vec<i32> {
-        let newest = if self.usable { Self::newest_pid(roots) } else { None };
+        let newest = if self.usable { Self::newest_pid(roots, held) } else { None };
         if !full && newest.is_some() && newest == self.newest {
-            self.pids.retain(|&pid| matches(&roots.pid(pid)));
+            // The last matches, read through held descriptors (a process that exits fails the read).
+            self.pids.retain(|&pid| held.read(&roots.pid(pid).join(file)).is_ok_and(|b| matches(&b)));
             return self.pids.clone();
         }
+        let matches = |pid: i32| read_capped(&roots.pid(pid).join(file)).is_ok_and(|b| matches(&b));
         let Some(listed) = list(roots, own_pid, errors) else {
             self.pids.clear();
             self.listed.clear();
@@ -109,7 +112,7 @@ impl ScanCache {
                 || self.young.binary_search(pid).is_ok()
                 || young.binary_search(pid).is_ok()
         };
-        self.pids = listed.iter().copied().filter(|pid| read(pid) && matches(&roots.pid(*pid))).collect();
+        self.pids = listed.iter().copied().filter(|pid| read(pid) && matches(*pid)).collect();
         self.listed = listed;
         self.young = young;
         self.newest = newest;
@@ -125,6 +128,7 @@ pub fn candidates(
     own_pid: i32,
     cache: &mut ScanCache,
     full: bool,
+    held: &mut HeldFiles,
     errors: &mut ErrorCounts,
 ) -> Vec<i32> {
     match spec {
@@ -137,12 +141,12 @@ pub fn candidates(
                 Vec::new()
             }
         },
-        TargetSpec::ProcessName(name) => cache.resolve(roots, own_pid, full, errors, |dir| {
-            read_capped(&dir.join("comm")).map(|b| trim_newline(&b) == name.as_bytes()).unwrap_or(false)
-        }),
-        TargetSpec::CmdlineRegex(re) => cache.resolve(roots, own_pid, full, errors, |dir| {
-            read_capped(&dir.join("cmdline")).map(|b| re.is_match(&cmdline_text(&b))).unwrap_or(false)
-        }),
+        TargetSpec::ProcessName(name) => {
+            cache.resolve(roots, own_pid, full, (held, errors), ("comm", |b: &[u8]| trim_newline(b) == name.as_bytes()))
+        }
+        TargetSpec::CmdlineRegex(re) => {
+            cache.resolve(roots, own_pid, full, (held, errors), ("cmdline", |b: &[u8]| re.is_match(&cmdline_text(b))))
+        }
     }
 }
 
@@ -207,21 +211,25 @@ mod tests {
         assert!(cache.usable, "the test's /proc is its own pid namespace's");
         let spec = TargetSpec::ProcessName("lwscantest".into());
         let mut errors = ErrorCounts::default();
-        assert!(candidates(&spec, &roots, own, &mut cache, true, &mut errors).is_empty());
+        let mut held = HeldFiles::default();
+        assert!(candidates(&spec, &roots, own, &mut cache, true, &mut held, &mut errors).is_empty());
         let mut child = std::process::Command::new(&program).arg("30").spawn().unwrap();
         let pid = child.id() as i32;
         // Until the exec the child's comm is the test's; not a full pass: the fork is the signal.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         let mut found = Vec::new();
         while found.is_empty() && std::time::Instant::now() < deadline {
-            found = candidates(&spec, &roots, own, &mut cache, false, &mut errors);
+            found = candidates(&spec, &roots, own, &mut cache, false, &mut held, &mut errors);
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         assert_eq!(found, [pid], "the new process is found without a full pass");
-        assert_eq!(candidates(&spec, &roots, own, &mut cache, false, &mut errors), [pid], "and kept");
+        assert_eq!(candidates(&spec, &roots, own, &mut cache, false, &mut held, &mut errors), [pid], "and kept");
         child.kill().unwrap();
         child.wait().unwrap();
-        assert!(candidates(&spec, &roots, own, &mut cache, false, &mut errors).is_empty(), "an exited one is dropped");
+        assert!(
+            candidates(&spec, &roots, own, &mut cache, false, &mut held, &mut errors).is_empty(),
+            "an exited one is dropped"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -239,7 +247,8 @@ mod tests {
         assert!(!cache.usable, "a fixture tree has no `self`: every pass lists");
         let spec = TargetSpec::ProcessName("app".into());
         let mut errors = ErrorCounts::default();
-        let mut look = |full: bool| candidates(&spec, &roots, 1, &mut cache, full, &mut errors);
+        let mut held = HeldFiles::default();
+        let mut look = |full: bool| candidates(&spec, &roots, 1, &mut cache, full, &mut held, &mut errors);
         assert!(look(false).is_empty(), "the first listing reads every pid");
         comm(102, "app");
         assert_eq!(look(false), [102], "a new pid is read in the pass that lists it");

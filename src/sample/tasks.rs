@@ -10,8 +10,9 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use super::held::HeldFiles;
 use super::process::SystemFacts;
-use super::read::{read_capped, read_parsed, record, ReadError};
+use super::read::{read_capped, record, ReadError};
 use crate::measure::{shrink_map, trim_with, Structure, Trimmed};
 use crate::parse::kv;
 use crate::parse::stat::{brief, ProcState};
@@ -70,8 +71,8 @@ impl Origin {
 }
 
 /// Seconds since boot, from the first field of `/proc/uptime`.
-fn uptime(roots: &Roots) -> Option<f64> {
-    let bytes = read_capped(&roots.proc_file("uptime")).ok()?;
+fn uptime(roots: &Roots, held: &mut HeldFiles) -> Option<f64> {
+    let bytes = held.read(&roots.proc_file("uptime")).ok()?;
     std::str::from_utf8(&bytes).ok()?.split_ascii_whitespace().next()?.parse().ok()
 }
 
@@ -128,16 +129,17 @@ impl TaskSampler {
         roots: &Roots,
         group: &[i32],
         facts: &SystemFacts,
+        held: &mut HeldFiles,
         errors: &mut ErrorCounts,
     ) -> TaskSample {
         let now = Instant::now();
-        let uptime = uptime(roots);
+        let uptime = uptime(roots, held);
         let mut out = TaskSample {
             stale_after: self.settings.stale_after,
             tracked_max: self.settings.max_tracked,
             ..TaskSample::default()
         };
-        let descendants = match walk_children(roots, group) {
+        let descendants = match walk_children(roots, group, held) {
             Some(found) => {
                 self.children_files = true;
                 found
@@ -175,7 +177,7 @@ impl TaskSampler {
         out.tracked = self.first_seen.len();
         let switches = group
             .iter()
-            .map(|&pid| thread_switches(roots, pid, errors))
+            .map(|&pid| thread_switches(roots, pid, held, errors))
             .try_fold((0u64, 0u64), |acc, s| s.map(|(v, i)| (acc.0 + v, acc.1 + i)));
         if let Some((v, i)) = switches {
             out.voluntary_switches = Some(v);
@@ -210,11 +212,11 @@ fn from_scan(procs: Vec<Proc>, group: &[i32]) -> Vec<(Proc, bool)> {
 
 /// The pids listed in every `/proc/PID/task/*/children` of `pid`; `None` when the kernel has
 /// no such file (the thread list itself is readable), `Some(empty)` when the process is gone.
-fn children_of(roots: &Roots, pid: i32) -> Option<Vec<i32>> {
+fn children_of(roots: &Roots, pid: i32, held: &mut HeldFiles) -> Option<Vec<i32>> {
     let Ok(tasks) = std::fs::read_dir(roots.pid(pid).join("task")) else { return Some(Vec::new()) };
     let mut out = Vec::new();
     for task in tasks.filter_map(Result::ok) {
-        match read_capped(&task.path().join("children")) {
+        match held.read(&task.path().join("children")) {
             Ok(bytes) => out
                 .extend(String::from_utf8_lossy(&bytes).split_ascii_whitespace().filter_map(|p| p.parse::<i32>().ok())),
             Err(e) if e.reason() == ErrorReason::NotFound && task.path().exists() => return None,
@@ -228,10 +230,10 @@ fn children_of(roots: &Roots, pid: i32) -> Option<Vec<i32>> {
 /// The descendants of `group` down the `children` files, each with whether its parent is in the
 /// group; `None` when the kernel has no `children` file. Processes that exit mid-walk are
 /// skipped; at most [`MAX_WALK`] are followed.
-fn walk_children(roots: &Roots, group: &[i32]) -> Option<Vec<(Proc, bool)>> {
+fn walk_children(roots: &Roots, group: &[i32], held: &mut HeldFiles) -> Option<Vec<(Proc, bool)>> {
     let mut queue: Vec<(i32, bool)> = Vec::new();
     for &pid in group {
-        queue.extend(children_of(roots, pid)?.into_iter().map(|c| (c, true)));
+        queue.extend(children_of(roots, pid, held)?.into_iter().map(|c| (c, true)));
     }
     let mut seen: HashSet<i32> = group.iter().copied().collect();
     let mut out = Vec::new();
@@ -239,9 +241,9 @@ fn walk_children(roots: &Roots, group: &[i32]) -> Option<Vec<(Proc, bool)>> {
         if out.len() >= MAX_WALK || !seen.insert(pid) {
             continue;
         }
-        let Some(b) = read_capped(&roots.pid(pid).join("stat")).ok().and_then(|s| brief(&s).ok()) else { continue };
+        let Some(b) = held.read(&roots.pid(pid).join("stat")).ok().and_then(|s| brief(&s).ok()) else { continue };
         out.push((Proc { pid, ppid: b.ppid, state: b.state, start_ticks: b.start_ticks }, direct));
-        queue.extend(children_of(roots, pid).unwrap_or_default().into_iter().map(|c| (c, false)));
+        queue.extend(children_of(roots, pid, held).unwrap_or_default().into_iter().map(|c| (c, false)));
     }
     Some(out)
 }
@@ -272,7 +274,7 @@ fn scan(roots: &Roots, errors: &mut ErrorCounts) -> Vec<Proc> {
 
 /// Voluntary and involuntary switches summed over the threads of `pid` (`/proc/PID/status`
 /// reports the main thread's only). `None` if the task list cannot be read.
-fn thread_switches(roots: &Roots, pid: i32, errors: &mut ErrorCounts) -> Option<(u64, u64)> {
+fn thread_switches(roots: &Roots, pid: i32, held: &mut HeldFiles, errors: &mut ErrorCounts) -> Option<(u64, u64)> {
     let dir = roots.pid(pid).join("task");
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
@@ -283,7 +285,7 @@ fn thread_switches(roots: &Roots, pid: i32, errors: &mut ErrorCounts) -> Option<
     };
     let mut sum = (0u64, 0u64);
     for entry in entries.filter_map(Result::ok) {
-        match read_parsed(&entry.path().join("status"), switches) {
+        match held.read_parsed(&entry.path().join("status"), switches) {
             Ok((v, i)) => {
                 sum.0 += v;
                 sum.1 += i;
@@ -337,7 +339,7 @@ mod tests {
         let facts = SystemFacts { ticks_per_second: 100.0, boot_time: None };
         let mut sampler = TaskSampler::new(TaskSettings { stale_after: Duration::from_secs(60), max_tracked: 2 });
         let mut errors = ErrorCounts::default();
-        let t = sampler.sample(&roots, &[7], &facts, &mut errors);
+        let t = sampler.sample(&roots, &[7], &facts, &mut HeldFiles::default(), &mut errors);
         assert_eq!(t.children, 2);
         assert_eq!(t.descendants.get(&ProcState::Zombie), Some(&1));
         assert_eq!(t.descendants.values().sum::<u64>(), 3, "{:?}", t.descendants);
@@ -346,7 +348,7 @@ mod tests {
         assert_eq!((t.voluntary_switches, t.involuntary_switches), (Some(5), Some(1)));
         std::fs::remove_dir_all(root.join("8")).unwrap();
         std::fs::remove_dir_all(root.join("9")).unwrap();
-        let t = sampler.sample(&roots, &[7], &facts, &mut errors);
+        let t = sampler.sample(&roots, &[7], &facts, &mut HeldFiles::default(), &mut errors);
         assert_eq!((t.children, t.tracked, t.untracked, t.stale), (1, 1, 0, 1), "8 and 9 are gone and pruned");
         assert_eq!(errors.iter().count(), 0, "{errors:?}");
         std::fs::remove_dir_all(&root).unwrap();
@@ -359,14 +361,17 @@ mod tests {
         let pid = sh.id() as i32;
         let roots = Roots::default();
         let deadline = Instant::now() + Duration::from_secs(20);
-        while children_of(&roots, pid).is_some_and(|c| c.is_empty()) && Instant::now() < deadline {
+        while children_of(&roots, pid, &mut HeldFiles::default()).is_some_and(|c| c.is_empty())
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(20));
         }
-        let walked = walk_children(&roots, &[pid]).expect("this kernel has the children files");
+        let walked =
+            walk_children(&roots, &[pid], &mut HeldFiles::default()).expect("this kernel has the children files");
         let scanned = from_scan(scan(&roots, &mut ErrorCounts::default()), &[pid]);
         let facts = SystemFacts::read(&roots);
         let mut sampler = TaskSampler::new(TaskSettings::default());
-        let t = sampler.sample(&roots, &[pid], &facts, &mut ErrorCounts::default());
+        let t = sampler.sample(&roots, &[pid], &facts, &mut HeldFiles::default(), &mut ErrorCounts::default());
         for (p, _) in &walked {
             let _ = std::process::Command::new("kill").arg(p.pid.to_string()).status();
         }
