@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::held::HeldFiles;
 use super::process::SystemFacts;
-use super::read::{read_capped, record, ReadError};
+use super::read::{read_capped, read_parsed, record, ReadError};
 use crate::measure::{shrink_map, trim_with, Structure, Trimmed};
 use crate::parse::kv;
 use crate::parse::stat::{brief, ProcState};
@@ -139,7 +139,7 @@ impl TaskSampler {
             tracked_max: self.settings.max_tracked,
             ..TaskSample::default()
         };
-        let descendants = match walk_children(roots, group, held) {
+        let descendants = match walk_children(roots, group) {
             Some(found) => {
                 self.children_files = true;
                 found
@@ -177,7 +177,7 @@ impl TaskSampler {
         out.tracked = self.first_seen.len();
         let switches = group
             .iter()
-            .map(|&pid| thread_switches(roots, pid, held, errors))
+            .map(|&pid| thread_switches(roots, pid, errors))
             .try_fold((0u64, 0u64), |acc, s| s.map(|(v, i)| (acc.0 + v, acc.1 + i)));
         if let Some((v, i)) = switches {
             out.voluntary_switches = Some(v);
@@ -212,11 +212,11 @@ fn from_scan(procs: Vec<Proc>, group: &[i32]) -> Vec<(Proc, bool)> {
 
 /// The pids listed in every `/proc/PID/task/*/children` of `pid`; `None` when the kernel has
 /// no such file (the thread list itself is readable), `Some(empty)` when the process is gone.
-fn children_of(roots: &Roots, pid: i32, held: &mut HeldFiles) -> Option<Vec<i32>> {
+fn children_of(roots: &Roots, pid: i32) -> Option<Vec<i32>> {
     let Ok(tasks) = std::fs::read_dir(roots.pid(pid).join("task")) else { return Some(Vec::new()) };
     let mut out = Vec::new();
     for task in tasks.filter_map(Result::ok) {
-        match held.read(&task.path().join("children")) {
+        match read_capped(&task.path().join("children")) {
             Ok(bytes) => out
                 .extend(String::from_utf8_lossy(&bytes).split_ascii_whitespace().filter_map(|p| p.parse::<i32>().ok())),
             Err(e) if e.reason() == ErrorReason::NotFound && task.path().exists() => return None,
@@ -230,10 +230,10 @@ fn children_of(roots: &Roots, pid: i32, held: &mut HeldFiles) -> Option<Vec<i32>
 /// The descendants of `group` down the `children` files, each with whether its parent is in the
 /// group; `None` when the kernel has no `children` file. Processes that exit mid-walk are
 /// skipped; at most [`MAX_WALK`] are followed.
-fn walk_children(roots: &Roots, group: &[i32], held: &mut HeldFiles) -> Option<Vec<(Proc, bool)>> {
+fn walk_children(roots: &Roots, group: &[i32]) -> Option<Vec<(Proc, bool)>> {
     let mut queue: Vec<(i32, bool)> = Vec::new();
     for &pid in group {
-        queue.extend(children_of(roots, pid, held)?.into_iter().map(|c| (c, true)));
+        queue.extend(children_of(roots, pid)?.into_iter().map(|c| (c, true)));
     }
     let mut seen: HashSet<i32> = group.iter().copied().collect();
     let mut out = Vec::new();
@@ -241,9 +241,9 @@ fn walk_children(roots: &Roots, group: &[i32], held: &mut HeldFiles) -> Option<V
         if out.len() >= MAX_WALK || !seen.insert(pid) {
             continue;
         }
-        let Some(b) = held.read(&roots.pid(pid).join("stat")).ok().and_then(|s| brief(&s).ok()) else { continue };
+        let Some(b) = read_capped(&roots.pid(pid).join("stat")).ok().and_then(|s| brief(&s).ok()) else { continue };
         out.push((Proc { pid, ppid: b.ppid, state: b.state, start_ticks: b.start_ticks }, direct));
-        queue.extend(children_of(roots, pid, held).unwrap_or_default().into_iter().map(|c| (c, false)));
+        queue.extend(children_of(roots, pid).unwrap_or_default().into_iter().map(|c| (c, false)));
     }
     Some(out)
 }
@@ -274,7 +274,7 @@ fn scan(roots: &Roots, errors: &mut ErrorCounts) -> Vec<Proc> {
 
 /// Voluntary and involuntary switches summed over the threads of `pid` (`/proc/PID/status`
 /// reports the main thread's only). `None` if the task list cannot be read.
-fn thread_switches(roots: &Roots, pid: i32, held: &mut HeldFiles, errors: &mut ErrorCounts) -> Option<(u64, u64)> {
+fn thread_switches(roots: &Roots, pid: i32, errors: &mut ErrorCounts) -> Option<(u64, u64)> {
     let dir = roots.pid(pid).join("task");
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
@@ -285,7 +285,7 @@ fn thread_switches(roots: &Roots, pid: i32, held: &mut HeldFiles, errors: &mut E
     };
     let mut sum = (0u64, 0u64);
     for entry in entries.filter_map(Result::ok) {
-        match held.read_parsed(&entry.path().join("status"), switches) {
+        match read_parsed(&entry.path().join("status"), switches) {
             Ok((v, i)) => {
                 sum.0 += v;
                 sum.1 += i;
@@ -361,13 +361,10 @@ mod tests {
         let pid = sh.id() as i32;
         let roots = Roots::default();
         let deadline = Instant::now() + Duration::from_secs(20);
-        while children_of(&roots, pid, &mut HeldFiles::default()).is_some_and(|c| c.is_empty())
-            && Instant::now() < deadline
-        {
+        while children_of(&roots, pid).is_some_and(|c| c.is_empty()) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        let walked =
-            walk_children(&roots, &[pid], &mut HeldFiles::default()).expect("this kernel has the children files");
+        let walked = walk_children(&roots, &[pid]).expect("this kernel has the children files");
         let scanned = from_scan(scan(&roots, &mut ErrorCounts::default()), &[pid]);
         let facts = SystemFacts::read(&roots);
         let mut sampler = TaskSampler::new(TaskSettings::default());
