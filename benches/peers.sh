@@ -5,14 +5,17 @@
 #   bash benches/peers.sh            # the measurement (about 4 minutes on 2 cores)
 #   bash benches/peers.sh --quick    # short durations, to check the script works (figures not comparable)
 #   bash benches/peers.sh --cost     # total cost: CPU per minute at 15 s / 60 s scrapes, gzip bytes,
-#                                    # series, and scaling rows (about 16 minutes; --cost --quick: 5)
+#                                    # series, and scaling rows (about 25 minutes, 13 with
+#                                    # COST_SCALING=0; --cost --quick: about 6)
 #
 # --cost runs leakwatch at its default settings (only --listen and --process-name), and, when
 # LEAKWATCH_BEFORE_BIN names another leakwatch binary (e.g. main's), that one beside it, so
 # "before" and "after" are measured in the same run. Each exporter runs in a cpuacct cgroup of its
 # own (cgroup v1 or v2 cpu.stat), so its CPU is counted in ns, exited threads included; without
 # one, utime+stime from /proc/PID/stat (10 ms ticks) is used. Prometheus-style scrapes (gzip asked)
-# every 15 s, then every 60 s, over a measured window; then one target after another with 1 000 and
+# in windows of exactly K scrapes 15 s and 60 s apart, repeated and interleaved (median, spread, the
+# ratio within each window, the load), plus CPU without scrapes and per scrape; then one target
+# after another with 1 000 and
 # 10 000 sockets, 1 000 and 10 000 fds, 50 children and 1 GiB RSS, scraped every 15 s
 # (COST_SCALING=0 leaves the scaling rows out).
 #
