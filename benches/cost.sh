@@ -5,11 +5,13 @@
 # intervals, bytes and series per scrape, then scaling rows. See docs/cost.md.
 
 # Repetitions of each window (COST_REPS); windows hold an exact number of scrapes (COST_K15 at
-# 15 s, COST_K60 at 60 s); the decomposition's idle and scrape phases (see measure_parts).
+# 15 s, COST_K60 at 60 s); the decomposition's idle and scrape phases (see measure_parts). Every
+# window lasts a multiple of 60 s, so it holds exactly one of leakwatch's full passes a minute
+# (expensive_every 12 × 5 s).
 if [ "$quick" = 1 ]; then
   REPS=${COST_REPS:-1} K15=${COST_K15:-2} K60=${COST_K60:-1} SCALE_K=2 SETTLE_SECS=6 IDLE_PARTS=2 SCRAPES=4
 else
-  REPS=${COST_REPS:-3} K15=${COST_K15:-4} K60=${COST_K60:-2} SCALE_K=6 SETTLE_SECS=15 IDLE_PARTS=4 SCRAPES=12
+  REPS=${COST_REPS:-3} K15=${COST_K15:-4} K60=${COST_K60:-2} SCALE_K=8 SETTLE_SECS=15 IDLE_PARTS=4 SCRAPES=12
 fi
 built="$(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?')" # the build just made
 before_bin="${LEAKWATCH_BEFORE_BIN:-}"
@@ -277,16 +279,19 @@ hdr="| figure |"; sep="| --- |"
 for n in "${names[@]}"; do hdr+=" $n |"; sep+=" ---: |"; done
 echo "$hdr leakwatch / process-exporter | load | target | met? |"
 echo "$sep ---: | --- | --- | --- |"
+range() { # range VALUES FORMAT: " (min–max)" when there is more than one value (always succeeds)
+  if [ "$(wc -l <<< "$1")" -gt 1 ]; then echo " ($(spread "$2" <<< "$1"))"; fi
+}
 line() { # line LABEL KEY TARGET-RATIO
   local out="| $1 |" n r ok="–" vals
   for n in "${names[@]}"; do
     vals="$(tr ' ' '\n' <<< "${cpms[$2,$n]}" | grep .)"
-    out+=" $(median <<< "$vals" | xargs printf '%.1f')$( [ "$(wc -l <<< "$vals")" -gt 1 ] && echo " ($(spread <<< "$vals"))") |"
+    out+=" $(median <<< "$vals" | xargs printf '%.1f')$(range "$vals" %.1f) |"
   done
   vals="$(tr ' ' '\n' <<< "${ratios[$2]}" | grep .)"
   r="$(median <<< "$vals")"
   if [ "$3" != "–" ]; then ok="$( [ "$(calc "$r <= $3")" = 1 ] && echo yes || echo no)"; fi
-  out+=" $(printf "%.2f" "$r")$( [ "$(wc -l <<< "$vals")" -gt 1 ] && echo " ($(spread %.2f <<< "$vals"))")"
+  out+=" $(printf "%.2f" "$r")$(range "$vals" %.2f)"
   echo "$out | $(echo "${loads[$2]}" | xargs | tr ' ' ',') | ≤ $3× | $ok |"
 }
 line "CPU per minute, scrape every 15 s" "15s" 0.5
