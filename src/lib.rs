@@ -13,6 +13,7 @@
 //! `main` parses the CLI and config, then hands over to [`lifecycle::run`].
 
 pub mod alert;
+pub mod app;
 pub mod cleanup;
 pub mod cli;
 pub mod config;
