@@ -4,7 +4,7 @@
 //! over:
 //!
 //! ```text
-//!  ValidConfig ─► App::build ─┬─► logs::follow::Followers::start(logs)        (sources, tail threads)
+//!  ValidConfig ─► App::build ─┬─► logs::follow::Followers::new(logs), start   (sources, tail threads)
 //!                             ├─► child::start (run mode: stdout/stderr captured into their sources)
 //!                             ├─► sample::SamplerConfig::new(sampler) ─► watch ─► sample::run
 //!                             ├─► alert rules ─► watch ─► alert::run; alert::pusher::Pusher::start
@@ -103,7 +103,7 @@ impl App {
     /// `start.command`) and the Alertmanager push; the other tasks are returned to spawn.
     pub fn build(config: &ValidConfig, start: Start<'_>) -> Result<Built, child::SpawnError> {
         let Start { config_file, command, info, local, reloads, tracker, token } = start;
-        let followers = Followers::start(&config.logs, SharedPolicy::new(path_policy(config, config_file)));
+        let mut followers = Followers::new(&config.logs, SharedPolicy::new(path_policy(config, config_file)));
         let logs = followers.logs().clone();
         let child = command.map(|c| child::start(c, &logs.list())).transpose()?;
         let run_mode =
@@ -111,6 +111,8 @@ impl App {
         let sampling = SamplerConfig::new(&config.sampler, &run_mode, logs.clone());
         let target_name = sampling.settings.target_name.clone();
         tracing::info!(%local, target = %target_name, watching = %sampling.settings.spec.describe(), interval = ?sampling.interval, "leakwatch listening");
+        // Followed once the listening line is out (a source's problem is logged after it).
+        followers.start();
 
         let (alert_tx, alert_rx) = watch::channel(Arc::new(AlertState::default()));
         let sampler = Sampler::new(sampling.settings.clone()).with_trends(alert_rx.clone());

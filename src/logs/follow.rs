@@ -3,7 +3,8 @@
 //! the specs at start and turned into new specs by a reload, keeping each ring that stays) and
 //! the pure diff between two spec lists ([`source_actions`]).
 //!
-//! [`Followers::add`] is the one place a [`LogSource`] is made from its spec.
+//! `Followers::source` is the one place a [`LogSource`] is made from its spec (at start and
+//! for a source a reload adds).
 
 use std::sync::Arc;
 
@@ -65,13 +66,19 @@ pub struct Followers {
 }
 
 impl Followers {
-    /// A source for every spec, and a tail thread for every file source (a source that cannot
-    /// be followed is logged and stays, empty); sources added later follow `paths` too.
-    pub fn start(specs: &[LogSourceSpec], paths: SharedPolicy) -> Self {
-        let mut followers = Self { logs: Arc::default(), tails: Vec::new(), paths };
-        let sources = specs.iter().map(|spec| followers.add(spec)).collect();
-        followers.logs = Arc::new(LogSources::new(sources));
-        followers
+    /// A source for every spec, not followed yet ([`Followers::start`]); every source opens
+    /// files through `paths`.
+    pub fn new(specs: &[LogSourceSpec], paths: SharedPolicy) -> Self {
+        let sources = specs.iter().map(|spec| Self::source(spec, &paths)).collect();
+        Self { logs: Arc::new(LogSources::new(sources)), tails: Vec::new(), paths }
+    }
+
+    /// Starts a tail thread for every file source (a source that cannot be followed is logged
+    /// and stays, empty).
+    pub fn start(&mut self) {
+        for source in self.logs.list().iter() {
+            self.follow(source.clone());
+        }
     }
 
     /// The registry (the routes, the sampler and the cleanup share it).
@@ -142,10 +149,14 @@ impl Followers {
 
     /// The source of `spec`, followed when it is a file.
     fn add(&mut self, spec: &LogSourceSpec) -> Arc<LogSource> {
-        let source =
-            Arc::new(LogSource::new(spec.name.clone(), spec.kind.clone(), spec.limits).with_paths(self.paths.clone()));
+        let source = Self::source(spec, &self.paths);
         self.follow(source.clone());
         source
+    }
+
+    /// The one place a [`LogSource`] is made from its spec.
+    fn source(spec: &LogSourceSpec, paths: &SharedPolicy) -> Arc<LogSource> {
+        Arc::new(LogSource::new(spec.name.clone(), spec.kind.clone(), spec.limits).with_paths(paths.clone()))
     }
 
     /// Stops every tail thread after a last read (shutdown; blocking).
@@ -222,7 +233,8 @@ mod tests {
             std::fs::write(p, "").unwrap();
         }
         let old = vec![spec("a", &a, 100), spec("b", &b, 100), spec("gone", &d, 100)];
-        let mut followers = Followers::start(&old, SharedPolicy::default());
+        let mut followers = Followers::new(&old, SharedPolicy::default());
+        followers.start();
         let logs = followers.logs().clone();
         append(&a, 0..10);
         append(&b, 0..10);
