@@ -443,6 +443,13 @@ fn a_missing_target_and_a_missing_tail_file_are_reported_within_one_interval_and
         &["target not found: no process matches pid 999999", "missing.log: no such file"],
         Duration::from_secs(10),
     );
+    // The warnings are logged during the first pass; its snapshot and the alerts evaluated on it
+    // are published just after (on a loaded machine, after `leakwatch status` would have asked).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(lw.get("/status").1.contains("\"not_found\"") && lw.get("/alerts").1.contains("LeakwatchTargetDown")) {
+        assert!(Instant::now() < deadline, "the first pass's snapshot and alerts were never published");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     let server = format!("http://{}", lw.addr);
     let out = run_to_exit(&["status", "--server", &server]);
