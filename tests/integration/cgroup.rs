@@ -25,7 +25,7 @@ fn a_150_mib_process_in_a_256_mib_cgroup_is_59_percent_of_its_limit() {
     let lw = Leakwatch::start(&["--pid", &pid, "--target-name", "cg"]);
     let target = [("target", "cg")];
     let m = lw.wait_for(Duration::from_secs(10), "the cgroup metrics", |m| {
-        m.get("leakwatch_cgroup_memory_working_set_bytes", &target).is_some()
+        m.get(r#"leakwatch_cgroup_memory_bytes{kind="working_set"}"#, &target).is_some()
     });
 
     let version = cg.version().label();
@@ -33,15 +33,15 @@ fn a_150_mib_process_in_a_256_mib_cgroup_is_59_percent_of_its_limit() {
     let info = [("target", "cg"), ("version", version), ("via", "direct"), ("path", path.as_str())];
     assert_eq!(m.get("leakwatch_cgroup_info", &info), Some(1.0), "{}", m.text);
     assert_eq!(value(&m, "leakwatch_cgroup_memory_limit_bytes", &target), (256 * MIB) as f64);
-    let ws = value(&m, "leakwatch_cgroup_memory_working_set_bytes", &target);
+    let ws = value(&m, r#"leakwatch_cgroup_memory_bytes{kind="working_set"}"#, &target);
     assert!(
         ((150 * MIB) as f64..(150 * MIB + INTERPRETER_OVERHEAD) as f64).contains(&ws),
         "working set {:.1} MiB, expected 150 MiB plus the interpreter",
         ws / MIB as f64
     );
-    let usage = value(&m, "leakwatch_cgroup_memory_usage_bytes", &target);
+    let usage = value(&m, r#"leakwatch_cgroup_memory_bytes{kind="usage"}"#, &target);
     assert!(usage >= ws, "usage {usage} >= working set {ws}");
-    assert!(value(&m, "leakwatch_cgroup_memory_rss_bytes", &target) >= (150 * MIB) as f64);
+    assert!(value(&m, r#"leakwatch_cgroup_memory_bytes{kind="rss"}"#, &target) >= (150 * MIB) as f64);
 
     let basis = [("target", "cg"), ("basis", "cgroup_working_set")];
     let ratio = value(&m, "leakwatch_memory_utilization_ratio", &basis);
@@ -122,7 +122,7 @@ fn a_sidecar_in_another_cgroup_namespace_finds_the_limit_through_proc_root() {
     assert_eq!(m.get("leakwatch_cgroup_info", &info), Some(1.0), "{}", m.text);
     assert!(membership(hog.pid(), target_cg.version()).ends_with(&target_cg.path()));
     assert_eq!(value(&m, "leakwatch_cgroup_memory_limit_bytes", &labels), (128 * MIB) as f64);
-    let ws = value(&m, "leakwatch_cgroup_memory_working_set_bytes", &labels);
+    let ws = value(&m, r#"leakwatch_cgroup_memory_bytes{kind="working_set"}"#, &labels);
     assert!(
         ((64 * MIB) as f64..(64 * MIB + INTERPRETER_OVERHEAD) as f64).contains(&ws),
         "working set {:.1} MiB is the target cgroup's (64 MiB plus the interpreter)",
@@ -167,12 +167,12 @@ fn an_unprivileged_leakwatch_counts_permission_errors_and_still_reports_rss() {
     let denied = |source: &'static str| [("source", source), ("reason", "permission_denied")];
     let m = lw.wait_for(Duration::from_secs(10), "permission errors", |m| {
         m.get("leakwatch_sample_errors_total", &denied("smaps_rollup")).is_some_and(|n| n >= 1.0)
-            && m.get("leakwatch_process_resident_memory_bytes", &labels).is_some()
+            && m.get(r#"leakwatch_process_memory_bytes{kind="resident"}"#, &labels).is_some()
     });
     assert!(value(&m, "leakwatch_sample_errors_total", &denied("fd")) >= 1.0, "{}", m.text);
-    assert_eq!(m.get("leakwatch_process_pss_bytes", &labels), None, "no PSS without ptrace access");
+    assert_eq!(m.get(r#"leakwatch_process_memory_bytes{kind="pss"}"#, &labels), None, "no PSS without ptrace access");
     assert_eq!(m.get("leakwatch_process_open_fds", &labels), None, "no fd count without ptrace access");
-    let rss = value(&m, "leakwatch_process_resident_memory_bytes", &labels);
+    let rss = value(&m, r#"leakwatch_process_memory_bytes{kind="resident"}"#, &labels);
     let truth = vmrss(hog.pid()) as f64;
     assert!((rss - truth).abs() / truth < 0.05, "reported RSS {rss} vs VmRSS {truth}");
 }

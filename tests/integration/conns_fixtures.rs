@@ -67,6 +67,9 @@ fn a_process_whose_descriptors_vanished_is_counted_and_the_rest_is_served() {
     assert_eq!(m.get("leakwatch_process_open_fds", &[]), None, "no count from a vanished fd directory");
     assert!(m.all("leakwatch_fd_open", &[]).is_empty());
     assert!(m.all("leakwatch_conn_sockets", &[]).is_empty(), "no descriptors, no held sockets");
-    assert!(m.get("leakwatch_process_resident_memory_bytes", &[("target", "fx")]).is_some(), "status is still read");
+    assert!(
+        m.get(r#"leakwatch_process_memory_bytes{kind="resident"}"#, &[("target", "fx")]).is_some(),
+        "status is still read"
+    );
     assert_eq!(m.get("leakwatch_conn_stale_sockets", &[]), Some(0.0));
 }

@@ -56,19 +56,23 @@ fn cgroup_v2_with_a_limit_reports_every_memory_file() {
 
     let info = [("target", "fx"), ("version", "v2"), ("via", "direct"), ("path", APP_CGROUP)];
     assert_eq!(m.get("leakwatch_cgroup_info", &info), Some(1.0), "{}", m.text);
-    assert_eq!(g("leakwatch_cgroup_memory_usage_bytes"), 200.0 * MIB, "memory.current");
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="usage"}"#), 200.0 * MIB, "memory.current");
     assert_eq!(g("leakwatch_cgroup_memory_limit_bytes"), 256.0 * MIB, "memory.max");
-    assert_eq!(g("leakwatch_cgroup_memory_inactive_file_bytes"), 34.0 * MIB, "memory.stat inactive_file");
-    assert_eq!(g("leakwatch_cgroup_memory_working_set_bytes"), (200.0 - 34.0) * MIB, "usage - inactive_file");
-    assert_eq!(g("leakwatch_cgroup_memory_rss_bytes"), 150.0 * MIB, "memory.stat anon");
-    assert_eq!(g("leakwatch_cgroup_memory_cache_bytes"), 42.0 * MIB, "memory.stat file");
-    assert_eq!(g("leakwatch_cgroup_memory_shmem_bytes"), MIB, "memory.stat shmem");
-    assert_eq!(g("leakwatch_cgroup_memory_swap_bytes"), 2.0 * MIB, "memory.swap.current");
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="inactive_file"}"#), 34.0 * MIB, "memory.stat inactive_file");
+    assert_eq!(
+        g(r#"leakwatch_cgroup_memory_bytes{kind="working_set"}"#),
+        (200.0 - 34.0) * MIB,
+        "usage - inactive_file"
+    );
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="rss"}"#), 150.0 * MIB, "memory.stat anon");
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="cache"}"#), 42.0 * MIB, "memory.stat file");
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="shmem"}"#), MIB, "memory.stat shmem");
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="swap"}"#), 2.0 * MIB, "memory.swap.current");
     assert_eq!(g("leakwatch_cgroup_memory_oom_kills_total"), 3.0, "memory.events oom_kill (not oom)");
     assert_eq!(g("leakwatch_cgroup_memory_limit_hits_total"), 17.0, "memory.events max");
 
-    assert_approx(g("leakwatch_cgroup_memory_pressure_waiting_seconds_total"), 2.345678, "PSI some total");
-    assert_approx(g("leakwatch_cgroup_memory_pressure_stalled_seconds_total"), 1.234567, "PSI full total");
+    assert_approx(g(r#"leakwatch_cgroup_memory_pressure_seconds_total{kind="some"}"#), 2.345678, "PSI some total");
+    assert_approx(g(r#"leakwatch_cgroup_memory_pressure_seconds_total{kind="full"}"#), 1.234567, "PSI full total");
     let psi = |kind, window| value(&m, "leakwatch_cgroup_memory_pressure_ratio", &[("kind", kind), ("window", window)]);
     assert_approx(psi("some", "10s"), 0.0125, "some avg10");
     assert_approx(psi("full", "300s"), 0.0005, "full avg300");
@@ -79,16 +83,16 @@ fn cgroup_v2_with_a_limit_reports_every_memory_file() {
     assert_eq!(value(&m, "leakwatch_memory_limit_bytes", &basis), 256.0 * MIB);
 
     // The process files of the same tree.
-    assert_eq!(g("leakwatch_process_resident_memory_bytes"), 153_600.0 * 1024.0, "VmRSS");
-    assert_eq!(g("leakwatch_process_resident_memory_anon_bytes"), 147_456.0 * 1024.0, "RssAnon");
-    assert_eq!(g("leakwatch_process_pss_bytes"), 150_528.0 * 1024.0, "smaps_rollup Pss");
+    assert_eq!(g(r#"leakwatch_process_memory_bytes{kind="resident"}"#), 153_600.0 * 1024.0, "VmRSS");
+    assert_eq!(g(r#"leakwatch_process_memory_bytes{kind="resident_anon"}"#), 147_456.0 * 1024.0, "RssAnon");
+    assert_eq!(g(r#"leakwatch_process_memory_bytes{kind="pss"}"#), 150_528.0 * 1024.0, "smaps_rollup Pss");
     assert_eq!(g("leakwatch_process_threads"), 4.0);
     assert_eq!(g("leakwatch_process_open_fds"), 3.0, "entries of fd/");
     assert_eq!(g("leakwatch_process_max_fds"), 1_048_576.0, "limits: Max open files");
     assert_eq!(g("leakwatch_process_cpu_seconds_total"), 15.0, "(utime 1200 + stime 300) / USER_HZ 100");
     assert_eq!(g("leakwatch_process_start_time_seconds"), 1_700_000_000.0 + 4610.31, "btime + starttime / 100");
     assert_eq!(value(&m, "leakwatch_host_memory_total_bytes", &[]), MEM_TOTAL);
-    assert_approx(value(&m, "leakwatch_host_memory_pressure_waiting_seconds_total", &[]), 0.005170, "host PSI");
+    assert_approx(value(&m, r#"leakwatch_host_memory_pressure_seconds_total{kind="some"}"#, &[]), 0.005170, "host PSI");
     assert_eq!(m.label_values("leakwatch_target_process_info", "comm"), vec!["app"]);
     assert_no_sample_errors(&m);
 
@@ -107,8 +111,8 @@ fn cgroup_v2_without_a_limit_falls_back_to_rss_against_host_memory() {
     let info = [("target", "fx"), ("version", "v2"), ("via", "direct"), ("path", "/system.slice/app.service")];
     assert_eq!(m.get("leakwatch_cgroup_info", &info), Some(1.0), "{}", m.text);
     assert_eq!(m.get("leakwatch_cgroup_memory_limit_bytes", &FX), None, "memory.max `max` is no limit");
-    assert_eq!(value(&m, "leakwatch_cgroup_memory_usage_bytes", &FX), 120.0 * MIB);
-    assert_eq!(value(&m, "leakwatch_cgroup_memory_working_set_bytes", &FX), 110.0 * MIB);
+    assert_eq!(value(&m, r#"leakwatch_cgroup_memory_bytes{kind="usage"}"#, &FX), 120.0 * MIB);
+    assert_eq!(value(&m, r#"leakwatch_cgroup_memory_bytes{kind="working_set"}"#, &FX), 110.0 * MIB);
     assert!(m.all("leakwatch_memory_utilization_ratio", &[("basis", "cgroup_working_set")]).is_empty());
     let basis = [("target", "fx"), ("basis", "host_rss")];
     let rss = 102_400.0 * 1024.0;
@@ -128,12 +132,12 @@ fn cgroup_v1_page_counter_max_is_no_limit() {
     let info = [("target", "fx"), ("version", "v1"), ("via", "direct"), ("path", path)];
     assert_eq!(m.get("leakwatch_cgroup_info", &info), Some(1.0), "the v1 memory hierarchy wins on a hybrid host");
     assert_eq!(m.get("leakwatch_cgroup_memory_limit_bytes", &FX), None, "9223372036854771712 is no limit");
-    assert_eq!(g("leakwatch_cgroup_memory_usage_bytes"), 120.0 * MIB, "memory.usage_in_bytes");
-    assert_eq!(g("leakwatch_cgroup_memory_rss_bytes"), 100.0 * MIB, "total_rss");
-    assert_eq!(g("leakwatch_cgroup_memory_cache_bytes"), 14.0 * MIB, "total_cache");
-    assert_eq!(g("leakwatch_cgroup_memory_inactive_file_bytes"), 10.0 * MIB, "total_inactive_file");
-    assert_eq!(g("leakwatch_cgroup_memory_working_set_bytes"), 110.0 * MIB);
-    assert_eq!(g("leakwatch_cgroup_memory_swap_bytes"), 0.0, "total_swap");
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="usage"}"#), 120.0 * MIB, "memory.usage_in_bytes");
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="rss"}"#), 100.0 * MIB, "total_rss");
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="cache"}"#), 14.0 * MIB, "total_cache");
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="inactive_file"}"#), 10.0 * MIB, "total_inactive_file");
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="working_set"}"#), 110.0 * MIB);
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="swap"}"#), 0.0, "total_swap");
     assert_eq!(g("leakwatch_cgroup_memory_oom_kills_total"), 2.0, "memory.oom_control oom_kill");
     assert_eq!(g("leakwatch_cgroup_memory_limit_hits_total"), 5.0, "memory.failcnt");
     let basis = [("target", "fx"), ("basis", "host_rss")];
@@ -152,8 +156,8 @@ fn a_cgroup_outside_the_namespace_is_read_through_proc_root() {
     let info = [("target", "fx"), ("version", "v2"), ("via", "proc_root"), ("path", path)];
     assert_eq!(m.get("leakwatch_cgroup_info", &info), Some(1.0), "{}", m.text);
     assert_eq!(value(&m, "leakwatch_cgroup_memory_limit_bytes", &FX), 512.0 * MIB, "the target's limit, not ours");
-    assert_eq!(value(&m, "leakwatch_cgroup_memory_usage_bytes", &FX), 200.0 * MIB);
-    assert_eq!(value(&m, "leakwatch_cgroup_memory_working_set_bytes", &FX), 160.0 * MIB);
+    assert_eq!(value(&m, r#"leakwatch_cgroup_memory_bytes{kind="usage"}"#, &FX), 200.0 * MIB);
+    assert_eq!(value(&m, r#"leakwatch_cgroup_memory_bytes{kind="working_set"}"#, &FX), 160.0 * MIB);
     let basis = [("target", "fx"), ("basis", "cgroup_working_set")];
     assert_approx(value(&m, "leakwatch_memory_utilization_ratio", &basis), 160.0 / 512.0, "ratio");
     assert_no_sample_errors(&m);
@@ -180,11 +184,23 @@ fn counted_every_pass(lw: &mut Leakwatch, source: &str, reason: &str) -> Metrics
 fn a_status_without_its_name_line_is_malformed_and_the_rest_is_served() {
     let mut lw = start("malformed", 100);
     let m = counted_every_pass(&mut lw, "status", "malformed");
-    assert_eq!(m.get("leakwatch_process_resident_memory_bytes", &FX), None, "no RSS from a truncated status");
+    assert_eq!(
+        m.get(r#"leakwatch_process_memory_bytes{kind="resident"}"#, &FX),
+        None,
+        "no RSS from a truncated status"
+    );
     assert_eq!(m.get("leakwatch_process_threads", &FX), None);
     assert_eq!(value(&m, "leakwatch_process_cpu_seconds_total", &FX), 15.0, "stat is still read");
-    assert_eq!(value(&m, "leakwatch_process_pss_bytes", &FX), 150_528.0 * 1024.0, "smaps_rollup is still read");
-    assert_eq!(value(&m, "leakwatch_cgroup_memory_usage_bytes", &FX), 120.0 * MIB, "the cgroup is still read");
+    assert_eq!(
+        value(&m, r#"leakwatch_process_memory_bytes{kind="pss"}"#, &FX),
+        150_528.0 * 1024.0,
+        "smaps_rollup is still read"
+    );
+    assert_eq!(
+        value(&m, r#"leakwatch_cgroup_memory_bytes{kind="usage"}"#, &FX),
+        120.0 * MIB,
+        "the cgroup is still read"
+    );
     assert_eq!(m.label_values("leakwatch_target_process_info", "pid"), vec!["100"]);
 }
 
@@ -192,19 +208,23 @@ fn a_status_without_its_name_line_is_malformed_and_the_rest_is_served() {
 fn garbage_in_memory_stat_is_malformed_and_usage_and_limit_are_served() {
     let mut lw = start("malformed", 200);
     let m = counted_every_pass(&mut lw, "cgroup_memory_stat", "malformed");
-    assert_eq!(m.get("leakwatch_cgroup_memory_rss_bytes", &FX), None, "nothing is taken from a garbled memory.stat");
-    assert_eq!(m.get("leakwatch_cgroup_memory_inactive_file_bytes", &FX), None);
-    assert_eq!(value(&m, "leakwatch_cgroup_memory_usage_bytes", &FX), 120.0 * MIB);
+    assert_eq!(
+        m.get(r#"leakwatch_cgroup_memory_bytes{kind="rss"}"#, &FX),
+        None,
+        "nothing is taken from a garbled memory.stat"
+    );
+    assert_eq!(m.get(r#"leakwatch_cgroup_memory_bytes{kind="inactive_file"}"#, &FX), None);
+    assert_eq!(value(&m, r#"leakwatch_cgroup_memory_bytes{kind="usage"}"#, &FX), 120.0 * MIB);
     assert_eq!(value(&m, "leakwatch_cgroup_memory_limit_bytes", &FX), 512.0 * MIB);
     assert_eq!(value(&m, "leakwatch_cgroup_memory_oom_kills_total", &FX), 0.0, "memory.events is still read");
-    assert_eq!(value(&m, "leakwatch_process_resident_memory_bytes", &FX), 153_600.0 * 1024.0);
+    assert_eq!(value(&m, r#"leakwatch_process_memory_bytes{kind="resident"}"#, &FX), 153_600.0 * 1024.0);
 }
 
 #[test]
 fn a_missing_smaps_rollup_is_not_found_and_rss_is_served() {
     let mut lw = start("malformed", 300);
     let m = counted_every_pass(&mut lw, "smaps_rollup", "not_found");
-    assert_eq!(m.get("leakwatch_process_pss_bytes", &FX), None);
-    assert_eq!(value(&m, "leakwatch_process_resident_memory_bytes", &FX), 153_600.0 * 1024.0);
-    assert_eq!(value(&m, "leakwatch_cgroup_memory_usage_bytes", &FX), 120.0 * MIB);
+    assert_eq!(m.get(r#"leakwatch_process_memory_bytes{kind="pss"}"#, &FX), None);
+    assert_eq!(value(&m, r#"leakwatch_process_memory_bytes{kind="resident"}"#, &FX), 153_600.0 * 1024.0);
+    assert_eq!(value(&m, r#"leakwatch_cgroup_memory_bytes{kind="usage"}"#, &FX), 120.0 * MIB);
 }

@@ -33,9 +33,9 @@ fn pids(m: &Metrics) -> Vec<String> {
 fn wait_for_pid(lw: &Leakwatch, pid: &str) -> f64 {
     // Two intervals are 400 ms; the wait allows for a loaded machine.
     let m = lw.wait_for(Duration::from_secs(5), &format!("pid {pid} as the target"), |m| {
-        pids(m) == vec![pid.to_owned()] && m.get("leakwatch_process_resident_memory_bytes", &[]).is_some()
+        pids(m) == vec![pid.to_owned()] && m.get(r#"leakwatch_process_memory_bytes{kind="resident"}"#, &[]).is_some()
     });
-    assert!(m.get("leakwatch_process_resident_memory_bytes", &[]).expect("RSS") > 0.0);
+    assert!(m.get(r#"leakwatch_process_memory_bytes{kind="resident"}"#, &[]).expect("RSS") > 0.0);
     m.get("leakwatch_target_changes_total", &[]).expect("changes counter")
 }
 

@@ -20,10 +20,10 @@ fn matching_processes_are_summed_and_capped() {
     let lw = Leakwatch::start(&["--cmdline-regex", &regex, "--target-name", "group"]);
     let m = lw.wait_for(Duration::from_secs(10), "three processes", |m| {
         m.get("leakwatch_target_processes", &[]) == Some(3.0)
-            && m.get("leakwatch_process_resident_memory_bytes", &[]).is_some()
+            && m.get(r#"leakwatch_process_memory_bytes{kind="resident"}"#, &[]).is_some()
     });
     let truth: u64 = hogs.iter().map(|h| vmrss(h.pid())).sum();
-    let reported = m.get("leakwatch_process_resident_memory_bytes", &[]).unwrap();
+    let reported = m.get(r#"leakwatch_process_memory_bytes{kind="resident"}"#, &[]).unwrap();
     let error = (reported - truth as f64).abs() / truth as f64;
     assert!(error < 0.05, "group RSS {reported} vs summed VmRSS {truth}: {:.1}% off", error * 100.0);
     assert!(truth > 120 << 20, "the three hogs hold 120 MiB between them ({truth})");

@@ -109,7 +109,10 @@ fn metrics_answer_within_a_second_while_pages_and_streams_load_the_log_endpoints
     for t in threads {
         t.join().expect("a load thread failed");
     }
-    let m = Metrics::parse(&http_get(lw.addr, "/metrics").1);
+    // The HTTP figures are those of the render (one per sample): wait for a sample taken after
+    // the last scrape above, whose render counts every request answered before it.
+    let seen = Metrics::parse(&http_get(lw.addr, "/metrics?detail=1").1).get("leakwatch_samples_total", &[]);
+    let m = lw.wait_for(Duration::from_secs(30), "a new sample", |m| m.get("leakwatch_samples_total", &[]) > seen);
     latencies.sort();
     let (ok, busy) = (ok.load(Ordering::Relaxed), busy.load(Ordering::Relaxed));
     eprintln!(

@@ -189,7 +189,8 @@ fn pod_sidecar_sees_the_oom_kill_once_and_follows_the_restarted_app() {
 
     // The app grows gradually past 80 % of its limit: the threshold and filling-up alerts fire.
     lw.wait(Duration::from_secs(60), "the app at 105 MiB", |lw| {
-        (lw.scrape().get("leakwatch_cgroup_memory_usage_bytes", &[("target", "app")])? > (105u64 << 20) as f64)
+        (lw.scrape().get(r#"leakwatch_cgroup_memory_bytes{kind="usage"}"#, &[("target", "app")])?
+            > (105u64 << 20) as f64)
             .then_some(())
     });
     // A steady 1.25 MiB/s for about 55 s: long enough for the leak detector (a 1 min window here)
@@ -212,7 +213,8 @@ fn pod_sidecar_sees_the_oom_kill_once_and_follows_the_restarted_app() {
     // The app holds 176 MiB (92 %) before the last push to the limit, so the pre-mortem's last
     // sample is at least there whatever the sampling phase.
     lw.wait(Duration::from_secs(60), "the app at 172 MiB", |lw| {
-        (lw.scrape().get("leakwatch_cgroup_memory_usage_bytes", &[("target", "app")])? > (172u64 << 20) as f64)
+        (lw.scrape().get(r#"leakwatch_cgroup_memory_bytes{kind="usage"}"#, &[("target", "app")])?
+            > (172u64 << 20) as f64)
             .then_some(())
     });
 

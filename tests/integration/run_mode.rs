@@ -26,7 +26,7 @@ fn a_command_that_cannot_start_is_a_clear_error() {
 fn the_child_is_the_target_and_sigterm_is_forwarded() {
     let lw = Leakwatch::start(&["run", "--", "sleep", "600"]);
     let m = lw.wait_for(Duration::from_secs(10), "the wrapped sleep as the target", |m| {
-        m.get("leakwatch_process_resident_memory_bytes", &[("target", "sleep")]).is_some()
+        m.get(r#"leakwatch_process_memory_bytes{kind="resident"}"#, &[("target", "sleep")]).is_some()
     });
     let pids = m.label_values("leakwatch_target_process_info", "pid");
     assert_eq!(pids.len(), 1);
