@@ -19,10 +19,18 @@ fn ready(lw: &Leakwatch) {
 fn a_gzip_scrape_decodes_to_the_plain_body_and_is_far_smaller() {
     let lw = Leakwatch::start(&[]);
     ready(&lw);
+    // The default scrape, and the detail one (which carries the HTTP figures of the render).
+    for (path, marker) in [("/metrics", "leakwatch_target_up"), ("/metrics?detail=1", "leakwatch_http_requests_total")]
+    {
+        assert_same_body_compressed(&lw, path, marker);
+    }
+}
+
+fn assert_same_body_compressed(lw: &Leakwatch, path: &str, marker: &str) {
     for _ in 0..50 {
-        let before = get(lw.addr, "/metrics", &[]);
-        let zipped = get(lw.addr, "/metrics", &[("Accept-Encoding", "gzip, deflate")]);
-        let after = get(lw.addr, "/metrics", &[]);
+        let before = get(lw.addr, path, &[]);
+        let zipped = get(lw.addr, path, &[("Accept-Encoding", "gzip, deflate")]);
+        let after = get(lw.addr, path, &[]);
         assert_eq!((before.status, zipped.status), (200, 200));
         assert_eq!(before.header("content-encoding"), None, "identity unless asked");
         assert_eq!(zipped.header("content-encoding"), Some("gzip"));
@@ -30,16 +38,16 @@ fn a_gzip_scrape_decodes_to_the_plain_body_and_is_far_smaller() {
         let mut decoded = String::new();
         // One member: a single-member decoder reads all of it.
         flate2::read::GzDecoder::new(&zipped.body[..]).read_to_string(&mut decoded).expect("a gzip stream");
-        assert!(decoded.contains("leakwatch_http_requests_total"), "the HTTP families are in the same render");
+        assert!(decoded.contains(marker), "{path}: {marker} is in the render");
         if before.text() != after.text() {
             continue; // a new sample landed between the scrapes: try again
         }
-        assert_eq!(decoded, before.text(), "the same exposition, compressed");
-        eprintln!("plain {} bytes, gzip {} bytes", before.body.len(), zipped.body.len());
+        assert_eq!(decoded, before.text(), "{path}: the same exposition, compressed");
+        eprintln!("{path}: plain {} bytes, gzip {} bytes", before.body.len(), zipped.body.len());
         assert!(zipped.body.len() * 4 < before.body.len(), "{} of {} bytes", zipped.body.len(), before.body.len());
         return;
     }
-    panic!("no two plain scrapes of the same sample in 50 tries");
+    panic!("{path}: no two plain scrapes of the same sample in 50 tries");
 }
 
 #[test]
