@@ -9,7 +9,7 @@ use crate::measure::Structure;
 use crate::metric_names as n;
 
 /// Adds the structure and cleanup families: each structure's allocation, and on a detail scrape
-/// its entries and cap; cleanups by trigger (a trigger's series once it has run) and bytes freed.
+/// its entries and cap; cleanups by trigger and bytes freed.
 pub fn structures(out: &mut Vec<Family>, structures: &[Structure], cleanup: Option<&CleanupStats>) {
     let mut entries = Family::gauge(n::STRUCTURE_ENTRIES, "Entries of a structure.").detail();
     let mut max = Family::gauge(n::STRUCTURE_MAX_ENTRIES, "Cap on a structure's entries.").detail();
@@ -23,7 +23,7 @@ pub fn structures(out: &mut Vec<Family>, structures: &[Structure], cleanup: Opti
     out.extend([entries, max, bytes]);
     let Some(c) = cleanup else { return };
     let mut f = Family::counter(n::CLEANUPS_TOTAL, "Cleanups of leakwatch's own structures.");
-    for t in Trigger::ALL.into_iter().filter(|t| c.performed.get(*t) > 0) {
+    for t in Trigger::ALL {
         f.add(&[("trigger", t.as_str())], c.performed.get(t) as f64);
     }
     out.push(f);
@@ -57,16 +57,13 @@ mod tests {
             prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &families, &mut text).expect("encode");
             String::from_utf8(text).expect("utf-8")
         };
-        let mut stats = CleanupStats::default();
-        stats.performed.interval = 1;
-        let text = render(&structures, Some(&stats));
+        let text = render(&structures, Some(&CleanupStats::default()));
         assert!(text.contains("leakwatch_structure_entries{structure=\"alert_instances\"} 3"), "{text}");
         assert!(!text.contains("log_text"), "log buffers have their own families: {text}");
         assert!(text.contains("leakwatch_structure_allocated_bytes{structure=\"alert_transitions\"} 32"), "{text}");
         assert!(text.contains("leakwatch_structure_max_entries{structure=\"alert_transitions\"} 1000"), "{text}");
         assert!(!text.contains("leakwatch_structure_max_entries{structure=\"alert_instances\""), "no cap, no series");
-        assert!(text.contains("leakwatch_cleanups_total{trigger=\"interval\"} 1"), "{text}");
-        assert!(!text.contains("trigger=\"memory\""), "a trigger's series appears once it has run: {text}");
+        assert!(text.contains("leakwatch_cleanups_total{trigger=\"memory\"} 0"), "{text}");
         assert!(!text.contains("leakwatch_cleanup_last_timestamp_seconds"), "no cleanup yet: {text}");
         assert!(!render(&[], None).contains("cleanup"));
     }

@@ -86,7 +86,7 @@ impl Drop for App {
 /// reason holds here.
 fn unavailable_here(expr: &str, cgroup: &MemoryCgroup) -> Option<&'static str> {
     let v1 = cgroup.version() == crate::support::cgroup::Version::V1;
-    (expr.contains("leakwatch_cgroup_memory_pressure_ratio") && v1)
+    (expr.contains("leakwatch_cgroup_memory_pressure_") && v1)
         .then_some("cgroup memory pressure (PSI) exists on cgroup v2 only; this machine's memory controller is v1")
 }
 
