@@ -215,24 +215,22 @@ impl ScrapePart for HttpFigures {
             f.add(&[], v as f64);
             f
         };
-        let mut open = Family::gauge(n::HTTP_CONNECTIONS, "Open HTTP connections.").detail();
-        open.add(&[], self.connections_open as f64);
         let mut evicted = Family::counter(
             n::HTTP_CONNECTIONS_EVICTED_TOTAL,
             "Connections closed by leakwatch, by reason: idle_cap (too many idle), connection_cap (room for a new one), idle_timeout.",
         )
         .detail();
         // Label sets appear on first use, as client libraries create them: no always-zero series.
-        for (reason, n) in self.connections_evicted.iter().filter(|(_, n)| *n > 0) {
-            evicted.add(&[("reason", reason.as_str())], *n as f64);
+        for (reason, count) in self.connections_evicted.iter().filter(|(_, count)| *count > 0) {
+            evicted.add(&[("reason", reason.as_str())], *count as f64);
         }
         let mut requests =
             Family::counter(n::HTTP_REQUESTS_TOTAL, "HTTP requests answered, by route and status class.").detail();
-        for (route, class, n) in self.requests.iter().filter(|(.., n)| *n > 0) {
-            requests.add(&[("route", route.as_str()), ("status_class", class)], *n as f64);
+        for (route, class, count) in self.requests.iter().filter(|(.., count)| *count > 0) {
+            requests.add(&[("route", route.as_str()), ("status_class", class)], *count as f64);
         }
         out.extend([
-            open,
+            gauge(n::HTTP_CONNECTIONS, "Open HTTP connections.", self.connections_open),
             gauge(n::HTTP_CONNECTIONS_MAX, "The cap on open HTTP connections.", self.connections_max),
             gauge(n::HTTP_CONNECTIONS_IDLE, "HTTP connections not serving a request.", self.connections_idle),
             gauge(n::HTTP_CONNECTIONS_IDLE_MAX, "The cap on idle HTTP connections.", self.connections_idle_max),

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::http::get;
 use crate::support::Leakwatch;
+use leakwatch::metric_names as n;
 
 fn ready(lw: &Leakwatch) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -20,8 +21,7 @@ fn a_gzip_scrape_decodes_to_the_plain_body_and_is_far_smaller() {
     let lw = Leakwatch::start(&[]);
     ready(&lw);
     // The default scrape, and the detail one (which carries the HTTP figures of the render).
-    for (path, marker) in [("/metrics", "leakwatch_target_up"), ("/metrics?detail=1", "leakwatch_http_requests_total")]
-    {
+    for (path, marker) in [("/metrics", n::TARGET_UP), ("/metrics?detail=1", n::HTTP_REQUESTS_TOTAL)] {
         assert_same_body_compressed(&lw, path, marker);
     }
 }
@@ -57,5 +57,5 @@ fn gzip_refused_by_q_zero_is_not_used() {
     let reply = get(lw.addr, "/metrics", &[("Accept-Encoding", "gzip;q=0, identity")]);
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("content-encoding"), None);
-    assert!(reply.text().contains("leakwatch_build_info"), "{}", reply.text());
+    assert!(reply.text().contains(n::BUILD_INFO), "{}", reply.text());
 }

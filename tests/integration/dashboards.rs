@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::promtool::{families, full_snapshot, render_with};
+use leakwatch::metric_names as n;
 
 fn dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards")
@@ -116,7 +117,7 @@ fn alert_tables_list_only_firing_and_pending_alerts() {
     let mut seen = 0;
     for (file, d) in committed() {
         for p in panels(&d).iter().filter(|p| p["type"] == "table") {
-            for e in exprs(p).iter().filter(|e| e.contains("leakwatch_alert_active")) {
+            for e in exprs(p).iter().filter(|e| e.contains(n::ALERT_ACTIVE)) {
                 seen += 1;
                 // `== 1` on both: a version that exports inactive alerts as 0 lists none of them.
                 assert!(e.contains("leakwatch_alert_active{") && e.contains("} == 1"), "{file}: {e}");
@@ -235,9 +236,9 @@ fn every_dashboard_marks_oom_kills_restarts_and_alerts() {
                 .unwrap_or_else(|| panic!("{file}: no {name} annotation"))
                 .to_owned()
         };
-        assert!(by_name("OOM kills").contains("leakwatch_target_oom_kills_total"), "{file}");
-        assert!(by_name("Target restarts").contains("leakwatch_process_start_time_seconds"), "{file}");
-        assert!(by_name("Alerts firing").contains("leakwatch_alert_active"), "{file}");
+        assert!(by_name("OOM kills").contains(n::TARGET_OOM_KILLS_TOTAL), "{file}");
+        assert!(by_name("Target restarts").contains(n::PROCESS_START_TIME_SECONDS), "{file}");
+        assert!(by_name("Alerts firing").contains(n::ALERT_ACTIVE), "{file}");
     }
 }
 

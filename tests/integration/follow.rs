@@ -4,6 +4,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::support::{Leakwatch, Metrics, TempDir};
+use leakwatch::metric_names as n;
 
 /// A `sleep` child, killed on drop.
 struct Sleeper(Child);
@@ -26,7 +27,7 @@ impl Drop for Sleeper {
 }
 
 fn pids(m: &Metrics) -> Vec<String> {
-    m.label_values("leakwatch_target_process_info", "pid")
+    m.label_values(n::TARGET_PROCESS_INFO, "pid")
 }
 
 /// Waits until `pid` is the only target process with RSS reported; returns the changes counter.
@@ -36,7 +37,7 @@ fn wait_for_pid(lw: &Leakwatch, pid: &str) -> f64 {
         pids(m) == vec![pid.to_owned()] && m.get(r#"leakwatch_process_memory_bytes{kind="resident"}"#, &[]).is_some()
     });
     assert!(m.get(r#"leakwatch_process_memory_bytes{kind="resident"}"#, &[]).expect("RSS") > 0.0);
-    m.get("leakwatch_target_changes_total", &[]).expect("changes counter")
+    m.get(n::TARGET_CHANGES_TOTAL, &[]).expect("changes counter")
 }
 
 #[test]

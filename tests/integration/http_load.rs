@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::http::{get, SseClient};
 use crate::support::{http_get, release_binary, Leakwatch, Metrics, TempDir};
+use leakwatch::metric_names as n;
 
 const PAGERS: usize = 8;
 const STREAMS: usize = 40;
@@ -111,8 +112,8 @@ fn metrics_answer_within_a_second_while_pages_and_streams_load_the_log_endpoints
     }
     // The HTTP figures are those of the render (one per sample): wait for a sample taken after
     // the last scrape above, whose render counts every request answered before it.
-    let seen = Metrics::parse(&http_get(lw.addr, "/metrics?detail=1").1).get("leakwatch_samples_total", &[]);
-    let m = lw.wait_for(Duration::from_secs(30), "a new sample", |m| m.get("leakwatch_samples_total", &[]) > seen);
+    let seen = Metrics::parse(&http_get(lw.addr, "/metrics?detail=1").1).get(n::SAMPLES_TOTAL, &[]);
+    let m = lw.wait_for(Duration::from_secs(30), "a new sample", |m| m.get(n::SAMPLES_TOTAL, &[]) > seen);
     latencies.sort();
     let (ok, busy) = (ok.load(Ordering::Relaxed), busy.load(Ordering::Relaxed));
     eprintln!(
@@ -128,10 +129,10 @@ fn metrics_answer_within_a_second_while_pages_and_streams_load_the_log_endpoints
     assert!(events.load(Ordering::Relaxed) > 0, "the streams received nothing");
     // The load is visible in leakwatch's own figures.
     let requests = |route: &str, class: &str| {
-        m.get("leakwatch_http_requests_total", &[("route", route), ("status_class", class)]).unwrap_or(0.0)
+        m.get(n::HTTP_REQUESTS_TOTAL, &[("route", route), ("status_class", class)]).unwrap_or(0.0)
     };
     assert!(requests("logs", "2xx") >= 1.0 && requests("metrics", "2xx") >= latencies.len() as f64);
     assert_eq!(requests("logs", "5xx") as u64, busy, "every 503 is counted");
-    assert!(during.get("leakwatch_http_connections", &[]).expect("open connections") >= STREAMS as f64);
-    assert_eq!(m.get("leakwatch_http_page_memory_max_bytes", &[]), Some((128u64 << 20) as f64));
+    assert!(during.get(n::HTTP_CONNECTIONS, &[]).expect("open connections") >= STREAMS as f64);
+    assert_eq!(m.get(n::HTTP_PAGE_MEMORY_MAX_BYTES, &[]), Some((128u64 << 20) as f64));
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::support::{vmrss, Leakwatch, MemHog};
+use leakwatch::metric_names as n;
 
 #[test]
 fn a_200_mib_child_is_reported_within_5_percent_of_its_vmrss() {
@@ -17,5 +18,5 @@ fn a_200_mib_child_is_reported_within_5_percent_of_its_vmrss() {
     assert!(truth > 200.0 * 1048576.0, "the hog really holds 200 MiB (VmRSS {truth})");
     let error = (reported - truth).abs() / truth;
     assert!(error < 0.05, "reported {reported} vs VmRSS {truth}: {:.1}% off", error * 100.0);
-    assert_eq!(m.label_values("leakwatch_target_process_info", "pid"), vec![pid]);
+    assert_eq!(m.label_values(n::TARGET_PROCESS_INFO, "pid"), vec![pid]);
 }

@@ -28,6 +28,7 @@ use leakwatch::snapshot::{
 };
 
 use crate::support::{Leakwatch, MemHog};
+use leakwatch::metric_names as n;
 
 /// The promtool binary, or a failure that says how to get one.
 pub fn promtool() -> PathBuf {
@@ -91,11 +92,11 @@ fn a_live_scrape_of_a_real_target_passes_promtool() {
     let pid = hog.pid().to_string();
     let lw = Leakwatch::start(&["--pid", &pid, "--target-name", "hog"]);
     let m = lw.wait_for(Duration::from_secs(15), "host, process, cgroup and own-process metrics", |m| {
-        m.get("leakwatch_host_memory_total_bytes", &[]).is_some()
+        m.get(n::HOST_MEMORY_TOTAL_BYTES, &[]).is_some()
             && m.get(r#"leakwatch_process_memory_bytes{kind="resident"}"#, &[("target", "hog")]).is_some()
-            && m.get("leakwatch_cgroup_info", &[("target", "hog")]).is_some()
+            && m.get(n::CGROUP_INFO, &[("target", "hog")]).is_some()
             && m.get(r#"leakwatch_cgroup_memory_bytes{kind="usage"}"#, &[("target", "hog")]).is_some()
-            && m.get("process_resident_memory_bytes", &[]).is_some()
+            && m.get(n::OWN_RESIDENT_MEMORY_BYTES, &[]).is_some()
     });
     assert_promtool_clean(&m.text);
 }

@@ -8,6 +8,7 @@ use leakwatch::logs::{LogSource, SourceKind};
 use leakwatch::snapshot::{PeerSample, Protocol, Snapshot, SockState};
 
 use crate::promtool::{alert_state_for, full_snapshot, render_all, structures_of};
+use leakwatch::metric_names as n;
 
 /// docs/metrics.md's stated bound on the series one leakwatch exports.
 const MAX_SERIES: usize = 2500;
@@ -95,7 +96,7 @@ fn a_default_start_exports_the_documented_number_of_series() {
     let documented = documented_default_start();
     let lw = crate::support::Leakwatch::start(&[]);
     lw.wait_for(std::time::Duration::from_secs(20), "the first sample", |m| {
-        m.get("leakwatch_target_up", &[("target", "leakwatch")]).is_some()
+        m.get(n::TARGET_UP, &[("target", "leakwatch")]).is_some()
     });
     // What Prometheus scrapes: the default families, without `?detail=1`.
     let (status, body) = lw.get("/metrics");
