@@ -26,6 +26,7 @@ pub mod info;
 pub mod lifecycle;
 pub mod logs;
 pub mod measure;
+pub mod metric_names;
 pub mod metrics;
 pub mod oom;
 pub mod parse;

@@ -327,7 +327,12 @@ fn the_generated_prediction_rules_fire_and_resolve_when_the_engine_does() {
             continue;
         }
         let minute = i / 4;
-        let body = leakwatch::metrics::render_scrape(&s, Some(&state), None, &info);
+        let body = leakwatch::metrics::Scrape {
+            alerts: Some(&state),
+            detail: false,
+            ..leakwatch::metrics::Scrape::new(&s, &info)
+        }
+        .render();
         for (name, value) in exported(&body, &families) {
             if let Some(rest) = name.strip_prefix("leakwatch_memory_utilization_ratio") {
                 labels = rest.to_owned();

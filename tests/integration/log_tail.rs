@@ -13,6 +13,7 @@ use leakwatch::logs::{LogSource, SourceKind};
 
 use crate::support::logwriter::{self, line, seq_of, Rotation};
 use crate::support::{http_get, vmrss, Leakwatch, Metrics, TempDir};
+use leakwatch::metric_names as n;
 
 const ROTATIONS: u64 = 100;
 const LINES_PER_FILE: u64 = 1000;
@@ -134,11 +135,8 @@ fn log_tail_binary_counts_every_line_and_rotation_of_each_kind() {
             .map(|kind| {
                 let sub = dir.path().join(kind.name());
                 scope.spawn(move || {
-                    let metric = if kind == Rotation::CopyTruncate {
-                        "leakwatch_log_truncations_total"
-                    } else {
-                        "leakwatch_log_rotations_total"
-                    };
+                    let metric =
+                        if kind == Rotation::CopyTruncate { n::LOG_TRUNCATIONS_TOTAL } else { n::LOG_ROTATIONS_TOTAL };
                     let written = logwriter::write_and_rotate(
                         kind,
                         &sub,
@@ -149,7 +147,7 @@ fn log_tail_binary_counts_every_line_and_rotation_of_each_kind() {
                             let m = Metrics::parse(&http_get(addr, "/metrics").1);
                             let source = [("source", kind.name())];
                             m.get(metric, &source).unwrap_or(0.0) >= (r - 1) as f64
-                                && m.get("leakwatch_log_bytes_total", &source).unwrap_or(0.0) > bytes as f64
+                                && m.get(n::LOG_BYTES_TOTAL, &source).unwrap_or(0.0) > bytes as f64
                         },
                     );
                     (kind, written.lines, written.bytes)
@@ -159,24 +157,24 @@ fn log_tail_binary_counts_every_line_and_rotation_of_each_kind() {
         handles.into_iter().map(|h| h.join().expect("writer thread")).collect()
     });
     let m = lw.wait_for(Duration::from_secs(30), "every line of every source", |m| {
-        results.iter().all(|(kind, lines, _)| {
-            m.get("leakwatch_log_lines_total", &[("source", kind.name())]) == Some(*lines as f64)
-        })
+        results
+            .iter()
+            .all(|(kind, lines, _)| m.get(n::LOG_LINES_TOTAL, &[("source", kind.name())]) == Some(*lines as f64))
     });
     for (kind, lines, bytes) in &results {
         let source = [("source", kind.name())];
         let get = |name: &str| m.get(name, &source).unwrap_or(-1.0);
         let (rotations, truncations) = if *kind == Rotation::CopyTruncate { (0.0, 100.0) } else { (100.0, 0.0) };
-        assert_eq!(get("leakwatch_log_rotations_total"), rotations, "{kind:?}");
-        assert_eq!(get("leakwatch_log_truncations_total"), truncations, "{kind:?}");
-        assert_eq!(get("leakwatch_log_bytes_total"), *bytes as f64, "{kind:?}: every byte read once");
-        assert_eq!(get("leakwatch_log_buffer_lines"), *lines as f64, "{kind:?}");
+        assert_eq!(get(n::LOG_ROTATIONS_TOTAL), rotations, "{kind:?}");
+        assert_eq!(get(n::LOG_TRUNCATIONS_TOTAL), truncations, "{kind:?}");
+        assert_eq!(get(n::LOG_BYTES_TOTAL), *bytes as f64, "{kind:?}: every byte read once");
+        assert_eq!(get(n::LOG_BUFFER_LINES), *lines as f64, "{kind:?}");
         assert_eq!(
-            m.get("leakwatch_log_lines_dropped_total", &[("source", kind.name()), ("reason", "truncation")]),
+            m.get(n::LOG_LINES_DROPPED_TOTAL, &[("source", kind.name()), ("reason", "truncation")]),
             Some(0.0),
             "{kind:?}"
         );
-        assert_eq!(get("leakwatch_log_read_errors_total"), 0.0, "{kind:?}");
+        assert_eq!(get(n::LOG_READ_ERRORS_TOTAL), 0.0, "{kind:?}");
     }
 }
 
@@ -269,10 +267,10 @@ fn log_tail_a_10_byte_file_is_tailed_at_once() {
     let arg = format!("tiny={}", path.display());
     let lw = Leakwatch::start(&["--tail", &arg]);
     let m = lw.wait_for(Duration::from_secs(10), "the one line", |m| {
-        m.get("leakwatch_log_lines_total", &[("source", "tiny")]) == Some(1.0)
+        m.get(n::LOG_LINES_TOTAL, &[("source", "tiny")]) == Some(1.0)
     });
-    assert_eq!(m.get("leakwatch_log_bytes_total", &[("source", "tiny")]), Some(10.0));
-    assert_eq!(m.label_values("leakwatch_log_source_info", "path"), vec![path.display().to_string()]);
+    assert_eq!(m.get(n::LOG_BYTES_TOTAL, &[("source", "tiny")]), Some(10.0));
+    assert_eq!(m.label_values(n::LOG_SOURCE_INFO, "path"), vec![path.display().to_string()]);
 }
 
 /// The file watcher thread asks for nice -10 (a file living a few ms is opened, a size noted
@@ -285,12 +283,12 @@ fn log_tail_the_file_watcher_thread_runs_at_nice_minus_10_or_says_why_not() {
     let arg = format!("app={}", path.display());
     let lw = Leakwatch::start(&["--tail", &arg]);
     lw.wait_for(Duration::from_secs(10), "the first line", |m| {
-        m.get("leakwatch_log_lines_total", &[("source", "app")]) == Some(1.0)
+        m.get(n::LOG_LINES_TOTAL, &[("source", "app")]) == Some(1.0)
     });
     // An event reaches the watcher thread.
     std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"second\n").unwrap();
     lw.wait_for(Duration::from_secs(10), "the second line", |m| {
-        m.get("leakwatch_log_lines_total", &[("source", "app")]) == Some(2.0)
+        m.get(n::LOG_LINES_TOTAL, &[("source", "app")]) == Some(2.0)
     });
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let caps = status.lines().find_map(|l| l.strip_prefix("CapEff:")).expect("CapEff");
@@ -320,7 +318,7 @@ fn log_tail_a_100_mib_line_stays_under_the_cap_and_later_lines_are_intact() {
     let arg = format!("long={}", path.display());
     let lw = Leakwatch::start(&["--tail", &arg]);
     lw.wait_for(Duration::from_secs(10), "the first line", |m| {
-        m.get("leakwatch_log_lines_total", &[("source", "long")]) == Some(1.0)
+        m.get(n::LOG_LINES_TOTAL, &[("source", "long")]) == Some(1.0)
     });
     let pid = lw.child.id() as i32;
     let base = vmrss(pid);
@@ -333,11 +331,11 @@ fn log_tail_a_100_mib_line_stays_under_the_cap_and_later_lines_are_intact() {
     }
     f.write_all(b"\nafter\n").unwrap();
     let m = lw.wait_for(Duration::from_secs(30), "the cut line and the next", |m| {
-        m.get("leakwatch_log_lines_total", &[("source", "long")]) == Some(3.0)
+        m.get(n::LOG_LINES_TOTAL, &[("source", "long")]) == Some(3.0)
     });
     peak = peak.max(vmrss(pid));
-    assert_eq!(m.get("leakwatch_log_lines_cut_total", &[("source", "long")]), Some(1.0));
-    assert_eq!(m.get("leakwatch_log_bytes_total", &[("source", "long")]), Some((7 + (100 << 20) + 7) as f64));
+    assert_eq!(m.get(n::LOG_LINES_CUT_TOTAL, &[("source", "long")]), Some(1.0));
+    assert_eq!(m.get(n::LOG_BYTES_TOTAL, &[("source", "long")]), Some((7 + (100 << 20) + 7) as f64));
     // Buffers: 8 MiB text cap by default, and one line is at most max_line_bytes (64 KiB).
     assert!(peak < base + (16 << 20), "RSS grew from {base} to {peak} for a 100 MiB line");
     eprintln!("100 MiB line: RSS {base} -> peak {peak}");
@@ -352,7 +350,7 @@ fn log_tail_a_fifo_is_refused_and_counted() {
     let arg = format!("pipe={}", path.display());
     let lw = Leakwatch::start(&["--tail", &arg]);
     lw.wait_for(Duration::from_secs(10), "read errors for the FIFO", |m| {
-        m.get("leakwatch_log_read_errors_total", &[("source", "pipe")]).is_some_and(|n| n >= 1.0)
+        m.get(n::LOG_READ_ERRORS_TOTAL, &[("source", "pipe")]).is_some_and(|n| n >= 1.0)
     });
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -364,7 +362,7 @@ fn log_tail_a_fifo_is_refused_and_counted() {
             break;
         }
     }
-    assert_eq!(lw.scrape().get("leakwatch_log_lines_total", &[("source", "pipe")]), Some(0.0));
+    assert_eq!(lw.scrape().get(n::LOG_LINES_TOTAL, &[("source", "pipe")]), Some(0.0));
 }
 
 #[test]
@@ -380,12 +378,12 @@ fn log_tail_permission_errors_are_counted_and_retried() {
     cmd.uid(65534).gid(65534);
     let lw = Leakwatch::start_cmd(cmd, &["--tail", &arg]);
     let before = lw.wait_for(Duration::from_secs(10), "permission errors", |m| {
-        m.get("leakwatch_log_read_errors_total", &[("source", "secret")]).is_some_and(|n| n >= 2.0)
+        m.get(n::LOG_READ_ERRORS_TOTAL, &[("source", "secret")]).is_some_and(|n| n >= 2.0)
     });
-    assert_eq!(before.get("leakwatch_log_lines_total", &[("source", "secret")]), Some(0.0));
+    assert_eq!(before.get(n::LOG_LINES_TOTAL, &[("source", "secret")]), Some(0.0));
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     lw.wait_for(Duration::from_secs(10), "the line once readable", |m| {
-        m.get("leakwatch_log_lines_total", &[("source", "secret")]) == Some(1.0)
+        m.get(n::LOG_LINES_TOTAL, &[("source", "secret")]) == Some(1.0)
     });
 }
 
