@@ -440,8 +440,9 @@ fn assert_exactly_once(source: &LogSource, written: u64, what: &str) {
     );
 }
 
+/// (In about 1 run of 16 this once counted a file renamed between the watcher's look at the path
+/// and its open as lost, though every line was read: `logs::tail` unit tests drive that window.)
 #[test]
-#[ignore = "known bug (issue 17 stays open): in about 1 run of 16 the discovery counts a rotated file as lost (504 lines) although every line was read; run with --ignored"]
 fn log_tail_rename_rotations_with_the_follower_starved_across_3_rotations_lose_nothing() {
     let dir = TempDir::new("tail-starved");
     let path = dir.path().join("app.log");
@@ -449,12 +450,34 @@ fn log_tail_rename_rotations_with_the_follower_starved_across_3_rotations_lose_n
     let tail = TailThread::start(source.clone()).expect("start the tailer");
     let _load = Load::start(load_threads(2));
     let kind = Rotation::RenameNumbered;
+    // (rotation waited for, since when, told): a follower that does not catch up is described.
+    let waiting = std::cell::Cell::new((0u64, Instant::now(), false));
     let written = logwriter::write_and_rotate(kind, dir.path(), &path, ROTATIONS, 500, |r, bytes| {
         // Rotations 4k+1, 4k+2 and 4k+3 happen while the follower is paused; before 4k+4 it
         // runs and catches up (the first file must be open before anything rotates).
         if r % 4 == 0 || r == 1 {
             tail.set_paused(false);
             let caught_up = source.stats().rotations >= r - 1 && source.stats().bytes_read > bytes;
+            let (for_r, since, told) = waiting.get();
+            if for_r != r {
+                waiting.set((r, Instant::now(), false));
+            } else if !caught_up && !told && since.elapsed() > Duration::from_secs(20) {
+                let files: Vec<String> = std::fs::read_dir(dir.path())
+                    .expect("list the directory")
+                    .flatten()
+                    .filter_map(|e| {
+                        let m = e.metadata().ok()?;
+                        Some(format!(
+                            "{:?} ino {} {} B",
+                            e.file_name(),
+                            std::os::unix::fs::MetadataExt::ino(&m),
+                            m.len()
+                        ))
+                    })
+                    .collect();
+                eprintln!("rotation {r} waits ({bytes} B before this file): {:?}; files {files:?}", source.stats());
+                waiting.set((r, since, true));
+            }
             if caught_up {
                 tail.set_paused(true);
             }
@@ -676,4 +699,59 @@ fn log_tail_copytruncate_under_load_counts_a_lower_bound_of_what_it_loses() {
     // whole lines; two truncations between two looks of the follower lose a whole generation).
     assert!(stats.lost_lines <= measured, "never more than was lost: {stats:?}");
     assert!(stats.lost_bytes <= measured * 50, "{stats:?}");
+}
+
+/// The closing table of issue 17: each rotation kind with a free-running writer (no waiting for
+/// the follower: 50 rotations, one every 1000 lines, at about 10 000 lines/s), lines lost and
+/// duplicated as measured from the ring against the lines written, and the loss reported. Run by
+/// `benches/rotation_table.sh`, quiet and beside two busy loops; `LEAKWATCH_TEST_LOAD` adds busy
+/// threads of its own. Holds only what is true at any load: no line is stored twice, and the
+/// loss reported is never more than was lost.
+#[test]
+#[ignore = "a measurement (about 40 s): benches/rotation_table.sh runs it quiet and loaded"]
+fn log_tail_rotation_table() {
+    use crate::support::logwriter::Rotation::*;
+    let _load = Load::start(load_threads(0));
+    let (rotations, per_file) = (50u64, 1000u64);
+    let file_time = Duration::from_millis(100);
+    println!("| rotation | lines written | lost (measured) | duplicated | lost (reported) | truncations + rotations |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for kind in [RenameCreate, DeleteRecreate, Symlink, CopyTruncate, Truncate] {
+        let dir = TempDir::new(&format!("table-{}", kind.name()));
+        let path = dir.path().join("app.log");
+        let source = file_source("app", &path, big_limits());
+        let tail = TailThread::start(source.clone()).expect("start the tailer");
+        std::thread::sleep(Duration::from_millis(300)); // the directory is watched
+        let started = Instant::now();
+        let written = logwriter::write_and_rotate(kind, dir.path(), &path, rotations, per_file, |r, _| {
+            // Free-running: rotation r comes r file times after the start, whatever the follower does.
+            started.elapsed() >= file_time * r as u32
+        });
+        // Settled: every line stored or counted, or nothing new for 2 s.
+        let (mut last, mut still) = (0, Instant::now());
+        while still.elapsed() < Duration::from_secs(2) {
+            let s = source.stats();
+            if s.ring.lines_total + s.lost_lines >= written.lines {
+                break;
+            }
+            if s.ring.lines_total != last {
+                (last, still) = (s.ring.lines_total, Instant::now());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        tail.stop();
+        let stats = source.stats();
+        let page = source.ring.read(Cursor::After(0), ALL, None);
+        let unique: std::collections::BTreeSet<u64> = page.iter().map(|l| seq_of(l.text)).collect();
+        let (lost, dup) = (written.lines - unique.len() as u64, page.len() as u64 - unique.len() as u64);
+        println!(
+            "| {} | {} | {lost} | {dup} | {} | {} |",
+            kind.name(),
+            written.lines,
+            stats.lost_lines,
+            stats.truncations + stats.rotations
+        );
+        assert_eq!(dup, 0, "{kind:?}: no line stored twice");
+        assert!(stats.lost_lines <= lost, "{kind:?}: {} reported lost, {lost} lost", stats.lost_lines);
+    }
 }
