@@ -53,6 +53,9 @@ const COMPRESSED: [&str; 6] = [".gz", ".xz", ".bz2", ".zst", ".zip", ".lz4"];
 /// clock tick.
 type Stamp = (SystemTime, i64, i64);
 
+/// Rotated siblings found, with their [`Stamp`]s.
+type Siblings = Vec<(Stamp, Found)>;
+
 fn stamp(meta: &std::fs::Metadata) -> Stamp {
     use std::os::unix::fs::MetadataExt;
     (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.ctime(), meta.ctime_nsec())
@@ -118,7 +121,10 @@ pub struct Discovery {
 /// A test's action at a point of a look (a rotation there, deterministically).
 #[cfg(test)]
 #[derive(Default)]
-struct Hook(Mutex<Option<(Point, Box<dyn FnOnce(&Path) + Send>)>>);
+struct Hook(Mutex<Option<(Point, HookAction)>>);
+
+#[cfg(test)]
+type HookAction = Box<dyn FnOnce(&Path) + Send>;
 
 /// Where a test hook runs.
 #[cfg(test)]
@@ -432,7 +438,7 @@ impl Discovery {
 
     /// One listing for [`Discovery::rotated_siblings`]; `Err` (with what it found) when a sibling
     /// listed was gone or another file by the time it was opened.
-    fn list_siblings(&self, exclude: &[FileId]) -> Result<Vec<(Stamp, Found)>, Vec<(Stamp, Found)>> {
+    fn list_siblings(&self, exclude: &[FileId]) -> Result<Siblings, Siblings> {
         let path = Path::new(&self.pattern);
         let (floor, known, prints) = {
             let state = self.lock();
