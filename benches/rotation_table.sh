@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 17's closing table: each rotation kind x (quiet, loaded: two busy loops beside it), lines
 # lost and duplicated as measured against the lines written, and the loss leakwatch reported.
-# Prints one markdown table per load. About 2 x 40 s after the build.
+# Prints one markdown table per load. About 2 x 60 s after the build.
 #
 #   bash benches/rotation_table.sh
 set -euo pipefail

@@ -694,64 +694,79 @@ fn log_tail_copytruncate_under_load_counts_a_lower_bound_of_what_it_loses() {
         stats.lost_lines,
         stats.lost_bytes
     );
-    assert_eq!(stats.truncations, rotations);
+    // Two truncations between two looks of the follower, the first not seen by a starved watcher
+    // either (at load 13, beside other builds: 49 of 50 counted, the generation between them lost
+    // and not counted), are one truncation for leakwatch: the count too is a lower bound.
+    assert!((1..=rotations).contains(&stats.truncations), "{stats:?}");
     // A lower bound: never more than was lost (reads may stop mid-line, so bytes need not be
     // whole lines; two truncations between two looks of the follower lose a whole generation).
     assert!(stats.lost_lines <= measured, "never more than was lost: {stats:?}");
     assert!(stats.lost_bytes <= measured * 50, "{stats:?}");
 }
 
-/// The closing table of issue 17: each rotation kind with a free-running writer (no waiting for
-/// the follower: 50 rotations, one every 1000 lines, at about 10 000 lines/s), lines lost and
-/// duplicated as measured from the ring against the lines written, and the loss reported. Run by
-/// `benches/rotation_table.sh`, quiet and beside two busy loops; `LEAKWATCH_TEST_LOAD` adds busy
-/// threads of its own. Holds only what is true at any load: no line is stored twice, and the
-/// loss reported is never more than was lost.
+/// The closing table of issue 17: each rotation kind with a free-running writer (it never waits
+/// for the follower): 50 rotations of 1000-line files, either paced (one file every 100 ms, about
+/// 10 000 lines/s, each file written in one burst) or back to back (the next rotation right after
+/// a file's last line). Lines lost and duplicated are measured from the ring against the lines
+/// written; the loss reported is leakwatch's count. Run by `benches/rotation_table.sh`, quiet and
+/// beside two busy loops (`LEAKWATCH_TEST_LOAD` adds busy threads of its own). Holds only what is
+/// true at any load: no line is stored twice, and the loss reported is never more than was lost.
 #[test]
-#[ignore = "a measurement (about 40 s): benches/rotation_table.sh runs it quiet and loaded"]
+#[ignore = "a measurement (about 60 s): benches/rotation_table.sh runs it quiet and loaded"]
 fn log_tail_rotation_table() {
-    use crate::support::logwriter::Rotation::*;
+    use crate::support::logwriter::Rotation::{self, *};
     let _load = Load::start(load_threads(0));
     let (rotations, per_file) = (50u64, 1000u64);
-    let file_time = Duration::from_millis(100);
-    println!("| rotation | lines written | lost (measured) | duplicated | lost (reported) | truncations + rotations |");
-    println!("| --- | --- | --- | --- | --- | --- |");
-    for kind in [RenameCreate, DeleteRecreate, Symlink, CopyTruncate, Truncate] {
-        let dir = TempDir::new(&format!("table-{}", kind.name()));
-        let path = dir.path().join("app.log");
-        let source = file_source("app", &path, big_limits());
-        let tail = TailThread::start(source.clone()).expect("start the tailer");
-        std::thread::sleep(Duration::from_millis(300)); // the directory is watched
-        let started = Instant::now();
-        let written = logwriter::write_and_rotate(kind, dir.path(), &path, rotations, per_file, |r, _| {
-            // Free-running: rotation r comes r file times after the start, whatever the follower does.
-            started.elapsed() >= file_time * r as u32
-        });
-        // Settled: every line stored or counted, or nothing new for 2 s.
-        let (mut last, mut still) = (0, Instant::now());
-        while still.elapsed() < Duration::from_secs(2) {
-            let s = source.stats();
-            if s.ring.lines_total + s.lost_lines >= written.lines {
-                break;
+    println!();
+    println!("| rotation | writer | lines written | lost (measured) | duplicated | lost (reported) | rotations + truncations seen |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for file_time in [Duration::from_millis(100), Duration::ZERO] {
+        // Back to back, a deleted file nobody opened yet gives its inode to the next one: the
+        // writer cannot show that the path names another file, so delete+recreate is paced only
+        // (and measured at 1000 files of 20 ms, loaded, by its own test).
+        let kinds: &[Rotation] = if file_time.is_zero() {
+            &[RenameCreate, RenameNumbered, Symlink, CopyTruncate, Truncate]
+        } else {
+            &[RenameCreate, RenameNumbered, DeleteRecreate, Symlink, CopyTruncate, Truncate]
+        };
+        for &kind in kinds {
+            let dir = TempDir::new(&format!("table-{}", kind.name()));
+            let path = dir.path().join("app.log");
+            let source = file_source("app", &path, big_limits());
+            let tail = TailThread::start(source.clone()).expect("start the tailer");
+            std::thread::sleep(Duration::from_millis(300)); // the directory is watched
+            let started = Instant::now();
+            let written = logwriter::write_and_rotate(kind, dir.path(), &path, rotations, per_file, |r, _| {
+                // Free-running: rotation r comes r file times after the start, whatever the follower does.
+                started.elapsed() >= file_time * r as u32
+            });
+            // Settled: every line stored or counted, or nothing new for 2 s.
+            let (mut last, mut still) = (0, Instant::now());
+            while still.elapsed() < Duration::from_secs(2) {
+                let s = source.stats();
+                if s.ring.lines_total + s.lost_lines >= written.lines {
+                    break;
+                }
+                if s.ring.lines_total != last {
+                    (last, still) = (s.ring.lines_total, Instant::now());
+                }
+                std::thread::sleep(Duration::from_millis(20));
             }
-            if s.ring.lines_total != last {
-                (last, still) = (s.ring.lines_total, Instant::now());
-            }
-            std::thread::sleep(Duration::from_millis(20));
+            tail.stop();
+            let stats = source.stats();
+            let page = source.ring.read(Cursor::After(0), ALL, None);
+            let unique: std::collections::BTreeSet<u64> = page.iter().map(|l| seq_of(l.text)).collect();
+            let (lost, dup) = (written.lines - unique.len() as u64, page.len() as u64 - unique.len() as u64);
+            let writer = if file_time.is_zero() { "back to back" } else { "paced" };
+            println!(
+                "| {} | {writer} | {} | {lost} | {dup} | {} | {} |",
+                kind.name(),
+                written.lines,
+                stats.lost_lines,
+                stats.truncations + stats.rotations
+            );
+            assert_eq!(dup, 0, "{kind:?}: no line stored twice");
+            assert!(stats.lost_lines <= lost, "{kind:?}: {} reported lost, {lost} lost", stats.lost_lines);
         }
-        tail.stop();
-        let stats = source.stats();
-        let page = source.ring.read(Cursor::After(0), ALL, None);
-        let unique: std::collections::BTreeSet<u64> = page.iter().map(|l| seq_of(l.text)).collect();
-        let (lost, dup) = (written.lines - unique.len() as u64, page.len() as u64 - unique.len() as u64);
-        println!(
-            "| {} | {} | {lost} | {dup} | {} | {} |",
-            kind.name(),
-            written.lines,
-            stats.lost_lines,
-            stats.truncations + stats.rotations
-        );
-        assert_eq!(dup, 0, "{kind:?}: no line stored twice");
-        assert!(stats.lost_lines <= lost, "{kind:?}: {} reported lost, {lost} lost", stats.lost_lines);
     }
 }
