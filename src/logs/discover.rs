@@ -437,7 +437,8 @@ impl Discovery {
     }
 
     /// One listing for [`Discovery::rotated_siblings`]; `Err` (with what it found) when a sibling
-    /// listed was gone or another file by the time it was opened.
+    /// listed was gone or another file by the time it was opened (one that cannot be opened for
+    /// another reason is left out, not looked for again).
     fn list_siblings(&self, exclude: &[FileId]) -> Result<Siblings, Siblings> {
         let path = Path::new(&self.pattern);
         let (floor, known, prints) = {
@@ -487,9 +488,18 @@ impl Discovery {
         let found = siblings
             .into_iter()
             .filter_map(|(stamp, p, listed)| {
-                let opened = open_file(&p).ok().filter(|(_, meta)| FileId::of(meta) == listed);
-                moved |= opened.is_none();
-                let (file, meta) = opened?;
+                // Gone, or another file under that name: moved (an unreadable one is not).
+                let (file, meta) = match open_file(&p) {
+                    Ok((file, meta)) if FileId::of(&meta) == listed => (file, meta),
+                    Ok(_) => {
+                        moved = true;
+                        return None;
+                    }
+                    Err(e) => {
+                        moved |= e.kind() == io::ErrorKind::NotFound;
+                        return None;
+                    }
+                };
                 let print = Fingerprint::read(&file).ok()?;
                 let copy = !print.bytes().is_empty()
                     && prints.iter().any(|known| known.continues_in(&print) || print.continues_in(known));
