@@ -17,7 +17,7 @@ use leakwatch::alert::leak::least_squares;
 use leakwatch::alert::rules::{defaults, DEFAULT_WINDOW};
 use leakwatch::alert::Engine;
 use leakwatch::info::StaticInfo;
-use leakwatch::metrics::render_with_alerts;
+use leakwatch::metrics::Scrape;
 use leakwatch::snapshot::{Basis, CgroupVersion, PidsSample, ProcessMemory, Snapshot, Utilization};
 
 const DEFAULT_ITERATIONS: usize = 2000;
@@ -88,7 +88,7 @@ fn main() {
         }
         let l = started.elapsed();
         let started = Instant::now();
-        let body = render_with_alerts(&s, Some(&state), &info);
+        let body = Scrape { alerts: Some(&state), ..Scrape::new(&s, &info) }.render();
         let r = started.elapsed();
         sink += body.len() as f64 + state.trends.len() as f64;
         if n >= warm_up {

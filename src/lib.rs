@@ -13,6 +13,7 @@
 //! `main` parses the CLI and config, then hands over to [`lifecycle::run`].
 
 pub mod alert;
+pub mod app;
 pub mod cleanup;
 pub mod cli;
 pub mod config;
@@ -25,6 +26,7 @@ pub mod info;
 pub mod lifecycle;
 pub mod logs;
 pub mod measure;
+pub mod metric_names;
 pub mod metrics;
 pub mod oom;
 pub mod parse;

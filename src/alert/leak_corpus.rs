@@ -178,6 +178,21 @@ pub struct Outcome {
     pub dropped: Option<f64>,
     /// When `predict_linear` with `for: 1h` first fired, and its time to the limit then.
     pub baseline: Option<(f64, f64)>,
+    /// The detector's figures at its first firing.
+    pub at_firing: Option<AtFiring>,
+}
+
+/// The detector's figures when its alert first fired (to take a time-to-limit error apart).
+#[derive(Debug, Clone, Copy)]
+pub struct AtFiring {
+    /// The tier that fired.
+    pub severity: &'static str,
+    /// The slope, per second.
+    pub slope: f64,
+    /// The level's time to the limit (the peaks' is [`Outcome::fired`]'s).
+    pub level_seconds_to_limit: f64,
+    /// The seconds of history judged.
+    pub judged_seconds: f64,
 }
 
 fn snapshot(resource: Resource, seq: u64, t: f64, value: f64, changes: u64) -> Snapshot {
@@ -243,6 +258,12 @@ pub fn run(spec: &Spec, seed: u64) -> Outcome {
         }
         if let (Some(a), None) = (firing, out.fired) {
             out.fired = Some((t, a.seconds_to_limit.unwrap_or(f64::NAN)));
+            out.at_firing = state.trends.first().map(|v| AtFiring {
+                severity: a.severity.as_str(),
+                slope: v.trend.slope_per_second.unwrap_or(f64::NAN),
+                level_seconds_to_limit: v.trend.level_seconds_to_limit.unwrap_or(f64::NAN),
+                judged_seconds: v.trend.judged_seconds.unwrap_or(f64::NAN),
+            });
         }
         // predict_linear over [t − 1h, t] every minute, `for: 1h`.
         if (t / EVAL).fract() == 0.0 {
@@ -332,7 +353,7 @@ pub fn corpus() -> Vec<Spec> {
     let mut s = leak("memory 15 %/h on 3 % wander", Memory, 0.4, 30.0 * MIN, 4.0);
     s.wander = Some((0.03, 10.0 * MIN));
     s.known_limit =
-        Some("a wander of 12 min of growth (3 % at 15 %/h): the peaks' crossing moves by ±12 min, 20.0–20.3 % off");
+        Some("a wander of 12 min of growth (3 % at 15 %/h): its level alone is ±9 min off, 20.0–20.3 % here and over 20 % on 16 of 30 seeds (wander_leaks_over_many_seeds)");
     c.push(s);
 
     // No leak: high-amplitude sawtooths.
@@ -536,4 +557,57 @@ fn leak_corpus_every_leak_fires_before_the_limit_nothing_else_fires_and_no_later
 #[ignore = "slow in a debug build: run by tests/run.sh"]
 fn leak_corpus_three_seeds() {
     check(3);
+}
+
+/// The leaks on wandering series over many seeds (`LEAKWATCH_CORPUS_SEEDS`, 30 by default): the
+/// time-to-limit error at the first firing per seed, and what it is made of, in minutes of growth
+/// at the true rate: the level's error (against the noiseless series), the envelope's (the peaks
+/// above the level, against 1.645 standard deviations of noise and wander) and the slope's.
+/// `cargo test --release --lib wander_leaks_over_many_seeds -- --ignored --nocapture`; it asserts
+/// only that each fires before the limit (the 20 % is the corpus's, on its three seeds).
+#[test]
+#[ignore = "a measurement: run by hand"]
+fn wander_leaks_over_many_seeds() {
+    let seeds: u64 = std::env::var("LEAKWATCH_CORPUS_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
+    for spec in corpus().iter().filter(|s| s.wander.is_some() && s.is_leak()) {
+        let (Some((onset, rate)), Some(resource)) = (spec.leak, spec.resource) else { continue };
+        let limit = limit_of(resource);
+        let per_minute = rate * limit / 60.0;
+        let envelope = 1.645 * (spec.noise.powi(2) + spec.wander.map_or(0.0, |w| w.0 * w.0)).sqrt() * limit;
+        let mut errors = Vec::new();
+        println!("{}:", spec.name);
+        for seed in 1..=seeds {
+            let o = run(spec, seed);
+            let (Some(at), Some((t, ttl)), Some(f)) =
+                (o.reached, o.fired.filter(|f| Some(f.0) < o.reached), o.at_firing)
+            else {
+                panic!("{} (seed {seed}): did not fire before the limit: {o:?}", spec.name);
+            };
+            let truth = (o.peaks_at.unwrap_or(at) - t).max(STEP);
+            let error = (ttl - truth) / truth;
+            errors.push(error.abs());
+            let noiseless = (spec.base + rate * (t - onset).max(0.0) / 3600.0) * limit;
+            let level = limit - f.level_seconds_to_limit * f.slope;
+            let peaks = limit - ttl * f.slope;
+            println!(
+                "  seed {seed:>2}: {:<8} at {:>3.0} min (pending from {:>3.0}), judged {:>3.0} min: {:>3.0} min to the limit, truth {:>3.0} ({:+4.0} %); level {:+5.1} min, envelope {:+5.1} min, slope {:+4.0} %",
+                f.severity,
+                t / MIN,
+                o.pending.unwrap_or(f64::NAN) / MIN,
+                f.judged_seconds / MIN,
+                ttl / MIN,
+                truth / MIN,
+                100.0 * error,
+                (level - noiseless) / per_minute,
+                (peaks - level - envelope) / per_minute,
+                100.0 * (f.slope * 60.0 / per_minute - 1.0),
+            );
+        }
+        let over = errors.iter().filter(|&&e| e > 0.2).count();
+        println!(
+            "  {over} of {seeds} seeds over 20 %; error median {:.0} %, worst {:.0} %",
+            100.0 * median(errors.clone()),
+            100.0 * worst(&errors)
+        );
+    }
 }

@@ -19,6 +19,7 @@ pub mod history;
 pub mod leak;
 pub mod promgen;
 pub mod push;
+pub mod pusher;
 pub mod rules;
 
 use std::sync::Arc;

@@ -21,6 +21,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::metric_names::{
+    CONFIG_LAST_RELOAD_SUCCESSFUL, TARGET_OOM_KILLS_TOTAL, TARGET_UP, TREND_TIME_TO_LIMIT_SECONDS,
+};
 use std::time::Duration;
 
 use super::rules::{
@@ -162,14 +165,14 @@ pub fn rule_file(rules: &AlertRules, opts: &Options) -> RuleFile {
     let mut target = Vec::new();
     if let Some(oom) = rules.oom_kill {
         let expr = format!(
-            "sum without(detection) (increase(leakwatch_target_oom_kills_total{sel}[{}])) > 0",
+            "sum without(detection) (increase({TARGET_OOM_KILLS_TOTAL}{sel}[{}])) > 0",
             prom_duration(oom.window)
         );
         let (summary, description) = rules::oom_texts();
         target.push(alerting(OOM_ALERT, expr, None, Severity::Critical, summary, description, opts));
     }
     if let Some(down) = rules.target_down {
-        let expr = format!("leakwatch_target_up{sel} == 0");
+        let expr = format!("{TARGET_UP}{sel} == 0");
         let (summary, description) = rules::target_down_texts();
         target.push(alerting(TARGET_DOWN_ALERT, expr, Some(down.for_), Severity::Warning, summary, description, opts));
     }
@@ -211,7 +214,7 @@ fn self_rules(sel: &str, opts: &Options) -> Vec<AlertingRule> {
         ),
         alerting(
             RELOAD_ALERT,
-            format!("leakwatch_config_last_reload_successful{sel} == 0"),
+            format!("{CONFIG_LAST_RELOAD_SUCCESSFUL}{sel} == 0"),
             minutes(5),
             Severity::Warning,
             "leakwatch on {{ $labels.instance }} failed to reload its configuration.".to_owned(),
@@ -276,7 +279,7 @@ fn prediction_expr(
     } else {
         format!("{{resource=\"{}\", {matchers}}}", resource.as_str())
     };
-    let ttl = format!("leakwatch_trend_time_to_limit_seconds{ttl_sel}");
+    let ttl = format!("{TREND_TIME_TO_LIMIT_SECONDS}{ttl_sel}");
     let lookahead = (level.horizon + for_).as_secs_f64();
     let for_s = for_.as_secs();
     let condition = |lookahead: f64, min: f64| {

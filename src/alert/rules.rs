@@ -13,6 +13,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::history::WindowLimits;
+use crate::metric_names::{
+    CGROUP_PIDS, CGROUP_PIDS_MAX, FD_UTILIZATION_RATIO, HOST_MEMORY_AVAILABLE_BYTES, HOST_MEMORY_TOTAL_BYTES,
+    LOG_BUFFER_BYTES, LOG_BUFFER_MAX_BYTES, MEMORY_LIMIT_BYTES, MEMORY_USED_BYTES, MEMORY_UTILIZATION_RATIO,
+    PEER_UTILIZATION_RATIO, PROCESS_MAX_FDS, PROCESS_OPEN_FDS, TREND_FDS_SLOPE_PER_SECOND,
+    TREND_MEMORY_SLOPE_BYTES_PER_SECOND, TREND_PIDS_SLOPE_PER_SECOND,
+};
 use crate::snapshot::Snapshot;
 
 /// Alert severity, in rising order.
@@ -163,13 +169,13 @@ impl Ratio {
     /// The PromQL that computes the same ratio from the exported metrics.
     pub fn promql(self, sel: &str) -> String {
         match self {
-            Self::MemoryUtilization => format!("leakwatch_memory_utilization_ratio{sel}"),
-            Self::FdUtilization => format!("leakwatch_fd_utilization_ratio{sel}"),
-            Self::PeerUtilization => format!("leakwatch_peer_utilization_ratio{sel}"),
-            Self::PidsUtilization => format!("leakwatch_cgroup_pids{sel} / leakwatch_cgroup_pids_max{sel}"),
-            Self::LogBufferFill => format!("leakwatch_log_buffer_bytes{sel} / leakwatch_log_buffer_max_bytes{sel}"),
+            Self::MemoryUtilization => format!("{MEMORY_UTILIZATION_RATIO}{sel}"),
+            Self::FdUtilization => format!("{FD_UTILIZATION_RATIO}{sel}"),
+            Self::PeerUtilization => format!("{PEER_UTILIZATION_RATIO}{sel}"),
+            Self::PidsUtilization => format!("{CGROUP_PIDS}{sel} / {CGROUP_PIDS_MAX}{sel}"),
+            Self::LogBufferFill => format!("{LOG_BUFFER_BYTES}{sel} / {LOG_BUFFER_MAX_BYTES}{sel}"),
             Self::HostMemoryUtilization => {
-                format!("1 - leakwatch_host_memory_available_bytes{sel} / leakwatch_host_memory_total_bytes{sel}")
+                format!("1 - {HOST_MEMORY_AVAILABLE_BYTES}{sel} / {HOST_MEMORY_TOTAL_BYTES}{sel}")
             }
         }
     }
@@ -307,18 +313,18 @@ impl Resource {
     /// The PromQL of (used, limit).
     pub fn promql(self, sel: &str) -> (String, String) {
         match self {
-            Self::Memory => (format!("leakwatch_memory_used_bytes{sel}"), format!("leakwatch_memory_limit_bytes{sel}")),
-            Self::Fds => (format!("leakwatch_process_open_fds{sel}"), format!("leakwatch_process_max_fds{sel}")),
-            Self::Pids => (format!("leakwatch_cgroup_pids{sel}"), format!("leakwatch_cgroup_pids_max{sel}")),
+            Self::Memory => (format!("{MEMORY_USED_BYTES}{sel}"), format!("{MEMORY_LIMIT_BYTES}{sel}")),
+            Self::Fds => (format!("{PROCESS_OPEN_FDS}{sel}"), format!("{PROCESS_MAX_FDS}{sel}")),
+            Self::Pids => (format!("{CGROUP_PIDS}{sel}"), format!("{CGROUP_PIDS_MAX}{sel}")),
         }
     }
 
     /// The detector's exported slope of this resource, as PromQL.
     pub fn slope_promql(self, sel: &str) -> String {
         match self {
-            Self::Memory => format!("leakwatch_trend_memory_slope_bytes_per_second{sel}"),
-            Self::Fds => format!("leakwatch_trend_fds_slope_per_second{sel}"),
-            Self::Pids => format!("leakwatch_trend_pids_slope_per_second{sel}"),
+            Self::Memory => format!("{TREND_MEMORY_SLOPE_BYTES_PER_SECOND}{sel}"),
+            Self::Fds => format!("{TREND_FDS_SLOPE_PER_SECOND}{sel}"),
+            Self::Pids => format!("{TREND_PIDS_SLOPE_PER_SECOND}{sel}"),
         }
     }
 
@@ -327,7 +333,7 @@ impl Resource {
         match self {
             Self::Memory => Ratio::MemoryUtilization.promql(sel),
             // The same used ÷ limit the detector follows (the group's descriptors, summed).
-            Self::Fds => format!("leakwatch_process_open_fds{sel} / leakwatch_process_max_fds{sel}"),
+            Self::Fds => format!("{PROCESS_OPEN_FDS}{sel} / {PROCESS_MAX_FDS}{sel}"),
             Self::Pids => Ratio::PidsUtilization.promql(sel),
         }
     }

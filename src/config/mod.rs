@@ -16,8 +16,10 @@ use serde::Deserialize;
 
 use crate::{units, yaml_guard};
 
+pub use crate::logs::follow::LogSourceSpec;
+pub use crate::sample::settings::Selector;
 pub use alerts::AlertsConfig;
-pub use validate::{validate, LogSourceSpec, Selector, ValidConfig};
+pub use validate::{validate, ValidConfig};
 
 /// Default listen address. 10171: the exporter range 9100–9999 of Prometheus's
 /// default-port-allocations page is exhausted; new exporters take ports above 10000.
@@ -491,9 +493,9 @@ mod tests {
     fn the_sampling_section_parses_and_is_validated() {
         let c = Config::from_yaml(b"sampling:\n  expensive_every: 3\n  pss_rss_change: 0.2\n").unwrap();
         let v = validate(&c, false).unwrap();
-        assert_eq!((v.tiers.expensive_every, v.tiers.pss_rss_change), (3, 0.2));
+        assert_eq!((v.sampler.tiers.expensive_every, v.sampler.tiers.pss_rss_change), (3, 0.2));
         let v = validate(&Config::default(), false).unwrap();
-        assert_eq!(v.tiers, crate::sample::tier::TierSettings::default());
+        assert_eq!(v.sampler.tiers, crate::sample::tier::TierSettings::default());
         let c = Config::from_yaml(b"sampling:\n  expensive_every: 0\n  pss_rss_change: 1.5\n").unwrap();
         let Err(ConfigError::Invalid(problems)) = validate(&c, false) else { panic!("accepted") };
         assert!(

@@ -4,15 +4,17 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use regex::{Regex, RegexBuilder};
+use regex::RegexBuilder;
 
 use super::problem::Problem;
 use super::*;
 use crate::cleanup::CleanupSettings;
+use crate::logs::follow::LogSourceSpec;
 use crate::logs::ring::{RingLimits, MIN_LINE_BYTES};
 use crate::logs::SourceKind;
 use crate::roots::{Roots, DEFAULT_PROCFS, DEFAULT_SYSFS};
 use crate::sample::conns::{ConnSettings, MethodChoice, PeerSpec, DEFAULT_CONN_MAX_TRACKED};
+use crate::sample::settings::{SamplerSection, Selector};
 use crate::sample::tasks::{TaskSettings, DEFAULT_TASK_MAX_TRACKED};
 use crate::sample::tier::{TierSettings, DEFAULT_EXPENSIVE_EVERY, DEFAULT_PSS_RSS_CHANGE};
 use crate::sample::DEFAULT_STALE_AFTER;
@@ -27,61 +29,15 @@ pub const MAX_LOG_SOURCES: usize = 64;
 /// Source names that `leakwatch run` uses for the wrapped command's streams.
 pub const RESERVED_SOURCE_NAMES: [&str; 2] = ["stdout", "stderr"];
 
-/// A log source that passed every check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogSourceSpec {
-    /// The source name.
-    pub name: String,
-    /// A file (path or glob) or one of the wrapped command's streams.
-    pub kind: SourceKind,
-    /// The ring's caps.
-    pub limits: RingLimits,
-}
-
-/// How the target is chosen, after validation.
-#[derive(Debug, Clone)]
-pub enum Selector {
-    /// leakwatch itself.
-    Own,
-    /// A fixed pid.
-    Pid(i32),
-    /// A pidfile.
-    Pidfile(PathBuf),
-    /// `comm` equality.
-    ProcessName(String),
-    /// Command-line regex.
-    CmdlineRegex(Regex),
-    /// The command started by `leakwatch run`.
-    Wrapped,
-}
-
 /// A configuration that passed every check.
 #[derive(Debug, Clone)]
 pub struct ValidConfig {
     /// Where to serve.
     pub listen: SocketAddr,
-    /// Sampling interval.
-    pub interval: Duration,
-    /// procfs and sysfs roots.
-    pub roots: Roots,
-    /// Target selection.
-    pub selector: Selector,
-    /// Explicit `target` label value, if configured.
-    pub target_name: Option<String>,
-    /// Cap on sampled processes per group.
-    pub max_processes: usize,
-    /// PSS RSS ceiling, bytes.
-    pub pss_max_rss: u64,
-    /// PSS time budget.
-    pub pss_time_budget: Duration,
+    /// What the sampler runs with (interval, roots, target, PSS, tiers, sockets, tasks).
+    pub sampler: SamplerSection,
     /// Log sources in order: the configured files, then `stdout` and `stderr` in `run` mode.
     pub logs: Vec<LogSourceSpec>,
-    /// Which figures each pass reads.
-    pub tiers: TierSettings,
-    /// Socket sampling.
-    pub conns: ConnSettings,
-    /// Child-process sampling.
-    pub tasks: TaskSettings,
     /// Alert rules.
     pub alerts: crate::alert::rules::AlertRules,
     /// Where to push alerts, if anywhere.
@@ -208,20 +164,22 @@ pub fn validate(config: &Config, wrapped: bool) -> Result<ValidConfig, ConfigErr
     if problems.is_empty() {
         Ok(ValidConfig {
             listen,
-            interval,
-            roots: Roots::new(
-                config.procfs_root.clone().unwrap_or_else(|| DEFAULT_PROCFS.into()),
-                config.sysfs_root.clone().unwrap_or_else(|| DEFAULT_SYSFS.into()),
-            ),
-            selector,
-            target_name: t.name.clone(),
-            max_processes,
-            pss_max_rss: config.pss.max_rss.unwrap_or(DEFAULT_PSS_MAX_RSS),
-            pss_time_budget,
+            sampler: SamplerSection {
+                interval,
+                roots: Roots::new(
+                    config.procfs_root.clone().unwrap_or_else(|| DEFAULT_PROCFS.into()),
+                    config.sysfs_root.clone().unwrap_or_else(|| DEFAULT_SYSFS.into()),
+                ),
+                selector,
+                target_name: t.name.clone(),
+                max_processes,
+                pss_max_rss: config.pss.max_rss.unwrap_or(DEFAULT_PSS_MAX_RSS),
+                pss_time_budget,
+                tiers,
+                conns,
+                tasks,
+            },
             logs,
-            tiers,
-            conns,
-            tasks,
             alerts,
             alertmanager,
             admin_token_file: config.admin.token_file.clone(),
@@ -586,8 +544,8 @@ mod tests {
     #[test]
     fn defaults_watch_leakwatch_itself() {
         let v = validate(&Config::default(), false).unwrap();
-        assert!(matches!(v.selector, Selector::Own));
-        assert_eq!(v.interval, DEFAULT_INTERVAL);
+        assert!(matches!(v.sampler.selector, Selector::Own));
+        assert_eq!(v.sampler.interval, DEFAULT_INTERVAL);
         assert_eq!(v.listen.port(), 10171);
         let local = validate(&Config { listen: Some("localhost:10193".into()), ..Config::default() }, false).unwrap();
         assert!(local.listen.ip().is_loopback() && local.listen.port() == 10193, "{}", local.listen);
@@ -691,9 +649,9 @@ mod tests {
         }
         let ok = "connections:\n  peers:\n    - name: postgres\n      remote_port: 5432\n      remote_address: '::ffff:10.0.0.5'\n      limit: 20\n";
         let v = validate(&Config::from_yaml(ok.as_bytes()).unwrap(), false).unwrap();
-        assert_eq!(v.conns.peers[0].remote_address, Some("10.0.0.5".parse().unwrap()));
-        assert_eq!(v.conns.stale_after, DEFAULT_STALE_AFTER);
-        assert_eq!(v.tasks.max_tracked, DEFAULT_TASK_MAX_TRACKED);
+        assert_eq!(v.sampler.conns.peers[0].remote_address, Some("10.0.0.5".parse().unwrap()));
+        assert_eq!(v.sampler.conns.stale_after, DEFAULT_STALE_AFTER);
+        assert_eq!(v.sampler.tasks.max_tracked, DEFAULT_TASK_MAX_TRACKED);
     }
 
     #[test]

@@ -86,21 +86,21 @@ fn scope_variables() -> Vec<Variable> {
         Variable {
             name: "cluster",
             label: "Cluster",
-            query: "label_values(leakwatch_build_info, cluster)".into(),
+            query: format!("label_values({BUILD_INFO}, cluster)"),
             all: false,
             hidden: true,
         },
         Variable {
             name: "job",
             label: "Job",
-            query: r#"label_values(leakwatch_build_info{cluster=~"$cluster"}, job)"#.into(),
+            query: format!(r#"label_values({BUILD_INFO}{{cluster=~"$cluster"}}, job)"#),
             all: true,
             hidden: false,
         },
         Variable {
             name: "namespace",
             label: "Namespace",
-            query: format!("label_values(leakwatch_build_info{{{SCOPE}}}, namespace)"),
+            query: format!("label_values({BUILD_INFO}{{{SCOPE}}}, namespace)"),
             all: true,
             hidden: false,
         },
@@ -113,7 +113,7 @@ fn pod_variables() -> Vec<Variable> {
         Variable {
             name: "pod",
             label: "Pod",
-            query: format!(r#"label_values(leakwatch_build_info{{{SCOPE}, namespace=~"$namespace"}}, pod)"#),
+            query: format!(r#"label_values({BUILD_INFO}{{{SCOPE}, namespace=~"$namespace"}}, pod)"#),
             all: true,
             hidden: false,
         },
@@ -121,7 +121,7 @@ fn pod_variables() -> Vec<Variable> {
             name: "target",
             label: "Target",
             query: format!(
-                r#"label_values(leakwatch_target_processes{{{SCOPE}, namespace=~"$namespace", pod=~"$pod"}}, target)"#
+                r#"label_values({TARGET_PROCESSES}{{{SCOPE}, namespace=~"$namespace", pod=~"$pod"}}, target)"#
             ),
             all: true,
             hidden: false,
@@ -147,10 +147,22 @@ fn target_link(fields: &str) -> Link {
 /// Alerts that fire or are pending in leakwatch's engine, one row each with its `state`.
 fn alert_states(selector: &str, by: &str) -> String {
     format!(
-        r#"sum by ({by}, alert, severity, state) (label_replace(leakwatch_alert_active{selector} == 1, "state", "firing", "", "") or label_replace(leakwatch_alert_pending{selector} == 1, "state", "pending", "", ""))"#
+        r#"sum by ({by}, alert, severity, state) (label_replace({ALERT_ACTIVE}{selector} == 1, "state", "firing", "", "") or label_replace({ALERT_PENDING}{selector} == 1, "state", "pending", "", ""))"#
     )
 }
 
+use crate::metric_names::{
+    ALERT_ACTIVE, ALERT_PENDING, BUILD_INFO, CGROUP_MEMORY_BYTES, CGROUP_MEMORY_LIMIT_BYTES,
+    CGROUP_MEMORY_PRESSURE_SECONDS_TOTAL, CLEANUPS_TOTAL, CLEANUP_FREED_BYTES_TOTAL, CONN_ACCEPT_QUEUE_LENGTH,
+    CONN_ACCEPT_QUEUE_MAX_LENGTH, CONN_SOCKETS, CONN_STALE_SOCKETS, FD_OPEN, FD_UTILIZATION_RATIO,
+    LOG_BUFFER_ALLOCATED_BYTES, LOG_BUFFER_BYTES, LOG_BUFFER_MAX_BYTES, LOG_LINES_DROPPED_TOTAL, LOG_LINES_TOTAL,
+    MEMORY_LIMIT_BYTES, MEMORY_USED_BYTES, MEMORY_UTILIZATION_RATIO, OWN_RESIDENT_MEMORY_BYTES, PEER_CONNECTIONS,
+    PEER_UTILIZATION_RATIO, PROCESS_CPU_SECONDS_TOTAL, PROCESS_MEMORY_BYTES, PROCESS_START_TIME_SECONDS,
+    PROCESS_THREADS, PSS_READ_SECONDS_TOTAL, SAMPLE_DURATION_SECONDS, SAMPLE_ERRORS_TOTAL, STRUCTURE_ALLOCATED_BYTES,
+    TARGET_CHANGES_TOTAL, TARGET_OOM_KILLS_TOTAL, TARGET_PROCESSES, TARGET_PROCESSES_MATCHED, TARGET_UP,
+    TASK_CONTEXT_SWITCHES_TOTAL, TASK_DESCENDANTS, TASK_STALE_DESCENDANTS, TREND_MEMORY_SLOPE_BYTES_PER_SECOND,
+    TREND_TIME_TO_LIMIT_SECONDS,
+};
 use Kind::{BarGauge, Stat, Table, TimeSeries};
 
 fn memory_row() -> Row {
@@ -161,26 +173,26 @@ fn memory_row() -> Row {
                 TimeSeries,
                 "Memory utilization",
                 "percentunit",
-                &format!("leakwatch_memory_utilization_ratio{}", t("")),
+                &format!("{MEMORY_UTILIZATION_RATIO}{}", t("")),
                 "{{pod}} {{target}} ({{basis}})",
             )
             .describe("Cgroup working set ÷ its limit (what the OOM killer uses), or RSS ÷ host memory without a limit; bands at the alert levels.")
             .steps(level_steps(Ratio::MemoryUtilization)),
-            Panel::new(TimeSeries, "Used and limit", "bytes", &format!("leakwatch_memory_used_bytes{}", t("")), "used {{pod}} {{target}}")
-                .query(&format!("leakwatch_memory_limit_bytes{}", t("")), "limit {{pod}} {{target}}")
+            Panel::new(TimeSeries, "Used and limit", "bytes", &format!("{MEMORY_USED_BYTES}{}", t("")), "used {{pod}} {{target}}")
+                .query(&format!("{MEMORY_LIMIT_BYTES}{}", t("")), "limit {{pod}} {{target}}")
                 .describe("The basis of the utilization ratio: working set (or RSS) and the limit it is measured against."),
-            Panel::new(TimeSeries, "Process memory", "bytes", &format!("sum by (target) (leakwatch_process_resident_memory_bytes{})", t("")), "RSS {{target}}")
-                .query(&format!("sum by (target) (leakwatch_process_pss_bytes{})", t("")), "PSS {{target}}")
-                .query(&format!("sum by (target) (leakwatch_process_resident_memory_anon_bytes{})", t("")), "anon {{target}}")
-                .query(&format!("sum by (target) (leakwatch_process_swap_bytes{})", t("")), "swap {{target}}")
+            Panel::new(TimeSeries, "Process memory", "bytes", &format!("sum by (target) ({PROCESS_MEMORY_BYTES}{})", t(r#"kind="resident""#)), "RSS {{target}}")
+                .query(&format!("sum by (target) ({PROCESS_MEMORY_BYTES}{})", t(r#"kind="pss""#)), "PSS {{target}}")
+                .query(&format!("sum by (target) ({PROCESS_MEMORY_BYTES}{})", t(r#"kind="resident_anon""#)), "anon {{target}}")
+                .query(&format!("sum by (target) ({PROCESS_MEMORY_BYTES}{})", t(r#"kind="swap""#)), "swap {{target}}")
                 .describe("The target process group: resident, proportional (shared pages split), anonymous (heap: where leaks live) and swapped.")
                 .width(8),
-            Panel::new(Stat, "OOM kills (24 h)", "short", &format!("sum(increase(leakwatch_target_oom_kills_total{}[24h]))", t("")), "OOM kills")
+            Panel::new(Stat, "OOM kills (24 h)", "short", &format!("sum(increase({TARGET_OOM_KILLS_TOTAL}{}[24h]))", t("")), "OOM kills")
                 .describe("OOM kills of the target counted by leakwatch (across restarts and new cgroups); GET /oom has the reports.")
                 .steps(vec![(1.0, "red")])
                 .width(4),
-            Panel::new(TimeSeries, "Memory pressure", "percentunit", &format!("leakwatch_cgroup_memory_pressure_ratio{}", t(r#"window="10s""#)), "{{kind}} {{pod}} {{target}}")
-                .describe("Share of time tasks in the cgroup stalled on memory (PSI, cgroup v2)."),
+            Panel::new(TimeSeries, "Memory pressure", "percentunit", &format!("rate({CGROUP_MEMORY_PRESSURE_SECONDS_TOTAL}{}[$__rate_interval])", t("")), "{{kind}} {{pod}} {{target}}")
+                .describe("Share of time tasks in the cgroup waited (some) or stalled (full) on memory (PSI, cgroup v2)."),
         ],
     )
 }
@@ -202,7 +214,7 @@ fn alerts_row() -> Row {
                 TimeSeries,
                 "Memory growth (robust slope)",
                 "Bps",
-                &format!("leakwatch_trend_memory_slope_bytes_per_second{}", t("")),
+                &format!("{TREND_MEMORY_SLOPE_BYTES_PER_SECOND}{}", t("")),
                 "{{pod}} {{target}}",
             )
             .describe("Theil–Sen growth rate of the memory basis over the detector's window: steady growth is a leak; a GC sawtooth or a one-off step is not.")
@@ -211,7 +223,7 @@ fn alerts_row() -> Row {
                 TimeSeries,
                 "Predicted time to the limit",
                 "s",
-                &format!("leakwatch_trend_time_to_limit_seconds{}", t("")),
+                &format!("{TREND_TIME_TO_LIMIT_SECONDS}{}", t("")),
                 "{{resource}} {{pod}} {{target}}",
             )
             .describe("At the detected growth rate, seconds until memory, descriptors or tasks reach their limit; absent while nothing grows.")
@@ -229,7 +241,7 @@ fn connections_row() -> Row {
                 TimeSeries,
                 "Sockets by state",
                 "short",
-                &format!("sum by (state) (leakwatch_conn_sockets{})", t("")),
+                &format!("sum by (state) ({CONN_SOCKETS}{})", t("")),
                 "{{state}}",
             )
             .describe("Sockets held by the target, by TCP state (UDP and unix use the same names).")
@@ -240,7 +252,7 @@ fn connections_row() -> Row {
                 "short",
                 // Zero, not "no data", while the target holds no such socket.
                 &format!(
-                    "sum by (pod, target) (leakwatch_conn_sockets{}) or sum by (pod, target) (leakwatch_conn_sockets{}) * 0",
+                    "sum by (pod, target) ({CONN_SOCKETS}{}) or sum by (pod, target) ({CONN_SOCKETS}{}) * 0",
                     t(r#"state="close_wait""#),
                     t("")
                 ),
@@ -252,7 +264,7 @@ fn connections_row() -> Row {
                 TimeSeries,
                 "Peer-group utilization",
                 "percentunit",
-                &format!("leakwatch_peer_utilization_ratio{}", t("")),
+                &format!("{PEER_UTILIZATION_RATIO}{}", t("")),
                 "{{peer}} {{pod}}",
             )
             .describe("Connections to each configured peer group ÷ its limit (e.g. a database pool).")
@@ -262,11 +274,11 @@ fn connections_row() -> Row {
                 TimeSeries,
                 "Accept queue",
                 "short",
-                &format!("sum by (pod, target) (leakwatch_conn_accept_queue_length{})", t("")),
+                &format!("sum by (pod, target) ({CONN_ACCEPT_QUEUE_LENGTH}{})", t("")),
                 "queued {{pod}} {{target}}",
             )
             .query(
-                &format!("sum by (pod, target) (leakwatch_conn_accept_queue_max_length{})", t("")),
+                &format!("sum by (pod, target) ({CONN_ACCEPT_QUEUE_MAX_LENGTH}{})", t("")),
                 "backlog {{pod}} {{target}}",
             )
             .describe("Connections completed by the kernel but not yet accepted by the application."),
@@ -274,7 +286,7 @@ fn connections_row() -> Row {
                 TimeSeries,
                 "Stale connections",
                 "short",
-                &format!("leakwatch_conn_stale_sockets{}", t("")),
+                &format!("{CONN_STALE_SOCKETS}{}", t("")),
                 "{{pod}} {{target}}",
             )
             .describe("Held sockets first seen longer ago than connections.stale_after."),
@@ -290,7 +302,7 @@ fn tasks_row() -> Row {
                 TimeSeries,
                 "Descriptor utilization",
                 "percentunit",
-                &format!("leakwatch_fd_utilization_ratio{}", t("")),
+                &format!("{FD_UTILIZATION_RATIO}{}", t("")),
                 "{{pod}} {{target}}",
             )
             .describe("The worst process's open descriptors ÷ its soft RLIMIT_NOFILE.")
@@ -300,23 +312,17 @@ fn tasks_row() -> Row {
                 TimeSeries,
                 "Descriptors by kind",
                 "short",
-                &format!("sum by (kind) (leakwatch_fd_open{})", t("")),
+                &format!("sum by (kind) ({FD_OPEN}{})", t("")),
                 "{{kind}}",
             )
             .width(8),
-            Panel::new(
-                TimeSeries,
-                "Threads",
-                "short",
-                &format!("leakwatch_process_threads{}", t("")),
-                "{{pod}} {{target}}",
-            )
-            .width(8),
+            Panel::new(TimeSeries, "Threads", "short", &format!("{PROCESS_THREADS}{}", t("")), "{{pod}} {{target}}")
+                .width(8),
             Panel::new(
                 TimeSeries,
                 "Descendants by state",
                 "short",
-                &format!("sum by (state) (leakwatch_task_descendants{})", t("")),
+                &format!("sum by (state) ({TASK_DESCENDANTS}{})", t("")),
                 "{{state}}",
             )
             .describe("Child processes and their children; zombies were never reaped."),
@@ -324,7 +330,7 @@ fn tasks_row() -> Row {
                 TimeSeries,
                 "Stale descendants",
                 "short",
-                &format!("leakwatch_task_stale_descendants{}", t("")),
+                &format!("{TASK_STALE_DESCENDANTS}{}", t("")),
                 "{{pod}} {{target}}",
             )
             .describe("Descendants older than tasks.stale_after: stuck or leaked workers."),
@@ -336,13 +342,13 @@ fn logs_row() -> Row {
     Row::collapsed(
         "Logs",
         vec![
-            Panel::new(TimeSeries, "Lines ingested", "short", &format!("sum by (source) (rate(leakwatch_log_lines_total{}[$__rate_interval]))", p("")), "{{source}}")
+            Panel::new(TimeSeries, "Lines ingested", "short", &format!("sum by (source) (rate({LOG_LINES_TOTAL}{}[$__rate_interval]))", p("")), "{{source}}")
                 .describe("Lines per second stored in each source's buffer.")
                 .width(8),
-            Panel::new(TimeSeries, "Lines dropped", "short", &format!("sum by (source, reason) (rate(leakwatch_log_lines_dropped_total{}[$__rate_interval]))", p("")), "{{source}} {{reason}}")
+            Panel::new(TimeSeries, "Lines dropped", "short", &format!("sum by (source, reason) (rate({LOG_LINES_DROPPED_TOTAL}{}[$__rate_interval]))", p("")), "{{source}} {{reason}}")
                 .describe("evicted: pushed out by newer lines (normal when full); subscriber_lag: a slow live reader missed them; truncation: lost in a copytruncate window.")
                 .width(8),
-            Panel::new(TimeSeries, "Buffer fill", "percentunit", &format!("leakwatch_log_buffer_bytes{} / leakwatch_log_buffer_max_bytes{}", p(""), p("")), "{{pod}} {{source}}")
+            Panel::new(TimeSeries, "Buffer fill", "percentunit", &format!("{LOG_BUFFER_BYTES}{} / {LOG_BUFFER_MAX_BYTES}{}", p(""), p("")), "{{pod}} {{source}}")
                 .describe("Bytes held (text + 16 per line entry) ÷ the buffer's byte cap.")
                 .steps(level_steps(Ratio::LogBufferFill))
                 .width(8),
@@ -360,16 +366,16 @@ fn leakwatch_row() -> Row {
                 "bytes",
                 // Only the series of leakwatch's own scrape: an application in the same pod may
                 // export a process_resident_memory_bytes of its own.
-                &format!("process_resident_memory_bytes{} and on (job, instance) leakwatch_build_info{}", p(""), p("")),
+                &format!("{OWN_RESIDENT_MEMORY_BYTES}{} and on (job, instance) {BUILD_INFO}{}", p(""), p("")),
                 "{{pod}}",
             )
-            .describe("leakwatch's own RSS (the series of the scrape that carries leakwatch_build_info): its buffers' caps plus a few MiB.")
+            .describe("leakwatch's own RSS (the series of the scrape that carries the build info): its buffers' caps plus a few MiB.")
             .width(8),
             Panel::new(
                 TimeSeries,
                 "Sample duration",
                 "s",
-                &format!("leakwatch_sample_duration_seconds{}", p("")),
+                &format!("{SAMPLE_DURATION_SECONDS}{}", p("")),
                 "{{pod}}",
             )
             .width(8),
@@ -377,7 +383,7 @@ fn leakwatch_row() -> Row {
                 TimeSeries,
                 "Sample errors",
                 "short",
-                &format!("sum by (source, reason) (rate(leakwatch_sample_errors_total{}[$__rate_interval])) or on() vector(0)", p("")),
+                &format!("sum by (source, reason) (rate({SAMPLE_ERRORS_TOTAL}{}[$__rate_interval])) or on() vector(0)", p("")),
                 "{{source}} {{reason}}",
             )
             .describe("Reads that failed, by source and reason (e.g. a target that exited mid-sample).")
@@ -387,7 +393,7 @@ fn leakwatch_row() -> Row {
                 "Internal structures",
                 "bytes",
                 &format!(
-                    "sum by (structure) (leakwatch_structure_allocated_bytes{}) or label_replace(sum(leakwatch_log_buffer_allocated_bytes{}), \"structure\", \"log buffers\", \"\", \"\")",
+                    "sum by (structure) ({STRUCTURE_ALLOCATED_BYTES}{}) or label_replace(sum({LOG_BUFFER_ALLOCATED_BYTES}{}), \"structure\", \"log buffers\", \"\", \"\")",
                     p(""),
                     p("")
                 ),
@@ -399,7 +405,7 @@ fn leakwatch_row() -> Row {
                 TimeSeries,
                 "Cleanups",
                 "short",
-                &format!("sum by (trigger) (increase(leakwatch_cleanups_total{}[$__rate_interval]))", p("")),
+                &format!("sum by (trigger) (increase({CLEANUPS_TOTAL}{}[$__rate_interval]))", p("")),
                 "{{trigger}}",
             )
             .describe("Cleanups of leakwatch's own structures: interval, memory (own RSS above cleanup.memory_threshold), admin.")
@@ -408,7 +414,7 @@ fn leakwatch_row() -> Row {
                 TimeSeries,
                 "Freed by cleanups",
                 "Bps",
-                &format!("sum by (pod) (rate(leakwatch_cleanup_freed_bytes_total{}[$__rate_interval]))", p("")),
+                &format!("sum by (pod) (rate({CLEANUP_FREED_BYTES_TOTAL}{}[$__rate_interval]))", p("")),
                 "{{pod}}",
             )
             .describe("Spare capacity and dead entries released by cleanups, per second.")
@@ -426,7 +432,7 @@ fn annotations(target: &str, pod: &str, detail: bool) -> Vec<Annotation> {
             name: "OOM kills",
             enable: true,
             color: "red",
-            expr: format!("sum without(detection) (increase(leakwatch_target_oom_kills_total{target}[2m])) > 0"),
+            expr: format!("sum without(detection) (increase({TARGET_OOM_KILLS_TOTAL}{target}[2m])) > 0"),
             title: "OOM kill: {{target}}",
             text: "{{namespace}}/{{pod}}: the pre-mortem report is on leakwatch's GET /oom",
             tags: "namespace,pod,target",
@@ -435,7 +441,7 @@ fn annotations(target: &str, pod: &str, detail: bool) -> Vec<Annotation> {
             name: "Target restarts",
             enable: detail,
             color: "orange",
-            expr: format!("changes(leakwatch_process_start_time_seconds{target}[2m]) > 0"),
+            expr: format!("changes({PROCESS_START_TIME_SECONDS}{target}[2m]) > 0"),
             title: "Target restarted: {{target}}",
             text: "{{namespace}}/{{pod}}: the target's oldest process has a new start time",
             tags: "namespace,pod,target",
@@ -444,9 +450,7 @@ fn annotations(target: &str, pod: &str, detail: bool) -> Vec<Annotation> {
             name: "Alerts firing",
             enable: detail,
             color: "yellow",
-            expr: format!(
-                "sum by (namespace, pod, target, source, alert, severity) (leakwatch_alert_active{pod} == 1)"
-            ),
+            expr: format!("sum by (namespace, pod, target, source, alert, severity) ({ALERT_ACTIVE}{pod} == 1)"),
             title: "{{alert}} ({{severity}})",
             text: "{{namespace}}/{{pod}} {{target}}{{source}}: firing in leakwatch's engine",
             tags: "namespace,pod,alert,severity",
@@ -472,26 +476,26 @@ pub fn target() -> Dashboard {
     let detail = Row::open(
         "Memory in detail",
         vec![
-            Panel::new(TimeSeries, "Cgroup memory", "bytes", &format!("leakwatch_cgroup_memory_usage_bytes{}", t("")), "usage {{pod}}")
-                .query(&format!("leakwatch_cgroup_memory_working_set_bytes{}", t("")), "working set {{pod}}")
-                .query(&format!("leakwatch_cgroup_memory_cache_bytes{}", t("")), "page cache {{pod}}")
-                .query(&format!("leakwatch_cgroup_memory_inactive_file_bytes{}", t("")), "inactive file {{pod}}")
-                .query(&format!("leakwatch_cgroup_memory_limit_bytes{}", t("")), "limit {{pod}}")
+            Panel::new(TimeSeries, "Cgroup memory", "bytes", &format!("{CGROUP_MEMORY_BYTES}{}", t(r#"kind="usage""#)), "usage {{pod}}")
+                .query(&format!("{CGROUP_MEMORY_BYTES}{}", t(r#"kind="working_set""#)), "working set {{pod}}")
+                .query(&format!("{CGROUP_MEMORY_BYTES}{}", t(r#"kind="cache""#)), "page cache {{pod}}")
+                .query(&format!("{CGROUP_MEMORY_BYTES}{}", t(r#"kind="inactive_file""#)), "inactive file {{pod}}")
+                .query(&format!("{CGROUP_MEMORY_LIMIT_BYTES}{}", t("")), "limit {{pod}}")
                 .describe("The target's cgroup: usage includes reclaimable cache; the working set (usage − inactive file) is what counts."),
-            Panel::new(TimeSeries, "Peak RSS and virtual size", "bytes", &format!("leakwatch_process_resident_memory_max_bytes{}", t("")), "peak RSS {{pod}}")
-                .query(&format!("leakwatch_process_virtual_memory_bytes{}", t("")), "virtual {{pod}}"),
-            Panel::new(TimeSeries, "CPU (cores)", "short", &format!("rate(leakwatch_process_cpu_seconds_total{}[$__rate_interval])", t("")), "{{pod}}")
+            Panel::new(TimeSeries, "Peak RSS and virtual size", "bytes", &format!("{PROCESS_MEMORY_BYTES}{}", t(r#"kind="resident_max""#)), "peak RSS {{pod}}")
+                .query(&format!("{PROCESS_MEMORY_BYTES}{}", t(r#"kind="virtual""#)), "virtual {{pod}}"),
+            Panel::new(TimeSeries, "CPU (cores)", "short", &format!("rate({PROCESS_CPU_SECONDS_TOTAL}{}[$__rate_interval])", t("")), "{{pod}}")
                 .describe("CPU seconds per second of the target group: 1 is one core busy.")
                 .width(8),
-            Panel::new(TimeSeries, "Context switches", "ops", &format!("sum by (kind) (rate(leakwatch_task_context_switches_total{}[$__rate_interval]))", t("")), "{{kind}}")
+            Panel::new(TimeSeries, "Context switches", "ops", &format!("sum by (kind) (rate({TASK_CONTEXT_SWITCHES_TOTAL}{}[$__rate_interval]))", t("")), "{{kind}}")
                 .width(8),
-            Panel::new(TimeSeries, "PSS read cost", "s", &format!("rate(leakwatch_pss_read_seconds_total{}[$__rate_interval])", t("")), "{{pod}}")
+            Panel::new(TimeSeries, "PSS read cost", "s", &format!("rate({PSS_READ_SECONDS_TOTAL}{}[$__rate_interval])", t("")), "{{pod}}")
                 .describe("Seconds per second spent reading smaps_rollup (its time budget backs off when it is slow).")
                 .width(8),
-            Panel::new(TimeSeries, "Processes in the group", "short", &format!("leakwatch_target_processes{}", t("")), "sampled {{pod}}")
-                .query(&format!("leakwatch_target_processes_matched{}", t("")), "matched {{pod}}")
-                .query(&format!("increase(leakwatch_target_changes_total{}[$__rate_interval])", t("")), "changes {{pod}}"),
-            Panel::new(TimeSeries, "Peer connections by state", "short", &format!("sum by (peer, state) (leakwatch_peer_connections{})", t("")), "{{peer}} {{state}}"),
+            Panel::new(TimeSeries, "Processes in the group", "short", &format!("{TARGET_PROCESSES}{}", t("")), "sampled {{pod}}")
+                .query(&format!("{TARGET_PROCESSES_MATCHED}{}", t("")), "matched {{pod}}")
+                .query(&format!("increase({TARGET_CHANGES_TOTAL}{}[$__rate_interval])", t("")), "changes {{pod}}"),
+            Panel::new(TimeSeries, "Peer connections by state", "short", &format!("sum by (peer, state) ({PEER_CONNECTIONS}{})", t("")), "{{peer}} {{state}}"),
         ],
     );
     Dashboard {
@@ -520,15 +524,15 @@ pub fn fleet() -> Dashboard {
             Row::open(
                 "Fleet",
                 vec![
-                    Panel::new(Stat, "Pods watched", "short", &format!("count(leakwatch_build_info{n})"), "pods").width(6),
-                    Panel::new(Stat, "OOM kills (24 h)", "short", &format!("sum(increase(leakwatch_target_oom_kills_total{n}[24h]))"), "OOM kills")
+                    Panel::new(Stat, "Pods watched", "short", &format!("count({BUILD_INFO}{n})"), "pods").width(6),
+                    Panel::new(Stat, "OOM kills (24 h)", "short", &format!("sum(increase({TARGET_OOM_KILLS_TOTAL}{n}[24h]))"), "OOM kills")
                         .steps(vec![(1.0, "red")])
                         .width(6),
                     Panel::new(Stat, "Targets above the warning level", "short", &format!("sum(namespace:leakwatch_memory_utilization_above_warning:count{n}) or vector(0)"), "targets")
                         .describe("From the recording rule namespace:leakwatch_memory_utilization_above_warning:count.")
                         .steps(vec![(1.0, "orange")])
                         .width(6),
-                    Panel::new(Stat, "Targets gone", "short", &format!("count(leakwatch_target_up{n} == 0) or vector(0)"), "targets")
+                    Panel::new(Stat, "Targets gone", "short", &format!("count({TARGET_UP}{n} == 0) or vector(0)"), "targets")
                         .describe("Sidecars whose target has no process (exited, OOM-killed, restarting).")
                         .steps(vec![(1.0, "orange")])
                         .width(6),
@@ -541,7 +545,7 @@ pub fn fleet() -> Dashboard {
                         Table,
                         "Next to hit their memory limit (predicted)",
                         "s",
-                        &format!("sort(bottomk(20, min by ({by}) (leakwatch_trend_time_to_limit_seconds{})))", ns(r#"resource="memory""#)),
+                        &format!("sort(bottomk(20, min by ({by}) ({TREND_TIME_TO_LIMIT_SECONDS}{})))", ns(r#"resource="memory""#)),
                         "{{namespace}}/{{pod}} {{target}}",
                     )
                     .describe("Targets whose memory grows steadily, sorted by the predicted time until the limit at that rate. Click a row for the target view.")
@@ -550,7 +554,7 @@ pub fn fleet() -> Dashboard {
                         BarGauge,
                         "Fastest memory growth",
                         "Bps",
-                        &format!("topk(20, leakwatch_trend_memory_slope_bytes_per_second{n} > 0)"),
+                        &format!("topk(20, {TREND_MEMORY_SLOPE_BYTES_PER_SECOND}{n} > 0)"),
                         "{{namespace}}/{{pod}} {{target}}",
                     )
                     .link(series_link()),
@@ -568,21 +572,21 @@ pub fn fleet() -> Dashboard {
             Row::open(
                 "Closest to their limits",
                 vec![
-                    Panel::new(BarGauge, "Highest memory utilization", "percentunit", &format!("topk(20, leakwatch_memory_utilization_ratio{n})"), "{{namespace}}/{{pod}} {{target}}")
+                    Panel::new(BarGauge, "Highest memory utilization", "percentunit", &format!("topk(20, {MEMORY_UTILIZATION_RATIO}{n})"), "{{namespace}}/{{pod}} {{target}}")
                         .steps(level_steps(Ratio::MemoryUtilization))
                         .link(series_link()),
-                    Panel::new(Table, "OOM kills by pod (24 h)", "short", &format!("sort_desc(topk(20, sum by ({by}) (increase(leakwatch_target_oom_kills_total{n}[24h]))))"), "{{namespace}}/{{pod}}")
+                    Panel::new(Table, "OOM kills by pod (24 h)", "short", &format!("sort_desc(topk(20, sum by ({by}) (increase({TARGET_OOM_KILLS_TOTAL}{n}[24h]))))"), "{{namespace}}/{{pod}}")
                         .steps(vec![(1.0, "red")])
                         .link(row_link()),
-                    Panel::new(BarGauge, "Highest descriptor utilization", "percentunit", &format!("topk(20, leakwatch_fd_utilization_ratio{n})"), "{{namespace}}/{{pod}} {{target}}")
+                    Panel::new(BarGauge, "Highest descriptor utilization", "percentunit", &format!("topk(20, {FD_UTILIZATION_RATIO}{n})"), "{{namespace}}/{{pod}} {{target}}")
                         .steps(level_steps(Ratio::FdUtilization))
                         .link(series_link())
                         .width(8),
-                    Panel::new(BarGauge, "Highest peer-group utilization", "percentunit", &format!("topk(20, leakwatch_peer_utilization_ratio{n})"), "{{namespace}}/{{pod}} {{peer}}")
+                    Panel::new(BarGauge, "Highest peer-group utilization", "percentunit", &format!("topk(20, {PEER_UTILIZATION_RATIO}{n})"), "{{namespace}}/{{pod}} {{peer}}")
                         .steps(level_steps(Ratio::PeerUtilization))
                         .link(series_link())
                         .width(8),
-                    Panel::new(BarGauge, "Most CLOSE_WAIT sockets", "short", &format!("topk(20, sum by ({by}) (leakwatch_conn_sockets{}))", ns(r#"state="close_wait""#)), "{{namespace}}/{{pod}} {{target}}")
+                    Panel::new(BarGauge, "Most CLOSE_WAIT sockets", "short", &format!("topk(20, sum by ({by}) ({CONN_SOCKETS}{}))", ns(r#"state="close_wait""#)), "{{namespace}}/{{pod}} {{target}}")
                         .link(series_link())
                         .width(8),
                 ],

@@ -1,5 +1,5 @@
-//! The rendered `/metrics` body, cached per (snapshot, alert state, reload attempt, cleanup count), so a scrape
-//! storm costs one render per sampling interval. Its gzip form is compressed once per body, on the
+//! The rendered `/metrics` body, cached per (snapshot, alert state, reload attempt, cleanup count,
+//! detail or not), so a scrape storm costs one render per sampling interval. Its gzip form is compressed once per body, on the
 //! first scrape that asks for it. A body for an older snapshot can never be served again: the
 //! cleanup drops it.
 
@@ -13,8 +13,8 @@ use crate::measure::{Structure, Trim, Trimmed};
 use crate::snapshot::Snapshot;
 
 /// What a cached body was rendered from: (snapshot seq, alert seq, reload generation, cleanups
-/// performed).
-pub type RenderKey = (u64, u64, u64, u64);
+/// performed, 1 for a detail scrape else 0).
+pub type RenderKey = (u64, u64, u64, u64, u64);
 
 /// One rendered body and, once asked for, its gzip form.
 #[derive(Debug)]
@@ -105,9 +105,9 @@ mod tests {
     fn a_render_may_measure_the_cache_it_fills() {
         let (_tx, rx) = watch::channel(Arc::new(Snapshot::empty("t")));
         let cache = MetricsCache::new(rx);
-        let first = cache.get_or_render((1, 0, 0, 0), || format!("{}", cache.structure().len));
+        let first = cache.get_or_render((1, 0, 0, 0, 0), || format!("{}", cache.structure().len));
         assert_eq!(&first[..], b"0", "no body yet while the first one renders");
-        let second = cache.get_or_render((2, 0, 0, 0), || format!("{}", cache.structure().bytes.unwrap_or(0)));
+        let second = cache.get_or_render((2, 0, 0, 0, 0), || format!("{}", cache.structure().bytes.unwrap_or(0)));
         assert_eq!(&second[..], b"1", "the previous one-byte body, measured while the next renders");
     }
 
@@ -118,9 +118,9 @@ mod tests {
         let mut one = Snapshot::empty("t");
         one.seq = 1;
         tx.send_replace(Arc::new(one.clone()));
-        let body = cache.get_or_render((1, 0, 0, 0), || "x".repeat(5000));
+        let body = cache.get_or_render((1, 0, 0, 0, 0), || "x".repeat(5000));
         assert_eq!(body.len(), 5000);
-        assert_eq!(cache.get_or_render((1, 0, 0, 0), || unreachable!("cached")), body);
+        assert_eq!(cache.get_or_render((1, 0, 0, 0, 0), || unreachable!("cached")), body);
         assert!(cache.trim().is_empty(), "the body of the latest snapshot is kept");
         one.seq = 2;
         tx.send_replace(Arc::new(one));
@@ -136,15 +136,15 @@ mod tests {
         let (_tx, rx) = watch::channel(Arc::new(Snapshot::empty("t")));
         let cache = MetricsCache::new(rx);
         let text = "leakwatch_up 1\n".repeat(500);
-        let gz = cache.get_or_render_gzip((1, 0, 0, 0), || text.clone());
+        let gz = cache.get_or_render_gzip((1, 0, 0, 0, 0), || text.clone());
         assert!(gz.len() < text.len() / 10, "compressed: {} of {} bytes", gz.len(), text.len());
         let mut plain = String::new();
         flate2::read::GzDecoder::new(&gz[..]).read_to_string(&mut plain).expect("gzip");
         assert_eq!(plain, text);
         assert_eq!(cache.structure().bytes, Some((text.len() + gz.len()) as u64), "both forms are counted");
-        let again = cache.get_or_render_gzip((1, 0, 0, 0), || unreachable!("cached"));
+        let again = cache.get_or_render_gzip((1, 0, 0, 0, 0), || unreachable!("cached"));
         assert_eq!(again.as_ptr(), gz.as_ptr(), "the same compressed bytes, not a second compression");
-        let next = cache.get_or_render_gzip((2, 0, 0, 0), || "other\n".to_owned());
+        let next = cache.get_or_render_gzip((2, 0, 0, 0, 0), || "other\n".to_owned());
         assert_ne!(next, gz, "a new key renders and compresses anew");
     }
 }

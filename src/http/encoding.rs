@@ -1,5 +1,5 @@
 //! Content negotiation for `/metrics`: whether a client takes gzip (`Accept-Encoding`, RFC 9110
-//! §12.5.3), and the compression itself.
+//! §12.5.3), the compression itself, and whether it asks for the detail families (`?detail=1`).
 
 use std::io::Write;
 
@@ -29,8 +29,29 @@ pub fn accepts_gzip(header: Option<&str>) -> bool {
     star.unwrap_or(false)
 }
 
-/// `bytes` as one gzip member. Members concatenate into a valid gzip stream (RFC 1952 §2.2), so a
-/// cached compressed body and a freshly compressed tail can be sent one after the other.
+/// Whether a `/metrics` query asks for the detail families: `detail=1` or `detail=true` (`0`,
+/// `false` or no `detail` parameter: the default families). Other parameters are ignored, as
+/// Prometheus may add its own; a `detail` value that is neither is refused with a message.
+pub fn detail(query: &str) -> Result<bool, String> {
+    let mut detail = false;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key != "detail" {
+            continue;
+        }
+        detail = match value {
+            "1" | "true" => true,
+            "0" | "false" => false,
+            other => {
+                let shown: String = other.chars().take(32).collect();
+                return Err(format!("detail: expected 1, true, 0 or false, got {shown:?}\n"));
+            }
+        };
+    }
+    Ok(detail)
+}
+
+/// `bytes` as one gzip member.
 pub fn gzip(bytes: &[u8]) -> Bytes {
     // Level 6: 12 % smaller than level 1 on a default scrape; the cached part is compressed once per sample.
     let mut enc = GzEncoder::new(Vec::with_capacity(bytes.len() / 4 + 64), Compression::default());
@@ -57,11 +78,20 @@ mod tests {
     }
 
     #[test]
-    fn concatenated_members_decode_to_the_concatenated_text() {
-        let mut both = gzip(b"first part\n").to_vec();
-        both.extend_from_slice(&gzip(b"second part\n"));
+    fn detail_is_asked_with_one_or_true() {
+        for (query, want) in [("", false), ("detail=1", true), ("x=y&detail=true", true), ("detail=0", false)] {
+            assert_eq!(detail(query), Ok(want), "{query}");
+        }
+        assert_eq!(detail("detail=false&other"), Ok(false));
+        let err = detail("detail=yes").expect_err("refused");
+        assert!(err.starts_with("detail:") && err.contains("\"yes\""), "{err}");
+    }
+
+    #[test]
+    fn a_compressed_body_decodes_to_itself() {
+        let text = "leakwatch_build_info{version=\"x\"} 1\n".repeat(100);
         let mut plain = String::new();
-        flate2::read::MultiGzDecoder::new(&both[..]).read_to_string(&mut plain).expect("gzip");
-        assert_eq!(plain, "first part\nsecond part\n");
+        flate2::read::GzDecoder::new(&gzip(text.as_bytes())[..]).read_to_string(&mut plain).expect("gzip");
+        assert_eq!(plain, text);
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! | path       | what |
 //! |------------|------|
-//! | `/metrics` | Prometheus text format, rendered from the latest snapshot (cached per snapshot) |
+//! | `/metrics` | Prometheus text format: one `metrics::Scrape` of the latest snapshot, rendered and gzipped once per sample; `?detail=1` adds the detail families |
 //! | `/healthz` | 200 while the process runs |
 //! | `/readyz`  | 200 after the first sample, 503 before |
 //! | `/logs`    | the log sources and their figures (JSON) |

@@ -25,7 +25,7 @@ use crate::history::SharedHistory;
 use crate::info::StaticInfo;
 use crate::logs::LogSources;
 use crate::measure::Structure;
-use crate::metrics;
+use crate::metrics::Scrape;
 use crate::reload::{ReloadHandle, Trigger};
 use crate::snapshot::Snapshot;
 use crate::summary::Summary;
@@ -34,7 +34,7 @@ use crate::token::AdminToken;
 const TEXT: &str = "text/plain; charset=utf-8";
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 const INDEX: &str = "leakwatch\n\n\
-/metrics                 Prometheus metrics\n\
+/metrics                 Prometheus metrics (?detail=1: the detail families too)\n\
 /healthz                 liveness\n\
 /readyz                  readiness (after the first sample)\n\
 /index.txt               this index (a browser asking for / gets the web console)\n\
@@ -194,19 +194,12 @@ impl AppState {
         Self { alerts, ..self }
     }
 
-    /// `/metrics`: the cached snapshot render with the HTTP families, rendered fresh, after it.
-    /// With gzip, the cached part is compressed once per render and the fresh part on its own:
-    /// two gzip members, which decode as one stream.
-    fn metrics_response(&self, gzip: bool) -> Response<Body> {
-        let http = self.http.render();
-        let body = if gzip {
-            let cached = self.metrics_body(true);
-            let tail = encoding::gzip(http.as_bytes());
-            [cached, tail].concat()
-        } else {
-            [&self.metrics_body(false)[..], http.as_bytes()].concat()
-        };
-        let mut r = with_type(Response::new(Body::full(Bytes::from(body))), PROMETHEUS_TEXT);
+    /// `/metrics`: the scrape of the latest snapshot, rendered in one pass and cached (with its
+    /// gzip form, compressed once) until the snapshot, the alert state, the reload status or the
+    /// cleanup count changes. The HTTP figures in it are those of the render.
+    fn metrics_response(&self, gzip: bool, detail: bool) -> Response<Body> {
+        let body = self.metrics_body(gzip, detail);
+        let mut r = with_type(Response::new(Body::full(body)), PROMETHEUS_TEXT);
         r.headers_mut().insert(VARY, HeaderValue::from_static("Accept-Encoding"));
         if gzip {
             r.headers_mut().insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
@@ -214,7 +207,7 @@ impl AppState {
         r
     }
 
-    fn metrics_body(&self, gzip: bool) -> Bytes {
+    fn metrics_body(&self, gzip: bool, detail: bool) -> Bytes {
         let snapshot = self.snapshot.borrow().clone();
         let alerts = self.alerts.borrow().clone();
         let reload = self.reload.as_ref().map(ReloadHandle::status);
@@ -226,13 +219,22 @@ impl AppState {
             alerts.seq,
             reload.as_ref().map_or(0, |r| r.generation),
             self.cleanup.as_ref().map_or(0, Cleanup::performed_total),
+            u64::from(detail),
         );
         let render = || {
             let cleanup = self.cleanup.as_ref().map(Cleanup::stats);
             let structures = self.structures(&snapshot, &alerts);
-            let mut body = metrics::render_scrape(&snapshot, Some(&alerts), reload.as_deref(), &self.info);
-            body.push_str(&metrics::structures::render(&structures, cleanup.as_ref()));
-            body
+            let http = self.http.figures();
+            Scrape {
+                alerts: Some(&alerts),
+                reload: reload.as_deref(),
+                structures: &structures,
+                cleanup: cleanup.as_ref(),
+                http: Some(&http),
+                detail,
+                ..Scrape::new(&snapshot, &self.info)
+            }
+            .render()
         };
         if gzip {
             self.rendered.get_or_render_gzip(key, render)
@@ -284,10 +286,13 @@ async fn route(state: &AppState, req: Request<Incoming>, admin: bool) -> Respons
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or("");
     match path {
-        "/metrics" => {
-            let accept_encoding = req.headers().get(ACCEPT_ENCODING).and_then(|v| v.to_str().ok());
-            state.metrics_response(encoding::accepts_gzip(accept_encoding))
-        }
+        "/metrics" => match encoding::detail(query) {
+            Ok(detail) => {
+                let accept_encoding = req.headers().get(ACCEPT_ENCODING).and_then(|v| v.to_str().ok());
+                state.metrics_response(encoding::accepts_gzip(accept_encoding), detail)
+            }
+            Err(message) => text(StatusCode::BAD_REQUEST, message),
+        },
         "/healthz" => plain(StatusCode::OK, "ok\n"),
         "/status" => state.status(),
         "/oom" => status::oom(&state.snapshot.borrow().clone()),

@@ -1,19 +1,19 @@
 //! The HTTP server's own bounded structures and counters: connections against their caps,
 //! evictions by reason, refusals, header timeouts, the page memory budget and requests by route
-//! and status class. Read as plain data ([`HttpStats::figures`], for `/status`) and rendered fresh
-//! on every scrape ([`HttpStats::render`]: they change between snapshots).
+//! and status class. Read as plain data ([`HttpStats::figures`], for `/status`), and taken into a
+//! `/metrics` render as a [`ScrapePart`] (as they are when the render is made: once per sample).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use prometheus::proto::MetricFamily;
-use prometheus::{Encoder, TextEncoder};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use super::pending::Pending;
 use super::{MAX_CONNECTIONS, MAX_IDLE_CONNECTIONS};
+use crate::metric_names as n;
 use crate::metrics::family::Family;
+use crate::metrics::ScrapePart;
 
 /// Why a connection was closed by the server before its client closed it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -199,70 +199,56 @@ impl HttpStats {
                 .collect(),
         }
     }
-
-    /// The `leakwatch_http_*` families in the text format.
-    pub fn render(&self) -> String {
-        let families: Vec<MetricFamily> =
-            self.figures().families().into_iter().filter(|f| !f.is_empty()).map(Family::finish).collect();
-        let mut out = Vec::with_capacity(8 << 10);
-        if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
-            tracing::error!("encoding the HTTP families failed: {e}");
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
 }
 
-impl HttpFigures {
-    fn families(&self) -> Vec<Family> {
+impl ScrapePart for HttpFigures {
+    /// The `leakwatch_http_*` families, all detail (`/status` shows them either way): open and
+    /// idle connections and their caps, evictions, refusals, timeouts, page memory, requests.
+    fn families(&self, out: &mut Vec<Family>) {
         let gauge = |name: &str, help: &str, v: u64| {
-            let mut f = Family::gauge(name, help);
+            let mut f = Family::gauge(name, help).detail();
             f.add(&[], v as f64);
             f
         };
         let counter = |name: &str, help: &str, v: u64| {
-            let mut f = Family::counter(name, help);
+            let mut f = Family::counter(name, help).detail();
             f.add(&[], v as f64);
             f
         };
         let mut evicted = Family::counter(
-            "leakwatch_http_connections_evicted_total",
+            n::HTTP_CONNECTIONS_EVICTED_TOTAL,
             "Connections closed by leakwatch, by reason: idle_cap (too many idle), connection_cap (room for a new one), idle_timeout.",
-        );
+        )
+        .detail();
         // Label sets appear on first use, as client libraries create them: no always-zero series.
-        for (reason, n) in self.connections_evicted.iter().filter(|(_, n)| *n > 0) {
-            evicted.add(&[("reason", reason.as_str())], *n as f64);
+        for (reason, count) in self.connections_evicted.iter().filter(|(_, count)| *count > 0) {
+            evicted.add(&[("reason", reason.as_str())], *count as f64);
         }
-        let mut requests = Family::counter(
-            "leakwatch_http_requests_total",
-            "HTTP requests answered, by route (metrics, logs, stream, alerts, status, admin, other) and status class.",
-        );
-        for (route, class, n) in self.requests.iter().filter(|(.., n)| *n > 0) {
-            requests.add(&[("route", route.as_str()), ("status_class", class)], *n as f64);
+        let mut requests =
+            Family::counter(n::HTTP_REQUESTS_TOTAL, "HTTP requests answered, by route and status class.").detail();
+        for (route, class, count) in self.requests.iter().filter(|(.., count)| *count > 0) {
+            requests.add(&[("route", route.as_str()), ("status_class", class)], *count as f64);
         }
-        vec![
-            gauge("leakwatch_http_connections", "Open HTTP connections.", self.connections_open),
-            gauge("leakwatch_http_connections_max", "The cap on open HTTP connections.", self.connections_max),
-            gauge("leakwatch_http_connections_idle", "HTTP connections not serving a request.", self.connections_idle),
-            gauge(
-                "leakwatch_http_connections_idle_max",
-                "The cap on idle HTTP connections.",
-                self.connections_idle_max,
-            ),
+        out.extend([
+            gauge(n::HTTP_CONNECTIONS, "Open HTTP connections.", self.connections_open),
+            gauge(n::HTTP_CONNECTIONS_MAX, "The cap on open HTTP connections.", self.connections_max),
+            gauge(n::HTTP_CONNECTIONS_IDLE, "HTTP connections not serving a request.", self.connections_idle),
+            gauge(n::HTTP_CONNECTIONS_IDLE_MAX, "The cap on idle HTTP connections.", self.connections_idle_max),
             evicted,
             counter(
-                "leakwatch_http_connections_refused_total",
+                n::HTTP_CONNECTIONS_REFUSED_TOTAL,
                 "New HTTP connections closed at once.",
                 self.connections_refused,
             ),
             counter(
-                "leakwatch_http_header_timeouts_total",
+                n::HTTP_HEADER_TIMEOUTS_TOTAL,
                 "HTTP connections closed by the header timeout.",
                 self.header_timeouts,
             ),
-            gauge("leakwatch_http_page_memory_bytes", "Log page memory in use.", self.page_memory_bytes),
-            gauge("leakwatch_http_page_memory_max_bytes", "Log page memory budget.", self.page_memory_max_bytes),
+            gauge(n::HTTP_PAGE_MEMORY_BYTES, "Log page memory in use.", self.page_memory_bytes),
+            gauge(n::HTTP_PAGE_MEMORY_MAX_BYTES, "Log page memory budget.", self.page_memory_max_bytes),
             requests,
-        ]
+        ]);
     }
 }
 
@@ -278,6 +264,16 @@ impl Drop for OpenGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The figures' families (detail ones included) in the text format.
+    fn render(figures: &HttpFigures) -> String {
+        let mut out = Vec::new();
+        figures.families(&mut out);
+        let families: Vec<_> = out.into_iter().filter(|f| !f.is_empty()).map(Family::finish).collect();
+        let mut text = Vec::new();
+        prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &families, &mut text).expect("encode");
+        String::from_utf8(text).expect("utf-8")
+    }
 
     #[test]
     fn figures_follow_the_counters_and_every_series_renders() {
@@ -295,7 +291,7 @@ mod tests {
         assert!(f.requests.contains(&(Route::Logs, "5xx", 1)) && f.requests.contains(&(Route::Other, "5xx", 1)));
         drop((guard, held));
         assert_eq!(stats.figures().connections_open, 0);
-        let text = stats.render();
+        let text = render(&stats.figures());
         assert!(text.contains("leakwatch_http_requests_total{route=\"metrics\",status_class=\"2xx\"} 1"), "{text}");
         let series = |name: &str| text.lines().filter(|l| l.starts_with(name)).count();
         assert_eq!(series("leakwatch_http_requests_total"), 3, "only the route and class pairs seen: {text}");

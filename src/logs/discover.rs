@@ -6,7 +6,8 @@
 //! resolves the path and, when it names a file other than the last one seen, **opens it at
 //! once** and queues it: an open descriptor keeps a renamed or deleted file readable, so
 //! however many rotations happen before the follower runs again, it drains every file in order.
-//! A file found deleted between the `stat` and the `open` cannot be read by anyone: its size at
+//! A file that left the path between the `stat` and the `open` is looked for beside the path by
+//! its identity (renamed: it is read); gone (deleted), it cannot be read by anyone: its size at
 //! the `stat` is counted as lost (a lower bound).
 //!
 //! One look runs at a time (the watcher's and the follower's would otherwise queue a file twice).
@@ -51,6 +52,9 @@ const COMPRESSED: [&str; 6] = [".gz", ".xz", ".bz2", ".zst", ".zip", ".lz4"];
 /// a file renamed after another sorts after it even when both were last written in the same
 /// clock tick.
 type Stamp = (SystemTime, i64, i64);
+
+/// Rotated siblings found, with their [`Stamp`]s.
+type Siblings = Vec<(Stamp, Found)>;
 
 fn stamp(meta: &std::fs::Metadata) -> Stamp {
     use std::os::unix::fs::MetadataExt;
@@ -109,6 +113,51 @@ pub struct Discovery {
     /// the other queued that file, the follower read it and the path moved on, would queue it
     /// again after the newer one (read twice, counted as one more rotation).
     looking: Mutex<()>,
+    /// Test hook: runs once between a look at the path and its open.
+    #[cfg(test)]
+    hook: Hook,
+}
+
+/// A test's action at a point of a look (a rotation there, deterministically).
+#[cfg(test)]
+#[derive(Default)]
+struct Hook(Mutex<Option<(Point, HookAction)>>);
+
+#[cfg(test)]
+type HookAction = Box<dyn FnOnce(&Path) + Send>;
+
+/// Where a test hook runs.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Point {
+    /// Between the look at the path (`stat`) and its open; given the path.
+    PathOpened,
+    /// Between the listing of rotated siblings and their opens; given the directory.
+    SiblingsListed,
+}
+
+#[cfg(test)]
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
+}
+
+#[cfg(test)]
+impl Hook {
+    fn run(&self, at: Point, path: &Path) {
+        let hook = {
+            let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.as_ref().is_some_and(|(point, _)| *point == at) {
+                slot.take()
+            } else {
+                None
+            }
+        };
+        if let Some((_, hook)) = hook {
+            hook(path);
+        }
+    }
 }
 
 /// What the watcher noted of a truncated file.
@@ -148,7 +197,20 @@ impl State {
 impl Discovery {
     /// Discovery for `source`, following `pattern`.
     pub fn new(source: Arc<LogSource>, pattern: String) -> Self {
-        Self { source, pattern, state: Mutex::default(), looking: Mutex::new(()) }
+        Self {
+            source,
+            pattern,
+            state: Mutex::default(),
+            looking: Mutex::new(()),
+            #[cfg(test)]
+            hook: Hook::default(),
+        }
+    }
+
+    /// Test hook: `action` runs once, the next time a look reaches `at`.
+    #[cfg(test)]
+    pub(crate) fn hook_at(&self, at: Point, action: impl FnOnce(&Path) + Send + 'static) {
+        *self.hook.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((at, Box::new(action)));
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -262,6 +324,10 @@ impl Discovery {
 
     /// Resolves the path; opens the file it names when it is not the last one queued or read.
     /// `None`: nothing new (or it was deleted before the open: counted as lost).
+    ///
+    /// The path is looked at (`stat`) before it is opened, and a rotation may come in between:
+    /// then the file opened is not the one looked at ([`Discovery::left_path`] finds where that
+    /// one went), and the size looked at is not the opened file's.
     fn open_path(&self) -> Result<Option<Found>, String> {
         let (path, meta) = match resolve(&self.pattern) {
             Ok(Some(found)) => found,
@@ -277,24 +343,79 @@ impl Discovery {
             self.source.counters.refuse(&why);
             return Err(why);
         }
-        if self.lock().last == Some(FileId::of(&meta)) {
+        let looked = FileId::of(&meta);
+        if self.lock().last == Some(looked) {
             return Ok(None);
         }
-        let (file, id) = match open_file(&path) {
-            Ok((file, meta)) => (file, FileId::of(&meta)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                // Deleted between the stat and the open: nobody can read it any more.
-                self.count_lost(meta.len(), None);
-                tracing::warn!(source = %self.source.name, path = %path.display(), bytes = meta.len(),
-                    "a rotated file was deleted before it could be opened: its bytes are counted as lost");
-                return Ok(None);
-            }
+        #[cfg(test)]
+        self.hook.run(Point::PathOpened, &path);
+        let opened = match open_file(&path) {
+            Ok(opened) => Some(opened),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(format!("{}: cannot open: {e}", path.display())),
         };
+        if opened.as_ref().is_none_or(|(_, m)| FileId::of(m) != looked) {
+            // Rotated between the stat and the open. Counting the file looked at as lost (or,
+            // with the size looked at, taking the new file for a truncated one) was wrong when it
+            // had only been renamed: it was read later as a sibling, counted lost all the same.
+            if let Some(renamed) = self.left_path(&path, looked, meta.len()) {
+                super::guard::admit(&self.source, &self.pattern, &renamed.path, &renamed.file)?;
+                // The path's new file (if any) is opened again by the next look.
+                return Ok(Some(renamed));
+            }
+        }
+        let Some((file, opened)) = opened else { return Ok(None) };
+        let id = FileId::of(&opened);
+        if self.lock().last == Some(id) {
+            return Ok(None);
+        }
+        // The size looked at is this file's only if it is the file looked at (a smaller size now
+        // then means it was truncated, or replaced by a new file reusing its inode: lost bytes).
+        let seen = if id == looked { meta.len() } else { opened.len() };
         // Checked before the file is remembered: a refused one is looked at again at the next pass
         // (another link to the same file is refused for its own reason, a fixed path is followed).
         super::guard::admit(&self.source, &self.pattern, &path, &file)?;
-        Ok(Some(Found { file: Arc::new(file), path, id, seen: meta.len(), truncated: 0, truncations: 0 }))
+        Ok(Some(Found { file: Arc::new(file), path, id, seen, truncated: 0, truncations: 0 }))
+    }
+
+    /// The file `id` (of `size` bytes when looked at) left `path` before it could be opened.
+    /// Renamed beside it (`app.log` → `app.log.1`): found by its identity, opened and returned.
+    /// Otherwise (deleted, renamed elsewhere, or a symlink switched away from it) nobody will read
+    /// it: unless it is a file already queued or read, its size is counted as lost (a lower
+    /// bound: it may have grown since).
+    fn left_path(&self, path: &Path, id: FileId, size: u64) -> Option<Found> {
+        if self.lock().knows(id) {
+            return None;
+        }
+        let name = path.file_name();
+        // A directory listing taken while other entries are renamed may miss one: look twice.
+        for _ in 0..2 {
+            let Some(entries) = path.parent().and_then(|dir| std::fs::read_dir(dir).ok()) else { break };
+            for entry in entries.flatten().take(MAX_SIBLINGS) {
+                if Some(entry.file_name().as_os_str()) == name {
+                    continue;
+                }
+                if !entry.metadata().is_ok_and(|m| m.is_file() && FileId::of(&m) == id) {
+                    continue;
+                }
+                let Ok((file, meta)) = open_file(&entry.path()) else { continue };
+                if FileId::of(&meta) == id {
+                    let seen = meta.len();
+                    return Some(Found {
+                        file: Arc::new(file),
+                        path: entry.path(),
+                        id,
+                        seen,
+                        truncated: 0,
+                        truncations: 0,
+                    });
+                }
+            }
+        }
+        self.count_lost(size, None);
+        tracing::warn!(source = %self.source.name, path = %path.display(), bytes = size,
+            "a rotated file was deleted (or moved away) before it could be opened: its bytes are counted as lost");
+        None
     }
 
     /// Regular files beside the path named like it (`app.log.1`, `app.log-20260101`; not
@@ -302,6 +423,23 @@ impl Discovery {
     /// files the path named between two looks. Opened, oldest first. None for a glob or before
     /// the first file.
     fn rotated_siblings(&self, exclude: &[FileId]) -> Vec<(Stamp, Found)> {
+        // A sibling renamed between the listing and its open (the next rotation shifting
+        // `app.log.1` to `app.log.2`) would be missed, and once a newer file is known it is
+        // older than the floor: never read, never counted. The listing is taken again then.
+        let mut attempt = 1;
+        loop {
+            match self.list_siblings(exclude) {
+                Ok(found) => return found,
+                Err(found) if attempt == MAX_LOOKS => return found,
+                Err(_) => attempt += 1,
+            }
+        }
+    }
+
+    /// One listing for [`Discovery::rotated_siblings`]; `Err` (with what it found) when a sibling
+    /// listed was gone or another file by the time it was opened (one that cannot be opened for
+    /// another reason is left out, not looked for again).
+    fn list_siblings(&self, exclude: &[FileId]) -> Result<Siblings, Siblings> {
         let path = Path::new(&self.pattern);
         let (floor, known, prints) = {
             let state = self.lock();
@@ -310,13 +448,15 @@ impl Discovery {
                 state.known.iter().filter(|(_, f)| f.strong_count() > 0).map(|(id, _)| *id).collect();
             (floor, known, state.prints.clone())
         };
-        let (Some(floor), Some(dir), Some(name)) = (floor, path.parent(), path.file_name()) else { return Vec::new() };
+        let (Some(floor), Some(dir), Some(name)) = (floor, path.parent(), path.file_name()) else {
+            return Ok(Vec::new());
+        };
         if is_glob(&self.pattern) {
-            return Vec::new();
+            return Ok(Vec::new());
         }
-        let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+        let Ok(entries) = std::fs::read_dir(dir) else { return Ok(Vec::new()) };
         let name = name.as_encoded_bytes();
-        let mut siblings: Vec<(Stamp, PathBuf)> = entries
+        let mut siblings: Vec<(Stamp, PathBuf, FileId)> = entries
             .flatten()
             .take(MAX_SIBLINGS)
             .filter(|e| {
@@ -328,7 +468,7 @@ impl Discovery {
                 let meta = e.metadata().ok().filter(|m| m.is_file())?;
                 let id = FileId::of(&meta);
                 meta.modified().ok().filter(|t| *t >= floor)?;
-                (!exclude.contains(&id) && !known.contains(&id)).then(|| (stamp(&meta), e.path()))
+                (!exclude.contains(&id) && !known.contains(&id)).then(|| (stamp(&meta), e.path(), id))
             })
             .collect();
         // Times are coarse (a clock tick): on a tie `app.log.3` is older than `app.log.2`
@@ -341,11 +481,25 @@ impl Discovery {
                 .and_then(|rest| rest.parse().ok())
                 .unwrap_or(0)
         };
-        siblings.sort_by_key(|(stamp, p)| (*stamp, std::cmp::Reverse(number(p)), p.clone()));
-        siblings
+        siblings.sort_by_key(|(stamp, p, _)| (*stamp, std::cmp::Reverse(number(p)), p.clone()));
+        #[cfg(test)]
+        self.hook.run(Point::SiblingsListed, dir);
+        let mut moved = false;
+        let found = siblings
             .into_iter()
-            .filter_map(|(stamp, p)| {
-                let (file, meta) = open_file(&p).ok()?;
+            .filter_map(|(stamp, p, listed)| {
+                // Gone, or another file under that name: moved (an unreadable one is not).
+                let (file, meta) = match open_file(&p) {
+                    Ok((file, meta)) if FileId::of(&meta) == listed => (file, meta),
+                    Ok(_) => {
+                        moved = true;
+                        return None;
+                    }
+                    Err(e) => {
+                        moved |= e.kind() == io::ErrorKind::NotFound;
+                        return None;
+                    }
+                };
                 let print = Fingerprint::read(&file).ok()?;
                 let copy = !print.bytes().is_empty()
                     && prints.iter().any(|known| known.continues_in(&print) || print.continues_in(known));
@@ -360,7 +514,12 @@ impl Discovery {
                 (!copy).then_some((stamp, found))
             })
             .filter(|(_, f)| !exclude.contains(&f.id))
-            .collect()
+            .collect();
+        if moved {
+            Err(found)
+        } else {
+            Ok(found)
+        }
     }
 
     /// The next file found, oldest first.

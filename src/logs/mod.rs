@@ -8,6 +8,7 @@
 
 pub mod capture;
 pub mod discover;
+pub mod follow;
 pub mod guard;
 pub mod identity;
 pub mod lines;

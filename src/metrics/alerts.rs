@@ -4,6 +4,7 @@
 use super::family::Family;
 use crate::alert::engine::State;
 use crate::alert::AlertState;
+use crate::metric_names as n;
 
 /// Adds the `leakwatch_alert_*` and `leakwatch_trend_*` families.
 pub fn alerts(out: &mut Vec<Family>, state: &AlertState) {
@@ -11,11 +12,11 @@ pub fn alerts(out: &mut Vec<Family>, state: &AlertState) {
         return;
     }
     let mut active = Family::gauge(
-        "leakwatch_alert_active",
+        n::ALERT_ACTIVE,
         "1 while the alert is firing; present only then, as Prometheus's ALERTS (every alert is on /alerts).",
     );
     let mut pending = Family::gauge(
-        "leakwatch_alert_pending",
+        n::ALERT_PENDING,
         "1 while the alert's condition holds but its `for` has not passed yet; present only then.",
     );
     for a in &state.alerts {
@@ -29,34 +30,34 @@ pub fn alerts(out: &mut Vec<Family>, state: &AlertState) {
         family.add(&labels, 1.0);
     }
     out.extend([active, pending]);
-    let mut f = Family::gauge("leakwatch_alert_history_transitions", "Alert state transitions held in the history.");
+    let mut f = Family::gauge(n::ALERT_HISTORY_TRANSITIONS, "Alert state transitions held in the history.").detail();
     f.add(&[], state.history.len() as f64);
     out.push(f);
-    let mut f = Family::gauge("leakwatch_alert_history_max_transitions", "The transition history's cap.");
+    let mut f = Family::gauge(n::ALERT_HISTORY_MAX_TRANSITIONS, "The transition history's cap.").detail();
     f.add(&[], state.history_max as f64);
     out.push(f);
 
-    let mut samples = Family::gauge("leakwatch_trend_history_samples", "Samples in the detector's history.");
-    let mut max = Family::gauge("leakwatch_trend_history_max_samples", "Cap on the detector's history.");
-    let mut fill = Family::gauge("leakwatch_trend_window_fill_ratio", "Share of the retention the history covers.");
+    let mut samples = Family::gauge(n::TREND_HISTORY_SAMPLES, "Samples in the detector's history.").detail();
+    let mut max = Family::gauge(n::TREND_HISTORY_MAX_SAMPLES, "Cap on the detector's history.").detail();
+    let mut fill = Family::gauge(n::TREND_WINDOW_FILL_RATIO, "Share of the retention the history covers.").detail();
     let mut growing = Family::gauge(
-        "leakwatch_trend_growing",
+        n::TREND_GROWING,
         "1 when the leak detector judges the resource to grow significantly, else 0 (absent before the window is full enough).",
     );
     let mut ttl = Family::gauge(
-        "leakwatch_trend_time_to_limit_seconds",
+        n::TREND_TIME_TO_LIMIT_SECONDS,
         "Seconds until the resource's peaks (its upper envelope) reach the limit at the detected growth (absent unless growing).",
     );
     let mut memory_slope = Family::gauge(
-        "leakwatch_trend_memory_slope_bytes_per_second",
+        n::TREND_MEMORY_SLOPE_BYTES_PER_SECOND,
         "Robust (Theil-Sen, over 5-minute blocks) growth rate of the target's memory on the utilization basis over the history window.",
     );
     let mut fds_slope = Family::gauge(
-        "leakwatch_trend_fds_slope_per_second",
+        n::TREND_FDS_SLOPE_PER_SECOND,
         "Robust (Theil-Sen) growth rate of the target's open file descriptors over the history window.",
     );
     let mut pids_slope = Family::gauge(
-        "leakwatch_trend_pids_slope_per_second",
+        n::TREND_PIDS_SLOPE_PER_SECOND,
         "Robust (Theil-Sen) growth rate of the tasks in the target's cgroup over the history window.",
     );
     for t in &state.trends {

@@ -3,23 +3,24 @@
 
 use std::collections::BTreeMap;
 
-use super::family::{gauge_rows, Family};
+use super::family::Family;
+use crate::metric_names as n;
 use crate::snapshot::{Protocol, SocketSample};
 
 /// Adds the socket and peer-group families of the target `target`.
 pub fn conns(out: &mut Vec<Family>, target: &str, s: &SocketSample) {
     let t = [("target", target)];
-    let mut f = Family::gauge("leakwatch_conn_source_info", "How each socket table was read.");
+    let mut f = Family::gauge(n::CONN_SOURCE_INFO, "How each socket table was read.").detail();
     for (protocol, method) in &s.methods {
         f.add(&[("target", target), ("protocol", protocol.as_str()), ("method", method.as_str())], 1.0);
     }
     out.push(f);
-    let mut f = Family::gauge("leakwatch_conn_sockets", "Sockets held by the target group.");
+    let mut f = Family::gauge(n::CONN_SOCKETS, "Sockets held by the target group.");
     for ((protocol, state), n) in &s.held {
         f.add(&[("target", target), ("protocol", protocol.as_str()), ("state", state.as_str())], *n as f64);
     }
     out.push(f);
-    let mut f = Family::gauge("leakwatch_conn_netns_sockets", "Sockets in the target's netns.");
+    let mut f = Family::gauge(n::CONN_NETNS_SOCKETS, "Sockets in the target's netns.").detail();
     for ((protocol, state), n) in &s.netns {
         f.add(&[("target", target), ("protocol", protocol.as_str()), ("state", state.as_str())], *n as f64);
     }
@@ -32,44 +33,43 @@ pub fn conns(out: &mut Vec<Family>, target: &str, s: &SocketSample) {
         let b = backlog.entry(l.protocol).or_insert(Some(0));
         *b = b.zip(l.backlog).map(|(a, b)| a + b);
     }
-    let mut f =
-        Family::gauge("leakwatch_conn_accept_queue_length", "Connections waiting in the target's accept queues.");
+    let mut f = Family::gauge(n::CONN_ACCEPT_QUEUE_LENGTH, "Connections waiting in the target's accept queues.");
     for (protocol, n) in &queued {
         f.add(&[("target", target), ("protocol", protocol.as_str())], *n as f64);
     }
     out.push(f);
-    let mut f = Family::gauge("leakwatch_conn_accept_queue_max_length", "Listen backlogs of the target.");
+    let mut f = Family::gauge(n::CONN_ACCEPT_QUEUE_MAX_LENGTH, "Listen backlogs of the target.");
     for (protocol, n) in &backlog {
         f.add_opt(&[("target", target), ("protocol", protocol.as_str())], *n);
     }
     out.push(f);
-    let mut f =
-        Family::gauge("leakwatch_conn_accept_queue_utilization_ratio", "Fill of the target's fullest accept queue.");
+    let mut f = Family::gauge(n::CONN_ACCEPT_QUEUE_UTILIZATION_RATIO, "Fill of the target's fullest accept queue.");
     f.add_opt(&t, s.accept_queue_utilization);
     out.push(f);
 
-    let gauges: [(&str, &str, f64); 5] = [
-        ("leakwatch_conn_stale_sockets", "Target sockets older than stale_after.", s.stale as f64),
-        ("leakwatch_conn_stale_after_seconds", "Stale age of a socket.", s.stale_after.as_secs_f64()),
-        ("leakwatch_conn_tracked_sockets", "Sockets in the first-seen map.", s.tracked as f64),
-        ("leakwatch_conn_tracked_max_sockets", "The first-seen map's cap.", s.tracked_max as f64),
-        ("leakwatch_conn_untracked_sockets", "Sockets left out of the full first-seen map.", s.untracked as f64),
-    ];
-    gauge_rows(out, &t, gauges.map(|(name, help, value)| (name, help, Some(value))));
-    let mut f = Family::gauge("leakwatch_conn_sample_duration_seconds", "Duration of the last socket read.");
-    f.add(&t, s.duration.as_secs_f64());
+    let mut f = Family::gauge(n::CONN_STALE_SOCKETS, "Target sockets older than stale_after.");
+    f.add(&t, s.stale as f64);
     out.push(f);
+    // The first-seen map's figures (on /status) and the read's cost: on a detail scrape.
+    let detail: [(&str, &str, f64); 5] = [
+        (n::CONN_STALE_AFTER_SECONDS, "Stale age of a socket.", s.stale_after.as_secs_f64()),
+        (n::CONN_TRACKED_SOCKETS, "Sockets in the first-seen map.", s.tracked as f64),
+        (n::CONN_TRACKED_MAX_SOCKETS, "The first-seen map's cap.", s.tracked_max as f64),
+        (n::CONN_UNTRACKED_SOCKETS, "Sockets left out of the full first-seen map.", s.untracked as f64),
+        (n::CONN_SAMPLE_DURATION_SECONDS, "Duration of the last socket read.", s.duration.as_secs_f64()),
+    ];
+    for (name, help, value) in detail {
+        let mut f = Family::gauge(name, help).detail();
+        f.add(&t, value);
+        out.push(f);
+    }
 
-    let mut conns = Family::gauge(
-        "leakwatch_peer_connections",
-        "TCP sockets held by the target to a configured peer group, by state.",
-    );
-    let mut limit =
-        Family::gauge("leakwatch_peer_connections_limit", "The configured connection limit of a peer group.");
-    let mut ratio =
-        Family::gauge("leakwatch_peer_utilization_ratio", "Connections to a peer group (any state) / its limit.");
+    let mut conns =
+        Family::gauge(n::PEER_CONNECTIONS, "TCP sockets held by the target to a configured peer group, by state.");
+    let mut limit = Family::gauge(n::PEER_CONNECTIONS_LIMIT, "The configured connection limit of a peer group.");
+    let mut ratio = Family::gauge(n::PEER_UTILIZATION_RATIO, "Connections to a peer group (any state) / its limit.");
     let mut stale = Family::gauge(
-        "leakwatch_peer_stale_connections",
+        n::PEER_STALE_CONNECTIONS,
         "Connections to a peer group first seen longer ago than connections.stale_after.",
     );
     for p in &s.peers {

@@ -20,6 +20,7 @@ pub fn gauge_rows<'a, V: ToF64>(
 /// One metric family under construction.
 pub struct Family {
     inner: MetricFamily,
+    detail: bool,
 }
 
 impl Family {
@@ -39,7 +40,19 @@ impl Family {
         inner.set_name(name.to_owned());
         inner.set_help(help.to_owned());
         inner.set_field_type(kind);
-        Self { inner }
+        Self { inner, detail: false }
+    }
+
+    /// The same family, marked as detail: rendered only when a scrape asks for detail
+    /// (`/metrics?detail=1`); the figures stay on `/status` either way.
+    pub fn detail(mut self) -> Self {
+        self.detail = true;
+        self
+    }
+
+    /// Whether the family is rendered only on a detail scrape.
+    pub fn is_detail(&self) -> bool {
+        self.detail
     }
 
     /// Adds one sample.

@@ -4,6 +4,7 @@
 use super::family::Family;
 use crate::logs::ring::LINE_OVERHEAD_BYTES;
 use crate::logs::LogSourceStats;
+use crate::metric_names as n;
 
 /// A family's name, help and the figure it shows of a source.
 type Row = (&'static str, &'static str, fn(&LogSourceStats) -> u64);
@@ -11,7 +12,7 @@ type Row = (&'static str, &'static str, fn(&LogSourceStats) -> u64);
 /// Adds the `leakwatch_log_*` families.
 pub fn logs(out: &mut Vec<Family>, sources: &[LogSourceStats]) {
     let mut info = Family::gauge(
-        "leakwatch_log_source_info",
+        n::LOG_SOURCE_INFO,
         "One series per log source: its kind (file, stdout, stderr) and, for a file, its configured path or glob; always 1.",
     );
     for s in sources {
@@ -19,34 +20,34 @@ pub fn logs(out: &mut Vec<Family>, sources: &[LogSourceStats]) {
     }
     out.push(info);
     let counters: [Row; 8] = [
-        ("leakwatch_log_lines_total", "Lines stored in the source's buffer since start.", |s| s.ring.lines_total),
-        ("leakwatch_log_bytes_total", "Bytes read from the source (before overlong lines are cut).", |s| s.bytes_read),
-        ("leakwatch_log_lines_cut_total", "Lines longer than max_line_bytes, stored cut with a marker.", |s| {
+        (n::LOG_LINES_TOTAL, "Lines stored in the source's buffer since start.", |s| s.ring.lines_total),
+        (n::LOG_BYTES_TOTAL, "Bytes read from the source (before overlong lines are cut).", |s| s.bytes_read),
+        (n::LOG_LINES_CUT_TOTAL, "Lines longer than max_line_bytes, stored cut with a marker.", |s| {
             s.ring.cut_total
         }),
         (
-            "leakwatch_log_rotations_total",
+            n::LOG_ROTATIONS_TOTAL,
             "Times the followed path moved to a new file (rename, delete and recreate, symlink switch).",
             |s| s.rotations,
         ),
         (
-            "leakwatch_log_truncations_total",
+            n::LOG_TRUNCATIONS_TOTAL,
             "Times the followed file shrank or was rewritten in place (copytruncate).",
             |s| s.truncations,
         ),
         (
-            "leakwatch_log_read_errors_total",
+            n::LOG_READ_ERRORS_TOTAL,
             "Failed attempts to open, stat or read the source (permission, not a regular file, I/O); retried.",
             |s| s.read_errors,
         ),
         (
-            "leakwatch_log_refusals_total",
+            n::LOG_REFUSALS_TOTAL,
             "Opens refused by the log path guard: a link to one of leakwatch's own files or outside \
              logs.allowed_dirs, a special file system, not a regular file; retried.",
             |s| s.refusals,
         ),
         (
-            "leakwatch_log_lost_bytes_total",
+            n::LOG_LOST_BYTES_TOTAL,
             "Bytes known to have been written to the source but never read (a truncation window, a rotated file gone before it was opened); a lower bound.",
             |s| s.lost_bytes,
         ),
@@ -59,7 +60,7 @@ pub fn logs(out: &mut Vec<Family>, sources: &[LogSourceStats]) {
         out.push(f);
     }
     let mut dropped = Family::counter(
-        "leakwatch_log_lines_dropped_total",
+        n::LOG_LINES_DROPPED_TOTAL,
         "Lines lost by reason: evicted (pushed out of the buffer by newer lines), subscriber_lag (evicted \
          before a live subscriber read them, per subscriber), truncation (known lost: a truncation window, a rotated file gone before it was opened; a lower bound).",
     );
@@ -72,17 +73,17 @@ pub fn logs(out: &mut Vec<Family>, sources: &[LogSourceStats]) {
     }
     out.push(dropped);
     let gauges: [Row; 6] = [
-        ("leakwatch_log_buffer_lines", "Lines held in the source's buffer.", |s| s.ring.lines as u64),
+        (n::LOG_BUFFER_LINES, "Lines held in the source's buffer.", |s| s.ring.lines as u64),
         (
-            "leakwatch_log_buffer_bytes",
+            n::LOG_BUFFER_BYTES,
             "Bytes of the source's buffer counted against max_bytes: the text held plus 16 per line entry slot.",
             |s| s.ring.counted_bytes() as u64,
         ),
-        ("leakwatch_log_buffer_max_lines", "The buffer's line cap (max_lines).", |s| s.limits.max_lines as u64),
-        ("leakwatch_log_buffer_max_bytes", "The buffer's text byte cap (max_bytes).", |s| s.limits.max_bytes as u64),
-        ("leakwatch_log_subscribers", "Live subscribers of the source.", |s| s.ring.subscribers as u64),
+        (n::LOG_BUFFER_MAX_LINES, "The buffer's line cap (max_lines).", |s| s.limits.max_lines as u64),
+        (n::LOG_BUFFER_MAX_BYTES, "The buffer's text byte cap (max_bytes).", |s| s.limits.max_bytes as u64),
+        (n::LOG_SUBSCRIBERS, "Live subscribers of the source.", |s| s.ring.subscribers as u64),
         (
-            "leakwatch_log_buffer_allocated_bytes",
+            n::LOG_BUFFER_ALLOCATED_BYTES,
             "Bytes the buffer has allocated (line entries and text, used or spare): what a cleanup can shrink.",
             |s| (s.ring.line_capacity * LINE_OVERHEAD_BYTES + s.ring.text_capacity) as u64,
         ),

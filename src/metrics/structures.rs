@@ -1,30 +1,19 @@
 //! `leakwatch_structure_*` (the size, cap and allocation of every internal structure `/status`
 //! lists, but the log buffers, which have their own `leakwatch_log_buffer_*` families per source)
-//! and `leakwatch_cleanup*` (cleanups by trigger, bytes freed). Rendered by HTTP after the
-//! snapshot's families, from the same structure list `/status` shows.
-
-use prometheus::{Encoder, TextEncoder};
+//! and `leakwatch_cleanup*` (cleanups by trigger, bytes freed), rendered after the
+//! snapshot's families in the same scrape, from the same structure list `/status` shows.
 
 use super::family::Family;
 use crate::cleanup::{CleanupStats, Trigger};
 use crate::measure::Structure;
+use crate::metric_names as n;
 
-/// The exposition text of the structure and cleanup families (empty families are left out).
-pub fn render(structures: &[Structure], cleanup: Option<&CleanupStats>) -> String {
-    let mut out = Vec::new();
-    families(&mut out, structures, cleanup);
-    let families: Vec<_> = out.into_iter().filter(|f| !f.is_empty()).map(Family::finish).collect();
-    let mut text = Vec::new();
-    if let Err(e) = TextEncoder::new().encode(&families, &mut text) {
-        tracing::error!("encoding the structure metrics failed: {e}");
-    }
-    String::from_utf8_lossy(&text).into_owned()
-}
-
-fn families(out: &mut Vec<Family>, structures: &[Structure], cleanup: Option<&CleanupStats>) {
-    let mut entries = Family::gauge("leakwatch_structure_entries", "Entries of a structure.");
-    let mut max = Family::gauge("leakwatch_structure_max_entries", "Cap on a structure's entries.");
-    let mut bytes = Family::gauge("leakwatch_structure_allocated_bytes", "Bytes allocated by a structure.");
+/// Adds the structure and cleanup families: each structure's allocation, and on a detail scrape
+/// its entries and cap; cleanups by trigger and bytes freed.
+pub fn structures(out: &mut Vec<Family>, structures: &[Structure], cleanup: Option<&CleanupStats>) {
+    let mut entries = Family::gauge(n::STRUCTURE_ENTRIES, "Entries of a structure.").detail();
+    let mut max = Family::gauge(n::STRUCTURE_MAX_ENTRIES, "Cap on a structure's entries.").detail();
+    let mut bytes = Family::gauge(n::STRUCTURE_ALLOCATED_BYTES, "Bytes allocated by a structure.");
     for s in structures.iter().filter(|s| s.source.is_none()) {
         let labels = [("structure", s.name)];
         entries.add(&labels, s.len as f64);
@@ -33,18 +22,18 @@ fn families(out: &mut Vec<Family>, structures: &[Structure], cleanup: Option<&Cl
     }
     out.extend([entries, max, bytes]);
     let Some(c) = cleanup else { return };
-    let mut f = Family::counter("leakwatch_cleanups_total", "Cleanups of leakwatch's own structures.");
+    let mut f = Family::counter(n::CLEANUPS_TOTAL, "Cleanups of leakwatch's own structures.");
     for t in Trigger::ALL {
         f.add(&[("trigger", t.as_str())], c.performed.get(t) as f64);
     }
     out.push(f);
-    let mut f = Family::counter("leakwatch_cleanup_freed_bytes_total", "Bytes released by cleanups.");
+    let mut f = Family::counter(n::CLEANUP_FREED_BYTES_TOTAL, "Bytes released by cleanups.");
     f.add(&[], c.freed_bytes_total as f64);
     out.push(f);
-    let mut f = Family::gauge("leakwatch_cleanup_last_timestamp_seconds", "Unix time when the last cleanup started.");
+    let mut f = Family::gauge(n::CLEANUP_LAST_TIMESTAMP_SECONDS, "Unix time when the last cleanup started.").detail();
     f.add_opt(&[], c.last.as_ref().map(|r| r.at));
     out.push(f);
-    let mut f = Family::gauge("leakwatch_cleanup_last_freed_bytes", "Bytes the last cleanup released.");
+    let mut f = Family::gauge(n::CLEANUP_LAST_FREED_BYTES, "Bytes the last cleanup released.").detail();
     f.add_opt(&[], c.last.as_ref().map(|r| r.freed_bytes));
     out.push(f);
 }
@@ -60,6 +49,14 @@ mod tests {
             Structure::deque::<u64>("alert_transitions", 2, 4, Some(1000)),
             Structure::deque::<u8>("log_text", 10, 64, Some(4096)).of_source("app"),
         ];
+        let render = |structures: &[Structure], cleanup: Option<&CleanupStats>| {
+            let mut out = Vec::new();
+            super::structures(&mut out, structures, cleanup);
+            let families: Vec<_> = out.into_iter().filter(|f| !f.is_empty()).map(Family::finish).collect();
+            let mut text = Vec::new();
+            prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &families, &mut text).expect("encode");
+            String::from_utf8(text).expect("utf-8")
+        };
         let text = render(&structures, Some(&CleanupStats::default()));
         assert!(text.contains("leakwatch_structure_entries{structure=\"alert_instances\"} 3"), "{text}");
         assert!(!text.contains("log_text"), "log buffers have their own families: {text}");

@@ -1,23 +1,23 @@
 //! Hot reload of the config file: triggered by a change of the file ([`watch`]), SIGHUP or
 //! `POST /-/reload`; the file is read, overlaid with the same flags and `LEAKWATCH_*` values as
-//! at start, validated completely and only then applied ([`apply`]). A bad file keeps the old
-//! config running, is logged with the file (and line, for YAML errors) and shows as
-//! `leakwatch_config_last_reload_successful 0` ([`status`]).
+//! at start, validated completely and only then applied (`app::App::apply`, through
+//! [`Reconfigure`]). A bad file keeps the old config running, is logged with the file (and line,
+//! for YAML errors) and shows as `leakwatch_config_last_reload_successful 0` ([`status`]).
 //!
 //! ```text
 //!  watch::run (notify on the directory, debounced) ─┐
 //!  SIGHUP (lifecycle) ──────────────────────────────┼─► mpsc<Request> ─► run(): ConfigSource::load
 //!  POST /-/reload (http, waits for the outcome) ────┘        │  (read, hash, overlay, validate)
 //!                                                            ▼
-//!             Running::apply: rules ─► alert engine, log sources (in place), admin token,
-//!             Alertmanager push, sampler settings (a pass starts at once) ─► watch<ReloadStatus>
+//!             Reconfigure::apply (app::App::apply: each part reconfigures itself; a sampling
+//!             pass starts at once) ─► watch<ReloadStatus>
 //! ```
 
-pub mod apply;
 pub mod plan;
 pub mod status;
 pub mod watch;
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -27,7 +27,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::problem::{self, Problem};
 use crate::config::{self, locate, Config, ConfigError, Overlay, ValidConfig};
-pub use apply::Running;
 pub use status::{ConfigHash, ReloadStatus};
 
 /// Where the configuration comes from: the file (if any), and the flags and environment values
@@ -185,10 +184,21 @@ impl ReloadHandle {
     }
 }
 
-/// Serves reload requests until cancelled, then stops the log readers.
+/// What a reload reconfigures: the running parts built from a config (`app::App`; defined
+/// here so that `reload` needs nothing above it).
+pub trait Reconfigure: Send + 'static {
+    /// The config in effect.
+    fn config(&self) -> &ValidConfig;
+    /// Applies `new` (already validated); resolves to the keys that need a restart.
+    fn apply(&mut self, new: ValidConfig) -> impl Future<Output = Vec<&'static str>> + Send;
+    /// Stops what outlives the task tracker (the log readers' threads) at shutdown.
+    fn stop(self) -> impl Future<Output = ()> + Send;
+}
+
+/// Serves reload requests until cancelled, then stops `running`'s log readers.
 pub async fn run(
     source: ConfigSource,
-    mut running: Running,
+    mut running: impl Reconfigure,
     mut requests: mpsc::Receiver<Request>,
     status: tokio::sync::watch::Sender<Arc<ReloadStatus>>,
     token: CancellationToken,
@@ -221,7 +231,7 @@ pub async fn run(
         last_tried = tried;
         let result = match loaded {
             Ok(loaded) => {
-                let changed = plan::changed_sections(&running.config, &loaded.config);
+                let changed = plan::changed_sections(running.config(), &loaded.config);
                 let restart_needed = running.apply(loaded.config).await;
                 tracing::info!(trigger = trigger.as_str(), changed = ?changed, "configuration reloaded");
                 status.send_replace(Arc::new(current.succeeded(loaded.hash)));
@@ -241,10 +251,7 @@ pub async fn run(
             let _ = reply.send(result);
         }
     }
-    if let Some(followers) = running.followers.take() {
-        // Joining threads blocks: do it off the runtime thread.
-        let _ = tokio::task::spawn_blocking(move || followers.stop_all()).await;
-    }
+    running.stop().await;
 }
 
 /// The error with the file named (read and syntax errors name it already).
@@ -270,7 +277,7 @@ mod tests {
         std::fs::write(&path, "interval: 2s\n").unwrap();
         let source = ConfigSource::new(Some(path.clone()), Arc::new(()), false);
         let (tried, result) = source.attempt(None).expect("a first attempt");
-        assert_eq!(result.unwrap().config.interval, std::time::Duration::from_secs(2));
+        assert_eq!(result.unwrap().config.sampler.interval, std::time::Duration::from_secs(2));
         assert!(source.attempt(Some(&tried)).is_none(), "the same content again");
         // Flags still win over the file.
         #[derive(Debug)]
@@ -281,7 +288,7 @@ mod tests {
             }
         }
         let flagged = ConfigSource::new(Some(path.clone()), Arc::new(OneSecond), false);
-        assert_eq!(flagged.load().unwrap().config.interval, std::time::Duration::from_secs(1));
+        assert_eq!(flagged.load().unwrap().config.sampler.interval, std::time::Duration::from_secs(1));
 
         std::fs::write(&path, "interval: 2s\ntarget:\n  max_processes: 0\n").unwrap();
         let (bad, result) = source.attempt(Some(&tried)).expect("new content is tried");

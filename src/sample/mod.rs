@@ -9,6 +9,7 @@ pub mod host;
 pub mod pids;
 pub mod process;
 pub mod read;
+pub mod settings;
 pub mod sock_diag;
 pub mod target;
 pub mod tasks;

@@ -297,8 +297,8 @@ fn generated_configs_validate_to_their_values() {
             Config::from_yaml(g.yaml.as_bytes()).map_err(|e| TestCaseError::fail(format!("{}\n{e}", g.yaml)))?;
         let v = validate(&config, false).map_err(|e| TestCaseError::fail(format!("{}\n{e}", g.yaml)))?;
         ensure!(v.listen.port() == g.port, "port");
-        ensure!(v.interval == Duration::from_millis(g.interval_ms), "interval {:?}", v.interval);
-        match (&v.selector, &g.process_name) {
+        ensure!(v.sampler.interval == Duration::from_millis(g.interval_ms), "interval {:?}", v.sampler.interval);
+        match (&v.sampler.selector, &g.process_name) {
             (Selector::ProcessName(n), Some(want)) => ensure!(n == want, "process_name"),
             (Selector::Own, None) => {}
             (s, want) => return Err(TestCaseError::fail(format!("selector {s:?}, expected {want:?}"))),
@@ -308,8 +308,8 @@ fn generated_configs_validate_to_their_values() {
             ensure!(spec.name == *name && spec.limits.max_bytes == 1 << 20, "{spec:?}");
             ensure!(spec.limits.max_lines == lines.unwrap_or(leakwatch::config::DEFAULT_LOG_MAX_LINES), "{spec:?}");
         }
-        ensure!(v.conns.peers.len() == g.peers.len(), "peers");
-        for (p, (name, port, limit)) in v.conns.peers.iter().zip(&g.peers) {
+        ensure!(v.sampler.conns.peers.len() == g.peers.len(), "peers");
+        for (p, (name, port, limit)) in v.sampler.conns.peers.iter().zip(&g.peers) {
             ensure!(p.name == *name && p.remote_port == *port && p.limit == *limit, "{p:?}");
         }
         if let Some((w, c)) = g.levels {

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::support::cgroup::{MemoryCgroup, Version};
 use crate::support::{Leakwatch, Metrics, TempDir};
+use leakwatch::metric_names as n;
 
 const MIB: u64 = 1 << 20;
 const LIMIT: u64 = 256 * MIB;
@@ -79,7 +80,7 @@ fn now() -> f64 {
 }
 
 fn active(m: &Metrics, severity: &str) -> Option<f64> {
-    m.get("leakwatch_alert_active", &[("alert", ALERT), ("severity", severity), ("target", "grower")])
+    m.get(n::ALERT_ACTIVE, &[("alert", ALERT), ("severity", severity), ("target", "grower")])
 }
 
 fn alerts_json(lw: &Leakwatch, path: &str) -> Value {
@@ -115,7 +116,7 @@ fn a_growing_child_in_a_memory_cgroup_raises_info_then_warning_then_critical_and
     let pid = grower.pid().to_string();
     let lw = Leakwatch::start(&["--pid", &pid, "--target-name", "grower", "--config", config.to_str().unwrap()]);
     let m = lw.wait_for(Duration::from_secs(15), "the engine's first evaluation", |m| {
-        m.get("leakwatch_alert_history_max_transitions", &[]).is_some()
+        m.get(n::ALERT_HISTORY_MAX_TRANSITIONS, &[]).is_some()
     });
     assert!(firing(&lw).is_empty(), "nothing fires at rest: {:?}", listed(&lw));
     assert!(["info", "warning", "critical"].iter().all(|s| active(&m, s).is_none()), "no series at rest: {}", m.text);
@@ -179,8 +180,8 @@ fn a_growing_child_in_a_memory_cgroup_raises_info_then_warning_then_critical_and
     let m = lw.wait_for(Duration::from_secs(15), "all clear", |m| {
         ["info", "warning", "critical"].iter().all(|s| active(m, s).is_none())
     });
-    assert!(m.all("leakwatch_alert_pending", &[("alert", ALERT), ("target", "grower")]).is_empty(), "{}", m.text);
-    assert!(m.get("leakwatch_trend_history_samples", &[("resource", "memory")]).is_some(), "the engine still renders");
+    assert!(m.all(n::ALERT_PENDING, &[("alert", ALERT), ("target", "grower")]).is_empty(), "{}", m.text);
+    assert!(m.get(n::TREND_HISTORY_SAMPLES, &[("resource", "memory")]).is_some(), "the engine still renders");
     let states = listed(&lw);
     assert!(states.iter().all(|(_, s)| s == "resolved") && states.len() == 3, "all resolved: {states:?}");
     let history = alerts_json(&lw, "/alerts/history");
@@ -188,8 +189,8 @@ fn a_growing_child_in_a_memory_cgroup_raises_info_then_warning_then_critical_and
     let ours: Vec<&Value> = all.iter().filter(|t| t["alert"] == ALERT).collect();
     assert_eq!(ours.len(), 9, "3 × pending, firing, resolved: {history}");
     assert_eq!(ours.iter().filter(|t| t["to"] == "resolved").count(), 3, "{history}");
-    assert_eq!(m.get("leakwatch_alert_history_transitions", &[]), Some(all.len() as f64));
-    assert_eq!(m.get("leakwatch_alert_history_max_transitions", &[]), Some(1000.0));
+    assert_eq!(m.get(n::ALERT_HISTORY_TRANSITIONS, &[]), Some(all.len() as f64));
+    assert_eq!(m.get(n::ALERT_HISTORY_MAX_TRANSITIONS, &[]), Some(1000.0));
 }
 
 /// A fake Alertmanager on loopback: answers 200 to every request and hands over

@@ -259,3 +259,152 @@ fn generate_writes_into_directories_it_creates_and_renders_completions_and_the_m
         assert!(bash.contains(sub), "the bash completions lack {sub}");
     }
 }
+
+/// The value of each exposition line whose series starts with one of `families`, by series.
+fn exported(body: &str, families: &[&str]) -> Vec<(String, f64)> {
+    body.lines()
+        .filter(|line| families.iter().any(|f| line.starts_with(&format!("{f}{{"))))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The generated prediction rules, evaluated by promtool on the figures leakwatch exports, fire
+/// and resolve when the engine's own alerts do: a memory leak of 25 %/h under a 10 % / 7 min
+/// sawtooth for 160 min, then flat (its peaks stop just short of the limit). The engine judges
+/// every 15 s sample; the rules see its `/metrics` once a minute (a series that leaves it is
+/// marked stale, as a scrape does), so minutes within 3 of an engine transition are not compared.
+#[test]
+fn the_generated_prediction_rules_fire_and_resolve_when_the_engine_does() {
+    use leakwatch::alert::promgen::{rule_file, Options};
+    use leakwatch::alert::{rules::Resource, AlertState as State, Engine};
+    use leakwatch::snapshot::{Basis, Snapshot, Utilization};
+    use std::collections::BTreeMap;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    let mut rules = leakwatch::alert::rules::defaults();
+    rules.thresholds.clear();
+    rules.oom_kill = None;
+    rules.target_down = None;
+    rules.prediction.resources = vec![Resource::Memory];
+    let mut file = rule_file(&rules, &Options::default());
+    file.groups.retain(|g| g.name == "leakwatch-prediction");
+    for rule in file.groups.iter_mut().flat_map(|g| g.rules.iter_mut()) {
+        // The annotations quote the value; the states are what is compared.
+        rule.annotations.clear();
+    }
+
+    let limit = 1024.0 * 1024.0 * 1024.0;
+    let used = |t: f64| {
+        let grown = 0.25 * t.min(160.0 * 60.0) / 3600.0;
+        let saw = 0.1 * (t / 420.0).fract();
+        (0.2 + grown + saw + 0.004 * (t / 37.0).sin()) * limit
+    };
+    let families = [
+        "leakwatch_memory_utilization_ratio",
+        "leakwatch_memory_limit_bytes",
+        "leakwatch_trend_time_to_limit_seconds",
+        "leakwatch_trend_memory_slope_bytes_per_second",
+    ];
+    let minutes = 300;
+    let mut engine = Engine::new(rules);
+    let mut series: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
+    // Per minute: the severities firing in the engine, and the alert's labels.
+    let mut firing: Vec<Vec<String>> = Vec::new();
+    let mut labels = String::new();
+    let info = leakwatch::info::StaticInfo::default();
+    for i in 0..=minutes * 4 {
+        let t = i as f64 * 15.0;
+        let mut s = Snapshot::empty("app");
+        s.seq = i as u64 + 1;
+        s.taken_at = UNIX_EPOCH + Duration::from_secs(1_700_000_000) + Duration::from_secs_f64(t);
+        s.target.utilization =
+            Some(Utilization { basis: Basis::CgroupWorkingSet, used: used(t) as u64, limit: limit as u64 });
+        let state: State = engine.evaluate(&s);
+        if i % 4 != 0 {
+            continue;
+        }
+        let minute = i / 4;
+        let body = leakwatch::metrics::Scrape {
+            alerts: Some(&state),
+            detail: false,
+            ..leakwatch::metrics::Scrape::new(&s, &info)
+        }
+        .render();
+        for (name, value) in exported(&body, &families) {
+            if let Some(rest) = name.strip_prefix("leakwatch_memory_utilization_ratio") {
+                labels = rest.to_owned();
+            }
+            let values = series.entry(name).or_default();
+            values.resize(minute, None);
+            values.push(Some(value));
+        }
+        let mut now: Vec<String> = state
+            .alerts
+            .iter()
+            .filter(|a| a.alert == Resource::Memory.alert() && a.state == leakwatch::alert::engine::State::Firing)
+            .map(|a| a.severity.as_str().to_owned())
+            .collect();
+        now.sort();
+        firing.push(now);
+    }
+    let changes: Vec<usize> = (1..firing.len()).filter(|&m| firing[m] != firing[m - 1]).collect();
+    let timeline: Vec<(usize, &Vec<String>)> = changes.iter().map(|&m| (m, &firing[m])).collect();
+    assert!(firing.iter().any(|f| f.len() == 2), "the engine never fired both tiers: {timeline:?}");
+    assert!(firing.last().is_some_and(|f| f.is_empty()), "the engine's alerts did not resolve: {timeline:?}");
+
+    let dir = TempDir::new("engine-rules");
+    std::fs::write(dir.path().join("rules.yaml"), yaml_serde::to_string(&file).unwrap()).unwrap();
+    let mut tests = String::from(
+        "rule_files:\n  - rules.yaml\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n",
+    );
+    for (name, values) in &series {
+        let mut values = values.clone();
+        values.resize(minutes + 1, None);
+        // A series that leaves /metrics is marked stale at the next scrape, as Prometheus does.
+        let values: Vec<String> = (0..values.len())
+            .map(|m| match (values[m], m.checked_sub(1).and_then(|p| values[p])) {
+                (Some(v), _) => v.to_string(),
+                (None, Some(_)) => "stale".to_owned(),
+                (None, None) => "_".to_owned(),
+            })
+            .collect();
+        tests.push_str(&format!("      - series: '{name}'\n        values: '{}'\n", values.join(" ")));
+    }
+    tests.push_str("    alert_rule_test:\n");
+    let labels = labels.trim_matches(|c| c == '{' || c == '}').replace('=', ": ");
+    let mut compared = 0;
+    for minute in (5..=minutes).step_by(5) {
+        if changes.iter().any(|&c| c.abs_diff(minute) <= 3) {
+            continue;
+        }
+        compared += 1;
+        tests.push_str(&format!(
+            "      - eval_time: {minute}m\n        alertname: {}\n        exp_alerts:",
+            Resource::Memory.alert()
+        ));
+        if firing[minute].is_empty() {
+            tests.push_str(" []\n");
+        }
+        for severity in &firing[minute] {
+            tests.push_str(&format!("\n          - exp_labels: {{ severity: {severity}, {labels} }}"));
+        }
+        if !firing[minute].is_empty() {
+            tests.push('\n');
+        }
+    }
+    assert!(compared > 30, "too few minutes compared: {compared}");
+    std::fs::write(dir.path().join("engine.test.yaml"), &tests).unwrap();
+    let out = Command::new(promtool())
+        .current_dir(dir.path())
+        .args(["test", "rules", "engine.test.yaml"])
+        .output()
+        .expect("run promtool");
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && !report.contains("FAILED"),
+        "promtool test rules (the engine's firing tiers from minute: {timeline:?}):\n{report}"
+    );
+}

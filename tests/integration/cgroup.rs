@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::support::cgroup::{membership, MemoryCgroup, Spawned, Version};
 use crate::support::{binary, vmrss, Leakwatch, MemHog, Metrics, TempDir};
+use leakwatch::metric_names as n;
 
 const MIB: u64 = 1 << 20;
 /// Beyond what a test allocates, the cgroup is also charged for the interpreter (python3 and,
@@ -25,30 +26,30 @@ fn a_150_mib_process_in_a_256_mib_cgroup_is_59_percent_of_its_limit() {
     let lw = Leakwatch::start(&["--pid", &pid, "--target-name", "cg"]);
     let target = [("target", "cg")];
     let m = lw.wait_for(Duration::from_secs(10), "the cgroup metrics", |m| {
-        m.get("leakwatch_cgroup_memory_working_set_bytes", &target).is_some()
+        m.get(r#"leakwatch_cgroup_memory_bytes{kind="working_set"}"#, &target).is_some()
     });
 
     let version = cg.version().label();
     let path = cg.path();
     let info = [("target", "cg"), ("version", version), ("via", "direct"), ("path", path.as_str())];
-    assert_eq!(m.get("leakwatch_cgroup_info", &info), Some(1.0), "{}", m.text);
-    assert_eq!(value(&m, "leakwatch_cgroup_memory_limit_bytes", &target), (256 * MIB) as f64);
-    let ws = value(&m, "leakwatch_cgroup_memory_working_set_bytes", &target);
+    assert_eq!(m.get(n::CGROUP_INFO, &info), Some(1.0), "{}", m.text);
+    assert_eq!(value(&m, n::CGROUP_MEMORY_LIMIT_BYTES, &target), (256 * MIB) as f64);
+    let ws = value(&m, r#"leakwatch_cgroup_memory_bytes{kind="working_set"}"#, &target);
     assert!(
         ((150 * MIB) as f64..(150 * MIB + INTERPRETER_OVERHEAD) as f64).contains(&ws),
         "working set {:.1} MiB, expected 150 MiB plus the interpreter",
         ws / MIB as f64
     );
-    let usage = value(&m, "leakwatch_cgroup_memory_usage_bytes", &target);
+    let usage = value(&m, r#"leakwatch_cgroup_memory_bytes{kind="usage"}"#, &target);
     assert!(usage >= ws, "usage {usage} >= working set {ws}");
-    assert!(value(&m, "leakwatch_cgroup_memory_rss_bytes", &target) >= (150 * MIB) as f64);
+    assert!(value(&m, r#"leakwatch_cgroup_memory_bytes{kind="rss"}"#, &target) >= (150 * MIB) as f64);
 
     let basis = [("target", "cg"), ("basis", "cgroup_working_set")];
-    let ratio = value(&m, "leakwatch_memory_utilization_ratio", &basis);
+    let ratio = value(&m, n::MEMORY_UTILIZATION_RATIO, &basis);
     assert!((ratio - 0.59).abs() <= 0.05, "utilization {ratio}, expected 0.59 ± 0.05");
     assert!((ratio - ws / (256 * MIB) as f64).abs() < 1e-9, "ratio {ratio} is working set / limit");
-    assert_eq!(value(&m, "leakwatch_memory_limit_bytes", &basis), (256 * MIB) as f64);
-    assert!(m.all("leakwatch_memory_utilization_ratio", &[("basis", "host_rss")]).is_empty());
+    assert_eq!(value(&m, n::MEMORY_LIMIT_BYTES, &basis), (256 * MIB) as f64);
+    assert!(m.all(n::MEMORY_UTILIZATION_RATIO, &[("basis", "host_rss")]).is_empty());
 
     let dir = cg.dir().to_owned();
     drop(lw);
@@ -77,12 +78,12 @@ fn a_child_killed_by_the_oom_killer_is_counted_once() {
     let lw = Leakwatch::start(&["--pid", &pid, "--target-name", "oom"]);
     let labels = [("target", "oom")];
     let m = lw.wait_for(Duration::from_secs(10), "the OOM kill counter", |m| {
-        m.get("leakwatch_cgroup_memory_oom_kills_total", &labels).is_some()
+        m.get(n::CGROUP_MEMORY_OOM_KILLS_TOTAL, &labels).is_some()
     });
-    assert_eq!(value(&m, "leakwatch_cgroup_memory_oom_kills_total", &labels), 1.0);
-    assert!(value(&m, "leakwatch_cgroup_memory_limit_hits_total", &labels) > 0.0, "{}", m.text);
-    assert_eq!(value(&m, "leakwatch_cgroup_memory_limit_bytes", &labels), (64 * MIB) as f64);
-    assert_eq!(m.label_values("leakwatch_target_process_info", "pid"), vec![pid], "the shell is still the target");
+    assert_eq!(value(&m, n::CGROUP_MEMORY_OOM_KILLS_TOTAL, &labels), 1.0);
+    assert!(value(&m, n::CGROUP_MEMORY_LIMIT_HITS_TOTAL, &labels) > 0.0, "{}", m.text);
+    assert_eq!(value(&m, n::CGROUP_MEMORY_LIMIT_BYTES, &labels), (64 * MIB) as f64);
+    assert_eq!(m.label_values(n::TARGET_PROCESS_INFO, "pid"), vec![pid], "the shell is still the target");
 }
 
 /// The Kubernetes sidecar topology: the target runs like a container (its own cgroup and mount
@@ -113,22 +114,22 @@ fn a_sidecar_in_another_cgroup_namespace_finds_the_limit_through_proc_root() {
     assert_eq!(sidecar_cg.members(), vec![lw_pid], "leakwatch runs in the sidecar cgroup");
     let labels = [("target", "app")];
     let m = lw.wait_for(Duration::from_secs(10), "the target's cgroup", |m| {
-        m.get("leakwatch_cgroup_memory_limit_bytes", &labels).is_some()
+        m.get(n::CGROUP_MEMORY_LIMIT_BYTES, &labels).is_some()
     });
 
     // From leakwatch's cgroup namespace the target's cgroup is outside its root.
     let path = format!("/../{}", target_cg.name());
     let info = [("target", "app"), ("version", target_cg.version().label()), ("via", "proc_root"), ("path", &path)];
-    assert_eq!(m.get("leakwatch_cgroup_info", &info), Some(1.0), "{}", m.text);
+    assert_eq!(m.get(n::CGROUP_INFO, &info), Some(1.0), "{}", m.text);
     assert!(membership(hog.pid(), target_cg.version()).ends_with(&target_cg.path()));
-    assert_eq!(value(&m, "leakwatch_cgroup_memory_limit_bytes", &labels), (128 * MIB) as f64);
-    let ws = value(&m, "leakwatch_cgroup_memory_working_set_bytes", &labels);
+    assert_eq!(value(&m, n::CGROUP_MEMORY_LIMIT_BYTES, &labels), (128 * MIB) as f64);
+    let ws = value(&m, r#"leakwatch_cgroup_memory_bytes{kind="working_set"}"#, &labels);
     assert!(
         ((64 * MIB) as f64..(64 * MIB + INTERPRETER_OVERHEAD) as f64).contains(&ws),
         "working set {:.1} MiB is the target cgroup's (64 MiB plus the interpreter)",
         ws / MIB as f64
     );
-    let ratio = value(&m, "leakwatch_memory_utilization_ratio", &[("target", "app"), ("basis", "cgroup_working_set")]);
+    let ratio = value(&m, n::MEMORY_UTILIZATION_RATIO, &[("target", "app"), ("basis", "cgroup_working_set")]);
     assert!((ratio - ws / (128 * MIB) as f64).abs() < 1e-9, "ratio {ratio} against the target's limit");
 }
 
@@ -166,13 +167,13 @@ fn an_unprivileged_leakwatch_counts_permission_errors_and_still_reports_rss() {
     let labels = [("target", "root-owned")];
     let denied = |source: &'static str| [("source", source), ("reason", "permission_denied")];
     let m = lw.wait_for(Duration::from_secs(10), "permission errors", |m| {
-        m.get("leakwatch_sample_errors_total", &denied("smaps_rollup")).is_some_and(|n| n >= 1.0)
-            && m.get("leakwatch_process_resident_memory_bytes", &labels).is_some()
+        m.get(n::SAMPLE_ERRORS_TOTAL, &denied("smaps_rollup")).is_some_and(|n| n >= 1.0)
+            && m.get(r#"leakwatch_process_memory_bytes{kind="resident"}"#, &labels).is_some()
     });
-    assert!(value(&m, "leakwatch_sample_errors_total", &denied("fd")) >= 1.0, "{}", m.text);
-    assert_eq!(m.get("leakwatch_process_pss_bytes", &labels), None, "no PSS without ptrace access");
-    assert_eq!(m.get("leakwatch_process_open_fds", &labels), None, "no fd count without ptrace access");
-    let rss = value(&m, "leakwatch_process_resident_memory_bytes", &labels);
+    assert!(value(&m, n::SAMPLE_ERRORS_TOTAL, &denied("fd")) >= 1.0, "{}", m.text);
+    assert_eq!(m.get(r#"leakwatch_process_memory_bytes{kind="pss"}"#, &labels), None, "no PSS without ptrace access");
+    assert_eq!(m.get(n::PROCESS_OPEN_FDS, &labels), None, "no fd count without ptrace access");
+    let rss = value(&m, r#"leakwatch_process_memory_bytes{kind="resident"}"#, &labels);
     let truth = vmrss(hog.pid()) as f64;
     assert!((rss - truth).abs() / truth < 0.05, "reported RSS {rss} vs VmRSS {truth}");
 }

@@ -5,11 +5,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::support::{binary, run_to_exit, Leakwatch, TempDir};
+use leakwatch::metric_names as n;
 
 fn target_label(lw: &Leakwatch) -> String {
-    let m =
-        lw.wait_for(Duration::from_secs(10), "a first sample", |m| m.get("leakwatch_target_processes", &[]).is_some());
-    let names = m.label_values("leakwatch_target_processes", "target");
+    let m = lw.wait_for(Duration::from_secs(10), "a first sample", |m| m.get(n::TARGET_PROCESSES, &[]).is_some());
+    let names = m.label_values(n::TARGET_PROCESSES, "target");
     assert_eq!(names.len(), 1, "{names:?}");
     names[0].clone()
 }
@@ -47,10 +47,10 @@ fn flags_beat_environment_beats_file_beats_default() {
 fn with_no_configuration_leakwatch_watches_itself() {
     let lw = start(None, None, None);
     let m = lw.wait_for(Duration::from_secs(10), "own process info", |m| {
-        !m.label_values("leakwatch_target_process_info", "pid").is_empty()
+        !m.label_values(n::TARGET_PROCESS_INFO, "pid").is_empty()
     });
-    assert_eq!(m.label_values("leakwatch_target_process_info", "pid"), vec![lw.child.id().to_string()]);
-    assert!(m.get("leakwatch_host_memory_total_bytes", &[]).unwrap_or(0.0) > 0.0, "host memory is reported");
+    assert_eq!(m.label_values(n::TARGET_PROCESS_INFO, "pid"), vec![lw.child.id().to_string()]);
+    assert!(m.get(n::HOST_MEMORY_TOTAL_BYTES, &[]).unwrap_or(0.0) > 0.0, "host memory is reported");
 }
 
 fn exit_of(args: &[&str]) -> (Option<i32>, String) {
@@ -122,9 +122,7 @@ fn listen_takes_a_host_name() {
     // The helper puts `--listen 127.0.0.1:0` before the subcommand; the one after `serve` wins.
     let lw = Leakwatch::start(&["serve", "--listen", &format!("localhost:{port}")]);
     assert!(lw.addr.ip().is_loopback() && lw.addr.port() == port, "{}", lw.addr);
-    lw.wait_for(Duration::from_secs(20), "a scrape over localhost", |m| {
-        m.get("leakwatch_target_processes", &[]).is_some()
-    });
+    lw.wait_for(Duration::from_secs(20), "a scrape over localhost", |m| m.get(n::TARGET_PROCESSES, &[]).is_some());
 }
 
 #[test]

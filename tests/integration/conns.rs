@@ -14,6 +14,7 @@ use leakwatch::snapshot::{ErrorCounts, SocketMethod, SocketSample};
 
 use crate::support::procs::PyProc;
 use crate::support::{Leakwatch, Metrics, TempDir};
+use leakwatch::metric_names as n;
 
 /// Connects `count` TCP connections to each `host,port,count` argument, then sleeps.
 const CLIENT: &str = r#"
@@ -71,7 +72,7 @@ fn write_config(dir: &TempDir, yaml: &str) -> PathBuf {
 }
 
 fn peer(m: &Metrics, peer: &str, state: &str) -> Option<f64> {
-    m.get("leakwatch_peer_connections", &[("peer", peer), ("state", state)])
+    m.get(n::PEER_CONNECTIONS, &[("peer", peer), ("state", state)])
 }
 
 #[test]
@@ -97,25 +98,25 @@ fn three_hundred_connections_are_counted_exactly_then_close_wait_after_the_serve
         peer(m, "pool", "established") == Some(300.0) && peer(m, "pool6", "established") == Some(40.0)
     });
     if started.elapsed() < Duration::from_secs(2) {
-        assert_eq!(m.get("leakwatch_conn_stale_sockets", &[]), Some(0.0), "seen for less than stale_after");
+        assert_eq!(m.get(n::CONN_STALE_SOCKETS, &[]), Some(0.0), "seen for less than stale_after");
     }
     let sockets = |m: &Metrics, protocol: &str, state: &str| {
-        m.get("leakwatch_conn_sockets", &[("target", "client"), ("protocol", protocol), ("state", state)])
+        m.get(n::CONN_SOCKETS, &[("target", "client"), ("protocol", protocol), ("state", state)])
     };
     assert_eq!(sockets(&m, "tcp", "established"), Some(300.0), "IPv4 connections of the client\n{}", m.text);
     assert_eq!(sockets(&m, "tcp6", "established"), Some(40.0), "IPv6 connections of the client");
-    assert_eq!(m.get("leakwatch_peer_utilization_ratio", &[("peer", "pool")]), Some(0.75));
-    assert_eq!(m.get("leakwatch_peer_utilization_ratio", &[("peer", "pool6")]), Some(1.0));
-    assert_eq!(m.get("leakwatch_peer_connections_limit", &[("peer", "pool")]), Some(400.0));
-    assert_eq!(m.get("leakwatch_peer_utilization_ratio", &[("peer", "other")]), Some(0.0));
-    assert!(m.all("leakwatch_peer_connections", &[("peer", "other")]).is_empty());
-    assert_eq!(m.get("leakwatch_fd_open", &[("kind", "socket")]), Some(340.0));
+    assert_eq!(m.get(n::PEER_UTILIZATION_RATIO, &[("peer", "pool")]), Some(0.75));
+    assert_eq!(m.get(n::PEER_UTILIZATION_RATIO, &[("peer", "pool6")]), Some(1.0));
+    assert_eq!(m.get(n::PEER_CONNECTIONS_LIMIT, &[("peer", "pool")]), Some(400.0));
+    assert_eq!(m.get(n::PEER_UTILIZATION_RATIO, &[("peer", "other")]), Some(0.0));
+    assert!(m.all(n::PEER_CONNECTIONS, &[("peer", "other")]).is_empty());
+    assert_eq!(m.get(n::FD_OPEN, &[("kind", "socket")]), Some(340.0));
     for protocol in ["tcp", "tcp6", "udp", "udp6", "unix"] {
         let labels = [("protocol", protocol), ("method", "sock_diag")];
-        assert_eq!(m.get("leakwatch_conn_source_info", &labels), Some(1.0), "{protocol} read by sock_diag");
+        assert_eq!(m.get(n::CONN_SOURCE_INFO, &labels), Some(1.0), "{protocol} read by sock_diag");
     }
     // The server ends live in this process, not the target: the namespace sees both sides.
-    let netns = m.get("leakwatch_conn_netns_sockets", &[("protocol", "tcp"), ("state", "established")]);
+    let netns = m.get(n::CONN_NETNS_SOCKETS, &[("protocol", "tcp"), ("state", "established")]);
     assert!(netns.is_some_and(|n| n >= 600.0), "both ends in the namespace table: {netns:?}");
 
     drop(server4);
@@ -126,20 +127,16 @@ fn three_hundred_connections_are_counted_exactly_then_close_wait_after_the_serve
     assert_eq!(peer(&m, "pool", "established"), None, "nothing is left established");
     assert_eq!(sockets(&m, "tcp", "close_wait"), Some(300.0));
     assert_eq!(sockets(&m, "tcp6", "close_wait"), Some(40.0));
-    assert_eq!(m.get("leakwatch_peer_utilization_ratio", &[("peer", "pool")]), Some(0.75), "close_wait holds a slot");
+    assert_eq!(m.get(n::PEER_UTILIZATION_RATIO, &[("peer", "pool")]), Some(0.75), "close_wait holds a slot");
     // Held for more than connections.stale_after: every connection is stale, per peer group too.
     let m = lw.wait_for(Duration::from_secs(20), "stale connections", |m| {
-        m.get("leakwatch_conn_stale_sockets", &[("target", "client")]) == Some(340.0)
+        m.get(n::CONN_STALE_SOCKETS, &[("target", "client")]) == Some(340.0)
     });
-    assert_eq!(m.get("leakwatch_peer_stale_connections", &[("peer", "pool")]), Some(300.0));
-    assert_eq!(m.get("leakwatch_peer_stale_connections", &[("peer", "pool6")]), Some(40.0));
-    assert_eq!(m.get("leakwatch_conn_tracked_sockets", &[]), Some(340.0));
-    assert_eq!(m.get("leakwatch_conn_untracked_sockets", &[]), Some(0.0));
-    assert!(
-        m.all("leakwatch_sample_errors_total", &[]).is_empty(),
-        "no errors: {:?}",
-        m.all("leakwatch_sample_errors_total", &[])
-    );
+    assert_eq!(m.get(n::PEER_STALE_CONNECTIONS, &[("peer", "pool")]), Some(300.0));
+    assert_eq!(m.get(n::PEER_STALE_CONNECTIONS, &[("peer", "pool6")]), Some(40.0));
+    assert_eq!(m.get(n::CONN_TRACKED_SOCKETS, &[]), Some(340.0));
+    assert_eq!(m.get(n::CONN_UNTRACKED_SOCKETS, &[]), Some(0.0));
+    assert!(m.all(n::SAMPLE_ERRORS_TOTAL, &[]).is_empty(), "no errors: {:?}", m.all(n::SAMPLE_ERRORS_TOTAL, &[]));
 }
 
 #[test]
@@ -159,24 +156,19 @@ fn accept_queue_depth_is_reported_while_connections_are_pending() {
         let config = write_config(&dir, &format!("connections:\n  method: {method}\n"));
         let lw = Leakwatch::start(&["--config", config.to_str().unwrap(), "--pid", &pid, "--target-name", "srv"]);
         let m = lw.wait_for(Duration::from_secs(15), "accept queue figures", |m| {
-            m.get("leakwatch_conn_accept_queue_length", &[("protocol", "tcp6")]).is_some()
+            m.get(n::CONN_ACCEPT_QUEUE_LENGTH, &[("protocol", "tcp6")]).is_some()
         });
         let q = |name: &str, protocol: &str| m.get(name, &[("target", "srv"), ("protocol", protocol)]);
-        assert_eq!(
-            q("leakwatch_conn_accept_queue_length", "tcp"),
-            Some(5.0),
-            "{method}: 5 pending on IPv4\n{}",
-            m.text
-        );
-        assert_eq!(q("leakwatch_conn_accept_queue_length", "tcp6"), Some(3.0), "{method}: 3 pending on IPv6");
-        let listen = m.get("leakwatch_conn_sockets", &[("protocol", "tcp"), ("state", "listen")]);
+        assert_eq!(q(n::CONN_ACCEPT_QUEUE_LENGTH, "tcp"), Some(5.0), "{method}: 5 pending on IPv4\n{}", m.text);
+        assert_eq!(q(n::CONN_ACCEPT_QUEUE_LENGTH, "tcp6"), Some(3.0), "{method}: 3 pending on IPv6");
+        let listen = m.get(n::CONN_SOCKETS, &[("protocol", "tcp"), ("state", "listen")]);
         assert_eq!(listen, Some(1.0), "{method}");
         if method == "auto" {
-            assert_eq!(q("leakwatch_conn_accept_queue_max_length", "tcp"), Some(16.0), "the listen() backlog");
-            assert_eq!(m.get("leakwatch_conn_accept_queue_utilization_ratio", &[]), Some(5.0 / 16.0));
+            assert_eq!(q(n::CONN_ACCEPT_QUEUE_MAX_LENGTH, "tcp"), Some(16.0), "the listen() backlog");
+            assert_eq!(m.get(n::CONN_ACCEPT_QUEUE_UTILIZATION_RATIO, &[]), Some(5.0 / 16.0));
         } else {
-            assert_eq!(q("leakwatch_conn_accept_queue_max_length", "tcp"), None, "/proc/net has no backlog");
-            assert_eq!(m.get("leakwatch_conn_source_info", &[("protocol", "tcp"), ("method", "proc_net")]), Some(1.0));
+            assert_eq!(q(n::CONN_ACCEPT_QUEUE_MAX_LENGTH, "tcp"), None, "/proc/net has no backlog");
+            assert_eq!(m.get(n::CONN_SOURCE_INFO, &[("protocol", "tcp"), ("method", "proc_net")]), Some(1.0));
         }
     }
     drop(pending);

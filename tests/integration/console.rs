@@ -18,6 +18,7 @@ use crate::alerts::{working_set, Grower};
 use crate::support::cgroup::MemoryCgroup;
 use crate::support::http::get;
 use crate::support::{Leakwatch, TempDir};
+use leakwatch::metric_names as n;
 
 const MIB: u64 = 1 << 20;
 
@@ -378,8 +379,8 @@ fn the_history_pages_without_gap_keeps_its_cap_is_listed_and_is_trimmed_by_clean
     assert_eq!(entry["max"], 20);
     assert!(entry["len"].as_u64().unwrap() <= 20 && entry["capacity"].as_u64().unwrap() <= 21 + 8, "{entry}");
     let metrics = lw.scrape();
-    assert_eq!(metrics.get("leakwatch_structure_max_entries", &[("structure", "history_points")]), Some(20.0));
-    assert!(metrics.get("leakwatch_structure_entries", &[("structure", "history_points")]).is_some_and(|n| n <= 20.0));
+    assert_eq!(metrics.get(n::STRUCTURE_MAX_ENTRIES, &[("structure", "history_points")]), Some(20.0));
+    assert!(metrics.get(n::STRUCTURE_ENTRIES, &[("structure", "history_points")]).is_some_and(|n| n <= 20.0));
     // An admin cleanup trims it like every other structure (nothing spare here: the report may
     // not name it, and no point is lost).
     let bearer = format!("Bearer {}", "0123456789abcdef0123");

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use crate::promtool::{families, full_render};
+use crate::promtool::{families, full_snapshot, render_with};
+use leakwatch::metric_names as n;
 
 fn dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards")
@@ -36,8 +37,10 @@ fn the_committed_dashboards_are_what_the_generator_writes() {
 }
 
 #[test]
-fn every_metric_a_panel_queries_is_exported() {
-    let body = full_render();
+fn every_metric_a_panel_queries_is_exported_by_a_default_scrape() {
+    // Without `?detail=1`: the dashboards work on what Prometheus scrapes by default.
+    let snapshot = full_snapshot();
+    let body = render_with(&snapshot, &crate::promtool::alert_state_for(&snapshot), false);
     let exported = families(&body);
     let name = regex::Regex::new(r"\b(leakwatch_[a-z0-9_]+|process_[a-z0-9_]+)\b").expect("valid regex");
     // Recorded series (`level:metric:operations`) are checked against the recording rules below.
@@ -114,7 +117,7 @@ fn alert_tables_list_only_firing_and_pending_alerts() {
     let mut seen = 0;
     for (file, d) in committed() {
         for p in panels(&d).iter().filter(|p| p["type"] == "table") {
-            for e in exprs(p).iter().filter(|e| e.contains("leakwatch_alert_active")) {
+            for e in exprs(p).iter().filter(|e| e.contains(n::ALERT_ACTIVE)) {
                 seen += 1;
                 // `== 1` on both: a version that exports inactive alerts as 0 lists none of them.
                 assert!(e.contains("leakwatch_alert_active{") && e.contains("} == 1"), "{file}: {e}");
@@ -233,9 +236,9 @@ fn every_dashboard_marks_oom_kills_restarts_and_alerts() {
                 .unwrap_or_else(|| panic!("{file}: no {name} annotation"))
                 .to_owned()
         };
-        assert!(by_name("OOM kills").contains("leakwatch_target_oom_kills_total"), "{file}");
-        assert!(by_name("Target restarts").contains("leakwatch_process_start_time_seconds"), "{file}");
-        assert!(by_name("Alerts firing").contains("leakwatch_alert_active"), "{file}");
+        assert!(by_name("OOM kills").contains(n::TARGET_OOM_KILLS_TOTAL), "{file}");
+        assert!(by_name("Target restarts").contains(n::PROCESS_START_TIME_SECONDS), "{file}");
+        assert!(by_name("Alerts firing").contains(n::ALERT_ACTIVE), "{file}");
     }
 }
 

@@ -20,7 +20,7 @@ fn e2e_prometheus_scrapes_leakwatch_watching_a_real_process() {
         p.query(r#"up{job="leakwatch"}"#).first().filter(|s| s["value"][1] == "1").cloned()
     });
     let rss = prom.wait_for(Duration::from_secs(30), "the target's RSS in Prometheus", |p| {
-        p.query(r#"leakwatch_process_resident_memory_bytes{target="hog"}"#).first().cloned()
+        p.query(r#"leakwatch_process_memory_bytes{target="hog",kind="resident"}"#).first().cloned()
     });
     let bytes: f64 = rss["value"][1].as_str().and_then(|v| v.parse().ok()).expect("a numeric sample");
     assert!(bytes > 64.0 * 1048576.0, "the 64 MiB hog shows {bytes} bytes RSS in Prometheus");
@@ -86,7 +86,7 @@ impl Drop for App {
 /// reason holds here.
 fn unavailable_here(expr: &str, cgroup: &MemoryCgroup) -> Option<&'static str> {
     let v1 = cgroup.version() == crate::support::cgroup::Version::V1;
-    (expr.contains("leakwatch_cgroup_memory_pressure_ratio") && v1)
+    (expr.contains("leakwatch_cgroup_memory_pressure_") && v1)
         .then_some("cgroup memory pressure (PSI) exists on cgroup v2 only; this machine's memory controller is v1")
 }
 

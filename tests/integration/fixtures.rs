@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::support::{Leakwatch, Metrics};
+use leakwatch::metric_names as n;
 
 const MIB: f64 = 1048576.0;
 /// `MemTotal` in every fixture's `proc/meminfo`.
@@ -29,7 +30,7 @@ fn start(name: &str, pid: u32) -> Leakwatch {
 /// The scrape after at least `passes` sampling passes.
 fn after_passes(lw: &Leakwatch, passes: f64) -> Metrics {
     lw.wait_for(Duration::from_secs(10), "sampling passes", |m| {
-        m.get("leakwatch_samples_total", &[]).is_some_and(|n| n >= passes)
+        m.get(n::SAMPLES_TOTAL, &[]).is_some_and(|n| n >= passes)
     })
 }
 
@@ -40,7 +41,7 @@ fn value(m: &Metrics, name: &str, labels: &[(&str, &str)]) -> f64 {
 const FX: [(&str, &str); 1] = [("target", "fx")];
 
 fn assert_no_sample_errors(m: &Metrics) {
-    let errors = m.all("leakwatch_sample_errors_total", &[]);
+    let errors = m.all(n::SAMPLE_ERRORS_TOTAL, &[]);
     assert!(errors.is_empty(), "a complete fixture reads without errors, got {errors:?}");
 }
 
@@ -55,46 +56,50 @@ fn cgroup_v2_with_a_limit_reports_every_memory_file() {
     let g = |name: &str| value(&m, name, &FX);
 
     let info = [("target", "fx"), ("version", "v2"), ("via", "direct"), ("path", APP_CGROUP)];
-    assert_eq!(m.get("leakwatch_cgroup_info", &info), Some(1.0), "{}", m.text);
-    assert_eq!(g("leakwatch_cgroup_memory_usage_bytes"), 200.0 * MIB, "memory.current");
-    assert_eq!(g("leakwatch_cgroup_memory_limit_bytes"), 256.0 * MIB, "memory.max");
-    assert_eq!(g("leakwatch_cgroup_memory_inactive_file_bytes"), 34.0 * MIB, "memory.stat inactive_file");
-    assert_eq!(g("leakwatch_cgroup_memory_working_set_bytes"), (200.0 - 34.0) * MIB, "usage - inactive_file");
-    assert_eq!(g("leakwatch_cgroup_memory_rss_bytes"), 150.0 * MIB, "memory.stat anon");
-    assert_eq!(g("leakwatch_cgroup_memory_cache_bytes"), 42.0 * MIB, "memory.stat file");
-    assert_eq!(g("leakwatch_cgroup_memory_shmem_bytes"), MIB, "memory.stat shmem");
-    assert_eq!(g("leakwatch_cgroup_memory_swap_bytes"), 2.0 * MIB, "memory.swap.current");
-    assert_eq!(g("leakwatch_cgroup_memory_oom_kills_total"), 3.0, "memory.events oom_kill (not oom)");
-    assert_eq!(g("leakwatch_cgroup_memory_limit_hits_total"), 17.0, "memory.events max");
+    assert_eq!(m.get(n::CGROUP_INFO, &info), Some(1.0), "{}", m.text);
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="usage"}"#), 200.0 * MIB, "memory.current");
+    assert_eq!(g(n::CGROUP_MEMORY_LIMIT_BYTES), 256.0 * MIB, "memory.max");
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="inactive_file"}"#), 34.0 * MIB, "memory.stat inactive_file");
+    assert_eq!(
+        g(r#"leakwatch_cgroup_memory_bytes{kind="working_set"}"#),
+        (200.0 - 34.0) * MIB,
+        "usage - inactive_file"
+    );
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="rss"}"#), 150.0 * MIB, "memory.stat anon");
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="cache"}"#), 42.0 * MIB, "memory.stat file");
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="shmem"}"#), MIB, "memory.stat shmem");
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="swap"}"#), 2.0 * MIB, "memory.swap.current");
+    assert_eq!(g(n::CGROUP_MEMORY_OOM_KILLS_TOTAL), 3.0, "memory.events oom_kill (not oom)");
+    assert_eq!(g(n::CGROUP_MEMORY_LIMIT_HITS_TOTAL), 17.0, "memory.events max");
 
-    assert_approx(g("leakwatch_cgroup_memory_pressure_waiting_seconds_total"), 2.345678, "PSI some total");
-    assert_approx(g("leakwatch_cgroup_memory_pressure_stalled_seconds_total"), 1.234567, "PSI full total");
-    let psi = |kind, window| value(&m, "leakwatch_cgroup_memory_pressure_ratio", &[("kind", kind), ("window", window)]);
+    assert_approx(g(r#"leakwatch_cgroup_memory_pressure_seconds_total{kind="some"}"#), 2.345678, "PSI some total");
+    assert_approx(g(r#"leakwatch_cgroup_memory_pressure_seconds_total{kind="full"}"#), 1.234567, "PSI full total");
+    let psi = |kind, window| value(&m, n::CGROUP_MEMORY_PRESSURE_RATIO, &[("kind", kind), ("window", window)]);
     assert_approx(psi("some", "10s"), 0.0125, "some avg10");
     assert_approx(psi("full", "300s"), 0.0005, "full avg300");
 
     let basis = [("target", "fx"), ("basis", "cgroup_working_set")];
-    assert_approx(value(&m, "leakwatch_memory_utilization_ratio", &basis), 166.0 / 256.0, "working set / limit");
-    assert_eq!(value(&m, "leakwatch_memory_used_bytes", &basis), 166.0 * MIB);
-    assert_eq!(value(&m, "leakwatch_memory_limit_bytes", &basis), 256.0 * MIB);
+    assert_approx(value(&m, n::MEMORY_UTILIZATION_RATIO, &basis), 166.0 / 256.0, "working set / limit");
+    assert_eq!(value(&m, n::MEMORY_USED_BYTES, &basis), 166.0 * MIB);
+    assert_eq!(value(&m, n::MEMORY_LIMIT_BYTES, &basis), 256.0 * MIB);
 
     // The process files of the same tree.
-    assert_eq!(g("leakwatch_process_resident_memory_bytes"), 153_600.0 * 1024.0, "VmRSS");
-    assert_eq!(g("leakwatch_process_resident_memory_anon_bytes"), 147_456.0 * 1024.0, "RssAnon");
-    assert_eq!(g("leakwatch_process_pss_bytes"), 150_528.0 * 1024.0, "smaps_rollup Pss");
-    assert_eq!(g("leakwatch_process_threads"), 4.0);
-    assert_eq!(g("leakwatch_process_open_fds"), 3.0, "entries of fd/");
-    assert_eq!(g("leakwatch_process_max_fds"), 1_048_576.0, "limits: Max open files");
-    assert_eq!(g("leakwatch_process_cpu_seconds_total"), 15.0, "(utime 1200 + stime 300) / USER_HZ 100");
-    assert_eq!(g("leakwatch_process_start_time_seconds"), 1_700_000_000.0 + 4610.31, "btime + starttime / 100");
-    assert_eq!(value(&m, "leakwatch_host_memory_total_bytes", &[]), MEM_TOTAL);
-    assert_approx(value(&m, "leakwatch_host_memory_pressure_waiting_seconds_total", &[]), 0.005170, "host PSI");
-    assert_eq!(m.label_values("leakwatch_target_process_info", "comm"), vec!["app"]);
+    assert_eq!(g(r#"leakwatch_process_memory_bytes{kind="resident"}"#), 153_600.0 * 1024.0, "VmRSS");
+    assert_eq!(g(r#"leakwatch_process_memory_bytes{kind="resident_anon"}"#), 147_456.0 * 1024.0, "RssAnon");
+    assert_eq!(g(r#"leakwatch_process_memory_bytes{kind="pss"}"#), 150_528.0 * 1024.0, "smaps_rollup Pss");
+    assert_eq!(g(n::PROCESS_THREADS), 4.0);
+    assert_eq!(g(n::PROCESS_OPEN_FDS), 3.0, "entries of fd/");
+    assert_eq!(g(n::PROCESS_MAX_FDS), 1_048_576.0, "limits: Max open files");
+    assert_eq!(g(n::PROCESS_CPU_SECONDS_TOTAL), 15.0, "(utime 1200 + stime 300) / USER_HZ 100");
+    assert_eq!(g(n::PROCESS_START_TIME_SECONDS), 1_700_000_000.0 + 4610.31, "btime + starttime / 100");
+    assert_eq!(value(&m, n::HOST_MEMORY_TOTAL_BYTES, &[]), MEM_TOTAL);
+    assert_approx(value(&m, r#"leakwatch_host_memory_pressure_seconds_total{kind="some"}"#, &[]), 0.005170, "host PSI");
+    assert_eq!(m.label_values(n::TARGET_PROCESS_INFO, "comm"), vec!["app"]);
     assert_no_sample_errors(&m);
 
     // leakwatch's own figures come from its own /proc, not from the fixture tree.
-    assert!(value(&m, "process_resident_memory_bytes", &[]) > 0.0);
-    let started = value(&m, "process_start_time_seconds", &[]);
+    assert!(value(&m, n::OWN_RESIDENT_MEMORY_BYTES, &[]) > 0.0);
+    let started = value(&m, n::OWN_START_TIME_SECONDS, &[]);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs_f64();
     assert!((now - started).abs() < 300.0, "leakwatch started at {started}, now is {now}");
 }
@@ -105,16 +110,16 @@ fn cgroup_v2_without_a_limit_falls_back_to_rss_against_host_memory() {
     let m = after_passes(&lw, 2.0);
 
     let info = [("target", "fx"), ("version", "v2"), ("via", "direct"), ("path", "/system.slice/app.service")];
-    assert_eq!(m.get("leakwatch_cgroup_info", &info), Some(1.0), "{}", m.text);
-    assert_eq!(m.get("leakwatch_cgroup_memory_limit_bytes", &FX), None, "memory.max `max` is no limit");
-    assert_eq!(value(&m, "leakwatch_cgroup_memory_usage_bytes", &FX), 120.0 * MIB);
-    assert_eq!(value(&m, "leakwatch_cgroup_memory_working_set_bytes", &FX), 110.0 * MIB);
-    assert!(m.all("leakwatch_memory_utilization_ratio", &[("basis", "cgroup_working_set")]).is_empty());
+    assert_eq!(m.get(n::CGROUP_INFO, &info), Some(1.0), "{}", m.text);
+    assert_eq!(m.get(n::CGROUP_MEMORY_LIMIT_BYTES, &FX), None, "memory.max `max` is no limit");
+    assert_eq!(value(&m, r#"leakwatch_cgroup_memory_bytes{kind="usage"}"#, &FX), 120.0 * MIB);
+    assert_eq!(value(&m, r#"leakwatch_cgroup_memory_bytes{kind="working_set"}"#, &FX), 110.0 * MIB);
+    assert!(m.all(n::MEMORY_UTILIZATION_RATIO, &[("basis", "cgroup_working_set")]).is_empty());
     let basis = [("target", "fx"), ("basis", "host_rss")];
     let rss = 102_400.0 * 1024.0;
-    assert_approx(value(&m, "leakwatch_memory_utilization_ratio", &basis), rss / MEM_TOTAL, "VmRSS / MemTotal");
-    assert_eq!(value(&m, "leakwatch_memory_used_bytes", &basis), rss);
-    assert_eq!(value(&m, "leakwatch_memory_limit_bytes", &basis), MEM_TOTAL);
+    assert_approx(value(&m, n::MEMORY_UTILIZATION_RATIO, &basis), rss / MEM_TOTAL, "VmRSS / MemTotal");
+    assert_eq!(value(&m, n::MEMORY_USED_BYTES, &basis), rss);
+    assert_eq!(value(&m, n::MEMORY_LIMIT_BYTES, &basis), MEM_TOTAL);
     assert_no_sample_errors(&m);
 }
 
@@ -126,18 +131,18 @@ fn cgroup_v1_page_counter_max_is_no_limit() {
 
     let path = "/system.slice/docker-0d4c6b8a2e1f3a5c7e9b0d2f4a6c8e0b1d3f5a7c9e1b3d5f7a9c0e2b4d6f8a1c.scope";
     let info = [("target", "fx"), ("version", "v1"), ("via", "direct"), ("path", path)];
-    assert_eq!(m.get("leakwatch_cgroup_info", &info), Some(1.0), "the v1 memory hierarchy wins on a hybrid host");
-    assert_eq!(m.get("leakwatch_cgroup_memory_limit_bytes", &FX), None, "9223372036854771712 is no limit");
-    assert_eq!(g("leakwatch_cgroup_memory_usage_bytes"), 120.0 * MIB, "memory.usage_in_bytes");
-    assert_eq!(g("leakwatch_cgroup_memory_rss_bytes"), 100.0 * MIB, "total_rss");
-    assert_eq!(g("leakwatch_cgroup_memory_cache_bytes"), 14.0 * MIB, "total_cache");
-    assert_eq!(g("leakwatch_cgroup_memory_inactive_file_bytes"), 10.0 * MIB, "total_inactive_file");
-    assert_eq!(g("leakwatch_cgroup_memory_working_set_bytes"), 110.0 * MIB);
-    assert_eq!(g("leakwatch_cgroup_memory_swap_bytes"), 0.0, "total_swap");
-    assert_eq!(g("leakwatch_cgroup_memory_oom_kills_total"), 2.0, "memory.oom_control oom_kill");
-    assert_eq!(g("leakwatch_cgroup_memory_limit_hits_total"), 5.0, "memory.failcnt");
+    assert_eq!(m.get(n::CGROUP_INFO, &info), Some(1.0), "the v1 memory hierarchy wins on a hybrid host");
+    assert_eq!(m.get(n::CGROUP_MEMORY_LIMIT_BYTES, &FX), None, "9223372036854771712 is no limit");
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="usage"}"#), 120.0 * MIB, "memory.usage_in_bytes");
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="rss"}"#), 100.0 * MIB, "total_rss");
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="cache"}"#), 14.0 * MIB, "total_cache");
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="inactive_file"}"#), 10.0 * MIB, "total_inactive_file");
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="working_set"}"#), 110.0 * MIB);
+    assert_eq!(g(r#"leakwatch_cgroup_memory_bytes{kind="swap"}"#), 0.0, "total_swap");
+    assert_eq!(g(n::CGROUP_MEMORY_OOM_KILLS_TOTAL), 2.0, "memory.oom_control oom_kill");
+    assert_eq!(g(n::CGROUP_MEMORY_LIMIT_HITS_TOTAL), 5.0, "memory.failcnt");
     let basis = [("target", "fx"), ("basis", "host_rss")];
-    assert_approx(value(&m, "leakwatch_memory_utilization_ratio", &basis), 102_400.0 * 1024.0 / MEM_TOTAL, "ratio");
+    assert_approx(value(&m, n::MEMORY_UTILIZATION_RATIO, &basis), 102_400.0 * 1024.0 / MEM_TOTAL, "ratio");
     assert_no_sample_errors(&m);
 }
 
@@ -150,12 +155,12 @@ fn a_cgroup_outside_the_namespace_is_read_through_proc_root() {
     let m = after_passes(&lw, 2.0);
     let path = "/../cri-containerd-3b1e5f0a9c7d2e4b6a8f0c1d3e5f7a9b1c3d5e7f9a0b2c4d6e8f0a1b3c5d7e9f.scope";
     let info = [("target", "fx"), ("version", "v2"), ("via", "proc_root"), ("path", path)];
-    assert_eq!(m.get("leakwatch_cgroup_info", &info), Some(1.0), "{}", m.text);
-    assert_eq!(value(&m, "leakwatch_cgroup_memory_limit_bytes", &FX), 512.0 * MIB, "the target's limit, not ours");
-    assert_eq!(value(&m, "leakwatch_cgroup_memory_usage_bytes", &FX), 200.0 * MIB);
-    assert_eq!(value(&m, "leakwatch_cgroup_memory_working_set_bytes", &FX), 160.0 * MIB);
+    assert_eq!(m.get(n::CGROUP_INFO, &info), Some(1.0), "{}", m.text);
+    assert_eq!(value(&m, n::CGROUP_MEMORY_LIMIT_BYTES, &FX), 512.0 * MIB, "the target's limit, not ours");
+    assert_eq!(value(&m, r#"leakwatch_cgroup_memory_bytes{kind="usage"}"#, &FX), 200.0 * MIB);
+    assert_eq!(value(&m, r#"leakwatch_cgroup_memory_bytes{kind="working_set"}"#, &FX), 160.0 * MIB);
     let basis = [("target", "fx"), ("basis", "cgroup_working_set")];
-    assert_approx(value(&m, "leakwatch_memory_utilization_ratio", &basis), 160.0 / 512.0, "ratio");
+    assert_approx(value(&m, n::MEMORY_UTILIZATION_RATIO, &basis), 160.0 / 512.0, "ratio");
     assert_no_sample_errors(&m);
 }
 
@@ -163,14 +168,13 @@ fn a_cgroup_outside_the_namespace_is_read_through_proc_root() {
 /// and that leakwatch is still serving; returns the last scrape.
 fn counted_every_pass(lw: &mut Leakwatch, source: &str, reason: &str) -> Metrics {
     let labels = [("source", source), ("reason", reason)];
-    let first = lw.wait_for(Duration::from_secs(10), "the first error", |m| {
-        m.get("leakwatch_sample_errors_total", &labels).is_some()
-    });
-    let n = value(&first, "leakwatch_sample_errors_total", &labels);
+    let first =
+        lw.wait_for(Duration::from_secs(10), "the first error", |m| m.get(n::SAMPLE_ERRORS_TOTAL, &labels).is_some());
+    let n = value(&first, n::SAMPLE_ERRORS_TOTAL, &labels);
     let m = lw.wait_for(Duration::from_secs(10), "the error counted again", |m| {
-        m.get("leakwatch_sample_errors_total", &labels).is_some_and(|v| v > n)
+        m.get(n::SAMPLE_ERRORS_TOTAL, &labels).is_some_and(|v| v > n)
     });
-    let errors = m.all("leakwatch_sample_errors_total", &[]);
+    let errors = m.all(n::SAMPLE_ERRORS_TOTAL, &[]);
     assert_eq!(errors.len(), 1, "only {source}/{reason} fails: {errors:?}");
     assert!(matches!(lw.child.try_wait(), Ok(None)), "leakwatch is still running");
     m
@@ -180,31 +184,47 @@ fn counted_every_pass(lw: &mut Leakwatch, source: &str, reason: &str) -> Metrics
 fn a_status_without_its_name_line_is_malformed_and_the_rest_is_served() {
     let mut lw = start("malformed", 100);
     let m = counted_every_pass(&mut lw, "status", "malformed");
-    assert_eq!(m.get("leakwatch_process_resident_memory_bytes", &FX), None, "no RSS from a truncated status");
-    assert_eq!(m.get("leakwatch_process_threads", &FX), None);
-    assert_eq!(value(&m, "leakwatch_process_cpu_seconds_total", &FX), 15.0, "stat is still read");
-    assert_eq!(value(&m, "leakwatch_process_pss_bytes", &FX), 150_528.0 * 1024.0, "smaps_rollup is still read");
-    assert_eq!(value(&m, "leakwatch_cgroup_memory_usage_bytes", &FX), 120.0 * MIB, "the cgroup is still read");
-    assert_eq!(m.label_values("leakwatch_target_process_info", "pid"), vec!["100"]);
+    assert_eq!(
+        m.get(r#"leakwatch_process_memory_bytes{kind="resident"}"#, &FX),
+        None,
+        "no RSS from a truncated status"
+    );
+    assert_eq!(m.get(n::PROCESS_THREADS, &FX), None);
+    assert_eq!(value(&m, n::PROCESS_CPU_SECONDS_TOTAL, &FX), 15.0, "stat is still read");
+    assert_eq!(
+        value(&m, r#"leakwatch_process_memory_bytes{kind="pss"}"#, &FX),
+        150_528.0 * 1024.0,
+        "smaps_rollup is still read"
+    );
+    assert_eq!(
+        value(&m, r#"leakwatch_cgroup_memory_bytes{kind="usage"}"#, &FX),
+        120.0 * MIB,
+        "the cgroup is still read"
+    );
+    assert_eq!(m.label_values(n::TARGET_PROCESS_INFO, "pid"), vec!["100"]);
 }
 
 #[test]
 fn garbage_in_memory_stat_is_malformed_and_usage_and_limit_are_served() {
     let mut lw = start("malformed", 200);
     let m = counted_every_pass(&mut lw, "cgroup_memory_stat", "malformed");
-    assert_eq!(m.get("leakwatch_cgroup_memory_rss_bytes", &FX), None, "nothing is taken from a garbled memory.stat");
-    assert_eq!(m.get("leakwatch_cgroup_memory_inactive_file_bytes", &FX), None);
-    assert_eq!(value(&m, "leakwatch_cgroup_memory_usage_bytes", &FX), 120.0 * MIB);
-    assert_eq!(value(&m, "leakwatch_cgroup_memory_limit_bytes", &FX), 512.0 * MIB);
-    assert_eq!(value(&m, "leakwatch_cgroup_memory_oom_kills_total", &FX), 0.0, "memory.events is still read");
-    assert_eq!(value(&m, "leakwatch_process_resident_memory_bytes", &FX), 153_600.0 * 1024.0);
+    assert_eq!(
+        m.get(r#"leakwatch_cgroup_memory_bytes{kind="rss"}"#, &FX),
+        None,
+        "nothing is taken from a garbled memory.stat"
+    );
+    assert_eq!(m.get(r#"leakwatch_cgroup_memory_bytes{kind="inactive_file"}"#, &FX), None);
+    assert_eq!(value(&m, r#"leakwatch_cgroup_memory_bytes{kind="usage"}"#, &FX), 120.0 * MIB);
+    assert_eq!(value(&m, n::CGROUP_MEMORY_LIMIT_BYTES, &FX), 512.0 * MIB);
+    assert_eq!(value(&m, n::CGROUP_MEMORY_OOM_KILLS_TOTAL, &FX), 0.0, "memory.events is still read");
+    assert_eq!(value(&m, r#"leakwatch_process_memory_bytes{kind="resident"}"#, &FX), 153_600.0 * 1024.0);
 }
 
 #[test]
 fn a_missing_smaps_rollup_is_not_found_and_rss_is_served() {
     let mut lw = start("malformed", 300);
     let m = counted_every_pass(&mut lw, "smaps_rollup", "not_found");
-    assert_eq!(m.get("leakwatch_process_pss_bytes", &FX), None);
-    assert_eq!(value(&m, "leakwatch_process_resident_memory_bytes", &FX), 153_600.0 * 1024.0);
-    assert_eq!(value(&m, "leakwatch_cgroup_memory_usage_bytes", &FX), 120.0 * MIB);
+    assert_eq!(m.get(r#"leakwatch_process_memory_bytes{kind="pss"}"#, &FX), None);
+    assert_eq!(value(&m, r#"leakwatch_process_memory_bytes{kind="resident"}"#, &FX), 153_600.0 * 1024.0);
+    assert_eq!(value(&m, r#"leakwatch_cgroup_memory_bytes{kind="usage"}"#, &FX), 120.0 * MIB);
 }

@@ -4,6 +4,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::support::{Leakwatch, Metrics, TempDir};
+use leakwatch::metric_names as n;
 
 /// A `sleep` child, killed on drop.
 struct Sleeper(Child);
@@ -26,17 +27,17 @@ impl Drop for Sleeper {
 }
 
 fn pids(m: &Metrics) -> Vec<String> {
-    m.label_values("leakwatch_target_process_info", "pid")
+    m.label_values(n::TARGET_PROCESS_INFO, "pid")
 }
 
 /// Waits until `pid` is the only target process with RSS reported; returns the changes counter.
 fn wait_for_pid(lw: &Leakwatch, pid: &str) -> f64 {
     // Two intervals are 400 ms; the wait allows for a loaded machine.
     let m = lw.wait_for(Duration::from_secs(5), &format!("pid {pid} as the target"), |m| {
-        pids(m) == vec![pid.to_owned()] && m.get("leakwatch_process_resident_memory_bytes", &[]).is_some()
+        pids(m) == vec![pid.to_owned()] && m.get(r#"leakwatch_process_memory_bytes{kind="resident"}"#, &[]).is_some()
     });
-    assert!(m.get("leakwatch_process_resident_memory_bytes", &[]).expect("RSS") > 0.0);
-    m.get("leakwatch_target_changes_total", &[]).expect("changes counter")
+    assert!(m.get(r#"leakwatch_process_memory_bytes{kind="resident"}"#, &[]).expect("RSS") > 0.0);
+    m.get(n::TARGET_CHANGES_TOTAL, &[]).expect("changes counter")
 }
 
 #[test]

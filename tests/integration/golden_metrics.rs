@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use leakwatch::config::{DEFAULT_MAX_PROCESSES, DEFAULT_PSS_MAX_RSS, DEFAULT_PSS_TIME_BUDGET};
 use leakwatch::info::StaticInfo;
+use leakwatch::metric_names as n;
 use leakwatch::metrics::render;
 use leakwatch::roots::Roots;
 use leakwatch::sample::target::TargetSpec;
@@ -17,11 +18,11 @@ use leakwatch::sample::{Sampler, SamplerSettings};
 /// Families whose values depend on the machine or the moment, not on the fixture tree (and every
 /// `process_*` family: leakwatch's own process).
 const VOLATILE: [&str; 5] = [
-    "leakwatch_sample_duration_seconds",
-    "leakwatch_last_sample_timestamp_seconds",
-    "leakwatch_pss_read_duration_seconds",
-    "leakwatch_pss_read_seconds_total",
-    "leakwatch_conn_sample_duration_seconds",
+    n::SAMPLE_DURATION_SECONDS,
+    n::LAST_SAMPLE_TIMESTAMP_SECONDS,
+    n::PSS_READ_DURATION_SECONDS,
+    n::PSS_READ_SECONDS_TOTAL,
+    n::CONN_SAMPLE_DURATION_SECONDS,
 ];
 
 fn exposition(tree: &str) -> String {

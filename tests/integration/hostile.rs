@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::http::{get, post, SseClient};
 use crate::support::{release_binary, signal, wait_timeout, Leakwatch, TempDir};
+use leakwatch::metric_names as n;
 
 /// The binary attacked: `LEAKWATCH_BEFORE_BIN` or the one under test.
 fn bin() -> PathBuf {
@@ -73,7 +74,7 @@ fn wait_until(timeout: Duration, what: &str, f: impl Fn() -> bool) {
 }
 
 fn reloads(lw: &Leakwatch, result: &str) -> f64 {
-    lw.scrape().get("leakwatch_config_reloads_total", &[("result", result)]).unwrap_or(0.0)
+    lw.scrape().get(n::CONFIG_RELOADS_TOTAL, &[("result", result)]).unwrap_or(0.0)
 }
 
 #[test]
@@ -260,7 +261,7 @@ fn yaml_bombs_on_reload_keep_the_running_config_under_64_mib() {
     let mut cmd = Command::new("prlimit");
     cmd.arg("--as=1073741824").arg(release_binary());
     let lw = Leakwatch::start_cmd(cmd, &["--config", config.to_str().expect("utf-8")]);
-    lw.wait_for(Duration::from_secs(10), "a first sample", |m| m.get("leakwatch_samples_total", &[]).is_some());
+    lw.wait_for(Duration::from_secs(10), "a first sample", |m| m.get(n::SAMPLES_TOTAL, &[]).is_some());
     for (i, text) in [alias_bomb(), nesting_bomb()].iter().enumerate() {
         let tmp = dir.path().join("new.yaml");
         std::fs::write(&tmp, text).expect("write the bomb");
@@ -291,7 +292,7 @@ fn an_empty_or_truncated_config_on_reload_keeps_the_running_one() {
         std::fs::write(&config, bad).expect("truncate the config");
         wait_until(Duration::from_secs(10), "a failed reload", || reloads(&lw, "failure") >= (i + 1) as f64);
         assert_eq!(sources(), 1, "{bad:?}: the log source is still served");
-        assert_eq!(lw.scrape().get("leakwatch_config_last_reload_successful", &[]), Some(0.0));
+        assert_eq!(lw.scrape().get(n::CONFIG_LAST_RELOAD_SUCCESSFUL, &[]), Some(0.0));
     }
     // `{}` says "all defaults" explicitly.
     std::fs::write(&config, "{}\n").expect("write {}");
@@ -323,7 +324,7 @@ fn the_request_head_limit_is_64_kib() {
 #[test]
 fn two_hundred_parallel_scrapes_are_all_answered() {
     let lw = start(&[]);
-    lw.wait_for(Duration::from_secs(10), "a first sample", |m| m.get("leakwatch_samples_total", &[]).is_some());
+    lw.wait_for(Duration::from_secs(10), "a first sample", |m| m.get(n::SAMPLES_TOTAL, &[]).is_some());
     let addr = lw.addr;
     for round in 0..3 {
         let barrier = std::sync::Arc::new(std::sync::Barrier::new(200));
@@ -451,7 +452,7 @@ fn links_to_secrets_at_a_tailed_path_are_refused_counted_and_shown() {
         let status = get(lw.addr, "/status", &[]).text();
         assert!(status.contains(&last), "{what}: /status shows the refusal");
         let m = lw.scrape();
-        assert!(m.get("leakwatch_log_refusals_total", &[("source", "app")]).unwrap_or(0.0) >= 1.0, "{what}");
+        assert!(m.get(n::LOG_REFUSALS_TOTAL, &[("source", "app")]).unwrap_or(0.0) >= 1.0, "{what}");
     }
     // A regular file again: followed, and the refusal cleared.
     std::fs::remove_file(&app).expect("remove the link");

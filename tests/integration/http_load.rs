@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::http::{get, SseClient};
 use crate::support::{http_get, release_binary, Leakwatch, Metrics, TempDir};
+use leakwatch::metric_names as n;
 
 const PAGERS: usize = 8;
 const STREAMS: usize = 40;
@@ -96,7 +97,7 @@ fn metrics_answer_within_a_second_while_pages_and_streams_load_the_log_endpoints
     let mut latencies = Vec::new();
     while started.elapsed() < LOAD {
         let t = Instant::now();
-        let (status, body) = http_get(lw.addr, "/metrics");
+        let (status, body) = http_get(lw.addr, "/metrics?detail=1");
         let took = t.elapsed();
         assert_eq!(status, 200);
         assert!(body.contains("leakwatch_http_connections "), "the HTTP families are in the scrape");
@@ -104,12 +105,15 @@ fn metrics_answer_within_a_second_while_pages_and_streams_load_the_log_endpoints
         latencies.push(took);
         std::thread::sleep(Duration::from_millis(100));
     }
-    let during = Metrics::parse(&http_get(lw.addr, "/metrics").1);
+    let during = Metrics::parse(&http_get(lw.addr, "/metrics?detail=1").1);
     stop.store(true, Ordering::Relaxed);
     for t in threads {
         t.join().expect("a load thread failed");
     }
-    let m = Metrics::parse(&http_get(lw.addr, "/metrics").1);
+    // The HTTP figures are those of the render (one per sample): wait for a sample taken after
+    // the last scrape above, whose render counts every request answered before it.
+    let seen = Metrics::parse(&http_get(lw.addr, "/metrics?detail=1").1).get(n::SAMPLES_TOTAL, &[]);
+    let m = lw.wait_for(Duration::from_secs(30), "a new sample", |m| m.get(n::SAMPLES_TOTAL, &[]) > seen);
     latencies.sort();
     let (ok, busy) = (ok.load(Ordering::Relaxed), busy.load(Ordering::Relaxed));
     eprintln!(
@@ -125,10 +129,10 @@ fn metrics_answer_within_a_second_while_pages_and_streams_load_the_log_endpoints
     assert!(events.load(Ordering::Relaxed) > 0, "the streams received nothing");
     // The load is visible in leakwatch's own figures.
     let requests = |route: &str, class: &str| {
-        m.get("leakwatch_http_requests_total", &[("route", route), ("status_class", class)]).unwrap_or(0.0)
+        m.get(n::HTTP_REQUESTS_TOTAL, &[("route", route), ("status_class", class)]).unwrap_or(0.0)
     };
     assert!(requests("logs", "2xx") >= 1.0 && requests("metrics", "2xx") >= latencies.len() as f64);
     assert_eq!(requests("logs", "5xx") as u64, busy, "every 503 is counted");
-    assert!(during.get("leakwatch_http_connections", &[]).expect("open connections") >= STREAMS as f64);
-    assert_eq!(m.get("leakwatch_http_page_memory_max_bytes", &[]), Some((128u64 << 20) as f64));
+    assert!(during.get(n::HTTP_CONNECTIONS, &[]).expect("open connections") >= STREAMS as f64);
+    assert_eq!(m.get(n::HTTP_PAGE_MEMORY_MAX_BYTES, &[]), Some((128u64 << 20) as f64));
 }

@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::support::{binary, http_get, wait_timeout, Metrics, TempDir};
+use leakwatch::metric_names as n;
 
 /// leakwatch in run mode with both streams piped; stderr lines arrive on the channel.
 struct Wrapped {
@@ -71,10 +72,10 @@ fn log_capture_streams_are_forwarded_unchanged_and_counted() {
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
         let m = Metrics::parse(&http_get(addr, "/metrics").1);
-        let lines = |s: &str| m.get("leakwatch_log_lines_total", &[("source", s)]);
+        let lines = |s: &str| m.get(n::LOG_LINES_TOTAL, &[("source", s)]);
         if lines("stdout") == Some(2.0) && lines("stderr") == Some(1.0) {
-            assert_eq!(m.get("leakwatch_log_bytes_total", &[("source", "stdout")]), Some(19.0));
-            assert_eq!(m.label_values("leakwatch_log_source_info", "kind"), vec!["stdout", "stderr"]);
+            assert_eq!(m.get(n::LOG_BYTES_TOTAL, &[("source", "stdout")]), Some(19.0));
+            assert_eq!(m.label_values(n::LOG_SOURCE_INFO, "kind"), vec!["stdout", "stderr"]);
             break;
         }
         assert!(std::time::Instant::now() < deadline, "stdout/stderr lines not counted:\n{}", m.text);

@@ -10,6 +10,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support::{binary, run_to_exit, wait_timeout, Leakwatch, TempDir};
+use leakwatch::metric_names as n;
 
 fn start(dir: &TempDir) -> (Leakwatch, std::path::PathBuf) {
     let path = dir.path().join("app.log");
@@ -73,9 +74,7 @@ fn logs_prints_the_last_lines_and_refuses_an_unknown_source() {
     let (lw, path) = start(&dir);
     append(&path, &lines(1, 30));
     append(&path, "colour \x1b[31mred\x1b[0m\n");
-    lw.wait_for(Duration::from_secs(10), "31 lines", |m| {
-        m.get("leakwatch_log_lines_total", &[("source", "app")]) == Some(31.0)
-    });
+    lw.wait_for(Duration::from_secs(10), "31 lines", |m| m.get(n::LOG_LINES_TOTAL, &[("source", "app")]) == Some(31.0));
     let server = format!("http://{}", lw.addr);
     let out = run_to_exit(&["logs", "app", "-n", "3", "--server", &server]);
     assert!(out.status.success(), "{out:?}");

@@ -13,6 +13,7 @@ use leakwatch::logs::tail::Tailer;
 use leakwatch::logs::{LogSource, SourceKind};
 
 use crate::support::{release_binary, vmrss, Leakwatch, TempDir};
+use leakwatch::metric_names as n;
 
 /// Every line is this long with its newline, so "the newest lines that fit" is exact.
 const LINE: usize = 100;
@@ -74,7 +75,7 @@ fn flood_1_gib(cap: usize) {
     std::fs::write(&config, yaml).expect("write the config");
     let lw = Leakwatch::start_cmd(Command::new(release_binary()), &["--config", config.to_str().expect("utf-8 path")]);
     lw.wait_for(Duration::from_secs(10), "the flood source", |m| {
-        m.get("leakwatch_log_buffer_max_bytes", &[("source", "flood")]) == Some(cap as f64)
+        m.get(n::LOG_BUFFER_MAX_BYTES, &[("source", "flood")]) == Some(cap as f64)
     });
     let pid = lw.child.id() as i32;
     let limit = (cap + (16 << 20)) as u64;
@@ -92,7 +93,7 @@ fn flood_1_gib(cap: usize) {
     };
     let lines = write_flood(&path, 1 << 30);
     let m = lw.wait_for(Duration::from_secs(120), "every flood line read", |m| {
-        m.get("leakwatch_log_lines_total", &[("source", "flood")]) == Some(lines as f64)
+        m.get(n::LOG_LINES_TOTAL, &[("source", "flood")]) == Some(lines as f64)
     });
     done.store(true, Ordering::Release);
     let samples = sampler.join().expect("the RSS sampler");
@@ -111,16 +112,19 @@ fn flood_1_gib(cap: usize) {
     }
     // The buffer holds as many lines as the cap allows with their entries, give or take the
     // entry slots kept spare (growth is by at least a quarter).
-    let held = m.get("leakwatch_log_buffer_lines", &[("source", "flood")]).expect("buffer lines");
+    let held = m.get(n::LOG_BUFFER_LINES, &[("source", "flood")]).expect("buffer lines");
     let most = (cap / (LINE - 1 + LINE_OVERHEAD_BYTES)) as f64;
     assert!(held <= most && held >= 0.75 * most, "{held} lines held, {most} fit");
     // The fill counts what the cap counts (text + 16 per entry slot): a flooded buffer is full.
-    let counted = m.get("leakwatch_log_buffer_bytes", &[("source", "flood")]).expect("buffer bytes");
+    let counted = m.get(n::LOG_BUFFER_BYTES, &[("source", "flood")]).expect("buffer bytes");
     assert!(counted >= held * (LINE - 1 + LINE_OVERHEAD_BYTES) as f64, "{counted} counted for {held} lines");
     assert!(counted <= cap as f64, "{counted} counted against {cap}");
+    // ... full enough for the `LeakwatchLogBufferFull` alert at 0.95 (it read 0.90 when the entry
+    // ring grew only by a quarter at least).
+    assert!(counted >= 0.95 * cap as f64, "fill {:.3}: below the alert's 0.95", counted / cap as f64);
     eprintln!("buffer fill after the flood: {:.3} of max_bytes (text + entry slots)", counted / cap as f64);
     assert_eq!(
-        m.get("leakwatch_log_lines_dropped_total", &[("source", "flood"), ("reason", "evicted")]),
+        m.get(n::LOG_LINES_DROPPED_TOTAL, &[("source", "flood"), ("reason", "evicted")]),
         Some(lines as f64 - held)
     );
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::http::{get, seq, SseClient};
 use crate::support::{Leakwatch, TempDir};
+use leakwatch::metric_names as n;
 
 const SUBSCRIBERS: usize = 50;
 /// Lines written per second, and for how long.
@@ -173,11 +174,11 @@ fn fifty_subscribers_one_stalled_the_others_get_every_line_and_the_stalled_one_i
     // Ingestion kept pace throughout: it never waited for the stalled subscriber (which is why
     // the stalled subscriber has gaps) and stored every line written.
     let m = lw.wait_for(Duration::from_secs(10), "all lines stored and the lag counted", |m| {
-        m.get("leakwatch_log_lines_total", &[("source", "app")]) == Some(TOTAL as f64)
-            && m.get("leakwatch_log_lines_dropped_total", &[("source", "app"), ("reason", "subscriber_lag")])
+        m.get(n::LOG_LINES_TOTAL, &[("source", "app")]) == Some(TOTAL as f64)
+            && m.get(n::LOG_LINES_DROPPED_TOTAL, &[("source", "app"), ("reason", "subscriber_lag")])
                 == Some(lagged_expected as f64)
     });
-    assert_eq!(m.get("leakwatch_log_read_errors_total", &[("source", "app")]), Some(0.0));
+    assert_eq!(m.get(n::LOG_READ_ERRORS_TOTAL, &[("source", "app")]), Some(0.0));
     let rate = |from: f64, to: f64| {
         let window: Vec<_> = ingest.iter().filter(|(t, _, _)| (from..=to).contains(t)).collect();
         match (window.first(), window.last()) {

@@ -13,6 +13,7 @@ use leakwatch::logs::{LogSource, SourceKind};
 
 use crate::support::logwriter::{self, line, seq_of, Rotation};
 use crate::support::{http_get, vmrss, Leakwatch, Metrics, TempDir};
+use leakwatch::metric_names as n;
 
 const ROTATIONS: u64 = 100;
 const LINES_PER_FILE: u64 = 1000;
@@ -134,11 +135,8 @@ fn log_tail_binary_counts_every_line_and_rotation_of_each_kind() {
             .map(|kind| {
                 let sub = dir.path().join(kind.name());
                 scope.spawn(move || {
-                    let metric = if kind == Rotation::CopyTruncate {
-                        "leakwatch_log_truncations_total"
-                    } else {
-                        "leakwatch_log_rotations_total"
-                    };
+                    let metric =
+                        if kind == Rotation::CopyTruncate { n::LOG_TRUNCATIONS_TOTAL } else { n::LOG_ROTATIONS_TOTAL };
                     let written = logwriter::write_and_rotate(
                         kind,
                         &sub,
@@ -149,7 +147,7 @@ fn log_tail_binary_counts_every_line_and_rotation_of_each_kind() {
                             let m = Metrics::parse(&http_get(addr, "/metrics").1);
                             let source = [("source", kind.name())];
                             m.get(metric, &source).unwrap_or(0.0) >= (r - 1) as f64
-                                && m.get("leakwatch_log_bytes_total", &source).unwrap_or(0.0) > bytes as f64
+                                && m.get(n::LOG_BYTES_TOTAL, &source).unwrap_or(0.0) > bytes as f64
                         },
                     );
                     (kind, written.lines, written.bytes)
@@ -159,24 +157,24 @@ fn log_tail_binary_counts_every_line_and_rotation_of_each_kind() {
         handles.into_iter().map(|h| h.join().expect("writer thread")).collect()
     });
     let m = lw.wait_for(Duration::from_secs(30), "every line of every source", |m| {
-        results.iter().all(|(kind, lines, _)| {
-            m.get("leakwatch_log_lines_total", &[("source", kind.name())]) == Some(*lines as f64)
-        })
+        results
+            .iter()
+            .all(|(kind, lines, _)| m.get(n::LOG_LINES_TOTAL, &[("source", kind.name())]) == Some(*lines as f64))
     });
     for (kind, lines, bytes) in &results {
         let source = [("source", kind.name())];
         let get = |name: &str| m.get(name, &source).unwrap_or(-1.0);
         let (rotations, truncations) = if *kind == Rotation::CopyTruncate { (0.0, 100.0) } else { (100.0, 0.0) };
-        assert_eq!(get("leakwatch_log_rotations_total"), rotations, "{kind:?}");
-        assert_eq!(get("leakwatch_log_truncations_total"), truncations, "{kind:?}");
-        assert_eq!(get("leakwatch_log_bytes_total"), *bytes as f64, "{kind:?}: every byte read once");
-        assert_eq!(get("leakwatch_log_buffer_lines"), *lines as f64, "{kind:?}");
+        assert_eq!(get(n::LOG_ROTATIONS_TOTAL), rotations, "{kind:?}");
+        assert_eq!(get(n::LOG_TRUNCATIONS_TOTAL), truncations, "{kind:?}");
+        assert_eq!(get(n::LOG_BYTES_TOTAL), *bytes as f64, "{kind:?}: every byte read once");
+        assert_eq!(get(n::LOG_BUFFER_LINES), *lines as f64, "{kind:?}");
         assert_eq!(
-            m.get("leakwatch_log_lines_dropped_total", &[("source", kind.name()), ("reason", "truncation")]),
+            m.get(n::LOG_LINES_DROPPED_TOTAL, &[("source", kind.name()), ("reason", "truncation")]),
             Some(0.0),
             "{kind:?}"
         );
-        assert_eq!(get("leakwatch_log_read_errors_total"), 0.0, "{kind:?}");
+        assert_eq!(get(n::LOG_READ_ERRORS_TOTAL), 0.0, "{kind:?}");
     }
 }
 
@@ -269,10 +267,10 @@ fn log_tail_a_10_byte_file_is_tailed_at_once() {
     let arg = format!("tiny={}", path.display());
     let lw = Leakwatch::start(&["--tail", &arg]);
     let m = lw.wait_for(Duration::from_secs(10), "the one line", |m| {
-        m.get("leakwatch_log_lines_total", &[("source", "tiny")]) == Some(1.0)
+        m.get(n::LOG_LINES_TOTAL, &[("source", "tiny")]) == Some(1.0)
     });
-    assert_eq!(m.get("leakwatch_log_bytes_total", &[("source", "tiny")]), Some(10.0));
-    assert_eq!(m.label_values("leakwatch_log_source_info", "path"), vec![path.display().to_string()]);
+    assert_eq!(m.get(n::LOG_BYTES_TOTAL, &[("source", "tiny")]), Some(10.0));
+    assert_eq!(m.label_values(n::LOG_SOURCE_INFO, "path"), vec![path.display().to_string()]);
 }
 
 /// The file watcher thread asks for nice -10 (a file living a few ms is opened, a size noted
@@ -285,12 +283,12 @@ fn log_tail_the_file_watcher_thread_runs_at_nice_minus_10_or_says_why_not() {
     let arg = format!("app={}", path.display());
     let lw = Leakwatch::start(&["--tail", &arg]);
     lw.wait_for(Duration::from_secs(10), "the first line", |m| {
-        m.get("leakwatch_log_lines_total", &[("source", "app")]) == Some(1.0)
+        m.get(n::LOG_LINES_TOTAL, &[("source", "app")]) == Some(1.0)
     });
     // An event reaches the watcher thread.
     std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"second\n").unwrap();
     lw.wait_for(Duration::from_secs(10), "the second line", |m| {
-        m.get("leakwatch_log_lines_total", &[("source", "app")]) == Some(2.0)
+        m.get(n::LOG_LINES_TOTAL, &[("source", "app")]) == Some(2.0)
     });
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let caps = status.lines().find_map(|l| l.strip_prefix("CapEff:")).expect("CapEff");
@@ -320,7 +318,7 @@ fn log_tail_a_100_mib_line_stays_under_the_cap_and_later_lines_are_intact() {
     let arg = format!("long={}", path.display());
     let lw = Leakwatch::start(&["--tail", &arg]);
     lw.wait_for(Duration::from_secs(10), "the first line", |m| {
-        m.get("leakwatch_log_lines_total", &[("source", "long")]) == Some(1.0)
+        m.get(n::LOG_LINES_TOTAL, &[("source", "long")]) == Some(1.0)
     });
     let pid = lw.child.id() as i32;
     let base = vmrss(pid);
@@ -333,11 +331,11 @@ fn log_tail_a_100_mib_line_stays_under_the_cap_and_later_lines_are_intact() {
     }
     f.write_all(b"\nafter\n").unwrap();
     let m = lw.wait_for(Duration::from_secs(30), "the cut line and the next", |m| {
-        m.get("leakwatch_log_lines_total", &[("source", "long")]) == Some(3.0)
+        m.get(n::LOG_LINES_TOTAL, &[("source", "long")]) == Some(3.0)
     });
     peak = peak.max(vmrss(pid));
-    assert_eq!(m.get("leakwatch_log_lines_cut_total", &[("source", "long")]), Some(1.0));
-    assert_eq!(m.get("leakwatch_log_bytes_total", &[("source", "long")]), Some((7 + (100 << 20) + 7) as f64));
+    assert_eq!(m.get(n::LOG_LINES_CUT_TOTAL, &[("source", "long")]), Some(1.0));
+    assert_eq!(m.get(n::LOG_BYTES_TOTAL, &[("source", "long")]), Some((7 + (100 << 20) + 7) as f64));
     // Buffers: 8 MiB text cap by default, and one line is at most max_line_bytes (64 KiB).
     assert!(peak < base + (16 << 20), "RSS grew from {base} to {peak} for a 100 MiB line");
     eprintln!("100 MiB line: RSS {base} -> peak {peak}");
@@ -352,7 +350,7 @@ fn log_tail_a_fifo_is_refused_and_counted() {
     let arg = format!("pipe={}", path.display());
     let lw = Leakwatch::start(&["--tail", &arg]);
     lw.wait_for(Duration::from_secs(10), "read errors for the FIFO", |m| {
-        m.get("leakwatch_log_read_errors_total", &[("source", "pipe")]).is_some_and(|n| n >= 1.0)
+        m.get(n::LOG_READ_ERRORS_TOTAL, &[("source", "pipe")]).is_some_and(|n| n >= 1.0)
     });
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -364,7 +362,7 @@ fn log_tail_a_fifo_is_refused_and_counted() {
             break;
         }
     }
-    assert_eq!(lw.scrape().get("leakwatch_log_lines_total", &[("source", "pipe")]), Some(0.0));
+    assert_eq!(lw.scrape().get(n::LOG_LINES_TOTAL, &[("source", "pipe")]), Some(0.0));
 }
 
 #[test]
@@ -380,12 +378,12 @@ fn log_tail_permission_errors_are_counted_and_retried() {
     cmd.uid(65534).gid(65534);
     let lw = Leakwatch::start_cmd(cmd, &["--tail", &arg]);
     let before = lw.wait_for(Duration::from_secs(10), "permission errors", |m| {
-        m.get("leakwatch_log_read_errors_total", &[("source", "secret")]).is_some_and(|n| n >= 2.0)
+        m.get(n::LOG_READ_ERRORS_TOTAL, &[("source", "secret")]).is_some_and(|n| n >= 2.0)
     });
-    assert_eq!(before.get("leakwatch_log_lines_total", &[("source", "secret")]), Some(0.0));
+    assert_eq!(before.get(n::LOG_LINES_TOTAL, &[("source", "secret")]), Some(0.0));
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     lw.wait_for(Duration::from_secs(10), "the line once readable", |m| {
-        m.get("leakwatch_log_lines_total", &[("source", "secret")]) == Some(1.0)
+        m.get(n::LOG_LINES_TOTAL, &[("source", "secret")]) == Some(1.0)
     });
 }
 
@@ -440,8 +438,9 @@ fn assert_exactly_once(source: &LogSource, written: u64, what: &str) {
     );
 }
 
+/// (In about 1 run of 16 this once counted a file renamed between the watcher's look at the path
+/// and its open as lost, though every line was read: `logs::tail` unit tests drive that window.)
 #[test]
-#[ignore = "known bug (issue 17 stays open): in about 1 run of 16 the discovery counts a rotated file as lost (504 lines) although every line was read; run with --ignored"]
 fn log_tail_rename_rotations_with_the_follower_starved_across_3_rotations_lose_nothing() {
     let dir = TempDir::new("tail-starved");
     let path = dir.path().join("app.log");
@@ -449,12 +448,34 @@ fn log_tail_rename_rotations_with_the_follower_starved_across_3_rotations_lose_n
     let tail = TailThread::start(source.clone()).expect("start the tailer");
     let _load = Load::start(load_threads(2));
     let kind = Rotation::RenameNumbered;
+    // (rotation waited for, since when, told): a follower that does not catch up is described.
+    let waiting = std::cell::Cell::new((0u64, Instant::now(), false));
     let written = logwriter::write_and_rotate(kind, dir.path(), &path, ROTATIONS, 500, |r, bytes| {
         // Rotations 4k+1, 4k+2 and 4k+3 happen while the follower is paused; before 4k+4 it
         // runs and catches up (the first file must be open before anything rotates).
         if r % 4 == 0 || r == 1 {
             tail.set_paused(false);
             let caught_up = source.stats().rotations >= r - 1 && source.stats().bytes_read > bytes;
+            let (for_r, since, told) = waiting.get();
+            if for_r != r {
+                waiting.set((r, Instant::now(), false));
+            } else if !caught_up && !told && since.elapsed() > Duration::from_secs(20) {
+                let files: Vec<String> = std::fs::read_dir(dir.path())
+                    .expect("list the directory")
+                    .flatten()
+                    .filter_map(|e| {
+                        let m = e.metadata().ok()?;
+                        Some(format!(
+                            "{:?} ino {} {} B",
+                            e.file_name(),
+                            std::os::unix::fs::MetadataExt::ino(&m),
+                            m.len()
+                        ))
+                    })
+                    .collect();
+                eprintln!("rotation {r} waits ({bytes} B before this file): {:?}; files {files:?}", source.stats());
+                waiting.set((r, since, true));
+            }
             if caught_up {
                 tail.set_paused(true);
             }
@@ -671,9 +692,97 @@ fn log_tail_copytruncate_under_load_counts_a_lower_bound_of_what_it_loses() {
         stats.lost_lines,
         stats.lost_bytes
     );
-    assert_eq!(stats.truncations, rotations);
+    // Two truncations between two looks of the follower, the first not seen by a starved watcher
+    // either (at load 13, beside other builds: 49 of 50 counted, the generation between them lost
+    // and not counted), are one truncation for leakwatch: the count too is a lower bound.
+    assert!((1..=rotations).contains(&stats.truncations), "{stats:?}");
     // A lower bound: never more than was lost (reads may stop mid-line, so bytes need not be
     // whole lines; two truncations between two looks of the follower lose a whole generation).
     assert!(stats.lost_lines <= measured, "never more than was lost: {stats:?}");
     assert!(stats.lost_bytes <= measured * 50, "{stats:?}");
+}
+
+/// The closing table of issue 17: each rotation kind with a free-running writer (it never waits
+/// for the follower): 50 rotations of 1000-line files, either paced (one file every 100 ms, about
+/// 10 000 lines/s, each file written in one burst) or back to back (the next rotation right after
+/// a file's last line). Lines lost, duplicated and garbled (stored, but not a line written) are
+/// measured from the ring against the lines written; the loss reported is leakwatch's count. Run by `benches/rotation_table.sh`, quiet and
+/// beside two busy loops (`LEAKWATCH_TEST_LOAD` adds busy threads of its own). Holds only what is
+/// true at any load: no line is stored twice, and the bytes reported lost are never more than
+/// were lost.
+#[test]
+#[ignore = "a measurement (about 60 s): benches/rotation_table.sh runs it quiet and loaded"]
+fn log_tail_rotation_table() {
+    use crate::support::logwriter::Rotation::{self, *};
+    let _load = Load::start(load_threads(0));
+    let (rotations, per_file) = (50u64, 1000u64);
+    println!();
+    println!(
+        "| rotation | writer | lines written | lost (measured) | duplicated | garbled | lost (reported) | rotations + truncations seen |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for file_time in [Duration::from_millis(100), Duration::ZERO] {
+        // Back to back, a deleted file nobody opened yet gives its inode to the next one: the
+        // writer cannot show that the path names another file, so delete+recreate is paced only
+        // (and measured at 1000 files of 20 ms, loaded, by its own test).
+        let kinds: &[Rotation] = if file_time.is_zero() {
+            &[RenameCreate, RenameNumbered, Symlink, CopyTruncate, Truncate]
+        } else {
+            &[RenameCreate, RenameNumbered, DeleteRecreate, Symlink, CopyTruncate, Truncate]
+        };
+        for &kind in kinds {
+            let dir = TempDir::new(&format!("table-{}", kind.name()));
+            let path = dir.path().join("app.log");
+            let source = file_source("app", &path, big_limits());
+            let tail = TailThread::start(source.clone()).expect("start the tailer");
+            std::thread::sleep(Duration::from_millis(300)); // the directory is watched
+            let started = Instant::now();
+            let written = logwriter::write_and_rotate(kind, dir.path(), &path, rotations, per_file, |r, _| {
+                // Free-running: rotation r comes r file times after the start, whatever the follower does.
+                started.elapsed() >= file_time * r as u32
+            });
+            // Settled: every line stored or counted, or nothing new for 2 s.
+            let (mut last, mut still) = (0, Instant::now());
+            while still.elapsed() < Duration::from_secs(2) {
+                let s = source.stats();
+                if s.ring.lines_total + s.lost_lines >= written.lines {
+                    break;
+                }
+                if s.ring.lines_total != last {
+                    (last, still) = (s.ring.lines_total, Instant::now());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            tail.stop();
+            let stats = source.stats();
+            let page = source.ring.read(Cursor::After(0), ALL, None);
+            // A line stored is intact when it is exactly a line written; others are garbled.
+            let intact = |text: &[u8]| -> Option<u64> {
+                let seq = std::str::from_utf8(text).ok()?.strip_prefix("seq=")?.get(..9)?.parse().ok()?;
+                (line(seq).strip_suffix('\n') == std::str::from_utf8(text).ok()).then_some(seq)
+            };
+            let seqs: Vec<u64> = page.iter().filter_map(|l| intact(l.text)).collect();
+            let garbled = page.len() - seqs.len();
+            let unique: std::collections::BTreeSet<u64> = seqs.iter().copied().collect();
+            let (lost, dup) = (written.lines - unique.len() as u64, seqs.len() as u64 - unique.len() as u64);
+            let writer = if file_time.is_zero() { "back to back" } else { "paced" };
+            println!(
+                "| {} | {writer} | {} | {lost} | {dup} | {garbled} | {} | {} |",
+                kind.name(),
+                written.lines,
+                stats.lost_lines,
+                stats.truncations + stats.rotations
+            );
+            assert_eq!(dup, 0, "{kind:?}: no line stored twice");
+            // Lost lines are reported from lost bytes over the mean line length (these lines vary
+            // from 14 to 190 bytes): the bytes are what must never be over-counted.
+            let lost_bytes: u64 =
+                (0..written.lines).filter(|s| !unique.contains(s)).map(|s| line(s).len() as u64).sum();
+            assert!(
+                stats.lost_bytes <= lost_bytes,
+                "{kind:?}: {} B reported lost, {lost_bytes} B lost",
+                stats.lost_bytes
+            );
+        }
+    }
 }

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::support::cgroup::{MemoryCgroup, Version};
 use crate::support::{Leakwatch, Metrics};
+use leakwatch::metric_names as n;
 
 const MIB: u64 = 1 << 20;
 const LIMIT: u64 = 64 * MIB;
@@ -78,15 +79,15 @@ fn app_cgroup(tag: &str) -> MemoryCgroup {
 }
 
 fn kills(m: &Metrics) -> f64 {
-    m.all("leakwatch_target_oom_kills_total", &[("target", "app")]).iter().map(|(_, v)| v).sum()
+    m.all(n::TARGET_OOM_KILLS_TOTAL, &[("target", "app")]).iter().map(|(_, v)| v).sum()
 }
 
 fn up(m: &Metrics) -> Option<f64> {
-    m.get("leakwatch_target_up", &[("target", "app")])
+    m.get(n::TARGET_UP, &[("target", "app")])
 }
 
 fn followed(m: &Metrics, pid: i32) -> bool {
-    up(m) == Some(1.0) && m.label_values("leakwatch_target_process_info", "pid") == vec![pid.to_string()]
+    up(m) == Some(1.0) && m.label_values(n::TARGET_PROCESS_INFO, "pid") == vec![pid.to_string()]
 }
 
 #[test]
@@ -112,7 +113,7 @@ fn an_oom_kill_in_a_cgroup_removed_at_once_is_counted_once_and_the_restart_is_fo
         kills(m) >= 1.0 && up(m) == Some(0.0)
     });
     assert_eq!(kills(&m), 1.0, "exactly one kill:\n{}", m.text);
-    let last_kill = m.get("leakwatch_target_last_oom_kill_timestamp_seconds", &[("target", "app")]).expect("time");
+    let last_kill = m.get(n::TARGET_LAST_OOM_KILL_TIMESTAMP_SECONDS, &[("target", "app")]).expect("time");
     // Negative: leakwatch counted the kill before the test (the runtime) had reaped the app.
     eprintln!("kill seen {:+.3} s from the app's reaping", last_kill - killed_at);
     assert!((last_kill - killed_at).abs() < 30.0, "the kill's time {last_kill} is about now {killed_at}");
@@ -152,7 +153,7 @@ fn an_oom_kill_in_a_cgroup_removed_at_once_is_counted_once_and_the_restart_is_fo
     let pid = app.pid();
     let started = Instant::now();
     let m = lw.wait_for(Duration::from_secs(20), "the new app followed", |m| followed(m, pid));
-    let seen_at = m.get("leakwatch_last_sample_timestamp_seconds", &[]).expect("sample time");
+    let seen_at = m.get(n::LAST_SAMPLE_TIMESTAMP_SECONDS, &[]).expect("sample time");
     let lag = seen_at - app.spawned_at;
     eprintln!(
         "new process followed by the pass that started {lag:.3} s after its spawn (polled: {:?})",
@@ -160,9 +161,9 @@ fn an_oom_kill_in_a_cgroup_removed_at_once_is_counted_once_and_the_restart_is_fo
     );
     assert!(lag <= 2.0 * INTERVAL + 0.5, "followed within two intervals: the first sample with it took {lag:.3} s");
     // More passes over the new cgroup: still exactly one kill.
-    let seq = m.get("leakwatch_samples_total", &[]).expect("samples");
+    let seq = m.get(n::SAMPLES_TOTAL, &[]).expect("samples");
     let m = lw.wait_for(Duration::from_secs(10), "three more passes", |m| {
-        m.get("leakwatch_samples_total", &[]).is_some_and(|s| s >= seq + 3.0)
+        m.get(n::SAMPLES_TOTAL, &[]).is_some_and(|s| s >= seq + 3.0)
     });
     assert_eq!(kills(&m), 1.0, "the new cgroup adds nothing:\n{}", m.text);
     let lines: Vec<String> = lw.log.try_iter().collect();
@@ -210,11 +211,11 @@ fn cgroup_v2_memory_events_notifications_count_each_kill_once_across_a_new_cgrou
     ]);
     let m = lw.wait_for(Duration::from_secs(10), "the first pass", |m| up(m) == Some(1.0));
     assert_eq!(kills(&m), 0.0, "the 3 kills before leakwatch watched are the baseline:\n{}", m.text);
-    let passes = m.get("leakwatch_samples_total", &[]).expect("samples");
+    let passes = m.get(n::SAMPLES_TOTAL, &[]).expect("samples");
 
     std::fs::write(&first, events(4, 18)).expect("write memory.events");
     let m = lw.wait_for(Duration::from_secs(10), "the notified kill", |m| kills(m) == 1.0);
-    assert!(m.get("leakwatch_samples_total", &[]).expect("samples") > passes, "a pass ran at once");
+    assert!(m.get(n::SAMPLES_TOTAL, &[]).expect("samples") > passes, "a pass ran at once");
     let (_, body) = lw.get("/oom");
     let oom: Value = serde_json::from_str(&body).expect("/oom JSON");
     let report = &oom["reports"][0];
@@ -222,10 +223,10 @@ fn cgroup_v2_memory_events_notifications_count_each_kill_once_across_a_new_cgrou
     assert_eq!(report["samples"].as_array().map(Vec::len), Some(1), "the one sample before: {report:#}");
 
     // Another change (the `max` event) with the same oom_kill: notified, read, nothing counted.
-    let before = lw.scrape().get("leakwatch_samples_total", &[]).expect("samples");
+    let before = lw.scrape().get(n::SAMPLES_TOTAL, &[]).expect("samples");
     std::fs::write(&first, events(4, 19)).expect("write memory.events");
     lw.wait_for(Duration::from_secs(10), "the notified pass", |m| {
-        m.get("leakwatch_samples_total", &[]).is_some_and(|s| s > before)
+        m.get(n::SAMPLES_TOTAL, &[]).is_some_and(|s| s > before)
     });
 
     // The container restarts in a new cgroup: /proc/4242/cgroup points there; a notification of
@@ -240,13 +241,13 @@ fn cgroup_v2_memory_events_notifications_count_each_kill_once_across_a_new_cgrou
     std::fs::write(procfs.join("4242/cgroup"), "0::/kubepods.slice/restarted.scope\n").expect("write cgroup");
     std::fs::write(&first, events(4, 20)).expect("write memory.events");
     lw.wait_for(Duration::from_secs(10), "the new cgroup", |m| {
-        m.label_values("leakwatch_cgroup_info", "path") == vec!["/kubepods.slice/restarted.scope".to_owned()]
+        m.label_values(n::CGROUP_INFO, "path") == vec!["/kubepods.slice/restarted.scope".to_owned()]
     });
     std::fs::write(&second, events(1, 1)).expect("write memory.events");
     let m = lw.wait_for(Duration::from_secs(10), "the new cgroup's kill", |m| kills(m) >= 2.0);
     assert_eq!(kills(&m), 2.0, "one kill in each cgroup:\n{}", m.text);
-    assert_eq!(m.get("leakwatch_cgroup_memory_oom_kills_total", &[("target", "app")]), Some(1.0), "the kernel's own");
-    assert_eq!(m.get("leakwatch_target_oom_reports", &[("target", "app")]), Some(2.0));
+    assert_eq!(m.get(n::CGROUP_MEMORY_OOM_KILLS_TOTAL, &[("target", "app")]), Some(1.0), "the kernel's own");
+    assert_eq!(m.get(n::TARGET_OOM_REPORTS, &[("target", "app")]), Some(2.0));
 }
 
 /// `leakwatch run`: the wrapped command is OOM-killed (it moved itself into a limited cgroup);
@@ -304,16 +305,12 @@ fn a_restart_in_the_same_cgroup_counts_the_kill_once_from_the_cgroup_counter() {
     let app = App::start(&cg, &tag);
     let pid = app.pid();
     let m = lw.wait_for(Duration::from_secs(20), "the restarted app followed", |m| followed(m, pid) && kills(m) >= 1.0);
-    let seq = m.get("leakwatch_samples_total", &[]).expect("samples");
+    let seq = m.get(n::SAMPLES_TOTAL, &[]).expect("samples");
     let m = lw.wait_for(Duration::from_secs(10), "five more passes", |m| {
-        m.get("leakwatch_samples_total", &[]).is_some_and(|s| s >= seq + 5.0)
+        m.get(n::SAMPLES_TOTAL, &[]).is_some_and(|s| s >= seq + 5.0)
     });
     let cgroup = [("target", "app"), ("detection", "cgroup")];
-    assert_eq!(m.get("leakwatch_target_oom_kills_total", &cgroup), Some(1.0), "{}", m.text);
+    assert_eq!(m.get(n::TARGET_OOM_KILLS_TOTAL, &cgroup), Some(1.0), "{}", m.text);
     assert_eq!(kills(&m), 1.0, "nothing inferred on top:\n{}", m.text);
-    assert_eq!(
-        m.get("leakwatch_cgroup_memory_oom_kills_total", &[("target", "app")]),
-        Some(1.0),
-        "the kernel's counter"
-    );
+    assert_eq!(m.get(n::CGROUP_MEMORY_OOM_KILLS_TOTAL, &[("target", "app")]), Some(1.0), "the kernel's counter");
 }

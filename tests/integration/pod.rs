@@ -26,6 +26,7 @@ use crate::support::pod::{
 };
 use crate::support::prometheus::{scrape_config, Prometheus};
 use crate::support::{Metrics, TempDir};
+use leakwatch::metric_names as n;
 
 const LIMIT: u64 = 192 << 20;
 const APP_UID: u32 = 1000;
@@ -92,7 +93,7 @@ fn prom_firing(prom: &Prometheus, selector: &str) -> Option<Value> {
 }
 
 fn sum_oom_kills(m: &Metrics) -> f64 {
-    m.all("leakwatch_target_oom_kills_total", &[("target", "app")]).iter().map(|(_, v)| v).sum()
+    m.all(n::TARGET_OOM_KILLS_TOTAL, &[("target", "app")]).iter().map(|(_, v)| v).sum()
 }
 
 fn start_app(runc: &Runc, pod: &PodCgroup, dir: &Path, n: u32, pause: &Container, ctl: &Path) -> Container {
@@ -173,13 +174,13 @@ fn pod_sidecar_sees_the_oom_kill_once_and_follows_the_restarted_app() {
     let app_pid = app.pid_in_pod().to_string();
     let m = lw.wait(Duration::from_secs(30), "leakwatch following the app", |lw| {
         let m = lw.scrape();
-        (m.get("leakwatch_target_process_info", &[("target", "app"), ("pid", &app_pid)]) == Some(1.0)
-            && m.get("leakwatch_cgroup_memory_limit_bytes", &[("target", "app")]).is_some())
+        (m.get(n::TARGET_PROCESS_INFO, &[("target", "app"), ("pid", &app_pid)]) == Some(1.0)
+            && m.get(n::CGROUP_MEMORY_LIMIT_BYTES, &[("target", "app")]).is_some())
         .then_some(m)
     });
-    assert_eq!(m.get("leakwatch_cgroup_memory_limit_bytes", &[("target", "app")]), Some(LIMIT as f64), "{}", m.text);
-    assert_eq!(m.label_values("leakwatch_cgroup_info", "via"), ["proc_root"], "through /proc/PID/root: {}", m.text);
-    assert_eq!(m.get("leakwatch_target_up", &[("target", "app")]), Some(1.0));
+    assert_eq!(m.get(n::CGROUP_MEMORY_LIMIT_BYTES, &[("target", "app")]), Some(LIMIT as f64), "{}", m.text);
+    assert_eq!(m.label_values(n::CGROUP_INFO, "via"), ["proc_root"], "through /proc/PID/root: {}", m.text);
+    assert_eq!(m.get(n::TARGET_UP, &[("target", "app")]), Some(1.0));
 
     // A real Prometheus on the pod's loopback, with the generated rules (`for` shortened to 2 s).
     let rules = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/alerts/leakwatch-rules.yaml"))
@@ -189,7 +190,8 @@ fn pod_sidecar_sees_the_oom_kill_once_and_follows_the_restarted_app() {
 
     // The app grows gradually past 80 % of its limit: the threshold and filling-up alerts fire.
     lw.wait(Duration::from_secs(60), "the app at 105 MiB", |lw| {
-        (lw.scrape().get("leakwatch_cgroup_memory_usage_bytes", &[("target", "app")])? > (105u64 << 20) as f64)
+        (lw.scrape().get(r#"leakwatch_cgroup_memory_bytes{kind="usage"}"#, &[("target", "app")])?
+            > (105u64 << 20) as f64)
             .then_some(())
     });
     // A steady 1.25 MiB/s for about 55 s: long enough for the leak detector (a 1 min window here)
@@ -212,7 +214,8 @@ fn pod_sidecar_sees_the_oom_kill_once_and_follows_the_restarted_app() {
     // The app holds 176 MiB (92 %) before the last push to the limit, so the pre-mortem's last
     // sample is at least there whatever the sampling phase.
     lw.wait(Duration::from_secs(60), "the app at 172 MiB", |lw| {
-        (lw.scrape().get("leakwatch_cgroup_memory_usage_bytes", &[("target", "app")])? > (172u64 << 20) as f64)
+        (lw.scrape().get(r#"leakwatch_cgroup_memory_bytes{kind="usage"}"#, &[("target", "app")])?
+            > (172u64 << 20) as f64)
             .then_some(())
     });
 
@@ -243,7 +246,7 @@ fn pod_sidecar_sees_the_oom_kill_once_and_follows_the_restarted_app() {
 
     // leakwatch: target down, the kill counted once with its pre-mortem, LeakwatchOomKill.
     let down = lw.wait(Duration::from_secs(30), "leakwatch_target_up 0", |lw| {
-        (lw.scrape().get("leakwatch_target_up", &[("target", "app")]) == Some(0.0)).then(|| killed.elapsed())
+        (lw.scrape().get(n::TARGET_UP, &[("target", "app")]) == Some(0.0)).then(|| killed.elapsed())
     });
     let oom = lw.wait(Duration::from_secs(30), "the OOM report", |lw| {
         let oom = lw.json("/oom");
@@ -293,16 +296,16 @@ fn pod_sidecar_sees_the_oom_kill_once_and_follows_the_restarted_app() {
     let new_pid = app.pid_in_pod().to_string();
     let (followed, m) = lw.wait(Duration::from_secs(30), "leakwatch following the restarted app", |lw| {
         let m = lw.scrape();
-        (m.get("leakwatch_target_process_info", &[("target", "app"), ("pid", &new_pid)]) == Some(1.0))
+        (m.get(n::TARGET_PROCESS_INFO, &[("target", "app"), ("pid", &new_pid)]) == Some(1.0))
             .then(|| (restart_at.elapsed() - started, m))
     });
-    assert_eq!(m.get("leakwatch_target_up", &[("target", "app")]), Some(1.0));
+    assert_eq!(m.get(n::TARGET_UP, &[("target", "app")]), Some(1.0));
     assert!(followed <= 2 * INTERVAL, "the new process was followed {followed:?} after it started");
     let m = lw.wait(Duration::from_secs(30), "the new cgroup", |lw| {
         let m = lw.scrape();
-        m.label_values("leakwatch_cgroup_info", "path").iter().any(|p| p.ends_with("app-2")).then_some(m)
+        m.label_values(n::CGROUP_INFO, "path").iter().any(|p| p.ends_with("app-2")).then_some(m)
     });
-    assert_eq!(m.get("leakwatch_cgroup_memory_oom_kills_total", &[("target", "app")]), Some(0.0), "a new cgroup");
+    assert_eq!(m.get(n::CGROUP_MEMORY_OOM_KILLS_TOTAL, &[("target", "app")]), Some(0.0), "a new cgroup");
     // Some passes later the kill is still counted exactly once.
     std::thread::sleep(3 * INTERVAL);
     let m = lw.scrape();

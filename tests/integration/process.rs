@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::support::{vmrss, Leakwatch, MemHog};
+use leakwatch::metric_names as n;
 
 #[test]
 fn a_200_mib_child_is_reported_within_5_percent_of_its_vmrss() {
@@ -10,12 +11,12 @@ fn a_200_mib_child_is_reported_within_5_percent_of_its_vmrss() {
     let pid = hog.pid().to_string();
     let lw = Leakwatch::start(&["--pid", &pid, "--target-name", "hog"]);
     let m = lw.wait_for(Duration::from_secs(10), "RSS of the hog", |m| {
-        m.get("leakwatch_process_resident_memory_bytes", &[("target", "hog")]).is_some()
+        m.get(r#"leakwatch_process_memory_bytes{kind="resident"}"#, &[("target", "hog")]).is_some()
     });
-    let reported = m.get("leakwatch_process_resident_memory_bytes", &[("target", "hog")]).unwrap();
+    let reported = m.get(r#"leakwatch_process_memory_bytes{kind="resident"}"#, &[("target", "hog")]).unwrap();
     let truth = vmrss(hog.pid()) as f64;
     assert!(truth > 200.0 * 1048576.0, "the hog really holds 200 MiB (VmRSS {truth})");
     let error = (reported - truth).abs() / truth;
     assert!(error < 0.05, "reported {reported} vs VmRSS {truth}: {:.1}% off", error * 100.0);
-    assert_eq!(m.label_values("leakwatch_target_process_info", "pid"), vec![pid]);
+    assert_eq!(m.label_values(n::TARGET_PROCESS_INFO, "pid"), vec![pid]);
 }

@@ -18,7 +18,7 @@ use leakwatch::info::StaticInfo;
 use leakwatch::logs::ring::RingLimits;
 use leakwatch::logs::{LogSource, LogSourceStats, SourceKind};
 use leakwatch::measure::{Structure, Trimmed};
-use leakwatch::metrics::{render_scrape, structures};
+use leakwatch::metrics::Scrape;
 use leakwatch::parse::pressure::{Pressure, PressureLine};
 use leakwatch::reload::ReloadStatus;
 use leakwatch::snapshot::{
@@ -28,6 +28,7 @@ use leakwatch::snapshot::{
 };
 
 use crate::support::{Leakwatch, MemHog};
+use leakwatch::metric_names as n;
 
 /// The promtool binary, or a failure that says how to get one.
 pub fn promtool() -> PathBuf {
@@ -91,11 +92,11 @@ fn a_live_scrape_of_a_real_target_passes_promtool() {
     let pid = hog.pid().to_string();
     let lw = Leakwatch::start(&["--pid", &pid, "--target-name", "hog"]);
     let m = lw.wait_for(Duration::from_secs(15), "host, process, cgroup and own-process metrics", |m| {
-        m.get("leakwatch_host_memory_total_bytes", &[]).is_some()
-            && m.get("leakwatch_process_resident_memory_bytes", &[("target", "hog")]).is_some()
-            && m.get("leakwatch_cgroup_info", &[("target", "hog")]).is_some()
-            && m.get("leakwatch_cgroup_memory_usage_bytes", &[("target", "hog")]).is_some()
-            && m.get("process_resident_memory_bytes", &[]).is_some()
+        m.get(n::HOST_MEMORY_TOTAL_BYTES, &[]).is_some()
+            && m.get(r#"leakwatch_process_memory_bytes{kind="resident"}"#, &[("target", "hog")]).is_some()
+            && m.get(n::CGROUP_INFO, &[("target", "hog")]).is_some()
+            && m.get(r#"leakwatch_cgroup_memory_bytes{kind="usage"}"#, &[("target", "hog")]).is_some()
+            && m.get(n::OWN_RESIDENT_MEMORY_BYTES, &[]).is_some()
     });
     assert_promtool_clean(&m.text);
 }
@@ -124,6 +125,27 @@ fn the_docs_metric_table_lists_exactly_the_rendered_families() {
         .collect();
     let stale: Vec<&&str> = documented.iter().filter(|n| !rendered.iter().any(|r| r == *n)).collect();
     assert!(stale.is_empty(), "docs/metrics.md documents metrics that are not rendered: {stale:?}");
+}
+
+#[test]
+fn a_default_scrape_leaves_out_exactly_the_families_the_docs_mark_detail() {
+    let (snapshot, alerts) = (full_snapshot(), full_alert_state());
+    let default = families(&render_with(&snapshot, &alerts, false));
+    let all = families(&render_with(&snapshot, &alerts, true));
+    assert!(default.iter().all(|f| all.contains(f)), "a default scrape is a part of a detail one");
+    let detail_only: Vec<&String> = all.iter().filter(|f| !default.contains(f)).collect();
+    assert!(detail_only.len() >= 20, "the detail families: {detail_only:?}");
+    assert_promtool_clean(&render_with(&snapshot, &alerts, false));
+    // docs/metrics.md marks each detail family's row with "detail", and no other row.
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/metrics.md"))
+        .expect("docs/metrics.md");
+    for family in &all {
+        let row = doc.lines().find(|l| l.starts_with(&format!("| `{family}` |"))).unwrap_or_else(|| {
+            panic!("docs/metrics.md has no table row for {family}");
+        });
+        let marked = row.contains("*(detail)*");
+        assert_eq!(marked, detail_only.contains(&family), "{family}: marked detail {marked} in docs/metrics.md: {row}");
+    }
 }
 
 /// Sockets from both methods, a listener with a backlog and a peer group.
@@ -167,13 +189,26 @@ pub fn full_render() -> String {
     render_all(&full_snapshot(), &full_alert_state())
 }
 
-/// What `/metrics` serves for a snapshot and its alert state: their families, then the structure
-/// and cleanup families (with cleanups of every trigger done).
+/// What `/metrics?detail=1` serves for a snapshot and its alert state: every family, the
+/// structure, cleanup (cleanups of every trigger done) and HTTP families included.
 pub fn render_all(snapshot: &Snapshot, alerts: &AlertState) -> String {
-    let mut body = render_scrape(snapshot, Some(alerts), Some(&full_reload_status()), &full_info());
+    render_with(snapshot, alerts, true)
+}
+
+/// What `/metrics` serves for a snapshot and its alert state, with or without the detail families.
+pub fn render_with(snapshot: &Snapshot, alerts: &AlertState, detail: bool) -> String {
     let all: Vec<Structure> = snapshot.structures.iter().chain(&alerts.structures).cloned().collect();
-    body.push_str(&structures::render(&all, Some(&full_cleanup_stats())));
-    body + &http_render()
+    let (reload, info, cleanup, http) = (full_reload_status(), full_info(), full_cleanup_stats(), http_figures());
+    Scrape {
+        alerts: Some(alerts),
+        reload: Some(&reload),
+        structures: &all,
+        cleanup: Some(&cleanup),
+        http: Some(&http),
+        detail,
+        ..Scrape::new(snapshot, &info)
+    }
+    .render()
 }
 
 /// Cleanups by every trigger, the last of which freed a log buffer's spare entries.
@@ -224,15 +259,14 @@ pub fn full_reload_status() -> ReloadStatus {
     ReloadStatus::started(Some([7; 32])).failed().succeeded(Some([9; 32])).failed()
 }
 
-/// The `leakwatch_http_*` families (rendered per scrape after the snapshot's), as a server that
-/// answered a scrape and evicted an idle connection renders them (labelled series appear on first
-/// use).
-pub fn http_render() -> String {
+/// The HTTP figures of a server that answered a scrape and evicted an idle connection (labelled
+/// series appear on first use).
+pub fn http_figures() -> leakwatch::http::HttpFigures {
     let budget = std::sync::Arc::new(tokio::sync::Semaphore::new(leakwatch::http::PAGE_MEMORY_BUDGET >> 10));
     let stats = leakwatch::http::HttpStats::new(budget);
     stats.request(leakwatch::http::Route::Metrics, 200);
     stats.evicted(leakwatch::http::EvictReason::IdleCap);
-    stats.render()
+    stats.figures()
 }
 
 fn full_alert_state() -> AlertState {

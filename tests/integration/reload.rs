@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::http::{get, post, SseClient};
 use crate::support::{signal, Leakwatch, TempDir};
+use leakwatch::metric_names as n;
 
 /// The reload budget the issue sets.
 const WITHIN: Duration = Duration::from_secs(2);
@@ -74,8 +75,9 @@ fn metric(lw: &Leakwatch, name: &str, labels: &[(&str, &str)]) -> f64 {
     lw.scrape().get(name, labels).unwrap_or_else(|| panic!("{name} is exported"))
 }
 
+/// Reloads with `result` so far: a result's series appears with its first reload (0 until then).
 fn reloads(lw: &Leakwatch, result: &str) -> f64 {
-    metric(lw, "leakwatch_config_reloads_total", &[("result", result)])
+    lw.scrape().get(n::CONFIG_RELOADS_TOTAL, &[("result", result)]).unwrap_or(0.0)
 }
 
 /// Starts leakwatch on `config_path` (plus `args`) and waits for its first sample.
@@ -83,7 +85,7 @@ fn start(config_path: &Path, args: &[&str]) -> Leakwatch {
     let mut all = vec!["--config", config_path.to_str().expect("utf-8 path")];
     all.extend_from_slice(args);
     let lw = Leakwatch::start(&all);
-    lw.wait_for(Duration::from_secs(10), "the first sample", |m| m.get("leakwatch_samples_total", &[]).is_some());
+    lw.wait_for(Duration::from_secs(10), "the first sample", |m| m.get(n::SAMPLES_TOTAL, &[]).is_some());
     lw
 }
 
@@ -113,9 +115,9 @@ fn a_new_rule_level_and_a_new_source_take_effect_within_2s_and_no_buffered_line_
     let mut stream = SseClient::connect(lw.addr, "/logs/app/stream?backlog=0", &[]);
     assert_eq!(stream.status, 200);
     assert_eq!(alert(&lw), None, "not firing at 90 %");
-    assert_eq!(metric(&lw, "leakwatch_config_last_reload_successful", &[]), 1.0);
-    let started_at = metric(&lw, "leakwatch_config_last_reload_success_timestamp_seconds", &[]);
-    let hash_before = metric(&lw, "leakwatch_config_hash", &[]);
+    assert_eq!(metric(&lw, n::CONFIG_LAST_RELOAD_SUCCESSFUL, &[]), 1.0);
+    let started_at = metric(&lw, n::CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS, &[]);
+    let hash_before = metric(&lw, n::CONFIG_HASH, &[]);
 
     std::fs::write(&s.extra, "already there\n").expect("create extra.log");
     let t0 = Instant::now();
@@ -128,11 +130,11 @@ fn a_new_rule_level_and_a_new_source_take_effect_within_2s_and_no_buffered_line_
     eprintln!("reload took effect after {took:?}");
     assert_eq!(seqs(&lw, "app"), (1..=50).collect::<Vec<_>>(), "every buffered line of app is still there");
     let m = lw.scrape();
-    assert_eq!(m.get("leakwatch_config_last_reload_successful", &[]), Some(1.0));
-    assert_eq!(m.get("leakwatch_config_reloads_total", &[("result", "success")]), Some(1.0));
-    assert!(m.get("leakwatch_config_last_reload_success_timestamp_seconds", &[]).expect("timestamp") >= started_at);
-    assert_ne!(m.get("leakwatch_config_hash", &[]), Some(hash_before), "the hash follows the file");
-    assert!(m.get("leakwatch_log_buffer_bytes", &[("source", "extra")]).is_some(), "{}", m.text);
+    assert_eq!(m.get(n::CONFIG_LAST_RELOAD_SUCCESSFUL, &[]), Some(1.0));
+    assert_eq!(m.get(n::CONFIG_RELOADS_TOTAL, &[("result", "success")]), Some(1.0));
+    assert!(m.get(n::CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS, &[]).expect("timestamp") >= started_at);
+    assert_ne!(m.get(n::CONFIG_HASH, &[]), Some(hash_before), "the hash follows the file");
+    assert!(m.get(n::LOG_BUFFER_BYTES, &[("source", "extra")]).is_some(), "{}", m.text);
 
     // New lines keep coming, to the page and to the subscriber that was connected before.
     append(&s.app, 50, 60);
@@ -161,8 +163,8 @@ fn invalid_files_keep_the_running_config_and_flip_the_reload_metric() {
     wait(Duration::from_secs(10), "the rule to fire", || {
         alert(&lw).is_some_and(|(state, level)| state == "firing" && level == 0.2).then_some(())
     });
-    let hash = metric(&lw, "leakwatch_config_hash", &[]);
-    let good_at = metric(&lw, "leakwatch_config_last_reload_success_timestamp_seconds", &[]);
+    let hash = metric(&lw, n::CONFIG_HASH, &[]);
+    let good_at = metric(&lw, n::CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS, &[]);
     let path = s.config.display().to_string();
     let bad: [(&str, String, &str); 3] = [
         ("a YAML syntax error", "logs:\n  sources: [\n".to_owned(), "line"),
@@ -179,9 +181,9 @@ fn invalid_files_keep_the_running_config_and_flip_the_reload_metric() {
             (reloads(&lw, "failure") == (i + 1) as f64).then_some(())
         });
         let m = lw.scrape();
-        assert_eq!(m.get("leakwatch_config_last_reload_successful", &[]), Some(0.0), "{what}");
-        assert_eq!(m.get("leakwatch_config_hash", &[]), Some(hash), "{what}: the running config's hash stays");
-        assert_eq!(m.get("leakwatch_config_last_reload_success_timestamp_seconds", &[]), Some(good_at), "{what}");
+        assert_eq!(m.get(n::CONFIG_LAST_RELOAD_SUCCESSFUL, &[]), Some(0.0), "{what}");
+        assert_eq!(m.get(n::CONFIG_HASH, &[]), Some(hash), "{what}: the running config's hash stays");
+        assert_eq!(m.get(n::CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS, &[]), Some(good_at), "{what}");
         assert_eq!(source_names(&lw), ["app"], "{what}: the old source is still served");
         assert_eq!(seqs(&lw, "app").len(), 50, "{what}: with its lines");
         assert_eq!(alert(&lw), Some(("firing".to_owned(), 0.2)), "{what}: the old rule is still there");
@@ -206,8 +208,8 @@ fn invalid_files_keep_the_running_config_and_flip_the_reload_metric() {
     std::fs::write(&s.config, config(0.9, &[("app", &s.app)])).expect("write the good config");
     wait(WITHIN, "the good reload", || (reloads(&lw, "success") == 1.0).then_some(()));
     let m = lw.scrape();
-    assert_eq!(m.get("leakwatch_config_last_reload_successful", &[]), Some(1.0));
-    assert!(m.get("leakwatch_config_last_reload_success_timestamp_seconds", &[]).expect("timestamp") > good_at);
+    assert_eq!(m.get(n::CONFIG_LAST_RELOAD_SUCCESSFUL, &[]), Some(1.0));
+    assert!(m.get(n::CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS, &[]).expect("timestamp") > good_at);
     wait(WITHIN, "the raised level to resolve the alert", || {
         (alert(&lw) == Some(("resolved".to_owned(), 0.9))).then_some(())
     });
@@ -360,16 +362,14 @@ fn target_and_buffer_caps_change_in_place() {
     append(&s.app, 0, 30);
     wait(Duration::from_secs(10), "30 lines", || (seqs(&lw, "app").len() == 30).then_some(()));
     let mut stream = SseClient::connect(lw.addr, "/logs/app/stream?backlog=0", &[]);
-    assert!(lw.scrape().get("leakwatch_target_processes", &[("target", "leakwatch")]).is_some());
+    assert!(lw.scrape().get(n::TARGET_PROCESSES, &[("target", "leakwatch")]).is_some());
 
     // A new target name, and a line cap below what the buffer holds.
     let text = config(0.9, &[("app", &s.app)])
         .replace("logs:\n", "logs:\n  max_lines: 10\n")
         .replace("alerts:", "target:\n  name: renamed\nalerts:");
     replace(&s.config, &text);
-    lw.wait_for(WITHIN, "the new target label", |m| {
-        m.get("leakwatch_target_processes", &[("target", "renamed")]).is_some()
-    });
+    lw.wait_for(WITHIN, "the new target label", |m| m.get(n::TARGET_PROCESSES, &[("target", "renamed")]).is_some());
     let v = get(lw.addr, "/logs", &[]).json();
     let app = &v["sources"][0];
     assert_eq!((app["max_lines"].as_u64(), app["lines"].as_u64()), (Some(10), Some(10)), "{app}");
@@ -385,17 +385,16 @@ fn in_run_mode_sighup_reloads_and_is_not_forwarded() {
     let s = setup("reload-run");
     std::fs::write(&s.config, "logs:\n  max_lines: 100\n").expect("write the config");
     let lw = Leakwatch::start(&["--config", s.config.to_str().expect("utf-8"), "run", "--", "sleep", "600"]);
-    let m =
-        lw.wait_for(Duration::from_secs(10), "the child", |m| m.get("leakwatch_target_processes", &[]) == Some(1.0));
-    let child: i32 = m.label_values("leakwatch_target_process_info", "pid")[0].parse().expect("pid");
+    let m = lw.wait_for(Duration::from_secs(10), "the child", |m| m.get(n::TARGET_PROCESSES, &[]) == Some(1.0));
+    let child: i32 = m.label_values(n::TARGET_PROCESS_INFO, "pid")[0].parse().expect("pid");
     // The wrapped command's streams take the new caps in place.
     std::fs::write(&s.config, "logs:\n  max_lines: 50\n").expect("write the config");
     signal(lw.child.id() as i32, "HUP");
     lw.wait_for(WITHIN, "the reload", |m| {
-        m.get("leakwatch_log_buffer_max_lines", &[("source", "stdout")]) == Some(50.0)
-            && m.get("leakwatch_config_reloads_total", &[("result", "success")]) >= Some(1.0)
+        m.get(n::LOG_BUFFER_MAX_LINES, &[("source", "stdout")]) == Some(50.0)
+            && m.get(n::CONFIG_RELOADS_TOTAL, &[("result", "success")]) >= Some(1.0)
     });
     std::thread::sleep(Duration::from_millis(300));
     assert!(Path::new(&format!("/proc/{child}")).exists(), "the wrapped command did not get SIGHUP");
-    assert_eq!(lw.scrape().get("leakwatch_target_processes", &[]), Some(1.0));
+    assert_eq!(lw.scrape().get(n::TARGET_PROCESSES, &[]), Some(1.0));
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::support::{run_to_exit, signal, wait_timeout, Leakwatch};
+use leakwatch::metric_names as n;
 
 #[test]
 fn the_wrapped_commands_exit_code_is_returned() {
@@ -26,9 +27,9 @@ fn a_command_that_cannot_start_is_a_clear_error() {
 fn the_child_is_the_target_and_sigterm_is_forwarded() {
     let lw = Leakwatch::start(&["run", "--", "sleep", "600"]);
     let m = lw.wait_for(Duration::from_secs(10), "the wrapped sleep as the target", |m| {
-        m.get("leakwatch_process_resident_memory_bytes", &[("target", "sleep")]).is_some()
+        m.get(r#"leakwatch_process_memory_bytes{kind="resident"}"#, &[("target", "sleep")]).is_some()
     });
-    let pids = m.label_values("leakwatch_target_process_info", "pid");
+    let pids = m.label_values(n::TARGET_PROCESS_INFO, "pid");
     assert_eq!(pids.len(), 1);
     let child_pid: i32 = pids[0].parse().unwrap();
     let ppid = std::fs::read_to_string(format!("/proc/{child_pid}/stat")).unwrap();
@@ -43,7 +44,7 @@ fn the_child_is_the_target_and_sigterm_is_forwarded() {
 #[test]
 fn sigint_is_forwarded_too() {
     let lw = Leakwatch::start(&["run", "--", "sleep", "600"]);
-    lw.wait_for(Duration::from_secs(10), "a first sample", |m| m.get("leakwatch_target_processes", &[]) == Some(1.0));
+    lw.wait_for(Duration::from_secs(10), "a first sample", |m| m.get(n::TARGET_PROCESSES, &[]) == Some(1.0));
     let mut lw = lw;
     signal(lw.child.id() as i32, "INT");
     let status = wait_timeout(&mut lw.child, Duration::from_secs(15)).expect("leakwatch exits after SIGINT");

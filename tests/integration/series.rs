@@ -8,6 +8,7 @@ use leakwatch::logs::{LogSource, SourceKind};
 use leakwatch::snapshot::{PeerSample, Protocol, Snapshot, SockState};
 
 use crate::promtool::{alert_state_for, full_snapshot, render_all, structures_of};
+use leakwatch::metric_names as n;
 
 /// docs/metrics.md's stated bound on the series one leakwatch exports.
 const MAX_SERIES: usize = 2500;
@@ -94,10 +95,13 @@ fn documented_default_start() -> usize {
 fn a_default_start_exports_the_documented_number_of_series() {
     let documented = documented_default_start();
     let lw = crate::support::Leakwatch::start(&[]);
-    let m = lw.wait_for(std::time::Duration::from_secs(20), "the first sample", |m| {
-        m.get("leakwatch_target_up", &[("target", "leakwatch")]).is_some()
+    lw.wait_for(std::time::Duration::from_secs(20), "the first sample", |m| {
+        m.get(n::TARGET_UP, &[("target", "leakwatch")]).is_some()
     });
-    let measured = m.text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).count();
+    // What Prometheus scrapes: the default families, without `?detail=1`.
+    let (status, body) = lw.get("/metrics");
+    assert_eq!(status, 200, "{body}");
+    let measured = body.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).count();
     eprintln!("a default start exports {measured} series; docs/metrics.md says {documented}");
     // The host decides a few series (PSI, cgroup v1 or v2, sockets the scrape itself holds), so
     // the figure holds within a tenth; a family added or dropped moves it by more.

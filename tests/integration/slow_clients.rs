@@ -7,13 +7,14 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::support::{http_get, Leakwatch};
+use leakwatch::metric_names as n;
 
 const SLOW: usize = 500;
 
 #[test]
 fn five_hundred_slow_clients_do_not_stop_scrapes_and_are_all_closed() {
     let lw = Leakwatch::start(&[]);
-    lw.wait_for(Duration::from_secs(10), "a first sample", |m| m.get("leakwatch_samples_total", &[]).is_some());
+    lw.wait_for(Duration::from_secs(10), "a first sample", |m| m.get(n::SAMPLES_TOTAL, &[]).is_some());
     let mut slow: Vec<TcpStream> = (0..SLOW)
         .map(|_| {
             let s = TcpStream::connect(lw.addr).expect("connect a slow client");
@@ -39,7 +40,7 @@ fn five_hundred_slow_clients_do_not_stop_scrapes_and_are_all_closed() {
         let (status, body) = http_get(lw.addr, "/metrics");
         latencies.push(t.elapsed());
         assert_eq!(status, 200, "a scrape while {SLOW} slow clients are connected");
-        assert!(body.contains("leakwatch_samples_total"));
+        assert!(body.contains(n::SAMPLES_TOTAL));
         std::thread::sleep(Duration::from_millis(250));
     }
     // Every slow connection has been closed by leakwatch: reading gives end of file (or a reset).

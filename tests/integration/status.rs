@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::support::http::get;
 use crate::support::procs::PyProc;
 use crate::support::{binary, run_to_exit, Leakwatch, TempDir};
+use leakwatch::metric_names as n;
 
 const TOKEN: &str = "status-test-token-0123456789";
 
@@ -281,16 +282,16 @@ fn an_admin_cleanup_frees_exactly_what_status_shows_and_keeps_every_line() {
     assert_eq!(c["freed_bytes_total"], report["freed_bytes"]);
     assert_eq!(c["last"]["at"], report["at"]);
     let m = s.lw.scrape();
-    assert_eq!(m.get("leakwatch_cleanups_total", &[("trigger", "admin")]), Some(1.0));
-    assert_eq!(m.get("leakwatch_cleanup_freed_bytes_total", &[]), report["freed_bytes"].as_f64());
-    assert_eq!(m.get("leakwatch_cleanup_last_timestamp_seconds", &[]), report["at"].as_f64());
+    assert_eq!(m.get(n::CLEANUPS_TOTAL, &[("trigger", "admin")]), Some(1.0));
+    assert_eq!(m.get(n::CLEANUP_FREED_BYTES_TOTAL, &[]), report["freed_bytes"].as_f64());
+    assert_eq!(m.get(n::CLEANUP_LAST_TIMESTAMP_SECONDS, &[]), report["at"].as_f64());
     let ring_bytes = |name| structure(&after, name, Some("app"))["bytes"].as_f64().expect("bytes");
     assert_eq!(
-        m.get("leakwatch_log_buffer_allocated_bytes", &[("source", "app")]),
+        m.get(n::LOG_BUFFER_ALLOCATED_BYTES, &[("source", "app")]),
         Some(ring_bytes("log_lines") + ring_bytes("log_text"))
     );
     assert_eq!(
-        m.get("leakwatch_structure_allocated_bytes", &[("structure", "conn_first_seen")]),
+        m.get(n::STRUCTURE_ALLOCATED_BYTES, &[("structure", "conn_first_seen")]),
         structure(&after, "conn_first_seen", None)["bytes"].as_f64()
     );
 
@@ -340,7 +341,7 @@ fn interval_and_memory_triggers_fire_and_are_counted_by_trigger() {
     assert!(["interval", "memory"].contains(&trigger));
     let m = s.lw.scrape();
     for t in ["interval", "memory"] {
-        let n = m.get("leakwatch_cleanups_total", &[("trigger", t)]).expect("counted");
+        let n = m.get(n::CLEANUPS_TOTAL, &[("trigger", t)]).expect("counted");
         assert!(n >= p[t].as_f64().expect("n"), "{t}: /metrics {n} after /status {}", p[t]);
     }
 }
@@ -443,6 +444,13 @@ fn a_missing_target_and_a_missing_tail_file_are_reported_within_one_interval_and
         &["target not found: no process matches pid 999999", "missing.log: no such file"],
         Duration::from_secs(10),
     );
+    // The warnings are logged during the first pass; its snapshot and the alerts evaluated on it
+    // are published just after (on a loaded machine, after `leakwatch status` would have asked).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(lw.get("/status").1.contains("\"not_found\"") && lw.get("/alerts").1.contains("LeakwatchTargetDown")) {
+        assert!(Instant::now() < deadline, "the first pass's snapshot and alerts were never published");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     let server = format!("http://{}", lw.addr);
     let out = run_to_exit(&["status", "--server", &server]);

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::procs::PyProc;
 use crate::support::{Leakwatch, TempDir};
+use leakwatch::metric_names as n;
 
 /// Starts three workers that never exit (one of them with a child of its own), and one child that
 /// exits at once and is never reaped (a zombie).
@@ -71,26 +72,25 @@ fn workers_that_never_exit_are_counted_then_stale_and_zombies_are_zombies() {
     let pid = spawner.pid().to_string();
     let lw = Leakwatch::start(&["--config", config.to_str().unwrap(), "--pid", &pid, "--target-name", "spawner"]);
     let first = lw.wait_for(Duration::from_secs(10), "the children", |m| {
-        m.get("leakwatch_task_children", &[("target", "spawner")]).is_some()
+        m.get(n::TASK_CHILDREN, &[("target", "spawner")]).is_some()
     });
     let fresh = started.elapsed() < Duration::from_secs(4);
-    let state = |m: &crate::support::Metrics, s: &str| m.get("leakwatch_task_descendants", &[("state", s)]);
-    assert_eq!(first.get("leakwatch_task_children", &[]), Some(4.0), "3 workers + 1 zombie\n{}", first.text);
+    let state = |m: &crate::support::Metrics, s: &str| m.get(n::TASK_DESCENDANTS, &[("state", s)]);
+    assert_eq!(first.get(n::TASK_CHILDREN, &[]), Some(4.0), "3 workers + 1 zombie\n{}", first.text);
     assert_eq!(state(&first, "sleeping"), Some(4.0), "3 workers + the grandchild");
     assert_eq!(state(&first, "zombie"), Some(1.0), "the unreaped child");
-    assert_eq!(first.get("leakwatch_task_tracked", &[]), Some(5.0));
+    assert_eq!(first.get(n::TASK_TRACKED, &[]), Some(5.0));
     if fresh {
-        assert_eq!(first.get("leakwatch_task_stale_descendants", &[]), Some(0.0), "younger than 4 s");
+        assert_eq!(first.get(n::TASK_STALE_DESCENDANTS, &[]), Some(0.0), "younger than 4 s");
     }
-    let m = lw.wait_for(Duration::from_secs(15), "stale descendants", |m| {
-        m.get("leakwatch_task_stale_descendants", &[]) == Some(5.0)
-    });
+    let m = lw
+        .wait_for(Duration::from_secs(15), "stale descendants", |m| m.get(n::TASK_STALE_DESCENDANTS, &[]) == Some(5.0));
     assert!(started.elapsed() >= Duration::from_secs(4), "stale only after the configured age");
-    assert_eq!(m.get("leakwatch_task_stale_after_seconds", &[]), Some(4.0));
-    assert_eq!(m.get("leakwatch_task_children", &[]), Some(4.0));
-    let switches = m.get("leakwatch_task_context_switches_total", &[("kind", "voluntary")]);
+    assert_eq!(m.get(n::TASK_STALE_AFTER_SECONDS, &[]), Some(4.0));
+    assert_eq!(m.get(n::TASK_CHILDREN, &[]), Some(4.0));
+    let switches = m.get(n::TASK_CONTEXT_SWITCHES_TOTAL, &[("kind", "voluntary")]);
     assert!(switches.is_some_and(|v| v > 0.0), "the spawner slept, so it switched voluntarily: {switches:?}");
-    assert!(m.get("leakwatch_task_context_switches_total", &[("kind", "involuntary")]).is_some());
+    assert!(m.get(n::TASK_CONTEXT_SWITCHES_TOTAL, &[("kind", "involuntary")]).is_some());
 }
 
 #[test]
@@ -106,16 +106,15 @@ fn a_descriptor_leak_is_counted_by_kind_against_the_lowered_soft_limit() {
     let total: f64 = truth.iter().map(|(_, n)| n).sum();
     let pid = leaker.pid().to_string();
     let lw = Leakwatch::start(&["--pid", &pid, "--target-name", "leaker"]);
-    let m =
-        lw.wait_for(Duration::from_secs(10), "fd figures", |m| m.get("leakwatch_fd_utilization_ratio", &[]).is_some());
+    let m = lw.wait_for(Duration::from_secs(10), "fd figures", |m| m.get(n::FD_UTILIZATION_RATIO, &[]).is_some());
     for (kind, n) in &truth {
-        assert_eq!(m.get("leakwatch_fd_open", &[("target", "leaker"), ("kind", kind)]), Some(*n), "{kind}\n{}", m.text);
+        assert_eq!(m.get(n::FD_OPEN, &[("target", "leaker"), ("kind", kind)]), Some(*n), "{kind}\n{}", m.text);
     }
     let get = |k: &str| truth.iter().find(|(kind, _)| kind == k).map(|(_, n)| *n).unwrap_or(0.0);
     assert!(get("file") >= 20.0 && get("pipe") >= 10.0 && get("socket") >= 4.0 && get("anon_inode") >= 3.0);
-    assert_eq!(m.get("leakwatch_process_max_fds", &[]), Some(64.0), "the lowered soft limit");
-    assert_eq!(m.get("leakwatch_process_open_fds", &[]), Some(total));
-    let ratio = m.get("leakwatch_fd_utilization_ratio", &[("target", "leaker")]).expect("ratio");
+    assert_eq!(m.get(n::PROCESS_MAX_FDS, &[]), Some(64.0), "the lowered soft limit");
+    assert_eq!(m.get(n::PROCESS_OPEN_FDS, &[]), Some(total));
+    let ratio = m.get(n::FD_UTILIZATION_RATIO, &[("target", "leaker")]).expect("ratio");
     assert!((ratio - total / 64.0).abs() < 1e-9, "utilization {ratio} = {total} / 64");
     assert!(ratio > 0.5, "the leak fills more than half of the limit: {ratio}");
 }

@@ -13,6 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::{binary, run_to_exit, Leakwatch, TempDir};
+use leakwatch::metric_names as n;
 
 /// A tool on `PATH`; panics (never skips) when it is missing.
 fn tool(name: &str) -> PathBuf {
@@ -170,7 +171,7 @@ fn https_scrape_basic_auth_headers_and_plain_http() {
 
     let ok = curl(&["--cacert", &ca, "-u", "prom:s3cret", &url(&lw, "/metrics")]);
     assert_eq!(ok.status, "200", "{}", ok.stderr);
-    assert!(ok.body.contains("leakwatch_build_info"), "{}", ok.body);
+    assert!(ok.body.contains(n::BUILD_INFO), "{}", ok.body);
     assert!(ok.head.contains("x-frame-options: deny"), "{}", ok.head);
 
     for (who, what) in [("prom:wrong", "a wrong password"), ("nobody:s3cret", "an unknown user")] {

@@ -21,6 +21,8 @@ pub enum Rotation {
     Symlink,
     /// `cp app.log app.log.1` then truncate `app.log` to 0 (logrotate `copytruncate`).
     CopyTruncate,
+    /// Truncate `app.log` to 0 in place, no copy (`> app.log`): lines not read yet are lost.
+    Truncate,
 }
 
 pub const ALL: [Rotation; 4] =
@@ -34,6 +36,7 @@ impl Rotation {
             Rotation::DeleteRecreate => "delete",
             Rotation::Symlink => "symlink",
             Rotation::CopyTruncate => "copytruncate",
+            Rotation::Truncate => "truncate",
         }
     }
 }
@@ -155,6 +158,10 @@ fn rotate(kind: Rotation, dir: &Path, path: &Path, file: File, n: u64) -> File {
         }
         Rotation::CopyTruncate => {
             std::fs::copy(path, rotated(path)).expect("copy the log");
+            file.set_len(0).expect("truncate the log");
+            return file;
+        }
+        Rotation::Truncate => {
             file.set_len(0).expect("truncate the log");
             return file;
         }

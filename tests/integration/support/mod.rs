@@ -83,9 +83,9 @@ impl Leakwatch {
         http_get(self.addr, path)
     }
 
-    /// Scrapes /metrics and parses it.
+    /// Scrapes /metrics with the detail families (every figure) and parses it.
     pub fn scrape(&self) -> Metrics {
-        let (status, body) = self.get("/metrics");
+        let (status, body) = self.get("/metrics?detail=1");
         assert_eq!(status, 200, "/metrics answered {status}: {body}");
         Metrics::parse(&body)
     }
@@ -201,11 +201,20 @@ impl Metrics {
         self.all(name, labels).first().map(|(_, v)| *v)
     }
 
-    /// Every sample of `name` whose labels include all of `labels`.
+    /// Every sample of `name` whose labels include all of `labels`. `name` may carry matchers
+    /// as PromQL writes them (`leakwatch_process_memory_bytes{kind="resident"}`): they are added
+    /// to `labels`.
     pub fn all(&self, name: &str, labels: &[(&str, &str)]) -> Vec<(Vec<(String, String)>, f64)> {
+        let (name, inline) = match name.split_once('{') {
+            Some((n, rest)) => (n, parse_labels(rest.trim_end_matches('}'))),
+            None => (name, Vec::new()),
+        };
+        let has = |l: &[(String, String)], k: &str, v: &str| l.iter().any(|(lk, lv)| lk == k && lv == v);
         self.samples
             .iter()
-            .filter(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v)))
+            .filter(|(n, l, _)| {
+                n == name && labels.iter().all(|(k, v)| has(l, k, v)) && inline.iter().all(|(k, v)| has(l, k, v))
+            })
             .map(|(_, l, v)| (l.clone(), *v))
             .collect()
     }
