@@ -37,7 +37,8 @@ fn seq_of(data: &[u8]) -> u64 {
     std::str::from_utf8(&data[4..13]).ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("bad line"))
 }
 
-fn start(dir: &TempDir, max_lines: usize, max_subscribers: usize) -> (Leakwatch, std::path::PathBuf) {
+/// Starts leakwatch on an empty `app.log`; `release` runs the release binary.
+fn start(dir: &TempDir, max_lines: usize, max_subscribers: usize, release: bool) -> (Leakwatch, std::path::PathBuf) {
     let path = dir.path().join("app.log");
     std::fs::write(&path, b"").expect("create the log file");
     let config = dir.path().join("leakwatch.yaml");
@@ -46,7 +47,15 @@ fn start(dir: &TempDir, max_lines: usize, max_subscribers: usize) -> (Leakwatch,
         path.display()
     );
     std::fs::write(&config, yaml).expect("write the config");
-    (Leakwatch::start(&["--config", config.to_str().expect("utf-8 path")]), path)
+    let args = ["--config", config.to_str().expect("utf-8 path")];
+    let lw = if release {
+        // The fan-out test measures throughput: the binary as it ships (a debug build's SSE
+        // encoding alone cannot keep up with 50 × 3 000 lines/s on a loaded machine).
+        Leakwatch::start_cmd(std::process::Command::new(crate::support::release_binary()), &args)
+    } else {
+        Leakwatch::start(&args)
+    };
+    (lw, path)
 }
 
 /// Appends lines `from..=to` in one write.
@@ -87,7 +96,7 @@ fn read_until(client: &mut SseClient, last: u64, seen: &mut Seen) {
 #[test]
 fn fifty_subscribers_one_stalled_the_others_get_every_line_and_the_stalled_one_is_told_what_it_missed() {
     let dir = TempDir::new("stream");
-    let (lw, path) = start(&dir, RING_LINES, SUBSCRIBERS);
+    let (lw, path) = start(&dir, RING_LINES, SUBSCRIBERS, true);
     let addr = lw.addr;
     let mut clients: Vec<SseClient> =
         (0..SUBSCRIBERS).map(|_| SseClient::connect(addr, "/logs/app/stream?backlog=0", &[])).collect();
@@ -203,7 +212,7 @@ fn fifty_subscribers_one_stalled_the_others_get_every_line_and_the_stalled_one_i
 #[test]
 fn resuming_with_last_event_id_has_no_gap_and_no_duplicate() {
     let dir = TempDir::new("stream-resume");
-    let (lw, path) = start(&dir, 10_000, 8);
+    let (lw, path) = start(&dir, 10_000, 8, false);
     append(&path, 1, 100);
     let mut first = SseClient::connect(lw.addr, "/logs/app/stream?backlog=100000", &[]);
     assert_eq!(first.status, 200);
@@ -259,7 +268,7 @@ fn resuming_with_last_event_id_has_no_gap_and_no_duplicate() {
 #[test]
 fn shutdown_ends_open_streams_and_frees_their_slots() {
     let dir = TempDir::new("stream-stop");
-    let (lw, path) = start(&dir, 1000, 2);
+    let (lw, path) = start(&dir, 1000, 2, false);
     append(&path, 1, 3);
     let mut a = SseClient::connect(lw.addr, "/logs/app/stream", &[]);
     let b = SseClient::connect(lw.addr, "/logs/app/stream", &[]);
