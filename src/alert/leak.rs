@@ -47,64 +47,64 @@
 use super::history::WindowLimits;
 
 /// The window is cut into this many blocks (of `retention / BLOCKS` each).
-pub const BLOCKS: usize = 12;
+pub(crate) const BLOCKS: usize = 12;
 /// The longer scale (hysteresis only) spans at most this many blocks, older ones included.
-pub const LONG_BLOCKS: usize = 3 * BLOCKS;
+pub(crate) const LONG_BLOCKS: usize = 3 * BLOCKS;
 /// The longer scale's slope may exceed the window's upper bound by at most this factor.
-pub const LONG_AGREE: f64 = 2.0;
+pub(crate) const LONG_AGREE: f64 = 2.0;
 /// Fewer blocks than this are never judged.
-pub const MIN_BLOCKS: usize = 6;
+pub(crate) const MIN_BLOCKS: usize = 6;
 /// Fewer points than this are never judged.
-pub const MIN_POINTS: usize = 8;
+pub(crate) const MIN_POINTS: usize = 8;
 /// A block's low quantile.
-pub const BLOCK_LOW: f64 = 0.1;
+pub(crate) const BLOCK_LOW: f64 = 0.1;
 /// A block's high quantile.
-pub const BLOCK_HIGH: f64 = 0.9;
+pub(crate) const BLOCK_HIGH: f64 = 0.9;
 /// Standard deviations of the slope's lower bound to start calling a series growing.
-pub const Z_ENTER: f64 = 2.33;
+pub(crate) const Z_ENTER: f64 = 2.33;
 /// Standard deviations of the slope's lower bound to keep calling it growing.
-pub const Z_STAY: f64 = 1.0;
+pub(crate) const Z_STAY: f64 = 1.0;
 /// The smaller half-slope must be at least this share of the larger one to start growing.
-pub const AGREE_ENTER: f64 = 0.5;
+pub(crate) const AGREE_ENTER: f64 = 0.5;
 /// To start growing, each third of the blocks must rise by at least this share of the slope.
-pub const AGREE_THIRDS: f64 = 0.3;
+pub(crate) const AGREE_THIRDS: f64 = 0.3;
 /// To start growing, the newer half of the window must rise at least this share as fast as the older.
-pub const SLOWING: f64 = 0.6;
+pub(crate) const SLOWING: f64 = 0.6;
 /// The quantile of the projected samples taken as the peaks.
-pub const PEAK_QUANTILE: f64 = 0.95;
+pub(crate) const PEAK_QUANTILE: f64 = 0.95;
 /// The largest lag-1 autocorrelation allowed for in the variance (beyond, the inflation is capped).
 const MAX_AUTOCORRELATION: f64 = 0.9;
 
 /// What the detector concluded about one series.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Trend {
+pub(crate) struct Trend {
     /// Points in the window.
-    pub samples: usize,
+    pub(crate) samples: usize,
     /// The share of the retention the window covers, 0..=1.
-    pub fill: f64,
+    pub(crate) fill: f64,
     /// Whether the window is full enough to judge (`fill >= min_fill` and enough points and blocks).
-    pub ready: bool,
+    pub(crate) ready: bool,
     /// Theil–Sen slope over the blocks judged, units per second (when ready).
-    pub slope: Option<f64>,
+    pub(crate) slope: Option<f64>,
     /// The lower bound of the slope's confidence interval (when ready).
-    pub slope_low: Option<f64>,
+    pub(crate) slope_low: Option<f64>,
     /// Seconds of history the judgement used (the whole window or its newest part).
-    pub judged_seconds: Option<f64>,
+    pub(crate) judged_seconds: Option<f64>,
     /// The level now along that slope (when ready).
-    pub level: Option<f64>,
+    pub(crate) level: Option<f64>,
     /// The peaks now along that slope (the upper envelope; when ready).
-    pub peaks: Option<f64>,
+    pub(crate) peaks: Option<f64>,
     /// Whether the series grows significantly (see the module doc).
-    pub growing: bool,
+    pub(crate) growing: bool,
     /// Seconds until the peaks reach the limit at `slope`; only when growing (0 at or above it).
-    pub seconds_to_limit: Option<f64>,
+    pub(crate) seconds_to_limit: Option<f64>,
     /// Seconds until the level reaches the limit; only when growing.
-    pub level_seconds_to_limit: Option<f64>,
+    pub(crate) level_seconds_to_limit: Option<f64>,
 }
 
 impl Trend {
     /// The peaks' share of `limit` `ahead` seconds from now along the slope (when growing).
-    pub fn projected_ratio(&self, ahead: f64, limit: f64) -> Option<f64> {
+    pub(crate) fn projected_ratio(&self, ahead: f64, limit: f64) -> Option<f64> {
         let (peaks, slope) = (self.peaks?, self.slope?);
         (self.growing && limit > 0.0).then(|| (peaks + slope * ahead) / limit)
     }
@@ -113,22 +113,22 @@ impl Trend {
 /// One block of samples, summarised: its mean time, the middle of its low and high quantiles,
 /// and its high quantile.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Block {
+pub(crate) struct Block {
     /// The mean time of its points.
-    pub t: f64,
+    pub(crate) t: f64,
     /// The middle of its [`BLOCK_LOW`] and [`BLOCK_HIGH`] quantiles.
-    pub value: f64,
+    pub(crate) value: f64,
     /// The time its oldest point was taken.
-    pub start: f64,
+    pub(crate) start: f64,
     /// The time its block ends (its newest point's time, or the block's edge).
-    pub end: f64,
+    pub(crate) end: f64,
     /// Its [`BLOCK_HIGH`] quantile.
-    pub high: f64,
+    pub(crate) high: f64,
 }
 
 /// Summarises the points of one block (oldest first) ending at `end`: it needs two points
 /// covering at least `min_span` seconds. `values` is scratch space.
-pub fn summarize(block: &[(f64, f64)], end: f64, min_span: f64, values: &mut Vec<f64>) -> Option<Block> {
+pub(crate) fn summarize(block: &[(f64, f64)], end: f64, min_span: f64, values: &mut Vec<f64>) -> Option<Block> {
     let (first, last) = (block.first()?, block.last()?);
     if block.len() < 2 || last.0 - first.0 < min_span {
         return None;
@@ -152,7 +152,7 @@ struct Fit {
 /// Judges the points of a window (oldest first) at time `now` against `limit`; `older` are
 /// summaries of blocks before the window (oldest first; see [`BlockLog`](super::history::BlockLog)),
 /// `was_growing` is the previous judgement (the hysteresis).
-pub fn judge(
+pub(crate) fn judge(
     points: &[(f64, f64)],
     older: &[Block],
     now: f64,

@@ -60,10 +60,10 @@ pub const PARTIAL_LINE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 64 * 1024;
 /// A lasting problem (a missing file, a refused one) is logged again this often.
-pub const PROBLEM_REPEAT: Duration = Duration::from_secs(60);
+pub(crate) const PROBLEM_REPEAT: Duration = Duration::from_secs(60);
 /// How long a rotated-away file is still read after it last grew: a writer that has not reopened
 /// its log yet (logrotate `create` before the app's reopen) keeps appending to the old file.
-pub const ROTATED_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const ROTATED_GRACE: Duration = Duration::from_secs(5);
 /// The nice value the directory watcher thread asks for (it only stats and opens files).
 const WATCHER_NICE: i32 = -10;
 /// Most directory entries examined when looking for a copytruncate copy.
@@ -178,11 +178,6 @@ impl Tailer {
     /// being read and opens a new file the path names. Tests call it to stand for an event.
     pub fn observe(&self) {
         self.discovery.on_event(EventKind::Names);
-    }
-
-    /// Files opened ahead of the follower, waiting to be read.
-    pub fn pending_files(&self) -> usize {
-        self.discovery.pending()
     }
 
     /// Reads what is left and stores the unfinished line (shutdown).
@@ -524,7 +519,7 @@ pub(super) fn resolve(pattern: &str) -> io::Result<Option<(PathBuf, std::fs::Met
 }
 
 /// Whether a configured path is a glob pattern.
-pub fn is_glob(pattern: &str) -> bool {
+pub(crate) fn is_glob(pattern: &str) -> bool {
     pattern.contains(['*', '?', '['])
 }
 

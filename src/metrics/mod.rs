@@ -9,7 +9,7 @@
 
 mod alerts;
 mod conns;
-pub mod family;
+pub(crate) mod family;
 mod logs;
 mod oom;
 mod reload;
