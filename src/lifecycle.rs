@@ -1,4 +1,4 @@
-//! Process lifecycle: binds, builds the running parts ([`App::build`]), spawns their tasks, the
+//! Process lifecycle: binds, builds the running parts (`App::build`), spawns their tasks, the
 //! reloader and the server, handles SIGTERM/SIGINT (forwarded to the wrapped command in `run`
 //! mode) and SIGHUP (reload), and shuts down within a grace period. The only module that spawns
 //! long-lived tasks (the Alertmanager push is restarted on the same tracker).

@@ -71,7 +71,7 @@ impl Structure {
 /// What trimming one structure changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Trimmed {
-    /// The structure's name (as in [`Structure::name`]).
+    /// The structure's name (as in `Structure::name`).
     pub name: &'static str,
     /// The log source, for a log buffer's parts.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -3,7 +3,7 @@
 //! pass stops at the first cap it meets. yaml_serde keeps every event of a document in memory and
 //! expands each alias in full (a 1 MiB file can name a 380 KB string 45 000 times: 16 GiB), and the
 //! YAML scanner's cost per token grows with the flow nesting depth (100 000 `[` take minutes);
-//! stopping at [`MAX_DEPTH`] and [`MAX_NODES`] keeps both the time and the memory linear in the
+//! stopping at [`MAX_DEPTH`] and `MAX_NODES` keeps both the time and the memory linear in the
 //! bytes read so far.
 //!
 //! yaml_serde does not expose its event stream, so this module drives the same parser

@@ -143,7 +143,7 @@ pub struct TrendView {
 /// What a time to the limit is projected from: the upper envelope (see [`leak`]).
 pub(crate) const PROJECTION: &str = "peaks";
 
-/// [`Trend`] in JSON form.
+/// `Trend` in JSON form.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct TrendJson {
     /// Share of the retention covered.

@@ -3,7 +3,7 @@
 //!
 //! The window is cut into blocks of `retention / BLOCKS` (5 min by default), counted back from
 //! the newest sample. Each block is summarised by the middle of its low and high quantiles
-//! ([`BLOCK_LOW`], [`BLOCK_HIGH`]): under a GC sawtooth shorter than a block that is the middle
+//! (`BLOCK_LOW`, `BLOCK_HIGH`): under a GC sawtooth shorter than a block that is the middle
 //! of its troughs and peaks, whatever the phase, and one spike moves it little. Over those block
 //! values:
 //!
@@ -11,33 +11,33 @@
 //!    blocks (Theil–Sen); its confidence interval comes from the distribution of Kendall's S,
 //!    widened by `(1 + ρ) / (1 − ρ)` for the lag-1 autocorrelation ρ of the blocks' residuals
 //!    (slow wander and long-period sawtooths make neighbouring blocks alike). A series is growing
-//!    only when the interval's lower bound is above zero ([`Z_ENTER`] standard deviations).
+//!    only when the interval's lower bound is above zero (`Z_ENTER` standard deviations).
 //! 2. **Shape**, to start: the older and the newer half of the blocks judged both rise and the
-//!    smaller half-slope is at least [`AGREE_ENTER`] of the larger (a one-off step shows up in
-//!    one half only, a leak in both); each third rises by [`AGREE_THIRDS`] of the slope (a
+//!    smaller half-slope is at least `AGREE_ENTER` of the larger (a one-off step shows up in
+//!    one half only, a leak in both); each third rises by `AGREE_THIRDS` of the slope (a
 //!    staircase of a few steps has a flat third); over the whole window the newer half rises at
-//!    least [`SLOWING`] as fast as the older. And always: over the whole window the newer half
+//!    least `SLOWING` as fast as the older. And always: over the whole window the newer half
 //!    does not rise significantly slower than the older (its interval entirely below the
 //!    older's): a warm-up levelling off slows down, a leak that stopped too, a leak keeps its pace.
 //! 3. **Scale.** The whole window is tried first, then its newest two thirds and newest half
-//!    (never fewer than [`MIN_BLOCKS`] blocks): a leak that started recently is judged on the
+//!    (never fewer than `MIN_BLOCKS` blocks): a leak that started recently is judged on the
 //!    part of the window it fills, so it is not averaged away by the flat history before it.
-//! 4. **Hysteresis.** Once growing, a series stays growing while the lower bound at [`Z_STAY`]
+//! 4. **Hysteresis.** Once growing, a series stays growing while the lower bound at `Z_STAY`
 //!    standard deviations is above zero and the window does not slow down significantly (the
 //!    other shape checks only apply to start): a wandering series does not drop out for single
 //!    evaluations; before an older block exists, a steeper shorter scale still significant at
-//!    [`Z_ENTER`] holds instead of the flatter whole window. While growing, the **longer scale** may speak too: the older blocks of a
-//!    [`BlockLog`](super::history::BlockLog) followed by the window's (at most [`LONG_BLOCKS`]),
+//!    `Z_ENTER` holds instead of the flatter whole window. While growing, the **longer scale** may speak too: the older blocks of a
+//!    `BlockLog` followed by the window's (at most `LONG_BLOCKS`),
 //!    when its lower bound is above zero and its slope lies between the window's lower bound and
-//!    [`LONG_AGREE`] times its upper bound (an hour of wander may flatten, three hours do not; a
+//!    `LONG_AGREE` times its upper bound (an hour of wander may flatten, three hours do not; a
 //!    leak that started inside the window keeps the window's slope); that lower bound is taken at
-//!    [`Z_ENTER`] when the longer scale's halves agree. A longer scale of at least two windows
+//!    `Z_ENTER` when the longer scale's halves agree. A longer scale of at least two windows
 //!    whose halves agree and which does not slow down overrules a window that slows down. The
 //!    longer scale's newest two thirds speak instead of its whole when they span 1.5 windows
 //!    and rise steeper, significantly (a flat stretch before an onset flattens the whole).
 //!
 //! The level "now" is the median of the samples of the judged blocks projected to now along the
-//! slope; the **peaks** are their [`PEAK_QUANTILE`] quantile (the upper envelope: a GC sawtooth
+//! slope; the **peaks** are their `PEAK_QUANTILE` quantile (the upper envelope: a GC sawtooth
 //! is killed when its peaks, not its median, reach the limit). The time to the limit is
 //! `(limit − peaks) / slope`; the level's `(limit − level) / slope` is reported alongside.
 //!

@@ -3,7 +3,7 @@
 //! itself from a [`Snapshot`] *and* how to compute itself in PromQL from the exported metrics.
 //!
 //! Three kinds of rule:
-//! - **threshold** rules over a [`Ratio`] (levels per severity, `for`, hysteresis);
+//! - **threshold** rules over a `Ratio` (levels per severity, `for`, hysteresis);
 //! - **prediction** rules over a [`Resource`] with a limit (the leak detector's time to the limit
 //!   under a horizon, AND the ratio above a floor: the node-mixin `NodeFilesystemSpaceFillingUp` shape);
 //! - the **OOM kill** rule (the kernel's counter went up).

@@ -102,7 +102,7 @@ pub struct Report {
     pub rss_after_bytes: Option<u64>,
     /// Every structure that changed.
     pub structures: Vec<Trimmed>,
-    /// Owners that did not answer within [`OWNER_TIMEOUT`] (their structures were not trimmed).
+    /// Owners that did not answer within `OWNER_TIMEOUT` (their structures were not trimmed).
     pub unanswered: Vec<&'static str>,
 }
 

@@ -1,5 +1,5 @@
 //! How the `leakwatch logs` and `leakwatch status` commands reach a server through the shared
-//! [`crate::http_client`]: the `--server` URL and TLS/auth flags, a whole-body fetch under a
+//! `crate::http_client`: the `--server` URL and TLS/auth flags, a whole-body fetch under a
 //! time budget.
 //!
 //! A protected server: `https://` URLs (the CA from `--cacert`, else the system bundle; a client

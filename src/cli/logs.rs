@@ -5,7 +5,7 @@
 //! Control characters in log text are printed escaped (`\x1b`), so a log line cannot drive the
 //! terminal; `--raw` prints the bytes as stored.
 //!
-//! A protected server (`https://`, basic auth) is reached through [`crate::cli::client::Access`].
+//! A protected server (`https://`, basic auth) is reached through `crate::cli::client::Access`.
 
 use std::io::Write;
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! `leakwatch status`: fetches `/status` from a running leakwatch and prints its typed
-//! [`Summary`]: alerts first (firing, then pending, with the leak detector's time to the
+//! `Summary`: alerts first (firing, then pending, with the leak detector's time to the
 //! limit), then the target (or that it was not found), memory, fds, connections by state, tasks,
 //! OOM kills and log sources; `-v` adds the internal structures and the last cleanup. `--json`
 //! prints the document as served.

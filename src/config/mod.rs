@@ -276,7 +276,7 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// The file is over [`MAX_CONFIG_BYTES`].
+    /// The file is over `MAX_CONFIG_BYTES`.
     #[error("{path}: larger than {MAX_CONFIG_BYTES} bytes")]
     TooLarge {
         /// The config file.

@@ -11,25 +11,25 @@
 //! | `/status`  | leakwatch, the latest snapshot, every internal structure's size and cap, cleanups (JSON) |
 //! | `/alerts`  | pending, firing and recently resolved alerts, and the leak detector (JSON) |
 //! | `/alerts/history` | the bounded alert transition history, newest first (JSON) |
-//! | `/`        | the web console for a browser (`Accept: text/html`, [`console`]), else a short index |
+//! | `/`        | the web console for a browser (`Accept: text/html`, `console`), else a short index |
 //! | `/index.txt` | the short index |
 //! | `/api/history` | the in-process history of key figures: `since`, `after_seq`, `limit` pages (JSON) |
 //!
 //! Admin endpoints (`POST`) exist only with an admin token file and need its bearer token
-//! ([`admin`]): `POST /-/reload` reloads the config file ([`crate::reload`]), `POST
+//! (`admin`): `POST /-/reload` reloads the config file ([`crate::reload`]), `POST
 //! /admin/cleanup` runs a cleanup now ([`crate::cleanup`]).
 //!
 //! Connections are capped (a permit each), a request head must arrive within
-//! [`HEADER_READ_TIMEOUT`], a keep-alive connection idle for [`IDLE_TIMEOUT`] is closed, and accept
+//! `HEADER_READ_TIMEOUT`, a keep-alive connection idle for `IDLE_TIMEOUT` is closed, and accept
 //! errors back off instead of ending the server. Connections that are not serving a request (still
 //! sending a request head, or idle between keep-alive requests) are evictable: when more than
-//! [`MAX_IDLE_CONNECTIONS`] are, or the cap is reached, the oldest is closed to make room, so slow
+//! `MAX_IDLE_CONNECTIONS` are, or the cap is reached, the oldest is closed to make room, so slow
 //! clients (slowloris) cannot lock out a scrape. A request head is at most 64 KiB (hyper answers
 //! 431 beyond it, and 414 for a longer URI), admin requests carry no body (413 above
-//! [`routes::MAX_ADMIN_BODY`]), and the server's figures are [`HttpStats`].
+//! `routes::MAX_ADMIN_BODY`), and the server's figures are [`HttpStats`].
 //!
 //! With TLS on (`--web.config.file`), each connection's handshake runs in its task under
-//! [`tls::HANDSHAKE_TIMEOUT`] while the connection holds its permit and counts as idle (a slow
+//! `tls::HANDSHAKE_TIMEOUT` while the connection holds its permit and counts as idle (a slow
 //! handshake is a slow client); the web config's checks run before routing (`guard`).
 
 pub(crate) mod admin;

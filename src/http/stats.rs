@@ -19,11 +19,11 @@ use crate::metrics::ScrapePart;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EvictReason {
-    /// More than [`MAX_IDLE_CONNECTIONS`] were idle: the oldest idle one made room.
+    /// More than `MAX_IDLE_CONNECTIONS` were idle: the oldest idle one made room.
     IdleCap,
     /// The connection cap was reached: the oldest idle one made room for a new connection.
     ConnectionCap,
-    /// Idle between requests longer than [`super::IDLE_TIMEOUT`].
+    /// Idle between requests longer than `super::IDLE_TIMEOUT`.
     IdleTimeout,
 }
 

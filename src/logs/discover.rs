@@ -1,7 +1,7 @@
 //! Learns every file a followed path names, as it appears, so rotation cannot outrun the reader.
 //!
-//! The directory watcher calls [`Discovery::on_event`] from its own thread for every event; the
-//! follower calls [`Discovery::discover`] at start and after a poll interval without events
+//! The directory watcher calls `Discovery::on_event` from its own thread for every event; the
+//! follower calls `Discovery::discover` at start and after a poll interval without events
 //! (events can be missed). Each call
 //! resolves the path and, when it names a file other than the last one seen, **opens it at
 //! once** and queues it: an open descriptor keeps a renamed or deleted file readable, so
@@ -13,7 +13,7 @@
 //! One look runs at a time (the watcher's and the follower's would otherwise queue a file twice).
 //! Rotated siblings found by a look are older than the path's file when the path still names it
 //! after the scan; when the path moves on during the scan (several rotations within it), the look
-//! is made again, and after [`MAX_LOOKS`] the files are ordered by their times ([`Stamp`]): files
+//! is made again, and after `MAX_LOOKS` the files are ordered by their times (`Stamp`): files
 //! rotated within one clock tick of each other may then be read out of order.
 //!
 //! The queue holds at most [`MAX_PENDING_FILES`] descriptors (deleted files keep their disk
@@ -21,7 +21,7 @@
 //! at that moment are counted as lost (writes to it afterwards cannot be known).
 //!
 //! Between reads the watcher also notes the size of the file being read: that is what a later
-//! truncation is measured against (see [`Discovery::truncated_from`]).
+//! truncation is measured against (see `Discovery::truncated_from`).
 
 use std::collections::VecDeque;
 use std::fs::File;

@@ -178,15 +178,15 @@ pub struct LogSourceStats {
     pub(crate) limits: RingLimits,
     /// The ring's figures.
     pub ring: RingStats,
-    /// See [`SourceCounters::bytes_read`].
+    /// See `SourceCounters::bytes_read`.
     pub bytes_read: u64,
     /// See [`SourceCounters::rotations`].
     pub rotations: u64,
-    /// See [`SourceCounters::truncations`].
+    /// See `SourceCounters::truncations`.
     pub truncations: u64,
-    /// See [`SourceCounters::lost_lines`].
+    /// See `SourceCounters::lost_lines`.
     pub lost_lines: u64,
-    /// See [`SourceCounters::lost_bytes`].
+    /// See `SourceCounters::lost_bytes`.
     pub lost_bytes: u64,
     /// See [`SourceCounters::read_errors`].
     pub(crate) read_errors: u64,
@@ -215,7 +215,7 @@ impl LogSourceStats {
 }
 
 /// Every configured source, in configuration order. A reload replaces the list as a whole
-/// ([`LogSources::replace`]); readers take the current list and never hold the lock.
+/// (`LogSources::replace`); readers take the current list and never hold the lock.
 #[derive(Debug, Default)]
 pub struct LogSources {
     sources: RwLock<Arc<[Arc<LogSource>]>>,

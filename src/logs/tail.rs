@@ -8,7 +8,7 @@
 //! `/var/log/containers` symlinks); every [`POLL_INTERVAL`] it wakes anyway, because inotify can
 //! miss or drop events.
 //!
-//! The watcher's thread also finds the files ([`Discovery`], in `discover.rs`): on every event
+//! The watcher's thread also finds the files (`Discovery`, in `discover.rs`): on every event
 //! it opens a new file the path names and queues it, so rotations cannot outrun the follower.
 //!
 //! Each wake-up is one [`Tailer::step`]:
@@ -26,7 +26,7 @@
 //! 3. **Every file found** since, oldest first (rename-and-create, delete-and-recreate, symlink
 //!    switch, rotated siblings): the file being read is read to its end, then the next one from
 //!    0. The last file left stays open, with its own unfinished line, and is read until idle for
-//!    [`ROTATED_GRACE`] (late writes before the application reopens its log). While the path is
+//!    `ROTATED_GRACE` (late writes before the application reopens its log). While the path is
 //!    missing the open file stays open and is read; a deleted file is closed once idle for
 //!    [`PARTIAL_LINE_TIMEOUT`].
 //! 4. An unfinished last line is flushed after [`PARTIAL_LINE_TIMEOUT`] without new bytes.
@@ -34,7 +34,7 @@
 //! The first open reads only the last `max_bytes` of the file (the first partial line dropped),
 //! so a restarted sidecar shows recent lines at once.
 //!
-//! Every file the follower reads is opened by [`open_file`].
+//! Every file the follower reads is opened by `open_file`.
 
 use std::fs::File;
 use std::io;

@@ -1,8 +1,8 @@
-//! Hot reload of the config file: triggered by a change of the file ([`watch`]), SIGHUP or
+//! Hot reload of the config file: triggered by a change of the file (`watch`), SIGHUP or
 //! `POST /-/reload`; the file is read, overlaid with the same flags and `LEAKWATCH_*` values as
 //! at start, validated completely and only then applied (`app::App::apply`, through
-//! [`Reconfigure`]). A bad file keeps the old config running, is logged with the file (and line,
-//! for YAML errors) and shows as `leakwatch_config_last_reload_successful 0` ([`status`]).
+//! `Reconfigure`). A bad file keeps the old config running, is logged with the file (and line,
+//! for YAML errors) and shows as `leakwatch_config_last_reload_successful 0` (`status`).
 //!
 //! ```text
 //!  watch::run (notify on the directory, debounced) ─┐

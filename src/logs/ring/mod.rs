@@ -1,10 +1,10 @@
 //! A bounded ring of log lines, capped in lines AND bytes.
 //!
-//! [`storage`] holds the lines: texts back to back in one byte ring (no allocation per line) and
+//! `storage` holds the lines: texts back to back in one byte ring (no allocation per line) and
 //! a 16-byte entry per line ([`LINE_OVERHEAD_BYTES`]: timestamp, position, length and "cut"
 //! flag; the sequence number is implicit). **`max_bytes` caps everything a ring allocates, the
 //! entries included**: a ring never holds more than `max_bytes` of memory, whatever `max_lines`
-//! says (see [`storage`] for how the entries and the text share it).
+//! says (see `storage` for how the entries and the text share it).
 //!
 //! Readers never hold lines: a page ([`LogRing::read`]) copies what it needs into one buffer, and a
 //! [`Subscription`] is just a cursor (the next sequence number) plus a wake-up channel. A
