@@ -242,9 +242,9 @@ pub(crate) const TREND_WINDOW_FILL_RATIO: &str = "leakwatch_trend_window_fill_ra
 /// 1 when the detector judges the resource to grow.
 pub(crate) const TREND_GROWING: &str = "leakwatch_trend_growing";
 /// Seconds until the peaks reach the limit.
-pub(crate) const TREND_TIME_TO_LIMIT_SECONDS: &str = "leakwatch_trend_time_to_limit_seconds";
+pub const TREND_TIME_TO_LIMIT_SECONDS: &str = "leakwatch_trend_time_to_limit_seconds";
 /// Memory growth rate.
-pub(crate) const TREND_MEMORY_SLOPE_BYTES_PER_SECOND: &str = "leakwatch_trend_memory_slope_bytes_per_second";
+pub const TREND_MEMORY_SLOPE_BYTES_PER_SECOND: &str = "leakwatch_trend_memory_slope_bytes_per_second";
 /// fd growth rate.
 pub(crate) const TREND_FDS_SLOPE_PER_SECOND: &str = "leakwatch_trend_fds_slope_per_second";
 /// Task growth rate.
