@@ -251,7 +251,7 @@ pub(crate) const CIPHER_NAMES: &[&str] = &[
 
 /// A cipher suite, by Go name (one of [`CIPHER_NAMES`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Cipher(pub &'static str);
+pub(crate) struct Cipher(pub(crate) &'static str);
 
 impl<'de> Deserialize<'de> for Cipher {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -292,7 +292,7 @@ impl<'de> Deserialize<'de> for Curve {
 
 /// A bcrypt hash (`$2a$`, `$2b$`, `$2x$` or `$2y$`, cost 4..=31), checked when parsed.
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) struct BcryptHash(pub String);
+pub(crate) struct BcryptHash(pub(crate) String);
 
 impl fmt::Debug for BcryptHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -336,7 +336,7 @@ pub(crate) const ALLOWED_HEADERS: &[(&str, &[&str])] = &[
 
 /// `http_server_config.headers`, checked against [`ALLOWED_HEADERS`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Headers(pub Vec<(String, String)>);
+pub(crate) struct Headers(pub(crate) Vec<(String, String)>);
 
 impl<'de> Deserialize<'de> for Headers {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -378,7 +378,7 @@ impl<'de> Deserialize<'de> for Headers {
 
 /// A Go duration (`1s`, `1.5h`, `300ms`, `1h30m`) or an integer count of nanoseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct GoDuration(pub Duration);
+pub(crate) struct GoDuration(pub(crate) Duration);
 
 impl<'de> Deserialize<'de> for GoDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
