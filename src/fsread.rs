@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 /// Why a file was not read.
 #[derive(Debug, thiserror::Error)]
-pub enum FileError {
+pub(crate) enum FileError {
     /// `open` or `read` failed.
     #[error("{path}: {source}")]
     Io {
@@ -40,7 +40,7 @@ pub enum FileError {
 }
 
 /// What a non-regular file is, in words.
-pub fn kind_of(meta: &Metadata) -> &'static str {
+pub(crate) fn kind_of(meta: &Metadata) -> &'static str {
     let t = meta.file_type();
     if t.is_dir() {
         "directory"
@@ -61,7 +61,7 @@ pub fn kind_of(meta: &Metadata) -> &'static str {
 
 /// Opens `path` for reading without blocking and admits it only when it is a regular file
 /// (symbolic links are followed); gives the file and its metadata (from `fstat`).
-pub fn open_regular(path: &Path) -> Result<(File, Metadata), FileError> {
+pub(crate) fn open_regular(path: &Path) -> Result<(File, Metadata), FileError> {
     let io = |source| FileError::Io { path: path.to_path_buf(), source };
     let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC;
     let file = OpenOptions::new().read(true).custom_flags(flags.bits() as i32).open(path).map_err(io)?;
@@ -73,7 +73,7 @@ pub fn open_regular(path: &Path) -> Result<(File, Metadata), FileError> {
 }
 
 /// The bytes of the regular file at `path`, at most `max` of them (a larger file is an error).
-pub fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
+pub(crate) fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
     let (file, meta) = open_regular(path)?;
     if meta.len() > max {
         return Err(FileError::TooLarge { path: path.to_path_buf(), max });

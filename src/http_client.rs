@@ -46,7 +46,7 @@ pub enum ClientError {
 
 impl ClientError {
     /// The error for a response with `status` and `body`: its JSON `error` field, or its text.
-    pub fn refused(status: StatusCode, body: &[u8]) -> Self {
+    pub(crate) fn refused(status: StatusCode, body: &[u8]) -> Self {
         let message = serde_json::from_slice::<serde_json::Value>(body)
             .ok()
             .and_then(|v| v["error"].as_str().map(str::to_owned))
@@ -57,22 +57,22 @@ impl ClientError {
 
 /// A parsed `http[s]://host[:port][/prefix]` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Url {
+pub(crate) struct Url {
     /// The URL as given.
-    pub given: String,
+    pub(crate) given: String,
     /// `host:port` to connect to (the scheme's port when none is given).
-    pub authority: String,
+    pub(crate) authority: String,
     /// The host, for TLS server name checks (IPv6 without brackets).
-    pub host: String,
+    pub(crate) host: String,
     /// The path prefix, without a trailing `/` (empty for none).
-    pub prefix: String,
+    pub(crate) prefix: String,
     /// An `https://` URL.
-    pub https: bool,
+    pub(crate) https: bool,
 }
 
 impl Url {
     /// Parses `url`; the error says what is wrong with it (without repeating it).
-    pub fn parse(url: &str) -> Result<Self, String> {
+    pub(crate) fn parse(url: &str) -> Result<Self, String> {
         let (rest, https) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
             (Some(rest), _) => (rest, false),
             (None, Some(rest)) => (rest, true),
@@ -107,7 +107,7 @@ impl Url {
 
 /// Why a TLS client configuration could not be built; the caller names the option at fault.
 #[derive(Debug, thiserror::Error)]
-pub enum TlsError {
+pub(crate) enum TlsError {
     /// No CA file was given and no system CA bundle exists.
     #[error("no system CA bundle found")]
     NoSystemCa,
@@ -142,7 +142,7 @@ pub enum TlsError {
 
 /// A TLS connector trusting `ca` (else the system bundle), presenting `client_cert`
 /// (certificate, key; PEM) when given, offering HTTP/1.1 by ALPN.
-pub fn tls_connector(
+pub(crate) fn tls_connector(
     ca: Option<&Path>,
     client_cert: Option<(&Path, &Path)>,
 ) -> Result<tokio_rustls::TlsConnector, TlsError> {
@@ -180,9 +180,9 @@ pub fn tls_connector(
 
 /// A server to send requests to: its URL, TLS connector (for `https://`) and credentials.
 #[derive(Clone)]
-pub struct Client {
+pub(crate) struct Client {
     /// The server's URL.
-    pub url: Url,
+    pub(crate) url: Url,
     tls: Option<tokio_rustls::TlsConnector>,
     authorization: Option<String>,
 }
@@ -197,7 +197,7 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// A client of `url`; `tls` is required for an `https://` URL and refused for `http://`;
     /// `authorization` is sent as the `Authorization` header of every request.
-    pub fn new(
+    pub(crate) fn new(
         url: Url,
         tls: Option<tokio_rustls::TlsConnector>,
         authorization: Option<String>,
@@ -210,7 +210,7 @@ impl Client {
     }
 
     /// A connection error about this server.
-    pub fn error(&self, message: String) -> ClientError {
+    pub(crate) fn error(&self, message: String) -> ClientError {
         ClientError::Connection { server: self.url.given.clone(), message }
     }
 
@@ -261,7 +261,7 @@ impl Client {
     }
 
     /// One GET on a fresh connection, whose task ends with the response body (to be streamed).
-    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Result<Response<Incoming>, ClientError> {
+    pub(crate) async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Result<Response<Incoming>, ClientError> {
         let mut request = self.request(Method::GET, path);
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -276,7 +276,7 @@ impl Client {
 
     /// One POST of `body` (`content_type`) on a fresh connection, driven here until the
     /// response head arrives (nothing outlives the call); returns the status.
-    pub async fn post(&self, path: &str, content_type: &str, body: Bytes) -> Result<StatusCode, ClientError> {
+    pub(crate) async fn post(&self, path: &str, content_type: &str, body: Bytes) -> Result<StatusCode, ClientError> {
         let request = self
             .request(Method::POST, path)
             .header(hyper::header::CONTENT_TYPE, content_type)

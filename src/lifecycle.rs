@@ -1,4 +1,4 @@
-//! Process lifecycle: binds, builds the running parts ([`App::build`]), spawns their tasks, the
+//! Process lifecycle: binds, builds the running parts (`App::build`), spawns their tasks, the
 //! reloader and the server, handles SIGTERM/SIGINT (forwarded to the wrapped command in `run`
 //! mode) and SIGHUP (reload), and shuts down within a grace period. The only module that spawns
 //! long-lived tasks (the Alertmanager push is restarted on the same tracker).
@@ -21,12 +21,12 @@ use crate::reload::{self, ConfigSource, Loaded, ReloadHandle, ReloadStatus, Trig
 use crate::snapshot::Snapshot;
 
 /// How long the wrapped command's output may stay open after it exits (`run` mode).
-pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
+pub(crate) const GRACE_PERIOD: Duration = Duration::from_secs(10);
 /// How long tasks get to finish once shutdown starts (the HTTP drain is
 /// [`crate::http::SHUTDOWN_GRACE`] of it); then leakwatch exits anyway, and `main` does not wait
 /// for blocking work still running (a reload stuck in a file system): SIGTERM to exit stays
 /// under 2 s.
-pub const STOP_TIMEOUT: Duration = Duration::from_millis(1500);
+pub(crate) const STOP_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Why leakwatch could not run.
 #[derive(Debug, thiserror::Error)]
@@ -191,7 +191,7 @@ async fn oom_report_for(pid: i32, snapshots: &mut watch::Receiver<Arc<Snapshot>>
 }
 
 /// The shell convention: the exit code, or 128 + the signal number that killed it.
-pub fn exit_code(status: ExitStatus) -> i32 {
+pub(crate) fn exit_code(status: ExitStatus) -> i32 {
     status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(1)
 }
 

@@ -11,25 +11,25 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Below this many spare bytes a buffer is left as it is (shrinking it would only cost a
 /// reallocation on the next write).
-pub const MIN_SPARE_BYTES: u64 = 1024;
+pub(crate) const MIN_SPARE_BYTES: u64 = 1024;
 
 /// The size and cap of one internal structure, as `/status` lists it and the
 /// `leakwatch_structure_*` families export it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Structure {
     /// What it is (a fixed set: `log_lines`, `conn_first_seen`, ...).
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// The log source, for a log buffer's parts.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
+    pub(crate) source: Option<String>,
     /// Entries held now (bytes for a byte buffer such as `log_text`).
-    pub len: u64,
+    pub(crate) len: u64,
     /// The configured cap on `len`, when there is one.
-    pub max: Option<u64>,
+    pub(crate) max: Option<u64>,
     /// Entries the allocation has room for, when it is a growable buffer.
-    pub capacity: Option<u64>,
+    pub(crate) capacity: Option<u64>,
     /// Bytes the allocation holds (capacity × slot size), when known.
-    pub bytes: Option<u64>,
+    pub(crate) bytes: Option<u64>,
 }
 
 impl Structure {
@@ -63,7 +63,7 @@ impl Structure {
     }
 
     /// The same structure, for the log source `source`.
-    pub fn of_source(self, source: &str) -> Self {
+    pub(crate) fn of_source(self, source: &str) -> Self {
         Self { source: Some(source.to_owned()), ..self }
     }
 }
@@ -71,7 +71,7 @@ impl Structure {
 /// What trimming one structure changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Trimmed {
-    /// The structure's name (as in [`Structure::name`]).
+    /// The structure's name (as in `Structure::name`).
     pub name: &'static str,
     /// The log source, for a log buffer's parts.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,7 +94,7 @@ pub struct Trimmed {
 
 impl Trimmed {
     /// The change between two measurements of one structure; `None` when nothing changed.
-    pub fn between(before: &Structure, after: &Structure) -> Option<Self> {
+    pub(crate) fn between(before: &Structure, after: &Structure) -> Option<Self> {
         let (b, a) = (before.bytes.unwrap_or(0), after.bytes.unwrap_or(0));
         if before.len == after.len && before.capacity == after.capacity && b == a {
             return None;
@@ -114,14 +114,14 @@ impl Trimmed {
 }
 
 /// Bytes of `capacity` slots of `T`.
-pub fn slots_bytes<T>(capacity: usize) -> u64 {
+pub(crate) fn slots_bytes<T>(capacity: usize) -> u64 {
     (capacity as u64).saturating_mul(std::mem::size_of::<T>() as u64)
 }
 
 /// Bytes of a hash table that reports `capacity`: hashbrown keeps a power-of-two number of
 /// buckets (7/8 of them usable from 8 up, all but one below), one `(K, V)` slot and one control
 /// byte per bucket, plus one group (16 bytes) of trailing control bytes.
-pub fn hash_table_bytes<K, V>(capacity: usize) -> u64 {
+pub(crate) fn hash_table_bytes<K, V>(capacity: usize) -> u64 {
     if capacity == 0 {
         return 0;
     }
@@ -132,20 +132,20 @@ pub fn hash_table_bytes<K, V>(capacity: usize) -> u64 {
 
 /// Whether a buffer of `len` entries in `capacity` slots of `slot` bytes is worth shrinking: at
 /// least half of it is spare, and the spare part holds at least [`MIN_SPARE_BYTES`].
-pub fn worth_shrinking(len: usize, capacity: usize, slot: usize) -> bool {
+pub(crate) fn worth_shrinking(len: usize, capacity: usize, slot: usize) -> bool {
     let spare = capacity.saturating_sub(len);
     spare >= len && (spare as u64).saturating_mul(slot as u64) >= MIN_SPARE_BYTES
 }
 
 /// Shrinks a deque to its length when worth it; live entries are kept, in order.
-pub fn shrink_deque<T>(deque: &mut VecDeque<T>) {
+pub(crate) fn shrink_deque<T>(deque: &mut VecDeque<T>) {
     if worth_shrinking(deque.len(), deque.capacity(), std::mem::size_of::<T>()) {
         deque.shrink_to_fit();
     }
 }
 
 /// Shrinks a vector to `keep` slots (at least its length) when worth it.
-pub fn shrink_vec<T>(vec: &mut Vec<T>, keep: usize) {
+pub(crate) fn shrink_vec<T>(vec: &mut Vec<T>, keep: usize) {
     let keep = keep.max(vec.len());
     if worth_shrinking(keep, vec.capacity(), std::mem::size_of::<T>()) {
         vec.shrink_to(keep);
@@ -153,7 +153,7 @@ pub fn shrink_vec<T>(vec: &mut Vec<T>, keep: usize) {
 }
 
 /// Shrinks a hash map to its length when worth it; every entry is kept.
-pub fn shrink_map<K: Eq + Hash, V>(map: &mut HashMap<K, V>) {
+pub(crate) fn shrink_map<K: Eq + Hash, V>(map: &mut HashMap<K, V>) {
     let slot = std::mem::size_of::<(K, V)>() + 1;
     if worth_shrinking(map.len(), map.capacity(), slot) {
         map.shrink_to_fit();
@@ -161,7 +161,11 @@ pub fn shrink_map<K: Eq + Hash, V>(map: &mut HashMap<K, V>) {
 }
 
 /// Measures a structure, runs `trim` on it, measures again: the change, if any.
-pub fn trim_with<S>(state: &mut S, measure: impl Fn(&S) -> Structure, trim: impl FnOnce(&mut S)) -> Option<Trimmed> {
+pub(crate) fn trim_with<S>(
+    state: &mut S,
+    measure: impl Fn(&S) -> Structure,
+    trim: impl FnOnce(&mut S),
+) -> Option<Trimmed> {
     let before = measure(state);
     trim(state);
     Trimmed::between(&before, &measure(state))
@@ -169,7 +173,7 @@ pub fn trim_with<S>(state: &mut S, measure: impl Fn(&S) -> Structure, trim: impl
 
 /// Grows `buf` by at least `extra`, doubling but never past `cap` (so a full buffer holds no
 /// slack beyond its cap).
-pub fn reserve_capped<T>(buf: &mut VecDeque<T>, extra: usize, cap: usize) {
+pub(crate) fn reserve_capped<T>(buf: &mut VecDeque<T>, extra: usize, cap: usize) {
     let needed = buf.len() + extra;
     if needed > buf.capacity() {
         let target = (buf.capacity() * 2).clamp(needed, cap.max(needed));
@@ -178,18 +182,18 @@ pub fn reserve_capped<T>(buf: &mut VecDeque<T>, extra: usize, cap: usize) {
 }
 
 /// A request for an owner to trim its structures; it answers with what changed.
-pub type TrimRequest = oneshot::Sender<Vec<Trimmed>>;
+pub(crate) type TrimRequest = oneshot::Sender<Vec<Trimmed>>;
 /// Where an owner receives trim requests (it answers between its own passes).
-pub type TrimInbox = mpsc::Receiver<TrimRequest>;
+pub(crate) type TrimInbox = mpsc::Receiver<TrimRequest>;
 
 /// A structure the cleanup can trim from its own task (it sits behind its own short lock).
-pub trait Trim: Send + Sync {
+pub(crate) trait Trim: Send + Sync {
     /// Trims and reports what changed.
     fn trim(&self) -> Vec<Trimmed>;
 }
 
 /// A trim inbox and the sender the cleanup task keeps for it.
-pub fn trim_channel() -> (mpsc::Sender<TrimRequest>, TrimInbox) {
+pub(crate) fn trim_channel() -> (mpsc::Sender<TrimRequest>, TrimInbox) {
     mpsc::channel(1)
 }
 

@@ -7,7 +7,7 @@
 /// Build information (`version`).
 pub const BUILD_INFO: &str = "leakwatch_build_info";
 /// The Downward API context (`namespace`, `pod`, `container`, `node`).
-pub const KUBERNETES_INFO: &str = "leakwatch_kubernetes_info";
+pub(crate) const KUBERNETES_INFO: &str = "leakwatch_kubernetes_info";
 /// Sampling passes completed.
 pub const SAMPLES_TOTAL: &str = "leakwatch_samples_total";
 /// Duration of the last sampling pass.
@@ -15,7 +15,7 @@ pub const SAMPLE_DURATION_SECONDS: &str = "leakwatch_sample_duration_seconds";
 /// Start of the last pass.
 pub const LAST_SAMPLE_TIMESTAMP_SECONDS: &str = "leakwatch_last_sample_timestamp_seconds";
 /// Age of each expensive figure group (`figures`).
-pub const SAMPLE_AGE_SECONDS: &str = "leakwatch_sample_age_seconds";
+pub(crate) const SAMPLE_AGE_SECONDS: &str = "leakwatch_sample_age_seconds";
 /// Files that could not be read or parsed (`source`, `reason`).
 pub const SAMPLE_ERRORS_TOTAL: &str = "leakwatch_sample_errors_total";
 
@@ -33,21 +33,21 @@ pub const CONFIG_HASH: &str = "leakwatch_config_hash";
 /// Host MemTotal.
 pub const HOST_MEMORY_TOTAL_BYTES: &str = "leakwatch_host_memory_total_bytes";
 /// Host MemAvailable.
-pub const HOST_MEMORY_AVAILABLE_BYTES: &str = "leakwatch_host_memory_available_bytes";
+pub(crate) const HOST_MEMORY_AVAILABLE_BYTES: &str = "leakwatch_host_memory_available_bytes";
 /// Host MemFree (detail).
-pub const HOST_MEMORY_FREE_BYTES: &str = "leakwatch_host_memory_free_bytes";
+pub(crate) const HOST_MEMORY_FREE_BYTES: &str = "leakwatch_host_memory_free_bytes";
 /// Host Buffers (detail).
-pub const HOST_MEMORY_BUFFERS_BYTES: &str = "leakwatch_host_memory_buffers_bytes";
+pub(crate) const HOST_MEMORY_BUFFERS_BYTES: &str = "leakwatch_host_memory_buffers_bytes";
 /// Host Cached (detail).
-pub const HOST_MEMORY_CACHED_BYTES: &str = "leakwatch_host_memory_cached_bytes";
+pub(crate) const HOST_MEMORY_CACHED_BYTES: &str = "leakwatch_host_memory_cached_bytes";
 /// Host SwapTotal (detail).
-pub const HOST_MEMORY_SWAP_TOTAL_BYTES: &str = "leakwatch_host_memory_swap_total_bytes";
+pub(crate) const HOST_MEMORY_SWAP_TOTAL_BYTES: &str = "leakwatch_host_memory_swap_total_bytes";
 /// Host SwapFree (detail).
-pub const HOST_MEMORY_SWAP_FREE_BYTES: &str = "leakwatch_host_memory_swap_free_bytes";
+pub(crate) const HOST_MEMORY_SWAP_FREE_BYTES: &str = "leakwatch_host_memory_swap_free_bytes";
 /// Host memory PSI totals (`kind`: `some`, `full`).
-pub const HOST_MEMORY_PRESSURE_SECONDS_TOTAL: &str = "leakwatch_host_memory_pressure_seconds_total";
+pub(crate) const HOST_MEMORY_PRESSURE_SECONDS_TOTAL: &str = "leakwatch_host_memory_pressure_seconds_total";
 /// Host memory PSI averages (`kind`, `window`).
-pub const HOST_MEMORY_PRESSURE_RATIO: &str = "leakwatch_host_memory_pressure_ratio";
+pub(crate) const HOST_MEMORY_PRESSURE_RATIO: &str = "leakwatch_host_memory_pressure_ratio";
 
 // The target group.
 /// Target processes sampled.
@@ -67,11 +67,11 @@ pub const TARGET_LAST_OOM_KILL_TIMESTAMP_SECONDS: &str = "leakwatch_target_last_
 /// OOM reports held (detail).
 pub const TARGET_OOM_REPORTS: &str = "leakwatch_target_oom_reports";
 /// Exit watcher events dropped (detail).
-pub const TARGET_OOM_WATCH_EVENTS_DROPPED_TOTAL: &str = "leakwatch_target_oom_watch_events_dropped_total";
+pub(crate) const TARGET_OOM_WATCH_EVENTS_DROPPED_TOTAL: &str = "leakwatch_target_oom_watch_events_dropped_total";
 /// The target group's memory by `kind` (see [`PROCESS_MEMORY_KINDS`]).
-pub const PROCESS_MEMORY_BYTES: &str = "leakwatch_process_memory_bytes";
+pub(crate) const PROCESS_MEMORY_BYTES: &str = "leakwatch_process_memory_bytes";
 /// The `kind` values of [`PROCESS_MEMORY_BYTES`], each with the family it replaced (issue 21).
-pub const PROCESS_MEMORY_KINDS: [(&str, &str); 8] = [
+pub(crate) const PROCESS_MEMORY_KINDS: [(&str, &str); 8] = [
     ("resident", "leakwatch_process_resident_memory_bytes"),
     ("resident_anon", "leakwatch_process_resident_memory_anon_bytes"),
     ("resident_file", "leakwatch_process_resident_memory_file_bytes"),
@@ -96,7 +96,7 @@ pub const PSS_READ_SECONDS_TOTAL: &str = "leakwatch_pss_read_seconds_total";
 /// The last smaps_rollup read time (detail).
 pub const PSS_READ_DURATION_SECONDS: &str = "leakwatch_pss_read_duration_seconds";
 /// smaps_rollup reads skipped (`reason`; detail).
-pub const PSS_READS_SKIPPED_TOTAL: &str = "leakwatch_pss_reads_skipped_total";
+pub(crate) const PSS_READS_SKIPPED_TOTAL: &str = "leakwatch_pss_reads_skipped_total";
 /// Memory used / limit, as the OOM killer sees it (`basis`).
 pub const MEMORY_UTILIZATION_RATIO: &str = "leakwatch_memory_utilization_ratio";
 /// The used side of the utilization ratio.
@@ -108,9 +108,9 @@ pub const MEMORY_LIMIT_BYTES: &str = "leakwatch_memory_limit_bytes";
 /// The memory cgroup (`version`, `via`, `path`).
 pub const CGROUP_INFO: &str = "leakwatch_cgroup_info";
 /// The cgroup's memory by `kind` (see [`CGROUP_MEMORY_KINDS`]).
-pub const CGROUP_MEMORY_BYTES: &str = "leakwatch_cgroup_memory_bytes";
+pub(crate) const CGROUP_MEMORY_BYTES: &str = "leakwatch_cgroup_memory_bytes";
 /// The `kind` values of [`CGROUP_MEMORY_BYTES`], each with the family it replaced (issue 21).
-pub const CGROUP_MEMORY_KINDS: [(&str, &str); 7] = [
+pub(crate) const CGROUP_MEMORY_KINDS: [(&str, &str); 7] = [
     ("usage", "leakwatch_cgroup_memory_usage_bytes"),
     ("working_set", "leakwatch_cgroup_memory_working_set_bytes"),
     ("rss", "leakwatch_cgroup_memory_rss_bytes"),
@@ -126,13 +126,13 @@ pub const CGROUP_MEMORY_OOM_KILLS_TOTAL: &str = "leakwatch_cgroup_memory_oom_kil
 /// Memory limit hits of the cgroup.
 pub const CGROUP_MEMORY_LIMIT_HITS_TOTAL: &str = "leakwatch_cgroup_memory_limit_hits_total";
 /// The cgroup's memory PSI totals (`kind`).
-pub const CGROUP_MEMORY_PRESSURE_SECONDS_TOTAL: &str = "leakwatch_cgroup_memory_pressure_seconds_total";
+pub(crate) const CGROUP_MEMORY_PRESSURE_SECONDS_TOTAL: &str = "leakwatch_cgroup_memory_pressure_seconds_total";
 /// The cgroup's memory PSI averages (`kind`, `window`).
 pub const CGROUP_MEMORY_PRESSURE_RATIO: &str = "leakwatch_cgroup_memory_pressure_ratio";
 /// Tasks in the cgroup (pids.current).
-pub const CGROUP_PIDS: &str = "leakwatch_cgroup_pids";
+pub(crate) const CGROUP_PIDS: &str = "leakwatch_cgroup_pids";
 /// pids.max of the cgroup.
-pub const CGROUP_PIDS_MAX: &str = "leakwatch_cgroup_pids_max";
+pub(crate) const CGROUP_PIDS_MAX: &str = "leakwatch_cgroup_pids_max";
 
 // Sockets and peers.
 /// How each socket table was read (detail).
@@ -150,11 +150,11 @@ pub const CONN_ACCEPT_QUEUE_UTILIZATION_RATIO: &str = "leakwatch_conn_accept_que
 /// Sockets older than stale_after.
 pub const CONN_STALE_SOCKETS: &str = "leakwatch_conn_stale_sockets";
 /// The stale age (detail).
-pub const CONN_STALE_AFTER_SECONDS: &str = "leakwatch_conn_stale_after_seconds";
+pub(crate) const CONN_STALE_AFTER_SECONDS: &str = "leakwatch_conn_stale_after_seconds";
 /// Sockets in the first-seen map (detail).
 pub const CONN_TRACKED_SOCKETS: &str = "leakwatch_conn_tracked_sockets";
 /// The first-seen map's cap (detail).
-pub const CONN_TRACKED_MAX_SOCKETS: &str = "leakwatch_conn_tracked_max_sockets";
+pub(crate) const CONN_TRACKED_MAX_SOCKETS: &str = "leakwatch_conn_tracked_max_sockets";
 /// Sockets left out of the full first-seen map (detail).
 pub const CONN_UNTRACKED_SOCKETS: &str = "leakwatch_conn_untracked_sockets";
 /// Duration of the last socket read (detail).
@@ -184,9 +184,9 @@ pub const TASK_STALE_AFTER_SECONDS: &str = "leakwatch_task_stale_after_seconds";
 /// Descendants in the first-seen map (detail).
 pub const TASK_TRACKED: &str = "leakwatch_task_tracked";
 /// The first-seen map's cap (detail).
-pub const TASK_TRACKED_MAX: &str = "leakwatch_task_tracked_max";
+pub(crate) const TASK_TRACKED_MAX: &str = "leakwatch_task_tracked_max";
 /// Descendants left out of the full map (detail).
-pub const TASK_UNTRACKED: &str = "leakwatch_task_untracked";
+pub(crate) const TASK_UNTRACKED: &str = "leakwatch_task_untracked";
 /// Context switches (`kind`).
 pub const TASK_CONTEXT_SWITCHES_TOTAL: &str = "leakwatch_task_context_switches_total";
 
@@ -208,7 +208,7 @@ pub const LOG_READ_ERRORS_TOTAL: &str = "leakwatch_log_read_errors_total";
 /// Opens refused by the path guard.
 pub const LOG_REFUSALS_TOTAL: &str = "leakwatch_log_refusals_total";
 /// Bytes written but never read.
-pub const LOG_LOST_BYTES_TOTAL: &str = "leakwatch_log_lost_bytes_total";
+pub(crate) const LOG_LOST_BYTES_TOTAL: &str = "leakwatch_log_lost_bytes_total";
 /// Lines lost (`reason`).
 pub const LOG_LINES_DROPPED_TOTAL: &str = "leakwatch_log_lines_dropped_total";
 /// Lines held.
@@ -220,7 +220,7 @@ pub const LOG_BUFFER_MAX_LINES: &str = "leakwatch_log_buffer_max_lines";
 /// The byte cap.
 pub const LOG_BUFFER_MAX_BYTES: &str = "leakwatch_log_buffer_max_bytes";
 /// Live subscribers.
-pub const LOG_SUBSCRIBERS: &str = "leakwatch_log_subscribers";
+pub(crate) const LOG_SUBSCRIBERS: &str = "leakwatch_log_subscribers";
 /// Bytes the buffer has allocated.
 pub const LOG_BUFFER_ALLOCATED_BYTES: &str = "leakwatch_log_buffer_allocated_bytes";
 
@@ -236,19 +236,19 @@ pub const ALERT_HISTORY_MAX_TRANSITIONS: &str = "leakwatch_alert_history_max_tra
 /// Samples in the detector's history (detail).
 pub const TREND_HISTORY_SAMPLES: &str = "leakwatch_trend_history_samples";
 /// The detector history's cap (detail).
-pub const TREND_HISTORY_MAX_SAMPLES: &str = "leakwatch_trend_history_max_samples";
+pub(crate) const TREND_HISTORY_MAX_SAMPLES: &str = "leakwatch_trend_history_max_samples";
 /// Share of the retention the history covers (detail).
-pub const TREND_WINDOW_FILL_RATIO: &str = "leakwatch_trend_window_fill_ratio";
+pub(crate) const TREND_WINDOW_FILL_RATIO: &str = "leakwatch_trend_window_fill_ratio";
 /// 1 when the detector judges the resource to grow.
-pub const TREND_GROWING: &str = "leakwatch_trend_growing";
+pub(crate) const TREND_GROWING: &str = "leakwatch_trend_growing";
 /// Seconds until the peaks reach the limit.
 pub const TREND_TIME_TO_LIMIT_SECONDS: &str = "leakwatch_trend_time_to_limit_seconds";
 /// Memory growth rate.
 pub const TREND_MEMORY_SLOPE_BYTES_PER_SECOND: &str = "leakwatch_trend_memory_slope_bytes_per_second";
 /// fd growth rate.
-pub const TREND_FDS_SLOPE_PER_SECOND: &str = "leakwatch_trend_fds_slope_per_second";
+pub(crate) const TREND_FDS_SLOPE_PER_SECOND: &str = "leakwatch_trend_fds_slope_per_second";
 /// Task growth rate.
-pub const TREND_PIDS_SLOPE_PER_SECOND: &str = "leakwatch_trend_pids_slope_per_second";
+pub(crate) const TREND_PIDS_SLOPE_PER_SECOND: &str = "leakwatch_trend_pids_slope_per_second";
 
 // leakwatch's own structures and cleanups.
 /// Entries of a structure (detail).
@@ -264,25 +264,25 @@ pub const CLEANUP_FREED_BYTES_TOTAL: &str = "leakwatch_cleanup_freed_bytes_total
 /// When the last cleanup started (detail).
 pub const CLEANUP_LAST_TIMESTAMP_SECONDS: &str = "leakwatch_cleanup_last_timestamp_seconds";
 /// Bytes the last cleanup released (detail).
-pub const CLEANUP_LAST_FREED_BYTES: &str = "leakwatch_cleanup_last_freed_bytes";
+pub(crate) const CLEANUP_LAST_FREED_BYTES: &str = "leakwatch_cleanup_last_freed_bytes";
 
 // The HTTP server.
 /// Open connections.
 pub const HTTP_CONNECTIONS: &str = "leakwatch_http_connections";
 /// The connection cap (detail).
-pub const HTTP_CONNECTIONS_MAX: &str = "leakwatch_http_connections_max";
+pub(crate) const HTTP_CONNECTIONS_MAX: &str = "leakwatch_http_connections_max";
 /// Idle connections (detail).
-pub const HTTP_CONNECTIONS_IDLE: &str = "leakwatch_http_connections_idle";
+pub(crate) const HTTP_CONNECTIONS_IDLE: &str = "leakwatch_http_connections_idle";
 /// The idle cap (detail).
-pub const HTTP_CONNECTIONS_IDLE_MAX: &str = "leakwatch_http_connections_idle_max";
+pub(crate) const HTTP_CONNECTIONS_IDLE_MAX: &str = "leakwatch_http_connections_idle_max";
 /// Connections closed by leakwatch (`reason`; detail).
-pub const HTTP_CONNECTIONS_EVICTED_TOTAL: &str = "leakwatch_http_connections_evicted_total";
+pub(crate) const HTTP_CONNECTIONS_EVICTED_TOTAL: &str = "leakwatch_http_connections_evicted_total";
 /// Connections refused at the cap (detail).
-pub const HTTP_CONNECTIONS_REFUSED_TOTAL: &str = "leakwatch_http_connections_refused_total";
+pub(crate) const HTTP_CONNECTIONS_REFUSED_TOTAL: &str = "leakwatch_http_connections_refused_total";
 /// Header timeouts (detail).
-pub const HTTP_HEADER_TIMEOUTS_TOTAL: &str = "leakwatch_http_header_timeouts_total";
+pub(crate) const HTTP_HEADER_TIMEOUTS_TOTAL: &str = "leakwatch_http_header_timeouts_total";
 /// Log page memory in use (detail).
-pub const HTTP_PAGE_MEMORY_BYTES: &str = "leakwatch_http_page_memory_bytes";
+pub(crate) const HTTP_PAGE_MEMORY_BYTES: &str = "leakwatch_http_page_memory_bytes";
 /// The log page memory budget (detail).
 pub const HTTP_PAGE_MEMORY_MAX_BYTES: &str = "leakwatch_http_page_memory_max_bytes";
 /// Requests answered (`route`, `status_class`).
@@ -292,14 +292,14 @@ pub const HTTP_REQUESTS_TOTAL: &str = "leakwatch_http_requests_total";
 /// Own RSS.
 pub const OWN_RESIDENT_MEMORY_BYTES: &str = "process_resident_memory_bytes";
 /// Own virtual size.
-pub const OWN_VIRTUAL_MEMORY_BYTES: &str = "process_virtual_memory_bytes";
+pub(crate) const OWN_VIRTUAL_MEMORY_BYTES: &str = "process_virtual_memory_bytes";
 /// Own open fds.
-pub const OWN_OPEN_FDS: &str = "process_open_fds";
+pub(crate) const OWN_OPEN_FDS: &str = "process_open_fds";
 /// Own fd limit.
-pub const OWN_MAX_FDS: &str = "process_max_fds";
+pub(crate) const OWN_MAX_FDS: &str = "process_max_fds";
 /// Own start time.
 pub const OWN_START_TIME_SECONDS: &str = "process_start_time_seconds";
 /// Own threads.
-pub const OWN_THREADS: &str = "process_threads";
+pub(crate) const OWN_THREADS: &str = "process_threads";
 /// Own CPU time.
-pub const OWN_CPU_SECONDS_TOTAL: &str = "process_cpu_seconds_total";
+pub(crate) const OWN_CPU_SECONDS_TOTAL: &str = "process_cpu_seconds_total";

@@ -6,7 +6,7 @@
 const MAX_KEY_CHARS: usize = 64;
 
 /// `message` with every quoted fragment that is not a plausible key name replaced by `…`.
-pub fn quoted_text(message: &str) -> String {
+pub(crate) fn quoted_text(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
     while let Some(open) = rest.find(['`', '"']) {

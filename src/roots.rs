@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 
 /// Default procfs mount point.
-pub const DEFAULT_PROCFS: &str = "/proc";
+pub(crate) const DEFAULT_PROCFS: &str = "/proc";
 /// Default sysfs mount point.
-pub const DEFAULT_SYSFS: &str = "/sys";
+pub(crate) const DEFAULT_SYSFS: &str = "/sys";
 
 /// Where procfs and sysfs are mounted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,13 +45,13 @@ impl Roots {
     }
 
     /// The cgroup filesystem root as leakwatch itself sees it (`/sys/fs/cgroup`).
-    pub fn cgroup_fs(&self) -> PathBuf {
+    pub(crate) fn cgroup_fs(&self) -> PathBuf {
         self.sysfs.join("fs/cgroup")
     }
 
     /// The cgroup filesystem as the process `pid` sees it, through its root directory
     /// (`/proc/PID/root/sys/fs/cgroup`): the way into another container's cgroup namespace.
-    pub fn cgroup_fs_of(&self, pid: i32) -> PathBuf {
+    pub(crate) fn cgroup_fs_of(&self, pid: i32) -> PathBuf {
         self.pid(pid).join("root/sys/fs/cgroup")
     }
 }

@@ -8,22 +8,22 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serializer;
 
 /// `t` as Unix seconds (0 before the epoch).
-pub fn unix(t: SystemTime) -> f64 {
+pub(crate) fn unix(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Now, as Unix seconds.
-pub fn now() -> f64 {
+pub(crate) fn now() -> f64 {
     unix(SystemTime::now())
 }
 
 /// Serializes a duration as seconds.
-pub fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
 }
 
 /// Serializes an optional duration as seconds (or null).
-pub fn ser_opt_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_opt_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
     match d {
         Some(d) => s.serialize_some(&d.as_secs_f64()),
         None => s.serialize_none(),
@@ -31,7 +31,7 @@ pub fn ser_opt_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::
 }
 
 /// Serializes a time as Unix seconds ([`unix`]).
-pub fn ser_unix<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_unix<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(unix(*t))
 }
 

@@ -15,63 +15,63 @@ use crate::snapshot::{Snapshot, SockState};
 
 /// The summary.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// leakwatch itself.
-    pub leakwatch: Own,
+    pub(crate) leakwatch: Own,
     /// The snapshot summarized.
-    pub snapshot: SnapshotInfo,
+    pub(crate) snapshot: SnapshotInfo,
     /// The target and whether it was found.
-    pub target: Target,
+    pub(crate) target: Target,
     /// Firing alerts, then pending ones (each with the detector's time to the limit, if any).
-    pub alerts: Vec<Alert>,
+    pub(crate) alerts: Vec<Alert>,
     /// Resources the leak detector finds growing.
-    pub growing: Vec<Growth>,
+    pub(crate) growing: Vec<Growth>,
     /// Memory against its limit.
-    pub memory: Memory,
+    pub(crate) memory: Memory,
     /// Open descriptors against their limit (no process: `None`).
-    pub fds: Option<Fds>,
+    pub(crate) fds: Option<Fds>,
     /// Held sockets by state (no process: `None`).
-    pub connections: Option<Connections>,
+    pub(crate) connections: Option<Connections>,
     /// Child processes (no process: `None`).
-    pub tasks: Option<Tasks>,
+    pub(crate) tasks: Option<Tasks>,
     /// OOM kills seen by leakwatch.
-    pub oom: Oom,
+    pub(crate) oom: Oom,
     /// Every log source.
-    pub logs: Vec<LogSource>,
+    pub(crate) logs: Vec<LogSource>,
     /// Every internal structure.
-    pub structures: Vec<StructureRow>,
+    pub(crate) structures: Vec<StructureRow>,
     /// The cleanup task; `None` when it does not run.
-    pub cleanup: Option<CleanupSummary>,
+    pub(crate) cleanup: Option<CleanupSummary>,
 }
 
 /// leakwatch's own figures.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Own {
+pub(crate) struct Own {
     /// The version.
-    pub version: String,
+    pub(crate) version: String,
     /// leakwatch's pid.
-    pub pid: u32,
+    pub(crate) pid: u32,
     /// Seconds since it started.
-    pub uptime_seconds: Option<f64>,
+    pub(crate) uptime_seconds: Option<f64>,
     /// Its resident set size, bytes.
-    pub rss_bytes: Option<u64>,
+    pub(crate) rss_bytes: Option<u64>,
 }
 
 /// Which pass.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SnapshotInfo {
+pub(crate) struct SnapshotInfo {
     /// 0 before the first pass.
-    pub seq: u64,
+    pub(crate) seq: u64,
     /// When it was taken (Unix seconds).
-    pub taken_at: f64,
+    pub(crate) taken_at: f64,
     /// How long it took, seconds.
-    pub duration_seconds: f64,
+    pub(crate) duration_seconds: f64,
 }
 
 /// Whether the target has a process.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum TargetState {
+pub(crate) enum TargetState {
     /// No pass yet.
     #[default]
     Starting,
@@ -83,181 +83,181 @@ pub enum TargetState {
 
 /// The target.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Target {
+pub(crate) struct Target {
     /// The `target` label value.
-    pub name: String,
+    pub(crate) name: String,
     /// Up or not found.
-    pub state: TargetState,
+    pub(crate) state: TargetState,
     /// The processes sampled: (pid, comm).
-    pub processes: Vec<(i32, String)>,
+    pub(crate) processes: Vec<(i32, String)>,
     /// How many matched before the cap.
-    pub matched: usize,
+    pub(crate) matched: usize,
 }
 
 /// One pending or firing alert.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Alert {
+pub(crate) struct Alert {
     /// Alert name.
-    pub alert: String,
+    pub(crate) alert: String,
     /// `firing` or `pending`.
-    pub state: String,
+    pub(crate) state: String,
     /// Severity.
-    pub severity: String,
+    pub(crate) severity: String,
     /// The value judged (a ratio; OOM kills for the OOM rule).
-    pub value: f64,
+    pub(crate) value: f64,
     /// The level it is compared with.
-    pub level: f64,
+    pub(crate) level: f64,
     /// The detector's seconds until the limit (prediction alerts).
-    pub seconds_to_limit: Option<f64>,
+    pub(crate) seconds_to_limit: Option<f64>,
     /// Since when it is pending or firing (Unix seconds).
-    pub active_since: Option<f64>,
+    pub(crate) active_since: Option<f64>,
     /// The summary text.
-    pub summary: String,
+    pub(crate) summary: String,
 }
 
 /// A resource the leak detector finds growing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Growth {
+pub(crate) struct Growth {
     /// `memory`, `fds` or `pids`.
-    pub resource: String,
+    pub(crate) resource: String,
     /// Growth per second.
-    pub slope_per_second: Option<f64>,
+    pub(crate) slope_per_second: Option<f64>,
     /// Seconds until the limit (projected from the peaks).
-    pub seconds_to_limit: Option<f64>,
+    pub(crate) seconds_to_limit: Option<f64>,
 }
 
 /// Memory against its limit.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Memory {
+pub(crate) struct Memory {
     /// Resident set size of the group, bytes.
-    pub rss: Option<u64>,
+    pub(crate) rss: Option<u64>,
     /// The cgroup's working set, bytes.
-    pub cgroup_working_set: Option<u64>,
+    pub(crate) cgroup_working_set: Option<u64>,
     /// The cgroup's limit; `None` when unlimited or unknown.
-    pub cgroup_limit: Option<u64>,
+    pub(crate) cgroup_limit: Option<u64>,
     /// The ratio alerting uses: used bytes, limit bytes and the basis.
-    pub utilization: Option<(u64, u64, String)>,
+    pub(crate) utilization: Option<(u64, u64, String)>,
 }
 
 /// Open descriptors.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Fds {
+pub(crate) struct Fds {
     /// Open descriptors of the group.
-    pub open: Option<u64>,
+    pub(crate) open: Option<u64>,
     /// The soft limit (`RLIMIT_NOFILE`) of the group leader.
-    pub limit: Option<u64>,
+    pub(crate) limit: Option<u64>,
     /// The worst process's open ÷ limit.
-    pub utilization: Option<f64>,
+    pub(crate) utilization: Option<f64>,
 }
 
 /// Held sockets.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Connections {
+pub(crate) struct Connections {
     /// Held sockets by state, summed over the tables.
-    pub by_state: BTreeMap<String, u64>,
+    pub(crate) by_state: BTreeMap<String, u64>,
     /// Of those, in `close_wait` (the peer closed, the app did not).
-    pub close_wait: u64,
+    pub(crate) close_wait: u64,
     /// Held sockets older than `stale_after`.
-    pub stale: u64,
+    pub(crate) stale: u64,
     /// The configured peer groups: (name, connections, limit).
-    pub peers: Vec<(String, u64, u64)>,
+    pub(crate) peers: Vec<(String, u64, u64)>,
 }
 
 /// Child processes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Tasks {
+pub(crate) struct Tasks {
     /// Direct children.
-    pub children: u64,
+    pub(crate) children: u64,
     /// Every descendant.
-    pub descendants: u64,
+    pub(crate) descendants: u64,
     /// Descendants older than `stale_after`.
-    pub stale: u64,
+    pub(crate) stale: u64,
     /// Threads of the group.
-    pub threads: Option<u64>,
+    pub(crate) threads: Option<u64>,
     /// `pids.current` and `pids.max` of the cgroup.
-    pub pids: Option<(Option<u64>, Option<u64>)>,
+    pub(crate) pids: Option<(Option<u64>, Option<u64>)>,
 }
 
 /// OOM kills.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Oom {
+pub(crate) struct Oom {
     /// Kills leakwatch saw.
-    pub kills_total: u64,
+    pub(crate) kills_total: u64,
     /// When the last one happened (Unix seconds).
-    pub last_kill_at: Option<f64>,
+    pub(crate) last_kill_at: Option<f64>,
 }
 
 /// A log source.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LogSource {
+pub(crate) struct LogSource {
     /// Its name.
-    pub name: String,
+    pub(crate) name: String,
     /// `file`, `stdout` or `stderr`.
-    pub kind: String,
+    pub(crate) kind: String,
     /// The configured path or glob of a file source.
-    pub pattern: Option<String>,
+    pub(crate) pattern: Option<String>,
     /// Lines held, and the cap.
-    pub lines: (usize, usize),
+    pub(crate) lines: (usize, usize),
     /// Text bytes held, and the cap.
-    pub bytes: (usize, usize),
+    pub(crate) bytes: (usize, usize),
     /// Subscribers now, and the cap.
-    pub subscribers: (usize, usize),
+    pub(crate) subscribers: (usize, usize),
     /// Lines stored since start.
-    pub lines_total: u64,
+    pub(crate) lines_total: u64,
     /// Failed reads since start (a missing file counts once per attempt).
-    pub read_errors: u64,
+    pub(crate) read_errors: u64,
     /// Why the file is refused or not read now (e.g. it does not exist).
-    pub problem: Option<String>,
+    pub(crate) problem: Option<String>,
 }
 
 /// An internal structure.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct StructureRow {
+pub(crate) struct StructureRow {
     /// What it is, and its log source.
-    pub name: String,
+    pub(crate) name: String,
     /// Entries held now.
-    pub len: u64,
+    pub(crate) len: u64,
     /// The cap.
-    pub max: Option<u64>,
+    pub(crate) max: Option<u64>,
     /// Room in the allocation.
-    pub capacity: Option<u64>,
+    pub(crate) capacity: Option<u64>,
     /// Bytes allocated.
-    pub bytes: Option<u64>,
+    pub(crate) bytes: Option<u64>,
 }
 
 /// The cleanup task.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct CleanupSummary {
+pub(crate) struct CleanupSummary {
     /// Seconds between cleanups.
-    pub interval_seconds: f64,
+    pub(crate) interval_seconds: f64,
     /// leakwatch's RSS that starts one, bytes.
-    pub memory_threshold: u64,
+    pub(crate) memory_threshold: u64,
     /// Cleanups by trigger: interval, memory, admin.
-    pub performed: (u64, u64, u64),
+    pub(crate) performed: (u64, u64, u64),
     /// Bytes freed since start.
-    pub freed_bytes_total: u64,
+    pub(crate) freed_bytes_total: u64,
     /// The last one.
-    pub last: Option<LastCleanup>,
+    pub(crate) last: Option<LastCleanup>,
 }
 
 /// The last cleanup.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LastCleanup {
+pub(crate) struct LastCleanup {
     /// `interval`, `memory` or `admin`.
-    pub trigger: String,
+    pub(crate) trigger: String,
     /// When (Unix seconds).
-    pub at: f64,
+    pub(crate) at: f64,
     /// Bytes freed.
-    pub freed_bytes: u64,
+    pub(crate) freed_bytes: u64,
     /// Structures trimmed.
-    pub structures: usize,
+    pub(crate) structures: usize,
     /// leakwatch's RSS before and after, bytes.
-    pub rss: (Option<u64>, Option<u64>),
+    pub(crate) rss: (Option<u64>, Option<u64>),
 }
 
 impl Summary {
     /// The summary of what the server holds now.
-    pub fn of(
+    pub(crate) fn of(
         version: &str,
         snapshot: &Snapshot,
         alerts: &AlertState,

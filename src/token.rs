@@ -12,13 +12,13 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// Shortest token accepted, bytes.
-pub const MIN_TOKEN_BYTES: usize = 16;
+pub(crate) const MIN_TOKEN_BYTES: usize = 16;
 /// Longest token file read, bytes.
-pub const MAX_TOKEN_FILE_BYTES: u64 = 4096;
+pub(crate) const MAX_TOKEN_FILE_BYTES: u64 = 4096;
 
 /// The token in `file`: its content without surrounding whitespace, at least
 /// [`MIN_TOKEN_BYTES`] long. The error names the file and the problem, never the token.
-pub fn read_token(file: &Path) -> Result<Vec<u8>, String> {
+pub(crate) fn read_token(file: &Path) -> Result<Vec<u8>, String> {
     // A regular file only, opened without blocking (see crate::fsread).
     let bytes = crate::fsread::read_capped(file, MAX_TOKEN_FILE_BYTES).map_err(|e| e.to_string())?;
     let token = bytes.trim_ascii();
@@ -37,7 +37,7 @@ pub fn read_token(file: &Path) -> Result<Vec<u8>, String> {
 
 /// Why an admin request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Denied {
+pub(crate) enum Denied {
     /// No token file is configured: the admin endpoints do not exist.
     Disabled,
     /// The bearer token is missing or wrong.
@@ -49,7 +49,7 @@ pub enum Denied {
 /// Where the admin token is read from; `None` disables the admin endpoints. Clones share the
 /// setting, so a reload ([`AdminToken::set_file`]) reaches the server's copy.
 #[derive(Debug, Clone)]
-pub struct AdminToken {
+pub(crate) struct AdminToken {
     file: Arc<RwLock<Option<PathBuf>>>,
     /// One read of the token file at a time: a file system that hangs holds one blocking
     /// thread, not one per request.
@@ -64,13 +64,13 @@ impl Default for AdminToken {
 
 impl AdminToken {
     /// Admin endpoints guarded by the token in `file`, or disabled with `None`.
-    pub fn new(file: Option<PathBuf>) -> Self {
+    pub(crate) fn new(file: Option<PathBuf>) -> Self {
         Self { file: Arc::new(RwLock::new(file)), reading: Arc::new(tokio::sync::Semaphore::new(1)) }
     }
 
     /// [`AdminToken::authorize`] on the blocking pool, one read of the file at a time, within
     /// `deadline` (waiting for the turn included); `None` past it.
-    pub async fn authorize_within(
+    pub(crate) async fn authorize_within(
         &self,
         headers: HeaderMap,
         deadline: std::time::Duration,
@@ -90,18 +90,18 @@ impl AdminToken {
     }
 
     /// Whether the admin endpoints exist (a token file is configured).
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         self.file.read().unwrap_or_else(|poisoned| poisoned.into_inner()).is_some()
     }
 
     /// Changes the token file (a reload); `None` disables the admin endpoints.
-    pub fn set_file(&self, file: Option<PathBuf>) {
+    pub(crate) fn set_file(&self, file: Option<PathBuf>) {
         *self.file.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = file;
     }
 
     /// Ok when the request carries `Authorization: Bearer <token>` with the file's token;
     /// otherwise why not.
-    pub fn authorize(&self, headers: &HeaderMap) -> Result<(), Denied> {
+    pub(crate) fn authorize(&self, headers: &HeaderMap) -> Result<(), Denied> {
         let file = self.file.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
         let Some(file) = file else {
             return Err(Denied::Disabled);

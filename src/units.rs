@@ -7,13 +7,13 @@ use serde::de::{self, Visitor};
 use serde::Deserializer;
 
 /// Parses `5s`, `250ms`, `1m`, `1h 30m` (humantime syntax).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim()).map_err(|e| format!("{text:?} is not a duration like 5s or 250ms: {e}"))
 }
 
 /// Parses a byte size: a plain integer, or a number with `B`, `KiB`, `MiB`, `GiB`, `TiB`
 /// (or `kB`/`KB`/`MB`/`GB`/`TB`, also powers of 1024 as the kernel uses them).
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
@@ -33,13 +33,13 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
 /// Serde adapter for durations written as strings. The value is parsed inside the visitor, so a
 /// bad one is reported at its own line and column (an error raised after deserializing would only
 /// carry the enclosing mapping's position).
-pub fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     d.deserialize_option(Optional(DurationVisitor))
 }
 
 /// Serde adapter for byte sizes written as integers or strings (parsed in the visitor, as
 /// [`de_duration`]).
-pub fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+pub(crate) fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     d.deserialize_option(Optional(BytesVisitor))
 }
 

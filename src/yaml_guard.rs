@@ -3,7 +3,7 @@
 //! pass stops at the first cap it meets. yaml_serde keeps every event of a document in memory and
 //! expands each alias in full (a 1 MiB file can name a 380 KB string 45 000 times: 16 GiB), and the
 //! YAML scanner's cost per token grows with the flow nesting depth (100 000 `[` take minutes);
-//! stopping at [`MAX_DEPTH`] and [`MAX_NODES`] keeps both the time and the memory linear in the
+//! stopping at [`MAX_DEPTH`] and `MAX_NODES` keeps both the time and the memory linear in the
 //! bytes read so far.
 //!
 //! yaml_serde does not expose its event stream, so this module drives the same parser
@@ -19,17 +19,17 @@ use libyaml_rs as sys;
 /// Deepest nesting of mappings and sequences (a leakwatch config needs about 6).
 pub const MAX_DEPTH: usize = 64;
 /// Most YAML nodes (scalars, mappings, sequences, aliases) in the file.
-pub const MAX_NODES: u64 = 50_000;
+pub(crate) const MAX_NODES: u64 = 50_000;
 /// Most aliases (`*name`) in the file.
 pub const MAX_ALIASES: u64 = 1_000;
 /// Most nodes once every alias is expanded.
-pub const MAX_EXPANDED_NODES: u64 = 100_000;
+pub(crate) const MAX_EXPANDED_NODES: u64 = 100_000;
 /// Most scalar bytes once every alias is expanded.
 pub const MAX_EXPANDED_BYTES: u64 = 4 << 20;
 
 /// What the top level of the document is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Root {
+pub(crate) enum Root {
     /// No document at all (an empty file, or only comments).
     Empty,
     /// A mapping (`{}` included).
@@ -62,7 +62,7 @@ struct Frame {
 
 /// Checks `bytes` against the caps. `Ok` gives the shape of the root (a syntax error ends the
 /// pass early and is left to yaml_serde, which names it); `Err` names the cap and the line.
-pub fn check(bytes: &[u8]) -> Result<Root, String> {
+pub(crate) fn check(bytes: &[u8]) -> Result<Root, String> {
     let mut parser = Parser::new(bytes);
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<Vec<u8>, Size> = HashMap::new();

@@ -43,7 +43,7 @@ pub enum State {
 
 impl State {
     /// Label and JSON value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Inactive => "inactive",
             Self::Pending => "pending",
@@ -67,103 +67,103 @@ pub struct AlertView {
     /// State after the last evaluation.
     pub state: State,
     /// Identifying labels (`target`, `basis`, `source`).
-    pub labels: BTreeMap<&'static str, String>,
+    pub(crate) labels: BTreeMap<&'static str, String>,
     /// The value the condition was judged on (a ratio; for the OOM rule, kills in the window).
-    pub value: f64,
+    pub(crate) value: f64,
     /// The level it is compared with (the ratio floor for prediction rules).
-    pub level: f64,
+    pub(crate) level: f64,
     /// For prediction alerts: the detector's seconds until the limit.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub seconds_to_limit: Option<f64>,
+    pub(crate) seconds_to_limit: Option<f64>,
     /// What `seconds_to_limit` projects (`peaks`), when given.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub projection: Option<&'static str>,
+    pub(crate) projection: Option<&'static str>,
     /// When the current pending/firing episode started (Unix seconds).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub active_since: Option<f64>,
+    pub(crate) active_since: Option<f64>,
     /// When it fired (Unix seconds).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fired_at: Option<f64>,
+    pub(crate) fired_at: Option<f64>,
     /// When it resolved (Unix seconds).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub resolved_at: Option<f64>,
+    pub(crate) resolved_at: Option<f64>,
     /// Why it resolved, when not because its value fell: `target_gone`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub resolved_reason: Option<&'static str>,
+    pub(crate) resolved_reason: Option<&'static str>,
     /// The summary, rendered from the same template as the Prometheus rule.
-    pub summary: String,
+    pub(crate) summary: String,
     /// The description, likewise.
-    pub description: String,
+    pub(crate) description: String,
     /// The runbook entry (absolute).
-    pub runbook_url: String,
+    pub(crate) runbook_url: String,
 }
 
 /// One state change.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Transition {
     /// When (Unix seconds).
-    pub at: f64,
+    pub(crate) at: f64,
     /// Alert name.
-    pub alert: String,
+    pub(crate) alert: String,
     /// Severity.
-    pub severity: Severity,
+    pub(crate) severity: Severity,
     /// Identifying labels.
-    pub labels: BTreeMap<&'static str, String>,
+    pub(crate) labels: BTreeMap<&'static str, String>,
     /// The state before.
-    pub from: State,
+    pub(crate) from: State,
     /// The state after.
-    pub to: State,
+    pub(crate) to: State,
     /// The value at the change.
-    pub value: f64,
+    pub(crate) value: f64,
     /// Why, when not because the value crossed the level: `target_gone`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'static str>,
+    pub(crate) reason: Option<&'static str>,
 }
 
 /// What the leak detector says about one resource.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrendView {
     /// `memory`, `fds` or `pids`.
-    pub resource: &'static str,
+    pub(crate) resource: &'static str,
     /// Identifying labels.
-    pub labels: BTreeMap<&'static str, String>,
+    pub(crate) labels: BTreeMap<&'static str, String>,
     /// The current usage.
-    pub used: f64,
+    pub(crate) used: f64,
     /// The current limit.
-    pub limit: f64,
+    pub(crate) limit: f64,
     /// Samples in the history.
-    pub samples: usize,
+    pub(crate) samples: usize,
     /// The history's cap.
-    pub max_samples: usize,
+    pub(crate) max_samples: usize,
     /// The detector's judgement.
     #[serde(flatten)]
     pub trend: TrendJson,
 }
 
 /// What a time to the limit is projected from: the upper envelope (see [`leak`]).
-pub const PROJECTION: &str = "peaks";
+pub(crate) const PROJECTION: &str = "peaks";
 
-/// [`Trend`] in JSON form.
+/// `Trend` in JSON form.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct TrendJson {
     /// Share of the retention covered.
-    pub window_fill: f64,
+    pub(crate) window_fill: f64,
     /// Whether it is full enough to judge.
-    pub ready: bool,
+    pub(crate) ready: bool,
     /// Growth per second (bytes/s for memory).
-    pub slope_per_second: Option<f64>,
+    pub(crate) slope_per_second: Option<f64>,
     /// The lower bound of the growth's confidence interval.
-    pub slope_low_per_second: Option<f64>,
+    pub(crate) slope_low_per_second: Option<f64>,
     /// Seconds of history judged (the whole window or its newest part).
-    pub judged_seconds: Option<f64>,
+    pub(crate) judged_seconds: Option<f64>,
     /// Whether it grows significantly.
     pub growing: bool,
     /// Seconds until the limit at that growth, from [`TrendJson::projection`].
-    pub seconds_to_limit: Option<f64>,
+    pub(crate) seconds_to_limit: Option<f64>,
     /// What `seconds_to_limit` projects: `peaks` (the upper envelope).
-    pub projection: &'static str,
+    pub(crate) projection: &'static str,
     /// Seconds until the median level reaches the limit (later than the peaks).
-    pub level_seconds_to_limit: Option<f64>,
+    pub(crate) level_seconds_to_limit: Option<f64>,
 }
 
 impl From<Trend> for TrendJson {
@@ -186,9 +186,9 @@ impl From<Trend> for TrendJson {
 #[derive(Debug, Clone, Default)]
 pub struct AlertState {
     /// The snapshot evaluated (0: none yet).
-    pub seq: u64,
+    pub(crate) seq: u64,
     /// Its time, Unix seconds.
-    pub evaluated_at: f64,
+    pub(crate) evaluated_at: f64,
     /// Every instance evaluated this time, inactive ones included (the metrics show them as 0).
     pub alerts: Vec<AlertView>,
     /// The leak detector, per followed resource with a current reading.
@@ -196,7 +196,7 @@ pub struct AlertState {
     /// The transition history, newest first (shared until it changes).
     pub history: Arc<[Transition]>,
     /// The history's cap.
-    pub history_max: usize,
+    pub(crate) history_max: usize,
     /// The sizes and caps of the engine's structures.
     pub structures: Vec<Structure>,
 }
@@ -290,7 +290,7 @@ impl Engine {
     /// the transition history of rules that still exist are kept (with the new levels, `for`
     /// and texts); instances of removed rules or levels resolve at the next evaluation like any
     /// instance without a reading; trends of resources no longer followed are dropped.
-    pub fn set_rules(&mut self, rules: AlertRules) {
+    pub(crate) fn set_rules(&mut self, rules: AlertRules) {
         let h = rules.history;
         self.history.set_limits(h.max_transitions, h.retention);
         self.trends.retain(|resource, _| rules.prediction.resources.contains(resource));
@@ -304,7 +304,7 @@ impl Engine {
     /// Trims the engine's structures: drops the sample histories of resources no longer in the
     /// prediction rules and samples past the retention (both dead), transitions past theirs,
     /// and spare room. Live samples and transitions stay.
-    pub fn trim(&mut self) -> Vec<Trimmed> {
+    pub(crate) fn trim(&mut self) -> Vec<Trimmed> {
         let now = self.last_now;
         let resources = self.rules.prediction.resources.clone();
         let trends = trim_with(&mut self.trends, trend_structure, |t| {
@@ -323,11 +323,6 @@ impl Engine {
             self.history_changed = true;
         }
         trends.into_iter().chain(history).collect()
-    }
-
-    /// The rules in use.
-    pub fn rules(&self) -> &AlertRules {
-        &self.rules
     }
 
     /// Evaluates every rule on one snapshot and returns the new state.

@@ -12,17 +12,17 @@ use crate::measure::{reserve_capped, shrink_deque};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WindowLimits {
     /// Samples older than this (relative to the newest) are dropped.
-    pub retention: Duration,
+    pub(crate) retention: Duration,
     /// At most this many samples are kept; samples closer together than
     /// `retention / max_samples` are skipped, so the cap spans the whole retention.
-    pub max_samples: usize,
+    pub(crate) max_samples: usize,
     /// The share of `retention` the history must cover before a trend is judged (0..=1).
-    pub min_fill: f64,
+    pub(crate) min_fill: f64,
 }
 
 impl WindowLimits {
     /// The smallest spacing between two stored samples, seconds.
-    pub fn min_spacing(&self) -> f64 {
+    pub(crate) fn min_spacing(&self) -> f64 {
         self.retention.as_secs_f64() / self.max_samples.max(1) as f64
     }
 }
@@ -61,7 +61,7 @@ impl SampleRing {
     }
 
     /// Drops points beyond the count cap and points older than the retention before `now`.
-    pub fn trim(&mut self, now: f64) {
+    pub(crate) fn trim(&mut self, now: f64) {
         while self.points.len() > self.limits.max_samples {
             self.points.pop_front();
         }
@@ -72,12 +72,12 @@ impl SampleRing {
     }
 
     /// New caps (a reload); points beyond them are dropped at the next trim.
-    pub fn set_limits(&mut self, limits: WindowLimits) {
+    pub(crate) fn set_limits(&mut self, limits: WindowLimits) {
         self.limits = limits;
     }
 
     /// Forgets every point (the series changed meaning: a new process, another basis).
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.points.clear();
     }
 
@@ -87,27 +87,22 @@ impl SampleRing {
     }
 
     /// Points held.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.points.len()
     }
 
-    /// Whether no point is held.
-    pub fn is_empty(&self) -> bool {
-        self.points.is_empty()
-    }
-
     /// The caps.
-    pub fn limits(&self) -> &WindowLimits {
+    pub(crate) fn limits(&self) -> &WindowLimits {
         &self.limits
     }
 
     /// Points the ring has room for without reallocating.
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.points.capacity()
     }
 
     /// Releases spare room (when most of it is spare); every point stays.
-    pub fn shrink(&mut self) {
+    pub(crate) fn shrink(&mut self) {
         shrink_deque(&mut self.points);
     }
 }
@@ -116,7 +111,7 @@ impl SampleRing {
 /// scale. Blocks of `len` seconds, aligned to the first sample seen, are summarised as soon as
 /// the ring holds the whole block; at most `max` are kept, oldest dropped first.
 #[derive(Debug, Clone)]
-pub struct BlockLog {
+pub(crate) struct BlockLog {
     blocks: VecDeque<Block>,
     max: usize,
     /// The next block's start and length.
@@ -126,13 +121,13 @@ pub struct BlockLog {
 
 impl BlockLog {
     /// An empty log of at most `max` blocks.
-    pub fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize) -> Self {
         Self { blocks: VecDeque::new(), max, next: None, scratch: Vec::new() }
     }
 
     /// Summarises every block of `len` seconds that `points` (oldest first) complete; a new
     /// length, or time going back, starts over.
-    pub fn update(&mut self, points: &[(f64, f64)], len: f64) {
+    pub(crate) fn update(&mut self, points: &[(f64, f64)], len: f64) {
         let (Some(&(oldest, _)), Some(&(newest, _))) = (points.first(), points.last()) else { return };
         if len.is_nan() || len <= 0.0 {
             return;
@@ -164,38 +159,39 @@ impl BlockLog {
     }
 
     /// The blocks, oldest first.
-    pub fn blocks(&self) -> Vec<Block> {
+    pub(crate) fn blocks(&self) -> Vec<Block> {
         self.blocks.iter().copied().collect()
     }
 
     /// Forgets every block.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.blocks.clear();
         self.next = None;
     }
 
     /// Blocks held.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.blocks.len()
     }
 
+    #[cfg(test)]
     /// Whether no block is held.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.blocks.is_empty()
     }
 
     /// The count cap.
-    pub fn max(&self) -> usize {
+    pub(crate) fn max(&self) -> usize {
         self.max
     }
 
     /// Blocks the log has room for without reallocating.
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.blocks.capacity()
     }
 
     /// Releases spare room (when most of it is spare); every block stays.
-    pub fn shrink(&mut self) {
+    pub(crate) fn shrink(&mut self) {
         shrink_deque(&mut self.blocks);
         self.scratch = Vec::new();
     }
@@ -203,7 +199,7 @@ impl BlockLog {
 
 /// A ring of records with a timestamp, bounded by count and age (the alert transition history).
 #[derive(Debug, Clone)]
-pub struct BoundedLog<T> {
+pub(crate) struct BoundedLog<T> {
     items: VecDeque<(f64, T)>,
     max: usize,
     retention: Duration,
@@ -211,18 +207,18 @@ pub struct BoundedLog<T> {
 
 impl<T: Clone> BoundedLog<T> {
     /// An empty log keeping at most `max` records, none older than `retention`.
-    pub fn new(max: usize, retention: Duration) -> Self {
+    pub(crate) fn new(max: usize, retention: Duration) -> Self {
         Self { items: VecDeque::with_capacity(max.min(1024)), max, retention }
     }
 
     /// New caps (a reload); records beyond them are dropped at the next trim.
-    pub fn set_limits(&mut self, max: usize, retention: Duration) {
+    pub(crate) fn set_limits(&mut self, max: usize, retention: Duration) {
         self.max = max;
         self.retention = retention;
     }
 
     /// Appends a record made at `at` and trims.
-    pub fn push(&mut self, at: f64, item: T) {
+    pub(crate) fn push(&mut self, at: f64, item: T) {
         reserve_capped(&mut self.items, 1, self.max + 1);
         self.items.push_back((at, item));
         self.trim(at);
@@ -230,7 +226,7 @@ impl<T: Clone> BoundedLog<T> {
 
     /// Drops records beyond the cap and records older than the retention before `now`;
     /// returns how many were dropped.
-    pub fn trim(&mut self, now: f64) -> usize {
+    pub(crate) fn trim(&mut self, now: f64) -> usize {
         let before = self.items.len();
         while self.items.len() > self.max {
             self.items.pop_front();
@@ -243,32 +239,33 @@ impl<T: Clone> BoundedLog<T> {
     }
 
     /// The records, newest first.
-    pub fn newest_first(&self) -> Vec<T> {
+    pub(crate) fn newest_first(&self) -> Vec<T> {
         self.items.iter().rev().map(|(_, item)| item.clone()).collect()
     }
 
     /// Records held.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.items.len()
     }
 
+    #[cfg(test)]
     /// Whether no record is held.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
 
     /// The count cap.
-    pub fn max(&self) -> usize {
+    pub(crate) fn max(&self) -> usize {
         self.max
     }
 
     /// Records the log has room for without reallocating.
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.items.capacity()
     }
 
     /// Releases spare room (when most of it is spare); every record stays.
-    pub fn shrink(&mut self) {
+    pub(crate) fn shrink(&mut self) {
         shrink_deque(&mut self.items);
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! The window is cut into blocks of `retention / BLOCKS` (5 min by default), counted back from
 //! the newest sample. Each block is summarised by the middle of its low and high quantiles
-//! ([`BLOCK_LOW`], [`BLOCK_HIGH`]): under a GC sawtooth shorter than a block that is the middle
+//! (`BLOCK_LOW`, `BLOCK_HIGH`): under a GC sawtooth shorter than a block that is the middle
 //! of its troughs and peaks, whatever the phase, and one spike moves it little. Over those block
 //! values:
 //!
@@ -11,33 +11,33 @@
 //!    blocks (Theil–Sen); its confidence interval comes from the distribution of Kendall's S,
 //!    widened by `(1 + ρ) / (1 − ρ)` for the lag-1 autocorrelation ρ of the blocks' residuals
 //!    (slow wander and long-period sawtooths make neighbouring blocks alike). A series is growing
-//!    only when the interval's lower bound is above zero ([`Z_ENTER`] standard deviations).
+//!    only when the interval's lower bound is above zero (`Z_ENTER` standard deviations).
 //! 2. **Shape**, to start: the older and the newer half of the blocks judged both rise and the
-//!    smaller half-slope is at least [`AGREE_ENTER`] of the larger (a one-off step shows up in
-//!    one half only, a leak in both); each third rises by [`AGREE_THIRDS`] of the slope (a
+//!    smaller half-slope is at least `AGREE_ENTER` of the larger (a one-off step shows up in
+//!    one half only, a leak in both); each third rises by `AGREE_THIRDS` of the slope (a
 //!    staircase of a few steps has a flat third); over the whole window the newer half rises at
-//!    least [`SLOWING`] as fast as the older. And always: over the whole window the newer half
+//!    least `SLOWING` as fast as the older. And always: over the whole window the newer half
 //!    does not rise significantly slower than the older (its interval entirely below the
 //!    older's): a warm-up levelling off slows down, a leak that stopped too, a leak keeps its pace.
 //! 3. **Scale.** The whole window is tried first, then its newest two thirds and newest half
-//!    (never fewer than [`MIN_BLOCKS`] blocks): a leak that started recently is judged on the
+//!    (never fewer than `MIN_BLOCKS` blocks): a leak that started recently is judged on the
 //!    part of the window it fills, so it is not averaged away by the flat history before it.
-//! 4. **Hysteresis.** Once growing, a series stays growing while the lower bound at [`Z_STAY`]
+//! 4. **Hysteresis.** Once growing, a series stays growing while the lower bound at `Z_STAY`
 //!    standard deviations is above zero and the window does not slow down significantly (the
 //!    other shape checks only apply to start): a wandering series does not drop out for single
 //!    evaluations; before an older block exists, a steeper shorter scale still significant at
-//!    [`Z_ENTER`] holds instead of the flatter whole window. While growing, the **longer scale** may speak too: the older blocks of a
-//!    [`BlockLog`](super::history::BlockLog) followed by the window's (at most [`LONG_BLOCKS`]),
+//!    `Z_ENTER` holds instead of the flatter whole window. While growing, the **longer scale** may speak too: the older blocks of a
+//!    `BlockLog` followed by the window's (at most `LONG_BLOCKS`),
 //!    when its lower bound is above zero and its slope lies between the window's lower bound and
-//!    [`LONG_AGREE`] times its upper bound (an hour of wander may flatten, three hours do not; a
+//!    `LONG_AGREE` times its upper bound (an hour of wander may flatten, three hours do not; a
 //!    leak that started inside the window keeps the window's slope); that lower bound is taken at
-//!    [`Z_ENTER`] when the longer scale's halves agree. A longer scale of at least two windows
+//!    `Z_ENTER` when the longer scale's halves agree. A longer scale of at least two windows
 //!    whose halves agree and which does not slow down overrules a window that slows down. The
 //!    longer scale's newest two thirds speak instead of its whole when they span 1.5 windows
 //!    and rise steeper, significantly (a flat stretch before an onset flattens the whole).
 //!
 //! The level "now" is the median of the samples of the judged blocks projected to now along the
-//! slope; the **peaks** are their [`PEAK_QUANTILE`] quantile (the upper envelope: a GC sawtooth
+//! slope; the **peaks** are their `PEAK_QUANTILE` quantile (the upper envelope: a GC sawtooth
 //! is killed when its peaks, not its median, reach the limit). The time to the limit is
 //! `(limit − peaks) / slope`; the level's `(limit − level) / slope` is reported alongside.
 //!
@@ -47,64 +47,64 @@
 use super::history::WindowLimits;
 
 /// The window is cut into this many blocks (of `retention / BLOCKS` each).
-pub const BLOCKS: usize = 12;
+pub(crate) const BLOCKS: usize = 12;
 /// The longer scale (hysteresis only) spans at most this many blocks, older ones included.
-pub const LONG_BLOCKS: usize = 3 * BLOCKS;
+pub(crate) const LONG_BLOCKS: usize = 3 * BLOCKS;
 /// The longer scale's slope may exceed the window's upper bound by at most this factor.
-pub const LONG_AGREE: f64 = 2.0;
+pub(crate) const LONG_AGREE: f64 = 2.0;
 /// Fewer blocks than this are never judged.
-pub const MIN_BLOCKS: usize = 6;
+pub(crate) const MIN_BLOCKS: usize = 6;
 /// Fewer points than this are never judged.
-pub const MIN_POINTS: usize = 8;
+pub(crate) const MIN_POINTS: usize = 8;
 /// A block's low quantile.
-pub const BLOCK_LOW: f64 = 0.1;
+pub(crate) const BLOCK_LOW: f64 = 0.1;
 /// A block's high quantile.
-pub const BLOCK_HIGH: f64 = 0.9;
+pub(crate) const BLOCK_HIGH: f64 = 0.9;
 /// Standard deviations of the slope's lower bound to start calling a series growing.
-pub const Z_ENTER: f64 = 2.33;
+pub(crate) const Z_ENTER: f64 = 2.33;
 /// Standard deviations of the slope's lower bound to keep calling it growing.
-pub const Z_STAY: f64 = 1.0;
+pub(crate) const Z_STAY: f64 = 1.0;
 /// The smaller half-slope must be at least this share of the larger one to start growing.
-pub const AGREE_ENTER: f64 = 0.5;
+pub(crate) const AGREE_ENTER: f64 = 0.5;
 /// To start growing, each third of the blocks must rise by at least this share of the slope.
-pub const AGREE_THIRDS: f64 = 0.3;
+pub(crate) const AGREE_THIRDS: f64 = 0.3;
 /// To start growing, the newer half of the window must rise at least this share as fast as the older.
-pub const SLOWING: f64 = 0.6;
+pub(crate) const SLOWING: f64 = 0.6;
 /// The quantile of the projected samples taken as the peaks.
-pub const PEAK_QUANTILE: f64 = 0.95;
+pub(crate) const PEAK_QUANTILE: f64 = 0.95;
 /// The largest lag-1 autocorrelation allowed for in the variance (beyond, the inflation is capped).
 const MAX_AUTOCORRELATION: f64 = 0.9;
 
 /// What the detector concluded about one series.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Trend {
+pub(crate) struct Trend {
     /// Points in the window.
-    pub samples: usize,
+    pub(crate) samples: usize,
     /// The share of the retention the window covers, 0..=1.
-    pub fill: f64,
+    pub(crate) fill: f64,
     /// Whether the window is full enough to judge (`fill >= min_fill` and enough points and blocks).
-    pub ready: bool,
+    pub(crate) ready: bool,
     /// Theil–Sen slope over the blocks judged, units per second (when ready).
-    pub slope: Option<f64>,
+    pub(crate) slope: Option<f64>,
     /// The lower bound of the slope's confidence interval (when ready).
-    pub slope_low: Option<f64>,
+    pub(crate) slope_low: Option<f64>,
     /// Seconds of history the judgement used (the whole window or its newest part).
-    pub judged_seconds: Option<f64>,
+    pub(crate) judged_seconds: Option<f64>,
     /// The level now along that slope (when ready).
-    pub level: Option<f64>,
+    pub(crate) level: Option<f64>,
     /// The peaks now along that slope (the upper envelope; when ready).
-    pub peaks: Option<f64>,
+    pub(crate) peaks: Option<f64>,
     /// Whether the series grows significantly (see the module doc).
-    pub growing: bool,
+    pub(crate) growing: bool,
     /// Seconds until the peaks reach the limit at `slope`; only when growing (0 at or above it).
-    pub seconds_to_limit: Option<f64>,
+    pub(crate) seconds_to_limit: Option<f64>,
     /// Seconds until the level reaches the limit; only when growing.
-    pub level_seconds_to_limit: Option<f64>,
+    pub(crate) level_seconds_to_limit: Option<f64>,
 }
 
 impl Trend {
     /// The peaks' share of `limit` `ahead` seconds from now along the slope (when growing).
-    pub fn projected_ratio(&self, ahead: f64, limit: f64) -> Option<f64> {
+    pub(crate) fn projected_ratio(&self, ahead: f64, limit: f64) -> Option<f64> {
         let (peaks, slope) = (self.peaks?, self.slope?);
         (self.growing && limit > 0.0).then(|| (peaks + slope * ahead) / limit)
     }
@@ -113,22 +113,22 @@ impl Trend {
 /// One block of samples, summarised: its mean time, the middle of its low and high quantiles,
 /// and its high quantile.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Block {
+pub(crate) struct Block {
     /// The mean time of its points.
-    pub t: f64,
+    pub(crate) t: f64,
     /// The middle of its [`BLOCK_LOW`] and [`BLOCK_HIGH`] quantiles.
-    pub value: f64,
+    pub(crate) value: f64,
     /// The time its oldest point was taken.
-    pub start: f64,
+    pub(crate) start: f64,
     /// The time its block ends (its newest point's time, or the block's edge).
-    pub end: f64,
+    pub(crate) end: f64,
     /// Its [`BLOCK_HIGH`] quantile.
-    pub high: f64,
+    pub(crate) high: f64,
 }
 
 /// Summarises the points of one block (oldest first) ending at `end`: it needs two points
 /// covering at least `min_span` seconds. `values` is scratch space.
-pub fn summarize(block: &[(f64, f64)], end: f64, min_span: f64, values: &mut Vec<f64>) -> Option<Block> {
+pub(crate) fn summarize(block: &[(f64, f64)], end: f64, min_span: f64, values: &mut Vec<f64>) -> Option<Block> {
     let (first, last) = (block.first()?, block.last()?);
     if block.len() < 2 || last.0 - first.0 < min_span {
         return None;
@@ -152,7 +152,7 @@ struct Fit {
 /// Judges the points of a window (oldest first) at time `now` against `limit`; `older` are
 /// summaries of blocks before the window (oldest first; see [`BlockLog`](super::history::BlockLog)),
 /// `was_growing` is the previous judgement (the hysteresis).
-pub fn judge(
+pub(crate) fn judge(
     points: &[(f64, f64)],
     older: &[Block],
     now: f64,

@@ -18,7 +18,7 @@ use crate::alert::rules::{self, Resource};
 use crate::snapshot::{Basis, CgroupVersion, PidsSample, ProcessMemory, Snapshot, Utilization};
 
 /// Seconds between samples (the detector's default spacing: 1 h / 240).
-pub const STEP: f64 = 15.0;
+pub(crate) const STEP: f64 = 15.0;
 /// Prometheus's evaluation interval for the baseline rule.
 const EVAL: f64 = 60.0;
 /// How long a series without a leak (or whose leak never reaches the limit) runs.
@@ -27,21 +27,21 @@ const QUIET: f64 = 5.0 * 3600.0;
 const LONGEST: f64 = 9.0 * 3600.0;
 
 /// A small deterministic generator (xorshift64*).
-pub struct Noise(u64);
+pub(crate) struct Noise(u64);
 
 impl Noise {
     /// A generator for `seed`.
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Noise(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
 
     /// Roughly normal, mean 0, standard deviation 1 (sum of 12 uniforms − 6).
-    pub fn gauss(&mut self) -> f64 {
+    pub(crate) fn gauss(&mut self) -> f64 {
         (0..12).map(|_| self.uniform()).sum::<f64>() - 6.0
     }
 
     /// Uniform in [0, 1).
-    pub fn uniform(&mut self) -> f64 {
+    pub(crate) fn uniform(&mut self) -> f64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -51,33 +51,33 @@ impl Noise {
 
 /// How a series is made, all in shares of the limit and seconds.
 #[derive(Debug, Clone, Default)]
-pub struct Spec {
+pub(crate) struct Spec {
     /// Name in the table.
-    pub name: String,
+    pub(crate) name: String,
     /// Which figure of the snapshot carries it.
-    pub resource: Option<Resource>,
+    pub(crate) resource: Option<Resource>,
     /// The level without a leak.
-    pub base: f64,
+    pub(crate) base: f64,
     /// A leak: (onset, growth per hour).
-    pub leak: Option<(f64, f64)>,
+    pub(crate) leak: Option<(f64, f64)>,
     /// Intervals during which the leak pauses.
-    pub pauses: Vec<(f64, f64)>,
+    pub(crate) pauses: Vec<(f64, f64)>,
     /// Restarts: the leak's growth is lost and the target's `changes` counter moves.
-    pub restarts: Vec<f64>,
+    pub(crate) restarts: Vec<f64>,
     /// A GC sawtooth: (amplitude, period).
-    pub sawtooth: Option<(f64, f64)>,
+    pub(crate) sawtooth: Option<(f64, f64)>,
     /// White noise, standard deviation.
-    pub noise: f64,
+    pub(crate) noise: f64,
     /// Mean-reverting wander (Ornstein–Uhlenbeck): (stationary standard deviation, time constant).
-    pub wander: Option<(f64, f64)>,
+    pub(crate) wander: Option<(f64, f64)>,
     /// One-off steps: (time, height).
-    pub steps: Vec<(f64, f64)>,
+    pub(crate) steps: Vec<(f64, f64)>,
     /// A warm-up to a plateau: (rise, time constant).
-    pub warmup: Option<(f64, f64)>,
+    pub(crate) warmup: Option<(f64, f64)>,
     /// A ramp that reverses: (start, rise per hour, top after seconds).
-    pub reverse: Option<(f64, f64, f64)>,
+    pub(crate) reverse: Option<(f64, f64, f64)>,
     /// Why the time to the limit is not held to 20 % on this series (a known limit), if so.
-    pub known_limit: Option<&'static str>,
+    pub(crate) known_limit: Option<&'static str>,
 }
 
 impl Spec {
@@ -86,13 +86,13 @@ impl Spec {
     }
 
     /// Whether this is a leak.
-    pub fn is_leak(&self) -> bool {
+    pub(crate) fn is_leak(&self) -> bool {
         self.leak.is_some()
     }
 }
 
 /// The limit of each resource (memory in bytes; fds and tasks are counts, rounded).
-pub fn limit_of(resource: Resource) -> f64 {
+pub(crate) fn limit_of(resource: Resource) -> f64 {
     match resource {
         Resource::Memory => 1024.0 * 1024.0 * 1024.0,
         Resource::Fds => 1024.0,
@@ -103,7 +103,7 @@ pub fn limit_of(resource: Resource) -> f64 {
 /// The generated samples of a series: (t, value, restarts so far), until the limit or the end;
 /// and when the peaks (the series without noise, at the sawtooth's top, plus 1.645 standard
 /// deviations of the noise and wander: their 95th percentile) first reach the limit.
-pub fn samples(spec: &Spec, seed: u64) -> (Vec<(f64, f64, u64)>, Option<f64>) {
+pub(crate) fn samples(spec: &Spec, seed: u64) -> (Vec<(f64, f64, u64)>, Option<f64>) {
     let resource = spec.resource.unwrap_or(Resource::Memory);
     let limit = limit_of(resource);
     let mut noise = Noise::new(seed);
@@ -165,34 +165,34 @@ pub fn samples(spec: &Spec, seed: u64) -> (Vec<(f64, f64, u64)>, Option<f64>) {
 
 /// What happened to one series.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// When the limit was reached (the last sample), if it was.
-    pub reached: Option<f64>,
+    pub(crate) reached: Option<f64>,
     /// When the peaks reached the limit (see [`samples`]).
-    pub peaks_at: Option<f64>,
+    pub(crate) peaks_at: Option<f64>,
     /// When the detector's alert (any tier) first fired, and its time to the limit then.
-    pub fired: Option<(f64, f64)>,
+    pub(crate) fired: Option<(f64, f64)>,
     /// When the detector's alert first went pending.
-    pub pending: Option<f64>,
+    pub(crate) pending: Option<f64>,
     /// When it first went back to inactive after that, before it fired (neither pending nor firing).
-    pub dropped: Option<f64>,
+    pub(crate) dropped: Option<f64>,
     /// When `predict_linear` with `for: 1h` first fired, and its time to the limit then.
-    pub baseline: Option<(f64, f64)>,
+    pub(crate) baseline: Option<(f64, f64)>,
     /// The detector's figures at its first firing.
-    pub at_firing: Option<AtFiring>,
+    pub(crate) at_firing: Option<AtFiring>,
 }
 
 /// The detector's figures when its alert first fired (to take a time-to-limit error apart).
 #[derive(Debug, Clone, Copy)]
-pub struct AtFiring {
+pub(crate) struct AtFiring {
     /// The tier that fired.
-    pub severity: &'static str,
+    pub(crate) severity: &'static str,
     /// The slope, per second.
-    pub slope: f64,
+    pub(crate) slope: f64,
     /// The level's time to the limit (the peaks' is [`Outcome::fired`]'s).
-    pub level_seconds_to_limit: f64,
+    pub(crate) level_seconds_to_limit: f64,
     /// The seconds of history judged.
-    pub judged_seconds: f64,
+    pub(crate) judged_seconds: f64,
 }
 
 fn snapshot(resource: Resource, seq: u64, t: f64, value: f64, changes: u64) -> Snapshot {
@@ -219,7 +219,7 @@ fn snapshot(resource: Resource, seq: u64, t: f64, value: f64, changes: u64) -> S
 }
 
 /// The engine with the default prediction rules for one resource (and nothing else).
-pub fn engine(resource: Resource) -> Engine {
+pub(crate) fn engine(resource: Resource) -> Engine {
     let mut r = rules::defaults();
     r.thresholds.clear();
     r.oom_kill = None;
@@ -228,7 +228,7 @@ pub fn engine(resource: Resource) -> Engine {
 }
 
 /// Runs one series through the engine and the baseline.
-pub fn run(spec: &Spec, seed: u64) -> Outcome {
+pub(crate) fn run(spec: &Spec, seed: u64) -> Outcome {
     let resource = spec.resource.unwrap_or(Resource::Memory);
     let limit = limit_of(resource);
     let (series, peaks_at) = samples(spec, seed);
@@ -300,7 +300,7 @@ fn leak(name: &str, resource: Resource, base: f64, onset: f64, hours: f64) -> Sp
 const MIN: f64 = 60.0;
 
 /// The corpus: leaks first, then series without one.
-pub fn corpus() -> Vec<Spec> {
+pub(crate) fn corpus() -> Vec<Spec> {
     use Resource::{Fds, Memory, Pids};
     let mut c = Vec::new();
     // Steady leaks, 2–6 h to the limit, on each resource.
@@ -495,7 +495,7 @@ impl Tally {
 
 /// Runs the whole corpus; returns the failures of the detector (series, seed, what) and prints
 /// the table.
-pub fn evaluate(corpus: &[Spec], seeds: u64, verbose: bool) -> (Vec<String>, f64, f64) {
+pub(crate) fn evaluate(corpus: &[Spec], seeds: u64, verbose: bool) -> (Vec<String>, f64, f64) {
     let (mut mine, mut baseline) = (Tally::default(), Tally::default());
     let mut failures = Vec::new();
     for spec in corpus {

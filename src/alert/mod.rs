@@ -18,8 +18,8 @@ pub mod engine;
 pub mod history;
 pub mod leak;
 pub mod promgen;
-pub mod push;
-pub mod pusher;
+pub(crate) mod push;
+pub(crate) mod pusher;
 pub mod rules;
 
 use std::sync::Arc;
@@ -37,7 +37,7 @@ use crate::snapshot::Snapshot;
 /// Evaluates every new snapshot and publishes the resulting state, until cancelled or until the
 /// sampler's channel closes. New rules on `rules` (a reload) apply from the next evaluation;
 /// trim requests from `trims` are answered between evaluations.
-pub async fn run(
+pub(crate) async fn run(
     mut engine: Engine,
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
     mut rules: watch::Receiver<Arc<AlertRules>>,

@@ -32,18 +32,18 @@ use super::rules::{
 
 /// Where `runbook_url` points by default (the anchor is appended): the project's runbook,
 /// docs/runbook.md. Override it with `--runbook-base` for a published copy.
-pub const DEFAULT_RUNBOOK_BASE: &str = rules::DEFAULT_RUNBOOK_BASE;
+pub(crate) const DEFAULT_RUNBOOK_BASE: &str = rules::DEFAULT_RUNBOOK_BASE;
 /// The default selector of leakwatch's own scrape job for `up`: a plain scrape config's job, or a
 /// prometheus-operator PodMonitor/ServiceMonitor job (`namespace/name`).
-pub const DEFAULT_JOB_SELECTOR: &str = "job=~\".*leakwatch.*\"";
+pub(crate) const DEFAULT_JOB_SELECTOR: &str = "job=~\".*leakwatch.*\"";
 /// Alert: leakwatch's scrape fails.
-pub const DOWN_ALERT: &str = "LeakwatchDown";
+pub(crate) const DOWN_ALERT: &str = "LeakwatchDown";
 /// Alert: no leakwatch series at all.
-pub const ABSENT_ALERT: &str = "LeakwatchAbsent";
+pub(crate) const ABSENT_ALERT: &str = "LeakwatchAbsent";
 /// Alert: the last config reload failed.
-pub const RELOAD_ALERT: &str = "LeakwatchConfigReloadFailed";
+pub(crate) const RELOAD_ALERT: &str = "LeakwatchConfigReloadFailed";
 /// The PrometheusRule's default name.
-pub const DEFAULT_CRD_NAME: &str = "leakwatch";
+pub(crate) const DEFAULT_CRD_NAME: &str = "leakwatch";
 
 /// Generation settings (selectors live here, in one place, like a mixin's `_config`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,14 +86,14 @@ pub struct Group {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct AlertingRule {
     /// Alert name.
-    pub alert: String,
+    pub(crate) alert: String,
     /// PromQL condition.
-    pub expr: String,
+    pub(crate) expr: String,
     /// How long it must hold; absent for "at once".
     #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
-    pub for_: Option<String>,
+    pub(crate) for_: Option<String>,
     /// `severity`.
-    pub labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
     /// `summary`, `description`, `runbook_url`.
     pub annotations: BTreeMap<String, String>,
 }

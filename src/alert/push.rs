@@ -31,18 +31,18 @@ use crate::info::StaticInfo;
 
 /// Who sends the alerts: labels added to every alert and the `generatorURL`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Identity {
+pub(crate) struct Identity {
     /// `namespace`, `pod`, `container`, `node` (those set) and `instance`.
-    pub labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
     /// leakwatch's `/alerts` page.
-    pub generator_url: String,
+    pub(crate) generator_url: String,
 }
 
 impl Identity {
     /// The identity of a leakwatch listening on `local`: `instance` is `POD_IP:port` (what a
     /// Prometheus pod scrape calls it), else the listen address when it is a specific one, else
     /// `hostname:port`; `generatorURL` is `external_url` (or `http://INSTANCE`) + `/alerts`.
-    pub fn new(
+    pub(crate) fn new(
         info: &StaticInfo,
         external_url: Option<&str>,
         local: std::net::SocketAddr,
@@ -71,24 +71,24 @@ impl Identity {
 
 /// Where and how to push.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
+pub(crate) struct Target {
     /// Alertmanager's base URL; alerts go to its prefix + [`ALERTS_PATH`].
-    pub url: Url,
+    pub(crate) url: Url,
     /// CA certificates (PEM) trusted for an `https://` URL; `None`: the system bundle.
-    pub ca_file: Option<PathBuf>,
+    pub(crate) ca_file: Option<PathBuf>,
     /// Limit on one push (connect, send, response head).
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Firing alerts are sent again after this long.
-    pub resend_interval: Duration,
+    pub(crate) resend_interval: Duration,
 }
 
 /// Alertmanager's v2 alerts endpoint, under the URL's prefix.
-pub const ALERTS_PATH: &str = "/api/v2/alerts";
+pub(crate) const ALERTS_PATH: &str = "/api/v2/alerts";
 
 impl Target {
     /// The client of this target: a TLS connector for `https://` (reading `ca_file`, else the
     /// system bundle); the error names the file at fault.
-    pub fn client(&self) -> Result<Client, String> {
+    pub(crate) fn client(&self) -> Result<Client, String> {
         let tls = match self.url.https {
             true => Some(crate::http_client::tls_connector(self.ca_file.as_deref(), None).map_err(|e| e.to_string())?),
             false => None,
@@ -99,25 +99,25 @@ impl Target {
 
 /// One alert in Alertmanager's `postableAlert` shape.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PostableAlert {
+pub(crate) struct PostableAlert {
     /// `alertname`, `severity`, the alert's own labels and the [`Identity`] labels.
-    pub labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
     /// `summary`, `description`, `runbook_url` (and `resolved_reason` on a resolution with one).
-    pub annotations: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
     /// leakwatch's `/alerts`.
     #[serde(rename = "generatorURL")]
-    pub generator_url: String,
+    pub(crate) generator_url: String,
     /// RFC 3339.
     #[serde(rename = "startsAt")]
-    pub starts_at: String,
+    pub(crate) starts_at: String,
     /// RFC 3339: in the future while firing, the resolution time once resolved.
     #[serde(rename = "endsAt")]
-    pub ends_at: String,
+    pub(crate) ends_at: String,
 }
 
 /// Why a push failed.
 #[derive(Debug, thiserror::Error)]
-pub enum PushError {
+pub(crate) enum PushError {
     /// Connecting, the TLS handshake or the HTTP exchange failed.
     #[error(transparent)]
     Client(#[from] ClientError),
@@ -140,7 +140,7 @@ pub enum PushError {
 /// The alerts to send now: every firing alert (`endsAt` 4 resend intervals ahead) and every
 /// alert sent as firing before that no longer fires (`endsAt` its resolution, or now if it is
 /// gone). Also returns the firing set, to remember once the push succeeded.
-pub fn batch(
+pub(crate) fn batch(
     state: &AlertState,
     sent: &BTreeMap<String, PostableAlert>,
     now: f64,
@@ -196,7 +196,7 @@ fn rfc3339(unix: f64) -> String {
 }
 
 /// Posts one batch through `client` within the target's timeout.
-pub async fn post(client: &Client, timeout: Duration, alerts: &[PostableAlert]) -> Result<(), PushError> {
+pub(crate) async fn post(client: &Client, timeout: Duration, alerts: &[PostableAlert]) -> Result<(), PushError> {
     let body = serde_json::to_vec(alerts).map_err(PushError::Encode)?;
     let url = &client.url.given;
     let status = tokio::time::timeout(timeout, client.post(ALERTS_PATH, "application/json", Bytes::from(body)))
@@ -210,7 +210,7 @@ pub async fn post(client: &Client, timeout: Duration, alerts: &[PostableAlert]) 
 
 /// Pushes on every change of the firing set and every `resend_interval` while something fires,
 /// until cancelled or until the engine's channel closes.
-pub async fn run(
+pub(crate) async fn run(
     target: Target,
     identity: Identity,
     mut rx: watch::Receiver<Arc<AlertState>>,

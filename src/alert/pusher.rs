@@ -11,7 +11,7 @@ use super::push::{self, Identity, Target};
 use super::AlertState;
 
 /// The Alertmanager push task, restarted when its target changes.
-pub struct Pusher {
+pub(crate) struct Pusher {
     alerts: watch::Receiver<Arc<AlertState>>,
     identity: Identity,
     tracker: TaskTracker,
@@ -22,7 +22,7 @@ pub struct Pusher {
 impl Pusher {
     /// Pushes the alert states of `alerts` to `target` (nothing with `None`) as a task of
     /// `tracker` under `token`, sending as `identity`.
-    pub fn start(
+    pub(crate) fn start(
         alerts: watch::Receiver<Arc<AlertState>>,
         identity: Identity,
         tracker: TaskTracker,
@@ -35,7 +35,7 @@ impl Pusher {
     }
 
     /// Pushes to `target` (nothing with `None`), restarting the task when it changed.
-    pub fn reconfigure(&mut self, target: Option<Target>) {
+    pub(crate) fn reconfigure(&mut self, target: Option<Target>) {
         if self.current.as_ref().map(|(t, _)| t) == target.as_ref() {
             return;
         }

@@ -3,7 +3,7 @@
 //! itself from a [`Snapshot`] *and* how to compute itself in PromQL from the exported metrics.
 //!
 //! Three kinds of rule:
-//! - **threshold** rules over a [`Ratio`] (levels per severity, `for`, hysteresis);
+//! - **threshold** rules over a `Ratio` (levels per severity, `for`, hysteresis);
 //! - **prediction** rules over a [`Resource`] with a limit (the leak detector's time to the limit
 //!   under a horizon, AND the ratio above a floor: the node-mixin `NodeFilesystemSpaceFillingUp` shape);
 //! - the **OOM kill** rule (the kernel's counter went up).
@@ -34,8 +34,9 @@ pub enum Severity {
 }
 
 impl Severity {
+    #[cfg(test)]
     /// Every severity, lowest first.
-    pub const ALL: [Severity; 3] = [Severity::Info, Severity::Warning, Severity::Critical];
+    pub(crate) const ALL: [Severity; 3] = [Severity::Info, Severity::Warning, Severity::Critical];
 
     /// Label value.
     pub fn as_str(self) -> &'static str {
@@ -48,14 +49,14 @@ impl Severity {
 }
 
 /// Label pairs of one alert instance (bounded: `target`, `basis`, `source`, `peer`).
-pub type Labels = Vec<(&'static str, String)>;
+pub(crate) type Labels = Vec<(&'static str, String)>;
 
 /// A measured ratio (0..=1, higher is worse) that threshold rules can watch. A new ratio
 /// (e.g. a peer group's connection utilization) is one variant here: its snapshot reading, its
 /// PromQL and its texts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Ratio {
+pub(crate) enum Ratio {
     /// The target's memory on the OOM killer's basis (`leakwatch_memory_utilization_ratio`).
     MemoryUtilization,
     /// The worst process's open file descriptors against its soft limit (`leakwatch_fd_utilization_ratio`).
@@ -73,16 +74,16 @@ pub enum Ratio {
 
 /// One measured value of a ratio, with the labels that identify it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Reading {
+pub(crate) struct Reading {
     /// Identifying labels.
-    pub labels: Labels,
+    pub(crate) labels: Labels,
     /// The ratio.
-    pub value: f64,
+    pub(crate) value: f64,
 }
 
 impl Ratio {
     /// Every ratio.
-    pub const ALL: [Ratio; 6] = [
+    pub(crate) const ALL: [Ratio; 6] = [
         Ratio::MemoryUtilization,
         Ratio::FdUtilization,
         Ratio::PeerUtilization,
@@ -91,20 +92,8 @@ impl Ratio {
         Ratio::HostMemoryUtilization,
     ];
 
-    /// The config name (`ratio:` in a rule).
-    pub fn key(self) -> &'static str {
-        match self {
-            Self::MemoryUtilization => "memory_utilization",
-            Self::FdUtilization => "fd_utilization",
-            Self::PeerUtilization => "peer_utilization",
-            Self::PidsUtilization => "pids_utilization",
-            Self::LogBufferFill => "log_buffer_fill",
-            Self::HostMemoryUtilization => "host_memory_utilization",
-        }
-    }
-
     /// The alert name a rule over this ratio gets unless it names one.
-    pub fn default_alert(self) -> &'static str {
+    pub(crate) fn default_alert(self) -> &'static str {
         match self {
             Self::MemoryUtilization => "LeakwatchMemoryUtilizationHigh",
             Self::FdUtilization => "LeakwatchFdUtilizationHigh",
@@ -116,7 +105,7 @@ impl Ratio {
     }
 
     /// The current values in a snapshot (none when the figures are absent).
-    pub fn readings(self, s: &Snapshot) -> Vec<Reading> {
+    pub(crate) fn readings(self, s: &Snapshot) -> Vec<Reading> {
         let target = || ("target", s.target.name.clone());
         match self {
             Self::MemoryUtilization => s
@@ -167,7 +156,7 @@ impl Ratio {
     }
 
     /// The PromQL that computes the same ratio from the exported metrics.
-    pub fn promql(self, sel: &str) -> String {
+    pub(crate) fn promql(self, sel: &str) -> String {
         match self {
             Self::MemoryUtilization => format!("{MEMORY_UTILIZATION_RATIO}{sel}"),
             Self::FdUtilization => format!("{FD_UTILIZATION_RATIO}{sel}"),
@@ -182,7 +171,7 @@ impl Ratio {
 
     /// Summary and description templates for a level (Prometheus template syntax; the engine
     /// renders the same text, see [`render_template`]).
-    pub fn texts(self, level: f64) -> (String, String) {
+    pub(crate) fn texts(self, level: f64) -> (String, String) {
         let pct = percent(level);
         match self {
             Self::MemoryUtilization => (
@@ -247,24 +236,24 @@ pub enum Resource {
 
 /// One observation of a resource.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Usage {
+pub(crate) struct Usage {
     /// Identifying labels.
-    pub labels: Labels,
+    pub(crate) labels: Labels,
     /// What is used.
-    pub used: f64,
+    pub(crate) used: f64,
     /// The limit.
-    pub limit: f64,
+    pub(crate) limit: f64,
     /// A key that changes when the series changes meaning (another basis, a restarted
     /// target): the history then starts over.
-    pub series: String,
+    pub(crate) series: String,
 }
 
 impl Resource {
     /// Every resource.
-    pub const ALL: [Resource; 3] = [Resource::Memory, Resource::Fds, Resource::Pids];
+    pub(crate) const ALL: [Resource; 3] = [Resource::Memory, Resource::Fds, Resource::Pids];
 
     /// Label value and config name.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Memory => "memory",
             Self::Fds => "fds",
@@ -282,7 +271,7 @@ impl Resource {
     }
 
     /// The current usage in a snapshot.
-    pub fn usage(self, s: &Snapshot) -> Option<Usage> {
+    pub(crate) fn usage(self, s: &Snapshot) -> Option<Usage> {
         let t = &s.target;
         let labels = vec![("target", t.name.clone())];
         let (used, limit, series) = match self {
@@ -311,7 +300,7 @@ impl Resource {
     }
 
     /// The PromQL of (used, limit).
-    pub fn promql(self, sel: &str) -> (String, String) {
+    pub(crate) fn promql(self, sel: &str) -> (String, String) {
         match self {
             Self::Memory => (format!("{MEMORY_USED_BYTES}{sel}"), format!("{MEMORY_LIMIT_BYTES}{sel}")),
             Self::Fds => (format!("{PROCESS_OPEN_FDS}{sel}"), format!("{PROCESS_MAX_FDS}{sel}")),
@@ -320,7 +309,7 @@ impl Resource {
     }
 
     /// The detector's exported slope of this resource, as PromQL.
-    pub fn slope_promql(self, sel: &str) -> String {
+    pub(crate) fn slope_promql(self, sel: &str) -> String {
         match self {
             Self::Memory => format!("{TREND_MEMORY_SLOPE_BYTES_PER_SECOND}{sel}"),
             Self::Fds => format!("{TREND_FDS_SLOPE_PER_SECOND}{sel}"),
@@ -329,7 +318,7 @@ impl Resource {
     }
 
     /// The ratio used/limit as PromQL (the alert's value).
-    pub fn ratio_promql(self, sel: &str) -> String {
+    pub(crate) fn ratio_promql(self, sel: &str) -> String {
         match self {
             Self::Memory => Ratio::MemoryUtilization.promql(sel),
             // The same used ÷ limit the detector follows (the group's descriptors, summed).
@@ -339,7 +328,7 @@ impl Resource {
     }
 
     /// Summary and description for a prediction level.
-    pub fn texts(self, horizon: Duration, min_ratio: f64, for_: Duration, window: Duration) -> (String, String) {
+    pub(crate) fn texts(self, horizon: Duration, min_ratio: f64, for_: Duration, window: Duration) -> (String, String) {
         let (what, limit) = match self {
             Self::Memory => ("memory", "its memory limit"),
             Self::Fds => ("open file descriptors", "its file descriptor limit"),
@@ -363,28 +352,28 @@ impl Resource {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThresholdRule {
     /// The alert name (one name, one series of severity tiers).
-    pub name: String,
+    pub(crate) name: String,
     /// What is measured.
-    pub ratio: Ratio,
+    pub(crate) ratio: Ratio,
     /// (severity, level) pairs, levels increasing with severity; active while the ratio is above the level.
     pub levels: Vec<(Severity, f64)>,
     /// How long the condition must hold before the alert fires.
-    pub for_: Duration,
+    pub(crate) for_: Duration,
     /// Once active, an alert clears only at or below `level − hysteresis`.
-    pub hysteresis: f64,
+    pub(crate) hysteresis: f64,
 }
 
 /// One severity tier of the prediction rules.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PredictionLevel {
+pub(crate) struct PredictionLevel {
     /// The severity.
-    pub severity: Severity,
+    pub(crate) severity: Severity,
     /// Fires when the limit is predicted within this time.
-    pub horizon: Duration,
+    pub(crate) horizon: Duration,
     /// ... and the peaks are projected above this share of the limit `for` from now.
-    pub min_ratio: f64,
+    pub(crate) min_ratio: f64,
     /// How long the prediction must hold before it fires; `None`: the rules' `for`.
-    pub for_: Option<Duration>,
+    pub(crate) for_: Option<Duration>,
 }
 
 /// The prediction rules (one alert per resource, with severity tiers).
@@ -393,20 +382,20 @@ pub struct PredictionRules {
     /// The resources followed.
     pub resources: Vec<Resource>,
     /// The sample history per resource.
-    pub window: WindowLimits,
+    pub(crate) window: WindowLimits,
     /// How long the prediction must hold before the alert fires. The condition looks
     /// `horizon + for` ahead, so that after holding for `for` it fires when the limit is
     /// `horizon` away (a steady leak is caught `horizon` before the limit, not at it).
-    pub for_: Duration,
+    pub(crate) for_: Duration,
     /// Tiers, increasing severity (shorter horizons).
-    pub levels: Vec<PredictionLevel>,
+    pub(crate) levels: Vec<PredictionLevel>,
     /// The ratio floor clears only at or below `min_ratio − hysteresis`.
-    pub hysteresis: f64,
+    pub(crate) hysteresis: f64,
 }
 
 impl PredictionRules {
     /// The `for` of a tier: its own, else the rules'.
-    pub fn for_of(&self, level: &PredictionLevel) -> Duration {
+    pub(crate) fn for_of(&self, level: &PredictionLevel) -> Duration {
         level.for_.unwrap_or(self.for_)
     }
 }
@@ -416,18 +405,18 @@ impl PredictionRules {
 pub struct OomRule {
     /// Fires (critical, at once) when the counter rose within this window, and stays firing
     /// until the window has passed without a new kill.
-    pub window: Duration,
+    pub(crate) window: Duration,
 }
 
 /// Caps of the alert transition history.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct HistoryLimits {
+pub(crate) struct HistoryLimits {
     /// Most transitions kept.
-    pub max_transitions: usize,
+    pub(crate) max_transitions: usize,
     /// Transitions older than this are dropped.
-    pub retention: Duration,
+    pub(crate) retention: Duration,
     /// A resolved alert stays listed under `GET /alerts` this long.
-    pub resolved_retention: Duration,
+    pub(crate) resolved_retention: Duration,
 }
 
 /// Every rule, validated.
@@ -442,7 +431,7 @@ pub struct AlertRules {
     /// The target-down rule, unless disabled.
     pub target_down: Option<TargetDownRule>,
     /// History caps.
-    pub history: HistoryLimits,
+    pub(crate) history: HistoryLimits,
     /// Absolute URL of the runbook (the alert's anchor is appended after `#`).
     pub runbook_base: String,
 }
@@ -451,34 +440,34 @@ pub struct AlertRules {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TargetDownRule {
     /// How long the target must be gone.
-    pub for_: Duration,
+    pub(crate) for_: Duration,
 }
 
 /// The alert name of the target-down rule.
-pub const TARGET_DOWN_ALERT: &str = "LeakwatchTargetDown";
+pub(crate) const TARGET_DOWN_ALERT: &str = "LeakwatchTargetDown";
 /// Default `for` of the target-down rule.
-pub const DEFAULT_TARGET_DOWN_FOR: Duration = Duration::from_secs(120);
+pub(crate) const DEFAULT_TARGET_DOWN_FOR: Duration = Duration::from_secs(120);
 /// Where `runbook_url` points by default: the project's runbook, docs/runbook.md.
 pub const DEFAULT_RUNBOOK_BASE: &str = "https://github.com/leakwatch/leakwatch/blob/main/docs/runbook.md";
 /// Why an alert ended because the target vanished (`reason` in `/alerts/history`).
-pub const REASON_TARGET_GONE: &str = "target_gone";
+pub(crate) const REASON_TARGET_GONE: &str = "target_gone";
 
 /// The alert name of the OOM kill rule.
-pub const OOM_ALERT: &str = "LeakwatchOomKill";
+pub(crate) const OOM_ALERT: &str = "LeakwatchOomKill";
 /// Default threshold levels.
-pub const DEFAULT_LEVELS: [(Severity, f64); 3] =
+pub(crate) const DEFAULT_LEVELS: [(Severity, f64); 3] =
     [(Severity::Info, 0.70), (Severity::Warning, 0.80), (Severity::Critical, 0.90)];
 /// Default `for` of threshold (utilization) rules.
-pub const DEFAULT_THRESHOLD_FOR: Duration = Duration::from_secs(15 * 60);
+pub(crate) const DEFAULT_THRESHOLD_FOR: Duration = Duration::from_secs(15 * 60);
 /// Default hysteresis margin (in ratio units).
-pub const DEFAULT_HYSTERESIS: f64 = 0.05;
+pub(crate) const DEFAULT_HYSTERESIS: f64 = 0.05;
 /// A log ring is meant to fill up and evict: by default its fill is only worth an `info` near full.
-pub const DEFAULT_LOG_BUFFER_LEVELS: [(Severity, f64); 1] = [(Severity::Info, 0.95)];
+pub(crate) const DEFAULT_LOG_BUFFER_LEVELS: [(Severity, f64); 1] = [(Severity::Info, 0.95)];
 /// Default `for` of prediction rules.
-pub const DEFAULT_PREDICTION_FOR: Duration = Duration::from_secs(3600);
+pub(crate) const DEFAULT_PREDICTION_FOR: Duration = Duration::from_secs(3600);
 /// Default prediction tiers: warning when the limit is 1 h away and the peaks above 60 %;
 /// critical (the fast path, with a 10 min `for`) when it is 20 min away and above 80 %.
-pub const DEFAULT_PREDICTION_LEVELS: [PredictionLevel; 2] = [
+pub(crate) const DEFAULT_PREDICTION_LEVELS: [PredictionLevel; 2] = [
     PredictionLevel { severity: Severity::Warning, horizon: Duration::from_secs(3600), min_ratio: 0.6, for_: None },
     PredictionLevel {
         severity: Severity::Critical,
@@ -489,21 +478,21 @@ pub const DEFAULT_PREDICTION_LEVELS: [PredictionLevel; 2] = [
 ];
 /// Once a prediction alert is active, it holds while the time to the limit is below this
 /// multiple of its lookahead (`horizon + for`).
-pub const TTL_HYSTERESIS: f64 = 1.25;
+pub(crate) const TTL_HYSTERESIS: f64 = 1.25;
 /// Default leak window: 1 h of history, at most 240 samples (one per 15 s), judged from half full.
 pub const DEFAULT_WINDOW: WindowLimits =
     WindowLimits { retention: Duration::from_secs(3600), max_samples: 240, min_fill: 0.5 };
 /// Default OOM kill window.
-pub const DEFAULT_OOM_WINDOW: Duration = Duration::from_secs(15 * 60);
+pub(crate) const DEFAULT_OOM_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Default cap on kept transitions.
-pub const DEFAULT_MAX_TRANSITIONS: usize = 1000;
+pub(crate) const DEFAULT_MAX_TRANSITIONS: usize = 1000;
 /// Default transition retention.
-pub const DEFAULT_HISTORY_RETENTION: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const DEFAULT_HISTORY_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// Default time a resolved alert stays listed.
-pub const DEFAULT_RESOLVED_RETENTION: Duration = Duration::from_secs(15 * 60);
+pub(crate) const DEFAULT_RESOLVED_RETENTION: Duration = Duration::from_secs(15 * 60);
 
 /// The default threshold rule for a ratio.
-pub fn default_threshold(ratio: Ratio) -> ThresholdRule {
+pub(crate) fn default_threshold(ratio: Ratio) -> ThresholdRule {
     let levels = match ratio {
         Ratio::LogBufferFill => DEFAULT_LOG_BUFFER_LEVELS.to_vec(),
         _ => DEFAULT_LEVELS.to_vec(),
@@ -541,12 +530,12 @@ pub fn defaults() -> AlertRules {
 
 /// `level − margin`, rounded to 6 decimals so that the engine and the generated PromQL use the
 /// same number (0.8 − 0.05 is 0.75, not 0.7500000000000001).
-pub fn clear_level(level: f64, margin: f64) -> f64 {
+pub(crate) fn clear_level(level: f64, margin: f64) -> f64 {
     ((level - margin) * 1e6).round() / 1e6
 }
 
 /// The OOM rule's texts.
-pub fn oom_texts() -> (String, String) {
+pub(crate) fn oom_texts() -> (String, String) {
     (
         "{{ $labels.target }} was killed by the OOM killer.".to_owned(),
         "leakwatch counted {{ printf \"%.2f\" $value }} OOM kills of {{ $labels.target }} in the alert window \
@@ -557,7 +546,7 @@ pub fn oom_texts() -> (String, String) {
 }
 
 /// The target-down rule's texts.
-pub fn target_down_texts() -> (String, String) {
+pub(crate) fn target_down_texts() -> (String, String) {
     (
         "leakwatch finds no process of {{ $labels.target }}.".to_owned(),
         "The configured target {{ $labels.target }} has had no process for the rule's `for`: it exited, \
@@ -567,18 +556,18 @@ pub fn target_down_texts() -> (String, String) {
 }
 
 /// The absolute runbook URL of an alert.
-pub fn runbook_url(base: &str, alert: &str) -> String {
+pub(crate) fn runbook_url(base: &str, alert: &str) -> String {
     format!("{base}#{}", runbook_anchor(alert))
 }
 
 /// The docs/runbook.md anchor of an alert's runbook entry (GitHub's heading anchors: lower case).
-pub fn runbook_anchor(alert: &str) -> String {
+pub(crate) fn runbook_anchor(alert: &str) -> String {
     alert.to_ascii_lowercase()
 }
 
 /// Renders the two template forms the rule texts use, `{{ $labels.NAME }}` and
 /// `{{ printf "%.2f" $value }}`, as Prometheus would. An unknown label renders empty.
-pub fn render_template(template: &str, labels: &Labels, value: f64) -> String {
+pub(crate) fn render_template(template: &str, labels: &Labels, value: f64) -> String {
     let mut out = String::with_capacity(template.len() + 16);
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
@@ -604,7 +593,7 @@ pub fn render_template(template: &str, labels: &Labels, value: f64) -> String {
 }
 
 /// A duration as Prometheus writes it: `15m`, `1h`, `1h30m`, `90s`, `500ms`.
-pub fn prom_duration(d: Duration) -> String {
+pub(crate) fn prom_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms == 0 {
         return "0s".to_owned();

@@ -13,25 +13,25 @@ use crate::logs::{LogSource, SourceKind};
 #[error("cannot start {command:?}: {source}")]
 pub struct SpawnError {
     /// The command.
-    pub command: OsString,
+    pub(crate) command: OsString,
     /// The OS error.
     #[source]
-    pub source: std::io::Error,
+    pub(crate) source: std::io::Error,
 }
 
 /// The running wrapped command and the threads capturing its output.
-pub struct Child {
+pub(crate) struct Child {
     /// The process.
-    pub process: tokio::process::Child,
+    pub(crate) process: tokio::process::Child,
     /// Its pid (0 if it was already reaped).
-    pub pid: i32,
+    pub(crate) pid: i32,
     /// The capture threads of its stdout and stderr (none for an inherited stream).
-    pub captures: Vec<Capture>,
+    pub(crate) captures: Vec<Capture>,
 }
 
 /// Starts `command` with its output captured into the `stdout` and `stderr` sources of
 /// `sources`.
-pub fn start(command: &[OsString], sources: &[Arc<LogSource>]) -> Result<Child, SpawnError> {
+pub(crate) fn start(command: &[OsString], sources: &[Arc<LogSource>]) -> Result<Child, SpawnError> {
     let mut captures = Vec::new();
     let (stdout, stderr) = capture_streams(sources, &mut captures);
     let process = spawn(command, stdout, stderr)?;

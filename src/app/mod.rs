@@ -17,7 +17,7 @@
 //! `lifecycle` binds, spawns the [`Built::tasks`], handles signals and the grace period;
 //! `reload` watches, validates and calls [`App::apply`] (through [`crate::reload::Reconfigure`]).
 
-pub mod child;
+pub(crate) mod child;
 
 use std::ffi::OsString;
 use std::future::Future;
@@ -49,42 +49,42 @@ use crate::token::AdminToken;
 use crate::web::SharedUsers;
 
 /// A long-lived task for `lifecycle` to spawn.
-pub type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+pub(crate) type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// What the build needs besides the config.
-pub struct Start<'a> {
+pub(crate) struct Start<'a> {
     /// The config file (its path is one of leakwatch's own files, never a log source).
-    pub config_file: Option<&'a Path>,
+    pub(crate) config_file: Option<&'a Path>,
     /// `leakwatch run`'s command.
-    pub command: Option<&'a [OsString]>,
+    pub(crate) command: Option<&'a [OsString]>,
     /// The build and start facts.
-    pub info: StaticInfo,
+    pub(crate) info: StaticInfo,
     /// The address the server listens on.
-    pub local: SocketAddr,
+    pub(crate) local: SocketAddr,
     /// The reloader's handle (for `POST /-/reload` and the reload metrics).
-    pub reloads: ReloadHandle,
+    pub(crate) reloads: ReloadHandle,
     /// Where restarted tasks (the Alertmanager push) run.
-    pub tracker: TaskTracker,
+    pub(crate) tracker: TaskTracker,
     /// Cancels every task at shutdown.
-    pub token: CancellationToken,
+    pub(crate) token: CancellationToken,
 }
 
 /// The parts built, for `lifecycle` to start.
-pub struct Built {
+pub(crate) struct Built {
     /// The reconfigurable parts (handed to the reloader).
-    pub app: App,
+    pub(crate) app: App,
     /// The sampler, alert engine, history and cleanup tasks.
-    pub tasks: Vec<Task>,
+    pub(crate) tasks: Vec<Task>,
     /// The HTTP server's state.
-    pub server: AppState,
+    pub(crate) server: AppState,
     /// The snapshots (the wrapped command's end waits for its OOM report).
-    pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    pub(crate) snapshots: watch::Receiver<Arc<Snapshot>>,
     /// The wrapped command, in `run` mode.
-    pub child: Option<child::Child>,
+    pub(crate) child: Option<child::Child>,
 }
 
 /// Everything a reload changes, and the config running now.
-pub struct App {
+pub(crate) struct App {
     config: ValidConfig,
     config_file: Option<PathBuf>,
     run_mode: RunMode,
@@ -101,7 +101,7 @@ pub struct App {
 impl App {
     /// Builds every part for `config`, starting the log readers, the wrapped command (with
     /// `start.command`) and the Alertmanager push; the other tasks are returned to spawn.
-    pub fn build(config: &ValidConfig, start: Start<'_>) -> Result<Built, child::SpawnError> {
+    pub(crate) fn build(config: &ValidConfig, start: Start<'_>) -> Result<Built, child::SpawnError> {
         let Start { config_file, command, info, local, reloads, tracker, token } = start;
         let mut followers = Followers::new(&config.logs, SharedPolicy::new(path_policy(config, config_file)));
         let logs = followers.logs().clone();
@@ -181,12 +181,12 @@ impl App {
     }
 
     /// The config in effect.
-    pub fn config(&self) -> &ValidConfig {
+    pub(crate) fn config(&self) -> &ValidConfig {
         &self.config
     }
 
     /// Applies `new` (already validated). Returns the keys that need a restart to take effect.
-    pub async fn apply(&mut self, new: ValidConfig) -> Vec<&'static str> {
+    pub(crate) async fn apply(&mut self, new: ValidConfig) -> Vec<&'static str> {
         let restart = plan::restart_only(&self.config, &new);
         for key in &restart {
             tracing::warn!(key, "this setting takes effect after a restart; the rest is reloaded");
@@ -219,7 +219,7 @@ impl App {
     }
 
     /// Stops the log readers after a last read (shutdown).
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(followers) = self.followers.take() {
             // Joining threads blocks: do it off the runtime thread.
             let _ = tokio::task::spawn_blocking(move || followers.stop_all()).await;

@@ -25,14 +25,14 @@ use crate::measure::{Trim, TrimRequest, Trimmed};
 use crate::snapshot::Snapshot;
 
 /// Default time between interval cleanups.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
 /// Default own RSS above which a sampling pass triggers a cleanup.
-pub const DEFAULT_MEMORY_THRESHOLD: u64 = 256 << 20;
+pub(crate) const DEFAULT_MEMORY_THRESHOLD: u64 = 256 << 20;
 /// Default least time between two memory-triggered cleanups.
-pub const DEFAULT_MEMORY_COOLDOWN: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_MEMORY_COOLDOWN: Duration = Duration::from_secs(60);
 /// How long an owner (the sampler, the alert engine) may take to answer a trim request; the
 /// sampler answers between passes, so this covers one slow pass.
-pub const OWNER_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const OWNER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What started a cleanup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,10 +48,10 @@ pub enum Trigger {
 
 impl Trigger {
     /// Every trigger, in label order.
-    pub const ALL: [Trigger; 3] = [Trigger::Interval, Trigger::Memory, Trigger::Admin];
+    pub(crate) const ALL: [Trigger; 3] = [Trigger::Interval, Trigger::Memory, Trigger::Admin];
 
     /// Label and JSON value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Interval => "interval",
             Self::Memory => "memory",
@@ -65,12 +65,12 @@ impl Trigger {
 pub struct CleanupSettings {
     /// Time between interval cleanups.
     #[serde(serialize_with = "crate::seconds::ser_duration")]
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// Own RSS above which a sampling pass triggers a cleanup, bytes.
-    pub memory_threshold: u64,
+    pub(crate) memory_threshold: u64,
     /// Least time between two memory-triggered cleanups.
     #[serde(serialize_with = "crate::seconds::ser_duration")]
-    pub memory_cooldown: Duration,
+    pub(crate) memory_cooldown: Duration,
 }
 
 impl Default for CleanupSettings {
@@ -102,7 +102,7 @@ pub struct Report {
     pub rss_after_bytes: Option<u64>,
     /// Every structure that changed.
     pub structures: Vec<Trimmed>,
-    /// Owners that did not answer within [`OWNER_TIMEOUT`] (their structures were not trimmed).
+    /// Owners that did not answer within `OWNER_TIMEOUT` (their structures were not trimmed).
     pub unanswered: Vec<&'static str>,
 }
 
@@ -119,7 +119,7 @@ pub struct ByTrigger {
 
 impl ByTrigger {
     /// The count for one trigger.
-    pub fn get(&self, t: Trigger) -> u64 {
+    pub(crate) fn get(&self, t: Trigger) -> u64 {
         match t {
             Trigger::Interval => self.interval,
             Trigger::Memory => self.memory,
@@ -136,7 +136,7 @@ impl ByTrigger {
     }
 
     /// Every cleanup.
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.interval + self.memory + self.admin
     }
 }
@@ -156,7 +156,7 @@ pub struct CleanupStats {
 
 /// The handle HTTP holds: figures, and a way to run a cleanup now.
 #[derive(Debug, Clone)]
-pub struct Cleanup {
+pub(crate) struct Cleanup {
     requests: mpsc::Sender<(Trigger, oneshot::Sender<Report>)>,
     stats: Arc<Mutex<CleanupStats>>,
     settings: Arc<watch::Sender<CleanupSettings>>,
@@ -164,26 +164,26 @@ pub struct Cleanup {
 
 impl Cleanup {
     /// Runs a cleanup now and returns its report; `None` when the cleanup task has stopped.
-    pub async fn run_now(&self, trigger: Trigger) -> Option<Report> {
+    pub(crate) async fn run_now(&self, trigger: Trigger) -> Option<Report> {
         let (tx, rx) = oneshot::channel();
         self.requests.send((trigger, tx)).await.ok()?;
         rx.await.ok()
     }
 
     /// The figures now.
-    pub fn stats(&self) -> CleanupStats {
+    pub(crate) fn stats(&self) -> CleanupStats {
         lock(&self.stats).clone()
     }
 
     /// Cleanups performed so far (what a cached `/metrics` body is keyed by; no copy of the
     /// last report).
-    pub fn performed_total(&self) -> u64 {
+    pub(crate) fn performed_total(&self) -> u64 {
         lock(&self.stats).performed.total()
     }
 
     /// New settings (a reload): the interval restarts from now, the threshold applies to the
     /// next snapshot.
-    pub fn set_settings(&self, settings: CleanupSettings) {
+    pub(crate) fn set_settings(&self, settings: CleanupSettings) {
         if self.settings.send_if_modified(|s| std::mem::replace(s, settings) != settings) {
             lock(&self.stats).settings = settings;
         }
@@ -195,7 +195,7 @@ fn lock(stats: &Mutex<CleanupStats>) -> MutexGuard<'_, CleanupStats> {
 }
 
 /// The cleanup task's parts: what it trims directly and which owners it asks.
-pub struct Cleaner {
+pub(crate) struct Cleaner {
     settings: watch::Receiver<CleanupSettings>,
     direct: Vec<Arc<dyn Trim>>,
     owners: Vec<(&'static str, mpsc::Sender<TrimRequest>)>,
@@ -206,7 +206,7 @@ pub struct Cleaner {
 
 impl Cleaner {
     /// A cleaner with nothing to trim yet, and the handle for HTTP.
-    pub fn new(settings: CleanupSettings) -> (Self, Cleanup) {
+    pub(crate) fn new(settings: CleanupSettings) -> (Self, Cleanup) {
         let (tx, rx) = mpsc::channel(4);
         let (settings_tx, settings_rx) = watch::channel(settings);
         let stats = Arc::new(Mutex::new(CleanupStats { settings, ..CleanupStats::default() }));
@@ -223,26 +223,26 @@ impl Cleaner {
     }
 
     /// Adds a structure trimmed from the cleanup task.
-    pub fn trim_directly(mut self, part: Arc<dyn Trim>) -> Self {
+    pub(crate) fn trim_directly(mut self, part: Arc<dyn Trim>) -> Self {
         self.direct.push(part);
         self
     }
 
     /// Adds an owner asked through its inbox (see [`trim_channel`]).
-    pub fn ask(mut self, owner: &'static str, inbox: mpsc::Sender<TrimRequest>) -> Self {
+    pub(crate) fn ask(mut self, owner: &'static str, inbox: mpsc::Sender<TrimRequest>) -> Self {
         self.owners.push((owner, inbox));
         self
     }
 
     /// Wakes the sampler for a pass once a cleanup is done: its snapshot gives the own RSS after.
-    pub fn wake_sampler(mut self, wake: Arc<Notify>) -> Self {
+    pub(crate) fn wake_sampler(mut self, wake: Arc<Notify>) -> Self {
         self.wake_sampler = Some(wake);
         self
     }
 
     /// One cleanup: every owner and direct part, then the figures. leakwatch's own RSS comes
     /// from the snapshots (the sampler reads it with the rest of the pass).
-    pub async fn clean(&self, trigger: Trigger, snapshots: &watch::Receiver<Arc<Snapshot>>) -> Report {
+    pub(crate) async fn clean(&self, trigger: Trigger, snapshots: &watch::Receiver<Arc<Snapshot>>) -> Report {
         let started = Instant::now();
         let at = crate::seconds::now();
         let rss_before_bytes = own_rss(&snapshots.borrow());
@@ -316,7 +316,7 @@ impl Cleaner {
 /// Runs cleanups until cancelled: every `cleanup.interval`, after a snapshot whose own RSS is
 /// above `cleanup.memory_threshold` (at most once per `cleanup.memory_cooldown`), and on request.
 /// New settings ([`Cleanup::set_settings`]) apply at once.
-pub async fn run(mut cleaner: Cleaner, mut snapshots: watch::Receiver<Arc<Snapshot>>, token: CancellationToken) {
+pub(crate) async fn run(mut cleaner: Cleaner, mut snapshots: watch::Receiver<Arc<Snapshot>>, token: CancellationToken) {
     let mut settings = *cleaner.settings.borrow_and_update();
     let mut tick = ticker(settings.interval);
     let mut last_memory: Option<Instant> = None;

@@ -1,5 +1,5 @@
 //! How the `leakwatch logs` and `leakwatch status` commands reach a server through the shared
-//! [`crate::http_client`]: the `--server` URL and TLS/auth flags, a whole-body fetch under a
+//! `crate::http_client`: the `--server` URL and TLS/auth flags, a whole-body fetch under a
 //! time budget.
 //!
 //! A protected server: `https://` URLs (the CA from `--cacert`, else the system bundle; a client
@@ -20,39 +20,39 @@ use crate::http_client::{Client, TlsError, Url};
 pub use crate::http_client::{ClientError, CONNECT_TIMEOUT};
 
 /// The environment variable read for the password when no `--password-file` is given.
-pub const PASSWORD_ENV: &str = "LEAKWATCH_PASSWORD";
+pub(crate) const PASSWORD_ENV: &str = "LEAKWATCH_PASSWORD";
 /// The largest password file read.
 const MAX_PASSWORD_FILE_BYTES: u64 = 4096;
 
 /// A one-shot request's whole budget.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How to reach a running leakwatch: the `--server` URL, TLS and basic-auth options.
 #[derive(Debug, Clone, Default)]
-pub struct Access {
+pub(crate) struct Access {
     /// leakwatch's base URL, `http[s]://host:port[/prefix]`.
-    pub server: String,
+    pub(crate) server: String,
     /// CA certificates (PEM) for an `https://` server; default: the system bundle.
-    pub cacert: Option<PathBuf>,
+    pub(crate) cacert: Option<PathBuf>,
     /// A client certificate and its key (PEM), for servers that require one.
-    pub client_cert: Option<(PathBuf, PathBuf)>,
+    pub(crate) client_cert: Option<(PathBuf, PathBuf)>,
     /// The basic-auth user.
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
     /// A file holding the user's password (a trailing newline is dropped).
-    pub password_file: Option<PathBuf>,
+    pub(crate) password_file: Option<PathBuf>,
 }
 
 /// A running leakwatch, reached through the shared [`crate::http_client`].
 #[derive(Debug, Clone)]
-pub struct Server {
+pub(crate) struct Server {
     /// The URL as given.
-    pub url: String,
+    pub(crate) url: String,
     client: Client,
 }
 
 impl Server {
     /// The server `access` names, with its TLS connector and credentials ready.
-    pub fn connect(access: &Access) -> Result<Self, ClientError> {
+    pub(crate) fn connect(access: &Access) -> Result<Self, ClientError> {
         let url = Url::parse(&access.server)
             .map_err(|e| ClientError::BadServer(format!("--server {:?}: {e}", access.server)))?;
         let tls = match url.https {
@@ -70,18 +70,18 @@ impl Server {
     }
 
     /// A connection error about this server.
-    pub fn error(&self, message: String) -> ClientError {
+    pub(crate) fn error(&self, message: String) -> ClientError {
         self.client.error(message)
     }
 
     /// One GET on a fresh connection (the connection task ends with the response body).
-    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Result<Response<Incoming>, ClientError> {
+    pub(crate) async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Result<Response<Incoming>, ClientError> {
         self.client.get(path, headers).await
     }
 
     /// A GET and its whole body, within [`REQUEST_TIMEOUT`]; a status other than 200 is
     /// [`ClientError::Refused`].
-    pub async fn fetch(&self, path: &str, headers: &[(&str, &str)]) -> Result<Bytes, ClientError> {
+    pub(crate) async fn fetch(&self, path: &str, headers: &[(&str, &str)]) -> Result<Bytes, ClientError> {
         let fetch = async {
             let response = self.get(path, headers).await?;
             let status = response.status();

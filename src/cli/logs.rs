@@ -5,7 +5,7 @@
 //! Control characters in log text are printed escaped (`\x1b`), so a log line cannot drive the
 //! terminal; `--raw` prints the bytes as stored.
 //!
-//! A protected server (`https://`, basic auth) is reached through [`crate::cli::client::Access`].
+//! A protected server (`https://`, basic auth) is reached through `crate::cli::client::Access`.
 
 use std::io::Write;
 use std::time::Duration;
@@ -26,19 +26,19 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(200), Duration::fro
 #[derive(Debug, Clone)]
 pub struct LogsArgs {
     /// The source name.
-    pub source: String,
+    pub(crate) source: String,
     /// Keep printing live lines.
-    pub follow: bool,
+    pub(crate) follow: bool,
     /// How many recent lines to print first.
-    pub lines: usize,
+    pub(crate) lines: usize,
     /// The server and how to reach it.
-    pub access: Access,
+    pub(crate) access: Access,
     /// Only lines that contain this text.
-    pub contains: Option<String>,
+    pub(crate) contains: Option<String>,
     /// Only lines that match this regex.
-    pub regex: Option<String>,
+    pub(crate) regex: Option<String>,
     /// Print control characters unescaped.
-    pub raw: bool,
+    pub(crate) raw: bool,
 }
 
 /// Why the command stopped.
@@ -244,7 +244,7 @@ impl Output {
 }
 
 /// Lossy UTF-8 with control characters (but tab) written as `\xNN` or `\u{NN}`.
-pub fn escape_controls(text: &[u8]) -> String {
+pub(crate) fn escape_controls(text: &[u8]) -> String {
     let text = String::from_utf8_lossy(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

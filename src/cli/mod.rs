@@ -23,10 +23,10 @@ use crate::units;
 pub struct Cli {
     /// The server flags (for the default command: serve metrics for the configured target).
     #[command(flatten)]
-    pub serve: ServeArgs,
+    pub(crate) serve: ServeArgs,
     /// What to do; without one, leakwatch serves metrics for the configured target.
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub(crate) command: Option<Command>,
 }
 
 /// The server commands' names: their flags may also stand before the subcommand.
@@ -36,14 +36,14 @@ impl Cli {
     /// The clap command tree (for parsing, completions and the man page). After `serve`/`run`
     /// the server flags read no environment variable: the ones before the subcommand do, so a
     /// flag on either side wins over the environment.
-    pub fn command_tree() -> clap::Command {
+    pub(crate) fn command_tree() -> clap::Command {
         SERVER_COMMANDS.into_iter().fold(<Self as CommandFactory>::command(), |cmd, name| {
             cmd.mut_subcommand(name, |sub| sub.mut_args(|arg| arg.env(None)))
         })
     }
 
     /// Parses `args` (the first is the program name).
-    pub fn parse_args_from<I, T>(args: I) -> Result<Self, clap::Error>
+    pub(crate) fn parse_args_from<I, T>(args: I) -> Result<Self, clap::Error>
     where
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
@@ -104,7 +104,7 @@ pub enum Action {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Serve metrics for the configured target (what leakwatch does without a subcommand).
     Serve(ServeArgs),
     /// Start CMD as a child, watch it, forward SIGTERM/SIGINT to it and exit with its exit code.
@@ -138,32 +138,32 @@ pub enum Command {
 
 /// `leakwatch logs SOURCE`.
 #[derive(Debug, Args)]
-pub struct LogsCommand {
+pub(crate) struct LogsCommand {
     /// The log source (see `GET /logs` for the names).
-    pub source: String,
+    pub(crate) source: String,
     /// Keep printing new lines as they arrive.
     #[arg(short = 'f', long)]
-    pub follow: bool,
+    pub(crate) follow: bool,
     /// Print this many recent lines first (0..=100000).
     #[arg(short = 'n', long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=100_000))]
-    pub lines: u32,
+    pub(crate) lines: u32,
     /// Only lines containing this text.
     #[arg(long, value_name = "TEXT")]
-    pub contains: Option<String>,
+    pub(crate) contains: Option<String>,
     /// Only lines matching this regex.
     #[arg(long, value_name = "REGEX")]
-    pub regex: Option<String>,
+    pub(crate) regex: Option<String>,
     /// Print control characters as they are (by default they are escaped, e.g. `\x1b`).
     #[arg(long)]
-    pub raw: bool,
+    pub(crate) raw: bool,
     /// The server and how to reach it.
     #[command(flatten)]
-    pub access: AccessArgs,
+    pub(crate) access: AccessArgs,
 }
 
 impl LogsCommand {
     /// The command's settings.
-    pub fn args(&self) -> crate::cli::logs::LogsArgs {
+    pub(crate) fn args(&self) -> crate::cli::logs::LogsArgs {
         crate::cli::logs::LogsArgs {
             source: self.source.clone(),
             follow: self.follow,
@@ -178,30 +178,30 @@ impl LogsCommand {
 
 /// How `leakwatch logs` and `leakwatch status` reach the server: its URL, TLS and basic auth.
 #[derive(Debug, Args)]
-pub struct AccessArgs {
+pub(crate) struct AccessArgs {
     /// The running leakwatch, `http[s]://HOST:PORT[/PREFIX]`.
     #[arg(long, env = "LEAKWATCH_SERVER", default_value = "http://127.0.0.1:10171", value_name = "URL")]
-    pub server: String,
+    pub(crate) server: String,
     /// CA certificates (PEM) that signed an https:// server's certificate [default: the system bundle].
     #[arg(long, env = "LEAKWATCH_CACERT", value_name = "FILE")]
-    pub cacert: Option<PathBuf>,
+    pub(crate) cacert: Option<PathBuf>,
     /// Client certificate (PEM) for a server that requires one; needs --key.
     #[arg(long, env = "LEAKWATCH_CERT", value_name = "FILE", requires = "key")]
-    pub cert: Option<PathBuf>,
+    pub(crate) cert: Option<PathBuf>,
     /// The client certificate's private key (PEM).
     #[arg(long, env = "LEAKWATCH_KEY", value_name = "FILE", requires = "cert")]
-    pub key: Option<PathBuf>,
+    pub(crate) key: Option<PathBuf>,
     /// Basic-auth user; the password comes from --password-file or LEAKWATCH_PASSWORD.
     #[arg(long, env = "LEAKWATCH_USER", value_name = "NAME")]
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
     /// File holding the basic-auth password (e.g. a mounted Secret; a trailing newline is dropped).
     #[arg(long, env = "LEAKWATCH_PASSWORD_FILE", value_name = "FILE", requires = "user")]
-    pub password_file: Option<PathBuf>,
+    pub(crate) password_file: Option<PathBuf>,
 }
 
 impl AccessArgs {
     /// The client's settings.
-    pub fn access(&self) -> crate::cli::client::Access {
+    pub(crate) fn access(&self) -> crate::cli::client::Access {
         crate::cli::client::Access {
             server: self.server.clone(),
             cacert: self.cacert.clone(),
@@ -214,21 +214,21 @@ impl AccessArgs {
 
 /// `leakwatch status`.
 #[derive(Debug, Args)]
-pub struct StatusCommand {
+pub(crate) struct StatusCommand {
     /// The server and how to reach it.
     #[command(flatten)]
-    pub access: AccessArgs,
+    pub(crate) access: AccessArgs,
     /// Print the JSON document as served instead of the summary.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// Also print leakwatch's internal structures and its last cleanup.
     #[arg(short, long)]
-    pub verbose: bool,
+    pub(crate) verbose: bool,
 }
 
 impl StatusCommand {
     /// The command's settings.
-    pub fn args(&self) -> crate::cli::status::StatusArgs {
+    pub(crate) fn args(&self) -> crate::cli::status::StatusArgs {
         crate::cli::status::StatusArgs { access: self.access.access(), json: self.json, verbose: self.verbose }
     }
 }
@@ -286,7 +286,7 @@ pub struct Output {
     /// Write to PATH instead of stdout: a file, or a directory (an existing one, or PATH ending
     /// in `/`) that gets the file under its usual name; missing directories are created.
     #[arg(short, long, value_name = "PATH")]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
 }
 
 /// Options of the rule files.
@@ -309,64 +309,64 @@ pub struct RuleArgs {
 pub struct ServeArgs {
     /// YAML config file (optional: the defaults watch leakwatch itself and the host).
     #[arg(long, env = "LEAKWATCH_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Address to serve /metrics on, HOST:PORT (a name is resolved) [default: 0.0.0.0:10171].
     #[arg(long, env = "LEAKWATCH_LISTEN", value_name = "ADDR")]
-    pub listen: Option<String>,
+    pub(crate) listen: Option<String>,
     /// Sampling interval, e.g. 5s or 500ms [default: 5s].
     #[arg(long, env = "LEAKWATCH_INTERVAL", value_parser = units::parse_duration)]
-    pub interval: Option<Duration>,
+    pub(crate) interval: Option<Duration>,
     /// procfs mount point [default: /proc].
     #[arg(long, env = "LEAKWATCH_PROCFS_ROOT", value_name = "DIR")]
-    pub procfs_root: Option<PathBuf>,
+    pub(crate) procfs_root: Option<PathBuf>,
     /// sysfs mount point; cgroups are read under DIR/fs/cgroup [default: /sys].
     #[arg(long, env = "LEAKWATCH_SYSFS_ROOT", value_name = "DIR")]
-    pub sysfs_root: Option<PathBuf>,
+    pub(crate) sysfs_root: Option<PathBuf>,
     /// Watch this pid.
     #[arg(long, env = "LEAKWATCH_PID")]
-    pub pid: Option<i32>,
+    pub(crate) pid: Option<i32>,
     /// Watch the pid written in this file (re-read every interval).
     #[arg(long, env = "LEAKWATCH_PIDFILE", value_name = "FILE")]
-    pub pidfile: Option<PathBuf>,
+    pub(crate) pidfile: Option<PathBuf>,
     /// Watch every process with this name (comm, at most 15 bytes).
     #[arg(long, env = "LEAKWATCH_PROCESS_NAME", value_name = "NAME")]
-    pub process_name: Option<String>,
+    pub(crate) process_name: Option<String>,
     /// Watch every process whose command line matches this regex.
     #[arg(long, env = "LEAKWATCH_CMDLINE_REGEX", value_name = "REGEX")]
-    pub cmdline_regex: Option<String>,
+    pub(crate) cmdline_regex: Option<String>,
     /// The `target` label value.
     #[arg(long, env = "LEAKWATCH_TARGET_NAME", value_name = "NAME")]
-    pub target_name: Option<String>,
+    pub(crate) target_name: Option<String>,
     /// Sample at most this many matching processes [default: 64].
     #[arg(long, env = "LEAKWATCH_MAX_PROCESSES", value_name = "N")]
-    pub max_processes: Option<usize>,
+    pub(crate) max_processes: Option<usize>,
     /// Skip PSS (smaps_rollup) above this RSS, e.g. 8GiB [default: 8GiB].
     #[arg(long, env = "LEAKWATCH_PSS_MAX_RSS", value_parser = units::parse_bytes, value_name = "BYTES")]
-    pub pss_max_rss: Option<u64>,
+    pub(crate) pss_max_rss: Option<u64>,
     /// Back off PSS reads slower than this [default: 100ms].
     #[arg(long, env = "LEAKWATCH_PSS_TIME_BUDGET", value_parser = units::parse_duration, value_name = "DURATION")]
-    pub pss_time_budget: Option<Duration>,
+    pub(crate) pss_time_budget: Option<Duration>,
     /// Follow a log file (or the newest file of a glob) as source NAME, with the `logs:` caps;
     /// repeatable. The environment variable takes a comma-separated list.
     #[arg(long, env = "LEAKWATCH_TAIL", value_delimiter = ',', value_parser = parse_tail, value_name = "NAME=PATH")]
-    pub tail: Vec<(String, String)>,
+    pub(crate) tail: Vec<(String, String)>,
     /// Enable the admin endpoints, guarded by the bearer token in FILE (read on every request).
     #[arg(long, env = "LEAKWATCH_ADMIN_TOKEN_FILE", value_name = "FILE")]
-    pub admin_token_file: Option<PathBuf>,
+    pub(crate) admin_token_file: Option<PathBuf>,
     /// exporter-toolkit web config: TLS (certificate reloaded on change, client CA), basic auth
     /// (bcrypt), response headers, rate limit.
     #[arg(long = "web.config.file", env = "LEAKWATCH_WEB_CONFIG_FILE", value_name = "FILE")]
-    pub web_config_file: Option<PathBuf>,
+    pub(crate) web_config_file: Option<PathBuf>,
     /// Absolute URL of the runbook; each alert's runbook_url is URL#alertname [default: docs/runbook.md on GitHub].
     #[arg(long, env = "LEAKWATCH_RUNBOOK_BASE_URL", value_name = "URL")]
-    pub runbook_base_url: Option<String>,
+    pub(crate) runbook_base_url: Option<String>,
     /// The URL under which leakwatch is reached (pushed alerts' generatorURL is URL/alerts)
     /// [default: http://INSTANCE, INSTANCE as in the pushed `instance` label].
     #[arg(long = "web.external-url", env = "LEAKWATCH_WEB_EXTERNAL_URL", value_name = "URL")]
-    pub web_external_url: Option<String>,
+    pub(crate) web_external_url: Option<String>,
     /// Log filter, e.g. info or leakwatch=debug [default: info].
     #[arg(long, env = "LEAKWATCH_LOG", value_name = "FILTER")]
-    pub log: Option<String>,
+    pub(crate) log: Option<String>,
 }
 
 /// The one place a flag becomes a config value.

@@ -1,5 +1,5 @@
 //! `leakwatch status`: fetches `/status` from a running leakwatch and prints its typed
-//! [`Summary`]: alerts first (firing, then pending, with the leak detector's time to the
+//! `Summary`: alerts first (firing, then pending, with the leak detector's time to the
 //! limit), then the target (or that it was not found), memory, fds, connections by state, tasks,
 //! OOM kills and log sources; `-v` adds the internal structures and the last cleanup. `--json`
 //! prints the document as served.
@@ -17,11 +17,11 @@ use crate::summary::{Summary, TargetState};
 #[derive(Debug, Clone)]
 pub struct StatusArgs {
     /// The server and how to reach it.
-    pub access: Access,
+    pub(crate) access: Access,
     /// Print the JSON document instead of the summary.
-    pub json: bool,
+    pub(crate) json: bool,
     /// Also print the internal structures and the last cleanup.
-    pub verbose: bool,
+    pub(crate) verbose: bool,
 }
 
 /// Why the command failed.
@@ -59,7 +59,7 @@ pub async fn run(args: StatusArgs) -> Result<(), StatusError> {
 }
 
 /// The readable summary; `verbose` adds the structures and the cleanup.
-pub fn summary(s: &Summary, verbose: bool) -> String {
+pub(crate) fn summary(s: &Summary, verbose: bool) -> String {
     let mut out = String::new();
     alerts(&mut out, s);
     target(&mut out, s);

@@ -38,58 +38,58 @@ use crate::alert::rules::{
 use crate::units;
 
 /// Most threshold rules.
-pub const MAX_RULES: usize = 64;
+pub(crate) const MAX_RULES: usize = 64;
 /// The largest sample history per resource.
-pub const MAX_SAMPLES: usize = 10_000;
+pub(crate) const MAX_SAMPLES: usize = 10_000;
 /// The largest transition history.
-pub const MAX_TRANSITIONS: usize = 100_000;
+pub(crate) const MAX_TRANSITIONS: usize = 100_000;
 
 /// `alerts:`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct AlertsConfig {
+pub(crate) struct AlertsConfig {
     /// Threshold rules; when given, they replace the built-in ones (one per ratio).
-    pub rules: Option<Vec<RuleConfig>>,
+    pub(crate) rules: Option<Vec<RuleConfig>>,
     /// The prediction (leak) rules.
-    pub prediction: PredictionConfig,
+    pub(crate) prediction: PredictionConfig,
     /// The OOM kill rule.
-    pub oom_kill: OomKillConfig,
+    pub(crate) oom_kill: OomKillConfig,
     /// The target-down rule.
-    pub target_down: TargetDownConfig,
+    pub(crate) target_down: TargetDownConfig,
     /// Absolute `http(s)://` URL of the runbook; each alert's `runbook_url` is this + `#alertname`.
     /// Default: the project's runbook, docs/runbook.md on GitHub. Also `--runbook-base-url`.
-    pub runbook_base_url: Option<String>,
+    pub(crate) runbook_base_url: Option<String>,
     /// The transition history.
-    pub history: HistoryConfig,
+    pub(crate) history: HistoryConfig,
     /// Optional push to an Alertmanager.
-    pub alertmanager: AlertmanagerConfig,
+    pub(crate) alertmanager: AlertmanagerConfig,
 }
 
 /// `alerts.alertmanager`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct AlertmanagerConfig {
+pub(crate) struct AlertmanagerConfig {
     /// `http[s]://host[:port][/prefix]`; alerts are pushed to `<url>/api/v2/alerts`. Unset: no push.
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
     /// CA certificates (PEM) trusted for an `https://` URL; checked at each (re)load, used from
     /// when the push (re)starts. Default: the system CA bundle (`SSL_CERT_FILE`, else
     /// `/etc/ssl/certs/ca-certificates.crt`, ...).
-    pub ca_file: Option<std::path::PathBuf>,
+    pub(crate) ca_file: Option<std::path::PathBuf>,
     /// Limit on one push. Default `5s`; 100ms..=1m.
     #[serde(deserialize_with = "units::de_duration")]
-    pub timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     /// Firing alerts are sent again after this long. Default `1m`; 1s..=1h.
     #[serde(deserialize_with = "units::de_duration")]
-    pub resend_interval: Option<Duration>,
+    pub(crate) resend_interval: Option<Duration>,
 }
 
 /// Default push timeout.
-pub const DEFAULT_PUSH_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_PUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default resend interval of firing alerts (Prometheus's `--rules.alert.resend-delay`).
-pub const DEFAULT_RESEND_INTERVAL: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_RESEND_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Validates `alerts.alertmanager`: `None` when no URL is set.
-pub fn validate_alertmanager(c: &AlertmanagerConfig, problems: &mut Vec<Problem>) -> Option<push::Target> {
+pub(crate) fn validate_alertmanager(c: &AlertmanagerConfig, problems: &mut Vec<Problem>) -> Option<push::Target> {
     let key = "alerts.alertmanager";
     let timeout = c.timeout.unwrap_or(DEFAULT_PUSH_TIMEOUT);
     if !(Duration::from_millis(100)..=MINUTE).contains(&timeout) {
@@ -137,126 +137,126 @@ pub fn validate_alertmanager(c: &AlertmanagerConfig, problems: &mut Vec<Problem>
 /// One entry of `alerts.rules`.
 #[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RuleConfig {
+pub(crate) struct RuleConfig {
     /// What is measured: `memory_utilization`, `fd_utilization`, `peer_utilization`, `pids_utilization`,
     /// `log_buffer_fill`, `host_memory_utilization`.
     #[schemars(with = "String")]
-    pub ratio: Ratio,
+    pub(crate) ratio: Ratio,
     /// The alert name: `[A-Za-z_][A-Za-z0-9_]*`, at most 128 characters, unique. Default per ratio,
     /// e.g. `LeakwatchMemoryUtilizationHigh`.
     #[serde(default)]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// Levels per severity (any subset, increasing with severity, in (0, 1]).
     /// Default `{info: 0.7, warning: 0.8, critical: 0.9}` (log buffers: `{info: 0.95}`).
     #[serde(default)]
-    pub levels: Option<LevelsConfig>,
+    pub(crate) levels: Option<LevelsConfig>,
     /// How long the ratio must stay above a level before that level fires. Default `15m`; 0s..=1d.
     #[serde(default, rename = "for", deserialize_with = "units::de_duration")]
-    pub for_: Option<Duration>,
+    pub(crate) for_: Option<Duration>,
     /// An active alert clears only at or below level − hysteresis. Default 0.05; 0..=0.5, below the
     /// lowest level.
     #[serde(default)]
-    pub hysteresis: Option<f64>,
+    pub(crate) hysteresis: Option<f64>,
 }
 
 /// Levels by severity.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct LevelsConfig {
+pub(crate) struct LevelsConfig {
     /// `info` level.
-    pub info: Option<f64>,
+    pub(crate) info: Option<f64>,
     /// `warning` level.
-    pub warning: Option<f64>,
+    pub(crate) warning: Option<f64>,
     /// `critical` level.
-    pub critical: Option<f64>,
+    pub(crate) critical: Option<f64>,
 }
 
 /// `alerts.prediction`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct PredictionConfig {
+pub(crate) struct PredictionConfig {
     /// Resources followed: `memory`, `fds`, `pids`, each at most once. Default all three; `[]` turns
     /// prediction off.
     #[schemars(with = "Option<Vec<String>>")]
-    pub resources: Option<Vec<Resource>>,
+    pub(crate) resources: Option<Vec<Resource>>,
     /// History kept per resource. Default `1h`; 1m..=7d.
     #[serde(deserialize_with = "units::de_duration")]
-    pub retention: Option<Duration>,
+    pub(crate) retention: Option<Duration>,
     /// Most samples kept per resource (spaced at least retention / max_samples; 24 bytes each).
     /// Default 240; 16..=10000.
-    pub max_samples: Option<usize>,
+    pub(crate) max_samples: Option<usize>,
     /// Share of the retention the history must cover before judging (the detector also needs 6 of
     /// its 12 blocks: half the retention). Default 0.5; 0.1..=1.
-    pub min_fill: Option<f64>,
+    pub(crate) min_fill: Option<f64>,
     /// How long a prediction must hold before it fires. Default `1h`; 0s..=1d.
     #[serde(rename = "for", deserialize_with = "units::de_duration")]
-    pub for_: Option<Duration>,
+    pub(crate) for_: Option<Duration>,
     /// The ratio floor clears only at or below min_ratio − hysteresis. Default 0.05; 0..=0.5.
-    pub hysteresis: Option<f64>,
+    pub(crate) hysteresis: Option<f64>,
     /// The warning tier. Default `{horizon: 1h, min_ratio: 0.6}`.
-    pub warning: Option<PredictionLevelConfig>,
+    pub(crate) warning: Option<PredictionLevelConfig>,
     /// The critical tier. Default `{horizon: 20m, min_ratio: 0.8, for: 10m}`.
-    pub critical: Option<PredictionLevelConfig>,
+    pub(crate) critical: Option<PredictionLevelConfig>,
 }
 
 /// One prediction tier.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct PredictionLevelConfig {
+pub(crate) struct PredictionLevelConfig {
     /// Fire when the limit is predicted within this time: 1m..=7d, critical shorter than warning.
     #[serde(deserialize_with = "units::de_duration")]
-    pub horizon: Option<Duration>,
+    pub(crate) horizon: Option<Duration>,
     /// ... and the peaks are projected above this share of the limit `for` from now: [0, 1),
     /// critical not below warning.
-    pub min_ratio: Option<f64>,
+    pub(crate) min_ratio: Option<f64>,
     /// This tier's `for` (default: `alerts.prediction.for` for warning, `10m` for critical); 0s..=1d.
     #[serde(rename = "for", deserialize_with = "units::de_duration")]
-    pub for_: Option<Duration>,
+    pub(crate) for_: Option<Duration>,
     /// `false` removes the tier.
-    pub enabled: Option<bool>,
+    pub(crate) enabled: Option<bool>,
 }
 
 /// `alerts.oom_kill`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct OomKillConfig {
+pub(crate) struct OomKillConfig {
     /// Default true.
-    pub enabled: Option<bool>,
+    pub(crate) enabled: Option<bool>,
     /// The alert fires on a kill and stays firing this long after the last one. Default `15m`; 1m..=1d.
     #[serde(deserialize_with = "units::de_duration")]
-    pub window: Option<Duration>,
+    pub(crate) window: Option<Duration>,
 }
 
 /// `alerts.target_down`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct TargetDownConfig {
+pub(crate) struct TargetDownConfig {
     /// Default true.
-    pub enabled: Option<bool>,
+    pub(crate) enabled: Option<bool>,
     /// The target must have had no process this long. Default `2m`; 1s..=1d.
     #[serde(rename = "for", deserialize_with = "units::de_duration")]
-    pub for_: Option<Duration>,
+    pub(crate) for_: Option<Duration>,
 }
 
 /// `alerts.history`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct HistoryConfig {
+pub(crate) struct HistoryConfig {
     /// Most transitions kept (`GET /alerts/history`). Default 1000; 1..=100000.
-    pub max_transitions: Option<usize>,
+    pub(crate) max_transitions: Option<usize>,
     /// Transitions older than this are dropped. Default `24h`; 1m..=30d.
     #[serde(deserialize_with = "units::de_duration")]
-    pub retention: Option<Duration>,
+    pub(crate) retention: Option<Duration>,
     /// A resolved alert stays listed under `GET /alerts` this long. Default `15m`; 0s..=1d.
     #[serde(deserialize_with = "units::de_duration")]
-    pub resolved_retention: Option<Duration>,
+    pub(crate) resolved_retention: Option<Duration>,
 }
 
 const DAY: Duration = Duration::from_secs(86_400);
 const MINUTE: Duration = Duration::from_secs(60);
 
 /// Validates `alerts:`, adding every problem (by key path) to `problems`.
-pub fn validate(c: &AlertsConfig, problems: &mut Vec<Problem>) -> AlertRules {
+pub(crate) fn validate(c: &AlertsConfig, problems: &mut Vec<Problem>) -> AlertRules {
     let d = rules::defaults();
     let thresholds = match &c.rules {
         None => d.thresholds,

@@ -55,7 +55,7 @@ fn content_lines(text: &str) -> Vec<Line<'_>> {
 }
 
 /// The 1-based line where `path` is written in `text`, if it can be found.
-pub fn line_of(text: &str, path: &str) -> Option<usize> {
+pub(crate) fn line_of(text: &str, path: &str) -> Option<usize> {
     let lines = content_lines(text);
     let mut at = 0; // index into `lines` where the current node's children start
     let mut parent: Option<usize> = None; // the current node's indentation (None: the document)
@@ -113,7 +113,7 @@ pub fn line_of(text: &str, path: &str) -> Option<usize> {
 }
 
 /// Fills in each problem's line from its key path in `text` (left `None` when not found).
-pub fn locate(text: &str, problems: &mut [Problem]) {
+pub(crate) fn locate(text: &str, problems: &mut [Problem]) {
     for p in problems {
         p.line = line_of(text, &p.key_path);
     }

@@ -3,9 +3,9 @@
 //!
 //! Precedence: flag > environment variable > config file > built-in default.
 
-pub mod alerts;
-pub mod locate;
-pub mod problem;
+pub(crate) mod alerts;
+pub(crate) mod locate;
+pub(crate) mod problem;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -16,16 +16,15 @@ use serde::Deserialize;
 
 use crate::{units, yaml_guard};
 
-pub use crate::logs::follow::LogSourceSpec;
 pub use crate::sample::settings::Selector;
-pub use alerts::AlertsConfig;
+pub(crate) use alerts::AlertsConfig;
 pub use validate::{validate, ValidConfig};
 
 /// Default listen address. 10171: the exporter range 9100–9999 of Prometheus's
 /// default-port-allocations page is exhausted; new exporters take ports above 10000.
-pub const DEFAULT_LISTEN: &str = "0.0.0.0:10171";
+pub(crate) const DEFAULT_LISTEN: &str = "0.0.0.0:10171";
 /// Default sampling interval.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 /// Default cap on the processes of one target group.
 pub const DEFAULT_MAX_PROCESSES: usize = 64;
 /// Default RSS above which PSS is not read (`smaps_rollup` cost grows with the mapping count).
@@ -35,171 +34,171 @@ pub const DEFAULT_PSS_TIME_BUDGET: Duration = Duration::from_millis(100);
 /// Default cap on the lines held per log source.
 pub const DEFAULT_LOG_MAX_LINES: usize = 10_000;
 /// Default cap on the text bytes held per log source.
-pub const DEFAULT_LOG_MAX_BYTES: u64 = 8 << 20;
+pub(crate) const DEFAULT_LOG_MAX_BYTES: u64 = 8 << 20;
 /// Default length at which a log line is cut.
-pub const DEFAULT_LOG_MAX_LINE_BYTES: u64 = 64 << 10;
+pub(crate) const DEFAULT_LOG_MAX_LINE_BYTES: u64 = 64 << 10;
 /// Default cap on live subscribers per log source.
-pub const DEFAULT_LOG_MAX_SUBSCRIBERS: usize = 64;
+pub(crate) const DEFAULT_LOG_MAX_SUBSCRIBERS: usize = 64;
 /// Most peer groups.
-pub const MAX_PEERS: usize = 32;
+pub(crate) const MAX_PEERS: usize = 32;
 /// The largest config file accepted.
-pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+pub(crate) const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// The config file, as written. Every key is optional.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// `host:port` to serve on, e.g. `127.0.0.1:10171` or `[::]:10171`. Default `0.0.0.0:10171`.
-    pub listen: Option<String>,
+    pub(crate) listen: Option<String>,
     /// Sampling interval, e.g. `5s`. Default 5 s; 100 ms to 1 h.
     #[serde(deserialize_with = "units::de_duration")]
-    pub interval: Option<Duration>,
+    pub(crate) interval: Option<Duration>,
     /// procfs mount point (like node_exporter's `--path.procfs`). Default `/proc`.
-    pub procfs_root: Option<PathBuf>,
+    pub(crate) procfs_root: Option<PathBuf>,
     /// sysfs mount point (the cgroup filesystem is `<sysfs_root>/fs/cgroup`). Default `/sys`.
-    pub sysfs_root: Option<PathBuf>,
+    pub(crate) sysfs_root: Option<PathBuf>,
     /// What to watch.
-    pub target: TargetConfig,
+    pub(crate) target: TargetConfig,
     /// Proportional set size reads.
-    pub pss: PssConfig,
+    pub(crate) pss: PssConfig,
     /// Tiered sampling: how often the expensive figures are read.
-    pub sampling: SamplingConfig,
+    pub(crate) sampling: SamplingConfig,
     /// Log sources and their buffers.
-    pub logs: LogsConfig,
+    pub(crate) logs: LogsConfig,
     /// Sockets: how to read the tables, peer groups, socket ages.
-    pub connections: ConnectionsConfig,
+    pub(crate) connections: ConnectionsConfig,
     /// Child processes: their ages.
-    pub tasks: TasksConfig,
+    pub(crate) tasks: TasksConfig,
     /// Alert rules (the built-in ones when absent).
-    pub alerts: AlertsConfig,
+    pub(crate) alerts: AlertsConfig,
     /// The admin endpoints (`POST /admin/cleanup`, `POST /-/reload`).
-    pub admin: AdminConfig,
+    pub(crate) admin: AdminConfig,
     /// When leakwatch trims its own structures.
-    pub cleanup: CleanupConfig,
+    pub(crate) cleanup: CleanupConfig,
     /// The web console at `/` and its history.
-    pub console: ConsoleConfig,
+    pub(crate) console: ConsoleConfig,
     /// The exporter-toolkit web config file (TLS, basic auth); from `--web.config.file` only.
     #[serde(skip)]
-    pub web_config_file: Option<PathBuf>,
+    pub(crate) web_config_file: Option<PathBuf>,
     /// The URL under which leakwatch is reached, e.g. `http://leakwatch.example:10171`; pushed
     /// alerts' `generatorURL` is this + `/alerts`. Default `http://INSTANCE` (see docs/alerts.md).
     /// Also `--web.external-url`.
-    pub web_external_url: Option<String>,
+    pub(crate) web_external_url: Option<String>,
 }
 
 /// `cleanup:` — leakwatch trims its own structures on an interval, when its own RSS passes a
 /// threshold, and on `POST /admin/cleanup`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct CleanupConfig {
+pub(crate) struct CleanupConfig {
     /// Time between cleanups. Default `5m`; 1s..=24h.
     #[serde(deserialize_with = "units::de_duration")]
-    pub interval: Option<Duration>,
+    pub(crate) interval: Option<Duration>,
     /// A sampling pass that finds leakwatch's own RSS above this starts a cleanup, e.g.
     /// `256MiB`. Default 256 MiB; 1MiB..=1TiB.
     #[serde(deserialize_with = "units::de_bytes")]
-    pub memory_threshold: Option<u64>,
+    pub(crate) memory_threshold: Option<u64>,
     /// Least time between two memory-triggered cleanups. Default `1m`; 1s..=24h.
     #[serde(deserialize_with = "units::de_duration")]
-    pub memory_cooldown: Option<Duration>,
+    pub(crate) memory_cooldown: Option<Duration>,
 }
 
 /// `console:` — the web console at `/` and the history behind its charts (`GET /api/history`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct ConsoleConfig {
+pub(crate) struct ConsoleConfig {
     /// Time the history covers. Default `1h`; 1m..=24h.
     #[serde(deserialize_with = "units::de_duration")]
-    pub history_retention: Option<Duration>,
+    pub(crate) history_retention: Option<Duration>,
     /// Most points the history keeps (one per sampling interval). Default 3600; 10..=86400.
-    pub history_max_points: Option<usize>,
+    pub(crate) history_max_points: Option<usize>,
     /// Most log lines the console page keeps. Default 1000; 10..=20000.
-    pub max_log_lines: Option<usize>,
+    pub(crate) max_log_lines: Option<usize>,
 }
 
 /// `admin:` — the admin endpoints exist only with a token file.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct AdminConfig {
+pub(crate) struct AdminConfig {
     /// A file holding the bearer token (e.g. a mounted Secret), read on every admin request;
     /// at least 16 printable bytes. Without it the admin endpoints answer 404.
-    pub token_file: Option<PathBuf>,
+    pub(crate) token_file: Option<PathBuf>,
 }
 
 /// `connections:` — the target's sockets.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct ConnectionsConfig {
+pub(crate) struct ConnectionsConfig {
     /// `auto` (sock_diag when leakwatch shares the target's network namespace, else
     /// `/proc/PID/net`) or `proc_net`. Default `auto`.
-    pub method: Option<String>,
+    pub(crate) method: Option<String>,
     /// A held socket (not listening) first seen longer ago than this is stale. Default `1h`;
     /// 1s..=30d.
     #[serde(deserialize_with = "units::de_duration")]
-    pub stale_after: Option<Duration>,
+    pub(crate) stale_after: Option<Duration>,
     /// Cap on the sockets whose first-seen time is kept. Default 65536; 1..=1000000.
-    pub max_tracked: Option<usize>,
+    pub(crate) max_tracked: Option<usize>,
     /// Peer groups: connections to a remote port (and optionally address) against a limit.
-    pub peers: Vec<PeerConfig>,
+    pub(crate) peers: Vec<PeerConfig>,
 }
 
 /// One entry of `connections.peers`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct PeerConfig {
+pub(crate) struct PeerConfig {
     /// `[A-Za-z0-9_.-]{1,64}`, unique; the `peer` label.
-    pub name: String,
+    pub(crate) name: String,
     /// The remote TCP port, 1..=65535.
-    pub remote_port: Option<u32>,
+    pub(crate) remote_port: Option<u32>,
     /// Only connections to this IP address (optional).
-    pub remote_address: Option<String>,
+    pub(crate) remote_address: Option<String>,
     /// The connection limit (e.g. the pool size), 1..=1000000.
-    pub limit: Option<u64>,
+    pub(crate) limit: Option<u64>,
 }
 
 /// `tasks:` — the target's child processes.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct TasksConfig {
+pub(crate) struct TasksConfig {
     /// A descendant that started longer ago than this is stale. Default `1h`; 1s..=30d.
     #[serde(deserialize_with = "units::de_duration")]
-    pub stale_after: Option<Duration>,
+    pub(crate) stale_after: Option<Duration>,
     /// Cap on the descendants whose first-seen time is kept. Default 4096; 1..=1000000.
-    pub max_tracked: Option<usize>,
+    pub(crate) max_tracked: Option<usize>,
 }
 
 /// `target:` — at most one selector; none means leakwatch watches itself.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct TargetConfig {
+pub(crate) struct TargetConfig {
     /// The `target` label value, 1..=64 printable characters. Default: the process name, the
     /// wrapped command's name, a pid's command name (`comm`; `pid-N` when it does not exist), a
     /// pidfile's stem, `leakwatch` for itself, else `target`.
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// A fixed pid (positive); when it exits, or is reused by another process, the target is gone.
-    pub pid: Option<i32>,
+    pub(crate) pid: Option<i32>,
     /// A file holding the pid, re-read every interval.
-    pub pidfile: Option<PathBuf>,
+    pub(crate) pidfile: Option<PathBuf>,
     /// Match `comm` exactly: 1..=15 bytes, as the kernel truncates it.
-    pub process_name: Option<String>,
+    pub(crate) process_name: Option<String>,
     /// Match the command line (arguments joined by spaces) with a Rust `regex`; at most 1024
     /// characters.
-    pub cmdline_regex: Option<String>,
+    pub(crate) cmdline_regex: Option<String>,
     /// At most this many matching processes are sampled (lowest pids first). Default 64; 1..=10000.
-    pub max_processes: Option<usize>,
+    pub(crate) max_processes: Option<usize>,
 }
 
 /// `pss:` — limits on reading `/proc/PID/smaps_rollup`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct PssConfig {
+pub(crate) struct PssConfig {
     /// Skip PSS for a process whose RSS is above this. Default `8GiB`.
     #[serde(deserialize_with = "units::de_bytes")]
-    pub max_rss: Option<u64>,
+    pub(crate) max_rss: Option<u64>,
     /// After a pass whose reads took longer than this, skip PSS for 1, 2, 4 … 64 passes.
     /// Default `100ms`; 1ms..=10s.
     #[serde(deserialize_with = "units::de_duration")]
-    pub time_budget: Option<Duration>,
+    pub(crate) time_budget: Option<Duration>,
 }
 
 /// `sampling:` — cheap figures (status, statm, cgroup files, meminfo, PSI, the descriptor count)
@@ -208,61 +207,61 @@ pub struct PssConfig {
 /// says they changed.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct SamplingConfig {
+pub(crate) struct SamplingConfig {
     /// Passes between two full reads of the expensive figures. Default 12 (60 s at the default
     /// 5 s interval); 1..=1000, 1 reads everything every pass.
-    pub expensive_every: Option<u32>,
+    pub(crate) expensive_every: Option<u32>,
     /// Re-read PSS between full passes when RSS moved by more than this fraction. Default 0.05;
     /// 0..=1.
-    pub pss_rss_change: Option<f64>,
+    pub(crate) pss_rss_change: Option<f64>,
 }
 
 /// `logs:` — per-source buffer defaults and the sources. In `leakwatch run` mode the sources
 /// `stdout` and `stderr` (the wrapped command's streams) are added with the defaults.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct LogsConfig {
+pub(crate) struct LogsConfig {
     /// Most lines held per source. Default 10000; 1..=10000000.
-    pub max_lines: Option<usize>,
+    pub(crate) max_lines: Option<usize>,
     /// Most memory held per source (text + 16 bytes per line), e.g. `8MiB`. Default 8 MiB; 4KiB..=1GiB.
     #[serde(deserialize_with = "units::de_bytes")]
-    pub max_bytes: Option<u64>,
+    pub(crate) max_bytes: Option<u64>,
     /// Longer lines are cut (with a marker), e.g. `64KiB`. Default 64 KiB; 64..=max_bytes.
     #[serde(deserialize_with = "units::de_bytes")]
-    pub max_line_bytes: Option<u64>,
+    pub(crate) max_line_bytes: Option<u64>,
     /// Most live subscribers per source. Default 64; 1..=10000.
-    pub max_subscribers: Option<usize>,
+    pub(crate) max_subscribers: Option<usize>,
     /// The file sources, at most 64.
-    pub sources: Vec<LogSourceConfig>,
+    pub(crate) sources: Vec<LogSourceConfig>,
     /// Absolute directories a source's file may resolve into (symlinks followed), e.g.
     /// `[/var/log]` for Kubernetes' `/var/log/containers` links into `/var/log/pods`. Default:
     /// each source's own directory (of its path, or of a glob's fixed part) and below.
-    pub allowed_dirs: Option<Vec<PathBuf>>,
+    pub(crate) allowed_dirs: Option<Vec<PathBuf>>,
     /// User name → bcrypt hash: when set, the log endpoints (`/logs`, `/logs/{source}`,
     /// `/logs/{source}/stream`) require one of these users instead of the web config's.
-    pub basic_auth_users: Option<BTreeMap<String, String>>,
+    pub(crate) basic_auth_users: Option<BTreeMap<String, String>>,
 }
 
 /// One entry of `logs.sources`: a file followed across rotation. The four caps override the
 /// `logs:` defaults for this source.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct LogSourceConfig {
+pub(crate) struct LogSourceConfig {
     /// `[A-Za-z0-9_.-]{1,64}`, unique, not `.` or `..`; `stdout` and `stderr` are reserved. The
     /// `source` label and the URL segment.
-    pub name: String,
+    pub(crate) name: String,
     /// An absolute path or glob (a glob follows its newest matching file).
-    pub path: String,
+    pub(crate) path: String,
     /// See [`LogsConfig::max_lines`].
-    pub max_lines: Option<usize>,
+    pub(crate) max_lines: Option<usize>,
     /// See [`LogsConfig::max_bytes`].
     #[serde(deserialize_with = "units::de_bytes")]
-    pub max_bytes: Option<u64>,
+    pub(crate) max_bytes: Option<u64>,
     /// See [`LogsConfig::max_line_bytes`].
     #[serde(deserialize_with = "units::de_bytes")]
-    pub max_line_bytes: Option<u64>,
+    pub(crate) max_line_bytes: Option<u64>,
     /// See [`LogsConfig::max_subscribers`].
-    pub max_subscribers: Option<usize>,
+    pub(crate) max_subscribers: Option<usize>,
 }
 
 /// A config problem, reported with exit code 64.
@@ -277,7 +276,7 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// The file is over [`MAX_CONFIG_BYTES`].
+    /// The file is over `MAX_CONFIG_BYTES`.
     #[error("{path}: larger than {MAX_CONFIG_BYTES} bytes")]
     TooLarge {
         /// The config file.
@@ -298,7 +297,7 @@ pub enum ConfigError {
 
 /// The bytes of a config file, at most [`MAX_CONFIG_BYTES`]; a regular file only (a FIFO or a
 /// directory at the path is refused without blocking, see [`crate::fsread`]).
-pub fn read_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
     use crate::fsread::FileError;
     crate::fsread::read_capped(path, MAX_CONFIG_BYTES).map_err(|e| match e {
         FileError::TooLarge { path, .. } => ConfigError::TooLarge { path },
@@ -326,7 +325,7 @@ impl Overlay for () {
 impl Config {
     /// Parses the bytes read from `path` ([`read_file`]); errors name the file. An empty file
     /// (or one that holds only comments) is refused: `{}` asks for the default config.
-    pub fn from_file_bytes(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
+    pub(crate) fn from_file_bytes(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
         Self::from_yaml(bytes).map_err(|message| ConfigError::Syntax { path: path.to_path_buf(), message })
     }
 

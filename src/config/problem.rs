@@ -10,14 +10,14 @@ pub struct Problem {
     /// `--web.config.file`, or several keys for a conflict between them).
     pub key_path: String,
     /// The 1-based line of `key_path` in the config file, when it was found there.
-    pub line: Option<usize>,
+    pub(crate) line: Option<usize>,
     /// What is wrong with the value.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl Problem {
     /// A problem with the value at `key_path`, not yet located.
-    pub fn new(key_path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(key_path: impl Into<String>, message: impl Into<String>) -> Self {
         Self { key_path: key_path.into(), line: None, message: message.into() }
     }
 }
@@ -36,7 +36,7 @@ impl fmt::Display for Problem {
 }
 
 /// The problems one per line or joined by `sep`, as printed.
-pub fn join(problems: &[Problem], sep: &str) -> String {
+pub(crate) fn join(problems: &[Problem], sep: &str) -> String {
     problems.iter().map(Problem::to_string).collect::<Vec<_>>().join(sep)
 }
 

@@ -20,14 +20,14 @@ use crate::sample::tier::{TierSettings, DEFAULT_EXPENSIVE_EVERY, DEFAULT_PSS_RSS
 use crate::sample::DEFAULT_STALE_AFTER;
 
 /// Longest accepted `target.cmdline_regex`.
-pub const MAX_REGEX_LEN: usize = 1024;
+pub(crate) const MAX_REGEX_LEN: usize = 1024;
 /// Compiled-size cap for user regexes, so a pattern cannot exhaust memory.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// Most log sources (each adds a ring, a thread and a dozen series).
-pub const MAX_LOG_SOURCES: usize = 64;
+pub(crate) const MAX_LOG_SOURCES: usize = 64;
 /// Source names that `leakwatch run` uses for the wrapped command's streams.
-pub const RESERVED_SOURCE_NAMES: [&str; 2] = ["stdout", "stderr"];
+pub(crate) const RESERVED_SOURCE_NAMES: [&str; 2] = ["stdout", "stderr"];
 
 /// A configuration that passed every check.
 #[derive(Debug, Clone)]
@@ -41,21 +41,21 @@ pub struct ValidConfig {
     /// Alert rules.
     pub alerts: crate::alert::rules::AlertRules,
     /// Where to push alerts, if anywhere.
-    pub alertmanager: Option<crate::alert::push::Target>,
+    pub(crate) alertmanager: Option<crate::alert::push::Target>,
     /// The admin token file; `None` disables the admin endpoints.
-    pub admin_token_file: Option<PathBuf>,
+    pub(crate) admin_token_file: Option<PathBuf>,
     /// When leakwatch trims its own structures.
-    pub cleanup: CleanupSettings,
+    pub(crate) cleanup: CleanupSettings,
     /// The console's history caps and page size.
-    pub console: crate::history::ConsoleSettings,
+    pub(crate) console: crate::history::ConsoleSettings,
     /// The web config (TLS, basic auth, headers, rate limit), from `--web.config.file`.
-    pub web: Option<std::sync::Arc<crate::web::WebConfig>>,
+    pub(crate) web: Option<std::sync::Arc<crate::web::WebConfig>>,
     /// `logs.basic_auth_users`: who may read the log endpoints (`None`: the web config decides).
-    pub logs_basic_auth_users: Option<crate::web::Users>,
+    pub(crate) logs_basic_auth_users: Option<crate::web::Users>,
     /// `logs.allowed_dirs` (empty: each source's own directory; see [`crate::logs::guard`]).
-    pub logs_allowed_dirs: Vec<PathBuf>,
+    pub(crate) logs_allowed_dirs: Vec<PathBuf>,
     /// `web_external_url` without a trailing `/` (`None`: derived from the instance).
-    pub external_url: Option<String>,
+    pub(crate) external_url: Option<String>,
 }
 
 /// `HOST:PORT` as a socket address: an IP address as it is, a host name resolved (the first
@@ -442,7 +442,7 @@ fn connections(c: &ConnectionsConfig, problems: &mut Vec<Problem>) -> ConnSettin
 }
 
 /// `[A-Za-z0-9_.-]{1,64}`, and not `.` or `..` (the name is a URL path segment).
-pub fn valid_source_name(name: &str) -> bool {
+pub(crate) fn valid_source_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
         && name != "."

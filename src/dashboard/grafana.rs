@@ -11,7 +11,7 @@ fn datasource() -> Value {
 
 /// What a panel shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Lines over time.
     TimeSeries,
     /// The current value, big.
@@ -24,54 +24,54 @@ pub enum Kind {
 
 /// One query of a panel.
 #[derive(Debug, Clone)]
-pub struct Query {
+pub(crate) struct Query {
     /// PromQL; may use `$cluster`, `$job`, `$namespace`, `$pod`, `$target` and `$__rate_interval`.
-    pub expr: String,
+    pub(crate) expr: String,
     /// Grafana legend template, e.g. `{{pod}}`.
-    pub legend: String,
+    pub(crate) legend: String,
 }
 
 /// Coloured steps: `(value, color)` above the base colour.
-pub type Steps = Vec<(f64, &'static str)>;
+pub(crate) type Steps = Vec<(f64, &'static str)>;
 
 /// One panel.
 #[derive(Debug, Clone)]
-pub struct Panel {
+pub(crate) struct Panel {
     /// Title.
-    pub title: String,
+    pub(crate) title: String,
     /// What it shows and how to read it.
-    pub description: String,
+    pub(crate) description: String,
     /// The kind of panel.
-    pub kind: Kind,
+    pub(crate) kind: Kind,
     /// Grafana unit id (`bytes`, `percentunit`, `s`, `short`, `ops`, `Bps`).
-    pub unit: &'static str,
+    pub(crate) unit: &'static str,
     /// Queries.
-    pub queries: Vec<Query>,
+    pub(crate) queries: Vec<Query>,
     /// Threshold steps, drawn as lines and areas on time series.
-    pub steps: Steps,
+    pub(crate) steps: Steps,
     /// Width in grid columns (of 24).
-    pub width: u32,
+    pub(crate) width: u32,
     /// The axis (or gauge) range; `(0, 1)` for every ratio (`percentunit`) panel.
-    pub range: Option<(f64, f64)>,
+    pub(crate) range: Option<(f64, f64)>,
     /// Data links on every value (e.g. a drill-down to another dashboard).
-    pub links: Vec<Link>,
+    pub(crate) links: Vec<Link>,
     /// Table columns hidden besides `Time` (e.g. `Value` when it is always 1).
-    pub hidden_columns: Vec<&'static str>,
+    pub(crate) hidden_columns: Vec<&'static str>,
 }
 
 /// A data link: a URL template with Grafana's `${__field.labels.*}`, `${__data.fields.*}` and
 /// `${var:queryparam}` interpolations.
 #[derive(Debug, Clone)]
-pub struct Link {
+pub(crate) struct Link {
     /// What the link menu shows.
-    pub title: String,
+    pub(crate) title: String,
     /// The URL template.
-    pub url: String,
+    pub(crate) url: String,
 }
 
 impl Panel {
     /// A panel of `kind` with one query. A ratio (`percentunit`) panel gets the range 0..1.
-    pub fn new(kind: Kind, title: &str, unit: &'static str, expr: &str, legend: &str) -> Self {
+    pub(crate) fn new(kind: Kind, title: &str, unit: &'static str, expr: &str, legend: &str) -> Self {
         Self {
             title: title.to_owned(),
             description: String::new(),
@@ -87,37 +87,37 @@ impl Panel {
     }
 
     /// Adds a data link.
-    pub fn link(mut self, link: Link) -> Self {
+    pub(crate) fn link(mut self, link: Link) -> Self {
         self.links.push(link);
         self
     }
 
     /// Hides a table column besides `Time`.
-    pub fn hide_column(mut self, column: &'static str) -> Self {
+    pub(crate) fn hide_column(mut self, column: &'static str) -> Self {
         self.hidden_columns.push(column);
         self
     }
 
     /// Adds a query.
-    pub fn query(mut self, expr: &str, legend: &str) -> Self {
+    pub(crate) fn query(mut self, expr: &str, legend: &str) -> Self {
         self.queries.push(Query { expr: expr.to_owned(), legend: legend.to_owned() });
         self
     }
 
     /// Sets the description.
-    pub fn describe(mut self, text: &str) -> Self {
+    pub(crate) fn describe(mut self, text: &str) -> Self {
         self.description = text.to_owned();
         self
     }
 
     /// Sets the threshold steps.
-    pub fn steps(mut self, steps: Steps) -> Self {
+    pub(crate) fn steps(mut self, steps: Steps) -> Self {
         self.steps = steps;
         self
     }
 
     /// Sets the width (grid columns of 24).
-    pub fn width(mut self, width: u32) -> Self {
+    pub(crate) fn width(mut self, width: u32) -> Self {
         self.width = width;
         self
     }
@@ -125,82 +125,82 @@ impl Panel {
 
 /// A titled row of panels.
 #[derive(Debug, Clone)]
-pub struct Row {
+pub(crate) struct Row {
     /// Title.
-    pub title: String,
+    pub(crate) title: String,
     /// Panels, laid out left to right, wrapping at 24 columns.
-    pub panels: Vec<Panel>,
+    pub(crate) panels: Vec<Panel>,
     /// Collapsed when the dashboard opens (its panels load when it is expanded).
-    pub collapsed: bool,
+    pub(crate) collapsed: bool,
 }
 
 impl Row {
     /// An expanded row.
-    pub fn open(title: &str, panels: Vec<Panel>) -> Self {
+    pub(crate) fn open(title: &str, panels: Vec<Panel>) -> Self {
         Self { title: title.to_owned(), panels, collapsed: false }
     }
 
     /// A collapsed row.
-    pub fn collapsed(title: &str, panels: Vec<Panel>) -> Self {
+    pub(crate) fn collapsed(title: &str, panels: Vec<Panel>) -> Self {
         Self { title: title.to_owned(), panels, collapsed: true }
     }
 }
 
 /// A template variable: a `label_values` query.
 #[derive(Debug, Clone)]
-pub struct Variable {
+pub(crate) struct Variable {
     /// Variable name (`namespace` → `$namespace`).
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Label shown in Grafana.
-    pub label: &'static str,
+    pub(crate) label: &'static str,
     /// `label_values(...)` query.
-    pub query: String,
+    pub(crate) query: String,
     /// Multi-value with an "All" option (`.*`); otherwise one value.
-    pub all: bool,
+    pub(crate) all: bool,
     /// Hidden from the variable bar (kubernetes-mixin hides `cluster` unless `showMultiCluster`).
-    pub hidden: bool,
+    pub(crate) hidden: bool,
 }
 
 /// A whole dashboard.
 #[derive(Debug, Clone)]
 pub struct Dashboard {
     /// Stable uid (links and provisioning keep working across versions).
-    pub uid: &'static str,
+    pub(crate) uid: &'static str,
     /// Title.
-    pub title: &'static str,
+    pub(crate) title: &'static str,
     /// Description.
-    pub description: &'static str,
+    pub(crate) description: &'static str,
     /// Template variables after `$datasource`.
-    pub variables: Vec<Variable>,
+    pub(crate) variables: Vec<Variable>,
     /// Rows.
-    pub rows: Vec<Row>,
+    pub(crate) rows: Vec<Row>,
     /// Events marked on every time axis.
-    pub annotations: Vec<Annotation>,
+    pub(crate) annotations: Vec<Annotation>,
 }
 
 /// A Prometheus annotation query: a mark at every step where `expr` returns a series (a region
 /// while it keeps returning it).
 #[derive(Debug, Clone)]
-pub struct Annotation {
+pub(crate) struct Annotation {
     /// Its name in the dashboard's annotation list.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Shown when the dashboard opens (the others are a toggle away).
-    pub enable: bool,
+    pub(crate) enable: bool,
     /// Mark colour.
-    pub color: &'static str,
+    pub(crate) color: &'static str,
     /// PromQL.
-    pub expr: String,
+    pub(crate) expr: String,
     /// The mark's title (`{{label}}` templates).
-    pub title: &'static str,
+    pub(crate) title: &'static str,
     /// The mark's text.
-    pub text: &'static str,
+    pub(crate) text: &'static str,
     /// Labels shown as tags.
-    pub tags: &'static str,
+    pub(crate) tags: &'static str,
 }
 
 impl Dashboard {
     /// The Grafana JSON model. A collapsed row carries its panels inside it, as Grafana saves it.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let mut panels = Vec::new();
         let (mut id, mut y) = (1u32, 0u32);
         for row in &self.rows {

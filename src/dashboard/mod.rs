@@ -7,7 +7,7 @@
 //! without the label) and `$job`. `leakwatch generate dashboards` writes them; a test fails when
 //! the committed files drift from this output.
 
-pub mod grafana;
+pub(crate) mod grafana;
 
 use grafana::{Annotation, Dashboard, Kind, Link, Panel, Row, Steps, Variable};
 
@@ -459,7 +459,7 @@ fn annotations(target: &str, pod: &str, detail: bool) -> Vec<Annotation> {
 }
 
 /// One row per capability, for the pods and targets picked.
-pub fn overview() -> Dashboard {
+pub(crate) fn overview() -> Dashboard {
     Dashboard {
         uid: "leakwatch-overview",
         title: "leakwatch / Overview",
@@ -472,7 +472,7 @@ pub fn overview() -> Dashboard {
 }
 
 /// Everything about one target, in detail.
-pub fn target() -> Dashboard {
+pub(crate) fn target() -> Dashboard {
     let detail = Row::open(
         "Memory in detail",
         vec![
@@ -510,7 +510,7 @@ pub fn target() -> Dashboard {
 
 /// Hundreds of pods at once: who hits a limit next, OOM kills, the worst offenders (each a link
 /// into the target view), and per-namespace trends from the recording rules.
-pub fn fleet() -> Dashboard {
+pub(crate) fn fleet() -> Dashboard {
     let n = ns("");
     let row_link = || target_link("__data.fields");
     let series_link = || target_link("__field.labels");

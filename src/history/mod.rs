@@ -13,8 +13,8 @@
 //!
 //! The task is the only writer; readers copy a page under the short lock.
 
-pub mod point;
-pub mod query;
+pub(crate) mod point;
+pub(crate) mod query;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,8 +24,8 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub use point::Point;
-pub use query::HistoryQuery;
+pub(crate) use point::Point;
+pub(crate) use query::HistoryQuery;
 
 use crate::alert::AlertState;
 use crate::measure::{reserve_capped, shrink_deque, trim_with};
@@ -33,26 +33,26 @@ use crate::measure::{Structure, Trim, Trimmed};
 use crate::snapshot::Snapshot;
 
 /// Default time the history covers.
-pub const DEFAULT_RETENTION: Duration = Duration::from_secs(3600);
+pub(crate) const DEFAULT_RETENTION: Duration = Duration::from_secs(3600);
 /// The longest retention allowed.
-pub const MAX_RETENTION: Duration = Duration::from_secs(86_400);
+pub(crate) const MAX_RETENTION: Duration = Duration::from_secs(86_400);
 /// Default (and the cap's) most points kept.
-pub const DEFAULT_MAX_POINTS: usize = 3600;
+pub(crate) const DEFAULT_MAX_POINTS: usize = 3600;
 /// The largest `console.history_max_points` (about 12 MiB of points).
-pub const MAX_MAX_POINTS: usize = 86_400;
+pub(crate) const MAX_MAX_POINTS: usize = 86_400;
 
 /// Default most log lines the page keeps.
-pub const DEFAULT_MAX_LOG_LINES: usize = 1000;
+pub(crate) const DEFAULT_MAX_LOG_LINES: usize = 1000;
 /// The largest `console.max_log_lines`.
-pub const MAX_LOG_LINES: usize = 20_000;
+pub(crate) const MAX_LOG_LINES: usize = 20_000;
 
 /// The `console:` settings, validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct ConsoleSettings {
+pub(crate) struct ConsoleSettings {
     /// The history's caps.
-    pub history: HistorySettings,
+    pub(crate) history: HistorySettings,
     /// Most log lines the page keeps.
-    pub max_log_lines: usize,
+    pub(crate) max_log_lines: usize,
 }
 
 impl Default for ConsoleSettings {
@@ -66,7 +66,7 @@ impl Default for ConsoleSettings {
 pub struct HistorySettings {
     /// Points older than this (relative to now) are dropped.
     #[serde(serialize_with = "crate::seconds::ser_duration")]
-    pub retention: Duration,
+    pub(crate) retention: Duration,
     /// At most this many points are kept (the oldest go first).
     pub max_points: usize,
 }
@@ -88,21 +88,21 @@ pub struct History {
 
 /// One page of `GET /api/history`.
 #[derive(Debug, Serialize)]
-pub struct Page {
+pub(crate) struct Page {
     /// The caps.
-    pub retention_seconds: f64,
+    pub(crate) retention_seconds: f64,
     /// See [`HistorySettings::max_points`].
-    pub max_points: usize,
+    pub(crate) max_points: usize,
     /// Points held now.
-    pub held: usize,
+    pub(crate) held: usize,
     /// The oldest held point's seq (0 when empty).
-    pub oldest_seq: u64,
+    pub(crate) oldest_seq: u64,
     /// The newest held point's seq (0 when empty).
-    pub newest_seq: u64,
+    pub(crate) newest_seq: u64,
     /// The points, oldest first.
-    pub points: Vec<Point>,
+    pub(crate) points: Vec<Point>,
     /// The cursor for the next page: the last point's seq (or the request's, when none matched).
-    pub next_after_seq: u64,
+    pub(crate) next_after_seq: u64,
     /// Whether more points match after this page.
     pub more: bool,
 }
@@ -136,7 +136,7 @@ impl History {
     }
 
     /// Appends a point and trims by count and age.
-    pub fn push(&mut self, point: Point) {
+    pub(crate) fn push(&mut self, point: Point) {
         reserve_capped(&mut self.points, 1, self.settings.max_points + 1);
         let at = point.at;
         self.points.push_back(point);
@@ -144,7 +144,7 @@ impl History {
     }
 
     /// Drops points beyond the count cap and points older than the retention before `now`.
-    pub fn trim(&mut self, now: f64) {
+    pub(crate) fn trim(&mut self, now: f64) {
         while self.points.len() > self.settings.max_points {
             self.points.pop_front();
         }
@@ -155,7 +155,7 @@ impl History {
     }
 
     /// The points matching `q`, oldest first, at most `q.limit`.
-    pub fn page(&self, q: &HistoryQuery) -> Page {
+    pub(crate) fn page(&self, q: &HistoryQuery) -> Page {
         let after = q.after_seq.unwrap_or(0);
         let since = q.since.unwrap_or(f64::NEG_INFINITY);
         // Points are ordered by seq (the cursor: a binary search); `since` skips from there, so a
@@ -177,7 +177,7 @@ impl History {
     }
 
     /// Size and cap, as `/status` and the structure metrics list it (`history_points`).
-    pub fn structure(&self) -> Structure {
+    pub(crate) fn structure(&self) -> Structure {
         Structure::deque::<Point>(
             "history_points",
             self.points.len(),
@@ -199,26 +199,26 @@ impl History {
 
 /// The history as the task, HTTP and the cleanup share it (a short lock each).
 #[derive(Debug, Clone)]
-pub struct SharedHistory(Arc<Mutex<History>>);
+pub(crate) struct SharedHistory(Arc<Mutex<History>>);
 
 impl SharedHistory {
     /// An empty shared history.
-    pub fn new(settings: HistorySettings) -> Self {
+    pub(crate) fn new(settings: HistorySettings) -> Self {
         Self(Arc::new(Mutex::new(History::new(settings))))
     }
 
     /// The history, locked (a poisoned lock still holds consistent points).
-    pub fn lock(&self) -> MutexGuard<'_, History> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, History> {
         self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A page (copied under the lock).
-    pub fn page(&self, q: &HistoryQuery) -> Page {
+    pub(crate) fn page(&self, q: &HistoryQuery) -> Page {
         self.lock().page(q)
     }
 
     /// Size and cap.
-    pub fn structure(&self) -> Structure {
+    pub(crate) fn structure(&self) -> Structure {
         self.lock().structure()
     }
 }
@@ -238,7 +238,7 @@ impl Trim for SharedHistory {
 }
 
 /// Records every new snapshot until cancelled or until the sampler's channel closes.
-pub async fn run(
+pub(crate) async fn run(
     history: SharedHistory,
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
     alerts: watch::Receiver<Arc<AlertState>>,

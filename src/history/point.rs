@@ -14,11 +14,11 @@ const NO_COUNT: u32 = u32::MAX;
 
 /// The key figures of one snapshot (about 140 bytes).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Point {
+pub(crate) struct Point {
     /// The snapshot's sequence number (the paging cursor).
-    pub seq: u64,
+    pub(crate) seq: u64,
     /// When it was taken, Unix seconds.
-    pub at: f64,
+    pub(crate) at: f64,
     rss: u64,
     cgroup_usage: u64,
     cgroup_limit: u64,
@@ -50,7 +50,7 @@ fn count(v: Option<u64>) -> u32 {
 impl Point {
     /// The figures of `snapshot`, with the memory prediction of `alerts` (the engine's latest
     /// evaluation) and `log_lines_per_second` computed by the caller.
-    pub fn of(snapshot: &Snapshot, alerts: &AlertState, log_lines_per_second: f64) -> Self {
+    pub(crate) fn of(snapshot: &Snapshot, alerts: &AlertState, log_lines_per_second: f64) -> Self {
         let target = &snapshot.target;
         let memory = target.memory.as_ref();
         let cgroup = target.cgroup.as_ref();

@@ -4,19 +4,19 @@
 use crate::logs::query::{pairs, ParamError};
 
 /// Points in a page when `limit` is not given.
-pub const DEFAULT_LIMIT: usize = 1000;
+pub(crate) const DEFAULT_LIMIT: usize = 1000;
 /// The largest `limit` (a page is built in memory: this bounds what one request costs).
-pub const MAX_LIMIT: usize = 5000;
+pub(crate) const MAX_LIMIT: usize = 5000;
 
 /// Which points a page holds.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct HistoryQuery {
+pub(crate) struct HistoryQuery {
     /// Only points taken at or after this time, Unix seconds.
-    pub since: Option<f64>,
+    pub(crate) since: Option<f64>,
     /// Only points after this snapshot sequence number (the cursor of the previous page).
-    pub after_seq: Option<u64>,
+    pub(crate) after_seq: Option<u64>,
     /// At most this many points, oldest first.
-    pub limit: usize,
+    pub(crate) limit: usize,
 }
 
 impl Default for HistoryQuery {
@@ -31,7 +31,7 @@ fn err(param: &str, message: impl Into<String>) -> ParamError {
 
 /// Parses the query string of `GET /api/history`: `since`, `after_seq` (or its alias `cursor`),
 /// `limit`.
-pub fn history_query(query: &str) -> Result<HistoryQuery, ParamError> {
+pub(crate) fn history_query(query: &str) -> Result<HistoryQuery, ParamError> {
     let mut q = HistoryQuery::default();
     for (name, value) in pairs(query)? {
         let text = String::from_utf8_lossy(&value);

@@ -10,7 +10,7 @@ use super::body::Body;
 use crate::token::{AdminToken, Denied};
 
 /// [`AdminToken::authorize_within`], refusals as responses; `None` past `deadline`.
-pub async fn authorize_within(
+pub(crate) async fn authorize_within(
     admin: &AdminToken,
     headers: HeaderMap,
     deadline: std::time::Duration,
@@ -18,8 +18,9 @@ pub async fn authorize_within(
     admin.authorize_within(headers, deadline).await.map(|r| r.map_err(refusal))
 }
 
+#[cfg(test)]
 /// [`AdminToken::authorize`], a refusal as its response.
-pub fn authorize(admin: &AdminToken, headers: &HeaderMap) -> Result<(), Box<Response<Body>>> {
+pub(crate) fn authorize(admin: &AdminToken, headers: &HeaderMap) -> Result<(), Box<Response<Body>>> {
     admin.authorize(headers).map_err(refusal)
 }
 

@@ -29,7 +29,7 @@ struct History<'a> {
 }
 
 /// `GET /alerts`.
-pub fn current(rx: &watch::Receiver<Arc<AlertState>>) -> Response<Body> {
+pub(crate) fn current(rx: &watch::Receiver<Arc<AlertState>>) -> Response<Body> {
     // Clone the Arc so the engine is never blocked while the JSON is written.
     let state = rx.borrow().clone();
     let alerts = state.alerts.iter().filter(|a| a.state != State::Inactive).collect();
@@ -37,7 +37,7 @@ pub fn current(rx: &watch::Receiver<Arc<AlertState>>) -> Response<Body> {
 }
 
 /// `GET /alerts/history`.
-pub fn history(rx: &watch::Receiver<Arc<AlertState>>) -> Response<Body> {
+pub(crate) fn history(rx: &watch::Receiver<Arc<AlertState>>) -> Response<Body> {
     let state = rx.borrow().clone();
     json(&History { max_transitions: state.history_max, transitions: &state.history })
 }

@@ -12,7 +12,7 @@ use hyper::body::{Frame, SizeHint};
 use tokio::sync::OwnedSemaphorePermit;
 
 /// A response body.
-pub enum Body {
+pub(crate) enum Body {
     /// A complete body (taken on the first poll), with the memory reservation it holds until the
     /// body is dropped (written out, or the connection closed).
     Full {
@@ -27,22 +27,22 @@ pub enum Body {
 
 impl Body {
     /// A complete body.
-    pub fn full(bytes: impl Into<Bytes>) -> Self {
+    pub(crate) fn full(bytes: impl Into<Bytes>) -> Self {
         Body::Full { bytes: Some(bytes.into()), _reservation: None }
     }
 
     /// A complete body that keeps `reservation` until it is dropped.
-    pub fn full_with(bytes: impl Into<Bytes>, reservation: OwnedSemaphorePermit) -> Self {
+    pub(crate) fn full_with(bytes: impl Into<Bytes>, reservation: OwnedSemaphorePermit) -> Self {
         Body::Full { bytes: Some(bytes.into()), _reservation: Some(reservation) }
     }
 
     /// An empty body.
-    pub fn empty() -> Self {
+    pub(crate) fn empty() -> Self {
         Body::Full { bytes: None, _reservation: None }
     }
 
     /// Whether frames keep coming until the stream ends (a live stream), as opposed to one buffer.
-    pub fn is_stream(&self) -> bool {
+    pub(crate) fn is_stream(&self) -> bool {
         matches!(self, Body::Stream(_))
     }
 }
@@ -51,13 +51,13 @@ impl Body {
 type NextFrame = Pin<Box<dyn Future<Output = Option<(Bytes, FrameStream)>> + Send>>;
 
 /// A stream of body frames: each step is a future that yields one frame and the stream after it.
-pub struct FrameStream {
+pub(crate) struct FrameStream {
     next: Option<NextFrame>,
 }
 
 impl FrameStream {
     /// A stream whose next frame (and continuation) `step` produces.
-    pub fn new(step: impl Future<Output = Option<(Bytes, FrameStream)>> + Send + 'static) -> Self {
+    pub(crate) fn new(step: impl Future<Output = Option<(Bytes, FrameStream)>> + Send + 'static) -> Self {
         Self { next: Some(Box::pin(step)) }
     }
 

@@ -14,7 +14,7 @@ use crate::snapshot::Snapshot;
 
 /// What a cached body was rendered from: (snapshot seq, alert seq, reload generation, cleanups
 /// performed, 1 for a detail scrape else 0).
-pub type RenderKey = (u64, u64, u64, u64, u64);
+pub(crate) type RenderKey = (u64, u64, u64, u64, u64);
 
 /// One rendered body and, once asked for, its gzip form.
 #[derive(Debug)]
@@ -26,14 +26,14 @@ struct Cached {
 
 /// The cached body.
 #[derive(Debug)]
-pub struct MetricsCache {
+pub(crate) struct MetricsCache {
     body: Mutex<Option<Cached>>,
     snapshots: watch::Receiver<Arc<Snapshot>>,
 }
 
 impl MetricsCache {
     /// An empty cache; `snapshots` tells when a cached body is stale.
-    pub fn new(snapshots: watch::Receiver<Arc<Snapshot>>) -> Self {
+    pub(crate) fn new(snapshots: watch::Receiver<Arc<Snapshot>>) -> Self {
         Self { body: Mutex::new(None), snapshots }
     }
 
@@ -44,7 +44,7 @@ impl MetricsCache {
     /// The body for `key`: the cached one, or `render()`'s (cached unless the snapshot is the
     /// placeholder, seq 0). The body is stored without spare capacity. `render` runs without the
     /// cache locked, so it may measure the cache ([`MetricsCache::structure`]).
-    pub fn get_or_render(&self, key: RenderKey, render: impl FnOnce() -> String) -> Bytes {
+    pub(crate) fn get_or_render(&self, key: RenderKey, render: impl FnOnce() -> String) -> Bytes {
         if let Some(c) = &*self.lock() {
             if c.key == key && key.0 != 0 {
                 return c.plain.clone();
@@ -57,7 +57,7 @@ impl MetricsCache {
 
     /// The gzip form of the body for `key`, compressed once per cached body (outside the lock);
     /// the placeholder snapshot's body is compressed each time, as it is rendered each time.
-    pub fn get_or_render_gzip(&self, key: RenderKey, render: impl FnOnce() -> String) -> Bytes {
+    pub(crate) fn get_or_render_gzip(&self, key: RenderKey, render: impl FnOnce() -> String) -> Bytes {
         let plain = self.get_or_render(key, render);
         if let Some(Cached { key: k, gzip: Some(gz), .. }) = &*self.lock() {
             if *k == key && key.0 != 0 {
@@ -72,7 +72,7 @@ impl MetricsCache {
     }
 
     /// The cache as a structure: 0 or 1 body, its bytes (plain and gzip).
-    pub fn structure(&self) -> Structure {
+    pub(crate) fn structure(&self) -> Structure {
         let cache = self.lock();
         let bytes = cache.as_ref().map_or(0, |c| c.plain.len() + c.gzip.as_ref().map_or(0, Bytes::len));
         Structure {

@@ -19,9 +19,9 @@ use super::body::Body;
 use crate::history::ConsoleSettings;
 
 /// The page's script.
-pub const SCRIPT_PATH: &str = "/console/console.js";
+pub(crate) const SCRIPT_PATH: &str = "/console/console.js";
 /// The page's style sheet.
-pub const STYLE_PATH: &str = "/console/console.css";
+pub(crate) const STYLE_PATH: &str = "/console/console.css";
 
 const PAGE: &str = include_str!("console/index.html");
 const SCRIPT: &str = include_str!("console/console.js");
@@ -32,7 +32,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// Whether a request is for the console (page or asset): these answer to the log users.
-pub fn is_console(path: &str, headers: &HeaderMap) -> bool {
+pub(crate) fn is_console(path: &str, headers: &HeaderMap) -> bool {
     match path {
         "/" => wants_html(headers),
         p => p == SCRIPT_PATH || p == STYLE_PATH,
@@ -40,7 +40,7 @@ pub fn is_console(path: &str, headers: &HeaderMap) -> bool {
 }
 
 /// Whether the client accepts HTML (a browser); `curl` sends `*/*` and gets the text index.
-pub fn wants_html(headers: &HeaderMap) -> bool {
+pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
     headers
         .get_all(ACCEPT)
         .iter()
@@ -50,7 +50,7 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
 }
 
 /// The page, with the settings it reads filled in.
-pub fn page(settings: &ConsoleSettings, interval: Duration) -> Response<Body> {
+pub(crate) fn page(settings: &ConsoleSettings, interval: Duration) -> Response<Body> {
     let html = PAGE
         .replace("{{MAX_LOG_LINES}}", &settings.max_log_lines.to_string())
         .replace("{{INTERVAL_MS}}", &interval.as_millis().to_string())
@@ -62,7 +62,7 @@ pub fn page(settings: &ConsoleSettings, interval: Duration) -> Response<Body> {
 }
 
 /// An asset by path, if it is one.
-pub fn asset_at(path: &str) -> Option<Response<Body>> {
+pub(crate) fn asset_at(path: &str) -> Option<Response<Body>> {
     match path {
         SCRIPT_PATH => Some(asset(Bytes::from_static(SCRIPT.as_bytes()), "text/javascript; charset=utf-8", "no-cache")),
         STYLE_PATH => Some(asset(Bytes::from_static(STYLE.as_bytes()), "text/css; charset=utf-8", "no-cache")),
@@ -81,7 +81,7 @@ fn asset(body: Bytes, content_type: &'static str, cache: &'static str) -> Respon
 }
 
 /// The console's security headers.
-pub fn secure(h: &mut HeaderMap) {
+pub(crate) fn secure(h: &mut HeaderMap) {
     h.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

@@ -9,7 +9,7 @@ use flate2::Compression;
 
 /// Whether an `Accept-Encoding` value accepts gzip: `gzip` (or `x-gzip`), or `*` when gzip is not
 /// named, with a q-value above 0. A missing or malformed header means identity.
-pub fn accepts_gzip(header: Option<&str>) -> bool {
+pub(crate) fn accepts_gzip(header: Option<&str>) -> bool {
     let Some(header) = header else { return false };
     let mut star = None;
     for item in header.split(',') {
@@ -32,7 +32,7 @@ pub fn accepts_gzip(header: Option<&str>) -> bool {
 /// Whether a `/metrics` query asks for the detail families: `detail=1` or `detail=true` (`0`,
 /// `false` or no `detail` parameter: the default families). Other parameters are ignored, as
 /// Prometheus may add its own; a `detail` value that is neither is refused with a message.
-pub fn detail(query: &str) -> Result<bool, String> {
+pub(crate) fn detail(query: &str) -> Result<bool, String> {
     let mut detail = false;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -52,7 +52,7 @@ pub fn detail(query: &str) -> Result<bool, String> {
 }
 
 /// `bytes` as one gzip member.
-pub fn gzip(bytes: &[u8]) -> Bytes {
+pub(crate) fn gzip(bytes: &[u8]) -> Bytes {
     // Level 6: 12 % smaller than level 1 on a default scrape; the cached part is compressed once per sample.
     let mut enc = GzEncoder::new(Vec::with_capacity(bytes.len() / 4 + 64), Compression::default());
     // Writing to a Vec cannot fail.

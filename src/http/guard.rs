@@ -19,7 +19,7 @@ use crate::web::{LiveWebConfig, SharedUsers, Verifier, WebConfig};
 
 /// Which users a path answers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Realm {
+pub(crate) enum Realm {
     /// `/metrics`, `/healthz`, `/alerts`, ...: the web config's users.
     Site,
     /// The log endpoints: `logs.basic_auth_users`, else the web config's users.
@@ -30,7 +30,7 @@ pub enum Realm {
 
 impl Realm {
     /// The realm of a request path (`admin`: a `POST` to an admin path).
-    pub fn of(path: &str, admin: bool) -> Realm {
+    pub(crate) fn of(path: &str, admin: bool) -> Realm {
         if admin {
             Realm::Admin
         } else if path == "/logs" || path.starts_with("/logs/") {
@@ -43,7 +43,7 @@ impl Realm {
 
 /// The request checks of one server.
 #[derive(Debug, Default)]
-pub struct Guard {
+pub(crate) struct Guard {
     web: Option<LiveWebConfig>,
     log_users: SharedUsers,
     verifier: Verifier,
@@ -51,17 +51,17 @@ pub struct Guard {
 
 impl Guard {
     /// Checks from the web config (if any) and the log endpoints' users.
-    pub fn new(web: Option<Arc<WebConfig>>, log_users: SharedUsers) -> Self {
+    pub(crate) fn new(web: Option<Arc<WebConfig>>, log_users: SharedUsers) -> Self {
         Self { web: web.map(LiveWebConfig::new), log_users, verifier: Verifier::default() }
     }
 
     /// The web config in force (re-read when its file changed).
-    pub fn web(&self) -> Option<Arc<WebConfig>> {
+    pub(crate) fn web(&self) -> Option<Arc<WebConfig>> {
         self.web.as_ref().map(LiveWebConfig::current)
     }
 
     /// Ok to route the request, or the refusal to send; `web` is [`Guard::web`] for this request.
-    pub async fn admit(
+    pub(crate) async fn admit(
         &self,
         web: Option<&WebConfig>,
         realm: Realm,
@@ -91,7 +91,7 @@ impl Guard {
     }
 
     /// Adds the configured headers to a response.
-    pub fn decorate(web: Option<&WebConfig>, response: &mut Response<Body>) {
+    pub(crate) fn decorate(web: Option<&WebConfig>, response: &mut Response<Body>) {
         if let Some(web) = web {
             for (name, value) in &web.headers {
                 response.headers_mut().insert(name.clone(), value.clone());

@@ -10,7 +10,7 @@ use crate::history::query::history_query;
 use crate::history::SharedHistory;
 
 /// `GET /api/history`; 503 when the history is not kept (no history task).
-pub fn history(history: Option<&SharedHistory>, query: &str) -> Response<Body> {
+pub(crate) fn history(history: Option<&SharedHistory>, query: &str) -> Response<Body> {
     let q = match history_query(query) {
         Ok(q) => q,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string(), Some(&e.param)),

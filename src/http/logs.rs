@@ -29,7 +29,7 @@ pub const PAGE_MEMORY_BUDGET: usize = 128 << 20;
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
 
 /// `GET /logs`: every source with its caps and figures.
-pub fn list(sources: &LogSources) -> Response<Body> {
+pub(crate) fn list(sources: &LogSources) -> Response<Body> {
     #[derive(Serialize)]
     struct List {
         sources: Vec<SourceJson>,
@@ -44,7 +44,12 @@ pub fn list(sources: &LogSources) -> Response<Body> {
 /// pages wait in a first-come first-served queue (tokio's semaphore is fair) for up to
 /// [`PAGE_QUEUE_WAIT`], so concurrent clients asking for the largest page are served one after
 /// the other instead of starving each other; beyond the wait, 503 with `Retry-After`.
-pub async fn page(source: Arc<LogSource>, query: &str, accept: Option<&str>, budget: Arc<Semaphore>) -> Response<Body> {
+pub(crate) async fn page(
+    source: Arc<LogSource>,
+    query: &str,
+    accept: Option<&str>,
+    budget: Arc<Semaphore>,
+) -> Response<Body> {
     let query = match query::page_query(query, accept) {
         Ok(q) => q,
         Err(e) if e.param == "Accept" => return error(StatusCode::NOT_ACCEPTABLE, &e.to_string(), Some(&e.param)),
@@ -68,7 +73,7 @@ pub async fn page(source: Arc<LogSource>, query: &str, accept: Option<&str>, bud
 /// `GET /logs/{source}/stream`: Server-Sent Events. One event per line (`id` = its sequence
 /// number), `missed` events when this subscriber fell behind the buffer, `reset` when a resume
 /// point lies beyond the newest line (leakwatch restarted). Ends when leakwatch shuts down.
-pub fn stream(
+pub(crate) fn stream(
     source: &LogSource,
     query: &str,
     last_event_id: Option<&[u8]>,
@@ -252,7 +257,7 @@ const ENVELOPE_BYTES: usize = 512;
 /// The most a line's JSON fields take besides its text (`{"seq":…,"ts":"…","text":"","cut":false},`).
 const JSON_LINE_BYTES: usize = 96;
 /// How long a page waits in the queue for its share of the budget before a 503.
-pub const PAGE_QUEUE_WAIT: Duration = Duration::from_secs(10);
+pub(crate) const PAGE_QUEUE_WAIT: Duration = Duration::from_secs(10);
 
 fn busy() -> Response<Body> {
     let message = format!(
@@ -454,7 +459,7 @@ impl From<&LogSourceStats> for SourceJson {
 }
 
 /// An error as JSON: `{"error": "...", "param": "..."}`.
-pub fn error(status: StatusCode, message: &str, param: Option<&str>) -> Response<Body> {
+pub(crate) fn error(status: StatusCode, message: &str, param: Option<&str>) -> Response<Body> {
     #[derive(Serialize)]
     struct Error<'a> {
         error: &'a str,

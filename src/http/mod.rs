@@ -11,34 +11,34 @@
 //! | `/status`  | leakwatch, the latest snapshot, every internal structure's size and cap, cleanups (JSON) |
 //! | `/alerts`  | pending, firing and recently resolved alerts, and the leak detector (JSON) |
 //! | `/alerts/history` | the bounded alert transition history, newest first (JSON) |
-//! | `/`        | the web console for a browser (`Accept: text/html`, [`console`]), else a short index |
+//! | `/`        | the web console for a browser (`Accept: text/html`, `console`), else a short index |
 //! | `/index.txt` | the short index |
 //! | `/api/history` | the in-process history of key figures: `since`, `after_seq`, `limit` pages (JSON) |
 //!
 //! Admin endpoints (`POST`) exist only with an admin token file and need its bearer token
-//! ([`admin`]): `POST /-/reload` reloads the config file ([`crate::reload`]), `POST
+//! (`admin`): `POST /-/reload` reloads the config file ([`crate::reload`]), `POST
 //! /admin/cleanup` runs a cleanup now ([`crate::cleanup`]).
 //!
 //! Connections are capped (a permit each), a request head must arrive within
-//! [`HEADER_READ_TIMEOUT`], a keep-alive connection idle for [`IDLE_TIMEOUT`] is closed, and accept
+//! `HEADER_READ_TIMEOUT`, a keep-alive connection idle for `IDLE_TIMEOUT` is closed, and accept
 //! errors back off instead of ending the server. Connections that are not serving a request (still
 //! sending a request head, or idle between keep-alive requests) are evictable: when more than
-//! [`MAX_IDLE_CONNECTIONS`] are, or the cap is reached, the oldest is closed to make room, so slow
+//! `MAX_IDLE_CONNECTIONS` are, or the cap is reached, the oldest is closed to make room, so slow
 //! clients (slowloris) cannot lock out a scrape. A request head is at most 64 KiB (hyper answers
 //! 431 beyond it, and 414 for a longer URI), admin requests carry no body (413 above
-//! [`MAX_ADMIN_BODY`]), and the server's figures are [`HttpStats`].
+//! `routes::MAX_ADMIN_BODY`), and the server's figures are [`HttpStats`].
 //!
 //! With TLS on (`--web.config.file`), each connection's handshake runs in its task under
-//! [`tls::HANDSHAKE_TIMEOUT`] while the connection holds its permit and counts as idle (a slow
+//! `tls::HANDSHAKE_TIMEOUT` while the connection holds its permit and counts as idle (a slow
 //! handshake is a slow client); the web config's checks run before routing (`guard`).
 
-pub mod admin;
+pub(crate) mod admin;
 mod alerts;
 mod body;
-pub mod cache;
+pub(crate) mod cache;
 #[cfg(test)]
 mod conn_tests;
-pub mod console;
+pub(crate) mod console;
 mod encoding;
 mod guard;
 mod history;
@@ -67,39 +67,39 @@ use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 
 pub use logs::PAGE_MEMORY_BUDGET;
-pub use routes::{AppState, MAX_ADMIN_BODY};
+pub(crate) use routes::AppState;
 pub use stats::{EvictReason, HttpFigures, HttpStats, Route};
 
 /// Most concurrent connections; beyond it new connections are closed at once.
-pub const MAX_CONNECTIONS: usize = 256;
+pub(crate) const MAX_CONNECTIONS: usize = 256;
 /// Most connections not serving a request; beyond it the oldest of them is closed.
-pub const MAX_IDLE_CONNECTIONS: usize = 64;
+pub(crate) const MAX_IDLE_CONNECTIONS: usize = 64;
 /// Time a client has to send a request head: from the connection's start, or from the first byte
 /// of the next request on a keep-alive connection.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a keep-alive connection may wait for its next request. Above the common scrape
 /// intervals (15 s to 1 min, Prometheus's default), so a scraper's connection is reused from
 /// scrape to scrape; a client that went away without closing is dropped after it.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// The largest request head (request line and headers): one byte more gets 431 (hyper's
 /// `max_header_size`, checked on the parsed head, so a head that arrives in one large read is
 /// held to it too), a longer URI 414 or 431. It is also hyper's read buffer cap.
-pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// How long connections serving a request may take to finish on shutdown (connections without a
 /// request in flight are closed at once).
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// The answer to a connection refused at the cap (all serving), written before it is closed.
 const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n\
     Content-Length: 46\r\nConnection: close\r\n\r\nbusy: every connection is serving; retry soon\n";
 
 /// Binds the listener (separately, so a bind error is reported before anything starts).
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+pub(crate) async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
 /// Serves until `token` is cancelled, then drains open connections for up to [`SHUTDOWN_GRACE`].
-pub async fn serve(listener: TcpListener, state: AppState, token: CancellationToken) {
+pub(crate) async fn serve(listener: TcpListener, state: AppState, token: CancellationToken) {
     let state = Arc::new(state);
     let stats = state.http_stats().clone();
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));

@@ -27,14 +27,14 @@ use tokio_util::sync::CancellationToken;
 use super::{HEADER_READ_TIMEOUT, IDLE_TIMEOUT};
 
 /// How long a connection that has sent nothing (that leakwatch has seen) is kept from eviction.
-pub const EVICT_MIN_AGE: Duration = Duration::from_secs(1);
+pub(crate) const EVICT_MIN_AGE: Duration = Duration::from_secs(1);
 
 /// A connection in the queue: its id, its close token and its phase.
 type Entry = (u64, CancellationToken, Arc<Mutex<State>>);
 
 /// The connections without a request in flight, oldest first.
 #[derive(Debug, Default)]
-pub struct Pending {
+pub(crate) struct Pending {
     queue: Mutex<VecDeque<Entry>>,
     next_id: AtomicU64,
 }
@@ -45,7 +45,7 @@ impl Pending {
     }
 
     /// Registers a new connection (evictable, and reading its first head, until a request arrives).
-    pub fn admit(self: &Arc<Self>) -> Ticket {
+    pub(crate) fn admit(self: &Arc<Self>) -> Ticket {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let close = CancellationToken::new();
         let state = Arc::new(Mutex::new(State::new(Phase::Head(Instant::now()))));
@@ -54,7 +54,7 @@ impl Pending {
     }
 
     /// Closes the oldest evictable connection (see the module doc); false when there is none.
-    pub fn evict_oldest(&self) -> bool {
+    pub(crate) fn evict_oldest(&self) -> bool {
         let now = Instant::now();
         let mut queue = self.lock();
         let found = queue.iter().position(|(_, _, state)| lock(state).evictable(now));
@@ -68,21 +68,21 @@ impl Pending {
     }
 
     /// Closes every connection without a request in flight (shutdown: nothing to finish).
-    pub fn close_all(&self) {
+    pub(crate) fn close_all(&self) {
         for (_, close, _) in self.lock().drain(..) {
             close.cancel();
         }
     }
 
     /// Evictable connections now.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lock().len()
     }
 }
 
 /// What a connection is doing, and since when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// Receiving a request head (from the connection's start, or its first byte after idling).
     Head(Instant),
     /// Between keep-alive requests, nothing received yet.
@@ -93,7 +93,7 @@ pub enum Phase {
 
 /// Which deadline ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expiry {
+pub(crate) enum Expiry {
     /// The request head did not arrive within [`HEADER_READ_TIMEOUT`].
     Header,
     /// Idle longer than [`IDLE_TIMEOUT`].
@@ -142,11 +142,11 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 
 /// One connection's place in [`Pending`] and its phase; leaves the queue when dropped.
 #[derive(Debug)]
-pub struct Ticket {
+pub(crate) struct Ticket {
     pending: Arc<Pending>,
     id: u64,
     /// Cancelled when the connection is evicted.
-    pub close: CancellationToken,
+    pub(crate) close: CancellationToken,
     state: Arc<Mutex<State>>,
     changed: Notify,
 }
@@ -158,7 +158,7 @@ impl Ticket {
     }
 
     /// The phase now.
-    pub fn phase(&self) -> Phase {
+    pub(crate) fn phase(&self) -> Phase {
         lock(&self.state).phase
     }
 
@@ -167,13 +167,13 @@ impl Ticket {
     }
 
     /// A request arrived: the connection is serving and not evictable.
-    pub fn busy(&self) {
+    pub(crate) fn busy(&self) {
         self.leave_queue();
         self.set(Phase::Busy);
     }
 
     /// The connection waits for its next request: evictable again, as the newest.
-    pub fn idle(&self) {
+    pub(crate) fn idle(&self) {
         {
             let mut queue = self.pending.lock();
             if !queue.iter().any(|(id, _, _)| *id == self.id) {
@@ -185,7 +185,7 @@ impl Ticket {
 
     /// `bytes` arrived: an idle connection starts receiving a head (and its header timeout); a
     /// connection whose head is complete leaves the queue (its request is in flight).
-    pub fn received(&self, bytes: &[u8]) {
+    pub(crate) fn received(&self, bytes: &[u8]) {
         let mut state = lock(&self.state);
         let restarted = matches!(state.phase, Phase::Idle(_));
         if restarted {
@@ -203,7 +203,7 @@ impl Ticket {
     }
 
     /// When the current phase runs out, and why; `None` while serving.
-    pub fn deadline(&self) -> Option<(Instant, Expiry)> {
+    pub(crate) fn deadline(&self) -> Option<(Instant, Expiry)> {
         match self.phase() {
             Phase::Head(since) => Some((since + HEADER_READ_TIMEOUT, Expiry::Header)),
             Phase::Idle(since) => Some((since + IDLE_TIMEOUT, Expiry::Idle)),
@@ -212,7 +212,7 @@ impl Ticket {
     }
 
     /// Waits until the phase changes (a change made before the call is not missed).
-    pub async fn changed(&self) {
+    pub(crate) async fn changed(&self) {
         self.changed.notified().await;
     }
 }
@@ -224,7 +224,7 @@ impl Drop for Ticket {
 }
 
 /// Waits until `ticket`'s deadline passes, following its phase changes; returns which one.
-pub async fn expired(ticket: &Ticket) -> Expiry {
+pub(crate) async fn expired(ticket: &Ticket) -> Expiry {
     loop {
         let changed = ticket.changed();
         let Some((at, why)) = ticket.deadline() else {
@@ -245,14 +245,14 @@ pub async fn expired(ticket: &Ticket) -> Expiry {
 
 /// A connection's stream that tells its [`Ticket`] when bytes arrive.
 #[derive(Debug)]
-pub struct Watched<S> {
+pub(crate) struct Watched<S> {
     inner: S,
     ticket: Arc<Ticket>,
 }
 
 impl<S> Watched<S> {
     /// Wraps `inner`.
-    pub fn new(inner: S, ticket: Arc<Ticket>) -> Self {
+    pub(crate) fn new(inner: S, ticket: Arc<Ticket>) -> Self {
         Self { inner, ticket }
     }
 }

@@ -51,7 +51,7 @@ POST /admin/cleanup      trim leakwatch's structures now (admin token)\n";
 
 /// What request handlers read: the latest snapshot, fixed info and the log sources. The rendered
 /// `/metrics` body is cached per snapshot, so a scrape storm costs one render per sampling interval.
-pub struct AppState {
+pub(crate) struct AppState {
     snapshot: watch::Receiver<Arc<Snapshot>>,
     info: StaticInfo,
     logs: Arc<LogSources>,
@@ -75,7 +75,7 @@ pub struct AppState {
 impl AppState {
     /// State over a snapshot channel and the log source registry; live streams end when
     /// `shutdown` is cancelled.
-    pub fn new(
+    pub(crate) fn new(
         snapshot: watch::Receiver<Arc<Snapshot>>,
         info: StaticInfo,
         logs: Arc<LogSources>,
@@ -108,23 +108,23 @@ impl AppState {
 
     /// The same state, serving `history` on `/api/history` (and listing it in `/status`), and
     /// the console with `settings`; the page polls every sampling `interval`.
-    pub fn with_console(self, history: SharedHistory, settings: ConsoleSettings, interval: Duration) -> Self {
+    pub(crate) fn with_console(self, history: SharedHistory, settings: ConsoleSettings, interval: Duration) -> Self {
         Self { history: Some(history), console: settings, interval, ..self }
     }
 
     /// The server's connection and request figures (for `/status`).
-    pub fn http_stats(&self) -> &Arc<HttpStats> {
+    pub(crate) fn http_stats(&self) -> &Arc<HttpStats> {
         &self.http
     }
 
     /// The same state, with cleanup statistics on `/status` and `/metrics` and
     /// `POST /admin/cleanup` running cleanups through `cleanup`.
-    pub fn with_cleanup(self, cleanup: Cleanup) -> Self {
+    pub(crate) fn with_cleanup(self, cleanup: Cleanup) -> Self {
         Self { cleanup: Some(cleanup), ..self }
     }
 
     /// The `/metrics` body cache (the cleanup drops a stale body).
-    pub fn metrics_cache(&self) -> Arc<MetricsCache> {
+    pub(crate) fn metrics_cache(&self) -> Arc<MetricsCache> {
         self.rendered.clone()
     }
 
@@ -170,27 +170,27 @@ impl AppState {
     /// endpoints' own users (swappable: replace them through the [`SharedUsers`] handle).
     ///
     /// [`SharedUsers`]: crate::web::SharedUsers
-    pub fn with_web(self, web: Option<Arc<crate::web::WebConfig>>, log_users: crate::web::SharedUsers) -> Self {
+    pub(crate) fn with_web(self, web: Option<Arc<crate::web::WebConfig>>, log_users: crate::web::SharedUsers) -> Self {
         Self { guard: Guard::new(web, log_users), ..self }
     }
 
     /// TLS settings for a new connection, when the web config (as it is now) turns TLS on.
-    pub fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
+    pub(crate) fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
         self.guard.web().and_then(|w| w.tls.clone())
     }
 
     /// The same state, with the admin endpoints guarded by `admin`.
-    pub fn with_admin(self, admin: AdminToken) -> Self {
+    pub(crate) fn with_admin(self, admin: AdminToken) -> Self {
         Self { admin, ..self }
     }
 
     /// The same state, with `POST /-/reload` and the reload metrics served through `reload`.
-    pub fn with_reload(self, reload: ReloadHandle) -> Self {
+    pub(crate) fn with_reload(self, reload: ReloadHandle) -> Self {
         Self { reload: Some(reload), ..self }
     }
 
     /// The same state, reading alerts from the engine's channel.
-    pub fn with_alerts(self, alerts: watch::Receiver<Arc<AlertState>>) -> Self {
+    pub(crate) fn with_alerts(self, alerts: watch::Receiver<Arc<AlertState>>) -> Self {
         Self { alerts, ..self }
     }
 
@@ -246,7 +246,7 @@ impl AppState {
 
 /// Checks a request against the web config (rate limit, basic auth), routes it, adds the
 /// configured headers and counts it by route and status class.
-pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+pub(crate) async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let admin = *req.method() == Method::POST && ADMIN_PATHS.contains(&req.uri().path());
     let counted = if admin { Route::Admin } else { Route::of_path(req.uri().path()) };
     let web = state.guard.web();
@@ -329,7 +329,7 @@ const ADMIN_PATHS: &[&str] = &["/admin/cleanup", "/-/reload"];
 const ADMIN_TOKEN_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The largest request body an admin endpoint accepts (they take none).
-pub const MAX_ADMIN_BODY: u64 = 1024;
+pub(crate) const MAX_ADMIN_BODY: u64 = 1024;
 
 /// An admin request: 413 with a body over [`MAX_ADMIN_BODY`] (never read), 404 without a
 /// configured token, 401 without the right one.

@@ -19,20 +19,21 @@ use crate::metrics::ScrapePart;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EvictReason {
-    /// More than [`MAX_IDLE_CONNECTIONS`] were idle: the oldest idle one made room.
+    /// More than `MAX_IDLE_CONNECTIONS` were idle: the oldest idle one made room.
     IdleCap,
     /// The connection cap was reached: the oldest idle one made room for a new connection.
     ConnectionCap,
-    /// Idle between requests longer than [`super::IDLE_TIMEOUT`].
+    /// Idle between requests longer than `super::IDLE_TIMEOUT`.
     IdleTimeout,
 }
 
 impl EvictReason {
     /// Every reason, in label order.
-    pub const ALL: [EvictReason; 3] = [EvictReason::IdleCap, EvictReason::ConnectionCap, EvictReason::IdleTimeout];
+    pub(crate) const ALL: [EvictReason; 3] =
+        [EvictReason::IdleCap, EvictReason::ConnectionCap, EvictReason::IdleTimeout];
 
     /// Label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::IdleCap => "idle_cap",
             Self::ConnectionCap => "connection_cap",
@@ -63,11 +64,11 @@ pub enum Route {
 
 impl Route {
     /// Every route, in label order.
-    pub const ALL: [Route; 7] =
+    pub(crate) const ALL: [Route; 7] =
         [Route::Metrics, Route::Logs, Route::Stream, Route::Alerts, Route::Status, Route::Admin, Route::Other];
 
     /// Label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Metrics => "metrics",
             Self::Logs => "logs",
@@ -80,7 +81,7 @@ impl Route {
     }
 
     /// The route of a request path (`admin` is decided by the router: it depends on the method).
-    pub fn of_path(path: &str) -> Route {
+    pub(crate) fn of_path(path: &str) -> Route {
         match path {
             "/metrics" => Route::Metrics,
             "/alerts" | "/alerts/history" => Route::Alerts,
@@ -116,25 +117,25 @@ pub struct HttpStats {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HttpFigures {
     /// Connections open now.
-    pub connections_open: u64,
+    pub(crate) connections_open: u64,
     /// The connection cap.
-    pub connections_max: u64,
+    pub(crate) connections_max: u64,
     /// Connections not serving a request now (evictable).
-    pub connections_idle: u64,
+    pub(crate) connections_idle: u64,
     /// Most idle connections before the oldest is closed.
-    pub connections_idle_max: u64,
+    pub(crate) connections_idle_max: u64,
     /// Connections closed by the server, by reason.
-    pub connections_evicted: Vec<(EvictReason, u64)>,
+    pub(crate) connections_evicted: Vec<(EvictReason, u64)>,
     /// New connections closed at once: the cap was reached with every connection serving.
-    pub connections_refused: u64,
+    pub(crate) connections_refused: u64,
     /// Connections closed because their request head did not arrive within the header timeout.
-    pub header_timeouts: u64,
+    pub(crate) header_timeouts: u64,
     /// Bytes of the page memory budget held by pages being built or sent.
-    pub page_memory_bytes: u64,
+    pub(crate) page_memory_bytes: u64,
     /// The page memory budget.
-    pub page_memory_max_bytes: u64,
+    pub(crate) page_memory_max_bytes: u64,
     /// Requests answered, by route and status class (`2xx`, …).
-    pub requests: Vec<(Route, &'static str, u64)>,
+    pub(crate) requests: Vec<(Route, &'static str, u64)>,
 }
 
 impl HttpStats {

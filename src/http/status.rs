@@ -15,42 +15,42 @@ use crate::snapshot::Snapshot;
 
 /// The `/status` document.
 #[derive(Debug, Serialize)]
-pub struct Status<'a> {
+pub(crate) struct Status<'a> {
     /// What an operator reads first (alerts, target state, memory, fds, connections, tasks,
     /// logs), typed once for the server and `leakwatch status`.
-    pub summary: crate::summary::Summary,
+    pub(crate) summary: crate::summary::Summary,
     /// leakwatch itself.
-    pub leakwatch: Own<'a>,
+    pub(crate) leakwatch: Own<'a>,
     /// The latest snapshot (seq 0 before the first sample).
-    pub snapshot: &'a Snapshot,
+    pub(crate) snapshot: &'a Snapshot,
     /// Every internal structure: the log buffers' parts, the sampler's, the alert engine's,
     /// HTTP's.
-    pub structures: &'a [Structure],
+    pub(crate) structures: &'a [Structure],
     /// Cleanup statistics; `null` when the cleanup task does not run.
-    pub cleanup: Option<CleanupStats>,
+    pub(crate) cleanup: Option<CleanupStats>,
     /// The HTTP server's connections (open, idle, against their caps), evictions, refusals,
     /// header timeouts, page memory and requests.
-    pub http: super::stats::HttpFigures,
+    pub(crate) http: super::stats::HttpFigures,
 }
 
 /// The `leakwatch` section.
 #[derive(Debug, Serialize)]
-pub struct Own<'a> {
+pub(crate) struct Own<'a> {
     /// The version.
-    pub version: &'a str,
+    pub(crate) version: &'a str,
     /// leakwatch's pid.
-    pub pid: u32,
+    pub(crate) pid: u32,
     /// When leakwatch started (Unix seconds), from its own sample.
-    pub started_at: Option<f64>,
+    pub(crate) started_at: Option<f64>,
     /// Seconds since then.
-    pub uptime_seconds: Option<f64>,
+    pub(crate) uptime_seconds: Option<f64>,
     /// Its resident set size in the latest sample, bytes.
-    pub rss_bytes: Option<u64>,
+    pub(crate) rss_bytes: Option<u64>,
 }
 
 impl<'a> Own<'a> {
     /// leakwatch's figures from its own sample in `snapshot`.
-    pub fn of(version: &'a str, snapshot: &Snapshot) -> Self {
+    pub(crate) fn of(version: &'a str, snapshot: &Snapshot) -> Self {
         let now = crate::seconds::now();
         let own = snapshot.own_process.as_ref();
         let started_at = own.and_then(|p| p.start_time_seconds);
@@ -65,17 +65,17 @@ impl<'a> Own<'a> {
 }
 
 /// `GET /status`.
-pub fn status(doc: &Status<'_>) -> Response<Body> {
+pub(crate) fn status(doc: &Status<'_>) -> Response<Body> {
     json(StatusCode::OK, doc)
 }
 
 /// `GET /oom`: the target's presence, leakwatch's OOM kill count and the newest OOM reports.
-pub fn oom(snapshot: &Snapshot) -> Response<Body> {
+pub(crate) fn oom(snapshot: &Snapshot) -> Response<Body> {
     json(StatusCode::OK, &snapshot.oom)
 }
 
 /// `POST /admin/cleanup` (already authorized): runs a cleanup and returns its report.
-pub async fn cleanup(cleanup: Option<&Cleanup>) -> Response<Body> {
+pub(crate) async fn cleanup(cleanup: Option<&Cleanup>) -> Response<Body> {
     #[derive(Serialize)]
     struct Error<'a> {
         error: &'a str,

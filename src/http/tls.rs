@@ -10,7 +10,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 /// Time a client has to finish the TLS handshake (the header-read timeout starts after it).
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The first byte of a TLS record carrying a handshake message.
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
@@ -20,7 +20,7 @@ Connection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
 
 /// The TLS stream, or `None` (logged at debug) when the handshake failed, timed out, or the
 /// client spoke plain HTTP.
-pub async fn accept(acceptor: &TlsAcceptor, mut stream: TcpStream) -> Option<TlsStream<TcpStream>> {
+pub(crate) async fn accept(acceptor: &TlsAcceptor, mut stream: TcpStream) -> Option<TlsStream<TcpStream>> {
     let handshake = async {
         let mut first = [0u8; 1];
         if stream.peek(&mut first).await? == 1 && first[0] != TLS_HANDSHAKE_RECORD {

@@ -21,7 +21,7 @@ use super::{LogSource, SourceCounters};
 const READ_CHUNK: usize = 64 * 1024;
 
 /// A capture thread reading one of the child's streams.
-pub struct Capture {
+pub(crate) struct Capture {
     join: JoinHandle<()>,
 }
 
@@ -29,7 +29,7 @@ impl Capture {
     /// Creates a pipe whose write end becomes the child's stream (pass the returned [`Stdio`]
     /// to the command) and starts a thread that forwards what arrives to `forward` and stores
     /// it in `source`'s ring until the child side is closed.
-    pub fn start(source: Arc<LogSource>, forward: Box<dyn Write + Send>) -> io::Result<(Stdio, Capture)> {
+    pub(crate) fn start(source: Arc<LogSource>, forward: Box<dyn Write + Send>) -> io::Result<(Stdio, Capture)> {
         let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
         let name = format!("capture-{}", source.name);
         let join = std::thread::Builder::new().name(name).spawn(move || pump(read_end, &source, forward))?;
@@ -37,7 +37,7 @@ impl Capture {
     }
 
     /// Waits until the stream has ended and everything read is forwarded and stored.
-    pub fn wait(self) {
+    pub(crate) fn wait(self) {
         if self.join.join().is_err() {
             tracing::error!("an output capture thread panicked");
         }

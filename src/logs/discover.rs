@@ -1,7 +1,7 @@
 //! Learns every file a followed path names, as it appears, so rotation cannot outrun the reader.
 //!
-//! The directory watcher calls [`Discovery::on_event`] from its own thread for every event; the
-//! follower calls [`Discovery::discover`] at start and after a poll interval without events
+//! The directory watcher calls `Discovery::on_event` from its own thread for every event; the
+//! follower calls `Discovery::discover` at start and after a poll interval without events
 //! (events can be missed). Each call
 //! resolves the path and, when it names a file other than the last one seen, **opens it at
 //! once** and queues it: an open descriptor keeps a renamed or deleted file readable, so
@@ -13,7 +13,7 @@
 //! One look runs at a time (the watcher's and the follower's would otherwise queue a file twice).
 //! Rotated siblings found by a look are older than the path's file when the path still names it
 //! after the scan; when the path moves on during the scan (several rotations within it), the look
-//! is made again, and after [`MAX_LOOKS`] the files are ordered by their times ([`Stamp`]): files
+//! is made again, and after `MAX_LOOKS` the files are ordered by their times (`Stamp`): files
 //! rotated within one clock tick of each other may then be read out of order.
 //!
 //! The queue holds at most [`MAX_PENDING_FILES`] descriptors (deleted files keep their disk
@@ -21,7 +21,7 @@
 //! at that moment are counted as lost (writes to it afterwards cannot be known).
 //!
 //! Between reads the watcher also notes the size of the file being read: that is what a later
-//! truncation is measured against (see [`Discovery::truncated_from`]).
+//! truncation is measured against (see `Discovery::truncated_from`).
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -63,19 +63,19 @@ fn stamp(meta: &std::fs::Metadata) -> Stamp {
 
 /// A file found at the path and opened, not read yet.
 #[derive(Debug)]
-pub struct Found {
+pub(crate) struct Found {
     /// The open file.
-    pub file: Arc<File>,
+    pub(crate) file: Arc<File>,
     /// The path it was opened by.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// Its identity.
-    pub id: FileId,
+    pub(crate) id: FileId,
     /// Its size when the watcher last looked while it waited.
-    pub seen: u64,
+    pub(crate) seen: u64,
     /// Bytes truncated away while it waited (it is read from its start: all were unread).
-    pub truncated: u64,
+    pub(crate) truncated: u64,
     /// Truncations the watcher saw while it waited.
-    pub truncations: u64,
+    pub(crate) truncations: u64,
 }
 
 #[derive(Debug, Default)]
@@ -104,7 +104,7 @@ struct State {
 
 /// The files found for one source, shared by its watcher thread and its follower.
 #[derive(Debug)]
-pub struct Discovery {
+pub(crate) struct Discovery {
     source: Arc<LogSource>,
     pattern: String,
     state: Mutex<State>,
@@ -162,7 +162,7 @@ impl Hook {
 
 /// What the watcher noted of a truncated file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Noted {
+pub(crate) enum Noted {
     /// It saw the file shrink, from this size.
     ShrunkFrom(u64),
     /// It did not see it shrink; its last size noted (the new content's, if rewritten past it).
@@ -171,7 +171,7 @@ pub enum Noted {
 
 /// What the watcher saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
+pub(crate) enum EventKind {
     /// A file's data changed: only sizes are noted.
     Data,
     /// Names in a directory changed (or anything else): the path is resolved again.
@@ -196,7 +196,7 @@ impl State {
 
 impl Discovery {
     /// Discovery for `source`, following `pattern`.
-    pub fn new(source: Arc<LogSource>, pattern: String) -> Self {
+    pub(crate) fn new(source: Arc<LogSource>, pattern: String) -> Self {
         Self {
             source,
             pattern,
@@ -219,7 +219,7 @@ impl Discovery {
 
     /// A directory event: notes the size of the file being read and, for name changes, opens
     /// a new file the path names.
-    pub fn on_event(&self, kind: EventKind) {
+    pub(crate) fn on_event(&self, kind: EventKind) {
         self.observe();
         if kind == EventKind::Names {
             // The follower reports problems on its own pass.
@@ -228,7 +228,7 @@ impl Discovery {
     }
 
     /// Notes the size of the file being read.
-    pub fn observe(&self) {
+    pub(crate) fn observe(&self) {
         let mut state = self.lock();
         for f in &mut state.pending {
             if let Ok(m) = f.file.metadata() {
@@ -254,7 +254,7 @@ impl Discovery {
 
     /// Resolves the path; opens and queues the file it names if it is a new one. Fails with a
     /// message when the path names something that cannot be read.
-    pub fn discover(&self) -> Result<(), String> {
+    pub(crate) fn discover(&self) -> Result<(), String> {
         let _looking = self.looking.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let Some(mut newest) = self.open_path()? else { return Ok(()) };
         // Files that were at the path and renamed away before anyone saw them (several renames
@@ -523,17 +523,12 @@ impl Discovery {
     }
 
     /// The next file found, oldest first.
-    pub fn take_next(&self) -> Option<Found> {
+    pub(crate) fn take_next(&self) -> Option<Found> {
         self.lock().pending.pop_front()
     }
 
-    /// Files opened and waiting.
-    pub fn pending(&self) -> usize {
-        self.lock().pending.len()
-    }
-
     /// The follower reads `file` (identity `id`) now: its size is noted from here on.
-    pub fn reading(&self, file: Arc<File>, id: FileId) {
+    pub(crate) fn reading(&self, file: Arc<File>, id: FileId) {
         let mut state = self.lock();
         state.observed = file.metadata().map(|m| m.len()).unwrap_or(0);
         if state.pending.is_empty() {
@@ -548,7 +543,7 @@ impl Discovery {
     }
 
     /// The follower closed the file `id` (deleted and idle): a new file reusing its inode is new.
-    pub fn closed(&self, id: FileId) {
+    pub(crate) fn closed(&self, id: FileId) {
         let mut state = self.lock();
         state.watched = None;
         if state.last == Some(id) {
@@ -557,7 +552,7 @@ impl Discovery {
     }
 
     /// The follower read a file starting with `print` (or saw more of its start).
-    pub fn read_print(&self, print: &Fingerprint) {
+    pub(crate) fn read_print(&self, print: &Fingerprint) {
         if print.bytes().is_empty() {
             return;
         }
@@ -570,14 +565,14 @@ impl Discovery {
     }
 
     /// Whether the watcher saw the file being read shrink since the follower last looked.
-    pub fn shrink_seen(&self) -> bool {
+    pub(crate) fn shrink_seen(&self) -> bool {
         self.lock().shrunk_from.is_some()
     }
 
     /// What the watcher noted of the file being read before a truncation the follower just
     /// found, and the truncations it saw after that one with the bytes of the generations they
     /// took; the watch then restarts from `size_now`.
-    pub fn truncated_from(&self, size_now: u64) -> (Noted, (u64, u64)) {
+    pub(crate) fn truncated_from(&self, size_now: u64) -> (Noted, (u64, u64)) {
         let mut state = self.lock();
         let noted = match state.shrunk_from.take() {
             Some(n) => Noted::ShrunkFrom(n),
@@ -589,7 +584,7 @@ impl Discovery {
 
     /// Counts bytes that will never be read, and their lines (estimated from the source's mean
     /// line length when unknown; see [`lines_in`]).
-    pub fn count_lost(&self, bytes: u64, lines: Option<u64>) {
+    pub(crate) fn count_lost(&self, bytes: u64, lines: Option<u64>) {
         let lines = lines.unwrap_or_else(|| lines_in(&self.source, bytes));
         let counters = &self.source.counters;
         SourceCounters::add(&counters.lost_bytes, bytes);
@@ -599,7 +594,7 @@ impl Discovery {
 
 /// Lines in `bytes` never seen: at least one when there are any, else `bytes` divided by the
 /// source's mean line length so far, rounded up (exact when every line has the same length).
-pub fn lines_in(source: &LogSource, bytes: u64) -> u64 {
+pub(crate) fn lines_in(source: &LogSource, bytes: u64) -> u64 {
     if bytes == 0 {
         return 0;
     }

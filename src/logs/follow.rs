@@ -19,14 +19,14 @@ pub struct LogSourceSpec {
     /// The source name.
     pub name: String,
     /// A file (path or glob) or one of the wrapped command's streams.
-    pub kind: SourceKind,
+    pub(crate) kind: SourceKind,
     /// The ring's caps.
     pub limits: RingLimits,
 }
 
 /// What happens to one log source.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SourceAction {
+pub(crate) enum SourceAction {
     /// The source stays where it is: its ring (lines, subscribers) stays, resized in place to
     /// the spec's caps.
     Keep(LogSourceSpec),
@@ -40,7 +40,7 @@ pub enum SourceAction {
 }
 
 /// The actions that turn the sources `old` into `new`, removals first, then `new`'s order.
-pub fn source_actions(old: &[LogSourceSpec], new: &[LogSourceSpec]) -> Vec<SourceAction> {
+pub(crate) fn source_actions(old: &[LogSourceSpec], new: &[LogSourceSpec]) -> Vec<SourceAction> {
     let mut actions: Vec<SourceAction> = old
         .iter()
         .filter(|o| !new.iter().any(|n| n.name == o.name))
@@ -58,31 +58,31 @@ pub fn source_actions(old: &[LogSourceSpec], new: &[LogSourceSpec]) -> Vec<Sourc
 
 /// The log registry and the tail thread of every file source (the `run`-mode streams are
 /// captured by the wrapped command's pipes instead).
-pub struct Followers {
+pub(crate) struct Followers {
     logs: Arc<LogSources>,
     tails: Vec<(String, TailThread)>,
     /// Which files the readers may open (shared by every source).
-    pub paths: SharedPolicy,
+    pub(crate) paths: SharedPolicy,
 }
 
 impl Followers {
     /// A source for every spec, not followed yet ([`Followers::start`]); every source opens
     /// files through `paths`.
-    pub fn new(specs: &[LogSourceSpec], paths: SharedPolicy) -> Self {
+    pub(crate) fn new(specs: &[LogSourceSpec], paths: SharedPolicy) -> Self {
         let sources = specs.iter().map(|spec| Self::source(spec, &paths)).collect();
         Self { logs: Arc::new(LogSources::new(sources)), tails: Vec::new(), paths }
     }
 
     /// Starts a tail thread for every file source (a source that cannot be followed is logged
     /// and stays, empty).
-    pub fn start(&mut self) {
+    pub(crate) fn start(&mut self) {
         for source in self.logs.list().iter() {
             self.follow(source.clone());
         }
     }
 
     /// The registry (the routes, the sampler and the cleanup share it).
-    pub fn logs(&self) -> &Arc<LogSources> {
+    pub(crate) fn logs(&self) -> &Arc<LogSources> {
         &self.logs
     }
 
@@ -103,7 +103,7 @@ impl Followers {
     }
 
     /// Turns the sources `old` into `new` (blocking: stopping a tail thread joins it).
-    pub fn reconfigure(&mut self, old: &[LogSourceSpec], new: &[LogSourceSpec]) {
+    pub(crate) fn reconfigure(&mut self, old: &[LogSourceSpec], new: &[LogSourceSpec]) {
         let current = self.logs.list();
         let find = |name: &str| current.iter().find(|s| s.name == name).cloned();
         let mut next: Vec<Arc<LogSource>> = Vec::with_capacity(new.len());
@@ -160,7 +160,7 @@ impl Followers {
     }
 
     /// Stops every tail thread after a last read (shutdown; blocking).
-    pub fn stop_all(self) {
+    pub(crate) fn stop_all(self) {
         self.tails.into_iter().for_each(|(_, t)| t.stop());
     }
 }

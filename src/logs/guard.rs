@@ -38,30 +38,30 @@ const SPECIAL_FS: &[(u64, &str)] = &[
 
 /// The rules in force: set at start and replaced by a reload.
 #[derive(Debug, Clone, Default)]
-pub struct Policy {
+pub(crate) struct Policy {
     /// `logs.allowed_dirs`; empty: each source's own directory.
-    pub allowed_dirs: Vec<PathBuf>,
+    pub(crate) allowed_dirs: Vec<PathBuf>,
     /// leakwatch's own files, with what each is (for the refusal's reason).
-    pub own_files: Vec<(&'static str, PathBuf)>,
+    pub(crate) own_files: Vec<(&'static str, PathBuf)>,
 }
 
 /// The policy shared by every follower (cheap to clone; a reload swaps its content).
 #[derive(Debug, Clone, Default)]
-pub struct SharedPolicy(Arc<RwLock<Arc<Policy>>>);
+pub(crate) struct SharedPolicy(Arc<RwLock<Arc<Policy>>>);
 
 impl SharedPolicy {
     /// A shared policy starting as `policy`.
-    pub fn new(policy: Policy) -> Self {
+    pub(crate) fn new(policy: Policy) -> Self {
         Self(Arc::new(RwLock::new(Arc::new(policy))))
     }
 
     /// Replaces the policy (a reload).
-    pub fn set(&self, policy: Policy) {
+    pub(crate) fn set(&self, policy: Policy) {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(policy);
     }
 
     /// The policy now.
-    pub fn get(&self) -> Arc<Policy> {
+    pub(crate) fn get(&self) -> Arc<Policy> {
         self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
@@ -69,7 +69,7 @@ impl SharedPolicy {
 impl Policy {
     /// Whether the file opened at `path` (from the source's `pattern`) may be read; the error
     /// is the reason, naming the path.
-    pub fn check(&self, pattern: &str, path: &Path, file: &File, meta: &Metadata) -> Result<(), String> {
+    pub(crate) fn check(&self, pattern: &str, path: &Path, file: &File, meta: &Metadata) -> Result<(), String> {
         let refuse = |why: String| Err(format!("{}: {why}; refused", path.display()));
         if !meta.is_file() {
             return refuse(format!("not a regular file (a {})", crate::fsread::kind_of(meta)));
@@ -119,7 +119,7 @@ fn opened_path(file: &File) -> Option<PathBuf> {
 }
 
 /// The follower's check on a file it opened for `source`: counted and recorded when refused.
-pub fn admit(source: &LogSource, pattern: &str, path: &Path, file: &File) -> Result<(), String> {
+pub(crate) fn admit(source: &LogSource, pattern: &str, path: &Path, file: &File) -> Result<(), String> {
     let checked = file.metadata().map_err(|e| format!("{}: fstat failed: {e}", path.display()));
     match checked.and_then(|meta| source.paths.get().check(pattern, path, file, &meta)) {
         Ok(()) => {

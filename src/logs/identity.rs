@@ -10,31 +10,31 @@ use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 
 /// How many leading bytes form a file's fingerprint.
-pub const FINGERPRINT_BYTES: usize = 256;
+pub(crate) const FINGERPRINT_BYTES: usize = 256;
 
 /// Device and inode of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileId {
+pub(crate) struct FileId {
     /// `st_dev`.
-    pub dev: u64,
+    pub(crate) dev: u64,
     /// `st_ino`.
-    pub ino: u64,
+    pub(crate) ino: u64,
 }
 
 impl FileId {
     /// The identity in `meta`.
-    pub fn of(meta: &Metadata) -> Self {
+    pub(crate) fn of(meta: &Metadata) -> Self {
         Self { dev: meta.dev(), ino: meta.ino() }
     }
 }
 
 /// The first bytes of a file, as far as they were seen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Fingerprint(Vec<u8>);
+pub(crate) struct Fingerprint(Vec<u8>);
 
 impl Fingerprint {
     /// Reads up to [`FINGERPRINT_BYTES`] from the start of `file` (fewer if it is smaller).
-    pub fn read(file: &File) -> io::Result<Self> {
+    pub(crate) fn read(file: &File) -> io::Result<Self> {
         let mut buf = vec![0; FINGERPRINT_BYTES];
         let mut filled = 0;
         while filled < buf.len() {
@@ -50,18 +50,18 @@ impl Fingerprint {
     }
 
     /// The bytes seen.
-    pub fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         &self.0
     }
 
     /// Whether this fingerprint is complete (the file had at least [`FINGERPRINT_BYTES`]).
-    pub fn is_complete(&self) -> bool {
+    pub(crate) fn is_complete(&self) -> bool {
         self.0.len() == FINGERPRINT_BYTES
     }
 
     /// Whether `now` (read later from the same or another file) starts like this one: the bytes
     /// both have seen agree and `now` is not shorter. An empty fingerprint matches anything.
-    pub fn continues_in(&self, now: &Fingerprint) -> bool {
+    pub(crate) fn continues_in(&self, now: &Fingerprint) -> bool {
         now.0.len() >= self.0.len() && now.0.starts_with(&self.0)
     }
 }

@@ -25,7 +25,7 @@ impl LineSplitter {
 
     /// Changes the cap (the source's caps were reloaded); an unfinished line already longer
     /// than the new cap is cut to it.
-    pub fn set_max_line_bytes(&mut self, max_line_bytes: usize) {
+    pub(crate) fn set_max_line_bytes(&mut self, max_line_bytes: usize) {
         self.max_line_bytes = max_line_bytes.max(1);
         if self.partial.len() > self.max_line_bytes {
             self.partial.truncate(self.max_line_bytes);
@@ -34,12 +34,12 @@ impl LineSplitter {
     }
 
     /// Drops the bytes up to and including the next newline (reading starts mid-line).
-    pub fn skip_first_line(&mut self) {
+    pub(crate) fn skip_first_line(&mut self) {
         self.skip_to_newline = true;
     }
 
     /// Whether part of a line is waiting for its newline.
-    pub fn has_partial(&self) -> bool {
+    pub(crate) fn has_partial(&self) -> bool {
         !self.partial.is_empty() || self.partial_cut
     }
 

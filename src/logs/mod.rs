@@ -6,11 +6,11 @@
 //! source's [`LogSourceStats`] into each snapshot (so `/metrics` renders log figures from the
 //! snapshot like everything else).
 
-pub mod capture;
+pub(crate) mod capture;
 pub mod discover;
-pub mod follow;
-pub mod guard;
-pub mod identity;
+pub(crate) mod follow;
+pub(crate) mod guard;
+pub(crate) mod identity;
 pub mod lines;
 pub mod query;
 pub mod ring;
@@ -40,7 +40,7 @@ pub enum SourceKind {
 
 impl SourceKind {
     /// A short label value: `file`, `stdout` or `stderr`.
-    pub fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             SourceKind::File { .. } => "file",
             SourceKind::Stdout => "stdout",
@@ -53,29 +53,29 @@ impl SourceKind {
 #[derive(Debug, Default)]
 pub struct SourceCounters {
     /// Bytes read from the source (before cutting overlong lines).
-    pub bytes_read: AtomicU64,
+    pub(crate) bytes_read: AtomicU64,
     /// Files rotated away (renamed, deleted or replaced) and switched from.
     pub rotations: AtomicU64,
     /// Times the followed file shrank under the reader (copytruncate, truncate in place).
-    pub truncations: AtomicU64,
+    pub(crate) truncations: AtomicU64,
     /// Lines known to be lost without entering the ring (e.g. in a truncation window).
-    pub lost_lines: AtomicU64,
+    pub(crate) lost_lines: AtomicU64,
     /// Bytes known to be lost without entering the ring.
-    pub lost_bytes: AtomicU64,
+    pub(crate) lost_bytes: AtomicU64,
     /// Read errors (permission, I/O) while following the source.
-    pub read_errors: AtomicU64,
+    pub(crate) read_errors: AtomicU64,
     /// Opens refused by the [`guard`] (a link to a secret, a special file, outside the allowed
     /// directories), each attempt counted.
-    pub refusals: AtomicU64,
+    pub(crate) refusals: AtomicU64,
     /// The reason of the refusal in force; `None` once a file is followed again.
-    pub refused: Mutex<Option<String>>,
+    pub(crate) refused: Mutex<Option<String>>,
     /// Why no file is read now (missing, unreadable, refused); `None` while one is followed.
-    pub problem: Mutex<Option<String>>,
+    pub(crate) problem: Mutex<Option<String>>,
 }
 
 impl SourceCounters {
     /// Records a refusal and its reason.
-    pub fn refuse(&self, reason: &str) {
+    pub(crate) fn refuse(&self, reason: &str) {
         self.refusals.fetch_add(1, Ordering::Relaxed);
         let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
         if refused.as_deref() != Some(reason) {
@@ -84,14 +84,14 @@ impl SourceCounters {
     }
 
     /// A file is followed: no refusal in force.
-    pub fn admitted(&self) {
+    pub(crate) fn admitted(&self) {
         *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
 
 impl SourceCounters {
     /// Adds `n` to a counter.
-    pub fn add(counter: &AtomicU64, n: u64) {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 }
@@ -100,15 +100,15 @@ impl SourceCounters {
 #[derive(Debug)]
 pub struct LogSource {
     /// The source name (the `source` label, and the path segment in `/logs/{source}`).
-    pub name: String,
+    pub(crate) name: String,
     /// Where the lines come from.
-    pub kind: SourceKind,
+    pub(crate) kind: SourceKind,
     /// The lines.
     pub ring: Arc<LogRing>,
     /// The reader's counters (shared with the same source under another path after a reload).
     pub counters: Arc<SourceCounters>,
     /// Which files the reader may open ([`guard`]).
-    pub paths: guard::SharedPolicy,
+    pub(crate) paths: guard::SharedPolicy,
 }
 
 impl LogSource {
@@ -124,13 +124,13 @@ impl LogSource {
     }
 
     /// The same source under the shared file policy `paths`.
-    pub fn with_paths(self, paths: guard::SharedPolicy) -> Self {
+    pub(crate) fn with_paths(self, paths: guard::SharedPolicy) -> Self {
         Self { paths, ..self }
     }
 
     /// The same source (its ring, lines, subscribers and counters) read from somewhere else: a
     /// reload changed its path.
-    pub fn moved_to(&self, kind: SourceKind) -> Self {
+    pub(crate) fn moved_to(&self, kind: SourceKind) -> Self {
         Self {
             name: self.name.clone(),
             kind,
@@ -169,33 +169,33 @@ impl LogSource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LogSourceStats {
     /// The source name.
-    pub name: String,
+    pub(crate) name: String,
     /// `file`, `stdout` or `stderr`.
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// The configured path or glob of a file source.
-    pub pattern: Option<String>,
+    pub(crate) pattern: Option<String>,
     /// The ring's caps.
-    pub limits: RingLimits,
+    pub(crate) limits: RingLimits,
     /// The ring's figures.
     pub ring: RingStats,
-    /// See [`SourceCounters::bytes_read`].
+    /// See `SourceCounters::bytes_read`.
     pub bytes_read: u64,
     /// See [`SourceCounters::rotations`].
     pub rotations: u64,
-    /// See [`SourceCounters::truncations`].
+    /// See `SourceCounters::truncations`.
     pub truncations: u64,
-    /// See [`SourceCounters::lost_lines`].
+    /// See `SourceCounters::lost_lines`.
     pub lost_lines: u64,
-    /// See [`SourceCounters::lost_bytes`].
+    /// See `SourceCounters::lost_bytes`.
     pub lost_bytes: u64,
     /// See [`SourceCounters::read_errors`].
-    pub read_errors: u64,
+    pub(crate) read_errors: u64,
     /// See [`SourceCounters::refusals`].
-    pub refusals: u64,
+    pub(crate) refusals: u64,
     /// See [`SourceCounters::refused`].
-    pub refused: Option<String>,
+    pub(crate) refused: Option<String>,
     /// See [`SourceCounters::problem`].
-    pub problem: Option<String>,
+    pub(crate) problem: Option<String>,
 }
 
 impl LogSourceStats {
@@ -215,7 +215,7 @@ impl LogSourceStats {
 }
 
 /// Every configured source, in configuration order. A reload replaces the list as a whole
-/// ([`LogSources::replace`]); readers take the current list and never hold the lock.
+/// (`LogSources::replace`); readers take the current list and never hold the lock.
 #[derive(Debug, Default)]
 pub struct LogSources {
     sources: RwLock<Arc<[Arc<LogSource>]>>,
@@ -223,27 +223,27 @@ pub struct LogSources {
 
 impl LogSources {
     /// A registry of the given sources (names are unique: config validation checks).
-    pub fn new(sources: Vec<Arc<LogSource>>) -> Self {
+    pub(crate) fn new(sources: Vec<Arc<LogSource>>) -> Self {
         Self { sources: RwLock::new(sources.into()) }
     }
 
     /// The source called `name`.
-    pub fn get(&self, name: &str) -> Option<Arc<LogSource>> {
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<LogSource>> {
         self.list().iter().find(|s| s.name == name).cloned()
     }
 
     /// All sources now, in configuration order.
-    pub fn list(&self) -> Arc<[Arc<LogSource>]> {
+    pub(crate) fn list(&self) -> Arc<[Arc<LogSource>]> {
         self.sources.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
     /// Every source's figures now.
-    pub fn stats(&self) -> Vec<LogSourceStats> {
+    pub(crate) fn stats(&self) -> Vec<LogSourceStats> {
         self.list().iter().map(|s| s.stats()).collect()
     }
 
     /// Replaces the list (a reload); requests that already hold a source keep it.
-    pub fn replace(&self, sources: Vec<Arc<LogSource>>) {
+    pub(crate) fn replace(&self, sources: Vec<Arc<LogSource>>) {
         *self.sources.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = sources.into();
     }
 }

@@ -98,9 +98,9 @@ pub struct StreamQuery {
     /// Resume point or backlog.
     pub start: StreamStart,
     /// `contains` / `regex`.
-    pub filter: Filter,
+    pub(crate) filter: Filter,
     /// `format`: `text` sends each line as the event data, `json` as an object with seq and time.
-    pub format: Format,
+    pub(crate) format: Format,
 }
 
 /// The decoded `name=value` pairs of a query string, in order. `+` is a space; `%XX` escapes are

@@ -8,7 +8,7 @@
 //! `/var/log/containers` symlinks); every [`POLL_INTERVAL`] it wakes anyway, because inotify can
 //! miss or drop events.
 //!
-//! The watcher's thread also finds the files ([`Discovery`], in `discover.rs`): on every event
+//! The watcher's thread also finds the files (`Discovery`, in `discover.rs`): on every event
 //! it opens a new file the path names and queues it, so rotations cannot outrun the follower.
 //!
 //! Each wake-up is one [`Tailer::step`]:
@@ -26,7 +26,7 @@
 //! 3. **Every file found** since, oldest first (rename-and-create, delete-and-recreate, symlink
 //!    switch, rotated siblings): the file being read is read to its end, then the next one from
 //!    0. The last file left stays open, with its own unfinished line, and is read until idle for
-//!    [`ROTATED_GRACE`] (late writes before the application reopens its log). While the path is
+//!    `ROTATED_GRACE` (late writes before the application reopens its log). While the path is
 //!    missing the open file stays open and is read; a deleted file is closed once idle for
 //!    [`PARTIAL_LINE_TIMEOUT`].
 //! 4. An unfinished last line is flushed after [`PARTIAL_LINE_TIMEOUT`] without new bytes.
@@ -34,7 +34,7 @@
 //! The first open reads only the last `max_bytes` of the file (the first partial line dropped),
 //! so a restarted sidecar shows recent lines at once.
 //!
-//! Every file the follower reads is opened by [`open_file`].
+//! Every file the follower reads is opened by `open_file`.
 
 use std::fs::File;
 use std::io;
@@ -60,10 +60,10 @@ pub const PARTIAL_LINE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 64 * 1024;
 /// A lasting problem (a missing file, a refused one) is logged again this often.
-pub const PROBLEM_REPEAT: Duration = Duration::from_secs(60);
+pub(crate) const PROBLEM_REPEAT: Duration = Duration::from_secs(60);
 /// How long a rotated-away file is still read after it last grew: a writer that has not reopened
 /// its log yet (logrotate `create` before the app's reopen) keeps appending to the old file.
-pub const ROTATED_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const ROTATED_GRACE: Duration = Duration::from_secs(5);
 /// The nice value the directory watcher thread asks for (it only stats and opens files).
 const WATCHER_NICE: i32 = -10;
 /// Most directory entries examined when looking for a copytruncate copy.
@@ -178,11 +178,6 @@ impl Tailer {
     /// being read and opens a new file the path names. Tests call it to stand for an event.
     pub fn observe(&self) {
         self.discovery.on_event(EventKind::Names);
-    }
-
-    /// Files opened ahead of the follower, waiting to be read.
-    pub fn pending_files(&self) -> usize {
-        self.discovery.pending()
     }
 
     /// Reads what is left and stores the unfinished line (shutdown).
@@ -524,7 +519,7 @@ pub(super) fn resolve(pattern: &str) -> io::Result<Option<(PathBuf, std::fs::Met
 }
 
 /// Whether a configured path is a glob pattern.
-pub fn is_glob(pattern: &str) -> bool {
+pub(crate) fn is_glob(pattern: &str) -> bool {
     pattern.contains(['*', '?', '['])
 }
 

@@ -7,7 +7,7 @@ use crate::alert::AlertState;
 use crate::metric_names as n;
 
 /// Adds the `leakwatch_alert_*` and `leakwatch_trend_*` families.
-pub fn alerts(out: &mut Vec<Family>, state: &AlertState) {
+pub(crate) fn alerts(out: &mut Vec<Family>, state: &AlertState) {
     if state.seq == 0 {
         return;
     }

@@ -8,7 +8,7 @@ use crate::metric_names as n;
 use crate::snapshot::{Protocol, SocketSample};
 
 /// Adds the socket and peer-group families of the target `target`.
-pub fn conns(out: &mut Vec<Family>, target: &str, s: &SocketSample) {
+pub(crate) fn conns(out: &mut Vec<Family>, target: &str, s: &SocketSample) {
     let t = [("target", target)];
     let mut f = Family::gauge(n::CONN_SOURCE_INFO, "How each socket table was read.").detail();
     for (protocol, method) in &s.methods {

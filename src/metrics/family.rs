@@ -5,7 +5,7 @@ use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricT
 
 /// Pushes one gauge family per `(name, help, value)` row, each with a single series labelled
 /// `labels` (absent when its value is).
-pub fn gauge_rows<'a, V: ToF64>(
+pub(crate) fn gauge_rows<'a, V: ToF64>(
     out: &mut Vec<Family>,
     labels: &[(&str, &str)],
     rows: impl IntoIterator<Item = (&'a str, &'a str, Option<V>)>,
@@ -25,12 +25,12 @@ pub struct Family {
 
 impl Family {
     /// A gauge family.
-    pub fn gauge(name: &str, help: &str) -> Self {
+    pub(crate) fn gauge(name: &str, help: &str) -> Self {
         Self::new(name, help, MetricType::GAUGE)
     }
 
     /// A counter family (the name must end in `_total`).
-    pub fn counter(name: &str, help: &str) -> Self {
+    pub(crate) fn counter(name: &str, help: &str) -> Self {
         debug_assert!(name.ends_with("_total"), "counter {name} must end in _total");
         Self::new(name, help, MetricType::COUNTER)
     }
@@ -45,18 +45,18 @@ impl Family {
 
     /// The same family, marked as detail: rendered only when a scrape asks for detail
     /// (`/metrics?detail=1`); the figures stay on `/status` either way.
-    pub fn detail(mut self) -> Self {
+    pub(crate) fn detail(mut self) -> Self {
         self.detail = true;
         self
     }
 
     /// Whether the family is rendered only on a detail scrape.
-    pub fn is_detail(&self) -> bool {
+    pub(crate) fn is_detail(&self) -> bool {
         self.detail
     }
 
     /// Adds one sample.
-    pub fn add(&mut self, labels: &[(&str, &str)], value: f64) -> &mut Self {
+    pub(crate) fn add(&mut self, labels: &[(&str, &str)], value: f64) -> &mut Self {
         let pairs = labels
             .iter()
             .map(|(k, v)| {
@@ -81,7 +81,7 @@ impl Family {
     }
 
     /// Adds one sample if the value is known; an unknown value leaves the series absent.
-    pub fn add_opt<V: ToF64>(&mut self, labels: &[(&str, &str)], value: Option<V>) -> &mut Self {
+    pub(crate) fn add_opt<V: ToF64>(&mut self, labels: &[(&str, &str)], value: Option<V>) -> &mut Self {
         if let Some(v) = value {
             self.add(labels, v.to_f64());
         }
@@ -89,18 +89,18 @@ impl Family {
     }
 
     /// Whether no sample was added (such families are not rendered).
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.inner.get_metric().is_empty()
     }
 
     /// The finished family.
-    pub fn finish(self) -> MetricFamily {
+    pub(crate) fn finish(self) -> MetricFamily {
         self.inner
     }
 }
 
 /// Numeric values that render as a sample.
-pub trait ToF64 {
+pub(crate) trait ToF64 {
     /// The value as f64.
     fn to_f64(self) -> f64;
 }

@@ -10,7 +10,7 @@ use crate::metric_names as n;
 type Row = (&'static str, &'static str, fn(&LogSourceStats) -> u64);
 
 /// Adds the `leakwatch_log_*` families.
-pub fn logs(out: &mut Vec<Family>, sources: &[LogSourceStats]) {
+pub(crate) fn logs(out: &mut Vec<Family>, sources: &[LogSourceStats]) {
     let mut info = Family::gauge(
         n::LOG_SOURCE_INFO,
         "One series per log source: its kind (file, stdout, stderr) and, for a file, its configured path or glob; always 1.",

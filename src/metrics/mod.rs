@@ -9,7 +9,7 @@
 
 mod alerts;
 mod conns;
-pub mod family;
+pub(crate) mod family;
 mod logs;
 mod oom;
 mod reload;
@@ -32,7 +32,7 @@ use family::{gauge_rows, Family};
 /// A part of the scrape that another module owns (the HTTP server's figures): it adds its
 /// families to the same render.
 pub trait ScrapePart {
-    /// Adds this part's families (mark detail ones with [`Family::detail`]).
+    /// Adds this part's families (mark detail ones with `Family::detail`).
     fn families(&self, out: &mut Vec<Family>);
 }
 

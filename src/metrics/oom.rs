@@ -8,7 +8,7 @@ use crate::snapshot::Snapshot;
 /// `leakwatch_target_up`, `leakwatch_target_oom_kills_total{detection}`,
 /// `leakwatch_target_last_oom_kill_timestamp_seconds`, `leakwatch_target_oom_reports` and
 /// `leakwatch_target_oom_watch_events_dropped_total`.
-pub fn oom(out: &mut Vec<Family>, s: &Snapshot) {
+pub(crate) fn oom(out: &mut Vec<Family>, s: &Snapshot) {
     if s.seq == 0 {
         return;
     }

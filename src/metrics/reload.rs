@@ -5,7 +5,7 @@ use crate::metric_names as n;
 use crate::reload::ReloadStatus;
 
 /// Adds the reload families.
-pub fn reload(out: &mut Vec<Family>, r: &ReloadStatus) {
+pub(crate) fn reload(out: &mut Vec<Family>, r: &ReloadStatus) {
     let mut f = Family::gauge(n::CONFIG_LAST_RELOAD_SUCCESSFUL, "Whether the last reload succeeded.");
     f.add(&[], if r.last_successful { 1.0 } else { 0.0 });
     out.push(f);

@@ -10,7 +10,7 @@ use crate::metric_names as n;
 
 /// Adds the structure and cleanup families: each structure's allocation, and on a detail scrape
 /// its entries and cap; cleanups by trigger and bytes freed.
-pub fn structures(out: &mut Vec<Family>, structures: &[Structure], cleanup: Option<&CleanupStats>) {
+pub(crate) fn structures(out: &mut Vec<Family>, structures: &[Structure], cleanup: Option<&CleanupStats>) {
     let mut entries = Family::gauge(n::STRUCTURE_ENTRIES, "Entries of a structure.").detail();
     let mut max = Family::gauge(n::STRUCTURE_MAX_ENTRIES, "Cap on a structure's entries.").detail();
     let mut bytes = Family::gauge(n::STRUCTURE_ALLOCATED_BYTES, "Bytes allocated by a structure.");

@@ -6,7 +6,7 @@ use crate::metric_names as n;
 use crate::snapshot::{FdSample, TaskSample};
 
 /// Adds the descriptor families of the target `target`.
-pub fn fds(out: &mut Vec<Family>, target: &str, s: &FdSample) {
+pub(crate) fn fds(out: &mut Vec<Family>, target: &str, s: &FdSample) {
     let mut f = Family::gauge(n::FD_OPEN, "Open fds of the target group by kind.");
     for (kind, n) in &s.by_kind {
         f.add(&[("target", target), ("kind", kind.as_str())], *n as f64);
@@ -18,7 +18,7 @@ pub fn fds(out: &mut Vec<Family>, target: &str, s: &FdSample) {
 }
 
 /// Adds the task families of the target `target`.
-pub fn tasks(out: &mut Vec<Family>, target: &str, s: &TaskSample) {
+pub(crate) fn tasks(out: &mut Vec<Family>, target: &str, s: &TaskSample) {
     let t = [("target", target)];
     let mut f = Family::gauge(
         n::TASK_DESCENDANTS,

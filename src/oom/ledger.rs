@@ -14,15 +14,15 @@
 use std::collections::VecDeque;
 
 /// Most cgroups whose last reading is kept (older ones are forgotten first).
-pub const MAX_CGROUPS: usize = 16;
+pub(crate) const MAX_CGROUPS: usize = 16;
 
 /// The identity of a cgroup directory: device and inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CgroupKey {
+pub(crate) struct CgroupKey {
     /// `st_dev`.
-    pub dev: u64,
+    pub(crate) dev: u64,
     /// `st_ino`.
-    pub ino: u64,
+    pub(crate) ino: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -35,7 +35,7 @@ struct Seen {
 
 /// The counts and the last reading per cgroup (bounded).
 #[derive(Debug, Default)]
-pub struct Ledger {
+pub(crate) struct Ledger {
     cgroups: VecDeque<Seen>,
     /// Whether any cgroup was seen since the last reset: the first one is a baseline.
     started: bool,
@@ -45,7 +45,7 @@ pub struct Ledger {
 
 impl Ledger {
     /// Records a reading of `key`'s kernel counter; returns the kills it adds to the count.
-    pub fn observe(&mut self, key: CgroupKey, value: u64) -> u64 {
+    pub(crate) fn observe(&mut self, key: CgroupKey, value: u64) -> u64 {
         let Some(seen) = self.cgroups.iter_mut().find(|s| s.key == key) else {
             let baseline = if self.started { 0 } else { value };
             self.started = true;
@@ -63,7 +63,7 @@ impl Ledger {
     }
 
     /// Counts one kill inferred for `key` (its counter was unreadable when the target died).
-    pub fn infer(&mut self, key: Option<CgroupKey>) {
+    pub(crate) fn infer(&mut self, key: Option<CgroupKey>) {
         self.inferred += 1;
         if let Some(seen) = key.and_then(|k| self.cgroups.iter_mut().find(|s| s.key == k)) {
             seen.inferred += 1;
@@ -78,27 +78,22 @@ impl Ledger {
     }
 
     /// Kills inferred from the host counter.
-    pub fn inferred(&self) -> u64 {
+    pub(crate) fn inferred(&self) -> u64 {
         self.inferred
     }
 
     /// Both.
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.counted + self.inferred
     }
 
     /// Cgroups remembered.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.cgroups.len()
     }
 
-    /// Whether no cgroup is remembered.
-    pub fn is_empty(&self) -> bool {
-        self.cgroups.is_empty()
-    }
-
     /// A new target: counts and readings start afresh.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         *self = Self::default();
     }
 }

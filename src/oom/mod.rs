@@ -13,9 +13,9 @@
 //! The kernel's own counter lives in the target's cgroup, which a container restart replaces:
 //! leakwatch's count lives for the sidecar's lifetime instead.
 
-pub mod ledger;
-pub mod report;
-pub mod watch;
+pub(crate) mod ledger;
+pub(crate) mod report;
+pub(crate) mod watch;
 
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
@@ -33,24 +33,24 @@ use report::{Premortem, MAX_REPORTS};
 use watch::{Event, WatchSet, WatchedCgroup, Watcher};
 
 /// From this utilization on, the watcher reads the counter every [`watch::NEAR_LIMIT_POLL`].
-pub const NEAR_LIMIT_RATIO: f64 = 0.9;
+pub(crate) const NEAR_LIMIT_RATIO: f64 = 0.9;
 
 /// What one pass found, for the tracker.
-pub struct PassFacts<'a> {
+pub(crate) struct PassFacts<'a> {
     /// When the pass started (Unix seconds).
-    pub now: f64,
+    pub(crate) now: f64,
     /// The `target` label value.
-    pub target: &'a str,
+    pub(crate) target: &'a str,
     /// The group's processes.
-    pub processes: &'a [ProcessIdentity],
+    pub(crate) processes: &'a [ProcessIdentity],
     /// The leader's cgroup, located and read.
-    pub cgroup: Option<(&'a Location, &'a CgroupSample)>,
+    pub(crate) cgroup: Option<(&'a Location, &'a CgroupSample)>,
     /// The pass's key figures (without the trend, which the tracker adds).
-    pub sample: PremortemSample,
+    pub(crate) sample: PremortemSample,
 }
 
 /// Owns the ledger, the pre-mortem, the exit watcher and the target's up/down state.
-pub struct OomTracker {
+pub(crate) struct OomTracker {
     roots: Roots,
     /// pidfds work only on pids of leakwatch's own pid namespace: the configured procfs must be
     /// leakwatch's own.
@@ -79,7 +79,7 @@ impl std::fmt::Debug for OomTracker {
 impl OomTracker {
     /// A tracker for targets under `roots`; `wake` is notified when the watcher saw something
     /// (the sampling loop then runs a pass at once).
-    pub fn new(roots: &Roots, logs: Arc<LogSources>, wake: Arc<Notify>) -> Self {
+    pub(crate) fn new(roots: &Roots, logs: Arc<LogSources>, wake: Arc<Notify>) -> Self {
         let notify: Arc<dyn Fn() + Send + Sync> = Arc::new(move || wake.notify_one());
         let watcher = Watcher::start(notify)
             .inspect_err(|e| tracing::warn!("cannot start the OOM exit watcher: {e}; kills are seen by sampling only"))
@@ -103,19 +103,19 @@ impl OomTracker {
 
     /// Reads the memory leak detector's judgement from the alert engine's state for the
     /// pre-mortem samples.
-    pub fn set_trends(&mut self, rx: tokio::sync::watch::Receiver<Arc<AlertState>>) {
+    pub(crate) fn set_trends(&mut self, rx: tokio::sync::watch::Receiver<Arc<AlertState>>) {
         self.trends = Some(rx);
     }
 
     /// New roots or log sources (a reload).
-    pub fn reconfigure(&mut self, roots: &Roots, logs: Arc<LogSources>) {
+    pub(crate) fn reconfigure(&mut self, roots: &Roots, logs: Arc<LogSources>) {
         self.pidfds = own_procfs(roots);
         self.roots = roots.clone();
         self.logs = logs;
     }
 
     /// A different target selector: the ledger starts afresh (its first cgroup is a baseline).
-    pub fn forget(&mut self) {
+    pub(crate) fn forget(&mut self) {
         self.ledger = Ledger::default();
         self.cgroup = None;
         self.pids.clear();
@@ -123,7 +123,7 @@ impl OomTracker {
 
     /// Takes the watcher's events and the pass's counter reading, counts new kills (freezing a
     /// report for each batch), keeps the pass's figures and re-aims the watcher.
-    pub fn pass(&mut self, facts: PassFacts<'_>) -> OomStatus {
+    pub(crate) fn pass(&mut self, facts: PassFacts<'_>) -> OomStatus {
         if facts.target != self.target {
             if !self.target.is_empty() {
                 self.ledger.reset();
@@ -288,12 +288,12 @@ impl OomTracker {
     }
 
     /// Releases spare room; every sample, report and count stays.
-    pub fn trim(&mut self) -> Vec<crate::measure::Trimmed> {
+    pub(crate) fn trim(&mut self) -> Vec<crate::measure::Trimmed> {
         self.premortem.trim()
     }
 
     /// The pre-mortem ring's, the reports' and the ledger's sizes.
-    pub fn structures(&self) -> Vec<Structure> {
+    pub(crate) fn structures(&self) -> Vec<Structure> {
         let mut out: Vec<Structure> = self.premortem.structures().into();
         out.push(Structure::counted("oom_cgroups", self.ledger.len(), Some(ledger::MAX_CGROUPS)));
         out

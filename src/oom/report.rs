@@ -11,29 +11,29 @@ use crate::measure::{shrink_deque, trim_with, Trimmed};
 use crate::snapshot::oom::{OomReport, PremortemSample};
 
 /// Samples kept before a kill.
-pub const PREMORTEM_SAMPLES: usize = 12;
+pub(crate) const PREMORTEM_SAMPLES: usize = 12;
 /// Reports kept (the newest).
-pub const MAX_REPORTS: usize = 8;
+pub(crate) const MAX_REPORTS: usize = 8;
 /// Log lines per source in a report.
-pub const REPORT_LOG_LINES: usize = 20;
+pub(crate) const REPORT_LOG_LINES: usize = 20;
 /// Log sources in a report (the first ones configured).
-pub const REPORT_LOG_SOURCES: usize = 8;
+pub(crate) const REPORT_LOG_SOURCES: usize = 8;
 /// A longer log line is cut to this many bytes in a report.
-pub const REPORT_LINE_BYTES: usize = 512;
+pub(crate) const REPORT_LINE_BYTES: usize = 512;
 /// A process exit this soon after a kill seen before any exit (notified or polled) names the
 /// killed process in that kill's report.
-pub const EXIT_ATTRIBUTION_SECONDS: f64 = 10.0;
+pub(crate) const EXIT_ATTRIBUTION_SECONDS: f64 = 10.0;
 
 /// The ring of recent samples and the newest reports.
 #[derive(Debug, Default)]
-pub struct Premortem {
+pub(crate) struct Premortem {
     ring: VecDeque<PremortemSample>,
     reports: VecDeque<Arc<OomReport>>,
 }
 
 impl Premortem {
     /// Adds one sample, dropping the oldest beyond [`PREMORTEM_SAMPLES`].
-    pub fn push(&mut self, sample: PremortemSample) {
+    pub(crate) fn push(&mut self, sample: PremortemSample) {
         if self.ring.len() >= PREMORTEM_SAMPLES {
             self.ring.pop_front();
         }
@@ -42,7 +42,7 @@ impl Premortem {
 
     /// Freezes the ring into a report (the ring starts afresh: the next report covers the time
     /// after this kill), with the log sources' last lines.
-    pub fn freeze(&mut self, mut report: OomReport, logs: &LogSources) -> Arc<OomReport> {
+    pub(crate) fn freeze(&mut self, mut report: OomReport, logs: &LogSources) -> Arc<OomReport> {
         report.samples = self.ring.drain(..).collect();
         report.logs = last_lines(logs);
         let report = Arc::new(report);
@@ -55,7 +55,7 @@ impl Premortem {
 
     /// Names `pid` in the newest report when it names no process yet and is at most
     /// [`EXIT_ATTRIBUTION_SECONDS`] old (the kill was seen before the victim exited).
-    pub fn attribute_exit(&mut self, pid: i32, now: f64) -> bool {
+    pub(crate) fn attribute_exit(&mut self, pid: i32, now: f64) -> bool {
         let Some(last) = self.reports.back_mut() else { return false };
         if !last.pids.is_empty() || now - last.at > EXIT_ATTRIBUTION_SECONDS {
             return false;
@@ -65,20 +65,20 @@ impl Premortem {
     }
 
     /// The reports, newest first.
-    pub fn reports(&self) -> Vec<Arc<OomReport>> {
+    pub(crate) fn reports(&self) -> Vec<Arc<OomReport>> {
         self.reports.iter().rev().cloned().collect()
     }
 
     /// Releases spare room (the ring's, once the target is gone and it was drained); every
     /// sample and report stays.
-    pub fn trim(&mut self) -> Vec<Trimmed> {
+    pub(crate) fn trim(&mut self) -> Vec<Trimmed> {
         let ring = trim_with(&mut self.ring, ring_structure, shrink_deque);
         let reports = trim_with(&mut self.reports, reports_structure, shrink_deque);
         ring.into_iter().chain(reports).collect()
     }
 
     /// The ring's and the reports' sizes.
-    pub fn structures(&self) -> [Structure; 2] {
+    pub(crate) fn structures(&self) -> [Structure; 2] {
         [ring_structure(&self.ring), reports_structure(&self.reports)]
     }
 }

@@ -31,46 +31,46 @@ use crate::parse::cgroup::flat_keyed;
 use crate::snapshot::CgroupVersion;
 
 /// Events kept for the sampler before the watcher drops new ones (counted).
-pub const MAX_PENDING_EVENTS: usize = 256;
+pub(crate) const MAX_PENDING_EVENTS: usize = 256;
 
 /// Most pidfds held at once (the sampler caps the group anyway).
-pub const MAX_PIDFDS: usize = 256;
+pub(crate) const MAX_PIDFDS: usize = 256;
 
 /// How long a process the sampler no longer finds stays watched: a dying process loses its
 /// command line (its memory is torn down) before it becomes a zombie and its pidfd fires.
-pub const LEAVING_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+pub(crate) const LEAVING_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How often the counter is read while the target is near its limit.
-pub const NEAR_LIMIT_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+pub(crate) const NEAR_LIMIT_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// What to watch: the target's processes (pid, start time in ticks) and its cgroup.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WatchSet {
+pub(crate) struct WatchSet {
     /// Processes to watch for their exit; empty when pidfds cannot be used (another pid
     /// namespace's `/proc`, a fixture tree).
-    pub processes: Vec<(i32, u64)>,
+    pub(crate) processes: Vec<(i32, u64)>,
     /// The cgroup whose counter is read on exit (and watched on v2).
-    pub cgroup: Option<WatchedCgroup>,
+    pub(crate) cgroup: Option<WatchedCgroup>,
     /// `/proc/vmstat` to read around an exit (the host-wide `oom_kill`).
-    pub vmstat: Option<PathBuf>,
+    pub(crate) vmstat: Option<PathBuf>,
     /// The target is near its limit: read the counter every [`NEAR_LIMIT_POLL`].
-    pub near_limit: bool,
+    pub(crate) near_limit: bool,
 }
 
 /// A located cgroup.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WatchedCgroup {
+pub(crate) struct WatchedCgroup {
     /// Its directory's identity.
-    pub key: CgroupKey,
+    pub(crate) key: CgroupKey,
     /// Hierarchy version.
-    pub version: CgroupVersion,
+    pub(crate) version: CgroupVersion,
     /// The directory holding the `memory.*` files.
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 impl WatchedCgroup {
     /// The file holding `oom_kill`.
-    pub fn counter_file(&self) -> PathBuf {
+    pub(crate) fn counter_file(&self) -> PathBuf {
         self.dir.join(match self.version {
             CgroupVersion::V1 => "memory.oom_control",
             CgroupVersion::V2 => "memory.events",
@@ -80,7 +80,7 @@ impl WatchedCgroup {
 
 /// What the watcher saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
+pub(crate) enum Event {
     /// A watched process exited.
     Exited {
         /// The process.
@@ -104,7 +104,7 @@ pub enum Event {
 }
 
 /// The handle: give it watch sets, take its events. Dropping it stops the thread.
-pub struct Watcher {
+pub(crate) struct Watcher {
     sets: mpsc::Sender<WatchSet>,
     events: mpsc::Receiver<Event>,
     wake: Option<OwnedFd>,
@@ -120,7 +120,7 @@ impl std::fmt::Debug for Watcher {
 
 impl Watcher {
     /// Starts the thread; `notify` is called after every batch of events.
-    pub fn start(notify: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<Watcher> {
+    pub(crate) fn start(notify: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<Watcher> {
         let (set_tx, set_rx) = mpsc::channel();
         let (event_tx, event_rx) = mpsc::sync_channel(MAX_PENDING_EVENTS);
         let (wake_rx, wake_tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
@@ -147,7 +147,7 @@ impl Watcher {
     }
 
     /// Replaces what is watched.
-    pub fn set(&self, set: WatchSet) {
+    pub(crate) fn set(&self, set: WatchSet) {
         if self.sets.send(set).is_ok() {
             if let Some(fd) = &self.wake {
                 let _ = rustix::io::write(fd, &[1]);
@@ -156,12 +156,12 @@ impl Watcher {
     }
 
     /// Events since the last call, oldest first.
-    pub fn drain(&self) -> Vec<Event> {
+    pub(crate) fn drain(&self) -> Vec<Event> {
         self.events.try_iter().collect()
     }
 
     /// Events dropped because the sampler did not take them in time.
-    pub fn dropped(&self) -> u64 {
+    pub(crate) fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
 }
@@ -394,7 +394,7 @@ fn read_oom_kill(file: &File) -> Option<u64> {
 }
 
 /// `oom_kill` of `/proc/vmstat` (Linux ≥ 4.13).
-pub fn read_vmstat_oom_kill(path: &Path) -> Option<u64> {
+pub(crate) fn read_vmstat_oom_kill(path: &Path) -> Option<u64> {
     let text = std::fs::read(path).ok()?;
     text.split(|b| *b == b'\n').find_map(|line| {
         let rest = line.strip_prefix(b"oom_kill ")?;

@@ -1,8 +1,8 @@
-//! Hot reload of the config file: triggered by a change of the file ([`watch`]), SIGHUP or
+//! Hot reload of the config file: triggered by a change of the file (`watch`), SIGHUP or
 //! `POST /-/reload`; the file is read, overlaid with the same flags and `LEAKWATCH_*` values as
 //! at start, validated completely and only then applied (`app::App::apply`, through
-//! [`Reconfigure`]). A bad file keeps the old config running, is logged with the file (and line,
-//! for YAML errors) and shows as `leakwatch_config_last_reload_successful 0` ([`status`]).
+//! `Reconfigure`). A bad file keeps the old config running, is logged with the file (and line,
+//! for YAML errors) and shows as `leakwatch_config_last_reload_successful 0` (`status`).
 //!
 //! ```text
 //!  watch::run (notify on the directory, debounced) ─┐
@@ -13,9 +13,9 @@
 //!             pass starts at once) ─► watch<ReloadStatus>
 //! ```
 
-pub mod plan;
-pub mod status;
-pub mod watch;
+pub(crate) mod plan;
+pub(crate) mod status;
+pub(crate) mod watch;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -44,7 +44,7 @@ pub struct Loaded {
     /// The validated configuration.
     pub config: ValidConfig,
     /// SHA-256 of the file's bytes; `None` without a file.
-    pub hash: Option<ConfigHash>,
+    pub(crate) hash: Option<ConfigHash>,
 }
 
 impl ConfigSource {
@@ -55,7 +55,7 @@ impl ConfigSource {
     }
 
     /// The config file.
-    pub fn path(&self) -> Option<&Path> {
+    pub(crate) fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
 
@@ -115,7 +115,7 @@ fn hash(bytes: &[u8]) -> ConfigHash {
 
 /// What asked for a reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
+pub(crate) enum Trigger {
     /// The file changed (or the periodic check): skipped when the content is the one last tried.
     File,
     /// SIGHUP.
@@ -136,45 +136,48 @@ impl Trigger {
 
 /// A successful reload: the settings that still need a restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// Keys whose new values take effect only after a restart.
-    pub restart_needed: Vec<&'static str>,
+    pub(crate) restart_needed: Vec<&'static str>,
 }
 
 /// A reload request, with a channel for its outcome when someone waits for it.
 #[derive(Debug)]
-pub struct Request {
+pub(crate) struct Request {
     /// What asked.
-    pub trigger: Trigger,
+    pub(crate) trigger: Trigger,
     /// Gets the outcome, or the reason the file was refused.
-    pub reply: Option<oneshot::Sender<Result<Outcome, String>>>,
+    pub(crate) reply: Option<oneshot::Sender<Result<Outcome, String>>>,
 }
 
 /// Asks the reloader for reloads and reads its status (cheap to clone).
 #[derive(Debug, Clone)]
-pub struct ReloadHandle {
+pub(crate) struct ReloadHandle {
     requests: mpsc::Sender<Request>,
     status: tokio::sync::watch::Receiver<Arc<ReloadStatus>>,
 }
 
 impl ReloadHandle {
     /// A handle over the reloader's request queue and status channel.
-    pub fn new(requests: mpsc::Sender<Request>, status: tokio::sync::watch::Receiver<Arc<ReloadStatus>>) -> Self {
+    pub(crate) fn new(
+        requests: mpsc::Sender<Request>,
+        status: tokio::sync::watch::Receiver<Arc<ReloadStatus>>,
+    ) -> Self {
         Self { requests, status }
     }
 
     /// The status now.
-    pub fn status(&self) -> Arc<ReloadStatus> {
+    pub(crate) fn status(&self) -> Arc<ReloadStatus> {
         self.status.borrow().clone()
     }
 
     /// Asks for a reload without waiting (SIGHUP); a full queue already holds one.
-    pub fn request(&self, trigger: Trigger) {
+    pub(crate) fn request(&self, trigger: Trigger) {
         let _ = self.requests.try_send(Request { trigger, reply: None });
     }
 
     /// Reloads and waits for the outcome (`POST /-/reload`).
-    pub async fn reload(&self, trigger: Trigger) -> Result<Outcome, String> {
+    pub(crate) async fn reload(&self, trigger: Trigger) -> Result<Outcome, String> {
         let (reply, outcome) = oneshot::channel();
         self.requests
             .send(Request { trigger, reply: Some(reply) })
@@ -186,7 +189,7 @@ impl ReloadHandle {
 
 /// What a reload reconfigures: the running parts built from a config (`app::App`; defined
 /// here so that `reload` needs nothing above it).
-pub trait Reconfigure: Send + 'static {
+pub(crate) trait Reconfigure: Send + 'static {
     /// The config in effect.
     fn config(&self) -> &ValidConfig;
     /// Applies `new` (already validated); resolves to the keys that need a restart.
@@ -196,7 +199,7 @@ pub trait Reconfigure: Send + 'static {
 }
 
 /// Serves reload requests until cancelled, then stops `running`'s log readers.
-pub async fn run(
+pub(crate) async fn run(
     source: ConfigSource,
     mut running: impl Reconfigure,
     mut requests: mpsc::Receiver<Request>,

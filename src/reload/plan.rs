@@ -5,7 +5,7 @@ use crate::sample::settings::SamplerSection;
 
 /// Settings that only take effect after a restart and differ between `old` and `new`, by key.
 /// (The `run`-mode streams cannot differ: they follow from the command line.)
-pub fn restart_only(old: &ValidConfig, new: &ValidConfig) -> Vec<&'static str> {
+pub(crate) fn restart_only(old: &ValidConfig, new: &ValidConfig) -> Vec<&'static str> {
     let mut keys = Vec::new();
     if old.listen != new.listen {
         keys.push("listen");
@@ -20,7 +20,7 @@ pub fn restart_only(old: &ValidConfig, new: &ValidConfig) -> Vec<&'static str> {
 }
 
 /// The sections whose values differ (for the reload's log line).
-pub fn changed_sections(old: &ValidConfig, new: &ValidConfig) -> Vec<&'static str> {
+pub(crate) fn changed_sections(old: &ValidConfig, new: &ValidConfig) -> Vec<&'static str> {
     let (o, n) = (&old.sampler, &new.sampler);
     let target = |c: &SamplerSection| (format!("{:?}", c.selector), c.target_name.clone(), c.max_processes);
     let pss = |c: &SamplerSection| (c.pss_max_rss, c.pss_time_budget);

@@ -10,17 +10,17 @@ pub type ConfigHash = [u8; 32];
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReloadStatus {
     /// Reload attempts so far (successful or not); changes with every attempt.
-    pub generation: u64,
+    pub(crate) generation: u64,
     /// Whether the last attempt succeeded (the start counts as one).
-    pub last_successful: bool,
+    pub(crate) last_successful: bool,
     /// When a configuration was last loaded successfully (the start, or the last good reload).
-    pub last_success_at: SystemTime,
+    pub(crate) last_success_at: SystemTime,
     /// Successful reloads since start.
-    pub successes: u64,
+    pub(crate) successes: u64,
     /// Failed reloads since start.
-    pub failures: u64,
+    pub(crate) failures: u64,
     /// The hash of the config file in use; `None` without `--config`.
-    pub hash: Option<ConfigHash>,
+    pub(crate) hash: Option<ConfigHash>,
 }
 
 impl ReloadStatus {
@@ -55,7 +55,7 @@ impl ReloadStatus {
 
     /// The hash as a metric value: its first 48 bits, exact in an `f64` (as Alertmanager's
     /// `alertmanager_config_hash`).
-    pub fn hash_value(&self) -> Option<f64> {
+    pub(crate) fn hash_value(&self) -> Option<f64> {
         let h = self.hash?;
         Some(h[..6].iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)) as f64)
     }

@@ -21,37 +21,37 @@ use tokio_util::sync::CancellationToken;
 use super::{Request, Trigger};
 
 /// Quiet time after the last event before the reload (a ConfigMap swap is several events).
-pub const QUIET: Duration = Duration::from_millis(250);
+pub(crate) const QUIET: Duration = Duration::from_millis(250);
 /// The periodic check that catches what notify missed.
-pub const BACKSTOP: Duration = Duration::from_secs(10);
+pub(crate) const BACKSTOP: Duration = Duration::from_secs(10);
 /// The name Kubernetes gives the symlink it swaps.
 const K8S_DATA: &str = "..data";
 
 /// Coalesces bursts of events into one reload: due [`QUIET`] after the last event.
 #[derive(Debug, Clone, Default)]
-pub struct Debouncer {
+pub(crate) struct Debouncer {
     quiet: Duration,
     due: Option<Instant>,
 }
 
 impl Debouncer {
     /// A debouncer that fires `quiet` after the last event.
-    pub fn new(quiet: Duration) -> Self {
+    pub(crate) fn new(quiet: Duration) -> Self {
         Self { quiet, due: None }
     }
 
     /// An event at `now` (re)starts the quiet time.
-    pub fn event(&mut self, now: Instant) {
+    pub(crate) fn event(&mut self, now: Instant) {
         self.due = Some(now + self.quiet);
     }
 
     /// When the pending reload is due, if one is.
-    pub fn due(&self) -> Option<Instant> {
+    pub(crate) fn due(&self) -> Option<Instant> {
         self.due
     }
 
     /// Whether the pending reload is due at `now`; if so it is no longer pending.
-    pub fn fire(&mut self, now: Instant) -> bool {
+    pub(crate) fn fire(&mut self, now: Instant) -> bool {
         match self.due {
             Some(due) if due <= now => {
                 self.due = None;
@@ -64,12 +64,12 @@ impl Debouncer {
 
 /// Whether an event on the directory may have changed `file_name`'s content: it names the file
 /// or `..data`, or names nothing (notify's rescan after an overflow).
-pub fn relevant(paths: &[PathBuf], file_name: &OsString) -> bool {
+pub(crate) fn relevant(paths: &[PathBuf], file_name: &OsString) -> bool {
     paths.is_empty() || paths.iter().any(|p| p.file_name().is_some_and(|n| n == file_name.as_os_str() || n == K8S_DATA))
 }
 
 /// Watches `path`'s directory until cancelled, sending [`Trigger::File`] requests.
-pub async fn run(path: PathBuf, requests: mpsc::Sender<Request>, token: CancellationToken) {
+pub(crate) async fn run(path: PathBuf, requests: mpsc::Sender<Request>, token: CancellationToken) {
     let (events_tx, mut events) = mpsc::channel::<()>(1);
     let _watcher = watch_dir(&path, events_tx);
     let mut debouncer = Debouncer::new(QUIET);

@@ -37,7 +37,7 @@ as_label!(
 );
 
 /// `{(tcp, established): 3}` as `{"tcp": {"established": 3}}`.
-pub fn by_table<S: Serializer>(m: &BTreeMap<(Protocol, SockState), u64>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn by_table<S: Serializer>(m: &BTreeMap<(Protocol, SockState), u64>, s: S) -> Result<S::Ok, S::Error> {
     let mut nested: BTreeMap<Protocol, BTreeMap<SockState, u64>> = BTreeMap::new();
     for (&(p, st), &n) in m {
         nested.entry(p).or_default().insert(st, n);

@@ -16,7 +16,7 @@ use crate::parse::pressure::Pressure;
 pub use crate::parse::sockets::{Protocol, SockState};
 pub use crate::parse::stat::ProcState;
 
-pub mod json;
+pub(crate) mod json;
 pub mod oom;
 
 /// One sampling pass.
@@ -148,7 +148,7 @@ pub struct Freshness {
 
 impl Freshness {
     /// The figure groups with their `figures` label values.
-    pub fn groups(&self) -> [(&'static str, Option<Duration>); 4] {
+    pub(crate) fn groups(&self) -> [(&'static str, Option<Duration>); 4] {
         [("fds", self.fds), ("pss", self.pss), ("sockets", self.sockets), ("tasks", self.tasks)]
     }
 }
@@ -165,7 +165,7 @@ pub enum SocketMethod {
 
 impl SocketMethod {
     /// Label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::SockDiag => "sock_diag",
             Self::ProcNet => "proc_net",
@@ -330,7 +330,7 @@ pub struct ProcessMemory {
 
 impl ProcessMemory {
     /// Adds another process's figures into this group sum.
-    pub fn accumulate(&mut self, other: &ProcessMemory) {
+    pub(crate) fn accumulate(&mut self, other: &ProcessMemory) {
         fn sum<T: std::ops::Add<Output = T>>(a: Option<T>, b: Option<T>) -> Option<T> {
             Some(a? + b?)
         }
@@ -427,7 +427,7 @@ pub struct CgroupSample {
 
 impl CgroupSample {
     /// A sample of the cgroup at `path` with no figure read yet.
-    pub fn empty(version: CgroupVersion, via: CgroupVia, path: String) -> Self {
+    pub(crate) fn empty(version: CgroupVersion, via: CgroupVia, path: String) -> Self {
         Self {
             version,
             via,
@@ -458,7 +458,7 @@ pub enum Basis {
 
 impl Basis {
     /// Label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::CgroupWorkingSet => "cgroup_working_set",
             Self::HostRss => "host_rss",
@@ -479,7 +479,7 @@ pub struct Utilization {
 
 impl Utilization {
     /// used / limit.
-    pub fn ratio(&self) -> f64 {
+    pub(crate) fn ratio(&self) -> f64 {
         self.used as f64 / self.limit as f64
     }
 }
@@ -541,7 +541,7 @@ pub enum ErrorSource {
 
 impl ErrorSource {
     /// Label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Meminfo => "meminfo",
             Self::Pressure => "pressure",
@@ -582,7 +582,7 @@ pub enum ErrorReason {
 
 impl ErrorReason {
     /// Label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::NotFound => "not_found",
             Self::PermissionDenied => "permission_denied",
@@ -605,19 +605,15 @@ impl ErrorCounts {
         *n == 1
     }
 
+    #[cfg(test)]
     /// The count for one pair.
-    pub fn get(&self, source: ErrorSource, reason: ErrorReason) -> u64 {
+    pub(crate) fn get(&self, source: ErrorSource, reason: ErrorReason) -> u64 {
         self.0.get(&(source, reason)).copied().unwrap_or(0)
     }
 
     /// Distinct (source, reason) pairs counted.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.0.len()
-    }
-
-    /// Whether nothing was counted.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     /// All non-zero counts.
@@ -631,9 +627,9 @@ pub struct Location {
     /// Hierarchy version.
     pub version: CgroupVersion,
     /// How it was found.
-    pub via: CgroupVia,
+    pub(crate) via: CgroupVia,
     /// The path `/proc/PID/cgroup` gives.
-    pub path: String,
+    pub(crate) path: String,
     /// The directory holding the `memory.*` files.
     pub dir: PathBuf,
 }

@@ -34,7 +34,7 @@ fn reports_json<S: serde::Serializer>(reports: &[Arc<OomReport>], s: S) -> Resul
 
 impl OomStatus {
     /// Kills counted by `detection`.
-    pub fn kills(&self, detection: Detection) -> u64 {
+    pub(crate) fn kills(&self, detection: Detection) -> u64 {
         match detection {
             Detection::Cgroup => self.kills_total - self.inferred_total,
             Detection::Inferred => self.inferred_total,
@@ -45,7 +45,7 @@ impl OomStatus {
 /// How a kill was counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Detection {
+pub(crate) enum Detection {
     /// The cgroup's kernel counter rose.
     Cgroup,
     /// The counter could not be read when the target died, and the host's `oom_kill` rose.
@@ -54,10 +54,10 @@ pub enum Detection {
 
 impl Detection {
     /// Both, in label order.
-    pub const ALL: [Detection; 2] = [Detection::Cgroup, Detection::Inferred];
+    pub(crate) const ALL: [Detection; 2] = [Detection::Cgroup, Detection::Inferred];
 
     /// Label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Cgroup => "cgroup",
             Self::Inferred => "inferred",
@@ -67,37 +67,37 @@ impl Detection {
 
 /// One sample's key figures.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct PremortemSample {
+pub(crate) struct PremortemSample {
     /// When it was taken (Unix seconds).
-    pub at: f64,
+    pub(crate) at: f64,
     /// Group RSS, bytes.
-    pub rss_bytes: Option<u64>,
+    pub(crate) rss_bytes: Option<u64>,
     /// Cgroup usage, bytes.
-    pub cgroup_usage_bytes: Option<u64>,
+    pub(crate) cgroup_usage_bytes: Option<u64>,
     /// Cgroup working set, bytes.
-    pub cgroup_working_set_bytes: Option<u64>,
+    pub(crate) cgroup_working_set_bytes: Option<u64>,
     /// Cgroup limit, bytes.
-    pub cgroup_limit_bytes: Option<u64>,
+    pub(crate) cgroup_limit_bytes: Option<u64>,
     /// Used ÷ limit on the alerting basis.
-    pub utilization_ratio: Option<f64>,
+    pub(crate) utilization_ratio: Option<f64>,
     /// `cgroup_working_set` or `host_rss`.
-    pub basis: Option<&'static str>,
+    pub(crate) basis: Option<&'static str>,
     /// The memory leak detector's growth, bytes per second (its last judgement).
-    pub trend_bytes_per_second: Option<f64>,
+    pub(crate) trend_bytes_per_second: Option<f64>,
     /// The detector's predicted seconds until the limit.
-    pub seconds_to_limit: Option<f64>,
+    pub(crate) seconds_to_limit: Option<f64>,
     /// Open descriptors of the group.
-    pub fds: Option<u64>,
+    pub(crate) fds: Option<u64>,
     /// TCP/UDP/unix sockets held by the group.
-    pub connections: Option<u64>,
+    pub(crate) connections: Option<u64>,
     /// Processes of the group and their descendants.
-    pub tasks: Option<u64>,
+    pub(crate) tasks: Option<u64>,
 }
 
 /// How a kill came to leakwatch's notice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum SeenBy {
+pub(crate) enum SeenBy {
     /// The pidfd of a target process woke the watcher; the counter was read at once.
     Pidfd,
     /// The kernel notified a change of v2 `memory.events`.
@@ -110,7 +110,7 @@ pub enum SeenBy {
 
 impl SeenBy {
     /// Log value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Pidfd => "pidfd",
             Self::EventsNotify => "events_notify",
@@ -124,21 +124,21 @@ impl SeenBy {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OomReport {
     /// When leakwatch saw it (Unix seconds).
-    pub at: f64,
+    pub(crate) at: f64,
     /// The `target` label value.
-    pub target: String,
+    pub(crate) target: String,
     /// How it was counted.
-    pub detection: Detection,
+    pub(crate) detection: Detection,
     /// How it was seen.
-    pub seen_by: SeenBy,
+    pub(crate) seen_by: SeenBy,
     /// Kills this report covers.
-    pub kills: u64,
+    pub(crate) kills: u64,
     /// The processes that died (when known).
-    pub pids: Vec<i32>,
+    pub(crate) pids: Vec<i32>,
     /// The cgroup path as `/proc/PID/cgroup` gave it.
-    pub cgroup: Option<String>,
+    pub(crate) cgroup: Option<String>,
     /// The samples before the kill, oldest first.
-    pub samples: Vec<PremortemSample>,
+    pub(crate) samples: Vec<PremortemSample>,
     /// The last lines of each log source (lossy UTF-8, cut at `oom::report::REPORT_LINE_BYTES`).
-    pub logs: BTreeMap<String, Vec<String>>,
+    pub(crate) logs: BTreeMap<String, Vec<String>>,
 }

@@ -21,11 +21,11 @@ use sha2::{Digest, Sha256};
 use super::file::BcryptHash;
 
 /// Outcomes kept per kind (successes, failures).
-pub const CACHE_ENTRIES: usize = 64;
+pub(crate) const CACHE_ENTRIES: usize = 64;
 
 /// Users and their bcrypt hashes.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Users {
+pub(crate) struct Users {
     hashes: BTreeMap<String, BcryptHash>,
     /// Checked for unknown users: never matches, costs what a known user's check costs.
     fake: String,
@@ -39,7 +39,7 @@ impl std::fmt::Debug for Users {
 
 impl Users {
     /// Users from checked hashes; `None` when there are none (no auth).
-    pub fn new(hashes: BTreeMap<String, BcryptHash>) -> Option<Users> {
+    pub(crate) fn new(hashes: BTreeMap<String, BcryptHash>) -> Option<Users> {
         if hashes.is_empty() {
             return None;
         }
@@ -49,7 +49,7 @@ impl Users {
 
     /// Users from `name → hash` text (the leakwatch config's `logs.basic_auth_users`); the
     /// error is the key path of the user whose hash is bad (`key.name`) and what is wrong.
-    pub fn parse(key: &str, map: &BTreeMap<String, String>) -> Result<Option<Users>, (String, String)> {
+    pub(crate) fn parse(key: &str, map: &BTreeMap<String, String>) -> Result<Option<Users>, (String, String)> {
         let mut hashes = BTreeMap::new();
         for (name, hash) in map {
             let hash = BcryptHash::parse(hash).map_err(|e| (format!("{key}.{name}"), e))?;
@@ -59,7 +59,7 @@ impl Users {
     }
 
     /// The user names.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
         self.hashes.keys().map(String::as_str)
     }
 
@@ -99,27 +99,27 @@ fn fake_hash(cost: u32) -> String {
 /// A swappable user set (for the log endpoints' `logs.basic_auth_users`): a config reload
 /// replaces it with [`SharedUsers::replace`] and the next request sees the new users.
 #[derive(Debug, Clone, Default)]
-pub struct SharedUsers(Arc<RwLock<Option<Arc<Users>>>>);
+pub(crate) struct SharedUsers(Arc<RwLock<Option<Arc<Users>>>>);
 
 impl SharedUsers {
     /// A handle over `users` (`None`: not configured).
-    pub fn new(users: Option<Users>) -> Self {
+    pub(crate) fn new(users: Option<Users>) -> Self {
         Self(Arc::new(RwLock::new(users.map(Arc::new))))
     }
 
     /// The users now.
-    pub fn current(&self) -> Option<Arc<Users>> {
+    pub(crate) fn current(&self) -> Option<Arc<Users>> {
         self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
     /// Replaces the users for every later request.
-    pub fn replace(&self, users: Option<Users>) {
+    pub(crate) fn replace(&self, users: Option<Users>) {
         *self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = users.map(Arc::new);
     }
 }
 
 /// The `user:password` of an `Authorization: Basic` header, as bytes.
-pub fn basic_credentials(headers: &HeaderMap) -> Option<(Vec<u8>, Vec<u8>)> {
+pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<(Vec<u8>, Vec<u8>)> {
     let value = headers.get(AUTHORIZATION)?.as_bytes();
     let (scheme, rest) = value.split_at_checked(6)?;
     if !scheme.eq_ignore_ascii_case(b"basic ") {
@@ -132,7 +132,7 @@ pub fn basic_credentials(headers: &HeaderMap) -> Option<(Vec<u8>, Vec<u8>)> {
 
 /// Checks credentials against user sets, caching outcomes. One per server.
 #[derive(Debug, Default)]
-pub struct Verifier {
+pub(crate) struct Verifier {
     successes: Mutex<Cache>,
     failures: Mutex<Cache>,
     /// One bcrypt at a time (it is CPU-bound; more would only queue on the blocking pool).
@@ -141,7 +141,7 @@ pub struct Verifier {
 
 impl Verifier {
     /// Whether the request's basic credentials name one of `users` with the right password.
-    pub async fn check(&self, users: &Users, headers: &HeaderMap) -> bool {
+    pub(crate) async fn check(&self, users: &Users, headers: &HeaderMap) -> bool {
         let Some((user, password)) = basic_credentials(headers) else { return false };
         let (hash, known) = users.hash_for(&user);
         let key = cache_key(&user, hash, &password);

@@ -13,56 +13,56 @@ use serde::Deserialize;
 /// The whole file. Every key is optional; an empty file serves plain HTTP without auth.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct WebFile {
+pub(crate) struct WebFile {
     /// TLS; plain HTTP when absent or empty.
     #[serde(deserialize_with = "null_is_default")]
-    pub tls_server_config: TlsFile,
+    pub(crate) tls_server_config: TlsFile,
     /// Response headers and HTTP/2.
     #[serde(deserialize_with = "null_is_default")]
-    pub http_server_config: HttpFile,
+    pub(crate) http_server_config: HttpFile,
     /// User name → bcrypt hash; empty or absent: no basic auth.
     #[serde(deserialize_with = "null_is_default")]
-    pub basic_auth_users: BTreeMap<String, BcryptHash>,
+    pub(crate) basic_auth_users: BTreeMap<String, BcryptHash>,
     /// A token bucket over all requests.
     #[serde(deserialize_with = "null_is_default")]
-    pub rate_limit: RateLimitFile,
+    pub(crate) rate_limit: RateLimitFile,
 }
 
 /// `tls_server_config:`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct TlsFile {
+pub(crate) struct TlsFile {
     /// Inline PEM certificate (chain).
-    pub cert: String,
+    pub(crate) cert: String,
     /// Inline PEM private key.
-    pub key: String,
+    pub(crate) key: String,
     /// Inline PEM client CA certificates.
-    pub client_ca: String,
+    pub(crate) client_ca: String,
     /// Certificate (chain) file, relative to the web config file's directory.
-    pub cert_file: String,
+    pub(crate) cert_file: String,
     /// Private key file.
-    pub key_file: String,
+    pub(crate) key_file: String,
     /// Client certificate policy (Go's `tls.ClientAuthType` names).
-    pub client_auth_type: ClientAuth,
+    pub(crate) client_auth_type: ClientAuth,
     /// Client CA certificates file.
-    pub client_ca_file: String,
+    pub(crate) client_ca_file: String,
     /// A client certificate must carry one of these SANs (DNS, email, IP or URI).
-    pub client_allowed_sans: Option<Vec<String>>,
+    pub(crate) client_allowed_sans: Option<Vec<String>>,
     /// Lowest TLS version; default TLS12.
-    pub min_version: Option<TlsVersion>,
+    pub(crate) min_version: Option<TlsVersion>,
     /// Highest TLS version; default TLS13.
-    pub max_version: Option<TlsVersion>,
+    pub(crate) max_version: Option<TlsVersion>,
     /// TLS 1.2 cipher suites in preference order (Go names); empty: the defaults.
-    pub cipher_suites: Vec<Cipher>,
+    pub(crate) cipher_suites: Vec<Cipher>,
     /// Whether the server's order of `cipher_suites` wins; default true.
-    pub prefer_server_cipher_suites: Option<bool>,
+    pub(crate) prefer_server_cipher_suites: Option<bool>,
     /// Key exchange groups in preference order (Go names); empty: the defaults.
-    pub curve_preferences: Vec<Curve>,
+    pub(crate) curve_preferences: Vec<Curve>,
 }
 
 impl TlsFile {
     /// Whether any TLS field is set (exporter-toolkit's rule: otherwise plain HTTP).
-    pub fn is_enabled(&self) -> bool {
+    pub(crate) fn is_enabled(&self) -> bool {
         [&self.cert, &self.key, &self.client_ca, &self.cert_file, &self.key_file, &self.client_ca_file]
             .iter()
             .any(|s| !s.is_empty())
@@ -73,22 +73,22 @@ impl TlsFile {
 /// `http_server_config:`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct HttpFile {
+pub(crate) struct HttpFile {
     /// HTTP/2 over TLS; accepted, but leakwatch serves HTTP/1.1 only.
-    pub http2: Option<bool>,
+    pub(crate) http2: Option<bool>,
     /// Extra response headers, from the allowed set.
     #[serde(deserialize_with = "null_is_default")]
-    pub headers: Headers,
+    pub(crate) headers: Headers,
 }
 
 /// `rate_limit:` — `interval` between requests (0 disables) and `burst`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RateLimitFile {
+pub(crate) struct RateLimitFile {
     /// Time between two requests; 0 or absent disables the limiter.
-    pub interval: GoDuration,
+    pub(crate) interval: GoDuration,
     /// Requests allowed in a burst.
-    pub burst: u32,
+    pub(crate) burst: u32,
 }
 
 /// A string value checked by `check`; its errors carry the value's own line and column.
@@ -116,7 +116,7 @@ fn null_is_default<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: 
 }
 
 /// Parses the file's text; the error names the key, line and column.
-pub fn parse(text: &str) -> Result<WebFile, String> {
+pub(crate) fn parse(text: &str) -> Result<WebFile, String> {
     if text.trim().is_empty() {
         return Ok(WebFile::default());
     }
@@ -145,16 +145,16 @@ fn hide_string_values(message: &str) -> String {
 
 /// Go's `tls.ClientAuthType`, by name.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ClientAuth {
+pub(crate) struct ClientAuth {
     /// The policy.
-    pub kind: ClientAuthKind,
+    pub(crate) kind: ClientAuthKind,
     /// Set to a non-empty value in the file (which turns TLS on).
     named: bool,
 }
 
 /// The client certificate policies.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum ClientAuthKind {
+pub(crate) enum ClientAuthKind {
     /// No certificate requested.
     #[default]
     NoClientCert,
@@ -192,7 +192,7 @@ impl<'de> Deserialize<'de> for ClientAuth {
 
 /// A TLS version, by exporter-toolkit name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum TlsVersion {
+pub(crate) enum TlsVersion {
     /// TLS 1.0 (not implemented by rustls).
     Tls10,
     /// TLS 1.1 (not implemented by rustls).
@@ -205,7 +205,7 @@ pub enum TlsVersion {
 
 impl TlsVersion {
     /// The name in the file, e.g. `TLS12`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Tls10 => "TLS10",
             Self::Tls11 => "TLS11",
@@ -229,7 +229,7 @@ impl<'de> Deserialize<'de> for TlsVersion {
 
 /// The cipher suite names Go's `tls.CipherSuites()` returns (the ones exporter-toolkit accepts),
 /// plus the four RSA key-exchange suites older Go releases listed there.
-pub const CIPHER_NAMES: &[&str] = &[
+pub(crate) const CIPHER_NAMES: &[&str] = &[
     "TLS_AES_128_GCM_SHA256",
     "TLS_AES_256_GCM_SHA384",
     "TLS_CHACHA20_POLY1305_SHA256",
@@ -251,7 +251,7 @@ pub const CIPHER_NAMES: &[&str] = &[
 
 /// A cipher suite, by Go name (one of [`CIPHER_NAMES`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cipher(pub &'static str);
+pub(crate) struct Cipher(pub(crate) &'static str);
 
 impl<'de> Deserialize<'de> for Cipher {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -267,7 +267,7 @@ impl<'de> Deserialize<'de> for Cipher {
 
 /// A key exchange group, by exporter-toolkit name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Curve {
+pub(crate) enum Curve {
     /// NIST P-256.
     P256,
     /// NIST P-384.
@@ -292,7 +292,7 @@ impl<'de> Deserialize<'de> for Curve {
 
 /// A bcrypt hash (`$2a$`, `$2b$`, `$2x$` or `$2y$`, cost 4..=31), checked when parsed.
 #[derive(Clone, PartialEq, Eq)]
-pub struct BcryptHash(pub String);
+pub(crate) struct BcryptHash(pub(crate) String);
 
 impl fmt::Debug for BcryptHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -303,7 +303,7 @@ impl fmt::Debug for BcryptHash {
 impl BcryptHash {
     /// Checks `text` is a usable bcrypt hash; the error never repeats the text (it may be a
     /// password written by mistake).
-    pub fn parse(text: &str) -> Result<BcryptHash, String> {
+    pub(crate) fn parse(text: &str) -> Result<BcryptHash, String> {
         let parts: bcrypt::HashParts = text
             .parse()
             .map_err(|e| format!("not a bcrypt hash ({e}); hash passwords with `htpasswd -nBC 10 \"\"`"))?;
@@ -314,7 +314,7 @@ impl BcryptHash {
     }
 
     /// The hash's cost factor.
-    pub fn cost(&self) -> u32 {
+    pub(crate) fn cost(&self) -> u32 {
         self.0.parse::<bcrypt::HashParts>().map(|p| p.get_cost()).unwrap_or(10)
     }
 }
@@ -326,7 +326,7 @@ impl<'de> Deserialize<'de> for BcryptHash {
 }
 
 /// The response headers exporter-toolkit allows, with their allowed values (empty: any).
-pub const ALLOWED_HEADERS: &[(&str, &[&str])] = &[
+pub(crate) const ALLOWED_HEADERS: &[(&str, &[&str])] = &[
     ("Strict-Transport-Security", &[]),
     ("X-Content-Type-Options", &["nosniff"]),
     ("X-Frame-Options", &["deny", "sameorigin"]),
@@ -336,7 +336,7 @@ pub const ALLOWED_HEADERS: &[(&str, &[&str])] = &[
 
 /// `http_server_config.headers`, checked against [`ALLOWED_HEADERS`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Headers(pub Vec<(String, String)>);
+pub(crate) struct Headers(pub(crate) Vec<(String, String)>);
 
 impl<'de> Deserialize<'de> for Headers {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -378,7 +378,7 @@ impl<'de> Deserialize<'de> for Headers {
 
 /// A Go duration (`1s`, `1.5h`, `300ms`, `1h30m`) or an integer count of nanoseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct GoDuration(pub Duration);
+pub(crate) struct GoDuration(pub(crate) Duration);
 
 impl<'de> Deserialize<'de> for GoDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -406,7 +406,7 @@ impl<'de> Deserialize<'de> for GoDuration {
 
 /// Parses Go's `time.ParseDuration` syntax (non-negative): decimal numbers with units
 /// `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`, e.g. `1h30m` or `1.5s`; `0` alone is zero.
-pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_go_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("invalid duration {text:?}: expected e.g. 1s, 500ms or 1h30m");
     let s = text.strip_prefix('+').unwrap_or(text);
     if s == "0" {

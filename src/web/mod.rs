@@ -6,10 +6,10 @@
 //! exporter-toolkit, which reads the file on every request, leakwatch picks up a changed file at
 //! the next request ([`LiveWebConfig`]); a bad new file keeps the previous one and logs why.
 
-pub mod auth;
+pub(crate) mod auth;
 mod file;
 mod rate;
-pub mod tls;
+pub(crate) mod tls;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -17,29 +17,29 @@ use std::time::Duration;
 
 use hyper::header::{HeaderName, HeaderValue};
 
-pub use auth::{SharedUsers, Users, Verifier};
-pub use rate::RateLimit;
+pub(crate) use auth::{SharedUsers, Users, Verifier};
+pub(crate) use rate::RateLimit;
 
 /// The largest web config file accepted.
-pub const MAX_WEB_CONFIG_BYTES: u64 = 1 << 20;
+pub(crate) const MAX_WEB_CONFIG_BYTES: u64 = 1 << 20;
 
 /// A checked web configuration.
-pub struct WebConfig {
+pub(crate) struct WebConfig {
     /// The file it came from.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// TLS, when `tls_server_config` sets anything.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
     /// Basic auth users, when any are listed.
-    pub users: Option<Users>,
+    pub(crate) users: Option<Users>,
     /// Headers added to every response.
-    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     /// The request rate limit, when `rate_limit.interval` is not 0.
-    pub rate_limit: Option<RateLimit>,
+    pub(crate) rate_limit: Option<RateLimit>,
     /// What the file asks that leakwatch serves differently (logged at startup).
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
     /// The files it consists of (itself, certificate, key and client CA files), with what each
     /// is: no log source may read them ([`crate::logs::guard`]).
-    pub files: Vec<(&'static str, PathBuf)>,
+    pub(crate) files: Vec<(&'static str, PathBuf)>,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -56,7 +56,7 @@ impl std::fmt::Debug for WebConfig {
 impl WebConfig {
     /// Reads and checks the file (and the certificate and key it names). The error starts with
     /// the file's path.
-    pub fn load(path: &Path) -> Result<WebConfig, String> {
+    pub(crate) fn load(path: &Path) -> Result<WebConfig, String> {
         let at = |e: String| format!("{}: {e}", path.display());
         // A regular file only, opened without blocking (see crate::fsread).
         let bytes = crate::fsread::read_capped(path, MAX_WEB_CONFIG_BYTES).map_err(|e| e.to_string())?;
@@ -108,13 +108,13 @@ impl WebConfig {
 
 /// The web config in force: re-read when its file changes (one `stat` per request decides).
 #[derive(Debug)]
-pub struct LiveWebConfig {
+pub(crate) struct LiveWebConfig {
     state: Mutex<(Arc<WebConfig>, Option<tls::Stamp>)>,
 }
 
 impl LiveWebConfig {
     /// Starts from a config loaded at startup.
-    pub fn new(config: Arc<WebConfig>) -> Self {
+    pub(crate) fn new(config: Arc<WebConfig>) -> Self {
         let stamp = tls::Stamp::of(&config.path);
         Self { state: Mutex::new((config, stamp)) }
     }
@@ -122,7 +122,7 @@ impl LiveWebConfig {
     /// The config now: reloaded first if the file changed since the last look. A file that no
     /// longer loads, or that would turn TLS on or off (never a silent downgrade to plain HTTP;
     /// that takes a restart), keeps the previous config (logged once per change).
-    pub fn current(&self) -> Arc<WebConfig> {
+    pub(crate) fn current(&self) -> Arc<WebConfig> {
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let path = state.0.path.clone();
         let now = tls::Stamp::of(&path);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 /// The bucket.
 #[derive(Debug)]
-pub struct RateLimit {
+pub(crate) struct RateLimit {
     interval: Duration,
     burst: u32,
     state: Mutex<(f64, Instant)>,
@@ -15,12 +15,12 @@ pub struct RateLimit {
 
 impl RateLimit {
     /// A full bucket of `burst` tokens, refilled one per `interval` (not zero).
-    pub fn new(interval: Duration, burst: u32) -> Self {
+    pub(crate) fn new(interval: Duration, burst: u32) -> Self {
         Self { interval, burst, state: Mutex::new((f64::from(burst), Instant::now())) }
     }
 
     /// Takes a token if one is there.
-    pub fn allow(&self) -> bool {
+    pub(crate) fn allow(&self) -> bool {
         self.allow_at(Instant::now())
     }
 

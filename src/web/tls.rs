@@ -37,7 +37,7 @@ const SYSTEM_CA_FILES: &[&str] = &[
 ];
 
 /// The system CA bundle: `SSL_CERT_FILE`, else the first of the usual files that exists.
-pub fn system_ca_file() -> Option<PathBuf> {
+pub(crate) fn system_ca_file() -> Option<PathBuf> {
     std::env::var_os("SSL_CERT_FILE")
         .map(PathBuf::from)
         .into_iter()
@@ -47,7 +47,11 @@ pub fn system_ca_file() -> Option<PathBuf> {
 
 /// Builds the server config; `dir` is the web config file's directory (relative paths are
 /// under it). Values rustls cannot honour add a line to `warnings`.
-pub fn server_config(tls: &TlsFile, dir: &Path, warnings: &mut Vec<String>) -> Result<Arc<ServerConfig>, String> {
+pub(crate) fn server_config(
+    tls: &TlsFile,
+    dir: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<Arc<ServerConfig>, String> {
     let cert = pem_source("cert", &tls.cert, "cert_file", &tls.cert_file, dir, warnings)
         .ok_or("tls_server_config: missing one of cert or cert_file")?;
     let key = pem_source("key", &tls.key, "key_file", &tls.key_file, dir, warnings)
@@ -126,7 +130,7 @@ impl Pem {
 /// A file's device, inode, size and change times: what a rewrite or a symlink swap (a
 /// Kubernetes Secret's `..data`) changes, read with one `stat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stamp {
+pub(crate) struct Stamp {
     dev: u64,
     ino: u64,
     len: u64,
@@ -136,7 +140,7 @@ pub struct Stamp {
 
 impl Stamp {
     /// The stamp of `path` (following symlinks); `None` when it cannot be read.
-    pub fn of(path: &Path) -> Option<Stamp> {
+    pub(crate) fn of(path: &Path) -> Option<Stamp> {
         std::fs::metadata(path).ok().map(|m| Stamp {
             dev: m.dev(),
             ino: m.ino(),

@@ -8,6 +8,7 @@ use std::process::Command;
 
 use crate::promtool::promtool;
 use crate::support::{binary, TempDir};
+use leakwatch::metric_names as n;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -303,10 +304,10 @@ fn the_generated_prediction_rules_fire_and_resolve_when_the_engine_does() {
         (0.2 + grown + saw + 0.004 * (t / 37.0).sin()) * limit
     };
     let families = [
-        "leakwatch_memory_utilization_ratio",
-        "leakwatch_memory_limit_bytes",
-        "leakwatch_trend_time_to_limit_seconds",
-        "leakwatch_trend_memory_slope_bytes_per_second",
+        n::MEMORY_UTILIZATION_RATIO,
+        n::MEMORY_LIMIT_BYTES,
+        n::TREND_TIME_TO_LIMIT_SECONDS,
+        n::TREND_MEMORY_SLOPE_BYTES_PER_SECOND,
     ];
     let minutes = 300;
     let mut engine = Engine::new(rules);
@@ -334,7 +335,7 @@ fn the_generated_prediction_rules_fire_and_resolve_when_the_engine_does() {
         }
         .render();
         for (name, value) in exported(&body, &families) {
-            if let Some(rest) = name.strip_prefix("leakwatch_memory_utilization_ratio") {
+            if let Some(rest) = name.strip_prefix(n::MEMORY_UTILIZATION_RATIO) {
                 labels = rest.to_owned();
             }
             let values = series.entry(name).or_default();

@@ -1,17 +1,17 @@
 //! A bounded ring of log lines, capped in lines AND bytes.
 //!
-//! [`storage`] holds the lines: texts back to back in one byte ring (no allocation per line) and
+//! `storage` holds the lines: texts back to back in one byte ring (no allocation per line) and
 //! a 16-byte entry per line ([`LINE_OVERHEAD_BYTES`]: timestamp, position, length and "cut"
 //! flag; the sequence number is implicit). **`max_bytes` caps everything a ring allocates, the
 //! entries included**: a ring never holds more than `max_bytes` of memory, whatever `max_lines`
-//! says (see [`storage`] for how the entries and the text share it).
+//! says (see `storage` for how the entries and the text share it).
 //!
 //! Readers never hold lines: a page ([`LogRing::read`]) copies what it needs into one buffer, and a
 //! [`Subscription`] is just a cursor (the next sequence number) plus a wake-up channel. A
 //! subscriber that falls behind finds its cursor older than the oldest line held: it is told how
 //! many lines it missed and continues from the oldest, so a slow reader costs the writer nothing.
 
-pub mod storage;
+pub(crate) mod storage;
 mod subscribe;
 
 use std::ops::Range;
@@ -78,11 +78,11 @@ pub struct RingStats {
     /// Lines pushed out by newer ones (line or byte cap).
     pub evicted_total: u64,
     /// Lines cut at `max_line_bytes`.
-    pub cut_total: u64,
+    pub(crate) cut_total: u64,
     /// Lines subscribers missed because they fell behind the ring.
     pub lagged_total: u64,
     /// Subscribers now.
-    pub subscribers: usize,
+    pub(crate) subscribers: usize,
     /// Line entries the ring has room for without reallocating (each [`LINE_OVERHEAD_BYTES`]).
     pub line_capacity: usize,
     /// Text bytes the ring has room for without reallocating.
@@ -92,7 +92,7 @@ pub struct RingStats {
 impl RingStats {
     /// Bytes counted against `max_bytes`, as the cap counts them: the text held plus
     /// [`LINE_OVERHEAD_BYTES`] per entry slot. Near `max_bytes` once the ring evicts.
-    pub fn counted_bytes(&self) -> usize {
+    pub(crate) fn counted_bytes(&self) -> usize {
         self.bytes + self.line_capacity * LINE_OVERHEAD_BYTES
     }
 }
@@ -103,7 +103,7 @@ pub struct LineRef<'a> {
     /// Sequence number, 1 for the source's first line, never reused.
     pub seq: u64,
     /// When the line was stored, in microseconds since the Unix epoch.
-    pub ts_us: u64,
+    pub(crate) ts_us: u64,
     /// The text as read (not necessarily UTF-8), without its newline; ends with [`CUT_MARKER`] when cut.
     pub text: &'a [u8],
     /// Whether the line was cut at `max_line_bytes`.
@@ -140,9 +140,9 @@ pub struct Page {
     /// Whether more matching lines lie beyond this page in the read direction.
     pub more: bool,
     /// The ring's oldest sequence number at the time of the read.
-    pub first_seq: u64,
+    pub(crate) first_seq: u64,
     /// The ring's next sequence number at the time of the read.
-    pub next_seq: u64,
+    pub(crate) next_seq: u64,
 }
 
 impl Page {
@@ -167,13 +167,13 @@ impl Page {
     }
 
     /// Total text bytes.
-    pub fn text_bytes(&self) -> usize {
+    pub(crate) fn text_bytes(&self) -> usize {
         self.text.len()
     }
 }
 
 /// A predicate over a line's text: `true` keeps the line.
-pub type LineFilter<'a> = dyn Fn(&[u8]) -> bool + 'a;
+pub(crate) type LineFilter<'a> = dyn Fn(&[u8]) -> bool + 'a;
 
 /// The subscriber cap was reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -218,7 +218,7 @@ impl LogRing {
     }
 
     /// Ends every subscription once it has read what the ring holds (the source was removed).
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.latest.send_modify(|_| {});
     }
