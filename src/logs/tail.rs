@@ -280,18 +280,14 @@ impl Tailer {
     fn drain(&mut self) {
         let Some(mut cur) = self.current.take() else { return };
         let mut buf = std::mem::take(&mut self.buf);
+        let print_len = cur.fingerprint.bytes().len();
         match read_to_eof(&mut cur, &mut buf, &self.source, &mut self.splitter) {
             Ok(0) => {}
             Ok(_) => self.last_data = Instant::now(),
             Err(e) => self.problem(format!("{}: read failed: {e}", cur.path.display())),
         }
-        if !cur.fingerprint.is_complete() {
-            if let Ok(fp) = Fingerprint::read(&cur.file) {
-                if cur.fingerprint.continues_in(&fp) {
-                    self.discovery.read_print(&fp);
-                    cur.fingerprint = fp;
-                }
-            }
+        if cur.fingerprint.bytes().len() > print_len {
+            self.discovery.read_print(&cur.fingerprint);
         }
         self.buf = buf;
         self.current = Some(cur);
@@ -471,6 +467,13 @@ fn read_to_eof(cur: &mut Current, buf: &mut [u8], source: &LogSource, splitter: 
                 // them and the offset for the truncation check, which recovers the old file's
                 // bytes from the copy and reads the new one from its start.
                 if rewritten(cur) {
+                    return Ok(total);
+                }
+                // An incomplete fingerprint (the file was empty or short when it was taken) is
+                // completed from the bytes read, never from a later look at the file: one
+                // taken after another truncation and rewrite would make the next generation pass
+                // for this one, and its bytes from mid-line join this one's unfinished line.
+                if !cur.fingerprint.is_complete() && !cur.fingerprint.extend_from(cur.offset, &buf[..n]) {
                     return Ok(total);
                 }
                 cur.offset += n as u64;
@@ -831,6 +834,43 @@ mod tests {
         want.extend(lines(100..105).lines().map(|l| (l.to_owned(), false)));
         assert_eq!(got, want);
         assert_eq!(source.stats().truncations, 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The garbled line of a loaded back-to-back copytruncate run (issue 17): a file truncated
+    /// to empty has an empty fingerprint, which matched anything. Taken again from the file
+    /// after a read, it was the next generation's when the file had been truncated and
+    /// rewritten meanwhile; that generation, read from the old offset, joined its mid-line bytes
+    /// to the unfinished line. The fingerprint is completed from the bytes read now.
+    #[test]
+    fn a_fingerprint_completed_from_the_bytes_read_catches_the_next_rewrite() {
+        let dir = std::env::temp_dir().join(format!("leakwatch-tail-empty-print-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("app.log");
+        std::fs::write(&path, "").unwrap();
+        let limits = RingLimits { max_lines: 100, max_bytes: 1 << 20, max_line_bytes: 1024, max_subscribers: 1 };
+        let source = LogSource::new("app", SourceKind::File { pattern: path.display().to_string() }, limits);
+        let (mut splitter, mut buf) = (LineSplitter::new(1024), vec![0; READ_CHUNK]);
+        let (file, meta) = open_file(&path).unwrap();
+        let found = Found {
+            file: Arc::new(file),
+            path: path.clone(),
+            id: FileId::of(&meta),
+            seen: 0,
+            truncated: 0,
+            truncations: 0,
+        };
+        let (mut cur, _) = start_reading(found, None).unwrap();
+        assert!(cur.fingerprint.bytes().is_empty());
+        std::fs::write(&path, "seq=1 gen one\nseq=2 gen o").unwrap();
+        assert_eq!(read_to_eof(&mut cur, &mut buf, &source, &mut splitter).unwrap(), 25);
+        assert_eq!(cur.fingerprint.bytes(), b"seq=1 gen one\nseq=2 gen o");
+        // Truncated and rewritten past the offset before the next read.
+        std::fs::write(&path, "seq=3 gen two, longer than generation one\n").unwrap();
+        assert_eq!(read_to_eof(&mut cur, &mut buf, &source, &mut splitter).unwrap(), 0, "nothing from mid-line");
+        assert_eq!(source.stats().ring.lines, 1, "only seq=1; seq=2 waits, never joined to gen two");
+        assert!(rewritten(&cur), "the truncation check sees the rewrite");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
