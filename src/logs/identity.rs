@@ -59,6 +59,25 @@ impl Fingerprint {
         self.0.len() == FINGERPRINT_BYTES
     }
 
+    /// Completes an incomplete fingerprint from `bytes`, read from the file at offset `at`.
+    /// Returns false when they disagree with the bytes already seen (the file was rewritten).
+    pub fn extend_from(&mut self, at: u64, bytes: &[u8]) -> bool {
+        let Ok(at) = usize::try_from(at) else { return true };
+        if at >= FINGERPRINT_BYTES {
+            return true;
+        }
+        let seen = self.0.len();
+        let overlap = seen.saturating_sub(at).min(bytes.len());
+        if self.0[at.min(seen)..at.min(seen) + overlap] != bytes[..overlap] {
+            return false;
+        }
+        if at <= seen {
+            let more = &bytes[overlap..bytes.len().min(FINGERPRINT_BYTES - at)];
+            self.0.extend_from_slice(more);
+        }
+        true
+    }
+
     /// Whether `now` (read later from the same or another file) starts like this one: the bytes
     /// both have seen agree and `now` is not shorter. An empty fingerprint matches anything.
     pub(crate) fn continues_in(&self, now: &Fingerprint) -> bool {
@@ -94,5 +113,22 @@ mod tests {
         let meta = std::fs::metadata(&path).unwrap();
         assert_eq!(FileId::of(&meta), FileId::of(&r.metadata().unwrap()));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_fingerprint_is_completed_from_bytes_read_and_catches_a_disagreement() {
+        let mut fp = Fingerprint(b"abc".to_vec());
+        assert!(fp.extend_from(0, b"abcdef"));
+        assert_eq!(fp.bytes(), b"abcdef");
+        assert!(fp.extend_from(6, b"gh"));
+        assert!(fp.extend_from(2, b"cdefghij"));
+        assert_eq!(fp.bytes(), b"abcdefghij");
+        assert!(!fp.extend_from(1, b"bX"), "rewritten");
+        assert_eq!(fp.bytes(), b"abcdefghij");
+        assert!(fp.extend_from(20, b"zz"), "past what was seen: nothing to add");
+        assert_eq!(fp.bytes(), b"abcdefghij");
+        let mut fp = Fingerprint::default();
+        assert!(fp.extend_from(0, &[b'x'; 300]));
+        assert!(fp.is_complete());
     }
 }

@@ -82,6 +82,15 @@ impl LineSplitter {
         self.partial_cut = false;
     }
 
+    /// Emits the unfinished line, if any, as a cut line: the bytes that would have ended it are
+    /// gone (the file was truncated under it), so it must not pass for a line written whole.
+    pub fn cut_off(&mut self, emit: impl FnMut(&[u8], bool)) {
+        if !self.partial.is_empty() {
+            self.partial_cut = true;
+        }
+        self.flush(emit);
+    }
+
     fn append(&mut self, bytes: &[u8]) {
         let room = self.max_line_bytes - self.partial.len();
         if bytes.len() > room {
@@ -139,6 +148,17 @@ mod tests {
         let mut s = LineSplitter::new(100);
         s.skip_first_line();
         assert_eq!(split(&mut s, &[b"tail of a line", b" still\nwhole\n"]), vec![("whole".into(), false)]);
+    }
+
+    #[test]
+    fn an_unfinished_line_cut_off_is_emitted_as_cut() {
+        let mut s = LineSplitter::new(100);
+        assert_eq!(split(&mut s, &[b"whole\nhalf of a"]), vec![("whole".into(), false)]);
+        let mut out = Vec::new();
+        s.cut_off(|l, cut| out.push((l.to_vec(), cut)));
+        assert_eq!(out, vec![(b"half of a".to_vec(), true)]);
+        assert!(!s.has_partial());
+        s.cut_off(|_, _| panic!("nothing unfinished"));
     }
 
     #[test]

@@ -263,22 +263,26 @@ impl Tailer {
         });
     }
 
+    /// Stores the unfinished line as cut (its end was truncated away).
+    fn cut_partial(&mut self) {
+        let mut writer = self.source.ring.writer();
+        self.splitter.cut_off(|line, cut| {
+            writer.push(line, cut);
+        });
+    }
+
     /// Reads the open file from its offset to EOF.
     fn drain(&mut self) {
         let Some(mut cur) = self.current.take() else { return };
         let mut buf = std::mem::take(&mut self.buf);
+        let print_len = cur.fingerprint.bytes().len();
         match read_to_eof(&mut cur, &mut buf, &self.source, &mut self.splitter) {
             Ok(0) => {}
             Ok(_) => self.last_data = Instant::now(),
             Err(e) => self.problem(format!("{}: read failed: {e}", cur.path.display())),
         }
-        if !cur.fingerprint.is_complete() {
-            if let Ok(fp) = Fingerprint::read(&cur.file) {
-                if cur.fingerprint.continues_in(&fp) {
-                    self.discovery.read_print(&fp);
-                    cur.fingerprint = fp;
-                }
-            }
+        if cur.fingerprint.bytes().len() > print_len {
+            self.discovery.read_print(&cur.fingerprint);
         }
         self.buf = buf;
         self.current = Some(cur);
@@ -312,7 +316,10 @@ impl Tailer {
         // watcher would take the real one for a second truncation.
         let size = cur.file.metadata().map_or(size, |m| m.len());
         let recovered = self.recover_from_copy();
-        self.flush_partial();
+        // An unfinished line here lost its end to the truncation (or to the gap between the copy
+        // and the truncation): stored as cut, never joined to the new file's first bytes and
+        // never passed off as a line written whole.
+        self.cut_partial();
         // A rewrite past the offset may have been noted by the watcher as the new file's size.
         let (noted, (later, later_bytes)) = self.discovery.truncated_from(size);
         let before = match noted {
@@ -360,12 +367,15 @@ impl Tailer {
             }
         }
         let Some((_, file, len)) = best else { return 0 };
-        let mut offset = cur.offset;
+        let (mut offset, print) = (cur.offset, cur.fingerprint.clone());
         let mut buf = std::mem::take(&mut self.buf);
         while offset < len {
             let want = buf.len().min((len - offset) as usize);
             match file.read_at(&mut buf[..want], offset) {
                 Ok(0) | Err(_) => break,
+                // The copy rewritten in place since it was chosen (the next copytruncate's copy
+                // over it): these bytes are another generation's; left, and counted lost.
+                Ok(_) if !Fingerprint::read(&file).is_ok_and(|fp| print.continues_in(&fp)) => break,
                 Ok(n) => {
                     offset += n as u64;
                     SourceCounters::add(&self.counters().bytes_read, n as u64);
@@ -452,6 +462,13 @@ fn read_to_eof(cur: &mut Current, buf: &mut [u8], source: &LogSource, splitter: 
                 // them and the offset for the truncation check, which recovers the old file's
                 // bytes from the copy and reads the new one from its start.
                 if rewritten(cur) {
+                    return Ok(total);
+                }
+                // An incomplete fingerprint (the file was empty or short when it was taken) is
+                // completed from the bytes read, never from a later look at the file: one
+                // taken after another truncation and rewrite would make the next generation pass
+                // for this one, and its bytes from mid-line join this one's unfinished line.
+                if !cur.fingerprint.is_complete() && !cur.fingerprint.extend_from(cur.offset, &buf[..n]) {
                     return Ok(total);
                 }
                 cur.offset += n as u64;
@@ -777,6 +794,78 @@ mod tests {
         let stats = source.stats();
         assert_eq!((stats.lost_lines, stats.rotations), (0, 2), "{stats:?}");
         assert_eq!(seqs(&source), (0..250).collect::<Vec<_>>(), "every line once, in order");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The garbled line of the back-to-back truncation runs (issue 17): a reader can see half a
+    /// line (a write straddling a page is visible page by page); the file is truncated before
+    /// the rest is read. That half was stored as a whole line, a line nobody wrote; it is stored
+    /// cut now, and the new file's lines follow intact.
+    #[test]
+    fn an_unfinished_line_at_a_truncation_is_stored_cut() {
+        let dir = std::env::temp_dir().join(format!("leakwatch-tail-cut-at-trunc-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("app.log");
+        std::fs::write(&path, lines(0..10) + "seq=000000010 half").unwrap();
+        let limits = RingLimits { max_lines: 1000, max_bytes: 1 << 20, max_line_bytes: 1024, max_subscribers: 1 };
+        let source = Arc::new(LogSource::new("app", SourceKind::File { pattern: path.display().to_string() }, limits));
+        let mut tailer = Tailer::new(source.clone()).unwrap();
+        tailer.step();
+        assert_eq!(source.stats().ring.lines, 10, "the half line waits for its end");
+        // `> app.log` (no copy), and the next generation, shorter than the offset.
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
+        std::fs::write(&path, lines(100..105)).unwrap();
+        tailer.step();
+        let page = source.ring.read(
+            crate::logs::ring::Cursor::After(0),
+            crate::logs::ring::ReadLimits { lines: usize::MAX, bytes: usize::MAX },
+            None,
+        );
+        let got: Vec<(String, bool)> =
+            page.iter().map(|l| (String::from_utf8_lossy(l.text).into_owned(), l.cut)).collect();
+        let mut want: Vec<(String, bool)> = lines(0..10).lines().map(|l| (l.to_owned(), false)).collect();
+        want.push((format!("seq=000000010 half{}", crate::logs::ring::CUT_MARKER), true));
+        want.extend(lines(100..105).lines().map(|l| (l.to_owned(), false)));
+        assert_eq!(got, want);
+        assert_eq!(source.stats().truncations, 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The garbled line of a loaded back-to-back copytruncate run (issue 17): a file truncated
+    /// to empty has an empty fingerprint, which matched anything. Taken again from the file
+    /// after a read, it was the next generation's when the file had been truncated and
+    /// rewritten meanwhile; that generation, read from the old offset, joined its mid-line bytes
+    /// to the unfinished line. The fingerprint is completed from the bytes read now.
+    #[test]
+    fn a_fingerprint_completed_from_the_bytes_read_catches_the_next_rewrite() {
+        let dir = std::env::temp_dir().join(format!("leakwatch-tail-empty-print-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("app.log");
+        std::fs::write(&path, "").unwrap();
+        let limits = RingLimits { max_lines: 100, max_bytes: 1 << 20, max_line_bytes: 1024, max_subscribers: 1 };
+        let source = LogSource::new("app", SourceKind::File { pattern: path.display().to_string() }, limits);
+        let (mut splitter, mut buf) = (LineSplitter::new(1024), vec![0; READ_CHUNK]);
+        let (file, meta) = open_file(&path).unwrap();
+        let found = Found {
+            file: Arc::new(file),
+            path: path.clone(),
+            id: FileId::of(&meta),
+            seen: 0,
+            truncated: 0,
+            truncations: 0,
+        };
+        let (mut cur, _) = start_reading(found, None).unwrap();
+        assert!(cur.fingerprint.bytes().is_empty());
+        std::fs::write(&path, "seq=1 gen one\nseq=2 gen o").unwrap();
+        assert_eq!(read_to_eof(&mut cur, &mut buf, &source, &mut splitter).unwrap(), 25);
+        assert_eq!(cur.fingerprint.bytes(), b"seq=1 gen one\nseq=2 gen o");
+        // Truncated and rewritten past the offset before the next read.
+        std::fs::write(&path, "seq=3 gen two, longer than generation one\n").unwrap();
+        assert_eq!(read_to_eof(&mut cur, &mut buf, &source, &mut splitter).unwrap(), 0, "nothing from mid-line");
+        assert_eq!(source.stats().ring.lines, 1, "only seq=1; seq=2 waits, never joined to gen two");
+        assert!(rewritten(&cur), "the truncation check sees the rewrite");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use leakwatch::logs::ring::{Cursor, ReadLimits, RingLimits};
+use leakwatch::logs::ring::{Cursor, ReadLimits, RingLimits, CUT_MARKER};
 use leakwatch::logs::tail::{TailThread, Tailer};
 use leakwatch::logs::{LogSource, SourceKind};
 
@@ -718,9 +718,9 @@ fn log_tail_rotation_table() {
     let (rotations, per_file) = (50u64, 1000u64);
     println!();
     println!(
-        "| rotation | writer | lines written | lost (measured) | duplicated | garbled | lost (reported) | rotations + truncations seen |"
+        "| rotation | writer | lines written | lost (measured) | duplicated | cut | garbled | lost (reported) | rotations + truncations seen |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for file_time in [Duration::from_millis(100), Duration::ZERO] {
         // Back to back, a deleted file nobody opened yet gives its inode to the next one: the
         // writer cannot show that the path names another file, so delete+recreate is paced only
@@ -762,18 +762,33 @@ fn log_tail_rotation_table() {
                 (line(seq).strip_suffix('\n') == std::str::from_utf8(text).ok()).then_some(seq)
             };
             let seqs: Vec<u64> = page.iter().filter_map(|l| intact(l.text)).collect();
-            let garbled = page.len() - seqs.len();
+            // A line whose end was truncated away is stored cut: the start of a line written,
+            // marked. Anything else is garbled.
+            let cut_short = |cut: bool, text: &[u8]| -> Option<()> {
+                let start = text.strip_suffix(CUT_MARKER.as_bytes()).filter(|_| cut)?;
+                let seq: u64 = std::str::from_utf8(start.get(..13)?).ok()?.strip_prefix("seq=")?.parse().ok()?;
+                line(seq).as_bytes().starts_with(start).then_some(())
+            };
+            let cut = page.iter().filter(|l| intact(l.text).is_none() && cut_short(l.cut, l.text).is_some()).count();
+            let garbled = page.len() - seqs.len() - cut;
             let unique: std::collections::BTreeSet<u64> = seqs.iter().copied().collect();
             let (lost, dup) = (written.lines - unique.len() as u64, seqs.len() as u64 - unique.len() as u64);
             let writer = if file_time.is_zero() { "back to back" } else { "paced" };
             println!(
-                "| {} | {writer} | {} | {lost} | {dup} | {garbled} | {} | {} |",
+                "| {} | {writer} | {} | {lost} | {dup} | {cut} | {garbled} | {} | {} |",
                 kind.name(),
                 written.lines,
                 stats.lost_lines,
                 stats.truncations + stats.rotations
             );
             assert_eq!(dup, 0, "{kind:?}: no line stored twice");
+            let odd: Vec<String> = page
+                .iter()
+                .filter(|l| intact(l.text).is_none() && cut_short(l.cut, l.text).is_none())
+                .take(3)
+                .map(|l| format!("{}: {:?}", l.seq, String::from_utf8_lossy(l.text)))
+                .collect();
+            assert_eq!(garbled, 0, "{kind:?}: no line stored that was never written: {odd:?}");
             // Lost lines are reported from lost bytes over the mean line length (these lines vary
             // from 14 to 190 bytes): the bytes are what must never be over-counted.
             let lost_bytes: u64 =
