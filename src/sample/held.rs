@@ -151,6 +151,12 @@ mod tests {
     fn a_process_that_exits_is_read_through_a_fresh_open_and_unread_files_are_closed() {
         let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
         let path = PathBuf::from(format!("/proc/{}/comm", child.id()));
+        // Until the child has exec'd, its `comm` is the test thread's name.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read(&path).unwrap() != b"sleep\n" {
+            assert!(std::time::Instant::now() < deadline, "sleep never exec'd");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let mut held = HeldFiles::default();
         assert_eq!(held.read(&path).unwrap(), b"sleep\n");
         held.end_pass();
