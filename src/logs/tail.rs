@@ -706,16 +706,41 @@ mod tests {
         page.iter().map(|l| std::str::from_utf8(&l.text[4..13]).unwrap().parse().unwrap()).collect()
     }
 
-    /// A follower reading `app.log` (lines 0..100) in a new directory, and that file (still
-    /// open) renamed to `app.log.2`: the path now names file S (lines 100..200).
-    fn rotated_once(tag: &str) -> (PathBuf, PathBuf, Arc<LogSource>, Tailer) {
+    /// A fresh temp directory holding `app.log` with `content`.
+    fn temp_log(tag: &str, content: &str) -> (PathBuf, PathBuf) {
         let dir = std::env::temp_dir().join(format!("leakwatch-tail-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("app.log");
-        std::fs::write(&path, lines(0..100)).unwrap();
-        let limits = RingLimits { max_lines: 1000, max_bytes: 1 << 20, max_line_bytes: 1024, max_subscribers: 1 };
-        let source = Arc::new(LogSource::new("app", SourceKind::File { pattern: path.display().to_string() }, limits));
+        std::fs::write(&path, content).unwrap();
+        (dir, path)
+    }
+
+    /// A file source named `app` following `path`, its ring capped at `max_lines`.
+    fn file_source(path: &Path, max_lines: usize) -> LogSource {
+        let limits = RingLimits { max_lines, max_bytes: 1 << 20, max_line_bytes: 1024, max_subscribers: 1 };
+        LogSource::new("app", SourceKind::File { pattern: path.display().to_string() }, limits)
+    }
+
+    /// `path` opened and read from its start, as the follower's current file.
+    fn reading_from_start(path: &Path) -> Current {
+        let (file, meta) = open_file(path).unwrap();
+        let found = Found {
+            file: Arc::new(file),
+            path: path.to_path_buf(),
+            id: FileId::of(&meta),
+            seen: 0,
+            truncated: 0,
+            truncations: 0,
+        };
+        start_reading(found, None).unwrap().0
+    }
+
+    /// A follower reading `app.log` (lines 0..100) in a new directory, and that file (still
+    /// open) renamed to `app.log.2`: the path now names file S (lines 100..200).
+    fn rotated_once(tag: &str) -> (PathBuf, PathBuf, Arc<LogSource>, Tailer) {
+        let (dir, path) = temp_log(tag, &lines(0..100));
+        let source = Arc::new(file_source(&path, 1000));
         let mut tailer = Tailer::new(source.clone()).unwrap();
         tailer.step();
         assert_eq!(seqs(&source), (0..100).collect::<Vec<_>>());
@@ -803,13 +828,8 @@ mod tests {
     /// cut now, and the new file's lines follow intact.
     #[test]
     fn an_unfinished_line_at_a_truncation_is_stored_cut() {
-        let dir = std::env::temp_dir().join(format!("leakwatch-tail-cut-at-trunc-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("app.log");
-        std::fs::write(&path, lines(0..10) + "seq=000000010 half").unwrap();
-        let limits = RingLimits { max_lines: 1000, max_bytes: 1 << 20, max_line_bytes: 1024, max_subscribers: 1 };
-        let source = Arc::new(LogSource::new("app", SourceKind::File { pattern: path.display().to_string() }, limits));
+        let (dir, path) = temp_log("cut-at-trunc", &(lines(0..10) + "seq=000000010 half"));
+        let source = Arc::new(file_source(&path, 1000));
         let mut tailer = Tailer::new(source.clone()).unwrap();
         tailer.step();
         assert_eq!(source.stats().ring.lines, 10, "the half line waits for its end");
@@ -839,24 +859,10 @@ mod tests {
     /// to the unfinished line. The fingerprint is completed from the bytes read now.
     #[test]
     fn a_fingerprint_completed_from_the_bytes_read_catches_the_next_rewrite() {
-        let dir = std::env::temp_dir().join(format!("leakwatch-tail-empty-print-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("app.log");
-        std::fs::write(&path, "").unwrap();
-        let limits = RingLimits { max_lines: 100, max_bytes: 1 << 20, max_line_bytes: 1024, max_subscribers: 1 };
-        let source = LogSource::new("app", SourceKind::File { pattern: path.display().to_string() }, limits);
+        let (dir, path) = temp_log("empty-print", "");
+        let source = file_source(&path, 100);
         let (mut splitter, mut buf) = (LineSplitter::new(1024), vec![0; READ_CHUNK]);
-        let (file, meta) = open_file(&path).unwrap();
-        let found = Found {
-            file: Arc::new(file),
-            path: path.clone(),
-            id: FileId::of(&meta),
-            seen: 0,
-            truncated: 0,
-            truncations: 0,
-        };
-        let (mut cur, _) = start_reading(found, None).unwrap();
+        let mut cur = reading_from_start(&path);
         assert!(cur.fingerprint.bytes().is_empty());
         std::fs::write(&path, "seq=1 gen one\nseq=2 gen o").unwrap();
         assert_eq!(read_to_eof(&mut cur, &mut buf, &source, &mut splitter).unwrap(), 25);
@@ -871,24 +877,10 @@ mod tests {
 
     #[test]
     fn bytes_of_a_file_rewritten_past_the_offset_are_left_for_the_truncation_check() {
-        let dir = std::env::temp_dir().join(format!("leakwatch-tail-rewrite-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("app.log");
-        std::fs::write(&path, "seq=1 old\nseq=2 old\n").unwrap();
-        let limits = RingLimits { max_lines: 100, max_bytes: 1 << 20, max_line_bytes: 1024, max_subscribers: 1 };
-        let source = LogSource::new("app", SourceKind::File { pattern: path.display().to_string() }, limits);
-        let mut splitter = LineSplitter::new(1024);
-        let mut buf = vec![0; READ_CHUNK];
-        let (file, meta) = open_file(&path).unwrap();
-        let found = Found {
-            file: Arc::new(file),
-            path: path.clone(),
-            id: FileId::of(&meta),
-            seen: 0,
-            truncated: 0,
-            truncations: 0,
-        };
-        let (mut cur, _) = start_reading(found, None).unwrap();
+        let (dir, path) = temp_log("rewrite", "seq=1 old\nseq=2 old\n");
+        let source = file_source(&path, 100);
+        let (mut splitter, mut buf) = (LineSplitter::new(1024), vec![0; READ_CHUNK]);
+        let mut cur = reading_from_start(&path);
         assert_eq!(read_to_eof(&mut cur, &mut buf, &source, &mut splitter).unwrap(), 20);
         // copytruncate, and the writer went on past the old offset before the next read.
         std::fs::write(&path, "seq=3 new line, longer than the old file\n").unwrap();
