@@ -209,6 +209,8 @@ pub const LOG_READ_ERRORS_TOTAL: &str = "leakwatch_log_read_errors_total";
 pub const LOG_REFUSALS_TOTAL: &str = "leakwatch_log_refusals_total";
 /// Bytes written but never read.
 pub(crate) const LOG_LOST_BYTES_TOTAL: &str = "leakwatch_log_lost_bytes_total";
+/// Losses of unknown size (`reason`).
+pub const LOG_UNKNOWN_LOSSES_TOTAL: &str = "leakwatch_log_unknown_losses_total";
 /// Lines lost (`reason`).
 pub const LOG_LINES_DROPPED_TOTAL: &str = "leakwatch_log_lines_dropped_total";
 /// Lines held.

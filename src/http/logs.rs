@@ -416,6 +416,9 @@ struct SourceJson {
     lines_missed_by_subscribers: u64,
     lines_lost_in_truncation: u64,
     bytes_lost: u64,
+    /// Losses of unknown size by reason (`rotation`, `truncation`, `overflow`): while any is
+    /// above 0, the two counts above are lower bounds.
+    unknown_losses: crate::logs::UnknownLosses,
     rotations: u64,
     truncations: u64,
     read_errors: u64,
@@ -448,6 +451,7 @@ impl From<&LogSourceStats> for SourceJson {
             lines_missed_by_subscribers: s.ring.lagged_total,
             lines_lost_in_truncation: s.lost_lines,
             bytes_lost: s.lost_bytes,
+            unknown_losses: s.unknown_losses,
             rotations: s.rotations,
             truncations: s.truncations,
             read_errors: s.read_errors,

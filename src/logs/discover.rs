@@ -22,6 +22,18 @@
 //!
 //! Between reads the watcher also notes the size of the file being read: that is what a later
 //! truncation is measured against (see `Discovery::truncated_from`).
+//!
+//! **Files never opened.** A file renamed over, shifted off a numbered chain, deleted, or a
+//! symlink switched away from it before any look cannot be opened, and leaves no size behind. But
+//! its arrival at the path is a queued directory event ([`super::events`]): once the directory is
+//! watched, the files that *appeared* at the path are counted from events, the files *accounted
+//! for* (queued to be read, or counted lost by their size) by the looks, and every look settles
+//! the difference: `appeared − accounted`, at its largest so far, is the number of files never
+//! opened (`SourceCounters::unread_files`). A file is counted as appeared before the look its
+//! event starts, and an event comes after its file arrived, so a file the look opens (at the path,
+//! found beside it by identity, or as a rotated sibling) is never counted. Files accounted for
+//! without an event (a sibling that was never at the path; one that arrived just before the watch
+//! began) offset later ones: the count is a lower bound, exact when each file arrived by an event.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -31,6 +43,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::SystemTime;
 
+use super::events::EventKind;
 use super::identity::{FileId, Fingerprint};
 use super::tail::{is_glob, open_file, resolve};
 use super::{LogSource, SourceCounters};
@@ -100,6 +113,14 @@ struct State {
     /// Truncations seen after that one before the follower looked, and the bytes of the whole
     /// generations they took (written after one truncation, gone at the next: never read).
     later: (u64, u64),
+    /// Files are counted in `appeared` and `accounted` (the directory is watched).
+    counting: bool,
+    /// Files that appeared at the path by directory events.
+    appeared: u64,
+    /// Files queued to be read, or counted lost by their size.
+    accounted: u64,
+    /// Files counted as never opened: `appeared − accounted` at its largest.
+    unread: u64,
 }
 
 /// The files found for one source, shared by its watcher thread and its follower.
@@ -160,6 +181,17 @@ impl Hook {
     }
 }
 
+/// What a look at the path found.
+#[derive(Debug)]
+enum Opened {
+    /// A file not queued or read before, opened.
+    New(Found),
+    /// The last file queued or read.
+    Same,
+    /// No file (or one deleted between the look and its open).
+    Missing,
+}
+
 /// What the watcher noted of a truncated file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Noted {
@@ -167,15 +199,6 @@ pub(crate) enum Noted {
     ShrunkFrom(u64),
     /// It did not see it shrink; its last size noted (the new content's, if rewritten past it).
     Size(u64),
-}
-
-/// What the watcher saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum EventKind {
-    /// A file's data changed: only sizes are noted.
-    Data,
-    /// Names in a directory changed (or anything else): the path is resolved again.
-    Names,
 }
 
 impl State {
@@ -186,6 +209,13 @@ impl State {
         }
         self.known.push_back((id, Arc::downgrade(file)));
         self.newest = Some(file.clone());
+    }
+
+    /// Notes a file queued to be read, or counted lost by its size.
+    fn account(&mut self) {
+        if self.counting {
+            self.accounted += 1;
+        }
     }
 
     /// Whether `id` is a file queued or read and still open.
@@ -217,13 +247,51 @@ impl Discovery {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// A directory event: notes the size of the file being read and, for name changes, opens
-    /// a new file the path names.
+    /// A directory event: notes the size of the file being read and, for anything but a data
+    /// change, opens a new file the path names. A file that appeared at the path is counted
+    /// before that look (see the module doc); an overflow of the event queue is counted.
     pub(crate) fn on_event(&self, kind: EventKind) {
         self.observe();
-        if kind == EventKind::Names {
-            // The follower reports problems on its own pass.
-            let _ = self.discover();
+        match kind {
+            EventKind::Data => return,
+            EventKind::Names => {}
+            EventKind::Appeared => {
+                let mut state = self.lock();
+                if state.counting {
+                    state.appeared += 1;
+                }
+            }
+            EventKind::Overflow => {
+                SourceCounters::add(&self.source.counters.event_overflows, 1);
+                tracing::warn!(source = %self.source.name,
+                    "the file event queue overflowed: files may have come and gone unseen (not counted)");
+            }
+        }
+        // The follower reports problems on its own pass.
+        let _ = self.discover();
+    }
+
+    /// From now on, files that appear at the path by directory events are counted, and so are
+    /// the files accounted for (the follower calls it once the path's directory is watched: a
+    /// file that arrived before had no event).
+    pub(crate) fn count_files(&self) {
+        self.lock().counting = true;
+    }
+
+    /// Counts the files that appeared at the path and were never opened nor counted by their
+    /// size, since the last settling (after each look that went through; see the module doc).
+    fn settle(&self) {
+        let new = {
+            let mut state = self.lock();
+            let unread = state.appeared.saturating_sub(state.accounted);
+            let new = unread.saturating_sub(state.unread);
+            state.unread += new;
+            new
+        };
+        if new > 0 {
+            SourceCounters::add(&self.source.counters.unread_files, new);
+            tracing::warn!(source = %self.source.name, files = new,
+                "files appeared at the path and were gone before they could be opened: their lines are lost, uncounted");
         }
     }
 
@@ -256,7 +324,23 @@ impl Discovery {
     /// message when the path names something that cannot be read.
     pub(crate) fn discover(&self) -> Result<(), String> {
         let _looking = self.looking.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let Some(mut newest) = self.open_path()? else { return Ok(()) };
+        // Settled only after a look that saw every file that was at the path: one that stopped at
+        // a missing path (mid-rotation) did not list the rotated siblings.
+        let complete = self.look()?;
+        if complete {
+            self.settle();
+        }
+        Ok(())
+    }
+
+    /// [`Discovery::discover`], under its lock; true when the path's file and its rotated
+    /// siblings were looked at (or the path still names the last file known).
+    fn look(&self) -> Result<bool, String> {
+        let mut newest = match self.open_path()? {
+            Opened::New(found) => found,
+            Opened::Same => return Ok(true),
+            Opened::Missing => return Ok(false),
+        };
         // Files that were at the path and renamed away before anyone saw them (several renames
         // between two looks): newer than the newest file known, oldest first, before this one.
         // A sibling is older than the path's file only if the path still names that file after
@@ -279,8 +363,8 @@ impl Discovery {
             }
             looks += 1;
             match self.open_path() {
-                Ok(Some(next)) => earlier.push((stamp_of(&newest), std::mem::replace(&mut newest, next))),
-                Ok(None) | Err(_) => break false,
+                Ok(Opened::New(next)) => earlier.push((stamp_of(&newest), std::mem::replace(&mut newest, next))),
+                Ok(_) | Err(_) => break false,
             }
         };
         // Oldest first ([`Stamp`]); on equal times a file the path named before comes before a
@@ -306,6 +390,7 @@ impl Discovery {
                     continue;
                 }
                 state.remember(f.id, &f.file);
+                state.account();
                 state.pending.push_back(f);
                 if state.pending.len() > MAX_PENDING_FILES {
                     given_up.extend(state.pending.pop_front());
@@ -319,19 +404,20 @@ impl Discovery {
             tracing::warn!(source = %self.source.name, path = %lost.path.display(), lines, bytes,
                 "more than {MAX_PENDING_FILES} rotated files waiting: the oldest is given up and counted as lost");
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Resolves the path; opens the file it names when it is not the last one queued or read.
-    /// `None`: nothing new (or it was deleted before the open: counted as lost).
+    /// [`Opened::Same`]: nothing new; [`Opened::Missing`]: no file there (or it was deleted
+    /// before the open: counted as lost).
     ///
     /// The path is looked at (`stat`) before it is opened, and a rotation may come in between:
     /// then the file opened is not the one looked at ([`Discovery::left_path`] finds where that
     /// one went), and the size looked at is not the opened file's.
-    fn open_path(&self) -> Result<Option<Found>, String> {
+    fn open_path(&self) -> Result<Opened, String> {
         let (path, meta) = match resolve(&self.pattern) {
             Ok(Some(found)) => found,
-            Ok(None) => return Ok(None),
+            Ok(None) => return Ok(Opened::Missing),
             Err(e) => return Err(format!("{}: {e}", self.pattern)),
         };
         if !meta.is_file() {
@@ -345,7 +431,7 @@ impl Discovery {
         }
         let looked = FileId::of(&meta);
         if self.lock().last == Some(looked) {
-            return Ok(None);
+            return Ok(Opened::Same);
         }
         #[cfg(test)]
         self.hook.run(Point::PathOpened, &path);
@@ -361,13 +447,13 @@ impl Discovery {
             if let Some(renamed) = self.left_path(&path, looked, meta.len()) {
                 super::guard::admit(&self.source, &self.pattern, &renamed.path, &renamed.file)?;
                 // The path's new file (if any) is opened again by the next look.
-                return Ok(Some(renamed));
+                return Ok(Opened::New(renamed));
             }
         }
-        let Some((file, opened)) = opened else { return Ok(None) };
+        let Some((file, opened)) = opened else { return Ok(Opened::Missing) };
         let id = FileId::of(&opened);
         if self.lock().last == Some(id) {
-            return Ok(None);
+            return Ok(Opened::Same);
         }
         // The size looked at is this file's only if it is the file looked at (a smaller size now
         // then means it was truncated, or replaced by a new file reusing its inode: lost bytes).
@@ -375,7 +461,7 @@ impl Discovery {
         // Checked before the file is remembered: a refused one is looked at again at the next pass
         // (another link to the same file is refused for its own reason, a fixed path is followed).
         super::guard::admit(&self.source, &self.pattern, &path, &file)?;
-        Ok(Some(Found { file: Arc::new(file), path, id, seen, truncated: 0, truncations: 0 }))
+        Ok(Opened::New(Found { file: Arc::new(file), path, id, seen, truncated: 0, truncations: 0 }))
     }
 
     /// The file `id` (of `size` bytes when looked at) left `path` before it could be opened.
@@ -413,6 +499,7 @@ impl Discovery {
             }
         }
         self.count_lost(size, None);
+        self.lock().account();
         tracing::warn!(source = %self.source.name, path = %path.display(), bytes = size,
             "a rotated file was deleted (or moved away) before it could be opened: its bytes are counted as lost");
         None

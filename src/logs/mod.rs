@@ -8,6 +8,7 @@
 
 pub(crate) mod capture;
 pub mod discover;
+pub(crate) mod events;
 pub(crate) mod follow;
 pub(crate) mod guard;
 pub(crate) mod identity;
@@ -62,6 +63,12 @@ pub struct SourceCounters {
     pub(crate) lost_lines: AtomicU64,
     /// Bytes known to be lost without entering the ring.
     pub(crate) lost_bytes: AtomicU64,
+    /// Files that named the path (directory events say so) and were never opened: their bytes
+    /// are unknown, so not in `lost_bytes` (see `Discovery::settle`).
+    pub(crate) unread_files: AtomicU64,
+    /// Times the kernel's queue of file events overflowed: events, and with them files, were
+    /// missed uncounted.
+    pub(crate) event_overflows: AtomicU64,
     /// Read errors (permission, I/O) while following the source.
     pub(crate) read_errors: AtomicU64,
     /// Opens refused by the [`guard`] (a link to a secret, a special file, outside the allowed
@@ -157,6 +164,14 @@ impl LogSource {
             truncations: load(&self.counters.truncations),
             lost_lines: load(&self.counters.lost_lines),
             lost_bytes: load(&self.counters.lost_bytes),
+            unknown_losses: UnknownLosses {
+                rotation: load(&self.counters.unread_files),
+                // Every truncation: bytes written after the last size seen and before the
+                // truncation can never be excluded (a write's IN_MODIFY and the truncation's are
+                // one event when merged in the queue, and the truncation resets the file's times).
+                truncation: load(&self.counters.truncations),
+                overflow: load(&self.counters.event_overflows),
+            },
             read_errors: load(&self.counters.read_errors),
             refusals: load(&self.counters.refusals),
             refused: self.counters.refused.lock().unwrap_or_else(|p| p.into_inner()).clone(),
@@ -188,6 +203,8 @@ pub struct LogSourceStats {
     pub lost_lines: u64,
     /// See `SourceCounters::lost_bytes`.
     pub lost_bytes: u64,
+    /// Losses of unknown size: while any moves, `lost_lines` and `lost_bytes` are lower bounds.
+    pub unknown_losses: UnknownLosses,
     /// See [`SourceCounters::read_errors`].
     pub(crate) read_errors: u64,
     /// See [`SourceCounters::refusals`].
@@ -196,6 +213,27 @@ pub struct LogSourceStats {
     pub(crate) refused: Option<String>,
     /// See [`SourceCounters::problem`].
     pub(crate) problem: Option<String>,
+}
+
+/// Losses leakwatch knows of but cannot measure, by reason (the `reason` label of
+/// `leakwatch_log_unknown_losses_total`). Where all three stay at 0, the lines and bytes counted
+/// lost are the loss, exactly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct UnknownLosses {
+    /// Files that named the path and were never opened (renamed over, shifted off a numbered
+    /// chain, deleted, a symlink switched away from them, all before anyone looked).
+    pub rotation: u64,
+    /// Truncations (each one: what was written after the last size seen is unknowable).
+    pub truncation: u64,
+    /// Overflows of the kernel's file event queue (files may have come and gone unseen).
+    pub overflow: u64,
+}
+
+impl UnknownLosses {
+    /// Each reason's label and count.
+    pub(crate) fn by_reason(&self) -> [(&'static str, u64); 3] {
+        [("rotation", self.rotation), ("truncation", self.truncation), ("overflow", self.overflow)]
+    }
 }
 
 impl LogSourceStats {

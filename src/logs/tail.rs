@@ -9,7 +9,8 @@
 //! miss or drop events.
 //!
 //! The watcher's thread also finds the files (`Discovery`, in `discover.rs`): on every event
-//! it opens a new file the path names and queues it, so rotations cannot outrun the follower.
+//! it opens a new file the path names and queues it, so rotations cannot outrun the follower;
+//! files that arrived at the path (`events.rs`) and were gone before any look are counted.
 //!
 //! Each wake-up is one [`Tailer::step`]:
 //! 1. **Truncation** of the open file: `fstat` size below the read offset or below a size seen
@@ -48,7 +49,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 
-use super::discover::{Discovery, EventKind, Found, Noted};
+use super::discover::{Discovery, Found, Noted};
+use super::events::{EventKind, EventSorter};
 use super::identity::{FileId, Fingerprint};
 use super::lines::LineSplitter;
 use super::{LogSource, SourceCounters, SourceKind};
@@ -171,6 +173,10 @@ impl Tailer {
         if let Some(w) = &mut self.watch {
             let current = self.current.as_ref().map(|c| c.path.as_path());
             w.update(&self.pattern, current);
+            if w.ready {
+                // From here on every file that arrives at the path is a directory event.
+                self.discovery.count_files();
+            }
         }
     }
 
@@ -586,6 +592,7 @@ impl DirWatch {
 pub struct TailThread {
     stop: Arc<AtomicBool>,
     paused: Arc<AtomicBool>,
+    watcher_paused: Arc<AtomicBool>,
     wake: SyncSender<()>,
     join: JoinHandle<()>,
 }
@@ -600,8 +607,14 @@ impl TailThread {
         let discovery = tailer.discovery.clone();
         let mut prioritized = false;
         let name = source.name.clone();
+        let mut sorter = EventSorter::new(&tailer.pattern);
+        let watcher_paused = Arc::new(AtomicBool::new(false));
+        let pausing_watcher = watcher_paused.clone();
         match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            use notify::event::{EventKind as Kind, ModifyKind};
+            // Test hook: the events wait in the kernel's queue, in order.
+            while pausing_watcher.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             if !prioritized {
                 prioritized = true;
                 // A file that lives a few ms must be opened before it is deleted, and a size
@@ -614,11 +627,7 @@ impl TailThread {
                         "file watcher thread at the default priority (nice {WATCHER_NICE} refused: {e}; needs CAP_SYS_NICE)"),
                 }
             }
-            let kind = match event.map(|e| e.kind) {
-                Ok(Kind::Modify(ModifyKind::Data(_)) | Kind::Access(_)) => EventKind::Data,
-                _ => EventKind::Names,
-            };
-            discovery.on_event(kind);
+            discovery.on_event(sorter.sort(&event));
             let _ = events.try_send(());
         }) {
             Ok(watcher) => {
@@ -632,7 +641,15 @@ impl TailThread {
         let join = std::thread::Builder::new()
             .name(format!("tail-{}", source.name))
             .spawn(move || run(tailer, &woken, &stopping, &pausing))?;
-        Ok(Self { stop, paused, wake, join })
+        Ok(Self { stop, paused, watcher_paused, wake, join })
+    }
+
+    /// Test hook: a paused watcher thread handles no file event (they wait in the kernel's
+    /// queue, in order), as a starved one: with the follower paused too, nothing looks at the
+    /// path. Resume the watcher before the follower (the follower's change of the watched
+    /// directories waits for the watcher thread).
+    pub fn pause_watcher(&self, paused: bool) {
+        self.watcher_paused.store(paused, Ordering::Release);
     }
 
     /// Test hook: a paused follower reads nothing (the watcher still opens the files it finds),
@@ -647,6 +664,7 @@ impl TailThread {
 
     /// Stops the thread after a last read, and waits for it.
     pub fn stop(self) {
+        self.watcher_paused.store(false, Ordering::Release);
         self.stop.store(true, Ordering::Release);
         let _ = self.wake.try_send(());
         if self.join.join().is_err() {
@@ -819,6 +837,101 @@ mod tests {
         let stats = source.stats();
         assert_eq!((stats.lost_lines, stats.rotations), (0, 2), "{stats:?}");
         assert_eq!(seqs(&source), (0..250).collect::<Vec<_>>(), "every line once, in order");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A follower that read `app.log` (lines 0..100) in a new directory, counting files from
+    /// directory events from now on (as once the directory is watched).
+    fn counting(tag: &str) -> (PathBuf, PathBuf, Arc<LogSource>, Tailer) {
+        let (dir, path) = temp_log(tag, &lines(0..100));
+        let source = Arc::new(file_source(&path, 1000));
+        let mut tailer = Tailer::new(source.clone()).unwrap();
+        tailer.step();
+        tailer.discovery.count_files();
+        (dir, path, source, tailer)
+    }
+
+    /// The watcher, starved, handles the queued events of `n` files that appeared at the path.
+    fn appeared(tailer: &Tailer, n: usize) {
+        (0..n).for_each(|_| tailer.discovery.on_event(EventKind::Appeared));
+    }
+
+    /// `app.log.1`-only rotation three times before anyone looked: the second file was renamed
+    /// over by the third and never opened. Its bytes are unknown; the file is counted from the
+    /// three `IN_CREATE` events that come in after the fact, and nothing else is.
+    #[test]
+    fn a_file_renamed_over_before_any_look_is_counted_unread() {
+        let (dir, path, source, mut tailer) = counting("renamed-over");
+        for k in 1..=3 {
+            std::fs::rename(&path, dir.join("app.log.1")).unwrap();
+            std::fs::write(&path, lines(k * 100..k * 100 + 100)).unwrap();
+        }
+        appeared(&tailer, 3);
+        tailer.step();
+        let stats = source.stats();
+        assert_eq!(stats.unknown_losses.rotation, 1, "{stats:?}");
+        assert_eq!((stats.lost_lines, stats.lost_bytes), (0, 0), "its size was never seen: {stats:?}");
+        assert_eq!(seqs(&source), (0..100).chain(200..400).collect::<Vec<_>>());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Delete + recreate twice before any look: the first new file is gone unopened (the next one
+    /// may reuse its inode, so no identity tells them apart; the two events do).
+    #[test]
+    fn a_file_deleted_before_any_look_is_counted_unread_even_when_its_inode_is_reused() {
+        let (dir, path, source, mut tailer) = counting("deleted-unseen");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, lines(100..200)).unwrap();
+        let ino = std::fs::metadata(&path).unwrap().ino();
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, lines(200..300)).unwrap();
+        let reused = std::fs::metadata(&path).unwrap().ino() == ino;
+        appeared(&tailer, 2);
+        tailer.step();
+        let stats = source.stats();
+        assert_eq!(stats.unknown_losses.rotation, 1, "inode reused: {reused}; {stats:?}");
+        assert_eq!(seqs(&source), (0..100).chain(200..300).collect::<Vec<_>>());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// No false counts: a file renamed between the look and its open, found beside the path by
+    /// its identity and read, is accounted for; so is every file a look opened before its event
+    /// was handled.
+    #[test]
+    fn a_file_opened_late_by_its_identity_is_not_counted_unread() {
+        let (dir, path, source, mut tailer) = counting("late-open");
+        std::fs::rename(&path, dir.join("app.log.2")).unwrap();
+        std::fs::write(&path, lines(100..200)).unwrap();
+        let renamed = dir.join("app.log.1");
+        tailer.discovery.hook_at(Point::PathOpened, move |p| {
+            std::fs::rename(p, &renamed).unwrap();
+            std::fs::write(p, lines(200..250)).unwrap();
+        });
+        appeared(&tailer, 1); // S's event: its look meets the rename
+        tailer.step();
+        appeared(&tailer, 1); // the new file's event, handled after the look that opened it
+        let stats = source.stats();
+        assert_eq!((stats.unknown_losses, stats.lost_lines), (Default::default(), 0), "{stats:?}");
+        assert_eq!(seqs(&source), (0..250).collect::<Vec<_>>());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A look that finds the path missing (mid-rotation) has not listed the rotated siblings: it
+    /// settles nothing, or the file waiting at `app.log.1` would be counted, then read.
+    #[test]
+    fn a_look_at_a_missing_path_counts_nothing_unread() {
+        let (dir, path, source, mut tailer) = counting("missing-path");
+        std::fs::rename(&path, dir.join("app.log.1")).unwrap();
+        std::fs::write(&path, lines(100..200)).unwrap();
+        std::fs::rename(&path, dir.join("app.log.1")).unwrap();
+        appeared(&tailer, 1);
+        assert_eq!(source.stats().unknown_losses.rotation, 0);
+        std::fs::write(&path, lines(200..300)).unwrap();
+        appeared(&tailer, 1);
+        tailer.step();
+        let stats = source.stats();
+        assert_eq!(stats.unknown_losses.rotation, 0, "{stats:?}");
+        assert_eq!(seqs(&source), (0..300).collect::<Vec<_>>());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

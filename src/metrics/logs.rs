@@ -72,6 +72,19 @@ pub(crate) fn logs(out: &mut Vec<Family>, sources: &[LogSourceStats]) {
         }
     }
     out.push(dropped);
+    let mut unknown = Family::counter(
+        n::LOG_UNKNOWN_LOSSES_TOTAL,
+        "Losses leakwatch cannot measure, by reason: rotation (a file that appeared at the path and was gone \
+         before it could be opened), truncation (every truncation: what was written after the last size seen is \
+         unknowable), overflow (the file event queue overflowed). While none moves, the lines and bytes counted \
+         lost are exact; otherwise they are a lower bound.",
+    );
+    for s in sources {
+        for (reason, n) in s.unknown_losses.by_reason() {
+            unknown.add(&[("source", &s.name), ("reason", reason)], n as f64);
+        }
+    }
+    out.push(unknown);
     let gauges: [Row; 6] = [
         (n::LOG_BUFFER_LINES, "Lines held in the source's buffer.", |s| s.ring.lines as u64),
         (
