@@ -171,12 +171,15 @@ impl Tailer {
             self.flush_partial();
         }
         if let Some(w) = &mut self.watch {
-            let current = self.current.as_ref().map(|c| c.path.as_path());
-            w.update(&self.pattern, current);
-            if w.ready {
-                // From here on every file that arrives at the path is a directory event.
+            if !w.ready {
+                // Before the path's directory is watched (not after: the watcher thread could
+                // handle a file's event uncounted and count the file its look opens): files
+                // arriving from then on are directory events. One accounted for without an event
+                // (it came before the watch) only offsets a later one: a lower bound.
                 self.discovery.count_files();
             }
+            let current = self.current.as_ref().map(|c| c.path.as_path());
+            w.update(&self.pattern, current);
         }
     }
 
