@@ -156,12 +156,12 @@ use crate::metric_names::{
     CGROUP_MEMORY_PRESSURE_SECONDS_TOTAL, CLEANUPS_TOTAL, CLEANUP_FREED_BYTES_TOTAL, CONN_ACCEPT_QUEUE_LENGTH,
     CONN_ACCEPT_QUEUE_MAX_LENGTH, CONN_SOCKETS, CONN_STALE_SOCKETS, FD_OPEN, FD_UTILIZATION_RATIO,
     LOG_BUFFER_ALLOCATED_BYTES, LOG_BUFFER_BYTES, LOG_BUFFER_MAX_BYTES, LOG_LINES_DROPPED_TOTAL, LOG_LINES_TOTAL,
-    MEMORY_LIMIT_BYTES, MEMORY_USED_BYTES, MEMORY_UTILIZATION_RATIO, OWN_RESIDENT_MEMORY_BYTES, PEER_CONNECTIONS,
-    PEER_UTILIZATION_RATIO, PROCESS_CPU_SECONDS_TOTAL, PROCESS_MEMORY_BYTES, PROCESS_START_TIME_SECONDS,
-    PROCESS_THREADS, PSS_READ_SECONDS_TOTAL, SAMPLE_DURATION_SECONDS, SAMPLE_ERRORS_TOTAL, STRUCTURE_ALLOCATED_BYTES,
-    TARGET_CHANGES_TOTAL, TARGET_OOM_KILLS_TOTAL, TARGET_PROCESSES, TARGET_PROCESSES_MATCHED, TARGET_UP,
-    TASK_CONTEXT_SWITCHES_TOTAL, TASK_DESCENDANTS, TASK_STALE_DESCENDANTS, TREND_MEMORY_SLOPE_BYTES_PER_SECOND,
-    TREND_TIME_TO_LIMIT_SECONDS,
+    LOG_UNKNOWN_LOSSES_TOTAL, MEMORY_LIMIT_BYTES, MEMORY_USED_BYTES, MEMORY_UTILIZATION_RATIO,
+    OWN_RESIDENT_MEMORY_BYTES, PEER_CONNECTIONS, PEER_UTILIZATION_RATIO, PROCESS_CPU_SECONDS_TOTAL,
+    PROCESS_MEMORY_BYTES, PROCESS_START_TIME_SECONDS, PROCESS_THREADS, PSS_READ_SECONDS_TOTAL, SAMPLE_DURATION_SECONDS,
+    SAMPLE_ERRORS_TOTAL, STRUCTURE_ALLOCATED_BYTES, TARGET_CHANGES_TOTAL, TARGET_OOM_KILLS_TOTAL, TARGET_PROCESSES,
+    TARGET_PROCESSES_MATCHED, TARGET_UP, TASK_CONTEXT_SWITCHES_TOTAL, TASK_DESCENDANTS, TASK_STALE_DESCENDANTS,
+    TREND_MEMORY_SLOPE_BYTES_PER_SECOND, TREND_TIME_TO_LIMIT_SECONDS,
 };
 use Kind::{BarGauge, Stat, Table, TimeSeries};
 
@@ -346,12 +346,15 @@ fn logs_row() -> Row {
                 .describe("Lines per second stored in each source's buffer.")
                 .width(8),
             Panel::new(TimeSeries, "Lines dropped", "short", &format!("sum by (source, reason) (rate({LOG_LINES_DROPPED_TOTAL}{}[$__rate_interval]))", p("")), "{{source}} {{reason}}")
-                .describe("evicted: pushed out by newer lines (normal when full); subscriber_lag: a slow live reader missed them; truncation: lost in a copytruncate window.")
-                .width(8),
+                .describe("evicted: pushed out by newer lines (normal when full); subscriber_lag: a slow live reader missed them; truncation: lost in a copytruncate window or a rotated file gone (a lower bound while 'Losses of unknown size' moves).")
+                .width(6),
+            Panel::new(TimeSeries, "Losses of unknown size", "short", &format!("sum by (source, reason) (increase({LOG_UNKNOWN_LOSSES_TOTAL}{}[$__rate_interval]))", p("")), "{{source}} {{reason}}")
+                .describe("rotation: files that arrived at the path and were gone before they could be opened; truncation: every truncation (what was written after the last size seen is unknowable); overflow: the file event queue overflowed. While none moves, the lines dropped for truncation are exact.")
+                .width(6),
             Panel::new(TimeSeries, "Buffer fill", "percentunit", &format!("{LOG_BUFFER_BYTES}{} / {LOG_BUFFER_MAX_BYTES}{}", p(""), p("")), "{{pod}} {{source}}")
                 .describe("Bytes held (text + 16 per line entry) ÷ the buffer's byte cap.")
                 .steps(level_steps(Ratio::LogBufferFill))
-                .width(8),
+                .width(6),
         ],
     )
 }
