@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 17's closing table: each rotation kind x (quiet, loaded: two busy loops beside it), lines
-# lost and duplicated as measured against the lines written, and the loss leakwatch reported.
+# lost and duplicated as measured against the lines written, the loss leakwatch reported, and the
+# losses of unknown size it flagged (leakwatch_log_unknown_losses_total: rotation / truncation / overflow).
 # Prints one markdown table per load. About 2 x 60 s after the build.
 #
 #   bash benches/rotation_table.sh

@@ -272,8 +272,8 @@ impl Discovery {
     }
 
     /// From now on, files that appear at the path by directory events are counted, and so are
-    /// the files accounted for (the follower calls it once the path's directory is watched: a
-    /// file that arrived before had no event).
+    /// the files accounted for (the follower calls it after its first look, just before the
+    /// path's directory is watched: a file that arrived before had no event).
     pub(crate) fn count_files(&self) {
         self.lock().counting = true;
     }
@@ -291,7 +291,7 @@ impl Discovery {
         if new > 0 {
             SourceCounters::add(&self.source.counters.unread_files, new);
             tracing::warn!(source = %self.source.name, files = new,
-                "files appeared at the path and were gone before they could be opened: their lines are lost, uncounted");
+                "files arrived at the path and were gone before they could be opened: their lines are lost (their size is unknown)");
         }
     }
 
