@@ -268,7 +268,7 @@ def _multi_cluster():
             assert variables["job"]["hide"] == 0, (multi, name)
 
 
-@check("the monitors carry sampleLimit, relabelings, namespaceSelector, jobLabel and additionalLabels")
+@check("the monitors carry sampleLimit, relabelings, namespaceSelector, jobLabel, additionalLabels and detail")
 def _monitors():
     chart = helm.Chart.load(str(CHART))
     relabel = [{"targetLabel": "cluster", "replacement": "east"}]
@@ -282,6 +282,7 @@ def _monitors():
         "namespaceSelector": {"matchNames": ["shop", "web"]},
         "relabelings": relabel,
         "metricRelabelings": drop,
+        "detail": True,
     }
     docs = render(chart, {"serviceMonitor": settings, "podMonitor": settings})
     monitors = {d["kind"]: d for d in docs if d["kind"] in ("ServiceMonitor", "PodMonitor")}
@@ -295,6 +296,7 @@ def _monitors():
         assert spec["namespaceSelector"] == {"matchNames": ["shop", "web"]}, spec
         [endpoint] = spec.get("endpoints") or spec["podMetricsEndpoints"]
         assert endpoint["relabelings"] == relabel and endpoint["metricRelabelings"] == drop, endpoint
+        assert endpoint["params"] == {"detail": ["1"]}, f"{kind}: detail scrapes /metrics?detail=1: {endpoint}"
     # The defaults: sampleLimit 3000 (the bound the series test checks, with room), nothing else.
     docs = render(chart, {"serviceMonitor": {"enabled": True}, "podMonitor": {"enabled": True}})
     for m in (d for d in docs if d["kind"] in ("ServiceMonitor", "PodMonitor")):
@@ -303,6 +305,7 @@ def _monitors():
         assert "jobLabel" not in spec and "namespaceSelector" not in spec, spec
         [endpoint] = spec.get("endpoints") or spec["podMetricsEndpoints"]
         assert "relabelings" not in endpoint and "metricRelabelings" not in endpoint, endpoint
+        assert "params" not in endpoint, f"the default scrape has no detail: {endpoint}"
     # sampleLimit 0: no limit.
     docs = render(chart, {"podMonitor": {"enabled": True, "sampleLimit": 0}})
     [pm] = [d for d in docs if d["kind"] == "PodMonitor"]

@@ -307,8 +307,10 @@ fn log_tail_the_file_watcher_thread_runs_at_nice_minus_10_or_says_why_not() {
         assert_eq!(nices, vec![-10], "the watcher thread is prioritized");
     } else {
         assert_eq!(nices, vec![0]);
-        let said = lw.log.try_iter().any(|l| l.contains("file watcher thread at the default priority"));
-        assert!(said, "the refusal is logged");
+        // Panics unless the refusal is logged.
+        lw.log_until(Duration::from_secs(10), "saying the watcher thread runs at the default priority", |l| {
+            l.contains("file watcher thread at the default priority")
+        });
     }
 }
 

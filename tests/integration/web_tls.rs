@@ -145,14 +145,8 @@ fn median(mut times: Vec<Duration>) -> Duration {
 
 /// Waits for a log line containing `text`.
 fn wait_log(lw: &Leakwatch, text: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match lw.log.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(line) if line.contains(text) => return line,
-            Ok(_) => {}
-            Err(_) => panic!("no log line containing {text:?}"),
-        }
-    }
+    let lines = lw.log_until(Duration::from_secs(10), &format!("containing {text:?}"), |l| l.contains(text));
+    lines.into_iter().last().expect("the matching line")
 }
 
 #[test]

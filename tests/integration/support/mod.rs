@@ -78,6 +78,26 @@ impl Leakwatch {
         Leakwatch { child, addr, log: rx }
     }
 
+    /// Receives leakwatch's stderr lines until one satisfies `pred`, up to `timeout`; returns
+    /// every line received, the matching one last. Lines come through a pipe and a thread, so
+    /// they can arrive after a scrape that already shows the same event.
+    pub fn log_until(&self, timeout: Duration, what: &str, pred: impl Fn(&str) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut lines = Vec::new();
+        loop {
+            match self.log.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => {
+                    let done = pred(&line);
+                    lines.push(line);
+                    if done {
+                        return lines;
+                    }
+                }
+                Err(_) => panic!("no log line {what} in {timeout:?}; lines received:\n{}", lines.join("\n")),
+            }
+        }
+    }
+
     /// GETs a path; returns (status code, body).
     pub fn get(&self, path: &str) -> (u16, String) {
         http_get(self.addr, path)
