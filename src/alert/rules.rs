@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::history::WindowLimits;
+use super::leak;
 use crate::metric_names::{
     CGROUP_PIDS, CGROUP_PIDS_MAX, FD_UTILIZATION_RATIO, HOST_MEMORY_AVAILABLE_BYTES, HOST_MEMORY_TOTAL_BYTES,
     LOG_BUFFER_BYTES, LOG_BUFFER_MAX_BYTES, MEMORY_LIMIT_BYTES, MEMORY_USED_BYTES, MEMORY_UTILIZATION_RATIO,
@@ -335,13 +336,18 @@ impl Resource {
             Self::Pids => ("tasks", "pids.max"),
         };
         let horizon = prom_duration(horizon);
+        // The detector judges the window's newest part down to `MIN_BLOCKS` blocks and, once
+        // growing, a longer scale of up to `LONG_BLOCKS` blocks (see `leak`).
+        let scale = |blocks: usize| prom_duration(window * blocks as u32 / leak::BLOCKS as u32);
+        let (shortest, longest) = (scale(leak::MIN_BLOCKS), scale(leak::LONG_BLOCKS));
         let window = prom_duration(window);
         let for_ = prom_duration(for_);
         (
             format!("The {what} of {{{{ $labels.target }}}} will reach {limit} within {horizon}."),
             format!(
                 "The {what} of {{{{ $labels.target }}}} ({{{{ printf \"%.2f\" $value }}}} of {limit}) grew \
-                 significantly over the last {window}, its peaks heading above {min_ratio} within {for_}; at that \
+                 significantly over the last {shortest} to {longest} (the {window} window or its newest part, and \
+                 once growing a longer scale of up to {longest}), its peaks heading above {min_ratio} within {for_}; at that \
                  rate they reach {limit} within {horizon}."
             ),
         )
@@ -633,6 +639,20 @@ mod tests {
         assert!(render_template(&description, &labels, 0.8312).contains("app (host_rss) is at 0.83 of its limit"));
         assert_eq!(render_template("{{ $labels.nope }}x{{ unknown }}", &labels, 1.0), "x{{ unknown }}");
         assert_eq!(render_template("open {{ never closed", &labels, 1.0), "open {{ never closed");
+    }
+
+    #[test]
+    fn prediction_texts_name_the_scales_the_detector_judges() {
+        let (_, description) = Resource::Memory.texts(
+            Duration::from_secs(3600),
+            0.6,
+            Duration::from_secs(3600),
+            Duration::from_secs(7200),
+        );
+        assert!(
+            description.contains("over the last 1h to 6h (the 2h window or its newest part, and once growing a longer scale of up to 6h)"),
+            "{description}"
+        );
     }
 
     #[test]
