@@ -185,7 +185,9 @@ impl OomTracker {
                     match vmstat {
                         Some((before, after)) if after > before.max(self.vmstat_used) => {
                             self.vmstat_used = after;
-                            self.ledger.infer(cgroup);
+                            // Against the last cgroup the target was seen in: should it be read
+                            // again (a restart in the same cgroup), the kill is not counted twice.
+                            self.ledger.infer(cgroup.or(self.cgroup.as_ref().map(|(key, _)| *key)));
                             self.kill(now, 1, Detection::Inferred, SeenBy::Pidfd, vec![pid], path.clone());
                         }
                         _ => {

@@ -353,6 +353,11 @@ impl Thread {
         if self.counter.as_ref().map(|(c, _)| c) == set.cgroup.as_ref() {
             return sent;
         }
+        // A pass that found no process names no cgroup; a process still dying in the old one
+        // must have its counter read there at its exit, not be left to the host counter.
+        if set.cgroup.is_none() && self.pidfds.iter().any(|(.., leaving)| leaving.is_some()) {
+            return sent;
+        }
         if let Some(wd) = self.watch.take() {
             let _ = inotify::remove_watch(&self.inotify, wd);
         }
@@ -477,6 +482,28 @@ mod tests {
         child.wait().unwrap();
         assert_eq!(next_event(&w), Event::Exited { pid, cgroup: Some(key), counter: Some(3), vmstat: None });
         assert!(woken.load(Ordering::Relaxed) >= 1, "the sampler was woken");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_process_left_out_of_a_set_without_a_cgroup_is_read_from_its_old_cgroup_at_its_exit() {
+        let dir = temp_dir("leaving");
+        std::fs::write(dir.join("memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n").unwrap();
+        let w = Watcher::start(Arc::new(|| {})).unwrap();
+        let mut child = std::process::Command::new("sleep").arg("600").spawn().unwrap();
+        let pid = child.id() as i32;
+        let key = CgroupKey { dev: 1, ino: 3 };
+        let cgroup = Some(WatchedCgroup { key, version: CgroupVersion::V1, dir: dir.clone() });
+        w.set(WatchSet { processes: vec![(pid, start_ticks(pid))], cgroup, vmstat: None, near_limit: false });
+        wait_open(&dir.join("memory.oom_control"));
+        // The pass no longer finds the dying process (its command line reads empty) and so names
+        // no cgroup; the kill is counted before the process becomes a zombie.
+        w.set(WatchSet::default());
+        std::thread::sleep(Duration::from_millis(100));
+        std::fs::write(dir.join("memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n").unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(next_event(&w), Event::Exited { pid, cgroup: Some(key), counter: Some(1), vmstat: None });
         let _ = std::fs::remove_dir_all(&dir);
     }
 
